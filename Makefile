@@ -1,0 +1,93 @@
+# Trusted Data Space operator. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HUB_DIR := $(CURDIR)/.hub
+export KUBECONFIG ?= $(HUB_DIR)/kubeconfig
+PYTEST := $(BIN)/python -m pytest
+PYTEST_FLAGS ?=
+
+##@ General
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+$(BIN)/python: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(BIN)/python
+
+.PHONY: venv
+venv: $(BIN)/python ## Create the Python virtualenv from the lock file.
+
+.PHONY: lock
+lock: ## Re-resolve requirements.lock from pyproject.toml (needs network access to PyPI).
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet '.[dev]'
+	.lockenv/bin/pip freeze --exclude tds-operator | LC_ALL=C sort > requirements.lock
+	rm -rf .lockenv
+
+.PHONY: lint
+lint: venv ## Ruff lint and format check, mypy --strict, import layering.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: format
+format: venv ## Apply ruff's fixes and formatting.
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: crds
+crds: venv ## Regenerate crds/ from the pydantic models.
+	$(BIN)/python -m tds_operator.api.crdgen crds
+
+.PHONY: check-crds
+check-crds: venv ## Fail if crds/ is not what the models generate.
+	$(BIN)/python -m tds_operator.api.crdgen --check crds
+
+##@ Tests
+.PHONY: unit
+unit: venv ## Unit tests of the pure logic (no cluster).
+	$(PYTEST) -m unit tests/unit $(PYTEST_FLAGS)
+
+.PHONY: integration
+integration: venv ## Integration tests against the local hub (make hub-up first).
+	$(PYTEST) -m integration tests/integration $(PYTEST_FLAGS)
+
+.PHONY: test
+test: ## Everything CI runs: lint, CRDs fresh, unit, hub up, integration, hub down.
+	$(MAKE) lint check-crds unit
+	$(MAKE) hub-up
+	$(MAKE) integration; status=$$?; $(MAKE) hub-down; exit $$status
+
+##@ Local GPU hub
+.PHONY: hub-build
+hub-build: ## Build (once, cached per version) the hub's Kubernetes, etcd, kwok and helm binaries.
+	hack/hub/build.sh
+
+.PHONY: hub-up
+hub-up: ## Start the local GPU hub (idempotent); writes .hub/kubeconfig.
+	hack/hub/up.sh
+
+.PHONY: hub-down
+hub-down: ## Stop the local GPU hub and remove its state.
+	hack/hub/down.sh
+
+##@ Operator
+.PHONY: run
+run: venv ## Install the CRDs and run the operator against $$KUBECONFIG (default: the local hub).
+	hack/hub/kubectl.sh apply --server-side --field-manager=tds-operator -f crds/
+	$(BIN)/python -m tds_operator
+
+.PHONY: demo
+demo: venv hub-up ## Bring up the hub and show the story on it.
+	hack/demo.sh

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Builds the local hub's binaries from pinned Go modules and caches them per version.
+# A component whose binary is already cached is not rebuilt. Usage: build.sh [component...]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+cache=${HUB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tds-hub}
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+log() { printf '[hub-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Runs a long command, printing a heartbeat so a cold build never looks hung; records peak memory.
+with_progress() {
+  local what=$1; shift
+  local start=$SECONDS stats
+  stats=$(mktemp)
+  /usr/bin/time -f '%M' -o "$stats" "$@" &
+  local pid=$!
+  local next=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if ((SECONDS >= next)); then log "$what: still building ($((SECONDS - start))s)"; next=$((SECONDS + 30)); fi
+  done
+  if ! wait "$pid"; then log "$what: FAILED after $((SECONDS - start))s"; rm -f "$stats"; return 1; fi
+  log "$what: built in $((SECONDS - start))s, peak memory $(( $(tail -n1 "$stats") / 1024 )) MiB"
+  rm -f "$stats"
+}
+
+# A fresh module that only exists to build one upstream module's commands.
+# go get lists every module it downloads: keep that quiet and show it only on failure.
+quiet() {
+  local out
+  if ! out=$("$@" 2>&1); then printf '%s\n' "$out" >&2; return 1; fi
+}
+
+wrapper_module() {
+  local dir=$1
+  rm -rf "$dir"; mkdir -p "$dir"
+  (cd "$dir" && go mod init "tds.local/hubbuild" >/dev/null 2>&1)
+}
+
+build_kubernetes() {
+  local out=$cache/kubernetes-$K8S_VERSION
+  local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  if all_present "$out" "${cmds[@]}"; then return; fi
+  local work=$cache/work/kubernetes-$K8S_VERSION
+  log "kubernetes $K8S_VERSION: preparing wrapper module"
+  wrapper_module "$work"
+  local gomod minor=${K8S_VERSION#v1.}
+  gomod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  # Every staging module k8s.io/<x> is published as v0.<minor>.<patch>: replace each with its tag.
+  local staging
+  staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$gomod")
+  [ -n "$staging" ] || { log "no staging modules found in $gomod"; return 1; }
+  local m args=()
+  for m in $staging; do args+=("-replace=$m=$m@v0.$minor"); done
+  (cd "$work" && go mod edit "${args[@]}")
+  local c
+  for c in "${cmds[@]}"; do
+    (cd "$work" && quiet go get -tool "k8s.io/kubernetes/cmd/$c@$K8S_VERSION")
+  done
+  local major=1 kminor=${minor%%.*} date ldflags=""
+  date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  local pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$kminor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
+  done
+  mkdir -p "$out.tmp"
+  for c in "${cmds[@]}"; do
+    with_progress "$c $K8S_VERSION" \
+      bash -c "cd '$work' && go build -trimpath -ldflags '-s -w $ldflags' -o '$out.tmp/$c' k8s.io/kubernetes/cmd/$c"
+  done
+  publish "$out"
+}
+
+build_etcd() {
+  local out=$cache/etcd-$ETCD_VERSION
+  if all_present "$out" etcd; then return; fi
+  local work=$cache/work/etcd-$ETCD_VERSION
+  wrapper_module "$work"
+  (cd "$work" && quiet go get -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
+  mkdir -p "$out.tmp"
+  with_progress "etcd $ETCD_VERSION" \
+    bash -c "cd '$work' && go build -trimpath -ldflags '-s -w' -o '$out.tmp/etcd' go.etcd.io/etcd/server/v3"
+  publish "$out"
+}
+
+build_kwok() {
+  local out=$cache/kwok-$KWOK_VERSION
+  if all_present "$out" kwok kwokctl; then return; fi
+  local work=$cache/work/kwok-$KWOK_VERSION c
+  wrapper_module "$work"
+  mkdir -p "$out.tmp"
+  for c in kwok kwokctl; do
+    (cd "$work" && quiet go get -tool "sigs.k8s.io/kwok/cmd/$c@$KWOK_VERSION")
+    with_progress "$c $KWOK_VERSION" \
+      bash -c "cd '$work' && go build -trimpath -ldflags '-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION' -o '$out.tmp/$c' sigs.k8s.io/kwok/cmd/$c"
+  done
+  publish "$out"
+}
+
+build_helm() {
+  local out=$cache/helm-$HELM_VERSION
+  if all_present "$out" helm; then return; fi
+  local work=$cache/work/helm-$HELM_VERSION
+  wrapper_module "$work"
+  (cd "$work" && quiet go get -tool "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
+  mkdir -p "$out.tmp"
+  with_progress "helm $HELM_VERSION" \
+    bash -c "cd '$work' && go build -trimpath -ldflags '-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION' -o '$out.tmp/helm' helm.sh/helm/v3/cmd/helm"
+  publish "$out"
+}
+
+all_present() {
+  local dir=$1; shift
+  local b
+  for b in "$@"; do [ -x "$dir/$b" ] || return 1; done
+}
+
+# Binaries appear in the cache only once all of a component's commands are built.
+publish() {
+  rm -rf "$1"; mv "$1.tmp" "$1"
+}
+
+components=("$@")
+[ ${#components[@]} -gt 0 ] || components=(etcd kwok helm kubernetes)
+for component in "${components[@]}"; do
+  "build_$component"
+done

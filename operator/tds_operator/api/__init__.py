@@ -1,0 +1,1 @@
+"""pydantic models of the three kinds: the single source of truth for crds/."""

@@ -1,0 +1,1 @@
+"""Pure builders: spec -> the child objects it must have. No I/O."""

@@ -1,0 +1,1 @@
+"""Thin kopf handlers: read -> decide (policy) -> build (desired) -> apply -> status."""

@@ -1,0 +1,1 @@
+"""Pure decisions: contract state, consent, admission, budgets, hub rules. No I/O."""

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Stops the local GPU hub, makes sure none of its processes survive, and removes its state.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+hub_pids() { pgrep -f -- "$KWOK_WORKDIR/" 2>/dev/null || true; }
+# The TCP ports the hub's processes listen on, to prove afterwards that they were freed.
+hub_ports() {
+  local pid
+  for pid in $(hub_pids); do
+    ss -Hltnp 2>/dev/null | grep -F "pid=$pid," | awk '{print $4}' | sed 's/.*://'
+  done | sort -u
+}
+ports=$(hub_ports)
+
+if [ -x "$KWOK_BIN/kwokctl" ] && [ -d "$KWOK_WORKDIR/clusters/$HUB_NAME" ]; then
+  hub_log "stopping hub '$HUB_NAME'"
+  kwokctl delete cluster --name "$HUB_NAME" --kubeconfig "$HUB_KUBECONFIG" >/dev/null 2>&1 || true
+fi
+# Anything still running from the hub's state directory is a leftover: stop it.
+pids=$(hub_pids)
+if [ -n "$pids" ]; then
+  hub_log "stopping leftover hub processes: $(echo $pids)"
+  kill $pids 2>/dev/null || true
+  for _ in $(seq 1 20); do [ -z "$(hub_pids)" ] && break; sleep 0.5; done
+  pids=$(hub_pids)
+  [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+fi
+rm -rf "$KWOK_WORKDIR" "$HUB_KUBECONFIG" "$HUB_DIR/kwokctl.yaml"
+
+pids=$(hub_pids)
+if [ -n "$pids" ]; then hub_log "ERROR: hub processes still running: $(echo $pids)"; exit 1; fi
+for port in $ports; do
+  if ss -Hltn "sport = :$port" | grep -q .; then hub_log "ERROR: port $port is still in use"; exit 1; fi
+done
+hub_log "hub '$HUB_NAME' is down; no hub process left, ports freed: $(echo $ports)"

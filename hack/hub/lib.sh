@@ -1,0 +1,25 @@
+# Shared paths of the local GPU hub; sourced by the hub scripts.
+# shellcheck shell=bash
+hub_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$hub_here/../.." && pwd)
+# shellcheck source=versions.env
+. "$hub_here/versions.env"
+HUB_CACHE_DIR=${HUB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tds-hub}
+HUB_DIR=${HUB_DIR:-$repo_root/.hub}
+HUB_NAME=${HUB_NAME:-tds-hub}
+HUB_KUBECONFIG=$HUB_DIR/kubeconfig
+K8S_BIN=$HUB_CACHE_DIR/kubernetes-$K8S_VERSION
+ETCD_BIN=$HUB_CACHE_DIR/etcd-$ETCD_VERSION
+KWOK_BIN=$HUB_CACHE_DIR/kwok-$KWOK_VERSION
+HELM_BIN=$HUB_CACHE_DIR/helm-$HELM_VERSION
+# kwokctl keeps each cluster's state (certificates, etcd data, logs, pids) under this directory.
+export KWOK_WORKDIR=$HUB_DIR/kwok
+export PATH=$K8S_BIN:$KWOK_BIN:$HELM_BIN:$PATH
+
+hub_log() { printf '[hub %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+hub_kubectl() { "$K8S_BIN/kubectl" --kubeconfig "$HUB_KUBECONFIG" "$@"; }
+
+hub_is_serving() {
+  [ -f "$HUB_KUBECONFIG" ] && hub_kubectl get --raw /readyz --request-timeout=3s >/dev/null 2>&1
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Starts the local GPU hub: a real control plane (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler) run by kwokctl from locally built binaries, with simulated CPU and GPU nodes.
+# Idempotent: on a serving hub it only makes sure the nodes exist. Writes $HUB_DIR/kubeconfig.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+if hub_is_serving; then
+  hub_log "hub '$HUB_NAME' is already serving ($HUB_KUBECONFIG)"
+else
+  "$hub_here/build.sh"
+  if [ -d "$KWOK_WORKDIR/clusters/$HUB_NAME" ]; then
+    hub_log "removing the stale state of a hub that is not serving"
+    "$hub_here/down.sh"
+  fi
+  mkdir -p "$HUB_DIR"
+  config=$HUB_DIR/kwokctl.yaml
+  # Every component is a local file, so kwokctl never downloads anything.
+  cat >"$config" <<YAML
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  runtime: binary
+  kubeVersion: $K8S_VERSION
+  etcdVersion: ${ETCD_VERSION#v}
+  kwokVersion: $KWOK_VERSION
+  kubeApiserverBinary: $K8S_BIN/kube-apiserver
+  kubeControllerManagerBinary: $K8S_BIN/kube-controller-manager
+  kubeSchedulerBinary: $K8S_BIN/kube-scheduler
+  kubectlBinary: $K8S_BIN/kubectl
+  etcdBinary: $ETCD_BIN/etcd
+  kwokControllerBinary: $KWOK_BIN/kwok
+  securePort: true
+  kubeAuthorization: true
+  kubeAdmission: true
+  bindAddress: 127.0.0.1
+  quietPull: true
+YAML
+  cat "$hub_here/stages.yaml" >>"$config"
+  hub_log "starting hub '$HUB_NAME' (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
+  start=$SECONDS
+  kwokctl create cluster --name "$HUB_NAME" --config "$config" --kubeconfig "$HUB_KUBECONFIG" \
+    --wait 180s
+  hub_log "control plane serving after $((SECONDS - start))s"
+fi
+
+"$hub_here/nodes.sh" | hub_kubectl apply --server-side --field-manager=tds-hub -f - >/dev/null
+hub_kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
+# Pods need the default ServiceAccount, which the controller-manager creates shortly after start.
+for _ in $(seq 1 60); do
+  hub_kubectl get serviceaccount default -n default >/dev/null 2>&1 && break
+  sleep 1
+done
+hub_log "hub ready: KUBECONFIG=$HUB_KUBECONFIG"
+hub_kubectl get nodes -L hub.tds.io/pool -L nvidia.com/gpu.product \
+  -o custom-columns='NODE:.metadata.name,POOL:.metadata.labels.hub\.tds\.io/pool,GPUS:.status.allocatable.nvidia\.com/gpu,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product,READY:.status.conditions[?(@.type=="Ready")].status' >&2

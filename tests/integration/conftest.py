@@ -1,0 +1,62 @@
+"""Fixtures for tests against the local hub (or any cluster that $KUBECONFIG points to)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from tests.waiting import wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def hub_kubeconfig() -> str:
+    """The kubeconfig the tests use: $KUBECONFIG, else the local hub's."""
+    return os.environ.get("KUBECONFIG") or str(REPO_ROOT / ".hub" / "kubeconfig")
+
+
+@pytest.fixture(scope="session")
+def api_client() -> Iterator[client.ApiClient]:
+    """A client of the cluster under test; fails (never skips) when there is none."""
+    path = hub_kubeconfig()
+    if not Path(path).exists():
+        pytest.fail(f"no kubeconfig at {path}: start the hub with `make hub-up`")
+    api = config.new_client_from_config(config_file=path)
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture(scope="session")
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def batch(api_client: client.ApiClient) -> client.BatchV1Api:
+    return client.BatchV1Api(api_client)
+
+
+@pytest.fixture
+def namespace(core: client.CoreV1Api) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    # Pods are admitted only once the controller-manager has created the default ServiceAccount.
+    wait_until(
+        lambda: (
+            core.list_namespaced_service_account(name, field_selector="metadata.name=default").items
+        ),
+        timeout=30,
+        what=f"ServiceAccount default in {name}",
+    )
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)

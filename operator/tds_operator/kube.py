@@ -1,0 +1,287 @@
+"""The only module that talks to the API server: reads, server-side apply, status and deletes.
+
+Every write goes through here, is made with the single field manager `tds-operator`, and is
+counted in `tds_api_writes_total`, which is how tests prove that a converged object costs no write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import kr8s.asyncio
+
+from tds_operator import API_VERSION, FIELD_MANAGER
+from tds_operator.metrics import API_WRITES
+
+logger = logging.getLogger(__name__)
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where a kind lives in the API: its plural and whether it is namespaced."""
+
+    plural: str
+    namespaced: bool
+
+
+RESOURCES: dict[tuple[str, str], Resource] = {
+    ("v1", "Namespace"): Resource("namespaces", False),
+    ("v1", "ResourceQuota"): Resource("resourcequotas", True),
+    ("v1", "LimitRange"): Resource("limitranges", True),
+    ("v1", "Service"): Resource("services", True),
+    ("v1", "Pod"): Resource("pods", True),
+    ("v1", "ConfigMap"): Resource("configmaps", True),
+    ("v1", "Secret"): Resource("secrets", True),
+    ("v1", "Event"): Resource("events", True),
+    ("networking.k8s.io/v1", "NetworkPolicy"): Resource("networkpolicies", True),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): Resource("rolebindings", True),
+    ("rbac.authorization.k8s.io/v1", "Role"): Resource("roles", True),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): Resource("clusterroles", False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): Resource("clusterrolebindings", False),
+    ("batch/v1", "Job"): Resource("jobs", True),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): Resource(
+        "customresourcedefinitions", False
+    ),
+    (API_VERSION, "DataSpace"): Resource("dataspaces", False),
+    (API_VERSION, "DataContract"): Resource("datacontracts", False),
+    (API_VERSION, "TrainingJob"): Resource("trainingjobs", True),
+}
+
+
+class KubeError(Exception):
+    """An API request failed; `status` is the HTTP status, `reason` the API's reason."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def resource_of(api_version: str, kind: str) -> Resource:
+    """The API location of a kind the operator handles."""
+    try:
+        return RESOURCES[(api_version, kind)]
+    except KeyError:
+        raise ValueError(f"the operator does not handle {kind} in {api_version}") from None
+
+
+def is_subset(desired: Any, live: Any) -> bool:
+    """Whether every field set in `desired` has the same value in `live` (defaults may be extra)."""
+    if isinstance(desired, Mapping):
+        return isinstance(live, Mapping) and all(
+            key in live and is_subset(value, live[key]) for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(desired) == len(live)
+            and all(is_subset(d, v) for d, v in zip(desired, live, strict=True))
+        )
+    return bool(desired == live)
+
+
+class Kube:
+    """A thin async client over kr8s for exactly the requests the operator makes."""
+
+    def __init__(self, api: kr8s.asyncio.Api) -> None:
+        self._api = api
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None) -> Kube:
+        """Connect with a kubeconfig file, or in-cluster/$KUBECONFIG when None."""
+        return cls(await kr8s.asyncio.api(kubeconfig=kubeconfig))
+
+    async def _request(
+        self,
+        method: str,
+        api_version: str,
+        kind: str,
+        name: str | None = None,
+        namespace: str | None = None,
+        *,
+        subresource: str = "",
+        **kwargs: Any,
+    ) -> Manifest:
+        resource = resource_of(api_version, kind)
+        url = resource.plural
+        if name:
+            url += f"/{name}"
+        if subresource:
+            url += f"/{subresource}"
+        try:
+            async with self._api.call_api(
+                method,
+                version=api_version,
+                namespace=namespace if resource.namespaced else None,
+                url=url,
+                **kwargs,
+            ) as response:
+                body: Manifest = response.json() if response.content else {}
+                return body
+        except httpx.HTTPStatusError as error:
+            raise _kube_error(error.response) from None
+        except Exception as error:
+            # kr8s wraps some HTTP errors into its own exceptions that carry the response.
+            wrapped = getattr(error, "response", None)
+            if isinstance(wrapped, httpx.Response):
+                raise _kube_error(wrapped) from None
+            raise
+
+    async def _write(
+        self,
+        verb: str,
+        method: str,
+        api_version: str,
+        kind: str,
+        name: str | None = None,
+        namespace: str | None = None,
+        **kwargs: Any,
+    ) -> Manifest:
+        API_WRITES.labels(verb=verb, kind=kind).inc()
+        return await self._request(method, api_version, kind, name, namespace, **kwargs)
+
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Manifest | None:
+        """The live object, or None if it does not exist."""
+        try:
+            return await self._request("GET", api_version, kind, name, namespace)
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[Manifest]:
+        """All objects of a kind (in a namespace, when given) matching a label selector."""
+        params = {"labelSelector": label_selector} if label_selector else {}
+        body = await self._request("GET", api_version, kind, None, namespace, params=params)
+        items: list[Manifest] = body.get("items", [])
+        return items
+
+    async def apply(self, manifest: Manifest) -> Manifest:
+        """Server-side apply with the operator's field manager, forcing ownership of its fields."""
+        metadata = manifest["metadata"]
+        return await self._write(
+            "apply",
+            "PATCH",
+            manifest["apiVersion"],
+            manifest["kind"],
+            name=metadata["name"],
+            namespace=metadata.get("namespace"),
+            content=json.dumps(manifest),
+            headers={"Content-Type": "application/apply-patch+yaml"},
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+        )
+
+    async def ensure(self, manifest: Manifest) -> bool:
+        """Apply `manifest` unless the live object already has every field; True if it wrote."""
+        metadata = manifest["metadata"]
+        live = await self.get(
+            manifest["apiVersion"], manifest["kind"], metadata["name"], metadata.get("namespace")
+        )
+        if live is not None and is_subset(_comparable(manifest), live):
+            return False
+        await self.apply(manifest)
+        return True
+
+    async def merge_patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        patch: Manifest,
+        namespace: str | None = None,
+        *,
+        subresource: str = "",
+    ) -> Manifest:
+        """A JSON merge patch (lists are replaced whole), e.g. of status or finalizers."""
+        return await self._write(
+            "patch",
+            "PATCH",
+            api_version,
+            kind,
+            name=name,
+            namespace=namespace,
+            subresource=subresource,
+            content=json.dumps(patch),
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+
+    async def patch_status(
+        self, api_version: str, kind: str, name: str, status: Manifest, namespace: str | None = None
+    ) -> Manifest:
+        """Replace the declared status fields given (merge patch on the status subresource)."""
+        return await self.merge_patch(
+            api_version, kind, name, {"status": status}, namespace, subresource="status"
+        )
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Background",
+    ) -> bool:
+        """Delete an object; False if it was already gone."""
+        try:
+            await self._write(
+                "delete",
+                "DELETE",
+                api_version,
+                kind,
+                name=name,
+                namespace=namespace,
+                content=json.dumps({"propagationPolicy": propagation}),
+                headers={"Content-Type": "application/json"},
+            )
+        except KubeError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    async def create(self, manifest: Manifest) -> Manifest:
+        """Create an object (for things that are created once, such as Events)."""
+        metadata = manifest["metadata"]
+        return await self._write(
+            "create",
+            "POST",
+            manifest["apiVersion"],
+            manifest["kind"],
+            namespace=metadata.get("namespace"),
+            content=json.dumps(manifest),
+            headers={"Content-Type": "application/json"},
+        )
+
+
+def _comparable(manifest: Manifest) -> Manifest:
+    """The part of a desired manifest that a live object can be compared with."""
+    return {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
+
+
+def _kube_error(response: httpx.Response) -> KubeError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    return KubeError(
+        response.status_code,
+        str(body.get("reason", response.reason_phrase)),
+        str(body.get("message", response.text[:500])),
+    )

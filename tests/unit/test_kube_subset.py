@@ -1,0 +1,34 @@
+"""Comparing a desired manifest with a live object decides whether a write is needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tds_operator.kube import is_subset, resource_of
+
+pytestmark = pytest.mark.unit
+
+
+def test_fields_defaulted_by_the_server_do_not_count_as_drift() -> None:
+    desired = {"spec": {"ports": [{"port": 53}]}}
+    live = {"spec": {"ports": [{"port": 53, "protocol": "UDP"}]}, "status": {}}
+    assert is_subset(desired, live)
+
+
+def test_a_changed_value_is_drift() -> None:
+    assert not is_subset({"spec": {"hard": {"cpu": "8"}}}, {"spec": {"hard": {"cpu": "16"}}})
+
+
+def test_an_extra_list_element_is_drift() -> None:
+    desired = {"subjects": [{"name": "a"}]}
+    live = {"subjects": [{"name": "a"}, {"name": "intruder"}]}
+    assert not is_subset(desired, live)
+
+
+def test_a_missing_field_is_drift() -> None:
+    assert not is_subset({"metadata": {"labels": {"a": "1"}}}, {"metadata": {}})
+
+
+def test_unknown_kinds_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="does not handle Widget"):
+        resource_of("v1", "Widget")

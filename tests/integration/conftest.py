@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from tests.integration.operator_process import OperatorProcess
 from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,3 +62,47 @@ def namespace(core: client.CoreV1Api) -> Iterator[str]:
         yield name
     finally:
         core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def crds_installed(api_client: client.ApiClient) -> None:
+    """The project's CRDs, applied server-side as `make run` does, and Established."""
+    kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=tds-operator",
+        "--force-conflicts",
+        "-f",
+        str(REPO_ROOT / "crds"),
+    )
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO_ROOT / "crds"))
+
+
+@pytest.fixture(scope="session")
+def operator(
+    crds_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator running as a process against the cluster for the whole session."""
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(hub_kubeconfig(), log)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(f"\noperator log: {log}")
+
+
+def kubectl(*args: str, user: str | None = None, groups: tuple[str, ...] = ()) -> str:
+    """Run the hub's kubectl, optionally impersonating a user; fails the test on error."""
+    command = [str(REPO_ROOT / "hack" / "hub" / "kubectl.sh"), "--kubeconfig", hub_kubeconfig()]
+    if user:
+        command += ["--as", user, *(f"--as-group={group}" for group in groups)]
+    result = subprocess.run([*command, *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise KubectlError(result.stderr.strip())
+    return result.stdout
+
+
+class KubectlError(Exception):
+    """kubectl failed; the message is its stderr."""

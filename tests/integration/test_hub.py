@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.conftest import REPO_ROOT, hub_kubeconfig
+from tests.integration.conftest import REPO_ROOT, KubectlError, kubectl
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -146,28 +146,10 @@ def test_gpu_resource_quota_rejects_a_pod_that_would_exceed_it(
 
 
 def test_rbac_refuses_an_impersonated_user_without_rights(namespace: str) -> None:
-    kubectl = REPO_ROOT / "hack" / "hub" / "kubectl.sh"
-    result = subprocess.run(
-        [
-            str(kubectl),
-            "--kubeconfig",
-            hub_kubeconfig(),
-            "get",
-            "pods",
-            "-n",
-            namespace,
-            "--as",
-            "mallory",
-            "--as-group",
-            "outsiders",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert "Forbidden" in result.stderr
-    assert 'User "mallory" cannot list resource "pods"' in result.stderr
+    with pytest.raises(KubectlError) as refused:
+        kubectl("get", "pods", "-n", namespace, user="mallory", groups=("outsiders",))
+    assert "Forbidden" in str(refused.value)
+    assert 'User "mallory" cannot list resource "pods"' in str(refused.value)
 
 
 def test_hub_up_on_a_serving_hub_builds_and_restarts_nothing(core: client.CoreV1Api) -> None:

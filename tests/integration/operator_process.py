@@ -1,0 +1,107 @@
+"""The operator as a real process (`python -m tds_operator`), as `make run` starts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class OperatorProcess:
+    """Starts, stops and restarts the operator, and reads its metrics."""
+
+    def __init__(self, kubeconfig: str, log_path: Path, extra_env: dict[str, str] | None = None):
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.metrics_port = 0
+        self.health_port = 0
+
+    def start(self) -> None:
+        """Start the operator and wait until it reports healthy."""
+        self.metrics_port, self.health_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "TDS_METRICS_PORT": str(self.metrics_port),
+            "TDS_LIVENESS_ENDPOINT": f"http://127.0.0.1:{self.health_port}/healthz",
+            **self.extra_env,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tds_operator", "--verbose"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.process.returncode}: {self.tail()}")
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.health_port}/healthz", timeout=1
+                ) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"operator did not become healthy: {self.tail()}")
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the operator: SIGTERM (graceful) or SIGKILL (a crash)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop (or kill) and start again."""
+        self.stop(kill=kill)
+        self.start()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples whose labels match."""
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as response:
+            text = response.read().decode()
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    total += sample.value
+        return total
+
+    def writes(self) -> float:
+        """Write requests the operator has sent since it started."""
+        return self.metric("tds_api_writes_total")
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the operator's log, for failure messages."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

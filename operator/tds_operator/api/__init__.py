@@ -1,1 +1,51 @@
 """pydantic models of the three kinds: the single source of truth for crds/."""
+
+from tds_operator.api.common import Condition, KubeModel, ObjectMeta, Subject
+from tds_operator.api.datacontract import (
+    DataContract,
+    DataContractSpec,
+    DataContractStatus,
+)
+from tds_operator.api.dataspace import DataSpace, DataSpaceSpec, DataSpaceStatus, space_namespace
+from tds_operator.api.resources import (
+    CATEGORY,
+    DATA_CONTRACT,
+    DATA_CONTRACTS,
+    DATA_SPACE,
+    DATA_SPACES,
+    KINDS,
+    RESOURCES,
+    TRAINING_JOB,
+    TRAINING_JOBS,
+    Resource,
+    resource_for,
+)
+from tds_operator.api.trainingjob import TrainingJob, TrainingJobSpec, TrainingJobStatus
+
+__all__ = [
+    "CATEGORY",
+    "DATA_CONTRACT",
+    "DATA_CONTRACTS",
+    "DATA_SPACE",
+    "DATA_SPACES",
+    "KINDS",
+    "RESOURCES",
+    "TRAINING_JOB",
+    "TRAINING_JOBS",
+    "Condition",
+    "DataContract",
+    "DataContractSpec",
+    "DataContractStatus",
+    "DataSpace",
+    "DataSpaceSpec",
+    "DataSpaceStatus",
+    "KubeModel",
+    "ObjectMeta",
+    "Resource",
+    "Subject",
+    "TrainingJob",
+    "TrainingJobSpec",
+    "TrainingJobStatus",
+    "resource_for",
+    "space_namespace",
+]

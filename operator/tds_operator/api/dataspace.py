@@ -1,0 +1,207 @@
+"""DataSpace: one participant's isolated space on the hub and the datasets it offers."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+from tds_operator.api.common import (
+    DNS_1035_LABEL,
+    DNS_SUBDOMAIN,
+    CelRule,
+    Conditions,
+    KubeModel,
+    ObjectMeta,
+    ObjectName,
+    ObservedGeneration,
+    Port,
+    Quantity,
+    Subject,
+    cel_rules,
+    name_follows_rule,
+    object_name_rule,
+    unique,
+    unique_values_rule,
+)
+
+Classification = Literal["general", "important", "core"]
+"""How sensitive a dataset is; `core` data is never shareable."""
+
+SUB_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+
+SOURCE_IS_ONE_OF = CelRule(
+    rule="has(self.service) != has(self.volume)",
+    message="exactly one of service or volume must be set",
+)
+DATASET_NAMES_UNIQUE = unique_values_rule("dataset names", key="name")
+SPACE_NAME = object_name_rule(
+    "DataSpace", 59, "the space's namespace is tds-<name>, which must be a DNS label"
+)
+
+
+class ServiceSource(KubeModel):
+    """A dataset served over the network by a Service in the space's namespace."""
+
+    name: StrictStr = Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS_1035_LABEL,
+        description="Name of the Service in the space's namespace that serves the dataset.",
+    )
+    port: Port = Field(description="Port of the Service that clean-room jobs may connect to.")
+
+
+class VolumeSource(KubeModel):
+    """A dataset stored on a PersistentVolumeClaim in the space's namespace, mounted read-only."""
+
+    claim_name: StrictStr = Field(
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+        description="Name of the PersistentVolumeClaim in the space's namespace.",
+    )
+    sub_path: StrictStr | None = Field(
+        None,
+        max_length=1024,
+        pattern=SUB_PATH,
+        description=(
+            "Relative path inside the volume that holds the dataset (default: the whole volume); "
+            "no segment may start with '.'."
+        ),
+    )
+
+
+class DatasetSource(KubeModel):
+    """Where a dataset is served from: exactly one of service or volume."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(SOURCE_IS_ONE_OF))
+
+    service: ServiceSource | None = Field(
+        None, description="The dataset is served by a Service (e.g. a data gateway)."
+    )
+    volume: VolumeSource | None = Field(
+        None, description="The dataset is a PersistentVolumeClaim, mounted read-only."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> Self:
+        if (self.service is None) == (self.volume is None):
+            raise ValueError(SOURCE_IS_ONE_OF.message)
+        return self
+
+
+class Dataset(KubeModel):
+    """A dataset the participant offers for contracts."""
+
+    name: ObjectName = Field(
+        description="Name of the dataset, unique in the space; contracts refer to it by this name.",
+    )
+    classification: Classification = Field(
+        description=(
+            "Sensitivity under the data classification rules: general, important or core. "
+            "Core data is never shareable. There is deliberately no default."
+        ),
+    )
+    description: StrictStr | None = Field(
+        None, max_length=1024, description="What the dataset contains, for the other party."
+    )
+    source: DatasetSource = Field(description="Where clean-room jobs read the dataset from.")
+
+
+class SpaceQuota(KubeModel):
+    """Compute the space's own namespace may use (clean rooms are metered by contract instead)."""
+
+    cpu: Quantity = Field(
+        description="CPU request and limit quota, a quantity such as 256 or 500m."
+    )
+    memory: Quantity = Field(description="Memory request and limit quota, a quantity such as 1Ti.")
+    gpu: StrictInt = Field(
+        0, ge=0, le=100000, description="Number of GPUs (nvidia.com/gpu requests); default 0."
+    )
+    pods: StrictInt = Field(
+        100, ge=1, le=100000, description="Maximum number of pods in the namespace; default 100."
+    )
+
+
+class DataSpaceSpec(KubeModel):
+    """Desired state of a DataSpace: who the participant is, who speaks for it, what it offers."""
+
+    organization: StrictStr = Field(
+        min_length=1, max_length=256, description="Legal name of the participating organisation."
+    )
+    owners: list[Subject] = Field(
+        min_length=1,
+        max_length=32,
+        description=(
+            "Users and groups that speak for the participant: they administer the space and "
+            "consent to or revoke contracts on its behalf."
+        ),
+    )
+    members: list[Subject] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Users and groups with read-only access inside the space (default none).",
+        json_schema_extra={"default": []},
+    )
+    quota: SpaceQuota = Field(description="Resource quota of the space's namespace.")
+    datasets: list[Dataset] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Datasets the participant offers; names must be unique (default none).",
+        json_schema_extra=cel_rules(DATASET_NAMES_UNIQUE, default=[]),
+    )
+
+    @model_validator(mode="after")
+    def _dataset_names_unique(self) -> Self:
+        if not unique([dataset.name for dataset in self.datasets]):
+            raise ValueError(f"datasets: {DATASET_NAMES_UNIQUE.message}")
+        return self
+
+    def dataset(self, name: str) -> Dataset | None:
+        """The dataset of that name, if the space offers it."""
+        return next((dataset for dataset in self.datasets if dataset.name == name), None)
+
+
+class DataSpaceStatus(KubeModel):
+    """Observed state of a DataSpace, written by the operator."""
+
+    namespace: StrictStr | None = Field(None, description="The space's namespace, tds-<name>.")
+    datasets: StrictInt | None = Field(
+        None, ge=0, description="Number of datasets the space currently offers."
+    )
+    conditions: Conditions = Field(
+        default_factory=list,
+        description="Ready and the conditions it is made of, each with observedGeneration.",
+    )
+    observed_generation: ObservedGeneration = Field(
+        None, description="The metadata.generation this status was computed from."
+    )
+
+
+class DataSpace(KubeModel):
+    """A participant of the hub: an isolated namespace with quota, RBAC and its datasets."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(SPACE_NAME))
+
+    api_version: Literal["tds.io/v1alpha1"] = Field("tds.io/v1alpha1", description="API version.")
+    kind: Literal["DataSpace"] = Field("DataSpace", description="Kind of the object.")
+    metadata: ObjectMeta = Field(description="Standard object metadata.")
+    spec: DataSpaceSpec = Field(description="Desired state of the space.")
+    status: DataSpaceStatus | None = Field(None, description="Observed state of the space.")
+
+    @model_validator(mode="after")
+    def _name_fits_namespace(self) -> Self:
+        if not name_follows_rule(self.metadata.name, 59):
+            raise ValueError(SPACE_NAME.message)
+        return self
+
+    @property
+    def namespace_name(self) -> str:
+        """The namespace that holds the space: `tds-<name>`."""
+        return space_namespace(self.metadata.name or "")
+
+
+def space_namespace(space: str) -> str:
+    """The namespace of the DataSpace named `space`."""
+    return f"tds-{space}"

@@ -1,0 +1,209 @@
+"""TrainingJob: the consumer's code, run next to the provider's data under a contract."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+from tds_operator.api.common import (
+    DNS_1035_LABEL,
+    LABEL_1035_GRAMMAR,
+    CelRule,
+    Conditions,
+    KubeModel,
+    ObjectMeta,
+    ObjectName,
+    ObservedGeneration,
+    Timestamp,
+    cel_rules,
+    name_follows_rule,
+    object_name_rule,
+    unique,
+    unique_values_rule,
+)
+from tds_operator.api.datacontract import Purpose
+
+TrainingJobPhase = Literal[
+    "Pending", "Admitted", "Running", "Succeeded", "Failed", "Denied", "Stopped"
+]
+"""One-word summary of the job's conditions."""
+
+# Set by the operator for torchrun-style rendezvous (or by Kubernetes for Indexed Jobs).
+RESERVED_ENV_NAMES = (
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "WORLD_SIZE",
+    "RANK",
+    "LOCAL_RANK",
+    "NODE_RANK",
+    "NNODES",
+    "NPROC_PER_NODE",
+    "JOB_COMPLETION_INDEX",
+)
+RESERVED_ENV_PREFIX = "TDS_"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+IMAGE = r"^[!-~]+$"  # printable ASCII, no spaces: RE2 and Rust agree on this class
+MAX_NAME_LENGTH = 52
+
+Argument = Annotated[StrictStr, Field(max_length=4096)]
+"""One word of a command line."""
+
+ENV_NAME_NOT_RESERVED = CelRule(
+    rule=(
+        f"!(self.name in {list(RESERVED_ENV_NAMES)!r}) "
+        f"&& !self.name.startsWith('{RESERVED_ENV_PREFIX}')"
+    ),
+    message=(
+        "name is reserved for the operator's rendezvous settings: "
+        f"{', '.join(RESERVED_ENV_NAMES)} and {RESERVED_ENV_PREFIX}*"
+    ),
+    field_path=".name",
+    reason="FieldValueForbidden",
+)
+ENV_NAMES_UNIQUE = unique_values_rule("env names", key="name")
+DATASETS_UNIQUE = unique_values_rule("dataset names")
+SPEC_IS_IMMUTABLE = CelRule(
+    rule="self == oldSelf",
+    message="spec of a TrainingJob is immutable: delete the job and create a new one",
+    reason="FieldValueForbidden",
+)
+JOB_NAME = object_name_rule(
+    "TrainingJob",
+    MAX_NAME_LENGTH,
+    "it names the batch Job, its headless Service and the worker hostnames <name>-<index>",
+    pattern=DNS_1035_LABEL,
+    grammar=LABEL_1035_GRAMMAR,
+)
+
+
+class EnvVar(KubeModel):
+    """An environment variable of every worker."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(ENV_NAME_NOT_RESERVED))
+
+    name: StrictStr = Field(
+        min_length=1, max_length=128, pattern=ENV_NAME, description="Name of the variable."
+    )
+    value: StrictStr = Field("", max_length=4096, description="Value of the variable.")
+
+    @model_validator(mode="after")
+    def _name_not_reserved(self) -> Self:
+        if self.name in RESERVED_ENV_NAMES or self.name.startswith(RESERVED_ENV_PREFIX):
+            raise ValueError(f"name: {ENV_NAME_NOT_RESERVED.message}")
+        return self
+
+
+class TrainingJobSpec(KubeModel):
+    """What to run, under which contract, on how many GPUs. Immutable once created."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(SPEC_IS_IMMUTABLE))
+
+    contract: ObjectName = Field(
+        description="Name of the DataContract the job runs under; it must be Active and the "
+        "job's namespace must be the consumer space's namespace.",
+    )
+    purpose: Purpose = Field(
+        "model-training",
+        description="What the job does with the data: model-training (default), "
+        "model-evaluation or analytics. Must match the contract's purpose.",
+    )
+    datasets: list[ObjectName] | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Datasets of the contract the job reads (unique; default: all of them).",
+        json_schema_extra=cel_rules(DATASETS_UNIQUE),
+    )
+    image: StrictStr = Field(
+        min_length=1,
+        max_length=512,
+        pattern=IMAGE,
+        description="Container image with the training code, e.g. registry.local/forecast:1.0.",
+    )
+    command: list[Argument] | None = Field(
+        None,
+        max_length=64,
+        description="Entrypoint of every worker (default: the image's entrypoint).",
+    )
+    args: list[Argument] | None = Field(
+        None, max_length=128, description="Arguments to the entrypoint (default: the image's)."
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Environment of every worker (unique names; default none). The operator "
+        "sets the rendezvous variables itself.",
+        json_schema_extra=cel_rules(ENV_NAMES_UNIQUE, default=[]),
+    )
+    workers: StrictInt = Field(
+        1, ge=1, le=1024, description="Number of workers (pods), one per index; default 1."
+    )
+    gpus_per_worker: StrictInt = Field(
+        1, ge=1, le=16, description="GPUs (nvidia.com/gpu) each worker requests; default 1."
+    )
+    max_duration_seconds: StrictInt = Field(
+        86400,
+        ge=60,
+        le=2_592_000,
+        description="Wall-clock limit of the job in seconds (60 to 30 days); default 86400. "
+        "The contract's validity and budget may stop it earlier.",
+    )
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Self:
+        if self.datasets is not None and not unique(self.datasets):
+            raise ValueError(f"datasets: {DATASETS_UNIQUE.message}")
+        if not unique([variable.name for variable in self.env]):
+            raise ValueError(f"env: {ENV_NAMES_UNIQUE.message}")
+        return self
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs the job holds while all workers run."""
+        return self.workers * self.gpus_per_worker
+
+
+class TrainingJobStatus(KubeModel):
+    """Observed state of a TrainingJob, written by the operator."""
+
+    phase: TrainingJobPhase | None = Field(
+        None,
+        description="Pending, Admitted, Running, Succeeded, Failed, Denied or Stopped; "
+        "a summary of the conditions.",
+    )
+    gpu_seconds: StrictInt | None = Field(
+        None, ge=0, description="GPU-seconds metered from worker start to stop."
+    )
+    start_time: Timestamp | None = Field(None, description="When the first worker started.")
+    completion_time: Timestamp | None = Field(None, description="When the job finished.")
+    job: StrictStr | None = Field(None, description="Name of the batch Job in the clean room.")
+    clean_room: StrictStr | None = Field(
+        None, description="Namespace of the clean room the job runs in."
+    )
+    conditions: Conditions = Field(
+        default_factory=list,
+        description="Conditions such as Admitted; reasons name the contract term that allowed, "
+        "denied or stopped the job.",
+    )
+    observed_generation: ObservedGeneration = Field(
+        None, description="The metadata.generation this status was computed from."
+    )
+
+
+class TrainingJob(KubeModel):
+    """A distributed training run in the contract's clean room, next to the provider's data."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(JOB_NAME))
+
+    api_version: Literal["tds.io/v1alpha1"] = Field("tds.io/v1alpha1", description="API version.")
+    kind: Literal["TrainingJob"] = Field("TrainingJob", description="Kind of the object.")
+    metadata: ObjectMeta = Field(description="Standard object metadata.")
+    spec: TrainingJobSpec = Field(description="What to run and under which contract.")
+    status: TrainingJobStatus | None = Field(None, description="Observed state.")
+
+    @model_validator(mode="after")
+    def _name_fits_hostnames(self) -> Self:
+        if not name_follows_rule(self.metadata.name, MAX_NAME_LENGTH, DNS_1035_LABEL):
+            raise ValueError(JOB_NAME.message)
+        return self

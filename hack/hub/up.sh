@@ -39,8 +39,12 @@ YAML
   cat "$hub_here/stages.yaml" >>"$config"
   hub_log "starting hub '$HUB_NAME' (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
   start=$SECONDS
-  kwokctl create cluster --name "$HUB_NAME" --config "$config" --kubeconfig "$HUB_KUBECONFIG" \
-    --wait 180s
+  if ! kwokctl create cluster --name "$HUB_NAME" --config "$config" --kubeconfig "$HUB_KUBECONFIG" \
+    --wait 180s >"$HUB_DIR/kwokctl.log" 2>&1; then
+    hub_log "kwokctl could not start the hub; its log ($HUB_DIR/kwokctl.log) ends with:"
+    tail -n 30 "$HUB_DIR/kwokctl.log" >&2
+    exit 1
+  fi
   hub_log "control plane serving after $((SECONDS - start))s"
 fi
 

@@ -1,0 +1,31 @@
+"""Labels and names the operator puts on what it owns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tds_operator import API_VERSION, FIELD_MANAGER
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+SPACE_LABEL = "tds.io/space"
+CONTRACT_LABEL = "tds.io/contract"
+ROLE_LABEL = "tds.io/role"
+
+Manifest = dict[str, Any]
+
+
+def managed_labels(**extra: str) -> dict[str, str]:
+    """Labels marking an object as owned by the operator, plus the domain labels given."""
+    return {MANAGED_BY: FIELD_MANAGER, **extra}
+
+
+def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
+    """A controller owner reference to one of the operator's custom resources."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }

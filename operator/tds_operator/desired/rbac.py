@@ -1,0 +1,82 @@
+"""The ClusterRoles that RoleBindings in a space refer to: what owners and members may do there.
+
+Owners administer their workloads but not the space's guard rails: NetworkPolicies, quota, limit
+ranges and role bindings are the operator's, so owners can read them and nothing more. Members
+read, and do not see Secrets.
+"""
+
+from __future__ import annotations
+
+from tds_operator import GROUP
+from tds_operator.desired.labels import Manifest, managed_labels
+
+OWNER_ROLE = "tds-space-owner"
+MEMBER_ROLE = "tds-space-member"
+
+READ = ["get", "list", "watch"]
+WRITE = [*READ, "create", "update", "patch", "delete", "deletecollection"]
+
+_WORKLOADS_CORE = [
+    "pods",
+    "services",
+    "endpoints",
+    "configmaps",
+    "persistentvolumeclaims",
+    "serviceaccounts",
+]
+_WORKLOADS_APPS = ["deployments", "statefulsets", "replicasets", "daemonsets"]
+_WORKLOADS_BATCH = ["jobs", "cronjobs"]
+_GUARD_RAILS = [
+    ("", ["resourcequotas", "limitranges"]),
+    ("networking.k8s.io", ["networkpolicies"]),
+    ("rbac.authorization.k8s.io", ["rolebindings", "roles"]),
+]
+
+
+def _rule(group: str, resources: list[str], verbs: list[str]) -> dict[str, list[str]]:
+    return {"apiGroups": [group], "resources": resources, "verbs": verbs}
+
+
+def _cluster_role(name: str, rules: list[dict[str, list[str]]]) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": managed_labels()},
+        "rules": rules,
+    }
+
+
+def space_owner_role() -> Manifest:
+    """What an owner may do inside their own space (bound there by a RoleBinding)."""
+    return _cluster_role(
+        OWNER_ROLE,
+        [
+            _rule("", [*_WORKLOADS_CORE, "secrets"], WRITE),
+            _rule("", ["pods/log", "pods/status", "events"], READ),
+            _rule("", ["pods/exec", "pods/attach", "pods/portforward"], ["create", "get"]),
+            _rule("apps", _WORKLOADS_APPS, WRITE),
+            _rule("batch", _WORKLOADS_BATCH, WRITE),
+            _rule(GROUP, ["trainingjobs"], WRITE),
+            _rule(GROUP, ["trainingjobs/status"], READ),
+            *(_rule(group, resources, READ) for group, resources in _GUARD_RAILS),
+        ],
+    )
+
+
+def space_member_role() -> Manifest:
+    """What a member may do inside the space: read, Secrets excepted."""
+    return _cluster_role(
+        MEMBER_ROLE,
+        [
+            _rule("", [*_WORKLOADS_CORE, "pods/log", "events"], READ),
+            _rule("apps", _WORKLOADS_APPS, READ),
+            _rule("batch", _WORKLOADS_BATCH, READ),
+            _rule(GROUP, ["trainingjobs", "trainingjobs/status"], READ),
+            *(_rule(group, resources, READ) for group, resources in _GUARD_RAILS),
+        ],
+    )
+
+
+def space_roles() -> list[Manifest]:
+    """Every ClusterRole that spaces bind."""
+    return [space_owner_role(), space_member_role()]

@@ -1,0 +1,183 @@
+"""What a DataSpace must have: its namespace and the guard rails and access inside it."""
+
+from __future__ import annotations
+
+from tds_operator.api.common import Subject
+from tds_operator.api.dataspace import DataSpace, space_namespace
+from tds_operator.desired.labels import (
+    SPACE_LABEL,
+    Manifest,
+    managed_labels,
+    owner_reference,
+)
+from tds_operator.desired.rbac import MEMBER_ROLE, OWNER_ROLE
+
+GPU_RESOURCE = "nvidia.com/gpu"
+DEFAULT_DENY_POLICY = "tds-default-deny"
+DNS_POLICY = "tds-allow-dns"
+SAME_SPACE_POLICY = "tds-allow-same-space"
+QUOTA = "tds-quota"
+LIMIT_RANGE = "tds-defaults"
+OWNERS_BINDING = "tds-owners"
+MEMBERS_BINDING = "tds-members"
+
+# Containers that state no resources still get these, so that a quota on requests and limits does
+# not reject them.
+CONTAINER_DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
+CONTAINER_DEFAULT_LIMIT = {"cpu": "1", "memory": "1Gi"}
+
+
+def _metadata(space: DataSpace, name: str, namespace: str | None = None) -> Manifest:
+    space_name = space.metadata.name or ""
+    metadata: Manifest = {
+        "name": name,
+        "labels": managed_labels(**{SPACE_LABEL: space_name}),
+        "ownerReferences": [owner_reference("DataSpace", space_name, space.metadata.uid or "")],
+    }
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return metadata
+
+
+def space_namespace_manifest(space: DataSpace) -> Manifest:
+    """The space's namespace, under Pod Security `restricted`."""
+    name = space_namespace(space.metadata.name or "")
+    metadata = _metadata(space, name)
+    metadata["labels"].update(
+        {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted",
+        }
+    )
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+
+
+def _network_policy(space: DataSpace, name: str, spec: Manifest) -> Manifest:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(space, name, space.namespace_name),
+        "spec": spec,
+    }
+
+
+def space_network_policies(space: DataSpace) -> list[Manifest]:
+    """Default-deny in both directions, then DNS and traffic inside the space allowed."""
+    everything: Manifest = {}
+    return [
+        _network_policy(
+            space,
+            DEFAULT_DENY_POLICY,
+            {"podSelector": everything, "policyTypes": ["Ingress", "Egress"]},
+        ),
+        _network_policy(
+            space,
+            DNS_POLICY,
+            {
+                "podSelector": everything,
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                                },
+                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                            }
+                        ],
+                        "ports": [
+                            {"protocol": "UDP", "port": 53},
+                            {"protocol": "TCP", "port": 53},
+                        ],
+                    }
+                ],
+            },
+        ),
+        _network_policy(
+            space,
+            SAME_SPACE_POLICY,
+            {
+                "podSelector": everything,
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [{"podSelector": everything}]}],
+                "egress": [{"to": [{"podSelector": everything}]}],
+            },
+        ),
+    ]
+
+
+def space_resource_quota(space: DataSpace) -> Manifest:
+    """The space's CPU, memory, GPU and pod quota."""
+    quota = space.spec.quota
+    hard = {
+        "requests.cpu": str(quota.cpu),
+        "limits.cpu": str(quota.cpu),
+        "requests.memory": str(quota.memory),
+        "limits.memory": str(quota.memory),
+        f"requests.{GPU_RESOURCE}": str(quota.gpu),
+        "pods": str(quota.pods),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": _metadata(space, QUOTA, space.namespace_name),
+        "spec": {"hard": hard},
+    }
+
+
+def space_limit_range(space: DataSpace) -> Manifest:
+    """Default container requests and limits, so pods that state none are still admitted."""
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": _metadata(space, LIMIT_RANGE, space.namespace_name),
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "defaultRequest": dict(CONTAINER_DEFAULT_REQUEST),
+                    "default": dict(CONTAINER_DEFAULT_LIMIT),
+                }
+            ]
+        },
+    }
+
+
+def _role_binding(space: DataSpace, name: str, role: str, subjects: list[Manifest]) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _metadata(space, name, space.namespace_name),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": subjects,
+    }
+
+
+def space_role_bindings(space: DataSpace) -> list[Manifest]:
+    """Owners administer the space, members read it; no binding for an empty list of members."""
+    bindings = [_role_binding(space, OWNERS_BINDING, OWNER_ROLE, _subjects(space.spec.owners))]
+    if space.spec.members:
+        bindings.append(
+            _role_binding(space, MEMBERS_BINDING, MEMBER_ROLE, _subjects(space.spec.members))
+        )
+    return bindings
+
+
+def _subjects(subjects: list[Subject]) -> list[Manifest]:
+    return [
+        {"kind": s.kind, "name": s.name, "apiGroup": "rbac.authorization.k8s.io"} for s in subjects
+    ]
+
+
+def space_children(space: DataSpace) -> list[Manifest]:
+    """Everything a DataSpace owns, namespace first."""
+    return [
+        space_namespace_manifest(space),
+        *space_network_policies(space),
+        space_resource_quota(space),
+        space_limit_range(space),
+        *space_role_bindings(space),
+    ]

@@ -1,0 +1,71 @@
+"""Conditions follow the API conventions: one per type, transition time moves with status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tds_operator.policy.conditions import is_true, set_condition
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def test_a_new_condition_gets_the_current_time_and_generation() -> None:
+    [ready] = set_condition(
+        [], type="Ready", status=True, reason="Provisioned", message="ok", generation=3, now=T0
+    )
+    assert ready == {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Provisioned",
+        "message": "ok",
+        "lastTransitionTime": "2026-12-01T00:00:00Z",
+        "observedGeneration": 3,
+    }
+
+
+def test_transition_time_stays_while_status_stays() -> None:
+    first = set_condition(
+        [], type="Ready", status=True, reason="A", message="", generation=1, now=T0
+    )
+    later = set_condition(
+        first,
+        type="Ready",
+        status=True,
+        reason="B",
+        message="",
+        generation=2,
+        now=T0 + timedelta(hours=1),
+    )
+    assert later[0]["lastTransitionTime"] == "2026-12-01T00:00:00Z"
+    assert later[0]["reason"] == "B"
+
+
+def test_transition_time_moves_when_status_changes() -> None:
+    first = set_condition(
+        [], type="Ready", status=True, reason="A", message="", generation=1, now=T0
+    )
+    later = set_condition(
+        first,
+        type="Ready",
+        status=False,
+        reason="B",
+        message="",
+        generation=1,
+        now=T0 + timedelta(hours=1),
+    )
+    assert later[0]["lastTransitionTime"] == "2026-12-01T01:00:00Z"
+    assert not is_true(later, "Ready")
+
+
+def test_other_conditions_are_kept() -> None:
+    conditions = set_condition(
+        [], type="Ready", status=True, reason="A", message="", generation=1, now=T0
+    )
+    conditions = set_condition(
+        conditions, type="Terminating", status=False, reason="B", message="", generation=1, now=T0
+    )
+    assert [c["type"] for c in conditions] == ["Ready", "Terminating"]

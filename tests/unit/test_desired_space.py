@@ -1,0 +1,115 @@
+"""A DataSpace's children: isolation, quota, access, all derived from the spec alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tds_operator.api.dataspace import DataSpace
+from tds_operator.desired.rbac import MEMBER_ROLE, OWNER_ROLE, space_member_role, space_owner_role
+from tds_operator.desired.space import (
+    DEFAULT_DENY_POLICY,
+    DNS_POLICY,
+    SAME_SPACE_POLICY,
+    space_children,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def a_space(**spec: Any) -> DataSpace:
+    body = {
+        "apiVersion": "tds.io/v1alpha1",
+        "kind": "DataSpace",
+        "metadata": {"name": "sgcc", "uid": "uid-1", "generation": 1},
+        "spec": {
+            "organization": "State Grid",
+            "owners": [{"kind": "Group", "name": "sgcc-admins"}],
+            "members": [{"kind": "User", "name": "li.wei"}],
+            "quota": {"cpu": "256", "memory": "1Ti", "gpu": 16, "pods": 500},
+            **spec,
+        },
+    }
+    return DataSpace.model_validate(body)
+
+
+def by_kind_and_name(children: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(c["kind"], c["metadata"]["name"]): c for c in children}
+
+
+def test_namespace_is_restricted_labelled_and_owned_by_the_space() -> None:
+    namespace = by_kind_and_name(space_children(a_space()))[("Namespace", "tds-sgcc")]
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["tds.io/space"] == "sgcc"
+    assert labels["app.kubernetes.io/managed-by"] == "tds-operator"
+    [owner] = namespace["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("DataSpace", "sgcc", "uid-1")
+
+
+def test_every_namespaced_child_lives_in_the_space_namespace() -> None:
+    for child in space_children(a_space()):
+        if child["kind"] != "Namespace":
+            assert child["metadata"]["namespace"] == "tds-sgcc", child["metadata"]["name"]
+
+
+def test_network_policies_deny_by_default_and_allow_dns_and_the_space_itself() -> None:
+    children = by_kind_and_name(space_children(a_space()))
+    deny = children[("NetworkPolicy", DEFAULT_DENY_POLICY)]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    dns = children[("NetworkPolicy", DNS_POLICY)]["spec"]
+    assert dns["policyTypes"] == ["Egress"]
+    assert {p["port"] for p in dns["egress"][0]["ports"]} == {53}
+    assert dns["egress"][0]["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "kube-system"
+    }
+    same = children[("NetworkPolicy", SAME_SPACE_POLICY)]["spec"]
+    assert same["ingress"] == [{"from": [{"podSelector": {}}]}]
+    assert same["egress"] == [{"to": [{"podSelector": {}}]}]
+
+
+def test_quota_covers_cpu_memory_gpus_and_pods_as_strings() -> None:
+    quota = by_kind_and_name(space_children(a_space()))[("ResourceQuota", "tds-quota")]
+    assert quota["spec"]["hard"] == {
+        "requests.cpu": "256",
+        "limits.cpu": "256",
+        "requests.memory": "1Ti",
+        "limits.memory": "1Ti",
+        "requests.nvidia.com/gpu": "16",
+        "pods": "500",
+    }
+
+
+def test_owners_get_the_owner_role_and_members_the_member_role() -> None:
+    children = by_kind_and_name(space_children(a_space()))
+    owners = children[("RoleBinding", "tds-owners")]
+    assert owners["roleRef"]["name"] == OWNER_ROLE
+    assert owners["subjects"] == [
+        {"kind": "Group", "name": "sgcc-admins", "apiGroup": "rbac.authorization.k8s.io"}
+    ]
+    members = children[("RoleBinding", "tds-members")]
+    assert members["roleRef"]["name"] == MEMBER_ROLE
+    assert [s["name"] for s in members["subjects"]] == ["li.wei"]
+
+
+def test_a_space_without_members_has_no_members_binding() -> None:
+    children = by_kind_and_name(space_children(a_space(members=[])))
+    assert ("RoleBinding", "tds-members") not in children
+
+
+def test_owners_cannot_change_the_guard_rails_of_their_space() -> None:
+    rules = space_owner_role()["rules"]
+    for resource in ("networkpolicies", "resourcequotas", "limitranges", "rolebindings"):
+        verbs = {v for rule in rules if resource in rule["resources"] for v in rule["verbs"]}
+        assert verbs == {"get", "list", "watch"}, resource
+
+
+def test_members_only_read_and_never_see_secrets() -> None:
+    rules = space_member_role()["rules"]
+    assert all(set(rule["verbs"]) == {"get", "list", "watch"} for rule in rules)
+    assert not any("secrets" in rule["resources"] for rule in rules)
+
+
+def test_the_children_are_a_pure_function_of_the_spec() -> None:
+    assert space_children(a_space()) == space_children(a_space())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -10,13 +11,16 @@ from dataclasses import dataclass
 class OperatorConfig:
     """Settings of one operator process."""
 
+    kubeconfig: str | None
     liveness_endpoint: str
     metrics_port: int
 
     @classmethod
-    def from_environment(cls, environ: dict[str, str] | None = None) -> OperatorConfig:
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
+        """Read TDS_* variables (and KUBECONFIG), with defaults for a local run."""
         env = os.environ if environ is None else environ
         return cls(
+            kubeconfig=env.get("KUBECONFIG") or None,
             liveness_endpoint=env.get("TDS_LIVENESS_ENDPOINT", "http://0.0.0.0:8080/healthz"),
             metrics_port=int(env.get("TDS_METRICS_PORT", "9090")),
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import kr8s.asyncio
+from kubernetes.utils.quantity import parse_quantity
 
 from tds_operator import API_VERSION, FIELD_MANAGER
 from tds_operator.metrics import API_WRITES
@@ -85,7 +86,17 @@ def is_subset(desired: Any, live: Any) -> bool:
             and len(desired) == len(live)
             and all(is_subset(d, v) for d, v in zip(desired, live, strict=True))
         )
-    return bool(desired == live)
+    if desired == live:
+        return True
+    return isinstance(desired, str) and isinstance(live, str) and _same_quantity(desired, live)
+
+
+def _same_quantity(desired: str, live: str) -> bool:
+    """The API server stores quantities in canonical form ("0.5" comes back as "500m")."""
+    try:
+        return bool(parse_quantity(desired) == parse_quantity(live))
+    except ValueError:
+        return False
 
 
 class Kube:

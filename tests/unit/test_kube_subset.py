@@ -32,3 +32,15 @@ def test_a_missing_field_is_drift() -> None:
 def test_unknown_kinds_are_refused_by_name() -> None:
     with pytest.raises(ValueError, match="does not handle Widget"):
         resource_of("v1", "Widget")
+
+
+@pytest.mark.parametrize(
+    ("desired", "live"), [("0.5", "500m"), ("1024Mi", "1Gi"), ("1000m", "1"), ("16", "16")]
+)
+def test_quantities_in_canonical_form_are_the_same(desired: str, live: str) -> None:
+    assert is_subset({"hard": {"cpu": desired}}, {"hard": {"cpu": live}})
+
+
+def test_different_quantities_and_non_quantities_differ() -> None:
+    assert not is_subset({"cpu": "0.5"}, {"cpu": "1"})
+    assert not is_subset({"name": "abc"}, {"name": "abd"})

@@ -1,0 +1,94 @@
+"""Hub rules: limits the platform team sets for every contract (Helm values become TDS_* env)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_GPU_NODE_SELECTOR = {"hub.tds.io/pool": "gpu"}
+DEFAULT_GPU_TOLERATION_KEY = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class HubRules:
+    """What the hub allows any contract, and where its training runs."""
+
+    max_contract_days: int = 365
+    """Longest validity window a contract may have, in days."""
+    gpu_node_selector: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_GPU_NODE_SELECTOR)
+    )
+    """Node labels that select the GPU pool clean-room workers run on."""
+    gpu_toleration_key: str = DEFAULT_GPU_TOLERATION_KEY
+    """Taint key of the GPU nodes that clean-room workers tolerate."""
+    max_gpu_hours_per_contract: float | None = None
+    """Largest spec.compute.maxGpuHours a contract may ask for (None: no hub limit)."""
+    max_concurrent_gpus_per_contract: int | None = None
+    """Largest spec.compute.maxConcurrentGpus a contract may ask for (None: no hub limit)."""
+    suspended_spaces: frozenset[str] = frozenset()
+    """DataSpaces whose contracts are Suspended by the hub (e.g. during an investigation)."""
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> HubRules:
+        """Read TDS_* variables from a mapping; unset or empty variables keep their defaults."""
+        defaults = cls()
+        return cls(
+            max_contract_days=_positive_int(env, "TDS_MAX_CONTRACT_DAYS")
+            or defaults.max_contract_days,
+            gpu_node_selector=_labels(env, "TDS_GPU_NODE_SELECTOR") or defaults.gpu_node_selector,
+            gpu_toleration_key=env.get("TDS_GPU_TOLERATION_KEY", "").strip()
+            or defaults.gpu_toleration_key,
+            max_gpu_hours_per_contract=_positive_float(env, "TDS_MAX_GPU_HOURS_PER_CONTRACT"),
+            max_concurrent_gpus_per_contract=_positive_int(
+                env, "TDS_MAX_CONCURRENT_GPUS_PER_CONTRACT"
+            ),
+            suspended_spaces=frozenset(_words(env, "TDS_SUSPENDED_SPACES")),
+        )
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _positive_int(env: Mapping[str, str], name: str) -> int | None:
+    text = _text(env, name)
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive whole number, such as 365; got {text!r}")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], name: str) -> float | None:
+    text = _text(env, name)
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number, such as 5000; got {text!r}")
+    return value
+
+
+def _words(env: Mapping[str, str], name: str) -> list[str]:
+    return [word.strip() for word in _text(env, name).split(",") if word.strip()]
+
+
+def _labels(env: Mapping[str, str], name: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for pair in _words(env, name):
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise ValueError(
+                f"{name} must be comma-separated key=value node labels, "
+                f"such as hub.tds.io/pool=gpu; got {pair!r}"
+            )
+        labels[key.strip()] = value.strip()
+    return labels

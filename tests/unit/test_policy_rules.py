@@ -1,0 +1,81 @@
+"""Hub rules come from TDS_* variables, with defaults a hub can run on."""
+
+from __future__ import annotations
+
+import pytest
+
+from tds_operator.policy.rules import HubRules
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults() -> None:
+    rules = HubRules.from_environment({})
+    assert rules == HubRules()
+    assert rules.max_contract_days == 365
+    assert rules.gpu_node_selector == {"hub.tds.io/pool": "gpu"}
+    assert rules.gpu_toleration_key == "nvidia.com/gpu"
+    assert rules.max_gpu_hours_per_contract is None
+    assert rules.max_concurrent_gpus_per_contract is None
+    assert rules.suspended_spaces == frozenset()
+
+
+def test_every_rule_is_read_from_the_environment() -> None:
+    rules = HubRules.from_environment(
+        {
+            "TDS_MAX_CONTRACT_DAYS": "90",
+            "TDS_GPU_NODE_SELECTOR": "hub.tds.io/pool=h100, topology.kubernetes.io/zone=b",
+            "TDS_GPU_TOLERATION_KEY": "hub.tds.io/gpu",
+            "TDS_MAX_GPU_HOURS_PER_CONTRACT": "2500.5",
+            "TDS_MAX_CONCURRENT_GPUS_PER_CONTRACT": "64",
+            "TDS_SUSPENDED_SPACES": " sgcc, ,cma ",
+            "UNRELATED": "x",
+        }
+    )
+    assert rules == HubRules(
+        max_contract_days=90,
+        gpu_node_selector={"hub.tds.io/pool": "h100", "topology.kubernetes.io/zone": "b"},
+        gpu_toleration_key="hub.tds.io/gpu",
+        max_gpu_hours_per_contract=2500.5,
+        max_concurrent_gpus_per_contract=64,
+        suspended_spaces=frozenset({"sgcc", "cma"}),
+    )
+
+
+def test_empty_values_keep_the_defaults() -> None:
+    names = [
+        "TDS_MAX_CONTRACT_DAYS",
+        "TDS_GPU_NODE_SELECTOR",
+        "TDS_GPU_TOLERATION_KEY",
+        "TDS_MAX_GPU_HOURS_PER_CONTRACT",
+        "TDS_MAX_CONCURRENT_GPUS_PER_CONTRACT",
+        "TDS_SUSPENDED_SPACES",
+    ]
+    assert HubRules.from_environment(dict.fromkeys(names, " ")) == HubRules()
+
+
+def test_the_default_node_selector_is_not_shared_between_instances() -> None:
+    HubRules().gpu_node_selector["x"] = "y"
+    assert HubRules().gpu_node_selector == {"hub.tds.io/pool": "gpu"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "hint"),
+    [
+        ("TDS_MAX_CONTRACT_DAYS", "a year", "positive whole number"),
+        ("TDS_MAX_CONTRACT_DAYS", "0", "positive whole number"),
+        ("TDS_MAX_CONCURRENT_GPUS_PER_CONTRACT", "-8", "positive whole number"),
+        ("TDS_MAX_GPU_HOURS_PER_CONTRACT", "lots", "positive number"),
+        ("TDS_MAX_GPU_HOURS_PER_CONTRACT", "nan", "positive number"),
+        ("TDS_MAX_GPU_HOURS_PER_CONTRACT", "inf", "positive number"),
+        ("TDS_GPU_NODE_SELECTOR", "gpu", "key=value"),
+        ("TDS_GPU_NODE_SELECTOR", "=gpu", "key=value"),
+    ],
+)
+def test_a_bad_value_names_the_variable_and_the_expected_form(
+    name: str, value: str, hint: str
+) -> None:
+    with pytest.raises(ValueError, match=name) as raised:
+        HubRules.from_environment({name: value})
+    assert hint in str(raised.value)
+    assert repr(value) in str(raised.value)

@@ -1,0 +1,320 @@
+"""Decisions about a DataContract: its phase at an instant, whether its terms fit the hub.
+
+Each policy is `fn(input) -> Decision`; a chain returns the first that fails (cert-manager's
+certificate controller reads the same way). The webhook and the reconciler call the same chains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, TypeVar
+
+from tds_operator.api.datacontract import ContractPhase, ContractUsage, DataContractSpec, Party
+from tds_operator.api.dataspace import DataSpaceSpec
+from tds_operator.policy.conditions import Decision, timestamp
+from tds_operator.policy.digest import sha256_digest
+from tds_operator.policy.rules import HubRules
+
+PARTIES: Final[tuple[Party, Party]] = ("provider", "consumer")
+
+TERMINAL_PHASES: Final = frozenset({"Expired", "Revoked", "Exhausted"})
+"""Phases a contract never leaves: the first one reached is kept."""
+
+PolicySubject = TypeVar("PolicySubject")
+
+
+def first_failing(
+    policies: Sequence[Callable[[PolicySubject], Decision]],
+    subject: PolicySubject,
+    otherwise: Decision,
+) -> Decision:
+    """The decision of the first policy that denies, or `otherwise` when all of them allow."""
+    for policy in policies:
+        decision = policy(subject)
+        if not decision.allowed:
+            return decision
+    return otherwise
+
+
+def spec_digest(spec: DataContractSpec) -> str:
+    """`sha256:<hex>` of the terms (the spec without consent and revoked), as canonical JSON."""
+    return sha256_digest(spec.contract_terms())
+
+
+def approved_by(spec: DataContractSpec, party: Party) -> bool:
+    """Whether that party's consent is set in the spec."""
+    return (spec.consent.provider if party == "provider" else spec.consent.consumer).approved
+
+
+def party_space(spec: DataContractSpec, party: Party) -> str:
+    """The name of that party's DataSpace."""
+    return spec.provider.space if party == "provider" else spec.consumer.space
+
+
+# --- Phase -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhaseDecision:
+    """The contract's phase now, why, and the instant it will next change by the clock alone."""
+
+    phase: ContractPhase
+    reason: str
+    message: str
+    next_transition: datetime | None = None
+
+    @property
+    def is_active(self) -> bool:
+        """Whether jobs may run under the contract."""
+        return self.phase == "Active"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the contract has ended for good."""
+        return self.phase in TERMINAL_PHASES
+
+
+def contract_phase(
+    spec: DataContractSpec,
+    usage: ContractUsage | None,
+    now: datetime,
+    hub_rules: HubRules,
+    *,
+    previous_phase: ContractPhase | None,
+    jobs_running: int,
+) -> PhaseDecision:
+    """The phase at `now`: Revoked, Expired, Exhausted, Proposed, Suspended or Active, first wins.
+
+    A terminal phase in `previous_phase` is kept whatever happens later. `jobs_running` counts the
+    contract's admitted jobs that have not finished: reaching spec.maxJobs ends the contract only
+    once the last of them is done, because the limit caps admissions, not running work.
+    """
+    used = usage or ContractUsage()
+    if previous_phase in TERMINAL_PHASES:
+        return _still_terminal(previous_phase, spec, used, now, jobs_running)
+    ended = _revoked(spec) or _expired(spec, now) or _exhausted(spec, used, jobs_running)
+    if ended is not None:
+        return ended
+    not_after = spec.validity.not_after
+    missing = [party for party in PARTIES if not approved_by(spec, party)]
+    if missing:
+        return PhaseDecision(
+            "Proposed",
+            "AwaitingConsent",
+            "waiting for the consent of "
+            + " and ".join(f"the {party} ({party_space(spec, party)})" for party in missing)
+            + f"; without it the contract expires unused at {timestamp(not_after)}",
+            next_transition=not_after,
+        )
+    not_before = spec.validity.not_before
+    if not_before is not None and now < not_before:
+        return PhaseDecision(
+            "Proposed",
+            "NotYetValid",
+            f"both parties consented; the contract becomes Active at {timestamp(not_before)}",
+            next_transition=not_before,
+        )
+    suspended = sorted({spec.provider.space, spec.consumer.space} & hub_rules.suspended_spaces)
+    if suspended:
+        return PhaseDecision(
+            "Suspended",
+            "SuspendedByHub",
+            f"the hub has suspended DataSpace {', '.join(suspended)}: no job may run under the "
+            "contract until the hub lifts the suspension",
+            next_transition=not_after,
+        )
+    return PhaseDecision(
+        "Active",
+        "TermsInForce",
+        f"both parties consented; the contract is valid until {timestamp(not_after)}",
+        next_transition=not_after,
+    )
+
+
+def _revoked(spec: DataContractSpec) -> PhaseDecision | None:
+    if not spec.revoked:
+        return None
+    return PhaseDecision(
+        "Revoked", "Revoked", "spec.revoked is true: a party has ended the contract for good"
+    )
+
+
+def _expired(spec: DataContractSpec, now: datetime) -> PhaseDecision | None:
+    if now < spec.validity.not_after:
+        return None
+    return PhaseDecision(
+        "Expired",
+        "ValidityEnded",
+        f"the validity window ended at {timestamp(spec.validity.not_after)} "
+        "(spec.validity.notAfter)",
+    )
+
+
+def _exhausted(
+    spec: DataContractSpec, usage: ContractUsage, jobs_running: int
+) -> PhaseDecision | None:
+    budget = spec.compute.max_gpu_hours
+    if usage.gpu_hours >= budget:
+        return PhaseDecision(
+            "Exhausted",
+            "GpuBudgetExhausted",
+            f"{usage.gpu_hours:g} of {budget} GPU-hours used (spec.compute.maxGpuHours)",
+        )
+    if spec.max_jobs is not None and usage.jobs >= spec.max_jobs and jobs_running == 0:
+        return PhaseDecision(
+            "Exhausted",
+            "JobLimitReached",
+            f"{usage.jobs} of {spec.max_jobs} jobs used (spec.maxJobs) and none is running",
+        )
+    return None
+
+
+def _still_terminal(
+    previous: ContractPhase,
+    spec: DataContractSpec,
+    usage: ContractUsage,
+    now: datetime,
+    jobs_running: int,
+) -> PhaseDecision:
+    """The terminal phase already reached, with its own reason while that reason still holds."""
+    again = {
+        "Revoked": lambda: _revoked(spec),
+        "Expired": lambda: _expired(spec, now),
+        "Exhausted": lambda: _exhausted(spec, usage, jobs_running),
+    }[previous]()
+    if again is not None:
+        return again
+    return PhaseDecision(
+        previous, "PhaseIsFinal", f"the contract reached {previous}, which is final"
+    )
+
+
+# --- Terms against the hub and the parties' spaces ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class TermsInput:
+    """What the terms are checked against: the parties' spaces (None if absent) and hub rules."""
+
+    spec: DataContractSpec
+    provider_space: DataSpaceSpec | None
+    consumer_space: DataSpaceSpec | None
+    hub_rules: HubRules
+    now: datetime
+
+
+def parties_exist(terms: TermsInput) -> Decision:
+    """Both spec.provider.space and spec.consumer.space name existing DataSpaces."""
+    for party in PARTIES:
+        space = terms.provider_space if party == "provider" else terms.consumer_space
+        if space is None:
+            name = party_space(terms.spec, party)
+            return Decision.deny(
+                "UnknownSpace",
+                f"spec.{party}.space: DataSpace {name} does not exist; name an existing DataSpace",
+            )
+    return Decision.allow("SpacesExist", "both parties' DataSpaces exist")
+
+
+def datasets_offered(terms: TermsInput) -> Decision:
+    """Every dataset in spec.provider.datasets is offered by the provider's space."""
+    space = terms.provider_space
+    if space is None:
+        return parties_exist(terms)
+    unknown = [name for name in terms.spec.provider.datasets if space.dataset(name) is None]
+    if unknown:
+        offered = ", ".join(dataset.name for dataset in space.datasets) or "none"
+        return Decision.deny(
+            "UnknownDataset",
+            f"spec.provider.datasets: DataSpace {terms.spec.provider.space} offers no dataset "
+            f"named {', '.join(unknown)} (it offers: {offered})",
+        )
+    return Decision.allow("DatasetsOffered", "the provider offers every dataset named")
+
+
+def no_core_data(terms: TermsInput) -> Decision:
+    """No dataset of the contract is classified `core`: core data is never shareable."""
+    space = terms.provider_space
+    core = [
+        name
+        for name in terms.spec.provider.datasets
+        if space is not None
+        and (dataset := space.dataset(name)) is not None
+        and dataset.classification == "core"
+    ]
+    if core:
+        return Decision.deny(
+            "CoreDataNotShareable",
+            f"spec.provider.datasets: {', '.join(core)} is classified core, and core data is "
+            "never shareable; remove it from the contract",
+        )
+    return Decision.allow("NoCoreData", "no dataset of the contract is core data")
+
+
+def validity_within_hub_limit(terms: TermsInput) -> Decision:
+    """The validity window, from notBefore (or now, if unset) to notAfter, fits the hub's limit."""
+    validity = terms.spec.validity
+    start = validity.not_before or terms.now
+    limit = terms.hub_rules.max_contract_days
+    if validity.not_after - start > timedelta(days=limit):
+        span = (validity.not_after - start) / timedelta(days=1)
+        origin = "notBefore" if validity.not_before is not None else "now"
+        return Decision.deny(
+            "ContractTooLong",
+            f"spec.validity spans {span:.1f} days from {origin} to notAfter; the hub allows "
+            f"at most {limit} days: move spec.validity.notAfter earlier",
+        )
+    return Decision.allow("ValidityWithinLimit", f"validity is at most {limit} days")
+
+
+def budget_within_hub_limit(terms: TermsInput) -> Decision:
+    """spec.compute.maxGpuHours is at most the hub's per-contract GPU-hour limit, if any."""
+    limit = terms.hub_rules.max_gpu_hours_per_contract
+    asked = terms.spec.compute.max_gpu_hours
+    if limit is not None and asked > limit:
+        return Decision.deny(
+            "GpuBudgetTooLarge",
+            f"spec.compute.maxGpuHours is {asked}; the hub allows at most {limit:g} GPU-hours "
+            "per contract",
+        )
+    return Decision.allow("GpuBudgetWithinLimit", "the GPU budget fits the hub's limit")
+
+
+def concurrency_within_hub_limit(terms: TermsInput) -> Decision:
+    """spec.compute.maxConcurrentGpus is at most the hub's per-contract limit, if any."""
+    limit = terms.hub_rules.max_concurrent_gpus_per_contract
+    asked = terms.spec.compute.max_concurrent_gpus
+    if limit is not None and asked > limit:
+        return Decision.deny(
+            "GpuConcurrencyTooLarge",
+            f"spec.compute.maxConcurrentGpus is {asked}; the hub allows at most {limit} GPUs "
+            "at a time per contract",
+        )
+    return Decision.allow("GpuConcurrencyWithinLimit", "GPU concurrency fits the hub's limit")
+
+
+TERMS_POLICIES: Final = (
+    parties_exist,
+    datasets_offered,
+    no_core_data,
+    validity_within_hub_limit,
+    budget_within_hub_limit,
+    concurrency_within_hub_limit,
+)
+
+
+def validate_contract_terms(
+    spec: DataContractSpec,
+    provider_space: DataSpaceSpec | None,
+    consumer_space: DataSpaceSpec | None,
+    hub_rules: HubRules,
+    now: datetime,
+) -> Decision:
+    """The first term that the parties' spaces or the hub rules refuse, else TermsValid."""
+    return first_failing(
+        TERMS_POLICIES,
+        TermsInput(spec, provider_space, consumer_space, hub_rules, now),
+        Decision.allow("TermsValid", "the terms fit both spaces and the hub rules"),
+    )

@@ -1,4 +1,4 @@
-"""Trusted Data Space operator: participant spaces, data contracts and contract-bound GPU training."""
+"""Trusted Data Space operator: participant spaces, data contracts, contract-bound training."""
 
 GROUP = "tds.io"
 VERSION = "v1alpha1"

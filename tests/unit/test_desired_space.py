@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from tds_operator.api.dataspace import DataSpace
-from tds_operator.desired.rbac import MEMBER_ROLE, OWNER_ROLE, space_member_role, space_owner_role
+from tds_operator.desired.rbac import (
+    MEMBER_ROLE,
+    OWNER_ROLE,
+    participant_role,
+    space_member_role,
+    space_owner_role,
+)
 from tds_operator.desired.space import (
     DEFAULT_DENY_POLICY,
     DNS_POLICY,
@@ -50,7 +56,7 @@ def test_namespace_is_restricted_labelled_and_owned_by_the_space() -> None:
 
 def test_every_namespaced_child_lives_in_the_space_namespace() -> None:
     for child in space_children(a_space()):
-        if child["kind"] != "Namespace":
+        if child["kind"] not in ("Namespace", "ClusterRoleBinding"):
             assert child["metadata"]["namespace"] == "tds-sgcc", child["metadata"]["name"]
 
 
@@ -113,3 +119,22 @@ def test_members_only_read_and_never_see_secrets() -> None:
 
 def test_the_children_are_a_pure_function_of_the_spec() -> None:
     assert space_children(a_space()) == space_children(a_space())
+
+
+def test_owners_take_part_in_the_data_space_and_members_observe_it() -> None:
+    children = by_kind_and_name(space_children(a_space()))
+    owners = children[("ClusterRoleBinding", "tds-space-sgcc-owners")]
+    assert owners["roleRef"]["name"] == "tds-participant"
+    assert [s["name"] for s in owners["subjects"]] == ["sgcc-admins"]
+    members = children[("ClusterRoleBinding", "tds-space-sgcc-members")]
+    assert members["roleRef"]["name"] == "tds-observer"
+    assert ("ClusterRoleBinding", "tds-space-sgcc-members") not in by_kind_and_name(
+        space_children(a_space(members=[]))
+    )
+
+
+def test_participants_read_the_catalogue_and_write_only_contracts() -> None:
+    rules = participant_role()["rules"]
+    writable = {r for rule in rules if "create" in rule["verbs"] for r in rule["resources"]}
+    assert writable == {"datacontracts"}
+    assert all("delete" not in rule["verbs"] for rule in rules)

@@ -12,6 +12,8 @@ from tds_operator.desired.labels import Manifest, managed_labels
 
 OWNER_ROLE = "tds-space-owner"
 MEMBER_ROLE = "tds-space-member"
+PARTICIPANT_ROLE = "tds-participant"
+OBSERVER_ROLE = "tds-observer"
 
 READ = ["get", "list", "watch"]
 WRITE = [*READ, "create", "update", "patch", "delete", "deletecollection"]
@@ -77,6 +79,30 @@ def space_member_role() -> Manifest:
     )
 
 
+def participant_role() -> Manifest:
+    """What an owner may do at cluster scope: read the catalogue, propose and sign contracts.
+
+    Which contracts an owner may change, and how, is decided by the admission webhook from the
+    requester's identity: RBAC cannot tell a party of a contract from anyone else.
+    """
+    return _cluster_role(
+        PARTICIPANT_ROLE,
+        [
+            _rule(GROUP, ["dataspaces"], READ),
+            _rule(GROUP, ["datacontracts"], [*READ, "create", "update", "patch"]),
+            _rule(GROUP, ["datacontracts/status"], READ),
+        ],
+    )
+
+
+def observer_role() -> Manifest:
+    """What a member may see at cluster scope: the catalogue and the contracts."""
+    return _cluster_role(
+        OBSERVER_ROLE,
+        [_rule(GROUP, ["dataspaces", "datacontracts", "datacontracts/status"], READ)],
+    )
+
+
 def space_roles() -> list[Manifest]:
     """Every ClusterRole that spaces bind."""
-    return [space_owner_role(), space_member_role()]
+    return [space_owner_role(), space_member_role(), participant_role(), observer_role()]

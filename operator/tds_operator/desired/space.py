@@ -10,7 +10,7 @@ from tds_operator.desired.labels import (
     managed_labels,
     owner_reference,
 )
-from tds_operator.desired.rbac import MEMBER_ROLE, OWNER_ROLE
+from tds_operator.desired.rbac import MEMBER_ROLE, OBSERVER_ROLE, OWNER_ROLE, PARTICIPANT_ROLE
 
 GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_DENY_POLICY = "tds-default-deny"
@@ -166,6 +166,39 @@ def space_role_bindings(space: DataSpace) -> list[Manifest]:
     return bindings
 
 
+def space_cluster_role_bindings(space: DataSpace) -> list[Manifest]:
+    """Owners take part in the data space (catalogue, contracts); members observe it."""
+    name = space.metadata.name or ""
+    bindings = [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": _metadata(space, f"tds-space-{name}-owners"),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": PARTICIPANT_ROLE,
+            },
+            "subjects": _subjects(space.spec.owners),
+        }
+    ]
+    if space.spec.members:
+        bindings.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": _metadata(space, f"tds-space-{name}-members"),
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": OBSERVER_ROLE,
+                },
+                "subjects": _subjects(space.spec.members),
+            }
+        )
+    return bindings
+
+
 def _subjects(subjects: list[Subject]) -> list[Manifest]:
     return [
         {"kind": s.kind, "name": s.name, "apiGroup": "rbac.authorization.k8s.io"} for s in subjects
@@ -180,4 +213,5 @@ def space_children(space: DataSpace) -> list[Manifest]:
         space_resource_quota(space),
         space_limit_range(space),
         *space_role_bindings(space),
+        *space_cluster_role_bindings(space),
     ]

@@ -87,22 +87,21 @@ class SpaceReconciler:
         return None
 
     async def _remove_stale_bindings(self, space: DataSpace) -> list[str]:
-        desired = {
-            child["metadata"]["name"]
-            for child in space_children(space)
-            if child["kind"] == "RoleBinding"
-        }
-        removed = []
+        """Bindings the spec no longer calls for (e.g. the last member left) are deleted."""
+        desired = {(c["kind"], c["metadata"]["name"]) for c in space_children(space)}
         selector = f"{MANAGED_BY}=tds-operator,{SPACE_LABEL}={space.metadata.name}"
-        for binding in await self.kube.list(
-            "rbac.authorization.k8s.io/v1", "RoleBinding", space.namespace_name, selector
+        removed = []
+        for kind, namespace in (
+            ("RoleBinding", space.namespace_name),
+            ("ClusterRoleBinding", None),
         ):
-            name = binding["metadata"]["name"]
-            if name not in desired:
-                await self.kube.delete(
-                    "rbac.authorization.k8s.io/v1", "RoleBinding", name, space.namespace_name
-                )
-                removed.append(f"RoleBinding/{name} (removed)")
+            for binding in await self.kube.list(
+                "rbac.authorization.k8s.io/v1", kind, namespace, selector
+            ):
+                name = binding["metadata"]["name"]
+                if (kind, name) not in desired:
+                    await self.kube.delete("rbac.authorization.k8s.io/v1", kind, name, namespace)
+                    removed.append(f"{kind}/{name} (removed)")
         return removed
 
     async def _report(
@@ -223,6 +222,7 @@ CHILD_RESOURCES = [
     ("v1", "resourcequotas"),
     ("v1", "limitranges"),
     ("rbac.authorization.k8s.io/v1", "rolebindings"),
+    ("rbac.authorization.k8s.io/v1", "clusterrolebindings"),
 ]
 
 

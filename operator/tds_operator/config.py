@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tds_operator.policy.rules import HubRules
+
+WebhookMode = Literal["local", "cluster"]
 
 
 @dataclass(frozen=True)
@@ -12,15 +18,40 @@ class OperatorConfig:
     """Settings of one operator process."""
 
     kubeconfig: str | None
+    namespace: str
     liveness_endpoint: str
     metrics_port: int
+    webhook_mode: WebhookMode
+    webhook_address: str
+    webhook_port: int
+    webhook_host: str | None
+    webhook_cert_dir: Path | None
+    hub_rules: HubRules
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
-        """Read TDS_* variables (and KUBECONFIG), with defaults for a local run."""
+        """Read TDS_* variables (and KUBECONFIG), with defaults for a local run.
+
+        `local` webhooks listen on 127.0.0.1 with a certificate the operator makes and a webhook
+        configuration it manages; `cluster` webhooks use the certificate mounted from the chart
+        and the chart's webhook configuration.
+        """
         env = os.environ if environ is None else environ
+        mode = env.get("TDS_WEBHOOK_MODE", "local")
+        if mode not in ("local", "cluster"):
+            raise ValueError(f"TDS_WEBHOOK_MODE must be local or cluster, not {mode!r}")
+        cert_dir = env.get("TDS_WEBHOOK_CERT_DIR")
         return cls(
             kubeconfig=env.get("KUBECONFIG") or None,
+            namespace=env.get("TDS_NAMESPACE", "tds-system"),
             liveness_endpoint=env.get("TDS_LIVENESS_ENDPOINT", "http://0.0.0.0:8080/healthz"),
             metrics_port=int(env.get("TDS_METRICS_PORT", "9090")),
+            webhook_mode=mode,  # type: ignore[arg-type]
+            webhook_address=env.get(
+                "TDS_WEBHOOK_ADDRESS", "127.0.0.1" if mode == "local" else "0.0.0.0"
+            ),
+            webhook_port=int(env.get("TDS_WEBHOOK_PORT", "9443")),
+            webhook_host=env.get("TDS_WEBHOOK_HOST") or None,
+            webhook_cert_dir=Path(cert_dir) if cert_dir else None,
+            hub_rules=HubRules.from_environment(env),
         )

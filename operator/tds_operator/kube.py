@@ -94,7 +94,7 @@ def is_subset(desired: Any, live: Any) -> bool:
 def _same_quantity(desired: str, live: str) -> bool:
     """The API server stores quantities in canonical form ("0.5" comes back as "500m")."""
     try:
-        return bool(parse_quantity(desired) == parse_quantity(live))
+        return bool(parse_quantity(desired) == parse_quantity(live))  # type: ignore[no-untyped-call]
     except ValueError:
         return False
 

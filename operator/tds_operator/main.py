@@ -1,24 +1,66 @@
-"""Process entry point: kopf settings, the reconcilers' context, probes and metrics."""
+"""Process entry point: kopf settings, the reconcilers' context, webhooks, probes and metrics.
+
+`python -m tds_operator` runs the operator; `python -m tds_operator audit verify CONTRACT`
+recomputes a contract's audit chain and reports the first tampered entry.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import kopf
 
 from tds_operator import FIELD_MANAGER, metrics
-from tds_operator.api.resources import DATA_SPACE
+from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE
+from tds_operator.audit.store import AuditLedger
+from tds_operator.certs import issue_serving_certificate
 from tds_operator.config import OperatorConfig
 from tds_operator.desired.rbac import space_roles
-from tds_operator.handlers import spaces
+from tds_operator.handlers import contracts, spaces
 from tds_operator.handlers.common import OperatorContext
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.kube import Kube
 
+# Registers the admission handlers with kopf.
+from tds_operator import webhooks  # noqa: F401  isort: skip
+
 logger = logging.getLogger(__name__)
+
+WEBHOOK_CONFIGURATION = "tds-operator.tds.io"
+
+
+def webhook_server(config: OperatorConfig) -> kopf.WebhookServer:
+    """The admission webhook server: a certificate of our own locally, the chart's in a cluster."""
+    if config.webhook_mode == "cluster":
+        cert_dir = config.webhook_cert_dir or Path("/etc/tds-operator/webhook")
+        return kopf.WebhookServer(
+            addr=config.webhook_address,
+            port=config.webhook_port,
+            certfile=str(cert_dir / "tls.crt"),
+            pkeyfile=str(cert_dir / "tls.key"),
+        )
+    cert_dir = config.webhook_cert_dir or Path(tempfile.mkdtemp(prefix="tds-webhook-"))
+    host = config.webhook_host or config.webhook_address
+    certificate = issue_serving_certificate(cert_dir, [host, "localhost"])
+    return kopf.WebhookServer(
+        addr=config.webhook_address,
+        port=config.webhook_port,
+        host=host,
+        certfile=str(certificate.certfile),
+        pkeyfile=str(certificate.pkeyfile),
+        cadata=certificate.ca_pem,
+    )
+
+
+async def ensure_namespace(kube: Kube, name: str) -> None:
+    """The operator's own namespace (it holds the audit ledgers); created on a local run."""
+    if await kube.get("v1", "Namespace", name) is None:
+        await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
 
 @kopf.on.startup()
@@ -36,14 +78,24 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.client_timeout = 330
 
     config = OperatorConfig.from_environment()
+    settings.admission.server = webhook_server(config)
+    if config.webhook_mode == "local":
+        settings.admission.managed = WEBHOOK_CONFIGURATION
+
     kube = await Kube.connect(config.kubeconfig)
     ctx = OperatorContext(kube=kube)
     for role in space_roles():
         await kube.ensure(role)
+    await ensure_namespace(kube, config.namespace)
+    ledger = AuditLedger(kube, config.namespace)
     ctx.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, spaces.SpaceReconciler(ctx))
+    ctx.queues[DATA_CONTRACT] = ReconcileQueue(
+        DATA_CONTRACT, contracts.ContractReconciler(ctx, ledger, config.hub_rules)
+    )
     for queue in ctx.queues.values():
         queue.start()
     memo.ctx = ctx
+    memo.rules = config.hub_rules
     metrics.serve(config.metrics_port)
     logger.info("%s started; metrics on port %s", FIELD_MANAGER, config.metrics_port)
 
@@ -70,9 +122,14 @@ def run(config: OperatorConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tds_operator`: run the operator against the current kubeconfig."""
+    """`python -m tds_operator [audit verify CONTRACT]`."""
     parser = argparse.ArgumentParser(prog="python -m tds_operator", description=__doc__)
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command")
+    audit = commands.add_parser("audit", help="work with the audit ledgers")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="recompute a contract's audit chain")
+    verify.add_argument("contract", help="name of the DataContract")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -81,5 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     # One line per HTTP request drowns what the operator decides.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    run(OperatorConfig.from_environment())
+    config = OperatorConfig.from_environment()
+    if args.command == "audit":
+        from tds_operator.audit.verify import verify_command
+
+        return asyncio.run(verify_command(config, args.contract))
+    run(config)
     return 0

@@ -39,6 +39,7 @@ class OperatorProcess:
         env = {
             **os.environ,
             "KUBECONFIG": self.kubeconfig,
+            "TDS_WEBHOOK_PORT": str(free_port()),
             "TDS_METRICS_PORT": str(self.metrics_port),
             "TDS_LIVENESS_ENDPOINT": f"http://127.0.0.1:{self.health_port}/healthz",
             **self.extra_env,

@@ -101,14 +101,15 @@ def test_provider_datasets_are_unique_and_not_empty() -> None:
     ("field", "value"),
     [
         ("maxGpuHours", 0),
+        ("maxGpuHours", -0.5),
         ("maxConcurrentGpus", 0),
         ("maxConcurrentGpus", -8),
-        ("maxGpuHours", 1.5),
+        ("maxConcurrentGpus", 1.5),
         ("maxGpuHours", "500"),
         ("maxConcurrentGpus", True),
     ],
 )
-def test_compute_budget_is_a_positive_integer(field: str, value: Any) -> None:
+def test_compute_budget_is_positive_gpus_whole(field: str, value: Any) -> None:
     manifest = example_contract()
     manifest["spec"]["compute"][field] = value
     assert f"compute.{field}" in rejection(manifest)
@@ -220,3 +221,9 @@ def test_status_parses_what_the_operator_writes() -> None:
     assert status.usage is not None
     assert status.usage.gpu_hours == 12.5
     assert status.signatures[0].spec_digest == digest
+
+
+def test_gpu_hour_budget_may_be_a_fraction() -> None:
+    manifest = example_contract()
+    manifest["spec"]["compute"]["maxGpuHours"] = 0.25
+    assert DataContract.model_validate(manifest).spec.compute.max_gpu_hours == 0.25

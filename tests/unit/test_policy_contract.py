@@ -348,7 +348,7 @@ def test_gpu_concurrency_may_not_exceed_the_hub_limit(limit: int | None, allowed
 # --- Digest ------------------------------------------------------------------------------------
 
 CANONICAL_TERMS = (
-    '{"compute":{"maxConcurrentGpus":16,"maxGpuHours":500},"consumer":{"space":"cmcc"},'
+    '{"compute":{"maxConcurrentGpus":16,"maxGpuHours":500.0},"consumer":{"space":"cmcc"},'
     '"egress":[],"maxJobs":20,"outputs":{"modelExport":"review"},'
     '"provider":{"datasets":["grid-load-2025"],"space":"sgcc"},"purpose":"model-training",'
     '"validity":{"notAfter":"2027-03-01T00:00:00Z","notBefore":"2026-12-01T00:00:00Z"}}'

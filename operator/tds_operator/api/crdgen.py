@@ -61,7 +61,7 @@ PRINTER_COLUMNS: dict[str, list[dict[str, Any]]] = {
         _column("Consumer", ".spec.consumer.space", "string", "The consuming space."),
         _column("Phase", ".status.phase", "string", "Summary of the contract's conditions."),
         _column("GPU-Hours", ".status.usage.gpuHours", "number", "GPU-hours used so far."),
-        _column("Budget", ".spec.compute.maxGpuHours", "integer", "GPU-hours the contract allows."),
+        _column("Budget", ".spec.compute.maxGpuHours", "number", "GPU-hours the contract allows."),
         # A string, not a date: kubectl prints future dates as <invalid>.
         _column("Expires", ".spec.validity.notAfter", "string", "End of the validity window."),
         _AGE,
@@ -101,6 +101,7 @@ _KEY_ORDER = (
     "anyOf",
     "default",
     "minimum",
+    "exclusiveMinimum",
     "maximum",
     "minLength",
     "maxLength",
@@ -169,6 +170,12 @@ def _structural(node: Schema, defs: Schema, path: str) -> Schema:
         node = {key: value for key, value in node.items() if key not in _DROPPED}
     if node.get("additionalProperties") is False:
         del node["additionalProperties"]
+    if isinstance(node.get("exclusiveMinimum"), int | float) and not isinstance(
+        node["exclusiveMinimum"], bool
+    ):
+        # JSON Schema's numeric exclusiveMinimum is OpenAPI v3.0's minimum + boolean flag.
+        node["minimum"] = node["exclusiveMinimum"]
+        node["exclusiveMinimum"] = True
     if "properties" in node:
         node["properties"] = {
             name: _structural(child, defs, f"{path}.{name}")

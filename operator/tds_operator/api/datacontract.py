@@ -6,7 +6,15 @@ import ipaddress
 import re
 from typing import Any, Literal, Self
 
-from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from tds_operator.api.common import (
     SHA256_DIGEST,
@@ -129,11 +137,12 @@ class ValidityWindow(KubeModel):
 class ComputeBudget(KubeModel):
     """GPU budget of the contract, metered from pod start to stop."""
 
-    max_gpu_hours: StrictInt = Field(
-        ge=1,
+    max_gpu_hours: StrictFloat = Field(
+        gt=0,
         le=10_000_000,
-        description="Total GPU-hours all jobs of the contract may use; the contract is "
-        "Exhausted when they are used up.",
+        allow_inf_nan=False,
+        description="Total GPU-hours all jobs of the contract may use (fractions allowed, "
+        "e.g. 0.5); the contract is Exhausted when they are used up.",
     )
     max_concurrent_gpus: StrictInt = Field(
         ge=1,

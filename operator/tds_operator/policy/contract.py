@@ -160,7 +160,7 @@ def _exhausted(
         return PhaseDecision(
             "Exhausted",
             "GpuBudgetExhausted",
-            f"{usage.gpu_hours:g} of {budget} GPU-hours used (spec.compute.maxGpuHours)",
+            f"{usage.gpu_hours:g} of {budget:g} GPU-hours used (spec.compute.maxGpuHours)",
         )
     if spec.max_jobs is not None and usage.jobs >= spec.max_jobs and jobs_running == 0:
         return PhaseDecision(

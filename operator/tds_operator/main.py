@@ -16,12 +16,12 @@ from typing import Any
 import kopf
 
 from tds_operator import FIELD_MANAGER, metrics
-from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE
+from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, TRAINING_JOB
 from tds_operator.audit.store import AuditLedger
 from tds_operator.certs import issue_serving_certificate
 from tds_operator.config import OperatorConfig
 from tds_operator.desired.rbac import space_roles
-from tds_operator.handlers import contracts, spaces
+from tds_operator.handlers import contracts, spaces, trainingjobs
 from tds_operator.handlers.common import OperatorContext
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.kube import Kube
@@ -92,6 +92,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     ctx.queues[DATA_CONTRACT] = ReconcileQueue(
         DATA_CONTRACT, contracts.ContractReconciler(ctx, ledger, config.hub_rules)
     )
+    training_jobs = trainingjobs.TrainingJobReconciler(ctx, ledger, config.hub_rules)
+    ctx.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, training_jobs, workers=8)
+    memo.training_jobs = training_jobs
     for queue in ctx.queues.values():
         queue.start()
     memo.ctx = ctx

@@ -16,9 +16,11 @@ from pydantic import ValidationError
 from tds_operator import API_VERSION
 from tds_operator.api.datacontract import DataContractSpec
 from tds_operator.api.dataspace import DataSpaceSpec
+from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.handlers.common import OperatorContext, utcnow
 from tds_operator.handlers.contracts import SIGNATURES_ANNOTATION
 from tds_operator.handlers.spaces import validation_message
+from tds_operator.handlers.trainingjobs import TrainingJobReconciler
 from tds_operator.policy.consent import admit_contract_change, new_signatures
 from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.rules import HubRules
@@ -98,6 +100,31 @@ async def admit_contract(
         patch.setdefault("metadata", {}).setdefault("annotations", {})[SIGNATURES_ANNOTATION] = (
             value
         )
+
+
+@kopf.on.validate(
+    "tds.io", "v1alpha1", "trainingjobs", operations=["CREATE"], id="training-admission"
+)
+async def admit_training_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A TrainingJob that its contract does not allow is refused at once, naming the term."""
+    ctx: OperatorContext = memo.ctx
+    try:
+        job = TrainingJob.model_validate(dict(body))
+    except ValidationError as error:
+        raise _deny("InvalidSpec", validation_message(error)) from None
+    if not job.metadata.namespace:
+        job = job.model_copy(
+            update={
+                "metadata": job.metadata.model_copy(
+                    update={"namespace": body.get("metadata", {}).get("namespace")}
+                )
+            }
+        )
+    contract = await ctx.kube.get(API_VERSION, "DataContract", job.spec.contract)
+    reconciler: TrainingJobReconciler = memo.training_jobs
+    decision = await reconciler.decide(job, job.metadata.uid or "", contract)
+    if not decision.allowed:
+        raise _deny(decision.reason, decision.message)
 
 
 @kopf.on.validate("tds.io", "v1alpha1", "dataspaces", operations=["DELETE"], id="space-deletion")

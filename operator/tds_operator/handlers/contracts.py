@@ -11,11 +11,12 @@ import kopf
 from pydantic import ValidationError
 
 from tds_operator import API_VERSION
-from tds_operator.api.datacontract import DataContract, DataContractSpec
+from tds_operator.api.datacontract import ContractUsage, DataContract, DataContractSpec
 from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.resources import DATA_CONTRACT
 from tds_operator.audit.chain import AuditEntry, AuditEvent, consent_entry_id
 from tds_operator.audit.store import AuditLedger
+from tds_operator.audit.usage import contract_usage
 from tds_operator.desired.cleanroom import (
     DATASETS_POLICY,
     EGRESS_POLICY,
@@ -42,6 +43,7 @@ from tds_operator.policy.contract import (
     validate_contract_terms,
 )
 from tds_operator.policy.rules import HubRules
+from tds_operator.policy.training import HOLDING_PHASES
 
 logger = logging.getLogger(__name__)
 
@@ -141,18 +143,27 @@ class ContractReconciler:
         signatures = signatures_of(body)
         status = body.get("status") or {}
         previous_phase = status.get("phase")
+        jobs = [
+            job
+            for job in await self.kube.list(API_VERSION, "TrainingJob")
+            if (job.get("spec") or {}).get("contract") == name
+        ]
+        recorded = (await self.ledger.load(name)).entries
+        usage = contract_usage(recorded, jobs)
         phase = contract_phase(
             signed_spec(spec, signatures),
-            contract.status.usage if contract.status else None,
+            ContractUsage.model_validate(usage),
             now,
             self.rules,
             previous_phase=previous_phase,
-            jobs_running=await self._jobs_running(name),
+            jobs_running=sum(
+                1 for job in jobs if (job.get("status") or {}).get("phase") in HOLDING_PHASES
+            ),
         )
         terms = self._terms(contract, provider, consumer, now)
         phase = _with_terms_and_signatures(phase, terms, unsigned_consents(spec, signatures))
         events = self._consent_events(name, signatures)
-        phase_change = await self._phase_event(name, phase, now)
+        phase_change = self._phase_event(name, recorded, phase, now)
         if phase_change is not None:
             events.append(phase_change)
         chain = await self.ledger.record(name, events)
@@ -165,6 +176,7 @@ class ContractReconciler:
             now=now,
             signatures=signatures,
             clean_room=clean_room,
+            usage=usage,
         )
         if phase.phase != previous_phase:
             await record_event(
@@ -186,15 +198,6 @@ class ContractReconciler:
             return DataSpace.model_validate(body)
         except ValidationError:
             return None
-
-    async def _jobs_running(self, contract: str) -> int:
-        jobs = await self.kube.list(API_VERSION, "TrainingJob")
-        return sum(
-            1
-            for job in jobs
-            if (job.get("spec") or {}).get("contract") == contract
-            and (job.get("status") or {}).get("phase") in ("Admitted", "Running")
-        )
 
     def _terms(
         self,
@@ -229,15 +232,15 @@ class ContractReconciler:
             if s.get("party") and s.get("specDigest") and s.get("at")
         ]
 
-    async def _phase_event(
-        self, contract: str, phase: PhaseDecision, now: datetime
+    def _phase_event(
+        self, contract: str, recorded: list[AuditEntry], phase: PhaseDecision, now: datetime
     ) -> AuditEvent | None:
         """The ledger entry of a phase change, or None if the ledger already shows this phase.
 
         The id is the change's position among phase changes: re-appending it after a restart is
         a no-op, while a later return to an earlier phase is still recorded.
         """
-        changes = phase_entries((await self.ledger.load(contract)).entries)
+        changes = phase_entries(recorded)
         if changes and changes[-1].details.get("phase") == phase.phase:
             return None
         return AuditEvent(
@@ -345,6 +348,7 @@ class ContractReconciler:
         now: datetime,
         signatures: list[dict[str, Any]] | None = None,
         clean_room: Decision | None = None,
+        usage: dict[str, float | int] | None = None,
     ) -> None:
         status = body.get("status") or {}
         generation = body["metadata"].get("generation")
@@ -391,8 +395,8 @@ class ContractReconciler:
             new_status["signatures"] = signatures
         if chain is not None:
             new_status["audit"] = {"head": chain[-1].hash if chain else None, "entries": len(chain)}
-        if not status.get("usage"):
-            new_status["usage"] = {"gpuHours": 0.0, "jobs": 0}
+        if usage is not None:
+            new_status["usage"] = usage
         await write_status(self.kube, body, new_status)
 
 

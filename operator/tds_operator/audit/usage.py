@@ -1,0 +1,41 @@
+"""What the ledger says a contract has used: admitted jobs and each job's GPU-seconds. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from tds_operator.audit.chain import AuditEntry
+
+
+def usage_by_job(chain: Sequence[AuditEntry]) -> dict[str, int]:
+    """The latest GPU-seconds the ledger holds for each job (by uid)."""
+    usage: dict[str, int] = {}
+    for entry in chain:
+        if entry.kind == "UsageMetered":
+            uid = str(entry.details.get("uid"))
+            usage[uid] = max(usage.get(uid, 0), int(entry.details.get("gpuSeconds", 0)))
+    return usage
+
+
+def admitted_jobs(chain: Sequence[AuditEntry]) -> set[str]:
+    """Uids of the jobs the ledger records as admitted."""
+    return {str(entry.details.get("uid")) for entry in chain if entry.kind == "JobAdmitted"}
+
+
+def contract_usage(
+    chain: Sequence[AuditEntry], live_jobs: Iterable[Mapping[str, Any]]
+) -> dict[str, float | int]:
+    """A contract's usage: jobs admitted, and GPU-hours summed over its jobs.
+
+    A job counts with the larger of what the ledger recorded for it and what its live status
+    says, so usage is exact across restarts and survives the deletion of a TrainingJob.
+    """
+    admitted = admitted_jobs(chain)
+    per_job = usage_by_job(chain)
+    for job in live_jobs:
+        uid = str(job["metadata"].get("uid", ""))
+        if uid in admitted:
+            live = int((job.get("status") or {}).get("gpuSeconds") or 0)
+            per_job[uid] = max(per_job.get(uid, 0), live)
+    return {"gpuHours": round(sum(per_job.values()) / 3600, 6), "jobs": len(admitted)}

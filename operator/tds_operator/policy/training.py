@@ -1,0 +1,223 @@
+"""Admission and metering of TrainingJobs: which term allows or denies a job, and what it used.
+
+The webhook and the reconciler call `admit_training_job` with the same input, so the immediate
+answer and the enforced one never differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tds_operator.api.datacontract import DataContract
+from tds_operator.api.dataspace import space_namespace
+from tds_operator.api.trainingjob import TrainingJobSpec
+from tds_operator.policy.conditions import Decision
+from tds_operator.policy.contract import first_failing
+
+# Phases of a TrainingJob that hold (or will hold) GPUs of the contract.
+HOLDING_PHASES = frozenset({"Admitted", "Running"})
+FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Denied", "Stopped"})
+
+
+@dataclass(frozen=True)
+class AdmissionInput:
+    """A job asking to run, the contract it names, and what the contract already uses."""
+
+    job: TrainingJobSpec
+    namespace: str
+    contract: DataContract | None
+    contract_phase: str | None
+    gpus_held_by_others: int
+    jobs_admitted: int
+    gpu_hours_used: float
+
+
+def contract_exists(case: AdmissionInput) -> Decision:
+    """spec.contract names an existing DataContract."""
+    if case.contract is None:
+        return Decision.deny(
+            "UnknownContract", f"spec.contract: there is no DataContract {case.job.contract}"
+        )
+    return Decision.allow("ContractExists", "the contract exists")
+
+
+def contract_is_active(case: AdmissionInput) -> Decision:
+    """Jobs run only under an Active contract."""
+    if case.contract_phase != "Active":
+        return Decision.deny(
+            "ContractNotActive",
+            f"DataContract {case.job.contract} is {case.contract_phase or 'not yet reconciled'}, "
+            "not Active: no job may start under it",
+        )
+    return Decision.allow("ContractActive", "the contract is Active")
+
+
+def runs_in_consumer_space(case: AdmissionInput) -> Decision:
+    """The job lives in the consumer space's namespace."""
+    assert case.contract is not None
+    expected = space_namespace(case.contract.spec.consumer.space)
+    if case.namespace != expected:
+        return Decision.deny(
+            "WrongNamespace",
+            f"a TrainingJob under DataContract {case.job.contract} must be created in the "
+            f"consumer's namespace {expected}, not {case.namespace}",
+        )
+    return Decision.allow("ConsumerNamespace", "the job is in the consumer's namespace")
+
+
+def purpose_matches(case: AdmissionInput) -> Decision:
+    """spec.purpose is the contract's purpose."""
+    assert case.contract is not None
+    if case.job.purpose != case.contract.spec.purpose:
+        return Decision.deny(
+            "PurposeMismatch",
+            f"spec.purpose {case.job.purpose} is not the contract's purpose "
+            f"{case.contract.spec.purpose}",
+        )
+    return Decision.allow("PurposeMatches", "the purpose matches the contract")
+
+
+def datasets_in_contract(case: AdmissionInput) -> Decision:
+    """Every dataset the job reads is one of the contract's."""
+    assert case.contract is not None
+    allowed = case.contract.spec.provider.datasets
+    outside = [d for d in case.job.datasets or [] if d not in allowed]
+    if outside:
+        return Decision.deny(
+            "DatasetNotInContract",
+            f"spec.datasets: {', '.join(outside)} not covered by DataContract "
+            f"{case.job.contract} (it covers {', '.join(allowed)})",
+        )
+    return Decision.allow("DatasetsInContract", "the datasets are in the contract")
+
+
+def within_concurrency(case: AdmissionInput) -> Decision:
+    """The job's GPUs, with those the contract's other jobs hold, fit maxConcurrentGpus."""
+    assert case.contract is not None
+    limit = case.contract.spec.compute.max_concurrent_gpus
+    wanted = case.job.total_gpus
+    if case.gpus_held_by_others + wanted > limit:
+        return Decision.deny(
+            "ConcurrencyExceeded",
+            f"{case.job.workers} workers x {case.job.gpus_per_worker} GPUs = {wanted} GPUs, with "
+            f"the {case.gpus_held_by_others} GPUs other jobs hold, exceed the contract's "
+            f"compute.maxConcurrentGpus {limit}",
+        )
+    return Decision.allow("WithinConcurrency", f"{wanted} GPUs fit the concurrency limit")
+
+
+def within_job_count(case: AdmissionInput) -> Decision:
+    """Fewer than maxJobs jobs have been admitted under the contract."""
+    assert case.contract is not None
+    limit = case.contract.spec.max_jobs
+    if limit is not None and case.jobs_admitted >= limit:
+        return Decision.deny(
+            "JobLimitReached",
+            f"{case.jobs_admitted} jobs already ran under DataContract {case.job.contract}; "
+            f"its maxJobs is {limit}",
+        )
+    return Decision.allow("WithinJobCount", "the job count is within maxJobs")
+
+
+def budget_remains(case: AdmissionInput) -> Decision:
+    """Some of the contract's GPU-hour budget is left."""
+    assert case.contract is not None
+    budget = case.contract.spec.compute.max_gpu_hours
+    if case.gpu_hours_used >= budget:
+        return Decision.deny(
+            "BudgetExhausted",
+            f"DataContract {case.job.contract} has used {case.gpu_hours_used:.2f} of its "
+            f"{budget:g} GPU-hours",
+        )
+    return Decision.allow("BudgetRemains", "GPU-hours remain in the budget")
+
+
+ADMISSION_POLICIES = (
+    contract_exists,
+    contract_is_active,
+    runs_in_consumer_space,
+    purpose_matches,
+    datasets_in_contract,
+    within_concurrency,
+    within_job_count,
+    budget_remains,
+)
+
+
+def admit_training_job(case: AdmissionInput) -> Decision:
+    """The first contract term the job breaks, else Admitted."""
+    return first_failing(
+        ADMISSION_POLICIES,
+        case,
+        Decision.allow(
+            "Admitted",
+            f"admitted under DataContract {case.job.contract}: {case.job.workers} workers x "
+            f"{case.job.gpus_per_worker} GPUs",
+        ),
+    )
+
+
+def gpus_held(jobs: Iterable[Mapping[str, Any]], contract: str, *, except_uid: str) -> int:
+    """GPUs that the contract's admitted or running jobs (other than one) hold."""
+    held = 0
+    for job in jobs:
+        spec, status = job.get("spec") or {}, job.get("status") or {}
+        if (
+            spec.get("contract") == contract
+            and status.get("phase") in HOLDING_PHASES
+            and job["metadata"].get("uid") != except_uid
+        ):
+            held += int(spec.get("workers", 1)) * int(spec.get("gpusPerWorker", 1))
+    return held
+
+
+def remaining_seconds(job: TrainingJobSpec, gpu_hours_left: float) -> int:
+    """The job's wall-clock limit: maxDurationSeconds, or less if the budget runs out first."""
+    budget_seconds = int(gpu_hours_left * 3600 / job.total_gpus)
+    return max(1, min(job.max_duration_seconds, budget_seconds))
+
+
+# --- Metering ----------------------------------------------------------------------------------
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def pod_run_window(pod: Mapping[str, Any], now: datetime) -> tuple[datetime, datetime] | None:
+    """When a worker pod's container ran: start to finish, or to `now` while it runs."""
+    status = pod.get("status") or {}
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        if "running" in state:
+            start = _parse_time(state["running"].get("startedAt"))
+            if start:
+                starts.append(start)
+                ends.append(now)
+        elif "terminated" in state:
+            start = _parse_time(state["terminated"].get("startedAt"))
+            end = _parse_time(state["terminated"].get("finishedAt"))
+            if start and end:
+                starts.append(start)
+                ends.append(end)
+    if not starts:
+        return None
+    start, end = min(starts), max(ends)
+    return (start, max(start, end))
+
+
+def gpu_seconds(pods: Iterable[Mapping[str, Any]], gpus_per_worker: int, now: datetime) -> int:
+    """GPU-seconds the worker pods used: each pod's run time times its GPUs, rounded down."""
+    total = 0.0
+    for pod in pods:
+        window = pod_run_window(pod, now)
+        if window is not None:
+            total += (window[1] - window[0]).total_seconds() * gpus_per_worker
+    return int(total)

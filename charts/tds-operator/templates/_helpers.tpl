@@ -1,0 +1,116 @@
+{{/* Names, labels and small computed values shared by the templates. */}}
+
+{{- define "tds-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tds-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "tds-operator.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "tds-operator.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "tds-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The labels Kubernetes recommends, on every object of the release. */}}
+{{- define "tds-operator.labels" -}}
+helm.sh/chart: {{ include "tds-operator.chart" . }}
+{{ include "tds-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: trusted-data-space
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "tds-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tds-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "tds-operator.serviceAccountName" -}}
+{{- default (include "tds-operator.fullname" .) .Values.serviceAccount.name }}
+{{- end }}
+
+{{- define "tds-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "tds-operator.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "tds-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tds-operator.webhookSecretName" -}}
+{{- printf "%s-webhook-tls" (include "tds-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Where the operator finds its serving certificate (TDS_WEBHOOK_CERT_DIR). */}}
+{{- define "tds-operator.webhookCertDir" -}}
+/etc/tds-operator/webhook
+{{- end }}
+
+{{/* helm or cert-manager: who makes the webhook's serving certificate. */}}
+{{- define "tds-operator.certificateProvider" -}}
+{{- $provider := .Values.webhook.certificate.provider }}
+{{- if eq $provider "auto" }}
+{{- ternary "cert-manager" "helm" (.Capabilities.APIVersions.Has "cert-manager.io/v1") }}
+{{- else }}
+{{- $provider }}
+{{- end }}
+{{- end }}
+
+{{/* The host the API server connects to: the Service's DNS name, or webhook.url's host. */}}
+{{- define "tds-operator.webhookHost" -}}
+{{- if .Values.webhook.url }}
+{{- (urlParse .Values.webhook.url).hostname }}
+{{- else }}
+{{- printf "%s.%s.svc" (include "tds-operator.webhookServiceName" .) .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/*
+The admission webhooks the operator serves. kopf serves each handler at the path of its id
+(operator/tds_operator/webhooks.py); tests/e2e/test_chart.py fails when this list and the
+operator's handlers disagree. Adding a webhook is adding an entry here.
+*/}}
+{{- define "tds-operator.webhooks" -}}
+mutating:
+  - name: contract-consent
+    path: /contract-consent
+    resource: {group: tds.io, version: v1alpha1, plural: datacontracts}
+    operations: [CREATE, UPDATE]
+validating:
+  - name: space-deletion
+    path: /space-deletion
+    resource: {group: tds.io, version: v1alpha1, plural: dataspaces}
+    operations: [DELETE]
+{{- end }}
+
+{{/* A label map as the operator reads it from the environment: k=v,k=v (sorted by key). */}}
+{{- define "tds-operator.labelList" -}}
+{{- $pairs := list }}
+{{- range $key, $value := . }}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
+{{/* Labels of the roles spaces bind: the release's, with the operator as their manager. */}}
+{{- define "tds-operator.spaceRoleLabels" -}}
+helm.sh/chart: {{ include "tds-operator.chart" . }}
+app.kubernetes.io/name: {{ include "tds-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: space-access
+app.kubernetes.io/part-of: trusted-data-space
+app.kubernetes.io/managed-by: tds-operator
+{{- end }}

@@ -37,18 +37,23 @@ class DatasetEndpoint:
     pod_labels: dict[str, str] = field(default_factory=dict)
 
 
-def clean_room_namespace(contract: str) -> str:
-    """The clean room's namespace: `tds-cr-<contract>`, shortened with a digest if too long."""
-    name = f"tds-cr-{contract}"
+def _label_with_prefix(prefix: str, contract: str) -> str:
+    """`<prefix><contract>`, or a shortened contract name plus a digest if over 63 characters."""
+    name = f"{prefix}{contract}"
     if len(name) <= 63:
         return name
     digest = hashlib.sha256(contract.encode()).hexdigest()[:8]
-    return f"tds-cr-{contract[:47].rstrip('-')}-{digest}"
+    return f"{prefix}{contract[: 63 - len(prefix) - 9].rstrip('-')}-{digest}"
+
+
+def clean_room_namespace(contract: str) -> str:
+    """The clean room's namespace: `tds-cr-<contract>`, shortened with a digest if too long."""
+    return _label_with_prefix("tds-cr-", contract)
 
 
 def provider_policy_name(contract: str) -> str:
     """The NetworkPolicy in the provider's namespace that admits this contract's clean room."""
-    return f"tds-allow-{clean_room_namespace(contract)}"[:63].rstrip("-")
+    return _label_with_prefix("tds-allow-tds-cr-", contract)
 
 
 def _metadata(contract: DataContract, name: str, namespace: str | None = None) -> Manifest:

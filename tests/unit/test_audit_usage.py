@@ -1,0 +1,60 @@
+"""A contract's usage as the ledger and the live jobs tell it: exact, never counted twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tds_operator.audit.chain import AuditEntry, AuditEvent, extend
+from tds_operator.audit.usage import admitted_jobs, contract_usage, usage_by_job
+
+pytestmark = pytest.mark.unit
+
+AT = datetime(2027, 1, 15, tzinfo=UTC)
+
+
+def ledger(*events: tuple[str, str, dict[str, Any]]) -> list[AuditEntry]:
+    return extend(
+        [],
+        [
+            AuditEvent(id=id, kind=kind, contract="c", actor="tds-operator", at=AT, details=d)
+            for id, kind, d in events
+        ],
+    )
+
+
+def live(uid: str, gpu_seconds: int) -> dict[str, Any]:
+    return {"metadata": {"uid": uid}, "status": {"gpuSeconds": gpu_seconds}}
+
+
+CHAIN = ledger(
+    ("job/a/admitted", "JobAdmitted", {"uid": "a"}),
+    ("usage/a/3600", "UsageMetered", {"uid": "a", "gpuSeconds": 3600}),
+    ("usage/a/5400", "UsageMetered", {"uid": "a", "gpuSeconds": 5400}),
+    ("job/b/admitted", "JobAdmitted", {"uid": "b"}),
+    ("job/x/denied", "JobDenied", {"uid": "x"}),
+)
+
+
+def test_the_latest_metered_total_of_each_job_counts() -> None:
+    assert usage_by_job(CHAIN) == {"a": 5400}
+    assert admitted_jobs(CHAIN) == {"a", "b"}
+
+
+def test_live_status_adds_what_the_ledger_has_not_checkpointed_yet() -> None:
+    usage = contract_usage(CHAIN, [live("a", 6000), live("b", 1200)])
+    assert usage == {"gpuHours": round(7200 / 3600, 6), "jobs": 2}
+
+
+def test_a_deleted_job_keeps_its_recorded_usage() -> None:
+    assert contract_usage(CHAIN, []) == {"gpuHours": 1.5, "jobs": 2}
+
+
+def test_a_stale_live_status_never_lowers_the_usage() -> None:
+    assert contract_usage(CHAIN, [live("a", 100)])["gpuHours"] == 1.5
+
+
+def test_jobs_that_were_never_admitted_do_not_count() -> None:
+    assert contract_usage(CHAIN, [live("x", 9999)]) == {"gpuHours": 1.5, "jobs": 2}

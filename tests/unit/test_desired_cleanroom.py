@@ -1,0 +1,98 @@
+"""The clean room reaches exactly the contract's datasets and egress, and nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tds_operator.api.datacontract import DataContract
+from tds_operator.desired.cleanroom import (
+    DatasetEndpoint,
+    clean_room_children,
+    clean_room_namespace,
+    provider_policy_name,
+)
+from tests.unit.contract_builders import consented, contract_spec
+
+pytestmark = pytest.mark.unit
+
+
+def a_contract(**changes: Any) -> DataContract:
+    return DataContract(
+        metadata={"name": "sgcc-to-cmcc", "uid": "c1"}, spec=consented(contract_spec(**changes))
+    )
+
+
+ENDPOINTS = {"grid-load-2025": DatasetEndpoint(8443, {"app": "gateway"})}
+
+
+def by_kind_and_name(children: list[dict[str, Any]]) -> dict[tuple[str, str, str], Any]:
+    return {
+        (c["kind"], c["metadata"].get("namespace", ""), c["metadata"]["name"]): c for c in children
+    }
+
+
+def test_the_clean_room_is_a_restricted_namespace_owned_by_the_contract() -> None:
+    children = by_kind_and_name(clean_room_children(a_contract(), ENDPOINTS))
+    namespace = children[("Namespace", "", "tds-cr-sgcc-to-cmcc")]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert namespace["metadata"]["ownerReferences"][0]["uid"] == "c1"
+
+
+def test_egress_goes_to_the_dataset_pods_port_only() -> None:
+    children = by_kind_and_name(clean_room_children(a_contract(), ENDPOINTS))
+    policy = children[("NetworkPolicy", "tds-cr-sgcc-to-cmcc", "tds-allow-datasets")]
+    [rule] = policy["spec"]["egress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8443}]
+    assert rule["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "tds-sgcc"}},
+            "podSelector": {"matchLabels": {"app": "gateway"}},
+        }
+    ]
+
+
+def test_the_provider_admits_only_this_clean_room() -> None:
+    children = by_kind_and_name(clean_room_children(a_contract(), ENDPOINTS))
+    policy = children[("NetworkPolicy", "tds-sgcc", provider_policy_name("sgcc-to-cmcc"))]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": "tds-cr-sgcc-to-cmcc"}
+            }
+        }
+    ]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8443}]
+
+
+def test_contract_egress_entries_become_their_own_policy() -> None:
+    contract = a_contract(egress=[{"cidr": "10.20.30.0/24", "ports": [443]}])
+    children = by_kind_and_name(clean_room_children(contract, ENDPOINTS))
+    policy = children[("NetworkPolicy", "tds-cr-sgcc-to-cmcc", "tds-allow-egress")]
+    assert policy["spec"]["egress"] == [
+        {
+            "to": [{"ipBlock": {"cidr": "10.20.30.0/24"}}],
+            "ports": [{"protocol": "TCP", "port": 443}],
+        }
+    ]
+    assert ("NetworkPolicy", "tds-cr-sgcc-to-cmcc", "tds-allow-egress") not in by_kind_and_name(
+        clean_room_children(a_contract(), ENDPOINTS)
+    )
+
+
+def test_the_gpu_quota_is_the_contract_concurrency() -> None:
+    children = by_kind_and_name(clean_room_children(a_contract(), ENDPOINTS))
+    quota = children[("ResourceQuota", "tds-cr-sgcc-to-cmcc", "tds-quota")]
+    assert quota["spec"]["hard"] == {"requests.nvidia.com/gpu": "16"}
+
+
+def test_long_contract_names_still_give_a_valid_namespace() -> None:
+    name = "a" * 63
+    namespace = clean_room_namespace(name)
+    assert len(namespace) <= 63
+    assert namespace != clean_room_namespace("a" * 62 + "b")
+    assert len(provider_policy_name(name)) <= 63
+    assert provider_policy_name(name) != provider_policy_name("a" * 62 + "b")
+    assert provider_policy_name("short") == "tds-allow-tds-cr-short"

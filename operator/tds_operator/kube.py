@@ -47,6 +47,12 @@ RESOURCES: dict[tuple[str, str], Resource] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): Resource("clusterroles", False),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): Resource("clusterrolebindings", False),
     ("batch/v1", "Job"): Resource("jobs", True),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): Resource(
+        "validatingwebhookconfigurations", False
+    ),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): Resource(
+        "mutatingwebhookconfigurations", False
+    ),
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): Resource(
         "customresourcedefinitions", False
     ),

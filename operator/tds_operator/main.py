@@ -98,6 +98,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     for queue in ctx.queues.values():
         queue.start()
     memo.ctx = ctx
+    memo.config = config
     memo.rules = config.hub_rules
     metrics.serve(config.metrics_port)
     logger.info("%s started; metrics on port %s", FIELD_MANAGER, config.metrics_port)
@@ -105,11 +106,17 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    """Stop the reconcilers."""
+    """Stop the reconcilers; a local run also removes the webhook configuration it managed,
+    so that the API stays writable after the operator is gone."""
     ctx: OperatorContext | None = getattr(memo, "ctx", None)
-    if ctx is not None:
-        for queue in ctx.queues.values():
-            await queue.stop()
+    if ctx is None:
+        return
+    for queue in ctx.queues.values():
+        await queue.stop()
+    config: OperatorConfig = memo.config
+    if config.webhook_mode == "local":
+        for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+            await ctx.kube.delete("admissionregistration.k8s.io/v1", kind, WEBHOOK_CONFIGURATION)
 
 
 def run(config: OperatorConfig) -> None:

@@ -78,11 +78,18 @@ def crds_installed(api_client: client.ApiClient) -> None:
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO_ROOT / "crds"))
 
 
-@pytest.fixture(scope="session")
+WEBHOOK_CONFIGURATION = "tds-operator.tds.io"
+
+
+@pytest.fixture(scope="module")
 def operator(
     crds_installed: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    """The operator running as a process against the cluster for the whole session."""
+    """The operator running as a process for one test module.
+
+    Modules that test the API server alone (CRD schemas) run without it, so its admission
+    webhook does not answer for them; after it stops, its webhook configuration is gone.
+    """
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     process = OperatorProcess(hub_kubeconfig(), log)
     process.start()
@@ -90,6 +97,9 @@ def operator(
         yield process
     finally:
         process.stop()
+        # A killed operator could not remove them itself.
+        for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+            kubectl("delete", kind, WEBHOOK_CONFIGURATION, "--ignore-not-found")
         print(f"\noperator log: {log}")
 
 

@@ -69,6 +69,10 @@ test: ## Everything CI runs: lint, CRDs fresh, unit, hub up, integration, hub do
 	$(MAKE) hub-up
 	$(MAKE) integration; status=$$?; $(MAKE) hub-down; exit $$status
 
+.PHONY: bench
+bench: venv ## Benchmarks of the pure core (ledger, admission); figures as ratios of one run.
+	$(BIN)/python bench/bench_core.py
+
 ##@ Local GPU hub
 .PHONY: hub-build
 hub-build: ## Build (once, cached per version) the hub's Kubernetes, etcd, kwok and helm binaries.

@@ -24,7 +24,7 @@ from tds_operator.desired.rbac import space_roles
 from tds_operator.handlers import contracts, spaces, trainingjobs
 from tds_operator.handlers.common import OperatorContext
 from tds_operator.handlers.queue import ReconcileQueue
-from tds_operator.kube import Kube
+from tds_operator.kube import Kube, KubeError, is_subset
 
 # Registers the admission handlers with kopf.
 from tds_operator import webhooks  # noqa: F401  isort: skip
@@ -57,6 +57,29 @@ def webhook_server(config: OperatorConfig) -> kopf.WebhookServer:
     )
 
 
+async def ensure_space_roles(kube: Kube) -> None:
+    """The ClusterRoles that spaces bind: the Helm chart installs them, a local run makes them.
+
+    Only their rules matter (Helm labels what it installs as its own). The chart's operator may
+    not write roles: if they are missing or grant something else, it stops with the reason.
+    """
+    for role in space_roles():
+        name = role["metadata"]["name"]
+        live = await kube.get(role["apiVersion"], role["kind"], name)
+        if live is not None and is_subset(role["rules"], live.get("rules") or []):
+            continue
+        try:
+            await kube.apply(role)
+        except KubeError as error:
+            if error.status != 403:
+                raise
+            state = "missing" if live is None else "not what this operator binds"
+            raise kopf.PermanentError(
+                f"ClusterRole {name} is {state} and the operator may not write it: "
+                "install the tds-operator chart of this operator's version"
+            ) from None
+
+
 async def ensure_namespace(kube: Kube, name: str) -> None:
     """The operator's own namespace (it holds the audit ledgers); created on a local run."""
     if await kube.get("v1", "Namespace", name) is None:
@@ -84,8 +107,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
     kube = await Kube.connect(config.kubeconfig)
     ctx = OperatorContext(kube=kube)
-    for role in space_roles():
-        await kube.ensure(role)
+    await ensure_space_roles(kube)
     await ensure_namespace(kube, config.namespace)
     ledger = AuditLedger(kube, config.namespace)
     ctx.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, spaces.SpaceReconciler(ctx))

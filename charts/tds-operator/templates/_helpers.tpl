@@ -89,6 +89,10 @@ mutating:
     resource: {group: tds.io, version: v1alpha1, plural: datacontracts}
     operations: [CREATE, UPDATE]
 validating:
+  - name: training-admission
+    path: /training-admission
+    resource: {group: tds.io, version: v1alpha1, plural: trainingjobs}
+    operations: [CREATE]
   - name: space-deletion
     path: /space-deletion
     resource: {group: tds.io, version: v1alpha1, plural: dataspaces}
@@ -104,7 +108,7 @@ validating:
 {{- join "," $pairs }}
 {{- end }}
 
-{{/* Labels of the roles spaces bind: the release's, with the operator as their manager. */}}
+{{/* Labels of the roles spaces bind. */}}
 {{- define "tds-operator.spaceRoleLabels" -}}
 helm.sh/chart: {{ include "tds-operator.chart" . }}
 app.kubernetes.io/name: {{ include "tds-operator.name" . }}
@@ -112,5 +116,5 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: space-access
 app.kubernetes.io/part-of: trusted-data-space
-app.kubernetes.io/managed-by: tds-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}

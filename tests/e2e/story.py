@@ -1,0 +1,490 @@
+"""The story of the trusted data space, told with examples/ and checked as users would check it.
+
+Spaces are created by the platform team, contracts proposed, signed and revoked by the owners of
+the spaces (`kubectl --as`), and every outcome is read back with kubectl: conditions, namespaces,
+policies, bindings, Events, the audit ledger, and what the admission webhooks answer.
+
+`Story(suffix=...)` renames every object so that runs never meet; `walk()` raises `StoryFailed`
+naming the first step whose outcome did not show up in time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.e2e.cluster import (
+    NAMESPACE,
+    CommandError,
+    Manifest,
+    get,
+    items,
+    kubeconfig,
+    kubectl,
+    load_example,
+)
+from tests.waiting import wait_until
+
+LEDGER_LABEL = "tds.io/audit-ledger"
+
+
+class StoryFailed(AssertionError):
+    """A step of the story did not have its outcome."""
+
+    def __init__(self, step: str, cause: BaseException) -> None:
+        super().__init__(f"step {step!r}: {cause}")
+        self.step = step
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone kubectl impersonates; the cluster admin when `user` is empty."""
+
+    user: str = ""
+    groups: tuple[str, ...] = ()
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return kubectl(*args, user=self.user or None, groups=self.groups, stdin=stdin)
+
+    def can(self, verb: str, resource: str, namespace: str) -> bool:
+        answer = kubectl(
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            "-n",
+            namespace,
+            user=self.user,
+            groups=self.groups,
+            check=False,
+        )
+        return answer.strip() == "yes"
+
+
+PLATFORM_TEAM = Person()
+
+
+def rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def condition(body: Manifest | None, type_: str) -> Manifest | None:
+    conditions = ((body or {}).get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == type_), None)
+
+
+@dataclass
+class Story:
+    """One walk through the story; `suffix` keeps its objects apart from other walks'."""
+
+    suffix: str = ""
+    timeout: float = 60.0
+    done: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.spaces = [self._renamed(d) for d in load_example("01-dataspaces.yaml")]
+        self.contract = self._renamed(load_example("02-datacontract.yaml")[0])
+        self.job = self._renamed(load_example("03-trainingjob.yaml")[0])
+        # Simulated workers (the local hub) run until stopped; on a real cluster the image must
+        # exist: TDS_E2E_TRAINING_IMAGE names one that can stand in for the trainer.
+        annotations = self.job["metadata"].setdefault("annotations", {})
+        annotations["hub.tds.io/run-for"] = "1h"
+        if os.environ.get("TDS_E2E_TRAINING_IMAGE"):
+            self.job["spec"].update(
+                image=os.environ["TDS_E2E_TRAINING_IMAGE"], command=["sleep", "3600"], args=[]
+            )
+        now = datetime.now(UTC)
+        # The example's dates are a real winter; the story runs today, inside its window.
+        self.contract["spec"]["validity"] = {
+            "notBefore": rfc3339(now - timedelta(hours=1)),
+            "notAfter": rfc3339(now + timedelta(days=90)),
+        }
+
+    # --- names -----------------------------------------------------------------------------
+
+    def name(self, base: str) -> str:
+        return f"{base}{self.suffix}"
+
+    def _renamed(self, doc: Manifest) -> Manifest:
+        doc = copy.deepcopy(doc)
+        doc["metadata"]["name"] = self.name(doc["metadata"]["name"])
+        spec = doc.get("spec") or {}
+        if doc["kind"] == "DataContract":
+            for party in ("provider", "consumer"):
+                spec[party]["space"] = self.name(spec[party]["space"])
+        if doc["kind"] == "TrainingJob":
+            doc["metadata"]["namespace"] = self.name(doc["metadata"]["namespace"])
+            spec["contract"] = self.name(spec["contract"])
+        return doc
+
+    @property
+    def provider(self) -> str:
+        return str(self.contract["spec"]["provider"]["space"])
+
+    @property
+    def consumer(self) -> str:
+        return str(self.contract["spec"]["consumer"]["space"])
+
+    @property
+    def contract_name(self) -> str:
+        return str(self.contract["metadata"]["name"])
+
+    @property
+    def clean_room(self) -> str:
+        return f"tds-cr-{self.contract_name}"
+
+    def owner(self, space: str) -> Person:
+        """An owner of a space, as the example names them (a user, or someone in the group)."""
+        doc = next(d for d in self.spaces if d["metadata"]["name"] == space)
+        first = doc["spec"]["owners"][0]
+        if first["kind"] == "User":
+            return Person(first["name"])
+        return Person(f"{first['name']}-lead", (first["name"],))
+
+    # --- observation -----------------------------------------------------------------------
+
+    def wait(self, probe: Callable[[], Any], what: str) -> Any:
+        return wait_until(probe, timeout=self.timeout, interval=0.25, what=what)
+
+    def wait_gone(self, kind: str, name: str, namespace: str | None = None) -> None:
+        self.wait(lambda: get(kind, name, namespace) is None, f"{kind} {name} to be gone")
+
+    def contract_body(self) -> Manifest | None:
+        return get("datacontract", self.contract_name)
+
+    def wait_phase(self, phase: str) -> Manifest:
+        def reached() -> Manifest | None:
+            body = self.contract_body()
+            return body if ((body or {}).get("status") or {}).get("phase") == phase else None
+
+        body: Manifest = self.wait(reached, f"contract {self.contract_name} to be {phase}")
+        return body
+
+    def job_status(self) -> Manifest:
+        meta = self.job["metadata"]
+        status: Manifest = (get("trainingjob", meta["name"], meta["namespace"]) or {}).get(
+            "status"
+        ) or {}
+        return status
+
+    def job_phase(self) -> str | None:
+        phase = self.job_status().get("phase")
+        return str(phase) if phase else None
+
+    def events_about(self, kind: str, name: str) -> list[Manifest]:
+        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+        found: list[Manifest] = json.loads(
+            kubectl("get", "events", "-A", "--field-selector", selector, "-o", "json")
+        )["items"]
+        return found
+
+    def ledger_pages(self) -> list[Manifest]:
+        selector = f"{LEDGER_LABEL}=true,tds.io/contract={self.contract_name}"
+        return items("configmap", NAMESPACE, selector)
+
+    # --- the story ---------------------------------------------------------------------------
+
+    def walk(self) -> None:
+        """Every step in order; StoryFailed names the first whose outcome did not appear."""
+        for step in (
+            self.spaces_are_provisioned,
+            self.spaces_are_isolated_and_repaired,
+            self.provider_proposes,
+            self.consumer_consents,
+            self.consumer_trains,
+            self.provider_revokes,
+            self.everything_is_deleted,
+        ):
+            try:
+                step()
+            except (AssertionError, CommandError) as error:
+                raise StoryFailed(step.__name__, error) from error
+            self.done.append(step.__name__)
+
+    def spaces_are_provisioned(self) -> None:
+        """The platform team applies the spaces; each is Ready with its guard rails."""
+        PLATFORM_TEAM.kubectl("apply", "-f", "-", stdin=yaml_docs(self.spaces))
+        for doc in self.spaces:
+            space = doc["metadata"]["name"]
+
+            def ready(space: str = space) -> bool:
+                body = get("dataspace", space)
+                ready = condition(body, "Ready")
+                return bool(
+                    body
+                    and ready
+                    and ready["status"] == "True"
+                    and body["status"].get("observedGeneration") == body["metadata"]["generation"]
+                )
+
+            self.wait(ready, f"DataSpace {space} Ready")
+            namespace = f"tds-{space}"
+            ns = get("namespace", namespace)
+            assert ns is not None
+            labels = ns["metadata"]["labels"]
+            assert labels.get("pod-security.kubernetes.io/enforce") == "restricted", labels
+            assert get("networkpolicy", "tds-default-deny", namespace) is not None
+            owners = get("rolebinding", "tds-owners", namespace)
+            assert owners is not None
+            assert owners["roleRef"]["name"] == "tds-space-owner", owners
+            assert self.events_about("DataSpace", space), f"no Event about DataSpace {space}"
+        quota = get("resourcequota", "tds-quota", f"tds-{self.provider}")
+        assert quota is not None
+        assert quota["spec"]["hard"].get("requests.nvidia.com/gpu") == "16", quota["spec"]
+
+    def spaces_are_isolated_and_repaired(self) -> None:
+        """Owners act only in their own space and cannot loosen its guard rails; drift heals."""
+        owner, provider_ns, consumer_ns = (
+            self.owner(self.provider),
+            f"tds-{self.provider}",
+            f"tds-{self.consumer}",
+        )
+        assert owner.can("create", "pods", provider_ns)
+        assert not owner.can("create", "pods", consumer_ns)
+        assert not owner.can("delete", "networkpolicies", provider_ns)
+        before = get("networkpolicy", "tds-default-deny", provider_ns)
+        assert before is not None
+        PLATFORM_TEAM.kubectl("delete", "networkpolicy", "tds-default-deny", "-n", provider_ns)
+        self.wait(
+            lambda: (
+                (get("networkpolicy", "tds-default-deny", provider_ns) or {})
+                .get("metadata", {})
+                .get("uid")
+                not in (None, before["metadata"]["uid"])
+            ),
+            "the deleted default-deny policy to be restored",
+        )
+        # The consumer's members leave: their bindings go, in the space and at cluster scope.
+        assert get("rolebinding", "tds-members", consumer_ns) is not None
+        PLATFORM_TEAM.kubectl(
+            "patch", "dataspace", self.consumer, "--type=merge", "-p", '{"spec":{"members":[]}}'
+        )
+        self.wait_gone("rolebinding", "tds-members", consumer_ns)
+        self.wait_gone("clusterrolebinding", f"tds-space-{self.consumer}-members")
+
+    def provider_proposes(self) -> None:
+        """The provider's owner serves its dataset and proposes the contract, signing it."""
+        owner = self.owner(self.provider)
+        gateway = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "grid-load-gateway", "namespace": f"tds-{self.provider}"},
+            "spec": {
+                "selector": {"app": "grid-load-gateway"},
+                "ports": [{"port": 8443, "targetPort": 9443}],
+            },
+        }
+        owner.kubectl("apply", "-f", "-", stdin=json.dumps(gateway))
+        owner.kubectl("create", "-f", "-", stdin=json.dumps(self.contract))
+        body = self.wait_phase("Proposed")
+        self.wait(
+            lambda: [
+                s
+                for s in (self.contract_body() or {}).get("status", {}).get("signatures") or []
+                if s.get("party") == "provider" and s.get("user") == owner.user
+            ],
+            "the provider's signature in status",
+        )
+        # Only the consumer's owners may consent for the consumer: the webhook says no.
+        refused(
+            lambda: owner.kubectl(
+                "patch",
+                "datacontract",
+                self.contract_name,
+                "--type=merge",
+                "-p",
+                '{"spec":{"consent":{"consumer":{"approved":true}}}}',
+            ),
+            'admission webhook "contract-consent.tds.io" denied',
+        )
+        assert body["status"]["phase"] == "Proposed"
+
+    def consumer_consents(self) -> None:
+        """The consumer's owner consents: Active, clean room open, recorded and reported."""
+        self.owner(self.consumer).kubectl(
+            "patch",
+            "datacontract",
+            self.contract_name,
+            "--type=merge",
+            "-p",
+            '{"spec":{"consent":{"consumer":{"approved":true}}}}',
+        )
+        body = self.wait_phase("Active")
+        parties = {s["party"]: s["user"] for s in body["status"].get("signatures") or []}
+        assert parties == {
+            "provider": self.owner(self.provider).user,
+            "consumer": self.owner(self.consumer).user,
+        }, parties
+        self.wait(lambda: get("namespace", self.clean_room), f"clean room {self.clean_room}")
+        self.wait(
+            lambda: get("networkpolicy", f"tds-allow-{self.clean_room}", f"tds-{self.provider}"),
+            "the provider space to admit the clean room",
+        )
+        self.wait(self.ledger_pages, "the contract's audit ledger")
+        self.wait(
+            lambda: self.events_about("DataContract", self.contract_name),
+            "an Event about the contract",
+        )
+        # A space that is party to an active contract cannot be deleted: the webhook says no.
+        refused(
+            lambda: PLATFORM_TEAM.kubectl("delete", "dataspace", self.provider, "--dry-run=server"),
+            'admission webhook "space-deletion.tds.io" denied',
+        )
+
+    def consumer_trains(self) -> None:
+        """The consumer's owner submits the TrainingJob: it runs as a batch Job in the clean
+        room, on the GPU pool, metered."""
+        owner = self.owner(self.consumer)
+        namespace, name = self.job["metadata"]["namespace"], self.job["metadata"]["name"]
+        owner.kubectl("apply", "-f", "-", stdin=json.dumps(self.job))
+        self.wait(lambda: self.job_phase() == "Running", f"TrainingJob {name} Running")
+        batch = get("job", name, self.clean_room)
+        assert batch is not None, f"no batch Job {name} in {self.clean_room}"
+        assert batch["spec"]["parallelism"] == self.job["spec"]["workers"], batch["spec"]
+        pods = items("pod", self.clean_room, f"job-name={name}")
+        assert len(pods) == self.job["spec"]["workers"], [p["metadata"]["name"] for p in pods]
+        for pod in pods:
+            node = get("node", pod["spec"]["nodeName"])
+            assert node is not None
+            labels = node["metadata"]["labels"]
+            assert labels.get("hub.tds.io/pool") == "gpu", (pod["metadata"]["name"], labels)
+        assert not get("job", name, namespace), "the training ran in the consumer's space"
+        self.wait(lambda: self.job_status().get("gpuSeconds", 0) > 0, "GPU-seconds metered")
+
+    def provider_revokes(self) -> None:
+        """The provider's owner revokes: access ends at once and the ledger still verifies."""
+        entries = self.wait_phase("Active")["status"]["audit"]["entries"]
+        self.owner(self.provider).kubectl(
+            "patch",
+            "datacontract",
+            self.contract_name,
+            "--type=merge",
+            "-p",
+            '{"spec":{"revoked":true}}',
+        )
+        self.wait_phase("Revoked")
+        self.wait(lambda: self.job_phase() == "Stopped", "the TrainingJob to be Stopped")
+        stopped = condition({"status": self.job_status()}, "Finished") or {}
+        assert "Revoked" in stopped.get("message", ""), self.job_status().get("conditions")
+        self.wait_gone("job", self.job["metadata"]["name"], self.clean_room)
+        self.wait_gone("networkpolicy", f"tds-allow-{self.clean_room}", f"tds-{self.provider}")
+        self.wait_gone("namespace", self.clean_room)
+        self.wait(
+            lambda: (self.contract_body() or {})["status"]["audit"]["entries"] > entries,
+            "the revocation in the audit ledger",
+        )
+        self.wait(
+            lambda: any(
+                e["type"] == "Warning"
+                for e in self.events_about("DataContract", self.contract_name)
+            ),
+            "a Warning Event about the revocation",
+        )
+        verify = subprocess.run(
+            [sys.executable, "-m", "tds_operator", "audit", "verify", self.contract_name],
+            env={**os.environ, "KUBECONFIG": kubeconfig(), "TDS_NAMESPACE": NAMESPACE},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    def everything_is_deleted(self) -> None:
+        """Deleting the contract and the spaces removes everything they made."""
+        PLATFORM_TEAM.kubectl(
+            "delete",
+            "trainingjob",
+            self.job["metadata"]["name"],
+            "-n",
+            self.job["metadata"]["namespace"],
+            "--ignore-not-found",
+        )
+        PLATFORM_TEAM.kubectl("delete", "datacontract", self.contract_name, "--wait=false")
+        self.wait_gone("datacontract", self.contract_name)
+        for doc in self.spaces:
+            space = doc["metadata"]["name"]
+            PLATFORM_TEAM.kubectl("delete", "dataspace", space, "--wait=false")
+        for doc in self.spaces:
+            space = doc["metadata"]["name"]
+            self.wait_gone("dataspace", space)
+            self.wait_gone("namespace", f"tds-{space}")
+            bindings = f"tds.io/space={space}"
+            self.wait(
+                lambda bindings=bindings: not items("clusterrolebinding", selector=bindings),
+                f"the cluster role bindings of {space} to be gone",
+            )
+
+    # --- cleanup after a failed walk ---------------------------------------------------------
+
+    def force_cleanup(self, *, keep_ledger: bool = True) -> None:
+        """Remove whatever a walk left, as the platform team, finalizers included."""
+        job = self.job["metadata"]
+        targets: list[tuple[str, str, str | None]] = [
+            ("trainingjob", job["name"], job["namespace"]),
+            ("datacontract", self.contract_name, None),
+            *(("dataspace", d["metadata"]["name"], None) for d in self.spaces),
+        ]
+        for kind, name, namespace in targets:
+            scope = ["-n", namespace] if namespace else []
+            if get(kind, name, namespace) is None:
+                continue
+            kubectl("delete", kind, name, *scope, "--wait=false", check=False)
+            kubectl(
+                "patch",
+                kind,
+                name,
+                *scope,
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":null}}',
+                check=False,
+            )
+        namespaces = [f"tds-{d['metadata']['name']}" for d in self.spaces] + [self.clean_room]
+        for namespace in namespaces:
+            kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
+        for doc in self.spaces:
+            kubectl(
+                "delete",
+                "clusterrolebinding",
+                "-l",
+                f"tds.io/space={doc['metadata']['name']}",
+                check=False,
+            )
+        if not keep_ledger:
+            kubectl(
+                "delete",
+                "configmap",
+                "-n",
+                NAMESPACE,
+                "-l",
+                f"{LEDGER_LABEL}=true,tds.io/contract={self.contract_name}",
+            )
+        for namespace in namespaces:
+            wait_until(
+                lambda namespace=namespace: get("namespace", namespace) is None,
+                timeout=120,
+                what=f"namespace {namespace} to be gone",
+            )
+
+
+def refused(request: Callable[[], object], answer: str) -> None:
+    """The request fails, and the API server's answer contains `answer`."""
+    try:
+        request()
+    except CommandError as refusal:
+        if answer not in str(refusal):
+            raise AssertionError(f"refused, but not with {answer!r}: {refusal}") from None
+        return
+    raise AssertionError(f"not refused (expected {answer!r})")
+
+
+def yaml_docs(docs: list[Manifest]) -> str:
+    """A kubectl-readable stream of several objects (a JSON List)."""
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})

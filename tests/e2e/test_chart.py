@@ -1,0 +1,243 @@
+"""The chart against the operator it installs, without a cluster: `helm template` and the code.
+
+These fail when the operator and its chart drift apart: a webhook handler without a webhook, a
+space role the chart ships differently from what the operator binds, a value that does not reach
+the operator's configuration.
+"""
+
+from __future__ import annotations
+
+import base64
+import filecmp
+import ipaddress
+from typing import Any
+
+import kopf
+import pytest
+import yaml
+from cryptography import x509
+
+import tds_operator.main  # noqa: F401  (registers the admission handlers with kopf)
+from tds_operator.config import OperatorConfig
+from tds_operator.desired.rbac import space_roles
+from tds_operator.policy.rules import HubRules
+from tests.e2e.cluster import (
+    CHART,
+    NAMESPACE,
+    REPO_ROOT,
+    CommandError,
+    Manifest,
+    find,
+    fullname,
+    operator_rules,
+    render_chart,
+)
+
+pytestmark = pytest.mark.e2e
+
+RECOMMENDED_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+    "helm.sh/chart",
+)
+
+
+def container(objects: list[Manifest]) -> Manifest:
+    deployment = find(objects, "Deployment")
+    found: Manifest = deployment["spec"]["template"]["spec"]["containers"][0]
+    return found
+
+
+def environment(objects: list[Manifest]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container(objects)["env"]}
+
+
+def test_the_charts_crds_are_the_generated_ones() -> None:
+    names = sorted(p.name for p in (REPO_ROOT / "crds").glob("*.yaml"))
+    assert names == sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
+    _, mismatch, errors = filecmp.cmpfiles(REPO_ROOT / "crds", CHART / "crds", names, False)
+    assert not mismatch, f"copy crds/ to {CHART / 'crds'}: {mismatch}"
+    assert not errors
+
+
+def test_every_object_has_the_recommended_labels_and_its_namespace() -> None:
+    for obj in render_chart({"metrics.serviceMonitor.enabled": "true"}):
+        labels = obj["metadata"].get("labels") or {}
+        missing = [label for label in RECOMMENDED_LABELS if label not in labels]
+        assert not missing, f"{obj['kind']} {obj['metadata']['name']} lacks {missing}"
+        cluster_scoped = obj["kind"].startswith(("Cluster", "Mutating", "Validating"))
+        assert cluster_scoped or obj["metadata"].get("namespace") == NAMESPACE
+
+
+def test_the_webhooks_are_exactly_the_operators_admission_handlers() -> None:
+    """Every kopf admission handler has a webhook at the path of its id, and nothing else."""
+    handlers = {
+        (
+            handler.reason.value,
+            f"/{handler.id}",
+            handler.selector.group,
+            handler.selector.version,
+            handler.selector.any_name,
+            tuple(sorted(handler.operations or [])),
+        )
+        for handler in kopf.get_default_registry()._webhooks.get_all_handlers()
+    }
+    objects = render_chart()
+    webhooks = set()
+    for kind, reason in (
+        ("MutatingWebhookConfiguration", "mutating"),
+        ("ValidatingWebhookConfiguration", "validating"),
+    ):
+        for hook in find(objects, kind)["webhooks"]:
+            (rule,) = hook["rules"]
+            webhooks.add(
+                (
+                    reason,
+                    hook["clientConfig"]["service"]["path"],
+                    *rule["apiGroups"],
+                    *rule["apiVersions"],
+                    *rule["resources"],
+                    tuple(sorted(rule["operations"])),
+                )
+            )
+            assert hook["sideEffects"] == "None"
+            assert hook["failurePolicy"] == "Fail"
+    assert webhooks == handlers
+
+
+def test_the_space_roles_are_what_the_operator_binds() -> None:
+    """The operator finds the chart's roles granting exactly what it binds, and writes nothing."""
+    objects = render_chart()
+    for role in space_roles():
+        name = role["metadata"]["name"]
+        shipped = find(objects, "ClusterRole", name)
+        assert shipped["rules"] == role["rules"], (
+            f"ClusterRole {name} in charts/tds-operator/templates/space-roles.yaml must have "
+            f"these rules:\n{yaml.safe_dump(role['rules'], default_flow_style=None)}"
+        )
+
+
+def test_the_operator_is_granted_no_wildcard() -> None:
+    for kind, _, rule in operator_rules(render_chart()):
+        for key in ("apiGroups", "resources", "verbs", "resourceNames"):
+            assert "*" not in rule.get(key, []), (kind, rule)
+    binds = [rule for _, _, rule in operator_rules(render_chart()) if "bind" in rule["verbs"]]
+    assert binds, "the operator binds the space roles"
+    for rule in binds:
+        assert set(rule["resourceNames"]) == {r["metadata"]["name"] for r in space_roles()}
+
+
+def test_the_deployment_is_restricted_and_probed() -> None:
+    objects = render_chart()
+    pod = find(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    main = container(objects)
+    security = main["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["runAsNonRoot"] is True
+    ports = {p["name"]: p["containerPort"] for p in main["ports"]}
+    env = environment(objects)
+    assert env["TDS_LIVENESS_ENDPOINT"] == f"http://0.0.0.0:{ports['health']}/healthz"
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert int(env["TDS_METRICS_PORT"]) == ports["metrics"]
+    assert int(env["TDS_WEBHOOK_PORT"]) == ports["webhook"]
+    metrics = find(objects, "Service", f"{fullname()}-metrics")
+    assert metrics["spec"]["ports"][0]["targetPort"] == "metrics"
+    webhook_service = find(objects, "Service", f"{fullname()}-webhook")
+    assert webhook_service["spec"]["ports"][0]["targetPort"] == "webhook"
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    assert env["TDS_WEBHOOK_CERT_DIR"] == mounts["webhook-tls"]
+
+
+def test_the_charts_configuration_is_what_the_operator_reads() -> None:
+    """Defaults agree with the operator's, and each hub rule value arrives as the operator
+    parses it."""
+    config = OperatorConfig.from_environment(environment(render_chart()))
+    assert config.namespace == NAMESPACE
+    assert config.webhook_mode == "cluster"
+    assert config.webhook_address == "0.0.0.0"
+    assert config.hub_rules == HubRules()
+    hub_rules = {
+        "maxContractDays": 90,
+        "gpuNodeSelector": {"hub.tds.io/pool": "h100", "zone": "east"},
+        "gpuTolerationKey": "gpu.example.com/dedicated",
+        "maxGpuHoursPerContract": 2500.5,
+        "maxConcurrentGpusPerContract": 64,
+        "suspendedSpaces": ["acme", "globex"],
+    }
+    objects = render_chart(values_file={"hubRules": hub_rules})
+    rules = OperatorConfig.from_environment(environment(objects)).hub_rules
+    assert rules == HubRules(
+        max_contract_days=90,
+        gpu_node_selector={"hub.tds.io/pool": "h100", "zone": "east"},
+        gpu_toleration_key="gpu.example.com/dedicated",
+        max_gpu_hours_per_contract=2500.5,
+        max_concurrent_gpus_per_contract=64,
+        suspended_spaces=frozenset({"acme", "globex"}),
+    )
+
+
+def certificates(objects: list[Manifest]) -> tuple[x509.Certificate, x509.Certificate]:
+    data = find(objects, "Secret")["data"]
+    serving = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+    ca = x509.load_pem_x509_certificate(base64.b64decode(data["ca.crt"]))
+    return serving, ca
+
+
+def test_the_helm_made_certificate_is_for_the_service_and_signed_by_the_ca_bundle() -> None:
+    objects = render_chart()
+    serving, ca = certificates(objects)
+    serving.verify_directly_issued_by(ca)
+    names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    service = f"{fullname()}-webhook.{NAMESPACE}.svc"
+    assert service in names.get_values_for_type(x509.DNSName)
+    bundle = base64.b64decode(find(objects, "Secret")["data"]["ca.crt"])
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        for hook in find(objects, kind)["webhooks"]:
+            assert base64.b64decode(hook["clientConfig"]["caBundle"]) == bundle
+            assert hook["clientConfig"]["service"]["name"] == f"{fullname()}-webhook"
+
+
+def test_a_development_url_replaces_the_service_and_is_in_the_certificate() -> None:
+    objects = render_chart({"webhook.url": "https://127.0.0.1:19443"})
+    serving, _ = certificates(objects)
+    names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
+    hook = find(objects, "ValidatingWebhookConfiguration")["webhooks"][-1]
+    assert hook["clientConfig"]["url"] == "https://127.0.0.1:19443/space-deletion"
+    assert "service" not in hook["clientConfig"]
+
+
+def test_with_cert_manager_the_ca_is_injected_and_helm_makes_no_key() -> None:
+    objects = render_chart({"webhook.certificate.provider": "cert-manager"})
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    certificate = find(objects, "Certificate")
+    assert certificate["spec"]["secretName"] == f"{fullname()}-webhook-tls"
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        config = find(objects, kind)
+        annotation = config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
+        assert annotation == f"{NAMESPACE}/{certificate['metadata']['name']}"
+        assert all("caBundle" not in h["clientConfig"] for h in config["webhooks"])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"replicaCount": "2"},
+        {"webhok.port": "9443"},
+        {"hubRules.maxContractDays": "0"},
+        {"webhook.url": "http://insecure.example"},
+        {"hubRules.suspendedSpaces": "{Not_A_Name}"},
+    ],
+    ids=str,
+)
+def test_the_schema_refuses_values_the_operator_cannot_use(values: dict[str, Any]) -> None:
+    with pytest.raises(CommandError, match="values don't meet the specifications"):
+        render_chart(values)

@@ -1,0 +1,200 @@
+"""The product as a platform team installs it: the chart on the cluster under test, the story on
+top of it, every permission of the operator shown to be needed, and a clean uninstall.
+
+The tests run in this order (pytest keeps file order): the dry run needs no release, the story
+and the RBAC proof share one, and the last test uninstalls it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.e2e.cluster import (
+    NAMESPACE,
+    RELEASE,
+    Manifest,
+    fullname,
+    get,
+    items,
+    kubectl,
+    operator_rules,
+    render_chart,
+    rule_id,
+)
+from tests.e2e.conftest import Release, kept_by_design, snapshot, wait_for_uninstall
+from tests.e2e.operator_runner import OperatorDidNotStart
+from tests.e2e.story import Story, StoryFailed, yaml_docs
+
+pytestmark = pytest.mark.e2e
+
+VARIANTS = {
+    "default": {},
+    "development-url": {"replicaCount": "0", "webhook.url": "https://127.0.0.1:9443"},
+    "cert-manager": {
+        "webhook.certificate.provider": "cert-manager",
+        "metrics.serviceMonitor.enabled": "true",
+    },
+}
+# Objects of APIs that only clusters with cert-manager or prometheus-operator serve.
+OPTIONAL_APIS = {"cert-manager.io/v1", "monitoring.coreos.com/v1"}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_rendered_chart_is_accepted_by_the_api_server(cluster: None, variant: str) -> None:
+    """Server-side dry run of everything `helm template` renders, CRDs included."""
+    objects = render_chart(VARIANTS[variant], namespace="default", include_crds=True)
+    served = set(kubectl("api-versions").split())
+    unserved = {o["apiVersion"] for o in objects} - served
+    assert unserved <= OPTIONAL_APIS, f"the cluster does not serve {unserved}"
+    checked = [o for o in objects if o["apiVersion"] in served]
+    result = kubectl(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--force-conflicts",
+        "--field-manager=tds-e2e-dry-run",
+        "-f",
+        "-",
+        stdin=yaml_docs(checked),
+    )
+    assert result.count("(server dry run)") == len(checked), result
+    if unserved:
+        print(f"\nnot served here, so not validated: {sorted(unserved)}")
+
+
+def test_the_story_runs_with_exactly_the_charts_permissions(release: Release) -> None:
+    """spaces -> isolation and drift repair -> proposal -> consent -> training -> revocation ->
+    deletion, with the operator holding only the chart's RBAC, and never refused anything."""
+    story = Story(timeout=60)
+    started = time.monotonic()
+    try:
+        story.walk()
+    finally:
+        release.timings["story"] = time.monotonic() - started
+        if story.done != STEPS:
+            story.force_cleanup()
+    print(f"\nstory: {release.timings['story']:.1f}s, steps {story.done}")
+    refused = [line for line in release.operator.log().splitlines() if FORBIDDEN.search(line)]
+    assert not refused, "the operator was refused:\n" + "\n".join(refused[:10])
+
+
+STEPS = [
+    "spaces_are_provisioned",
+    "spaces_are_isolated_and_repaired",
+    "provider_proposes",
+    "consumer_consents",
+    "consumer_trains",
+    "provider_revokes",
+    "everything_is_deleted",
+]
+FORBIDDEN = re.compile(r"forbidden|Not enough permissions", re.IGNORECASE)
+# How long a step may take before a run without a rule counts as broken; the full-permission
+# story converges in a fraction of this on the local hub.
+REMOVED_RULE_TIMEOUT = 15.0
+
+# Rules kept although the local hub cannot show them needed, and why (also in the chart's
+# README). The test below checks that these rules still exist, so this list cannot go stale.
+KEPT_WITHOUT_PROOF = {
+    "ClusterRole:tds.io:dataspaces/finalizers,datacontracts/finalizers:update": (
+        "the operator's children name their DataSpace or DataContract as owner with "
+        "blockOwnerDeletion; clusters with the OwnerReferencesPermissionEnforcement admission "
+        "plugin (OpenShift, hardened clusters) refuse that without update on <kind>/finalizers; "
+        "the hub and kind do not enable the plugin"
+    ),
+}
+# Rules whose removal the story survives, but the operator tells: what its log then says.
+OBSERVED_WITHOUT_FAILURE = {
+    "ClusterRole:apiextensions.k8s.io:customresourcedefinitions:list,watch": (
+        "Not enough permissions to watch for resources"
+    ),
+}
+
+
+def rules_to_remove() -> list[tuple[str, int, Manifest]]:
+    """Every rule the chart grants the operator, unless kept (with its reason) above."""
+    return [
+        (kind, index, rule)
+        for kind, index, rule in operator_rules(render_chart())
+        if rule_id(kind, rule) not in KEPT_WITHOUT_PROOF
+    ]
+
+
+def test_the_rules_kept_without_proof_are_in_the_chart() -> None:
+    """The exceptions above name rules that exist, so none hides a rule that is gone."""
+    ids = {rule_id(kind, rule) for kind, _, rule in operator_rules(render_chart())}
+    assert set(KEPT_WITHOUT_PROOF) <= ids
+    assert set(OBSERVED_WITHOUT_FAILURE) <= ids
+
+
+def live_role(kind: str) -> Manifest:
+    role = get(kind.lower(), fullname(), NAMESPACE if kind == "Role" else None)
+    assert role is not None, f"{kind} {fullname()} is not installed"
+    return role
+
+
+def replace_rules(kind: str, rules: list[Manifest]) -> None:
+    role = live_role(kind)
+    role["rules"] = rules
+    for key in ("resourceVersion", "managedFields", "uid", "creationTimestamp"):
+        role["metadata"].pop(key, None)
+    kubectl("replace", "-f", "-", stdin=json.dumps(role))
+
+
+def refusal_of(rule: Manifest, log: str) -> list[str]:
+    """Lines of the log where the API server refused the operator something this rule grants."""
+    named = "|".join(re.escape(resource) for resource in rule["resources"])
+    pattern = re.compile(rf'forbidden.*"(?:{named})"', re.IGNORECASE)
+    return [line for line in log.splitlines() if pattern.search(line)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "index", "rule"),
+    [pytest.param(*entry, id=rule_id(entry[0], entry[2])) for entry in rules_to_remove()],
+)
+def test_each_rule_of_the_charts_rbac_is_needed(
+    release: Release, kind: str, index: int, rule: Manifest
+) -> None:
+    """Without this one rule the story breaks, and the operator's log shows the refusal."""
+    original = live_role(kind)["rules"]
+    assert original[index] == rule, "the installed rules are not the chart's"
+    story = Story(suffix=f"-r{kind[0].lower()}{index}", timeout=REMOVED_RULE_TIMEOUT)
+    failure: AssertionError | None = None
+    replace_rules(kind, original[:index] + original[index + 1 :])
+    try:
+        try:
+            release.operator.restart(timeout=30)
+            story.walk()
+        except (OperatorDidNotStart, StoryFailed) as error:
+            failure = error
+        log = release.operator.log()
+    finally:
+        replace_rules(kind, original)
+        release.operator.restart()
+        story.force_cleanup(keep_ledger=False)
+    key = rule_id(kind, rule)
+    if key in OBSERVED_WITHOUT_FAILURE:
+        assert failure is None, f"the story failed without {key}: {failure}"
+        assert OBSERVED_WITHOUT_FAILURE[key] in log, f"the operator did not notice {key}"
+        return
+    assert failure is not None, f"the story passed without {key}: the rule is not needed"
+    refusals = refusal_of(rule, log)
+    assert refusals, f"the story broke ({failure}) but no refusal of {key} is in the log"
+    print(f"\nwithout {key}: {failure}\n  {refusals[0][:300]}")
+
+
+def test_uninstall_leaves_only_what_the_docs_say_it_keeps(release: Release) -> None:
+    """After `helm uninstall`: the CRDs and the audit ledgers, nothing else of the release."""
+    release.uninstall()
+    left = wait_for_uninstall(release)
+    assert not left, f"left behind by the uninstall: {sorted(left)}"
+    remaining = {key for key in snapshot() - release.before if kept_by_design(key)}
+    ledgers = [key for key in remaining if key[0] == "ConfigMap" and key[2].startswith("tds-audit")]
+    for _, namespace, name in ledgers:
+        page = get("configmap", name, namespace)
+        assert page is not None
+        assert page["metadata"]["labels"].get("tds.io/audit-ledger") == "true", page["metadata"]
+    assert not items("clusterrole", selector=f"app.kubernetes.io/instance={RELEASE}")

@@ -63,11 +63,25 @@ unit: venv ## Unit tests of the pure logic (no cluster).
 integration: venv ## Integration tests against the local hub (make hub-up first).
 	$(PYTEST) -m integration tests/integration $(PYTEST_FLAGS)
 
+.PHONY: e2e
+e2e: venv ## End-to-end: install the chart on $$KUBECONFIG (default: the hub), walk the story, uninstall.
+	$(PYTEST) -m e2e tests/e2e $(PYTEST_FLAGS)
+
+.PHONY: e2e-kind
+e2e-kind: venv ## The e2e suite on a new kind cluster running the operator image (needs Docker, kind).
+	hack/kind-e2e.sh
+
+.PHONY: chart-lint
+chart-lint: ## helm lint, the chart's CRDs are crds/, checkov on what the chart renders.
+	hack/e2e-chart-lint.sh
+
 .PHONY: test
-test: ## Everything CI runs: lint, CRDs fresh, unit, hub up, integration, hub down.
+test: ## Everything CI runs: lint, CRDs fresh, unit, hub up, integration, e2e, hub down.
 	$(MAKE) lint check-crds unit
 	$(MAKE) hub-up
-	$(MAKE) integration; status=$$?; $(MAKE) hub-down; exit $$status
+	$(MAKE) integration; integration=$$?; \
+	  $(MAKE) e2e; e2e=$$?; \
+	  $(MAKE) hub-down; [ $$integration -eq 0 ] && [ $$e2e -eq 0 ]
 
 .PHONY: bench
 bench: venv ## Benchmarks of the pure core (ledger, admission); figures as ratios of one run.

@@ -197,19 +197,23 @@ def wait_until_authorized() -> None:
     """The API server's authorizer knows the release's roles (it learns them asynchronously)."""
     account = f"system:serviceaccount:{NAMESPACE}:{fullname()}"
     for kind, _, rule in operator_rules(render_chart()):
-        resource = rule["resources"][0]
+        resource, _, subresource = rule["resources"][0].partition("/")
         group = rule["apiGroups"][0]
         target = f"{resource}.{group}" if group else resource
         if rule.get("resourceNames"):
             target += f"/{rule['resourceNames'][0]}"
-        scope = ["-n", NAMESPACE] if kind == "Role" else ["-A"]
+        question = [
+            rule["verbs"][0],
+            target,
+            *(["--subresource", subresource] if subresource else []),
+        ]
+        question += ["-n", NAMESPACE] if kind == "Role" else ["-A"]
         wait_until(
-            lambda target=target, verb=rule["verbs"][0], scope=scope: (
-                kubectl("auth", "can-i", verb, target, *scope, "--as", account, check=False).strip()
-                == "yes"
+            lambda question=question: (
+                kubectl("auth", "can-i", *question, "--as", account, check=False).strip() == "yes"
             ),
             timeout=30,
-            what=f"{account} to be allowed to {rule['verbs'][0]} {target}",
+            what=f"{account} to be allowed to {' '.join(question)}",
         )
 
 

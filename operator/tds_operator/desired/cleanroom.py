@@ -12,7 +12,19 @@ from dataclasses import dataclass, field
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import space_namespace
-from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, managed_labels, owner_reference
+from tds_operator.desired.labels import (
+    CONTRACT_LABEL,
+    RESTRICTED_POD_SECURITY,
+    Manifest,
+    managed_labels,
+    owner_reference,
+)
+from tds_operator.desired.network import (
+    default_deny_spec,
+    dns_egress_spec,
+    namespace_selector,
+    same_namespace_spec,
+)
 from tds_operator.desired.space import (
     CONTAINER_DEFAULT_LIMIT,
     CONTAINER_DEFAULT_REQUEST,
@@ -85,11 +97,7 @@ def _dataset_rules(
     rules = []
     for dataset in sorted(endpoints):
         endpoint = endpoints[dataset]
-        peer: Manifest = {
-            "namespaceSelector": {
-                "matchLabels": {"kubernetes.io/metadata.name": provider_namespace}
-            }
-        }
+        peer: Manifest = {"namespaceSelector": namespace_selector(provider_namespace)}
         if endpoint.pod_labels:
             peer["podSelector"] = {"matchLabels": dict(sorted(endpoint.pod_labels.items()))}
         rules.append({"to": [peer], "ports": [{"protocol": "TCP", "port": endpoint.port}]})
@@ -108,58 +116,12 @@ def clean_room_children(
     spec = contract.spec
     provider_namespace = space_namespace(spec.provider.space)
     ns_metadata = _metadata(contract, namespace)
-    ns_metadata["labels"].update(
-        {
-            CLEAN_ROOM_LABEL: "true",
-            "pod-security.kubernetes.io/enforce": "restricted",
-            "pod-security.kubernetes.io/enforce-version": "latest",
-        }
-    )
-    everything: Manifest = {}
+    ns_metadata["labels"].update({CLEAN_ROOM_LABEL: "true", **RESTRICTED_POD_SECURITY})
     children: list[Manifest] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": ns_metadata},
-        _policy(
-            contract,
-            DEFAULT_DENY_POLICY,
-            namespace,
-            {"podSelector": everything, "policyTypes": ["Ingress", "Egress"]},
-        ),
-        _policy(
-            contract,
-            DNS_POLICY,
-            namespace,
-            {
-                "podSelector": everything,
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                                },
-                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                            }
-                        ],
-                        "ports": [
-                            {"protocol": "UDP", "port": 53},
-                            {"protocol": "TCP", "port": 53},
-                        ],
-                    }
-                ],
-            },
-        ),
-        _policy(
-            contract,
-            WORKERS_POLICY,
-            namespace,
-            {
-                "podSelector": everything,
-                "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{"from": [{"podSelector": everything}]}],
-                "egress": [{"to": [{"podSelector": everything}]}],
-            },
-        ),
+        _policy(contract, DEFAULT_DENY_POLICY, namespace, default_deny_spec()),
+        _policy(contract, DNS_POLICY, namespace, dns_egress_spec()),
+        _policy(contract, WORKERS_POLICY, namespace, same_namespace_spec()),
     ]
     if endpoints:
         children.append(
@@ -168,7 +130,7 @@ def clean_room_children(
                 DATASETS_POLICY,
                 namespace,
                 {
-                    "podSelector": everything,
+                    "podSelector": {},
                     "policyTypes": ["Egress"],
                     "egress": _dataset_rules(provider_namespace, endpoints),
                 },
@@ -181,7 +143,7 @@ def clean_room_children(
                 EGRESS_POLICY,
                 namespace,
                 {
-                    "podSelector": everything,
+                    "podSelector": {},
                     "policyTypes": ["Egress"],
                     "egress": [
                         {
@@ -236,15 +198,7 @@ def provider_ingress_policy(
             "policyTypes": ["Ingress"],
             "ingress": [
                 {
-                    "from": [
-                        {
-                            "namespaceSelector": {
-                                "matchLabels": {
-                                    "kubernetes.io/metadata.name": clean_room_namespace(name)
-                                }
-                            }
-                        }
-                    ],
+                    "from": [{"namespaceSelector": namespace_selector(clean_room_namespace(name))}],
                     "ports": [{"protocol": "TCP", "port": port} for port in ports],
                 }
             ],

@@ -13,6 +13,14 @@ ROLE_LABEL = "tds.io/role"
 
 Manifest = dict[str, Any]
 
+# Pod Security `restricted`, enforced and also warned about and audited, at the newest version.
+RESTRICTED_POD_SECURITY = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/audit": "restricted",
+}
+
 
 def managed_labels(**extra: str) -> dict[str, str]:
     """Labels marking an object as owned by the operator, plus the domain labels given."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 from tds_operator.api.common import Subject
 from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.desired.labels import (
+    RESTRICTED_POD_SECURITY,
     SPACE_LABEL,
     Manifest,
     managed_labels,
     owner_reference,
 )
+from tds_operator.desired.network import default_deny_spec, dns_egress_spec, same_namespace_spec
 from tds_operator.desired.rbac import MEMBER_ROLE, OBSERVER_ROLE, OWNER_ROLE, PARTICIPANT_ROLE
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -43,14 +45,7 @@ def space_namespace_manifest(space: DataSpace) -> Manifest:
     """The space's namespace, under Pod Security `restricted`."""
     name = space_namespace(space.metadata.name or "")
     metadata = _metadata(space, name)
-    metadata["labels"].update(
-        {
-            "pod-security.kubernetes.io/enforce": "restricted",
-            "pod-security.kubernetes.io/enforce-version": "latest",
-            "pod-security.kubernetes.io/warn": "restricted",
-            "pod-security.kubernetes.io/audit": "restricted",
-        }
-    )
+    metadata["labels"].update(RESTRICTED_POD_SECURITY)
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
@@ -65,47 +60,10 @@ def _network_policy(space: DataSpace, name: str, spec: Manifest) -> Manifest:
 
 def space_network_policies(space: DataSpace) -> list[Manifest]:
     """Default-deny in both directions, then DNS and traffic inside the space allowed."""
-    everything: Manifest = {}
     return [
-        _network_policy(
-            space,
-            DEFAULT_DENY_POLICY,
-            {"podSelector": everything, "policyTypes": ["Ingress", "Egress"]},
-        ),
-        _network_policy(
-            space,
-            DNS_POLICY,
-            {
-                "podSelector": everything,
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                                },
-                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                            }
-                        ],
-                        "ports": [
-                            {"protocol": "UDP", "port": 53},
-                            {"protocol": "TCP", "port": 53},
-                        ],
-                    }
-                ],
-            },
-        ),
-        _network_policy(
-            space,
-            SAME_SPACE_POLICY,
-            {
-                "podSelector": everything,
-                "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{"from": [{"podSelector": everything}]}],
-                "egress": [{"to": [{"podSelector": everything}]}],
-            },
-        ),
+        _network_policy(space, DEFAULT_DENY_POLICY, default_deny_spec()),
+        _network_policy(space, DNS_POLICY, dns_egress_spec()),
+        _network_policy(space, SAME_SPACE_POLICY, same_namespace_spec()),
     ]
 
 

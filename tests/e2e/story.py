@@ -234,7 +234,10 @@ class Story:
             owners = get("rolebinding", "tds-owners", namespace)
             assert owners is not None
             assert owners["roleRef"]["name"] == "tds-space-owner", owners
-            assert self.events_about("DataSpace", space), f"no Event about DataSpace {space}"
+            self.wait(
+                lambda space=space: self.events_about("DataSpace", space),
+                f"an Event about DataSpace {space}",
+            )
         quota = get("resourcequota", "tds-quota", f"tds-{self.provider}")
         assert quota is not None
         assert quota["spec"]["hard"].get("requests.nvidia.com/gpu") == "16", quota["spec"]

@@ -30,6 +30,7 @@ from tds_operator.audit.chain import (
     sequence_key,
     usage_entry_id,
     verify,
+    verify_before_append,
     verify_encoded,
 )
 
@@ -313,6 +314,32 @@ def test_verifying_stored_data_fails_on_a_malformed_entry() -> None:
     assert (result.ok, result.first_bad_sequence, result.reason) == (False, 2, "MalformedEntry")
     assert verify_encoded({"x": "y"}).first_bad_sequence is None
     assert verify_encoded(encode_entries(ledger(3)), expected_count=3).ok
+
+
+def test_appending_waits_for_no_status_but_never_follows_tampering() -> None:
+    chain = ledger(5)
+    data = encode_entries(chain)
+    head = chain[2].hash
+    # Entries after the recorded head: an append whose status write has not happened yet.
+    assert verify_before_append(data, head, 3).ok
+    assert verify_before_append(data, chain[-1].hash, 5).ok
+    assert verify_before_append(data).ok
+    assert verify_before_append({}).ok
+    without_the_last = {key: text for key, text in data.items() if key != "00000005"}
+    edited = {**data, "00000002": data["00000002"].replace('"sequence":2', '"sequence": 2')}
+    for stored, reason in (
+        (without_the_last, "EntriesMissing"),
+        ({}, "EntriesMissing"),
+        (encode_entries(extend([], [event(f"other-{n}") for n in range(5)])), "HeadMismatch"),
+        (edited, "MalformedEntry"),
+        (
+            encode_entries([chain[0], altered(chain[1], actor="mallory"), *chain[2:]]),
+            "HashMismatch",
+        ),
+    ):
+        result = verify_before_append(stored, chain[-1].hash, 5)
+        assert not result.ok
+        assert result.reason == reason
 
 
 @pytest.mark.parametrize(

@@ -365,3 +365,20 @@ def verify_encoded(
             f"stored entry {first.key} cannot be read: {first.problem}",
         )
     return verify(decoded.entries, expected_head, expected_count)
+
+
+def verify_before_append(
+    data: Mapping[str, str],
+    expected_head: str | None = None,
+    expected_count: int | None = None,
+) -> VerifyResult:
+    """Whether new entries may follow the stored ones: intact up to what status.audit records.
+
+    Entries after the recorded head are accepted: they are an append whose status write has not
+    happened yet (a crash in between, or another reconciler's append). Anything else is
+    tampering, and appending would write over the evidence or bury it under valid links.
+    """
+    result = verify_encoded(data, expected_head, expected_count)
+    if result.reason == "UnrecordedEntries":
+        return VerifyResult(True, None, "Verified", "the entries status.audit records are intact")
+    return result

@@ -3,7 +3,8 @@ namespace, each holding one page of entries keyed by sequence number.
 
 Appends are serialised per contract in this process and guarded by the page's resourceVersion in
 the API server, so two writers can never both add entry N. Entry ids make a re-append after a
-restart a no-op: no gap, no duplicate.
+restart a no-op: no gap, no duplicate. Nothing is appended to a ledger that fails verification
+against the contract's status.audit: the evidence of tampering stays as it was found.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
+from tds_operator import API_VERSION
 from tds_operator.audit.chain import (
     AuditEntry,
     AuditEvent,
     DecodedEntries,
+    VerifyResult,
     decode_entries,
     encode_pages,
     extend,
+    verify_before_append,
 )
 from tds_operator.desired.labels import CONTRACT_LABEL, managed_labels
 from tds_operator.kube import Kube, KubeError, Manifest
@@ -33,6 +38,18 @@ def page_name(contract: str, page: int) -> str:
     if len(base) > 240:
         base = f"tds-audit-{contract[:200]}-{hashlib.sha256(contract.encode()).hexdigest()[:12]}"
     return f"{base}-{page}"
+
+
+class LedgerBroken(Exception):
+    """A contract's stored ledger fails verification, so nothing may be appended to it."""
+
+    def __init__(self, contract: str, result: VerifyResult) -> None:
+        super().__init__(
+            f"audit ledger of DataContract {contract} is broken at entry "
+            f"{result.first_bad_sequence}: {result.reason}: {result.message}"
+        )
+        self.contract = contract
+        self.result = result
 
 
 class AuditLedger:
@@ -60,10 +77,15 @@ class AuditLedger:
         return decode_entries(await self.stored_data(contract))
 
     async def record(self, contract: str, events: Sequence[AuditEvent]) -> list[AuditEntry]:
-        """Append the events not yet recorded; returns the whole chain afterwards."""
+        """Append the events not yet recorded; returns the whole chain afterwards.
+
+        Raises LedgerBroken, and writes nothing, if the stored ledger does not verify against
+        the contract's status.audit.
+        """
         lock = self._locks.setdefault(contract, asyncio.Lock())
         async with lock:
             for attempt in range(CONFLICT_RETRIES):
+                recorded = await self._recorded_head(contract)
                 pages = await self._pages(contract)
                 data: dict[str, str] = {}
                 versions: dict[int, str] = {}
@@ -71,6 +93,9 @@ class AuditLedger:
                     data.update(page.get("data") or {})
                     number = int(page["metadata"]["name"].rsplit("-", 1)[1])
                     versions[number] = page["metadata"]["resourceVersion"]
+                intact = verify_before_append(data, recorded.get("head"), recorded.get("entries"))
+                if not intact.ok:
+                    raise LedgerBroken(contract, intact)
                 chain = decode_entries(data).entries
                 added = extend(chain, events)
                 if not added:
@@ -83,6 +108,12 @@ class AuditLedger:
                     raise
                 return [*chain, *added]
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _recorded_head(self, contract: str) -> dict[str, Any]:
+        """status.audit of the contract: the head and count its ledger had when last recorded."""
+        body = await self.kube.get(API_VERSION, "DataContract", contract)
+        audit = ((body or {}).get("status") or {}).get("audit")
+        return dict(audit) if isinstance(audit, dict) else {}
 
     async def _write(
         self, contract: str, added: list[AuditEntry], versions: dict[int, str]

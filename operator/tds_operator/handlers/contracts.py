@@ -15,7 +15,7 @@ from tds_operator.api.datacontract import ContractUsage, DataContract, DataContr
 from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.resources import DATA_CONTRACT
 from tds_operator.audit.chain import AuditEntry, AuditEvent, consent_entry_id
-from tds_operator.audit.store import AuditLedger
+from tds_operator.audit.store import AuditLedger, LedgerBroken
 from tds_operator.audit.usage import contract_usage
 from tds_operator.desired.cleanroom import (
     DATASETS_POLICY,
@@ -35,7 +35,7 @@ from tds_operator.handlers.common import (
 )
 from tds_operator.handlers.spaces import REJECTED_STATUSES, validation_message
 from tds_operator.kube import Kube, KubeError, Manifest
-from tds_operator.policy.conditions import Decision, set_condition, timestamp
+from tds_operator.policy.conditions import Decision, find_condition, set_condition, timestamp
 from tds_operator.policy.contract import (
     PhaseDecision,
     contract_phase,
@@ -51,6 +51,7 @@ SIGNATURES_ANNOTATION = "tds.io/signatures"
 ACTIVE = "Active"
 TERMS_VALID = "TermsValid"
 CLEAN_ROOM_READY = "CleanRoomReady"
+AUDIT_LEDGER_INTACT = "AuditLedgerIntact"
 # Wake a little after an instant so that `now >= instant` holds when the reconcile runs.
 WAKE_MARGIN_SECONDS = 0.02
 
@@ -166,7 +167,7 @@ class ContractReconciler:
         phase_change = self._phase_event(name, recorded, phase, now)
         if phase_change is not None:
             events.append(phase_change)
-        chain = await self.ledger.record(name, events)
+        chain, ledger = await self._record(name, events)
         clean_room = await self._converge_clean_room(contract, provider, phase)
         await self._write(
             body,
@@ -177,7 +178,13 @@ class ContractReconciler:
             signatures=signatures,
             clean_room=clean_room,
             usage=usage,
+            ledger=ledger,
         )
+        reported = find_condition(status.get("conditions") or [], AUDIT_LEDGER_INTACT) or {}
+        if not ledger.allowed and reported.get("reason") != ledger.reason:
+            await record_event(
+                self.kube, body, reason=ledger.reason, message=ledger.message, warning=True
+            )
         if phase.phase != previous_phase:
             await record_event(
                 self.kube,
@@ -189,6 +196,25 @@ class ContractReconciler:
         if phase.next_transition is None:
             return None
         return max(0.0, (phase.next_transition - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS
+
+    async def _record(
+        self, name: str, events: list[AuditEvent]
+    ) -> tuple[list[AuditEntry] | None, Decision]:
+        """Append to the ledger, unless it was tampered with: then say so and leave it as it is
+        (status.audit keeps the head it recorded, so `audit verify` keeps finding the damage)."""
+        try:
+            chain = await self.ledger.record(name, events)
+        except LedgerBroken as broken:
+            result = broken.result
+            return None, Decision.deny(
+                result.reason,
+                f"the audit ledger fails verification at entry {result.first_bad_sequence}: "
+                f"{result.message}; nothing more is recorded until it is restored "
+                f"(python -m tds_operator audit verify {name})",
+            )
+        return chain, Decision.allow(
+            "Verified", f"all {len(chain)} entries of the audit ledger are intact"
+        )
 
     async def _space(self, name: str) -> DataSpace | None:
         body = await self.kube.get(API_VERSION, "DataSpace", name)
@@ -349,6 +375,7 @@ class ContractReconciler:
         signatures: list[dict[str, Any]] | None = None,
         clean_room: Decision | None = None,
         usage: dict[str, float | int] | None = None,
+        ledger: Decision | None = None,
     ) -> None:
         status = body.get("status") or {}
         generation = body["metadata"].get("generation")
@@ -383,6 +410,16 @@ class ContractReconciler:
                 status=clean_room.allowed,
                 reason=clean_room.reason,
                 message=clean_room.message,
+                generation=generation,
+                now=now,
+            )
+        if ledger is not None:
+            conditions = set_condition(
+                conditions,
+                type=AUDIT_LEDGER_INTACT,
+                status=ledger.allowed,
+                reason=ledger.reason,
+                message=ledger.message,
                 generation=generation,
                 now=now,
             )

@@ -167,8 +167,10 @@ class ContractReconciler:
         phase_change = self._phase_event(name, recorded, phase, now)
         if phase_change is not None:
             events.append(phase_change)
-        chain, ledger = await self._record(name, events)
+        # Access first, the record of it second: a stop takes effect before any bookkeeping, and
+        # an interrupted reconcile records the change on the next run (ids make that a no-op).
         clean_room = await self._converge_clean_room(contract, provider, phase)
+        chain, ledger = await self._record(name, events)
         await self._write(
             body,
             phase=phase,

@@ -429,25 +429,19 @@ class Story:
     def force_cleanup(self, *, keep_ledger: bool = True) -> None:
         """Remove whatever a walk left, as the platform team, finalizers included."""
         job = self.job["metadata"]
-        targets: list[tuple[str, str, str | None]] = [
+        # In this order: a space cannot be deleted while a live contract names it (webhook).
+        for kind, name, namespace in [
             ("trainingjob", job["name"], job["namespace"]),
             ("datacontract", self.contract_name, None),
             *(("dataspace", d["metadata"]["name"], None) for d in self.spaces),
-        ]
-        for kind, name, namespace in targets:
-            scope = ["-n", namespace] if namespace else []
-            if get(kind, name, namespace) is None:
-                continue
-            kubectl("delete", kind, name, *scope, "--wait=false", check=False)
-            kubectl(
-                "patch",
-                kind,
-                name,
-                *scope,
-                "--type=merge",
-                "-p",
-                '{"metadata":{"finalizers":null}}',
-                check=False,
+        ]:
+            wait_until(
+                lambda kind=kind, name=name, namespace=namespace: _force_delete(
+                    kind, name, namespace
+                ),
+                timeout=60,
+                interval=1,
+                what=f"{kind} {name} to be gone",
             )
         namespaces = [f"tds-{d['metadata']['name']}" for d in self.spaces] + [self.clean_room]
         for namespace in namespaces:
@@ -475,6 +469,17 @@ class Story:
                 timeout=120,
                 what=f"namespace {namespace} to be gone",
             )
+
+
+def _force_delete(kind: str, name: str, namespace: str | None) -> bool:
+    """Delete an object and drop its finalizers; True once it is gone."""
+    scope = ["-n", namespace] if namespace else []
+    if get(kind, name, namespace) is None:
+        return True
+    kubectl("delete", kind, name, *scope, "--wait=false", check=False)
+    patch = '{"metadata":{"finalizers":null}}'
+    kubectl("patch", kind, name, *scope, "--type=merge", "-p", patch, check=False)
+    return get(kind, name, namespace) is None
 
 
 def refused(request: Callable[[], object], answer: str) -> None:

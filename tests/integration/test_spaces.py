@@ -14,6 +14,13 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.integration.conftest import KubectlError, kubectl
 from tests.integration.operator_process import OperatorProcess
+from tests.integration.parties import (
+    Contracts,
+    contract_body,
+    owner_of,
+    refusal,
+    wait_for_contract_webhook,
+)
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -409,49 +416,32 @@ def test_a_space_in_an_active_contract_is_not_deleted(
 ) -> None:
     provider, consumer = spaces.create(), spaces.create()
     spaces.wait_ready(provider)
-    custom = spaces.custom
-    contract = f"{provider}-to-{consumer}"
-    custom.create_cluster_custom_object(
-        GROUP,
-        VERSION,
-        "datacontracts",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "DataContract",
-            "metadata": {"name": contract},
-            "spec": {
-                "provider": {"space": provider, "datasets": ["records"]},
-                "consumer": {"space": consumer},
-                "purpose": "model-training",
-                "validity": {
-                    "notBefore": "2026-01-01T00:00:00Z",
-                    "notAfter": "2027-01-01T00:00:00Z",
-                },
-                "compute": {"maxGpuHours": 10, "maxConcurrentGpus": 8},
-            },
-        },
-    )
+    spaces.wait_ready(consumer)
+    wait_for_contract_webhook()
+    contracts = Contracts(api_client)
     try:
-        custom.patch_cluster_custom_object_status(
-            GROUP, VERSION, "datacontracts", contract, {"status": {"phase": "Active"}}
+        contract = contracts.propose(
+            owner_of(provider), contract_body(f"{provider}-to-{consumer}", provider, consumer)
         )
-        custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, provider)
+        contracts.consent(owner_of(consumer), contract, "consumer")
+        contracts.wait_phase(contract, "Active")
 
-        def blocked() -> dict[str, Any] | None:
-            condition = spaces.condition(provider, "Terminating")
-            return condition if condition and condition["reason"] == "ActiveContracts" else None
-
-        condition = wait_until(blocked, timeout=20, what="deletion blocked by the contract")
-        assert contract in condition["message"]
+        message = refusal(lambda: kubectl("delete", "dataspace", provider, "--wait=false"))
+        assert "denied the request: ActiveContracts: " in message
+        assert f"DataSpace {provider} is party to active contracts {contract}" in message
         assert spaces.exists(provider)
+        assert "deletionTimestamp" not in spaces.get(provider)["metadata"]
         client.CoreV1Api(api_client).read_namespace(f"tds-{provider}")
 
-        custom.patch_cluster_custom_object_status(
-            GROUP, VERSION, "datacontracts", contract, {"status": {"phase": "Revoked"}}
-        )
+        contracts.revoke(owner_of(provider), contract)
+        contracts.wait_phase(contract, "Revoked")
+        kubectl("delete", "dataspace", provider, "--wait=false")
         wait_until(lambda: not spaces.exists(provider), timeout=60, what="space deleted")
+        with pytest.raises(ApiException) as gone:
+            client.CoreV1Api(api_client).read_namespace(f"tds-{provider}")
+        assert gone.value.status == 404
     finally:
-        custom.delete_cluster_custom_object(GROUP, VERSION, "datacontracts", contract)
+        contracts.cleanup()
 
 
 def test_a_namespace_owned_by_someone_else_is_reported_not_taken(

@@ -50,3 +50,65 @@ for ns in "tds-$a" "tds-$b"; do
     printf '  owner of %-6s %-24s in %-10s -> %s\n' "$a" "$verb_resource" "$ns" "$answer"
   done
 done
+
+contract=sgcc-to-cmcc-load
+cleanroom=tds-cr-$contract
+sgcc_owner=(--as alice --as-group sgcc-admins)
+cmcc_owner=(--as zhang.min)
+fails() { printf '\033[2m$ kubectl %s\033[0m\n' "$*"; k "$@" 2>&1 | sed 's/^/  -> /' || true; }
+phase() { k get dc "$contract" -o jsonpath='{"phase "}{.status.phase}{": "}{.status.conditions[?(@.type=="Active")].message}{"\n"}'; }
+
+say "sgcc proposes a contract to cmcc (examples/02-datacontract.yaml), as its owner alice"
+# A contract is final once revoked, so a second run of the demo starts this part afresh: the
+# previous run's contract goes, and so does its ledger, which a new contract of the same name
+# would otherwise continue.
+if k get dc "$contract" >/dev/null 2>&1; then
+  k delete dc "$contract" --timeout=60s >/dev/null
+fi
+k delete configmap -n tds-system -l "tds.io/audit-ledger=true,tds.io/contract=$contract" \
+  --ignore-not-found >/dev/null
+# The operator's admission webhook answers once it refuses a proposal by a non-party.
+for _ in $(seq 1 60); do
+  k create --dry-run=server -f examples/02-datacontract.yaml 2>&1 | grep -q "denied the request" && break
+  sleep 0.5
+done
+show apply -f examples/02-datacontract.yaml "${sgcc_owner[@]}"
+k wait --for=jsonpath='{.status.phase}'=Proposed dc "$contract" --timeout=30s >/dev/null
+phase
+
+say "Only cmcc's owners speak for cmcc: sgcc cannot consent on its behalf, nor can the cluster admin"
+fails patch dc "$contract" --type merge -p '{"spec":{"consent":{"consumer":{"approved":true}}}}' "${sgcc_owner[@]}"
+fails patch dc "$contract" --type merge -p '{"spec":{"consent":{"consumer":{"approved":true}}}}'
+
+say "cmcc's owner zhang.min consents: the contract is Active"
+show patch dc "$contract" --type merge -p '{"spec":{"consent":{"consumer":{"approved":true}}}}' "${cmcc_owner[@]}"
+k wait --for=jsonpath='{.status.phase}'=Active dc "$contract" --timeout=30s >/dev/null
+show get dc "$contract"
+phase
+echo "Signatures, stamped by the admission webhook from the requester's identity:"
+k get dc "$contract" -o jsonpath='{range .status.signatures[*]}{"  "}{.party}{"\t"}{.user}{"\t"}{.groups}{"\t"}{.at}{"\t"}{.specDigest}{"\n"}{end}'
+
+say "The clean room: an operator-owned namespace next to sgcc's data"
+show get networkpolicies,resourcequota -n "$cleanroom"
+echo "and in sgcc's namespace, the only way in:"
+show get networkpolicy "tds-allow-$cleanroom" -n tds-sgcc \
+  -o custom-columns='NAME:.metadata.name,FROM NAMESPACE:.spec.ingress[0].from[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name,PORTS:.spec.ingress[0].ports[*].port'
+
+say "The terms are frozen once a party has consented"
+fails patch dc "$contract" --type merge -p '{"spec":{"compute":{"maxGpuHours":5000}}}' "${sgcc_owner[@]}"
+
+say "sgcc revokes the contract: access ends at once, for good"
+show patch dc "$contract" --type merge -p '{"spec":{"revoked":true}}' "${sgcc_owner[@]}"
+k wait --for=jsonpath='{.status.phase}'=Revoked dc "$contract" --timeout=30s >/dev/null
+phase
+fails get networkpolicy "tds-allow-$cleanroom" -n tds-sgcc
+k wait --for=delete namespace "$cleanroom" --timeout=60s >/dev/null 2>&1 || true
+fails get namespace "$cleanroom"
+fails patch dc "$contract" --type merge -p '{"spec":{"revoked":false}}' "${sgcc_owner[@]}"
+
+say "Everything above is in the contract's hash-chained audit ledger; anyone can verify it"
+uid=$(k get dc "$contract" -o jsonpath='{.metadata.uid}')
+k get events -n default --field-selector "involvedObject.uid=$uid" --sort-by=.metadata.creationTimestamp \
+  -o custom-columns='TYPE:.type,REASON:.reason,MESSAGE:.message'
+printf '\033[2m$ python -m tds_operator audit verify %s\033[0m\n' "$contract"
+TDS_NAMESPACE=tds-system "$PYTHON" -m tds_operator audit verify "$contract"

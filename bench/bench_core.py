@@ -90,7 +90,7 @@ def bench_admission() -> None:
     deny = best_of(3, lambda: [admit_training_job(denied) for _ in range(rounds)])
     print("admission decision (all eight terms checked, best of 3)")
     print(f"  admitted: {admit / rounds * 1e6:6.1f} us per decision")
-    print(f"  denied at the 6th term: {deny / rounds * 1e6:6.1f} us ({deny / admit:.2f}x)")
+    print(f"  denied at the last term: {deny / rounds * 1e6:6.1f} us ({deny / admit:.2f}x)")
 
 
 def main() -> None:

@@ -70,7 +70,7 @@ def test_a_job_that_fits_every_term_is_admitted() -> None:
             "maxConcurrentGpus 16",
         ),
         ({"jobs_admitted": 20}, "JobLimitReached", "maxJobs is 20"),
-        ({"gpu_hours_used": 500.0}, "BudgetExhausted", "500.00 of its 500 GPU-hours"),
+        ({"gpu_hours_used": 500.0}, "BudgetExhausted", "500 of its 500 GPU-hours"),
     ],
 )
 def test_each_denial_names_the_term(changes: dict[str, Any], reason: str, words: str) -> None:
@@ -83,6 +83,28 @@ def test_each_denial_names_the_term(changes: dict[str, Any], reason: str, words:
 def test_the_first_broken_term_is_reported() -> None:
     decision = admit_training_job(case(contract_phase="Expired", namespace="tds-sgcc"))
     assert decision.reason == "ContractNotActive"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"gpu_hours_used": 500.0}, "BudgetExhausted"),
+        ({"jobs_admitted": 20}, "JobLimitReached"),
+    ],
+)
+def test_a_contract_exhausted_by_a_term_refuses_with_that_terms_reason(
+    changes: dict[str, Any], reason: str
+) -> None:
+    decision = admit_training_job(case(contract_phase="Exhausted", **changes))
+    assert decision.reason == reason
+
+
+def test_a_small_budget_shows_what_was_used_of_it() -> None:
+    decision = admit_training_job(
+        case(contract=a_contract(compute={"maxGpuHours": 0.002, "maxConcurrentGpus": 8}),
+             gpu_hours_used=0.002222)
+    )  # fmt: skip
+    assert "used 0.002222 of its 0.002 GPU-hours" in decision.message
 
 
 def test_exactly_the_concurrency_limit_is_allowed() -> None:

@@ -129,21 +129,23 @@ def budget_remains(case: AdmissionInput) -> Decision:
     if case.gpu_hours_used >= budget:
         return Decision.deny(
             "BudgetExhausted",
-            f"DataContract {case.job.contract} has used {case.gpu_hours_used:.2f} of its "
+            f"DataContract {case.job.contract} has used {case.gpu_hours_used:g} of its "
             f"{budget:g} GPU-hours",
         )
     return Decision.allow("BudgetRemains", "GPU-hours remain in the budget")
 
 
+# The used-up terms come before the phase: a contract they have made Exhausted refuses a job with
+# the term's own reason (BudgetExhausted, JobLimitReached), not only "not Active".
 ADMISSION_POLICIES = (
     contract_exists,
+    within_job_count,
+    budget_remains,
     contract_is_active,
     runs_in_consumer_space,
     purpose_matches,
     datasets_in_contract,
     within_concurrency,
-    within_job_count,
-    budget_remains,
 )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tds_operator.audit.chain import AuditEntry, AuditEvent, extend
-from tds_operator.audit.usage import admitted_jobs, contract_usage, usage_by_job
+from tds_operator.audit.usage import admitted_jobs, contract_usage, jobs_in_flight, usage_by_job
 
 pytestmark = pytest.mark.unit
 
@@ -58,3 +58,17 @@ def test_a_stale_live_status_never_lowers_the_usage() -> None:
 
 def test_jobs_that_were_never_admitted_do_not_count() -> None:
     assert contract_usage(CHAIN, [live("x", 9999)]) == {"gpuHours": 1.5, "jobs": 2}
+
+
+def job_in(phase: str | None, uid: str) -> dict[str, Any]:
+    return {"metadata": {"uid": uid}, "status": {"phase": phase} if phase else {}}
+
+
+def test_a_job_the_ledger_admitted_is_in_flight_before_its_status_says_so() -> None:
+    assert jobs_in_flight(CHAIN, [job_in(None, "a"), job_in("Pending", "b")]) == 2
+
+
+def test_finished_and_never_admitted_jobs_are_not_in_flight() -> None:
+    jobs = [job_in("Succeeded", "a"), job_in("Stopped", "b"), job_in(None, "x")]
+    assert jobs_in_flight(CHAIN, jobs) == 0
+    assert jobs_in_flight(CHAIN, [job_in("Running", "new")]) == 1

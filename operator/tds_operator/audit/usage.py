@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tds_operator.audit.chain import AuditEntry
+from tds_operator.policy.training import FINISHED_PHASES, HOLDING_PHASES
 
 
 def usage_by_job(chain: Sequence[AuditEntry]) -> dict[str, int]:
@@ -39,3 +40,19 @@ def contract_usage(
             live = int((job.get("status") or {}).get("gpuSeconds") or 0)
             per_job[uid] = max(per_job.get(uid, 0), live)
     return {"gpuHours": round(sum(per_job.values()) / 3600, 6), "jobs": len(admitted)}
+
+
+def jobs_in_flight(chain: Sequence[AuditEntry], live_jobs: Iterable[Mapping[str, Any]]) -> int:
+    """Live jobs that are admitted and have not finished.
+
+    The ledger records an admission before the job's status says Admitted, so a job the ledger
+    admitted counts even while its status still lags behind.
+    """
+    admitted = admitted_jobs(chain)
+    count = 0
+    for job in live_jobs:
+        phase = (job.get("status") or {}).get("phase")
+        uid = str(job["metadata"].get("uid", ""))
+        if phase in HOLDING_PHASES or (uid in admitted and phase not in FINISHED_PHASES):
+            count += 1
+    return count

@@ -16,7 +16,7 @@ from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.resources import DATA_CONTRACT
 from tds_operator.audit.chain import AuditEntry, AuditEvent, consent_entry_id
 from tds_operator.audit.store import AuditLedger, LedgerBroken
-from tds_operator.audit.usage import contract_usage
+from tds_operator.audit.usage import contract_usage, jobs_in_flight
 from tds_operator.desired.cleanroom import (
     DATASETS_POLICY,
     EGRESS_POLICY,
@@ -43,7 +43,6 @@ from tds_operator.policy.contract import (
     validate_contract_terms,
 )
 from tds_operator.policy.rules import HubRules
-from tds_operator.policy.training import HOLDING_PHASES
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +156,7 @@ class ContractReconciler:
             now,
             self.rules,
             previous_phase=previous_phase,
-            jobs_running=sum(
-                1 for job in jobs if (job.get("status") or {}).get("phase") in HOLDING_PHASES
-            ),
+            jobs_running=jobs_in_flight(recorded, jobs),
         )
         terms = self._terms(contract, provider, consumer, now)
         phase = _with_terms_and_signatures(phase, terms, unsigned_consents(spec, signatures))

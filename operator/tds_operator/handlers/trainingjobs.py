@@ -48,6 +48,7 @@ from tds_operator.policy.training import (
     admit_training_job,
     gpu_seconds,
     gpus_held,
+    next_metering,
     remaining_seconds,
 )
 
@@ -57,6 +58,11 @@ ADMITTED = "Admitted"
 FINISHED = "Finished"
 # While workers run, usage is metered this often; it is what budget enforcement sees.
 METERING_INTERVAL_SECONDS = 2.0
+# Usage is also metered at the whole second the budget runs out; wake just after it.
+WAKE_MARGIN_SECONDS = 0.05
+# The batch Job's deadline ends a job this long after its share of the budget, should the
+# operator be unable to stop it sooner (down, or cut off from the API server).
+BUDGET_DEADLINE_GRACE_SECONDS = 5 * int(METERING_INTERVAL_SECONDS)
 # Usage is recorded in the ledger when it grew by this many GPU-seconds, and when the job ends.
 LEDGER_CHECKPOINT_GPU_SECONDS = 3600
 
@@ -201,12 +207,11 @@ class TrainingJobReconciler:
             if await self.kube.get("v1", "Namespace", namespace) is None:
                 return 1.0  # the contract reconciler is still opening the clean room
             provider = await self._provider(contract)
-            usage = contract.status.usage if contract.status else None
-            left = contract.spec.compute.max_gpu_hours - (usage.gpu_hours if usage else 0.0)
-            await self.kube.apply(headless_service(job))
-            batch = await self.kube.apply(
-                batch_job(job, contract, provider, self.rules, remaining_seconds(job.spec, left))
+            deadline = remaining_seconds(
+                job.spec, _budget_left(contract) / 3600, BUDGET_DEADLINE_GRACE_SECONDS
             )
+            await self.kube.apply(headless_service(job))
+            batch = await self.kube.apply(batch_job(job, contract, provider, self.rules, deadline))
         pods = await self._pods(body)
         now = utcnow()
         used = gpu_seconds(pods, job.spec.gpus_per_worker, now)
@@ -228,7 +233,16 @@ class TrainingJobReconciler:
             await record_event(
                 self.kube, body, reason="Running", message=f"workers run in {namespace}"
             )
-        return METERING_INTERVAL_SECONDS if running else None
+        if not running:
+            return None
+        # What the contract has left now: its recorded usage, less this job's part of it as last
+        # written, less what this job has used since.
+        left = _budget_left(contract) + int(status.get("gpuSeconds") or 0) - used
+        workers = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
+        wake = next_metering(
+            left, workers * job.spec.gpus_per_worker, now, METERING_INTERVAL_SECONDS
+        )
+        return wake + WAKE_MARGIN_SECONDS
 
     async def _provider(self, contract: DataContract) -> DataSpace | None:
         provider_body = await self.kube.get(API_VERSION, "DataSpace", contract.spec.provider.space)
@@ -285,7 +299,9 @@ class TrainingJobReconciler:
     async def _finish(
         self, body: Manifest, phase: str, decision: Decision, *, used: int | None = None
     ) -> None:
-        if used is not None and body["metadata"].get("uid"):
+        if used is not None:
+            # The status never goes down; the ledger records the same final figure.
+            used = max(used, int((body.get("status") or {}).get("gpuSeconds") or 0))
             await self._checkpoint(body, used, final=True)
         contract = (body.get("spec") or {}).get("contract", "")
         uid = body["metadata"]["uid"]
@@ -352,6 +368,12 @@ class TrainingJobReconciler:
         if status.get("completionTime"):
             new_status.pop("completionTime", None)
         await write_status(self.kube, body, new_status)
+
+
+def _budget_left(contract: DataContract) -> float:
+    """GPU-seconds of the contract's budget that its status does not show as used."""
+    usage = contract.status.usage if contract.status else None
+    return contract.spec.compute.max_gpu_hours * 3600 - (usage.gpu_hours if usage else 0.0) * 3600
 
 
 def _gpus_per_worker(body: Manifest) -> int:

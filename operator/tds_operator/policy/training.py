@@ -6,6 +6,7 @@ answer and the enforced one never differ.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -176,10 +177,27 @@ def gpus_held(jobs: Iterable[Mapping[str, Any]], contract: str, *, except_uid: s
     return held
 
 
-def remaining_seconds(job: TrainingJobSpec, gpu_hours_left: float) -> int:
-    """The job's wall-clock limit: maxDurationSeconds, or less if the budget runs out first."""
-    budget_seconds = int(gpu_hours_left * 3600 / job.total_gpus)
+def remaining_seconds(job: TrainingJobSpec, gpu_hours_left: float, grace_seconds: int = 0) -> int:
+    """The job's wall-clock limit: maxDurationSeconds, or less if the budget runs out first.
+
+    The budget's limit is a backstop for when the operator cannot stop the job itself: it comes
+    `grace_seconds` after the budget's end, so that the operator's metered stop, which ends the
+    contract as Exhausted, comes first.
+    """
+    budget_seconds = int(gpu_hours_left * 3600 / job.total_gpus) + grace_seconds
     return max(1, min(job.max_duration_seconds, budget_seconds))
+
+
+def next_metering(
+    gpu_seconds_left: float, gpus_running: int, now: datetime, interval: float
+) -> float:
+    """Seconds until usage is next metered: every `interval`, and at the whole second at which
+    the metered usage (see `gpu_seconds`) reaches the budget at the current rate."""
+    if gpus_running <= 0 or gpu_seconds_left <= 0:
+        return interval  # nothing runs out; a used-up budget ends the contract, which wakes us
+    whole_seconds = math.ceil(gpu_seconds_left / gpus_running)
+    at = math.floor(now.timestamp()) + whole_seconds
+    return min(interval, max(0.0, at - now.timestamp()))
 
 
 # --- Metering ----------------------------------------------------------------------------------
@@ -192,8 +210,12 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def pod_run_window(pod: Mapping[str, Any], now: datetime) -> tuple[datetime, datetime] | None:
-    """When a worker pod's container ran: start to finish, or to `now` while it runs."""
+    """When a worker pod's container ran: start to finish, or to `now` (whole seconds) while it
+    runs."""
     status = pod.get("status") or {}
+    # Pod times have whole seconds; counting a running worker to a whole second too keeps each
+    # estimate at or below the final figure, so taking the largest never overcounts.
+    now = now.replace(microsecond=0)
     starts: list[datetime] = []
     ends: list[datetime] = []
     for container in status.get("containerStatuses") or []:

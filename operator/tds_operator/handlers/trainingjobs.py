@@ -109,7 +109,7 @@ class TrainingJobReconciler:
             if not admitted:
                 return None
             body = await self.kube.get(API_VERSION, TRAINING_JOB, name, namespace) or body
-        if contract_phase != "Active":
+        if contract_phase != "Active" or _revoked(contract_body):
             await self._stop(body, _contract_stop_reason(contract_body))
             return None
         assert contract_body is not None
@@ -256,30 +256,32 @@ class TrainingJobReconciler:
         )
         return await self.kube.list("v1", "Pod", clean_room_namespace(contract), selector)
 
-    async def _checkpoint(self, body: Manifest, used: int, *, final: bool = False) -> None:
-        """Record usage in the ledger at checkpoints and at the end (ids make it idempotent)."""
+    async def _checkpoint(self, body: Manifest, used: int) -> None:
+        """Record usage in the ledger when it grew by a checkpoint's worth."""
+        contract = body["spec"]["contract"]
+        event = await self._usage_event(body, used, final=False)
+        if event is not None:
+            await self.ledger.record(contract, [event])
+
+    async def _usage_event(self, body: Manifest, used: int, *, final: bool) -> AuditEvent | None:
+        """The ledger entry of the usage not yet recorded (at a checkpoint, or at the end)."""
         contract = body["spec"]["contract"]
         uid = body["metadata"]["uid"]
         recorded = usage_by_job((await self.ledger.load(contract)).entries).get(uid, 0)
         if used <= recorded or (not final and used - recorded < LEDGER_CHECKPOINT_GPU_SECONDS):
-            return
-        await self.ledger.record(
-            contract,
-            [
-                AuditEvent(
-                    id=f"usage/{uid}/{used}",
-                    kind="UsageMetered",
-                    contract=contract,
-                    actor="tds-operator",
-                    at=utcnow(),
-                    details={
-                        "uid": uid,
-                        "job": job_key(body["metadata"]["namespace"], body["metadata"]["name"]),
-                        "gpuSeconds": used,
-                        "increment": used - recorded,
-                    },
-                )
-            ],
+            return None
+        return AuditEvent(
+            id=f"usage/{uid}/{used}",
+            kind="UsageMetered",
+            contract=contract,
+            actor="tds-operator",
+            at=utcnow(),
+            details={
+                "uid": uid,
+                "job": job_key(body["metadata"]["namespace"], body["metadata"]["name"]),
+                "gpuSeconds": used,
+                "increment": used - recorded,
+            },
         )
 
     # --- Ending -------------------------------------------------------------------------------
@@ -287,37 +289,40 @@ class TrainingJobReconciler:
     async def _stop(self, body: Manifest, decision: Decision) -> None:
         """Stop the workers now: meter up to this instant, then delete the batch Job."""
         used = gpu_seconds(await self._pods(body), _gpus_per_worker(body), utcnow())
-        await self._delete_workload(body)
+        name, namespace = _workload(body)
+        await self.kube.delete("batch/v1", "Job", name, namespace)
         await self._finish(body, "Stopped", decision, used=used)
+        # The rendezvous Service holds no GPU: it goes once the stop is recorded.
+        await self.kube.delete("v1", "Service", name, namespace)
 
     async def _delete_workload(self, body: Manifest) -> None:
-        namespace = clean_room_namespace((body.get("spec") or {}).get("contract", ""))
-        name = body["metadata"]["name"]
+        name, namespace = _workload(body)
         await self.kube.delete("batch/v1", "Job", name, namespace)
         await self.kube.delete("v1", "Service", name, namespace)
 
     async def _finish(
         self, body: Manifest, phase: str, decision: Decision, *, used: int | None = None
     ) -> None:
+        events: list[AuditEvent] = []
         if used is not None:
             # The status never goes down; the ledger records the same final figure.
             used = max(used, int((body.get("status") or {}).get("gpuSeconds") or 0))
-            await self._checkpoint(body, used, final=True)
+            usage = await self._usage_event(body, used, final=True)
+            events.extend([usage] if usage is not None else [])
         contract = (body.get("spec") or {}).get("contract", "")
         uid = body["metadata"]["uid"]
-        await self.ledger.record(
-            contract,
-            [
-                AuditEvent(
-                    id=f"job/{uid}/{phase.lower()}",
-                    kind=f"Job{phase}",
-                    contract=contract,
-                    actor="tds-operator",
-                    at=utcnow(),
-                    details={"uid": uid, "reason": decision.reason, "gpuSeconds": used or 0},
-                )
-            ],
+        events.append(
+            AuditEvent(
+                id=f"job/{uid}/{phase.lower()}",
+                kind=f"Job{phase}",
+                contract=contract,
+                actor="tds-operator",
+                at=utcnow(),
+                details={"uid": uid, "reason": decision.reason, "gpuSeconds": used or 0},
+            )
         )
+        # One append: the final usage and the end of the job are recorded together.
+        await self.ledger.record(contract, events)
         await self._write(
             body,
             phase=phase,
@@ -370,6 +375,12 @@ class TrainingJobReconciler:
         await write_status(self.kube, body, new_status)
 
 
+def _workload(body: Manifest) -> tuple[str, str]:
+    """Name and namespace of a TrainingJob's batch Job and Service in the clean room."""
+    contract = (body.get("spec") or {}).get("contract", "")
+    return body["metadata"]["name"], clean_room_namespace(contract)
+
+
 def _budget_left(contract: DataContract) -> float:
     """GPU-seconds of the contract's budget that its status does not show as used."""
     usage = contract.status.usage if contract.status else None
@@ -388,10 +399,22 @@ def _start_time(status: Manifest, pods: list[Manifest]) -> dict[str, str]:
     return {"startTime": known[0]} if known else {}
 
 
+def _revoked(contract_body: Manifest | None) -> bool:
+    """Whether a party has revoked the contract: final, so it stops jobs before the contract's
+    own reconcile has reported it."""
+    return bool(((contract_body or {}).get("spec") or {}).get("revoked"))
+
+
 def _contract_stop_reason(contract_body: Manifest | None) -> Decision:
     """Why the contract no longer lets jobs run, from its Active condition."""
     if contract_body is None:
         return Decision.deny("ContractDeleted", "the DataContract no longer exists")
+    if _revoked(contract_body) and (contract_body.get("status") or {}).get("phase") != "Revoked":
+        return Decision.deny(
+            "Revoked",
+            f"DataContract {contract_body['metadata']['name']} is Revoked: spec.revoked is "
+            "true: a party has ended the contract for good",
+        )
     status = contract_body.get("status") or {}
     active = next((c for c in status.get("conditions") or [] if c["type"] == "Active"), None)
     reason = (active or {}).get("reason") or "ContractNotActive"

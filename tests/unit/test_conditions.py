@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tds_operator.policy.conditions import is_true, set_condition
+from tds_operator.policy.conditions import Decision, is_true, set_condition, set_decision
 
 pytestmark = pytest.mark.unit
 
@@ -69,3 +69,14 @@ def test_other_conditions_are_kept() -> None:
         conditions, type="Terminating", status=False, reason="B", message="", generation=1, now=T0
     )
     assert [c["type"] for c in conditions] == ["Ready", "Terminating"]
+
+
+def test_a_decision_sets_status_reason_and_message() -> None:
+    denied = Decision.deny("NamespaceConflict", "namespace tds-a belongs to someone else")
+    [condition] = set_decision([], "Ready", denied, generation=2, now=T0)
+    assert (condition["status"], condition["reason"], condition["message"]) == (
+        "False",
+        "NamespaceConflict",
+        "namespace tds-a belongs to someone else",
+    )
+    assert condition["observedGeneration"] == 2

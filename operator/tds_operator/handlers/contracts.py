@@ -35,7 +35,13 @@ from tds_operator.handlers.common import (
 )
 from tds_operator.handlers.spaces import REJECTED_STATUSES, validation_message
 from tds_operator.kube import Kube, KubeError, Manifest
-from tds_operator.policy.conditions import Decision, find_condition, set_condition, timestamp
+from tds_operator.policy.conditions import (
+    Decision,
+    find_condition,
+    set_condition,
+    set_decision,
+    timestamp,
+)
 from tds_operator.policy.contract import (
     PhaseDecision,
     contract_phase,
@@ -378,15 +384,8 @@ class ContractReconciler:
     ) -> None:
         status = body.get("status") or {}
         generation = body["metadata"].get("generation")
-        conditions = status.get("conditions") or []
-        conditions = set_condition(
-            conditions,
-            type=TERMS_VALID,
-            status=decision.allowed,
-            reason=decision.reason,
-            message=decision.message,
-            generation=generation,
-            now=now,
+        conditions = set_decision(
+            status.get("conditions") or [], TERMS_VALID, decision, generation=generation, now=now
         )
         new_status: dict[str, Any] = {"observedGeneration": generation}
         if phase is not None:
@@ -402,26 +401,9 @@ class ContractReconciler:
             new_status["phase"] = phase.phase
             if phase.is_active and not status.get("activeSince"):
                 new_status["activeSince"] = timestamp(now)
-        if clean_room is not None:
-            conditions = set_condition(
-                conditions,
-                type=CLEAN_ROOM_READY,
-                status=clean_room.allowed,
-                reason=clean_room.reason,
-                message=clean_room.message,
-                generation=generation,
-                now=now,
-            )
-        if ledger is not None:
-            conditions = set_condition(
-                conditions,
-                type=AUDIT_LEDGER_INTACT,
-                status=ledger.allowed,
-                reason=ledger.reason,
-                message=ledger.message,
-                generation=generation,
-                now=now,
-            )
+        for kind, outcome in ((CLEAN_ROOM_READY, clean_room), (AUDIT_LEDGER_INTACT, ledger)):
+            if outcome is not None:
+                conditions = set_decision(conditions, kind, outcome, generation=generation, now=now)
         new_status["conditions"] = conditions
         spec = body.get("spec") or {}
         not_after = (spec.get("validity") or {}).get("notAfter")

@@ -23,7 +23,7 @@ from tds_operator.handlers.common import (
     write_status,
 )
 from tds_operator.kube import KubeError, Manifest
-from tds_operator.policy.conditions import Decision, is_true, set_condition
+from tds_operator.policy.conditions import Decision, is_true, set_decision
 from tds_operator.policy.space import namespace_is_ours, space_may_be_deleted
 
 logger = logging.getLogger(__name__)
@@ -112,15 +112,7 @@ class SpaceReconciler:
         status = body.get("status") or {}
         old_conditions: list[dict[str, Any]] = status.get("conditions") or []
         generation = body["metadata"].get("generation")
-        conditions = set_condition(
-            old_conditions,
-            type=READY,
-            status=decision.allowed,
-            reason=decision.reason,
-            message=decision.message,
-            generation=generation,
-            now=now,
-        )
+        conditions = set_decision(old_conditions, READY, decision, generation=generation, now=now)
         name = body["metadata"]["name"]
         new_status: dict[str, Any] = {
             "namespace": space_namespace(name),
@@ -175,12 +167,10 @@ class SpaceReconciler:
     async def _report_terminating(self, body: Manifest, decision: Decision) -> None:
         old_conditions = (body.get("status") or {}).get("conditions") or []
         previous = next((c for c in old_conditions if c["type"] == TERMINATING), None)
-        conditions = set_condition(
+        conditions = set_decision(
             old_conditions,
-            type=TERMINATING,
-            status=decision.allowed,
-            reason=decision.reason,
-            message=decision.message,
+            TERMINATING,
+            decision,
             generation=body["metadata"].get("generation"),
             now=utcnow(),
         )

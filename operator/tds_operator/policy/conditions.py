@@ -60,6 +60,26 @@ def set_condition(
     return sorted([*others, condition], key=lambda c: str(c["type"]))
 
 
+def set_decision(
+    conditions: list[ConditionDict],
+    type: str,
+    decision: Decision,
+    *,
+    generation: int | None,
+    now: datetime,
+) -> list[ConditionDict]:
+    """Set the condition `type` from a policy decision: True if allowed, with its reason."""
+    return set_condition(
+        conditions,
+        type=type,
+        status=decision.allowed,
+        reason=decision.reason,
+        message=decision.message,
+        generation=generation,
+        now=now,
+    )
+
+
 def find_condition(conditions: list[ConditionDict], type: str) -> ConditionDict | None:
     """The condition of that type, if present."""
     return next((c for c in conditions if c.get("type") == type), None)

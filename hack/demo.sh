@@ -53,6 +53,7 @@ done
 
 contract=sgcc-to-cmcc-load
 cleanroom=tds-cr-$contract
+training=load-forecast-v1
 sgcc_owner=(--as alice --as-group sgcc-admins)
 cmcc_owner=(--as zhang.min)
 fails() { printf '\033[2m$ kubectl %s\033[0m\n' "$*"; k "$@" 2>&1 | sed 's/^/  -> /' || true; }
@@ -62,6 +63,7 @@ say "sgcc proposes a contract to cmcc (examples/02-datacontract.yaml), as its ow
 # A contract is final once revoked, so a second run of the demo starts this part afresh: the
 # previous run's contract goes, and so does its ledger, which a new contract of the same name
 # would otherwise continue.
+k delete trainingjob "$training" -n tds-cmcc --ignore-not-found --timeout=60s >/dev/null
 if k get dc "$contract" >/dev/null 2>&1; then
   k delete dc "$contract" --timeout=60s >/dev/null
 fi
@@ -97,11 +99,34 @@ show get networkpolicy "tds-allow-$cleanroom" -n tds-sgcc \
 say "The terms are frozen once a party has consented"
 fails patch dc "$contract" --type merge -p '{"spec":{"compute":{"maxGpuHours":5000}}}' "${sgcc_owner[@]}"
 
-say "sgcc revokes the contract: access ends at once, for good"
+say "cmcc trains under the contract (examples/03-trainingjob.yaml): 2 workers x 8 GPUs, in the clean room"
+# On the hub, pods are simulated: hub.tds.io/run-for keeps the workers running long enough to watch.
+k annotate --local -f examples/03-trainingjob.yaml hub.tds.io/run-for=10m -o yaml \
+  | k apply -f - "${cmcc_owner[@]}"
+k wait --for=jsonpath='{.status.phase}'=Running tj "$training" -n tds-cmcc --timeout=60s >/dev/null
+show get tj -n tds-cmcc
+show get pods -n "$cleanroom" -o wide
+echo "GPU usage, metered from the workers' run time into the job and the contract:"
+for _ in 1 2 3; do
+  sleep 3
+  printf '  job %s GPU-seconds, contract %s GPU-hours of %s\n' \
+    "$(k get tj "$training" -n tds-cmcc -o jsonpath='{.status.gpuSeconds}')" \
+    "$(k get dc "$contract" -o jsonpath='{.status.usage.gpuHours}')" \
+    "$(k get dc "$contract" -o jsonpath='{.spec.compute.maxGpuHours}')"
+done
+
+say "sgcc revokes the contract: access ends at once, for good, and the running training stops"
 show patch dc "$contract" --type merge -p '{"spec":{"revoked":true}}' "${sgcc_owner[@]}"
 k wait --for=jsonpath='{.status.phase}'=Revoked dc "$contract" --timeout=30s >/dev/null
 phase
 fails get networkpolicy "tds-allow-$cleanroom" -n tds-sgcc
+k wait --for=jsonpath='{.status.phase}'=Stopped tj "$training" -n tds-cmcc --timeout=30s >/dev/null
+show get tj -n tds-cmcc
+k get tj "$training" -n tds-cmcc \
+  -o jsonpath='{"  "}{.status.conditions[?(@.type=="Finished")].reason}{": "}{.status.conditions[?(@.type=="Finished")].message}{"\n"}'
+echo "and no new training is admitted under it:"
+sed "s/name: $training/name: $training-retry/" examples/03-trainingjob.yaml \
+  | fails create -f - "${cmcc_owner[@]}"
 k wait --for=delete namespace "$cleanroom" --timeout=60s >/dev/null 2>&1 || true
 fails get namespace "$cleanroom"
 fails patch dc "$contract" --type merge -p '{"spec":{"revoked":false}}' "${sgcc_owner[@]}"

@@ -64,7 +64,7 @@ integration: venv ## Integration tests against the local hub (make hub-up first)
 	$(PYTEST) -m integration tests/integration $(PYTEST_FLAGS)
 
 .PHONY: e2e
-e2e: venv ## End-to-end: install the chart on $$KUBECONFIG (default: the hub), walk the story, uninstall.
+e2e: venv ## End-to-end: install the chart on KUBECONFIG (default: the hub), walk the story, uninstall.
 	$(PYTEST) -m e2e tests/e2e $(PYTEST_FLAGS)
 
 .PHONY: e2e-kind
@@ -102,7 +102,7 @@ hub-down: ## Stop the local GPU hub and remove its state.
 
 ##@ Operator
 .PHONY: run
-run: venv ## Install the CRDs and run the operator against $$KUBECONFIG (default: the local hub).
+run: venv ## Install the CRDs and run the operator against KUBECONFIG (default: the local hub).
 	hack/hub/kubectl.sh apply --server-side --field-manager=tds-operator -f crds/
 	$(BIN)/python -m tds_operator
 

@@ -571,3 +571,33 @@ def test_tampering_with_the_ledger_is_detected_and_never_papered_over(
             assert audit_verify(name).returncode == 0, what
     finally:
         store(original)
+
+
+def test_a_new_contract_under_a_deleted_contracts_name_starts_its_own_ledger(
+    spaces: Spaces, contracts: Contracts
+) -> None:
+    provider, consumer = ready_spaces(spaces)
+    name = active_contract(contracts, provider, consumer)
+    contracts.revoke(owner_of(provider), name)
+    contracts.wait_phase(name, "Revoked")
+    old_entries = contracts.entries(name)
+    contracts.delete(name)
+
+    contracts.propose(owner_of(provider), contract_body(name, provider, consumer))
+    body = contracts.wait_phase(name, "Proposed")
+    uid = body["metadata"]["uid"]
+    pages = contracts.ledger_pages(name)
+    new_pages = [p for p in pages if p.metadata.labels.get("tds.io/contract-uid") == uid]
+    kept_pages = [p for p in pages if p.metadata.labels.get("tds.io/contract-uid") != uid]
+    assert kept_pages, "the deleted contract's ledger is kept"
+    new_entries = [json.loads(text) for p in new_pages for text in (p.data or {}).values()]
+    assert entry_kinds(sorted(new_entries, key=lambda e: e["sequence"])) == [
+        ("Consent", "provider"),
+        ("PhaseChanged", "Proposed"),
+    ]
+    assert body["status"]["usage"] == {"gpuHours": 0, "jobs": 0}
+    assert body["status"]["audit"]["entries"] == 2
+    assert len(old_entries) == 5
+    verified = audit_verify(name)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "all 2 entries are intact" in verified.stdout

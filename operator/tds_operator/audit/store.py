@@ -1,5 +1,8 @@
-"""Where a contract's ledger lives: ConfigMaps `tds-audit-<contract>-<page>` in the operator's
-namespace, each holding one page of entries keyed by sequence number.
+"""Where a contract's ledger lives: ConfigMaps `tds-audit-<contract>-<uid>-<page>` in the
+operator's namespace, each holding one page of entries keyed by sequence number.
+
+A ledger belongs to one contract object (its uid): a new contract that reuses the name of a
+deleted one starts a ledger of its own, while the old one is kept.
 
 Appends are serialised per contract in this process and guarded by the page's resourceVersion in
 the API server, so two writers can never both add entry N. Entry ids make a re-append after a
@@ -29,15 +32,26 @@ from tds_operator.desired.labels import CONTRACT_LABEL, managed_labels
 from tds_operator.kube import Kube, KubeError, Manifest
 
 LEDGER_LABEL = "tds.io/audit-ledger"
+CONTRACT_UID_LABEL = "tds.io/contract-uid"
 CONFLICT_RETRIES = 5
 
 
-def page_name(contract: str, page: int) -> str:
-    """The ConfigMap holding one page; long contract names are shortened with a digest."""
-    base = f"tds-audit-{contract}"
+def page_name(contract: str, uid: str, page: int) -> str:
+    """The ConfigMap holding one page of one contract object's ledger."""
+    base = f"tds-audit-{contract}-{uid[:8]}"
     if len(base) > 240:
-        base = f"tds-audit-{contract[:200]}-{hashlib.sha256(contract.encode()).hexdigest()[:12]}"
+        digest = hashlib.sha256(contract.encode()).hexdigest()[:12]
+        base = f"tds-audit-{contract[:200]}-{digest}-{uid[:8]}"
     return f"{base}-{page}"
+
+
+def ledgers_by_uid(pages: Sequence[Manifest]) -> dict[str, dict[str, str]]:
+    """Stored entries of every contract object that had a ledger under one name, by uid."""
+    ledgers: dict[str, dict[str, str]] = {}
+    for page in pages:
+        uid = (page["metadata"].get("labels") or {}).get(CONTRACT_UID_LABEL, "")
+        ledgers.setdefault(uid, {}).update(page.get("data") or {})
+    return ledgers
 
 
 class LedgerBroken(Exception):
@@ -60,15 +74,23 @@ class AuditLedger:
         self.namespace = namespace
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def _pages(self, contract: str) -> list[Manifest]:
-        return await self.kube.list(
-            "v1", "ConfigMap", self.namespace, f"{LEDGER_LABEL}=true,{CONTRACT_LABEL}={contract}"
-        )
+    async def _pages(self, contract: str, uid: str | None = None) -> list[Manifest]:
+        selector = f"{LEDGER_LABEL}=true,{CONTRACT_LABEL}={contract}"
+        if uid is not None:
+            selector += f",{CONTRACT_UID_LABEL}={uid}"
+        return await self.kube.list("v1", "ConfigMap", self.namespace, selector)
+
+    async def all_ledgers(self, contract: str) -> dict[str, dict[str, str]]:
+        """Every ledger kept under a contract name (of live and deleted objects), by uid."""
+        return ledgers_by_uid(await self._pages(contract))
 
     async def stored_data(self, contract: str) -> dict[str, str]:
-        """The raw stored entries of a contract's ledger, all pages merged."""
+        """The raw stored entries of the live contract's ledger, all pages merged."""
+        body = await self.kube.get(API_VERSION, "DataContract", contract)
+        if body is None:
+            return {}
         data: dict[str, str] = {}
-        for page in await self._pages(contract):
+        for page in await self._pages(contract, body["metadata"]["uid"]):
             data.update(page.get("data") or {})
         return data
 
@@ -85,8 +107,14 @@ class AuditLedger:
         lock = self._locks.setdefault(contract, asyncio.Lock())
         async with lock:
             for attempt in range(CONFLICT_RETRIES):
-                recorded = await self._recorded_head(contract)
-                pages = await self._pages(contract)
+                body = await self.kube.get(API_VERSION, "DataContract", contract)
+                if body is None:
+                    # The contract is gone: there is no ledger of a live contract to extend.
+                    return []
+                uid = body["metadata"]["uid"]
+                audit = (body.get("status") or {}).get("audit")
+                recorded: dict[str, Any] = dict(audit) if isinstance(audit, dict) else {}
+                pages = await self._pages(contract, uid)
                 data: dict[str, str] = {}
                 versions: dict[int, str] = {}
                 for page in pages:
@@ -101,7 +129,7 @@ class AuditLedger:
                 if not added:
                     return chain
                 try:
-                    await self._write(contract, added, versions)
+                    await self._write(contract, uid, added, versions)
                 except KubeError as error:
                     if error.status == 409 and attempt + 1 < CONFLICT_RETRIES:
                         continue
@@ -109,17 +137,11 @@ class AuditLedger:
                 return [*chain, *added]
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _recorded_head(self, contract: str) -> dict[str, Any]:
-        """status.audit of the contract: the head and count its ledger had when last recorded."""
-        body = await self.kube.get(API_VERSION, "DataContract", contract)
-        audit = ((body or {}).get("status") or {}).get("audit")
-        return dict(audit) if isinstance(audit, dict) else {}
-
     async def _write(
-        self, contract: str, added: list[AuditEntry], versions: dict[int, str]
+        self, contract: str, uid: str, added: list[AuditEntry], versions: dict[int, str]
     ) -> None:
         for page, data in sorted(encode_pages(added).items()):
-            name = page_name(contract, page)
+            name = page_name(contract, uid, page)
             if page in versions:
                 await self.kube.merge_patch(
                     "v1",
@@ -137,7 +159,11 @@ class AuditLedger:
                             "name": name,
                             "namespace": self.namespace,
                             "labels": managed_labels(
-                                **{LEDGER_LABEL: "true", CONTRACT_LABEL: contract}
+                                **{
+                                    LEDGER_LABEL: "true",
+                                    CONTRACT_LABEL: contract,
+                                    CONTRACT_UID_LABEL: uid,
+                                }
                             ),
                         },
                         "data": data,

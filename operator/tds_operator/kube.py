@@ -16,7 +16,8 @@ import httpx
 import kr8s.asyncio
 from kubernetes.utils.quantity import parse_quantity
 
-from tds_operator import API_VERSION, FIELD_MANAGER
+from tds_operator import FIELD_MANAGER
+from tds_operator.api.resources import RESOURCES
 from tds_operator.metrics import API_WRITES
 
 logger = logging.getLogger(__name__)
@@ -25,40 +26,43 @@ Manifest = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class Resource:
+class ApiLocation:
     """Where a kind lives in the API: its plural and whether it is namespaced."""
 
     plural: str
     namespaced: bool
 
 
-RESOURCES: dict[tuple[str, str], Resource] = {
-    ("v1", "Namespace"): Resource("namespaces", False),
-    ("v1", "ResourceQuota"): Resource("resourcequotas", True),
-    ("v1", "LimitRange"): Resource("limitranges", True),
-    ("v1", "Service"): Resource("services", True),
-    ("v1", "Pod"): Resource("pods", True),
-    ("v1", "ConfigMap"): Resource("configmaps", True),
-    ("v1", "Secret"): Resource("secrets", True),
-    ("v1", "Event"): Resource("events", True),
-    ("networking.k8s.io/v1", "NetworkPolicy"): Resource("networkpolicies", True),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): Resource("rolebindings", True),
-    ("rbac.authorization.k8s.io/v1", "Role"): Resource("roles", True),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): Resource("clusterroles", False),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): Resource("clusterrolebindings", False),
-    ("batch/v1", "Job"): Resource("jobs", True),
-    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): Resource(
+LOCATIONS: dict[tuple[str, str], ApiLocation] = {
+    ("v1", "Namespace"): ApiLocation("namespaces", False),
+    ("v1", "ResourceQuota"): ApiLocation("resourcequotas", True),
+    ("v1", "LimitRange"): ApiLocation("limitranges", True),
+    ("v1", "Service"): ApiLocation("services", True),
+    ("v1", "Pod"): ApiLocation("pods", True),
+    ("v1", "ConfigMap"): ApiLocation("configmaps", True),
+    ("v1", "Secret"): ApiLocation("secrets", True),
+    ("v1", "Event"): ApiLocation("events", True),
+    ("networking.k8s.io/v1", "NetworkPolicy"): ApiLocation("networkpolicies", True),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ApiLocation("rolebindings", True),
+    ("rbac.authorization.k8s.io/v1", "Role"): ApiLocation("roles", True),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ApiLocation("clusterroles", False),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ApiLocation(
+        "clusterrolebindings", False
+    ),
+    ("batch/v1", "Job"): ApiLocation("jobs", True),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): ApiLocation(
         "validatingwebhookconfigurations", False
     ),
-    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): Resource(
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): ApiLocation(
         "mutatingwebhookconfigurations", False
     ),
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): Resource(
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ApiLocation(
         "customresourcedefinitions", False
     ),
-    (API_VERSION, "DataSpace"): Resource("dataspaces", False),
-    (API_VERSION, "DataContract"): Resource("datacontracts", False),
-    (API_VERSION, "TrainingJob"): Resource("trainingjobs", True),
+    **{
+        (resource.api_version, kind): ApiLocation(resource.plural, resource.namespaced)
+        for kind, resource in RESOURCES.items()
+    },
 }
 
 
@@ -72,10 +76,10 @@ class KubeError(Exception):
         self.message = message
 
 
-def resource_of(api_version: str, kind: str) -> Resource:
+def resource_of(api_version: str, kind: str) -> ApiLocation:
     """The API location of a kind the operator handles."""
     try:
-        return RESOURCES[(api_version, kind)]
+        return LOCATIONS[(api_version, kind)]
     except KeyError:
         raise ValueError(f"the operator does not handle {kind} in {api_version}") from None
 
@@ -145,11 +149,10 @@ class Kube:
                 return body
         except httpx.HTTPStatusError as error:
             raise _kube_error(error.response) from None
-        except Exception as error:
-            # kr8s wraps some HTTP errors into its own exceptions that carry the response.
-            wrapped = getattr(error, "response", None)
-            if isinstance(wrapped, httpx.Response):
-                raise _kube_error(wrapped) from None
+        except kr8s.ServerError as error:
+            # kr8s wraps some HTTP errors into its own exception, which carries the response.
+            if isinstance(error.response, httpx.Response):
+                raise _kube_error(error.response) from None
             raise
 
     async def _write(

@@ -15,19 +15,18 @@ from typing import Any
 
 import kopf
 
-from tds_operator import FIELD_MANAGER, metrics
+from tds_operator import FIELD_MANAGER, metrics, webhooks
 from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, TRAINING_JOB
-from tds_operator.audit.store import AuditLedger
 from tds_operator.certs import issue_serving_certificate
 from tds_operator.config import OperatorConfig
 from tds_operator.desired.rbac import space_roles
-from tds_operator.handlers import contracts, spaces, trainingjobs
-from tds_operator.handlers.common import OperatorContext
+from tds_operator.handlers import watches
+from tds_operator.handlers.context import Operator
+from tds_operator.handlers.contracts import ContractReconciler
 from tds_operator.handlers.queue import ReconcileQueue
+from tds_operator.handlers.spaces import SpaceReconciler
+from tds_operator.handlers.trainingjobs import TrainingJobReconciler
 from tds_operator.kube import Kube, KubeError, is_subset
-
-# Registers the admission handlers with kopf.
-from tds_operator import webhooks  # noqa: F401  isort: skip
 
 logger = logging.getLogger(__name__)
 
@@ -86,69 +85,63 @@ async def ensure_namespace(kube: Kube, name: str) -> None:
         await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
 
-@kopf.on.startup()
-async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> None:
     """Configure kopf, connect, install the cluster roles spaces bind, start the reconcilers."""
-    # Handlers are level-based and keep no progress in the objects: kopf only delivers events.
-    settings.persistence.finalizer = "tds.io/kopf-finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="tds.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="tds.io", key="last-handled-configuration"
-    )
+    # Handlers are level-based and keep no state in the objects: kopf only delivers events.
     settings.posting.enabled = False
     settings.networking.error_backoffs = [1, 2, 5, 10]
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
 
-    config = OperatorConfig.from_environment()
+    config = memo.config
     settings.admission.server = webhook_server(config)
     if config.webhook_mode == "local":
         settings.admission.managed = WEBHOOK_CONFIGURATION
 
     kube = await Kube.connect(config.kubeconfig)
-    ctx = OperatorContext(kube=kube)
+    memo.connect(kube)
     await ensure_space_roles(kube)
     await ensure_namespace(kube, config.namespace)
-    ledger = AuditLedger(kube, config.namespace)
-    ctx.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, spaces.SpaceReconciler(ctx))
-    ctx.queues[DATA_CONTRACT] = ReconcileQueue(
-        DATA_CONTRACT, contracts.ContractReconciler(ctx, ledger, config.hub_rules)
-    )
-    training_jobs = trainingjobs.TrainingJobReconciler(ctx, ledger, config.hub_rules)
-    ctx.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, training_jobs, workers=8)
-    memo.training_jobs = training_jobs
-    for queue in ctx.queues.values():
+    memo.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, SpaceReconciler(memo))
+    memo.queues[DATA_CONTRACT] = ReconcileQueue(DATA_CONTRACT, ContractReconciler(memo))
+    memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, TrainingJobReconciler(memo), workers=8)
+    for queue in memo.queues.values():
         queue.start()
-    memo.ctx = ctx
-    memo.config = config
-    memo.rules = config.hub_rules
     metrics.serve(config.metrics_port)
     logger.info("%s started; metrics on port %s", FIELD_MANAGER, config.metrics_port)
 
 
-@kopf.on.cleanup()
-async def stop(memo: kopf.Memo, **_: Any) -> None:
+async def stop(memo: Operator, **_: Any) -> None:
     """Stop the reconcilers; a local run also removes the webhook configuration it managed,
     so that the API stays writable after the operator is gone."""
-    ctx: OperatorContext | None = getattr(memo, "ctx", None)
-    if ctx is None:
+    if not memo.queues:
         return
-    for queue in ctx.queues.values():
+    for queue in memo.queues.values():
         await queue.stop()
-    config: OperatorConfig = memo.config
-    if config.webhook_mode == "local":
+    if memo.config.webhook_mode == "local":
         for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
-            await ctx.kube.delete("admissionregistration.k8s.io/v1", kind, WEBHOOK_CONFIGURATION)
+            await memo.kube.delete("admissionregistration.k8s.io/v1", kind, WEBHOOK_CONFIGURATION)
+
+
+def operator_registry() -> kopf.OperatorRegistry:
+    """Every handler of the operator, registered explicitly: lifecycle, watches, webhooks."""
+    registry = kopf.OperatorRegistry()
+    kopf.on.startup(registry=registry)(start)
+    kopf.on.cleanup(registry=registry)(stop)
+    watches.register(registry)
+    webhooks.register(registry)
+    return registry
 
 
 def run(config: OperatorConfig) -> None:
     """Run the operator until interrupted."""
     asyncio.run(
         kopf.operator(
+            registry=operator_registry(),
             clusterwide=True,
             standalone=True,
             liveness_endpoint=config.liveness_endpoint,
-            memo=kopf.Memo(),
+            memo=Operator(config),
         )
     )
 

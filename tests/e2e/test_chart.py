@@ -17,8 +17,8 @@ import pytest
 import yaml
 from cryptography import x509
 
-import tds_operator.main  # noqa: F401  (registers the admission handlers with kopf)
 from tds_operator.config import OperatorConfig
+from tds_operator.main import operator_registry
 from tds_operator.desired.rbac import space_roles
 from tds_operator.policy.rules import HubRules
 from tests.e2e.cluster import (
@@ -84,7 +84,7 @@ def test_the_webhooks_are_exactly_the_operators_admission_handlers() -> None:
             handler.selector.any_name,
             tuple(sorted(handler.operations or [])),
         )
-        for handler in kopf.get_default_registry()._webhooks.get_all_handlers()
+        for handler in operator_registry()._webhooks.get_all_handlers()
     }
     objects = render_chart()
     webhooks = set()

@@ -19,7 +19,6 @@ from tds_operator.audit.chain import (
     AuditEntry,
     AuditEvent,
     append,
-    consent_entry_id,
     decode_entries,
     encode_entries,
     encode_pages,
@@ -28,11 +27,11 @@ from tds_operator.audit.chain import (
     head_of,
     page_of,
     sequence_key,
-    usage_entry_id,
     verify,
     verify_before_append,
     verify_encoded,
 )
+from tds_operator.audit.events import consent_entry_id, usage_entry_id
 
 pytestmark = pytest.mark.unit
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tds_operator.api.datacontract import ContractUsage
 from tds_operator.audit.chain import AuditEntry, AuditEvent, extend
 from tds_operator.audit.usage import admitted_jobs, contract_usage, jobs_in_flight, usage_by_job
 
@@ -45,19 +46,19 @@ def test_the_latest_metered_total_of_each_job_counts() -> None:
 
 def test_live_status_adds_what_the_ledger_has_not_checkpointed_yet() -> None:
     usage = contract_usage(CHAIN, [live("a", 6000), live("b", 1200)])
-    assert usage == {"gpuHours": round(7200 / 3600, 6), "jobs": 2}
+    assert usage == ContractUsage(gpu_hours=round(7200 / 3600, 6), jobs=2)
 
 
 def test_a_deleted_job_keeps_its_recorded_usage() -> None:
-    assert contract_usage(CHAIN, []) == {"gpuHours": 1.5, "jobs": 2}
+    assert contract_usage(CHAIN, []) == ContractUsage(gpu_hours=1.5, jobs=2)
 
 
 def test_a_stale_live_status_never_lowers_the_usage() -> None:
-    assert contract_usage(CHAIN, [live("a", 100)])["gpuHours"] == 1.5
+    assert contract_usage(CHAIN, [live("a", 100)]).gpu_hours == 1.5
 
 
 def test_jobs_that_were_never_admitted_do_not_count() -> None:
-    assert contract_usage(CHAIN, [live("x", 9999)]) == {"gpuHours": 1.5, "jobs": 2}
+    assert contract_usage(CHAIN, [live("x", 9999)]) == ContractUsage(gpu_hours=1.5, jobs=2)
 
 
 def job_in(phase: str | None, uid: str) -> dict[str, Any]:

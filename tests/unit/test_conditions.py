@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tds_operator.policy.conditions import Decision, is_true, set_condition, set_decision
+from tds_operator.policy.conditions import (
+    MESSAGE_LIMIT,
+    condition_changed,
+    is_true,
+    set_condition,
+    set_decision,
+)
+from tds_operator.policy.decision import Decision, first_failing
 
 pytestmark = pytest.mark.unit
 
@@ -80,3 +87,29 @@ def test_a_decision_sets_status_reason_and_message() -> None:
         "namespace tds-a belongs to someone else",
     )
     assert condition["observedGeneration"] == 2
+
+
+def test_a_message_longer_than_the_api_allows_is_cut_to_its_limit() -> None:
+    [condition] = set_condition(
+        [], type="Ready", status=False, reason="R", message="x" * 40000, generation=1, now=T0
+    )
+    assert len(condition["message"]) == MESSAGE_LIMIT
+
+
+def test_a_transition_is_a_new_condition_or_a_new_status_or_reason() -> None:
+    conditions = set_decision([], "Ready", Decision.deny("Blocked", "m"), generation=1, now=T0)
+    assert condition_changed([], "Ready", False, "Blocked")
+    assert not condition_changed(conditions, "Ready", False, "Blocked")
+    assert condition_changed(conditions, "Ready", False, "OtherReason")
+    assert condition_changed(conditions, "Ready", True, "Blocked")
+
+
+def test_the_first_denying_policy_decides() -> None:
+    allow = Decision.allow("Fine", "ok")
+    policies = [
+        lambda n: allow,
+        lambda n: Decision.deny(f"No{n}", "first"),
+        lambda n: Decision.deny("Late", "x"),
+    ]
+    assert first_failing(policies, 1, allow).reason == "No1"
+    assert first_failing(policies[:1], 1, Decision.allow("All", "ok")).reason == "All"

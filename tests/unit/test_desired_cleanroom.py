@@ -11,6 +11,7 @@ from tds_operator.desired.cleanroom import (
     DatasetEndpoint,
     clean_room_children,
     clean_room_namespace,
+    dataset_endpoint,
     provider_policy_name,
 )
 from tests.unit.contract_builders import consented, contract_spec
@@ -96,3 +97,21 @@ def test_long_contract_names_still_give_a_valid_namespace() -> None:
     assert len(provider_policy_name(name)) <= 63
     assert provider_policy_name(name) != provider_policy_name("a" * 62 + "b")
     assert provider_policy_name("short") == "tds-allow-tds-cr-short"
+
+
+def test_a_dataset_endpoint_is_the_services_target_port_and_selector() -> None:
+    service = {
+        "spec": {
+            "selector": {"app": "gateway"},
+            "ports": [{"port": 80, "targetPort": 8080}, {"port": 8443, "targetPort": 9443}],
+        }
+    }
+    endpoint = dataset_endpoint(service, 8443)
+    assert (endpoint.port, endpoint.pod_labels) == (9443, {"app": "gateway"})
+
+
+def test_a_named_or_unknown_target_port_falls_back_to_the_service_port() -> None:
+    named = {"spec": {"ports": [{"port": 8443, "targetPort": "https"}]}}
+    assert dataset_endpoint(named, 8443).port == 8443
+    missing = dataset_endpoint(None, 8443)
+    assert (missing.port, missing.pod_labels) == (8443, {})

@@ -8,17 +8,17 @@ from typing import Any
 import pytest
 
 from tds_operator.api.datacontract import DataContractSpec, Signature
-from tds_operator.policy.conditions import Decision
 from tds_operator.policy.consent import (
     admit_contract_change,
     authorize_contract_change,
     changed_terms,
     needs_terms_check,
-    new_signatures,
 )
 from tds_operator.policy.contract import spec_digest
+from tds_operator.policy.decision import Decision
 from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.rules import HubRules
+from tds_operator.policy.signatures import new_signatures
 from tests.unit.contract_builders import (
     ALICE,
     ANONYMOUS,

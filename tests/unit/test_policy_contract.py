@@ -15,9 +15,11 @@ from tds_operator.policy.contract import (
     TERMINAL_PHASES,
     PhaseDecision,
     contract_phase,
+    effective_phase,
     spec_digest,
     validate_contract_terms,
 )
+from tds_operator.policy.decision import Decision
 from tds_operator.policy.digest import canonical_json
 from tds_operator.policy.rules import HubRules
 from tests.unit.contract_builders import (
@@ -393,3 +395,32 @@ def test_the_digest_reads_the_meaning_not_the_spelling() -> None:
         validity={"notBefore": "2026-12-01T08:00:00+08:00", "notAfter": "2027-03-01T00:00:00Z"},
     )
     assert spec_digest(spelled_out) == spec_digest(contract_spec())
+
+
+TERMS_HOLD = Decision.allow("TermsValid", "ok")
+NO_SPACE = Decision.deny("UnknownSpace", "spec.provider.space: DataSpace sgcc does not exist")
+
+
+def test_consent_without_a_signature_keeps_a_proposed_contract_proposed() -> None:
+    proposed = PhaseDecision("Proposed", "AwaitingConsent", "waiting", NOT_AFTER)
+    phase = effective_phase(proposed, TERMS_HOLD, ["provider", "consumer"])
+    assert (phase.phase, phase.reason) == ("Proposed", "ConsentUnsigned")
+    assert "spec.consent.provider and spec.consent.consumer" in phase.message
+    assert phase.next_transition == NOT_AFTER
+    assert effective_phase(proposed, TERMS_HOLD, []) == proposed
+
+
+@pytest.mark.parametrize("current", ["Active", "Suspended"])
+def test_terms_that_no_longer_hold_suspend_a_running_contract(current: ContractPhase) -> None:
+    phase = effective_phase(PhaseDecision(current, "TermsInForce", "ok", NOT_AFTER), NO_SPACE, [])
+    assert (phase.phase, phase.reason, phase.message) == (
+        "Suspended",
+        NO_SPACE.reason,
+        NO_SPACE.message,
+    )
+
+
+@pytest.mark.parametrize("final", ["Revoked", "Expired", "Exhausted"])
+def test_a_final_phase_is_kept_whatever_the_terms(final: ContractPhase) -> None:
+    ended = PhaseDecision(final, "Why", "because")
+    assert effective_phase(ended, NO_SPACE, ["provider"]) == ended

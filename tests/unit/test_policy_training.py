@@ -12,10 +12,7 @@ from tds_operator.api.trainingjob import TrainingJobSpec
 from tds_operator.policy.training import (
     AdmissionInput,
     admit_training_job,
-    gpu_seconds,
     gpus_held,
-    next_metering,
-    remaining_seconds,
 )
 from tests.unit.contract_builders import consented, contract_spec
 
@@ -134,55 +131,3 @@ def test_gpus_held_counts_only_running_jobs_of_the_contract_and_not_the_asker() 
         job("me", "c", "Running"),
     ]
     assert gpus_held(jobs, "c", except_uid="me") == 24
-
-
-def test_the_wall_clock_limit_is_the_smaller_of_duration_and_budget() -> None:
-    job = a_job(workers=2, gpusPerWorker=8, maxDurationSeconds=7200)
-    assert remaining_seconds(job, gpu_hours_left=100.0) == 7200
-    assert remaining_seconds(job, gpu_hours_left=1.0) == 225  # 3600 GPU-s over 16 GPUs
-    assert remaining_seconds(job, gpu_hours_left=0.0) == 1
-
-
-def test_the_budget_deadline_is_a_backstop_after_the_budget_ends() -> None:
-    job = a_job(workers=1, gpusPerWorker=8, maxDurationSeconds=7200)
-    # 0.01 GPU-hours are 36 GPU-seconds: 4 s on 8 GPUs, then 10 s of grace.
-    assert remaining_seconds(job, gpu_hours_left=0.01, grace_seconds=10) == 14
-    assert remaining_seconds(job, gpu_hours_left=100.0, grace_seconds=10) == 7200
-
-
-def test_usage_is_next_metered_at_the_whole_second_the_budget_runs_out() -> None:
-    at = NOW.replace(microsecond=300_000)
-    # 36 GPU-seconds left on 8 GPUs: 4.5 s, so the metered usage reaches it 5 whole seconds on.
-    assert next_metering(36, 8, at, interval=10.0) == pytest.approx(4.7)
-    assert next_metering(36, 8, at, interval=2.0) == 2.0
-    assert next_metering(1000, 8, at, interval=2.0) == 2.0
-
-
-def test_without_running_gpus_or_budget_left_usage_is_metered_at_the_interval() -> None:
-    assert next_metering(36, 0, NOW, interval=2.0) == 2.0
-    assert next_metering(-5, 8, NOW, interval=2.0) == 2.0
-
-
-def pod(state: dict[str, Any]) -> dict[str, Any]:
-    return {"status": {"containerStatuses": [{"name": "worker", "state": state}]}}
-
-
-def test_gpu_seconds_of_finished_and_running_workers() -> None:
-    finished = pod(
-        {"terminated": {"startedAt": "2027-01-15T11:59:00Z", "finishedAt": "2027-01-15T11:59:30Z"}}
-    )
-    running = pod({"running": {"startedAt": "2027-01-15T11:59:50Z"}})
-    # 30 s + 10 s, each on 8 GPUs.
-    assert gpu_seconds([finished, running], gpus_per_worker=8, now=NOW) == 320
-
-
-def test_a_running_worker_counts_whole_seconds_like_its_pod_times() -> None:
-    running = pod({"running": {"startedAt": "2027-01-15T11:59:50Z"}})
-    later = NOW.replace(microsecond=999_999)
-    # Never more than the finished pod will show (finishedAt has whole seconds too).
-    assert gpu_seconds([running], gpus_per_worker=8, now=later) == 80
-
-
-def test_workers_that_never_started_use_nothing() -> None:
-    waiting = pod({"waiting": {"reason": "ContainerCreating"}})
-    assert gpu_seconds([waiting, {"status": {}}], gpus_per_worker=8, now=NOW) == 0

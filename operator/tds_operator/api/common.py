@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -238,3 +238,8 @@ def object_name_rule(
 def name_follows_rule(name: str | None, max_length: int, pattern: str = DNS_LABEL) -> bool:
     """The Python side of `object_name_rule` (a name not yet assigned passes)."""
     return name is None or (len(name) <= max_length and re.fullmatch(pattern, name) is not None)
+
+
+# Reasons every kind may report.
+INVALID_SPEC: Final = "InvalidSpec"
+"""The object does not parse as its model (a spec the schema let through, or a schema skew)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Literal, Self
+from typing import Any, Final, Literal, Self
 
 from pydantic import (
     ConfigDict,
@@ -355,3 +355,21 @@ class DataContract(KubeModel):
         if not name_follows_rule(self.metadata.name, 63):
             raise ValueError(CONTRACT_NAME.message)
         return self
+
+
+# Condition types of a DataContract, and the reasons the operator reports on them.
+ACTIVE: Final = "Active"
+"""True while jobs may run under the contract; its reason is the phase's."""
+TERMS_VALID: Final = "TermsValid"
+"""Whether the terms fit both parties' spaces and the hub rules."""
+CLEAN_ROOM_READY: Final = "CleanRoomReady"
+"""Whether the clean room is open (only while Active)."""
+AUDIT_LEDGER_INTACT: Final = "AuditLedgerIntact"
+"""Whether the audit ledger verifies; nothing more is recorded in a broken one."""
+CONSENT_UNSIGNED: Final = "ConsentUnsigned"
+CONTRACT_NOT_ACTIVE: Final = "ContractNotActive"
+CLEAN_ROOM_OPEN: Final = "CleanRoomOpen"
+CLEAN_ROOM_REJECTED: Final = "CleanRoomRejected"
+LEDGER_VERIFIED: Final = "Verified"
+ENDED_PHASES: Final = frozenset({"Suspended", "Expired", "Revoked", "Exhausted"})
+"""Phases whose arrival is reported as a Warning: jobs stop, none may start."""

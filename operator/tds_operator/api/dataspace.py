@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Final, Literal, Self
 
 from pydantic import ConfigDict, Field, StrictInt, StrictStr, model_validator
 
@@ -205,3 +205,16 @@ class DataSpace(KubeModel):
 def space_namespace(space: str) -> str:
     """The namespace of the DataSpace named `space`."""
     return f"tds-{space}"
+
+
+# Condition types of a DataSpace, and the reasons the operator reports on them.
+READY: Final = "Ready"
+"""True once the namespace and everything in it match the spec."""
+TERMINATING: Final = "Terminating"
+"""Present while a deleted space waits (for its contracts to end, for its namespace to go)."""
+PROVISIONED: Final = "Provisioned"
+CHILD_REJECTED: Final = "ChildRejected"
+DELETING_NAMESPACE: Final = "DeletingNamespace"
+# Reasons of the Events posted when a Ready space changes.
+UPDATED: Final = "Updated"
+DRIFT_REPAIRED: Final = "DriftRepaired"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import ConfigDict, Field, StrictInt, StrictStr, model_validator
 
@@ -207,3 +207,22 @@ class TrainingJob(KubeModel):
         if not name_follows_rule(self.metadata.name, MAX_NAME_LENGTH, DNS_1035_LABEL):
             raise ValueError(JOB_NAME.message)
         return self
+
+
+# Condition types of a TrainingJob, and the reasons the operator reports on them.
+ADMITTED: Final = "Admitted"
+"""Whether the contract admitted the job; False names the term that denied it."""
+FINISHED: Final = "Finished"
+"""Present once the job has ended: True if it succeeded, else the reason it stopped or failed."""
+ADMITTED_REASON: Final = "Admitted"
+RUNNING_REASON: Final = "Running"
+COMPLETED: Final = "Completed"
+JOB_FAILED: Final = "JobFailed"
+JOB_LOST: Final = "JobLost"
+DELETED: Final = "Deleted"
+CONTRACT_DELETED: Final = "ContractDeleted"
+REVOKED: Final = "Revoked"
+HOLDING_PHASES: Final = frozenset({"Admitted", "Running"})
+"""Phases of a job that hold (or will hold) GPUs of its contract."""
+FINISHED_PHASES: Final = frozenset({"Succeeded", "Failed", "Denied", "Stopped"})
+"""Phases a job never leaves."""

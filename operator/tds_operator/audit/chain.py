@@ -10,9 +10,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
+from tds_operator.api.rfc3339 import format_precise
 from tds_operator.policy.digest import canonical_json, sha256_digest
 
 GENESIS: Final = "sha256:" + "0" * 64
@@ -87,23 +88,6 @@ def head_of(entries: Sequence[AuditEntry]) -> str | None:
     return entries[-1].hash if entries else None
 
 
-def consent_entry_id(party: str, spec_digest: str) -> str:
-    """Idempotency key of a party's consent to one version of the terms."""
-    return f"consent/{party}/{spec_digest}"
-
-
-def usage_entry_id(job: str, report: int) -> str:
-    """Idempotency key of the `report`-th usage report of a training job."""
-    return f"usage/{job}/{report}"
-
-
-def _rfc3339(at: datetime) -> str:
-    if at.tzinfo is None:
-        raise ValueError("audit times must carry a time zone")
-    timespec = "microseconds" if at.microsecond else "seconds"
-    return at.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
-
-
 def append(
     chain: Sequence[AuditEntry],
     id: str,
@@ -124,7 +108,7 @@ def append(
     body: dict[str, Any] = {
         "sequence": tail.sequence + 1 if tail else 1,
         "id": id,
-        "at": _rfc3339(at),
+        "at": format_precise(at),
         "kind": kind,
         "contract": contract,
         "actor": actor,

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from tds_operator.api.datacontract import ContractUsage
+from tds_operator.api.trainingjob import FINISHED_PHASES, HOLDING_PHASES
 from tds_operator.audit.chain import AuditEntry
-from tds_operator.policy.training import FINISHED_PHASES, HOLDING_PHASES
+from tds_operator.audit.events import JOB_ADMITTED, USAGE_METERED
 
 
 def usage_by_job(chain: Sequence[AuditEntry]) -> dict[str, int]:
     """The latest GPU-seconds the ledger holds for each job (by uid)."""
     usage: dict[str, int] = {}
     for entry in chain:
-        if entry.kind == "UsageMetered":
+        if entry.kind == USAGE_METERED:
             uid = str(entry.details.get("uid"))
             usage[uid] = max(usage.get(uid, 0), int(entry.details.get("gpuSeconds", 0)))
     return usage
@@ -21,12 +23,12 @@ def usage_by_job(chain: Sequence[AuditEntry]) -> dict[str, int]:
 
 def admitted_jobs(chain: Sequence[AuditEntry]) -> set[str]:
     """Uids of the jobs the ledger records as admitted."""
-    return {str(entry.details.get("uid")) for entry in chain if entry.kind == "JobAdmitted"}
+    return {str(entry.details.get("uid")) for entry in chain if entry.kind == JOB_ADMITTED}
 
 
 def contract_usage(
     chain: Sequence[AuditEntry], live_jobs: Iterable[Mapping[str, Any]]
-) -> dict[str, float | int]:
+) -> ContractUsage:
     """A contract's usage: jobs admitted, and GPU-hours summed over its jobs.
 
     A job counts with the larger of what the ledger recorded for it and what its live status
@@ -39,7 +41,7 @@ def contract_usage(
         if uid in admitted:
             live = int((job.get("status") or {}).get("gpuSeconds") or 0)
             per_job[uid] = max(per_job.get(uid, 0), live)
-    return {"gpuHours": round(sum(per_job.values()) / 3600, 6), "jobs": len(admitted)}
+    return ContractUsage(gpu_hours=round(sum(per_job.values()) / 3600, 6), jobs=len(admitted))
 
 
 def jobs_in_flight(chain: Sequence[AuditEntry], live_jobs: Iterable[Mapping[str, Any]]) -> int:

@@ -49,6 +49,18 @@ class DatasetEndpoint:
     pod_labels: dict[str, str] = field(default_factory=dict)
 
 
+def dataset_endpoint(service: Manifest | None, port: int) -> DatasetEndpoint:
+    """The pods' port and labels behind a dataset's Service port (the port itself if unknown)."""
+    if service is None:
+        return DatasetEndpoint(port)
+    spec = service.get("spec") or {}
+    target = port
+    for entry in spec.get("ports") or []:
+        if entry.get("port") == port and isinstance(entry.get("targetPort"), int):
+            target = entry["targetPort"]
+    return DatasetEndpoint(target, dict(spec.get("selector") or {}))
+
+
 def _label_with_prefix(prefix: str, contract: str) -> str:
     """`<prefix><contract>`, or a shortened contract name plus a digest if over 63 characters."""
     name = f"{prefix}{contract}"

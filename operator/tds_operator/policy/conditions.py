@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from tds_operator.api.rfc3339 import format_seconds
+from tds_operator.policy.decision import Decision
 
 ConditionDict = dict[str, Any]
 
-
-@dataclass(frozen=True)
-class Decision:
-    """The outcome of one policy: allowed or not, with the reason and message a user sees."""
-
-    allowed: bool
-    reason: str
-    message: str
-
-    @classmethod
-    def allow(cls, reason: str, message: str) -> Decision:
-        return cls(True, reason, message)
-
-    @classmethod
-    def deny(cls, reason: str, message: str) -> Decision:
-        return cls(False, reason, message)
+MESSAGE_LIMIT = 32768
+"""The API's limit on a condition's message (metav1.Condition); longer messages are cut."""
 
 
 def timestamp(now: datetime) -> str:
     """RFC 3339 in UTC with whole seconds, as Kubernetes writes metav1.Time."""
-    return now.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return format_seconds(now)
 
 
 def set_condition(
@@ -49,7 +37,7 @@ def set_condition(
         "type": type,
         "status": status_text,
         "reason": reason,
-        "message": message,
+        "message": message[:MESSAGE_LIMIT],
         "lastTransitionTime": (
             timestamp(now) if changed or previous is None else previous["lastTransitionTime"]
         ),
@@ -89,3 +77,16 @@ def is_true(conditions: list[ConditionDict], type: str) -> bool:
     """Whether the condition of that type is present and True."""
     condition = find_condition(conditions, type)
     return condition is not None and condition.get("status") == "True"
+
+
+def condition_changed(
+    conditions: list[ConditionDict], type: str, status: bool, reason: str
+) -> bool:
+    """Whether setting `type` to this status and reason is a transition worth an Event: the
+    condition is new, or its status or its reason changes."""
+    previous = find_condition(conditions, type)
+    return (
+        previous is None
+        or previous.get("status") != ("True" if status else "False")
+        or previous.get("reason") != reason
+    )

@@ -6,23 +6,22 @@ they never look anything up themselves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from tds_operator.api.common import Subject
 from tds_operator.api.datacontract import DataContractSpec, Party
 from tds_operator.api.dataspace import DataSpaceSpec
-from tds_operator.policy.conditions import Decision, timestamp
+from tds_operator.policy.conditions import timestamp
 from tds_operator.policy.contract import (
     PARTIES,
     approved_by,
-    first_failing,
     party_space,
-    spec_digest,
     validate_contract_terms,
 )
+from tds_operator.policy.decision import Decision, first_failing
 from tds_operator.policy.identity import UserInfo, speaks_for
 from tds_operator.policy.rules import HubRules
 
@@ -212,37 +211,3 @@ def admit_contract_change(
             "choose a later end",
         )
     return validate_contract_terms(new, provider_space, consumer_space, hub_rules, now)
-
-
-# --- Signatures ---------------------------------------------------------------------------------
-
-
-def new_signatures(
-    old_spec: DataContractSpec | None,
-    new_spec: DataContractSpec,
-    requester: UserInfo,
-    now: datetime,
-    existing_signatures: Sequence[Mapping[str, Any]],
-) -> list[dict[str, Any]]:
-    """A signature for each party whose approval went from false to true in this change.
-
-    A party that already signed these very terms is not signed again, so replaying a change
-    stamps nothing twice.
-    """
-    digest = spec_digest(new_spec)
-    signed = {
-        (signature.get("party"), signature.get("specDigest")) for signature in existing_signatures
-    }
-    return [
-        {
-            "party": party,
-            "user": requester.username,
-            "groups": list(requester.groups),
-            "at": timestamp(now),
-            "specDigest": digest,
-        }
-        for party in PARTIES
-        if not (old_spec is not None and approved_by(old_spec, party))
-        and approved_by(new_spec, party)
-        and (party, digest) not in signed
-    ]

@@ -6,14 +6,21 @@ certificate controller reads the same way). The webhook and the reconciler call 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, TypeVar
+from typing import Final
 
-from tds_operator.api.datacontract import ContractPhase, ContractUsage, DataContractSpec, Party
+from tds_operator.api.datacontract import (
+    CONSENT_UNSIGNED,
+    ContractPhase,
+    ContractUsage,
+    DataContractSpec,
+    Party,
+)
 from tds_operator.api.dataspace import DataSpaceSpec
-from tds_operator.policy.conditions import Decision, timestamp
+from tds_operator.policy.conditions import timestamp
+from tds_operator.policy.decision import Decision, first_failing
 from tds_operator.policy.digest import sha256_digest
 from tds_operator.policy.rules import HubRules
 
@@ -21,21 +28,6 @@ PARTIES: Final[tuple[Party, Party]] = ("provider", "consumer")
 
 TERMINAL_PHASES: Final = frozenset({"Expired", "Revoked", "Exhausted"})
 """Phases a contract never leaves: the first one reached is kept."""
-
-PolicySubject = TypeVar("PolicySubject")
-
-
-def first_failing(
-    policies: Sequence[Callable[[PolicySubject], Decision]],
-    subject: PolicySubject,
-    otherwise: Decision,
-) -> Decision:
-    """The decision of the first policy that denies, or `otherwise` when all of them allow."""
-    for policy in policies:
-        decision = policy(subject)
-        if not decision.allowed:
-            return decision
-    return otherwise
 
 
 def spec_digest(spec: DataContractSpec) -> str:
@@ -318,3 +310,21 @@ def validate_contract_terms(
         TermsInput(spec, provider_space, consumer_space, hub_rules, now),
         Decision.allow("TermsValid", "the terms fit both spaces and the hub rules"),
     )
+
+
+def effective_phase(
+    phase: PhaseDecision, terms: Decision, unsigned: Sequence[str]
+) -> PhaseDecision:
+    """The phase with what the clock alone cannot see: a contract whose terms no longer hold is
+    Suspended; consent set in the spec without a signature keeps it Proposed."""
+    if phase.phase == "Proposed" and unsigned:
+        return PhaseDecision(
+            "Proposed",
+            CONSENT_UNSIGNED,
+            f"spec.consent.{' and spec.consent.'.join(unsigned)} is approved but was not "
+            "signed by an owner through the admission webhook; set it again as an owner",
+            phase.next_transition,
+        )
+    if phase.phase in ("Active", "Suspended") and not terms.allowed:
+        return PhaseDecision("Suspended", terms.reason, terms.message, phase.next_transition)
+    return phase

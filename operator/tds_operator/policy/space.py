@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tds_operator.policy.conditions import Decision
+from tds_operator.policy.decision import Decision
 
 # A contract in one of these phases still grants (or may again grant) access to a space's data.
 BINDING_CONTRACT_PHASES = frozenset({"Active", "Suspended"})

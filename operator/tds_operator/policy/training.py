@@ -6,21 +6,14 @@ answer and the enforced one never differ.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import space_namespace
-from tds_operator.api.trainingjob import TrainingJobSpec
-from tds_operator.policy.conditions import Decision
-from tds_operator.policy.contract import first_failing
-
-# Phases of a TrainingJob that hold (or will hold) GPUs of the contract.
-HOLDING_PHASES = frozenset({"Admitted", "Running"})
-FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Denied", "Stopped"})
+from tds_operator.api.trainingjob import HOLDING_PHASES, TrainingJobSpec
+from tds_operator.policy.decision import Decision, first_failing
 
 
 @dataclass(frozen=True)
@@ -175,73 +168,3 @@ def gpus_held(jobs: Iterable[Mapping[str, Any]], contract: str, *, except_uid: s
         ):
             held += int(spec.get("workers", 1)) * int(spec.get("gpusPerWorker", 1))
     return held
-
-
-def remaining_seconds(job: TrainingJobSpec, gpu_hours_left: float, grace_seconds: int = 0) -> int:
-    """The job's wall-clock limit: maxDurationSeconds, or less if the budget runs out first.
-
-    The budget's limit is a backstop for when the operator cannot stop the job itself: it comes
-    `grace_seconds` after the budget's end, so that the operator's metered stop, which ends the
-    contract as Exhausted, comes first.
-    """
-    budget_seconds = int(gpu_hours_left * 3600 / job.total_gpus) + grace_seconds
-    return max(1, min(job.max_duration_seconds, budget_seconds))
-
-
-def next_metering(
-    gpu_seconds_left: float, gpus_running: int, now: datetime, interval: float
-) -> float:
-    """Seconds until usage is next metered: every `interval`, and at the whole second at which
-    the metered usage (see `gpu_seconds`) reaches the budget at the current rate."""
-    if gpus_running <= 0 or gpu_seconds_left <= 0:
-        return interval  # nothing runs out; a used-up budget ends the contract, which wakes us
-    whole_seconds = math.ceil(gpu_seconds_left / gpus_running)
-    at = math.floor(now.timestamp()) + whole_seconds
-    return min(interval, max(0.0, at - now.timestamp()))
-
-
-# --- Metering ----------------------------------------------------------------------------------
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def pod_run_window(pod: Mapping[str, Any], now: datetime) -> tuple[datetime, datetime] | None:
-    """When a worker pod's container ran: start to finish, or to `now` (whole seconds) while it
-    runs."""
-    status = pod.get("status") or {}
-    # Pod times have whole seconds; counting a running worker to a whole second too keeps each
-    # estimate at or below the final figure, so taking the largest never overcounts.
-    now = now.replace(microsecond=0)
-    starts: list[datetime] = []
-    ends: list[datetime] = []
-    for container in status.get("containerStatuses") or []:
-        state = container.get("state") or {}
-        if "running" in state:
-            start = _parse_time(state["running"].get("startedAt"))
-            if start:
-                starts.append(start)
-                ends.append(now)
-        elif "terminated" in state:
-            start = _parse_time(state["terminated"].get("startedAt"))
-            end = _parse_time(state["terminated"].get("finishedAt"))
-            if start and end:
-                starts.append(start)
-                ends.append(end)
-    if not starts:
-        return None
-    start, end = min(starts), max(ends)
-    return (start, max(start, end))
-
-
-def gpu_seconds(pods: Iterable[Mapping[str, Any]], gpus_per_worker: int, now: datetime) -> int:
-    """GPU-seconds the worker pods used: each pod's run time times its GPUs, rounded down."""
-    total = 0.0
-    for pod in pods:
-        window = pod_run_window(pod, now)
-        if window is not None:
-            total += (window[1] - window[0]).total_seconds() * gpus_per_worker
-    return int(total)

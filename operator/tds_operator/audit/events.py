@@ -1,0 +1,129 @@
+"""Every event the operator records in a contract's audit ledger, and its idempotency id. Pure.
+
+An id names the event itself (a consent to these terms, the n-th phase change, a job's end), so
+recording it again after a restart or a retry is a no-op, while a new event always gets a new id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from tds_operator import FIELD_MANAGER
+from tds_operator.api.rfc3339 import parse
+from tds_operator.audit.chain import AuditEntry, AuditEvent
+
+CONSENT: Final = "Consent"
+PHASE_CHANGED: Final = "PhaseChanged"
+JOB_ADMITTED: Final = "JobAdmitted"
+JOB_DENIED: Final = "JobDenied"
+USAGE_METERED: Final = "UsageMetered"
+
+
+def consent_entry_id(party: str, spec_digest: str) -> str:
+    """Idempotency key of a party's consent to one version of the terms."""
+    return f"consent/{party}/{spec_digest}"
+
+
+def usage_entry_id(job_uid: str, gpu_seconds: int) -> str:
+    """Idempotency key of a job's usage reaching `gpu_seconds` (it only ever grows)."""
+    return f"usage/{job_uid}/{gpu_seconds}"
+
+
+def job_entry_id(job_uid: str, outcome: str) -> str:
+    """Idempotency key of a job's admission, denial or end (`outcome` in lower case)."""
+    return f"job/{job_uid}/{outcome.lower()}"
+
+
+def job_key(namespace: str, name: str) -> str:
+    """How the ledger (and the reconcile queue) names a TrainingJob: `namespace/name`."""
+    return f"{namespace}/{name}"
+
+
+def consent_events(contract: str, signatures: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+    """One ledger entry per stamped consent (incomplete signatures are not evidence: skipped)."""
+    return [
+        AuditEvent(
+            id=consent_entry_id(str(s["party"]), str(s["specDigest"])),
+            kind=CONSENT,
+            contract=contract,
+            actor=str(s.get("user")),
+            at=at,
+            details={
+                "party": s["party"],
+                "groups": s.get("groups") or [],
+                "specDigest": s["specDigest"],
+            },
+        )
+        for s in signatures
+        if s.get("party") and s.get("specDigest") and (at := parse(str(s.get("at") or "")))
+    ]
+
+
+def phase_entries(chain: Sequence[AuditEntry]) -> list[AuditEntry]:
+    """The ledger's record of phase changes."""
+    return [entry for entry in chain if entry.kind == PHASE_CHANGED]
+
+
+def phase_event(
+    contract: str, recorded: Sequence[AuditEntry], phase: str, reason: str, now: datetime
+) -> AuditEvent | None:
+    """The ledger entry of a phase change, or None if the ledger already shows this phase.
+
+    The id is the change's position among phase changes: re-appending it after a restart is
+    a no-op, while a later return to an earlier phase is still recorded.
+    """
+    changes = phase_entries(recorded)
+    if changes and changes[-1].details.get("phase") == phase:
+        return None
+    return AuditEvent(
+        id=f"phase/{len(changes) + 1}/{phase}",
+        kind=PHASE_CHANGED,
+        contract=contract,
+        actor=FIELD_MANAGER,
+        at=now,
+        details={"phase": phase, "reason": reason},
+    )
+
+
+def admission_event(
+    contract: str, uid: str, job: str, gpus: int, allowed: bool, reason: str, now: datetime
+) -> AuditEvent:
+    """The ledger entry of a job's admission (or denial) under the contract."""
+    return AuditEvent(
+        id=job_entry_id(uid, "admitted" if allowed else "denied"),
+        kind=JOB_ADMITTED if allowed else JOB_DENIED,
+        contract=contract,
+        actor=FIELD_MANAGER,
+        at=now,
+        details={"uid": uid, "job": job, "reason": reason, "gpus": gpus},
+    )
+
+
+def usage_event(
+    contract: str, uid: str, job: str, used: int, recorded: int, now: datetime
+) -> AuditEvent:
+    """The ledger entry of a job's usage grown from `recorded` to `used` GPU-seconds."""
+    return AuditEvent(
+        id=usage_entry_id(uid, used),
+        kind=USAGE_METERED,
+        contract=contract,
+        actor=FIELD_MANAGER,
+        at=now,
+        details={"uid": uid, "job": job, "gpuSeconds": used, "increment": used - recorded},
+    )
+
+
+def job_end_event(
+    contract: str, uid: str, phase: str, reason: str, used: int, now: datetime
+) -> AuditEvent:
+    """The ledger entry of a job's end: Succeeded, Failed or Stopped, with its final usage."""
+    return AuditEvent(
+        id=job_entry_id(uid, phase),
+        kind=f"Job{phase}",
+        contract=contract,
+        actor=FIELD_MANAGER,
+        at=now,
+        details={"uid": uid, "reason": reason, "gpuSeconds": used},
+    )

@@ -1,0 +1,61 @@
+"""The running operator as every handler sees it: one typed memo, shared by all of kopf's copies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tds_operator.audit.store import AuditLedger
+from tds_operator.config import OperatorConfig
+from tds_operator.handlers.queue import ReconcileQueue
+from tds_operator.kube import Kube
+from tds_operator.policy.rules import HubRules
+
+
+def utcnow() -> datetime:
+    """The operator's clock; the pure core takes `now` as an argument instead."""
+    return datetime.now(UTC)
+
+
+class Operator:
+    """Configuration, API connection, audit ledger and reconcile queues of one operator process.
+
+    kopf hands each handler a shallow copy of the memo; copying returns the one instance, so
+    what startup connects is what every handler uses.
+    """
+
+    def __init__(self, config: OperatorConfig) -> None:
+        self.config = config
+        self.queues: dict[str, ReconcileQueue] = {}
+        self._kube: Kube | None = None
+        self._ledger: AuditLedger | None = None
+
+    def __copy__(self) -> Operator:
+        return self
+
+    def connect(self, kube: Kube) -> None:
+        """Use this API connection (and the audit ledger in the operator's namespace)."""
+        self._kube = kube
+        self._ledger = AuditLedger(kube, self.config.namespace)
+
+    @property
+    def kube(self) -> Kube:
+        """The API connection; there is none before startup has connected."""
+        if self._kube is None:
+            raise RuntimeError("the operator is not connected to the API server yet")
+        return self._kube
+
+    @property
+    def ledger(self) -> AuditLedger:
+        """The audit ledgers of all contracts."""
+        if self._ledger is None:
+            raise RuntimeError("the operator is not connected to the API server yet")
+        return self._ledger
+
+    @property
+    def rules(self) -> HubRules:
+        """The hub rules this operator enforces."""
+        return self.config.hub_rules
+
+    def enqueue(self, kind: str, key: str, delay: float = 0.0) -> None:
+        """Ask for a reconcile of one object."""
+        self.queues[kind].enqueue(key, delay)

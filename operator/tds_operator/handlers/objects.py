@@ -1,0 +1,132 @@
+"""Writes every reconciler makes to its own objects: status, finalizer, Events."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from tds_operator import API_VERSION, FIELD_MANAGER
+from tds_operator.api.common import KubeModel
+from tds_operator.handlers.context import utcnow
+from tds_operator.kube import Kube, KubeError, Manifest, is_subset
+from tds_operator.policy.conditions import condition_changed, timestamp
+from tds_operator.policy.decision import Decision
+
+logger = logging.getLogger(__name__)
+
+FINALIZER: Final = "tds.io/finalizer"
+EVENTS_NAMESPACE_OF_CLUSTER_OBJECTS: Final = "default"
+EVENT_MESSAGE_LIMIT: Final = 1024
+REJECTED_STATUSES: Final = frozenset({400, 403, 409, 422})
+"""API answers that mean "this input cannot be applied", as opposed to a passing outage."""
+
+
+def validation_message(error: ValidationError) -> str:
+    """The first problem of an invalid object, naming its field."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"])
+    return f"{field}: {first['msg']}"
+
+
+async def write_status(kube: Kube, body: Manifest, status: KubeModel) -> bool:
+    """Patch the status fields given in the typed `status` that differ from the live ones; True
+    if it wrote. Fields left out or None are not sent (a merge patch leaves them as they are)."""
+    fields = status.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    if is_subset(fields, body.get("status") or {}):
+        return False
+    metadata = body["metadata"]
+    await kube.patch_status(
+        body["apiVersion"], body["kind"], metadata["name"], fields, metadata.get("namespace")
+    )
+    return True
+
+
+async def ensure_finalizer(kube: Kube, body: Manifest) -> None:
+    """Add the operator's finalizer (with a resourceVersion precondition) if it is missing."""
+    metadata = body["metadata"]
+    finalizers = list(metadata.get("finalizers") or [])
+    if FINALIZER in finalizers:
+        return
+    await _patch_finalizers(kube, body, [*finalizers, FINALIZER])
+
+
+async def remove_finalizer(kube: Kube, body: Manifest) -> None:
+    """Let the object go: remove the operator's finalizer."""
+    metadata = body["metadata"]
+    finalizers = [f for f in metadata.get("finalizers") or [] if f != FINALIZER]
+    if len(finalizers) == len(metadata.get("finalizers") or []):
+        return
+    try:
+        await _patch_finalizers(kube, body, finalizers or None)
+    except KubeError as error:
+        if error.status != 404:
+            raise
+
+
+async def _patch_finalizers(kube: Kube, body: Manifest, finalizers: list[str] | None) -> None:
+    metadata = body["metadata"]
+    await kube.merge_patch(
+        body["apiVersion"],
+        body["kind"],
+        metadata["name"],
+        {"metadata": {"finalizers": finalizers, "resourceVersion": metadata["resourceVersion"]}},
+        metadata.get("namespace"),
+    )
+
+
+async def record_event(
+    kube: Kube,
+    body: Manifest,
+    *,
+    reason: str,
+    message: str,
+    warning: bool = False,
+    now: datetime | None = None,
+) -> None:
+    """Post a Kubernetes Event about one of the operator's objects; failures are only logged."""
+    metadata = body["metadata"]
+    namespace = metadata.get("namespace") or EVENTS_NAMESPACE_OF_CLUSTER_OBJECTS
+    when = timestamp(now or utcnow())
+    event: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{metadata['name']}.{uuid.uuid4().hex[:16]}",
+            "namespace": namespace,
+        },
+        "involvedObject": {
+            "apiVersion": body.get("apiVersion", API_VERSION),
+            "kind": body["kind"],
+            "name": metadata["name"],
+            "uid": metadata.get("uid"),
+            **({"namespace": metadata["namespace"]} if metadata.get("namespace") else {}),
+        },
+        "reason": reason,
+        "message": message[:EVENT_MESSAGE_LIMIT],
+        "type": "Warning" if warning else "Normal",
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+        "firstTimestamp": when,
+        "lastTimestamp": when,
+        "count": 1,
+    }
+    try:
+        await kube.create(event)
+    except KubeError as error:
+        logger.warning("could not record event %s on %s: %s", reason, metadata["name"], error)
+
+
+async def record_transition(kube: Kube, body: Manifest, type: str, decision: Decision) -> bool:
+    """Post an Event when the condition `type` of the live object changes status or reason with
+    this decision (a Warning when it denies); True if it posted."""
+    conditions = (body.get("status") or {}).get("conditions") or []
+    if not condition_changed(conditions, type, decision.allowed, decision.reason):
+        return False
+    await record_event(
+        kube, body, reason=decision.reason, message=decision.message, warning=not decision.allowed
+    )
+    return True

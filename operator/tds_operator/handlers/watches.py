@@ -1,0 +1,108 @@
+"""Every watch of the operator, in one place: which change enqueues which reconcile.
+
+kopf only delivers events; each handler here maps an event to the keys of the objects whose
+reconcile it may affect, and enqueues them. Nothing is registered at import: `register` adds the
+handlers to the registry the operator runs with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from tds_operator import API_VERSION, FIELD_MANAGER, GROUP, VERSION
+from tds_operator.api.resources import (
+    DATA_CONTRACT,
+    DATA_CONTRACTS,
+    DATA_SPACE,
+    DATA_SPACES,
+    TRAINING_JOB,
+    TRAINING_JOBS,
+)
+from tds_operator.audit.events import job_key
+from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
+from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
+from tds_operator.handlers.context import Operator
+from tds_operator.handlers.gather import contracts_of_space
+
+SPACE_CHILD_RESOURCES = (
+    ("v1", "namespaces"),
+    ("networking.k8s.io/v1", "networkpolicies"),
+    ("v1", "resourcequotas"),
+    ("v1", "limitranges"),
+    ("rbac.authorization.k8s.io/v1", "rolebindings"),
+    ("rbac.authorization.k8s.io/v1", "clusterrolebindings"),
+)
+"""What a space makes: a change to any of them (drift, deletion) reconciles the space."""
+
+
+async def space_changed(name: str, memo: Operator, **_: Any) -> None:
+    """A DataSpace changed: reconcile it, and the contracts that name it (datasets, existence)."""
+    memo.enqueue(DATA_SPACE, name)
+    for contract in await contracts_of_space(memo, name):
+        memo.enqueue(DATA_CONTRACT, contract["metadata"]["name"])
+
+
+async def space_child_changed(labels: Mapping[str, str], memo: Operator, **_: Any) -> None:
+    """A child of a space changed or vanished: reconcile the space (repairs drift)."""
+    space = labels.get(SPACE_LABEL) if labels.get(MANAGED_BY) == FIELD_MANAGER else None
+    if space:
+        memo.enqueue(DATA_SPACE, space)
+
+
+async def contract_changed(name: str, body: kopf.Body, memo: Operator, **_: Any) -> None:
+    """A DataContract changed: reconcile it; its spaces may now be deletable; its jobs enforce
+    it at once (revoked, expired, exhausted...)."""
+    memo.enqueue(DATA_CONTRACT, name)
+    spec = body.get("spec") or {}
+    for party in ("provider", "consumer"):
+        space = (spec.get(party) or {}).get("space")
+        if space:
+            memo.enqueue(DATA_SPACE, space)
+    for job in await memo.kube.list(API_VERSION, TRAINING_JOB):
+        if (job.get("spec") or {}).get("contract") == name:
+            metadata = job["metadata"]
+            memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
+
+
+async def training_job_changed(
+    name: str, namespace: str | None, body: kopf.Body, memo: Operator, **_: Any
+) -> None:
+    """A TrainingJob changed: reconcile it, and its contract (usage, running jobs)."""
+    memo.enqueue(TRAINING_JOB, job_key(namespace or "", name))
+    contract = (body.get("spec") or {}).get("contract")
+    if contract:
+        memo.enqueue(DATA_CONTRACT, contract)
+
+
+async def workload_changed(labels: Mapping[str, str], memo: Operator, **_: Any) -> None:
+    """A clean-room batch Job or worker pod changed: reconcile its TrainingJob (phase, metering)."""
+    namespace, name = labels.get(JOB_NAMESPACE_LABEL), labels.get(JOB_NAME_LABEL)
+    if namespace and name:
+        memo.enqueue(TRAINING_JOB, job_key(namespace, name))
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    """Add every watch to `registry`."""
+    tds = (GROUP, VERSION)
+    kopf.on.event(*tds, DATA_SPACES, registry=registry)(space_changed)
+    kopf.on.event(*tds, DATA_CONTRACTS, registry=registry)(contract_changed)
+    kopf.on.event(*tds, TRAINING_JOBS, registry=registry)(training_job_changed)
+    for group_version, plural in SPACE_CHILD_RESOURCES:
+        kopf.on.event(
+            group_version,
+            plural,
+            labels={MANAGED_BY: FIELD_MANAGER, SPACE_LABEL: kopf.PRESENT},
+            id=f"space-child-{plural}",
+            registry=registry,
+        )(space_child_changed)
+    for group_version, plural in (("batch/v1", "jobs"), ("v1", "pods")):
+        kopf.on.event(
+            group_version,
+            plural,
+            labels={MANAGED_BY: FIELD_MANAGER, JOB_NAME_LABEL: kopf.PRESENT},
+            id=f"workload-{plural}",
+            registry=registry,
+        )(workload_changed)

@@ -1,0 +1,70 @@
+"""Act on a TrainingJob's workload in the clean room: its batch Job, rendezvous Service, pods."""
+
+from __future__ import annotations
+
+from tds_operator.api.datacontract import DataContract
+from tds_operator.api.dataspace import DataSpace
+from tds_operator.api.trainingjob import TrainingJob
+from tds_operator.desired.cleanroom import clean_room_namespace
+from tds_operator.desired.trainingjob import (
+    JOB_NAME_LABEL,
+    JOB_NAMESPACE_LABEL,
+    batch_job,
+    headless_service,
+)
+from tds_operator.kube import Kube, Manifest
+from tds_operator.policy.rules import HubRules
+
+
+def workload_of(body: Manifest) -> tuple[str, str]:
+    """Name and namespace of a TrainingJob's batch Job and Service in the clean room (read from
+    the raw object, so that it works for a job whose spec no longer parses)."""
+    contract = (body.get("spec") or {}).get("contract", "")
+    return body["metadata"]["name"], clean_room_namespace(contract)
+
+
+class Workload:
+    """The clean-room objects that run one TrainingJob's workers."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    async def batch_job(self, body: Manifest) -> Manifest | None:
+        """The live batch Job, if there is one."""
+        name, namespace = workload_of(body)
+        return await self.kube.get("batch/v1", "Job", name, namespace)
+
+    async def clean_room_exists(self, body: Manifest) -> bool:
+        """Whether the contract's clean room namespace exists yet."""
+        return await self.kube.get("v1", "Namespace", workload_of(body)[1]) is not None
+
+    async def start(
+        self,
+        job: TrainingJob,
+        contract: DataContract,
+        provider: DataSpace | None,
+        rules: HubRules,
+        deadline_seconds: int,
+    ) -> Manifest:
+        """Apply the rendezvous Service and the batch Job; the live batch Job."""
+        await self.kube.apply(headless_service(job))
+        return await self.kube.apply(batch_job(job, contract, provider, rules, deadline_seconds))
+
+    async def pods(self, body: Manifest) -> list[Manifest]:
+        """The job's worker pods."""
+        _, namespace = workload_of(body)
+        selector = (
+            f"{JOB_NAMESPACE_LABEL}={body['metadata']['namespace']},"
+            f"{JOB_NAME_LABEL}={body['metadata']['name']}"
+        )
+        return await self.kube.list("v1", "Pod", namespace, selector)
+
+    async def stop_workers(self, body: Manifest) -> None:
+        """Delete the batch Job (and so its pods)."""
+        name, namespace = workload_of(body)
+        await self.kube.delete("batch/v1", "Job", name, namespace)
+
+    async def remove_rendezvous(self, body: Manifest) -> None:
+        """Delete the rendezvous Service, which holds no GPU."""
+        name, namespace = workload_of(body)
+        await self.kube.delete("v1", "Service", name, namespace)

@@ -1,0 +1,186 @@
+"""Enforcement while a TrainingJob runs: metering, its deadline, and why and how it ends. Pure.
+
+The reconciler meters GPU-seconds from the worker pods' run windows, stops a job the moment its
+contract no longer lets it run, and reads the batch Job's outcome; every answer comes from here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from tds_operator.api.datacontract import ACTIVE, CONTRACT_NOT_ACTIVE, DataContract
+from tds_operator.api.rfc3339 import parse
+from tds_operator.api.trainingjob import (
+    COMPLETED,
+    CONTRACT_DELETED,
+    JOB_FAILED,
+    REVOKED,
+    TrainingJobPhase,
+    TrainingJobSpec,
+)
+from tds_operator.policy.conditions import find_condition
+from tds_operator.policy.decision import Decision
+
+Manifest = Mapping[str, Any]
+
+METERING_INTERVAL_SECONDS: Final = 2.0
+"""While workers run, usage is metered this often; it is what budget enforcement sees."""
+BUDGET_DEADLINE_GRACE_SECONDS: Final = 5 * int(METERING_INTERVAL_SECONDS)
+"""The batch Job's deadline ends a job this long after its share of the budget, should the
+operator be unable to stop it sooner (down, or cut off from the API server)."""
+LEDGER_CHECKPOINT_GPU_SECONDS: Final = 3600
+"""Usage is recorded in the ledger when it grew by this many GPU-seconds, and when a job ends."""
+COMPLETION_INDEX_ANNOTATION: Final = "batch.kubernetes.io/job-completion-index"
+
+
+def budget_left(contract: DataContract) -> float:
+    """GPU-seconds of the contract's budget that its status does not show as used."""
+    usage = contract.status.usage if contract.status else None
+    return contract.spec.compute.max_gpu_hours * 3600 - (usage.gpu_hours if usage else 0.0) * 3600
+
+
+def revoked(contract: Manifest | None) -> bool:
+    """Whether a party has revoked the contract: final, so it stops jobs before the contract's
+    own reconcile has reported it."""
+    return bool(((contract or {}).get("spec") or {}).get("revoked"))
+
+
+def contract_lets_jobs_run(contract: Manifest | None) -> bool:
+    """Whether jobs may run under the contract (as live): it exists, is Active, is not revoked."""
+    phase = ((contract or {}).get("status") or {}).get("phase")
+    return phase == "Active" and not revoked(contract)
+
+
+def stop_reason(contract: Manifest | None) -> Decision:
+    """Why the contract no longer lets jobs run, from its Active condition."""
+    if contract is None:
+        return Decision.deny(CONTRACT_DELETED, "the DataContract no longer exists")
+    name = contract["metadata"]["name"]
+    status = contract.get("status") or {}
+    if revoked(contract) and status.get("phase") != "Revoked":
+        return Decision.deny(
+            REVOKED,
+            f"DataContract {name} is Revoked: spec.revoked is true: a party has ended the "
+            "contract for good",
+        )
+    active = find_condition(status.get("conditions") or [], ACTIVE) or {}
+    reason = active.get("reason") or CONTRACT_NOT_ACTIVE
+    message = active.get("message") or "the contract is not Active"
+    return Decision.deny(reason, f"DataContract {name} is {status.get('phase')}: {message}")
+
+
+def batch_outcome(
+    batch: Manifest, pods: Iterable[Manifest]
+) -> tuple[TrainingJobPhase, Decision] | None:
+    """Succeeded or Failed (with the worker's own reason) once the batch Job has finished."""
+    for condition in (batch.get("status") or {}).get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Complete":
+            return "Succeeded", Decision.allow(COMPLETED, "all workers completed")
+        if condition.get("type") == "Failed":
+            detail = worker_failure(pods)
+            return "Failed", Decision.deny(
+                condition.get("reason") or JOB_FAILED,
+                f"{condition.get('message') or 'the batch Job failed'}"
+                + (f"; {detail}" if detail else ""),
+            )
+    return None
+
+
+def worker_failure(pods: Iterable[Manifest]) -> str:
+    """The first worker that exited with an error: its index, exit code, reason and message."""
+    for pod in pods:
+        for container in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (container.get("state") or {}).get("terminated") or {}
+            if terminated.get("exitCode"):
+                annotations = pod["metadata"].get("annotations") or {}
+                index = annotations.get(COMPLETION_INDEX_ANNOTATION, "?")
+                return (
+                    f"worker {index} exited with code {terminated['exitCode']}"
+                    f" ({terminated.get('reason', '')}: {terminated.get('message', '')})"
+                )
+    return ""
+
+
+def start_time(pods: Iterable[Manifest]) -> str | None:
+    """When the first worker pod started, as the pods report it (None before any has)."""
+    known = sorted(s for p in pods if (s := (p.get("status") or {}).get("startTime")))
+    return known[0] if known else None
+
+
+def running_workers(pods: Iterable[Manifest]) -> int:
+    """How many worker pods are Running."""
+    return sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
+
+
+def remaining_seconds(job: TrainingJobSpec, gpu_hours_left: float, grace_seconds: int = 0) -> int:
+    """The job's wall-clock limit: maxDurationSeconds, or less if the budget runs out first.
+
+    The budget's limit is a backstop for when the operator cannot stop the job itself: it comes
+    `grace_seconds` after the budget's end, so that the operator's metered stop, which ends the
+    contract as Exhausted, comes first.
+    """
+    budget_seconds = int(gpu_hours_left * 3600 / job.total_gpus) + grace_seconds
+    return max(1, min(job.max_duration_seconds, budget_seconds))
+
+
+def next_metering(
+    gpu_seconds_left: float, gpus_running: int, now: datetime, interval: float
+) -> float:
+    """Seconds until usage is next metered: every `interval`, and at the whole second at which
+    the metered usage (see `gpu_seconds`) reaches the budget at the current rate."""
+    if gpus_running <= 0 or gpu_seconds_left <= 0:
+        return interval  # nothing runs out; a used-up budget ends the contract, which wakes us
+    whole_seconds = math.ceil(gpu_seconds_left / gpus_running)
+    at = math.floor(now.timestamp()) + whole_seconds
+    return min(interval, max(0.0, at - now.timestamp()))
+
+
+def pod_run_window(pod: Mapping[str, Any], now: datetime) -> tuple[datetime, datetime] | None:
+    """When a worker pod's container ran: start to finish, or to `now` (whole seconds) while it
+    runs."""
+    status = pod.get("status") or {}
+    # Pod times have whole seconds; counting a running worker to a whole second too keeps each
+    # estimate at or below the final figure, so taking the largest never overcounts.
+    now = now.replace(microsecond=0)
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        if "running" in state:
+            start = parse(state["running"].get("startedAt"))
+            if start:
+                starts.append(start)
+                ends.append(now)
+        elif "terminated" in state:
+            start = parse(state["terminated"].get("startedAt"))
+            end = parse(state["terminated"].get("finishedAt"))
+            if start and end:
+                starts.append(start)
+                ends.append(end)
+    if not starts:
+        return None
+    start, end = min(starts), max(ends)
+    return (start, max(start, end))
+
+
+def gpu_seconds(pods: Iterable[Mapping[str, Any]], gpus_per_worker: int, now: datetime) -> int:
+    """GPU-seconds the worker pods used: each pod's run time times its GPUs, rounded down."""
+    total = 0.0
+    for pod in pods:
+        window = pod_run_window(pod, now)
+        if window is not None:
+            total += (window[1] - window[0]).total_seconds() * gpus_per_worker
+    return int(total)
+
+
+def usage_due(used: int, recorded: int, *, final: bool) -> bool:
+    """Whether a job's usage is due in the ledger: it grew by a checkpoint's worth since the
+    ledger last recorded it, or the job ended with more than the ledger holds."""
+    if used <= recorded:
+        return False
+    return final or used - recorded >= LEDGER_CHECKPOINT_GPU_SECONDS

@@ -1,0 +1,206 @@
+"""Enforcement while a job runs: metering, deadline, stop reasons, outcomes. Pure, no cluster."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tds_operator.api.datacontract import DataContract
+from tds_operator.api.trainingjob import TrainingJobSpec
+from tds_operator.policy.enforcement import (
+    LEDGER_CHECKPOINT_GPU_SECONDS,
+    batch_outcome,
+    budget_left,
+    contract_lets_jobs_run,
+    gpu_seconds,
+    next_metering,
+    remaining_seconds,
+    revoked,
+    running_workers,
+    start_time,
+    stop_reason,
+    usage_due,
+    worker_failure,
+)
+from tests.unit.contract_builders import consented, contract_spec
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def a_job(**spec: Any) -> TrainingJobSpec:
+    return TrainingJobSpec.model_validate(
+        {"contract": "sgcc-to-cmcc", "image": "registry.local/forecast:1.0", **spec}
+    )
+
+
+def live_contract(
+    phase: str | None = "Active", revoked: bool = False, active: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A DataContract as the API server returns it, reduced to what enforcement reads."""
+    status: dict[str, Any] = {"phase": phase} if phase else {}
+    if active is not None:
+        status["conditions"] = [{"type": "Active", "status": "False", **active}]
+    return {"metadata": {"name": "sgcc-to-cmcc"}, "spec": {"revoked": revoked}, "status": status}
+
+
+def test_the_wall_clock_limit_is_the_smaller_of_duration_and_budget() -> None:
+    job = a_job(workers=2, gpusPerWorker=8, maxDurationSeconds=7200)
+    assert remaining_seconds(job, gpu_hours_left=100.0) == 7200
+    assert remaining_seconds(job, gpu_hours_left=1.0) == 225  # 3600 GPU-s over 16 GPUs
+    assert remaining_seconds(job, gpu_hours_left=0.0) == 1
+
+
+def test_the_budget_deadline_is_a_backstop_after_the_budget_ends() -> None:
+    job = a_job(workers=1, gpusPerWorker=8, maxDurationSeconds=7200)
+    # 0.01 GPU-hours are 36 GPU-seconds: 4 s on 8 GPUs, then 10 s of grace.
+    assert remaining_seconds(job, gpu_hours_left=0.01, grace_seconds=10) == 14
+    assert remaining_seconds(job, gpu_hours_left=100.0, grace_seconds=10) == 7200
+
+
+def test_usage_is_next_metered_at_the_whole_second_the_budget_runs_out() -> None:
+    at = NOW.replace(microsecond=300_000)
+    # 36 GPU-seconds left on 8 GPUs: 4.5 s, so the metered usage reaches it 5 whole seconds on.
+    assert next_metering(36, 8, at, interval=10.0) == pytest.approx(4.7)
+    assert next_metering(36, 8, at, interval=2.0) == 2.0
+    assert next_metering(1000, 8, at, interval=2.0) == 2.0
+
+
+def test_without_running_gpus_or_budget_left_usage_is_metered_at_the_interval() -> None:
+    assert next_metering(36, 0, NOW, interval=2.0) == 2.0
+    assert next_metering(-5, 8, NOW, interval=2.0) == 2.0
+
+
+def pod(state: dict[str, Any]) -> dict[str, Any]:
+    return {"status": {"containerStatuses": [{"name": "worker", "state": state}]}}
+
+
+def test_gpu_seconds_of_finished_and_running_workers() -> None:
+    finished = pod(
+        {"terminated": {"startedAt": "2027-01-15T11:59:00Z", "finishedAt": "2027-01-15T11:59:30Z"}}
+    )
+    running = pod({"running": {"startedAt": "2027-01-15T11:59:50Z"}})
+    # 30 s + 10 s, each on 8 GPUs.
+    assert gpu_seconds([finished, running], gpus_per_worker=8, now=NOW) == 320
+
+
+def test_a_running_worker_counts_whole_seconds_like_its_pod_times() -> None:
+    running = pod({"running": {"startedAt": "2027-01-15T11:59:50Z"}})
+    later = NOW.replace(microsecond=999_999)
+    # Never more than the finished pod will show (finishedAt has whole seconds too).
+    assert gpu_seconds([running], gpus_per_worker=8, now=later) == 80
+
+
+def test_workers_that_never_started_use_nothing() -> None:
+    waiting = pod({"waiting": {"reason": "ContainerCreating"}})
+    assert gpu_seconds([waiting, {"status": {}}], gpus_per_worker=8, now=NOW) == 0
+
+
+def test_budget_left_is_the_budget_less_the_usage_the_contract_reports() -> None:
+    spec = consented(contract_spec(compute={"maxGpuHours": 2, "maxConcurrentGpus": 16}))
+    fresh = DataContract(metadata={"name": "c"}, spec=spec)
+    used = DataContract(
+        metadata={"name": "c"}, spec=spec, status={"usage": {"gpuHours": 0.5, "jobs": 1}}
+    )
+    assert budget_left(fresh) == 7200
+    assert budget_left(used) == 5400
+
+
+def test_jobs_run_only_under_an_active_contract_nobody_revoked() -> None:
+    assert contract_lets_jobs_run(live_contract("Active"))
+    assert not contract_lets_jobs_run(None)
+    assert not contract_lets_jobs_run(live_contract("Suspended"))
+    assert not contract_lets_jobs_run(live_contract(None))
+    # Revocation is final: it stops jobs before the contract's own reconcile reports Revoked.
+    assert not contract_lets_jobs_run(live_contract("Active", revoked=True))
+    assert revoked(live_contract("Active", revoked=True))
+    assert not revoked(None)
+
+
+def test_a_deleted_contract_stops_its_jobs_with_its_own_reason() -> None:
+    decision = stop_reason(None)
+    assert (decision.allowed, decision.reason) == (False, "ContractDeleted")
+
+
+def test_a_revocation_not_yet_reported_stops_jobs_as_revoked() -> None:
+    decision = stop_reason(live_contract("Active", revoked=True))
+    assert decision.reason == "Revoked"
+    assert "spec.revoked is true" in decision.message
+
+
+def test_a_stop_carries_the_reason_of_the_contracts_active_condition() -> None:
+    contract = live_contract(
+        "Exhausted", active={"reason": "GpuBudgetExhausted", "message": "2 of 2 GPU-hours used"}
+    )
+    decision = stop_reason(contract)
+    assert decision.reason == "GpuBudgetExhausted"
+    assert decision.message == "DataContract sgcc-to-cmcc is Exhausted: 2 of 2 GPU-hours used"
+
+
+def test_a_contract_without_an_active_condition_stops_jobs_as_not_active() -> None:
+    assert stop_reason(live_contract("Proposed")).reason == "ContractNotActive"
+
+
+def batch(type: str, status: str = "True", **fields: str) -> dict[str, Any]:
+    return {"status": {"conditions": [{"type": type, "status": status, **fields}]}}
+
+
+def failed_pod(index: str, code: int) -> dict[str, Any]:
+    terminated = {"exitCode": code, "reason": "Error", "message": "boom"}
+    return {
+        "metadata": {"annotations": {"batch.kubernetes.io/job-completion-index": index}},
+        "status": {"containerStatuses": [{"state": {"terminated": terminated}}]},
+    }
+
+
+def test_a_running_batch_job_has_no_outcome_yet() -> None:
+    assert batch_outcome({"status": {}}, []) is None
+    assert batch_outcome(batch("Complete", status="False"), []) is None
+
+
+def test_a_complete_batch_job_succeeded() -> None:
+    outcome = batch_outcome(batch("Complete"), [])
+    assert outcome is not None
+    phase, decision = outcome
+    assert (phase, decision.allowed, decision.reason) == ("Succeeded", True, "Completed")
+
+
+def test_a_failed_batch_job_names_its_reason_and_the_failing_worker() -> None:
+    failed = batch("Failed", reason="BackoffLimitExceeded", message="Job has reached the limit")
+    outcome = batch_outcome(failed, [failed_pod("0", 0), failed_pod("1", 3)])
+    assert outcome is not None
+    phase, decision = outcome
+    assert (phase, decision.reason) == ("Failed", "BackoffLimitExceeded")
+    assert decision.message.startswith("Job has reached the limit; worker 1 exited with code 3")
+
+
+def test_a_failure_without_reason_or_worker_is_still_a_failure() -> None:
+    outcome = batch_outcome(batch("Failed"), [])
+    assert outcome is not None
+    assert outcome[1].reason == "JobFailed"
+    assert outcome[1].message == "the batch Job failed"
+    assert worker_failure([failed_pod("0", 0)]) == ""
+
+
+def test_the_start_time_is_the_first_worker_start() -> None:
+    pods = [
+        {"status": {"startTime": "2027-01-15T11:59:50Z", "phase": "Running"}},
+        {"status": {"startTime": "2027-01-15T11:59:40Z", "phase": "Pending"}},
+        {"status": {}},
+    ]
+    assert start_time(pods) == "2027-01-15T11:59:40Z"
+    assert start_time([{"status": {}}]) is None
+    assert running_workers(pods) == 1
+
+
+def test_usage_is_due_at_a_checkpoint_and_at_the_end() -> None:
+    step = LEDGER_CHECKPOINT_GPU_SECONDS
+    assert not usage_due(100, 0, final=False)
+    assert usage_due(step, 0, final=False)
+    assert usage_due(100, 0, final=True)
+    # Never a step back, never the same figure twice.
+    assert not usage_due(100, 100, final=True)
+    assert not usage_due(50, 100, final=True)

@@ -1,0 +1,69 @@
+"""Which consents count: only those an owner signed, for these very terms. Pure, no cluster."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tds_operator.policy.contract import spec_digest
+from tds_operator.policy.signatures import (
+    SIGNATURES_ANNOTATION,
+    signatures_annotation,
+    signatures_of,
+    signed_spec,
+    unsigned_consents,
+)
+from tests.unit.contract_builders import consented, contract_spec, with_consent
+
+pytestmark = pytest.mark.unit
+
+
+def signature(party: str, digest: str) -> dict[str, str]:
+    return {"party": party, "user": "alice", "at": "2026-11-20T00:00:00Z", "specDigest": digest}
+
+
+def test_signatures_are_read_from_the_annotation() -> None:
+    stamped = [signature("provider", "sha256:" + "a" * 64)]
+    annotations = {SIGNATURES_ANNOTATION: signatures_annotation(stamped) or ""}
+    assert signatures_of(annotations) == stamped
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [None, "", "not json", json.dumps({"party": "provider"}), json.dumps(["text", 3])],
+)
+def test_an_unreadable_annotation_holds_no_signature(raw: str | None) -> None:
+    annotations = {} if raw is None else {SIGNATURES_ANNOTATION: raw}
+    assert signatures_of(annotations) == []
+    assert signatures_of(None) == []
+
+
+def test_no_signatures_remove_the_annotation() -> None:
+    assert signatures_annotation([]) is None
+
+
+def test_a_consent_counts_only_with_a_signature_of_these_terms() -> None:
+    spec = consented(contract_spec())
+    digest = spec_digest(spec)
+    both = [signature("provider", digest), signature("consumer", digest)]
+    assert signed_spec(spec, both).consent == spec.consent
+    assert unsigned_consents(spec, both) == []
+    only_provider = signed_spec(spec, both[:1]).consent
+    assert (only_provider.provider.approved, only_provider.consumer.approved) == (True, False)
+    assert unsigned_consents(spec, both[:1]) == ["consumer"]
+
+
+def test_a_signature_of_other_terms_does_not_count() -> None:
+    spec = consented(contract_spec())
+    other = [
+        signature("provider", "sha256:" + "b" * 64),
+        signature("consumer", "sha256:" + "b" * 64),
+    ]
+    assert unsigned_consents(spec, other) == ["provider", "consumer"]
+
+
+def test_a_consent_not_given_is_never_unsigned() -> None:
+    spec = with_consent(contract_spec(), provider=True, consumer=False)
+    assert unsigned_consents(spec, []) == ["provider"]
+    assert unsigned_consents(contract_spec(), []) == []

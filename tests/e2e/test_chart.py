@@ -12,14 +12,13 @@ import filecmp
 import ipaddress
 from typing import Any
 
-import kopf
 import pytest
 import yaml
 from cryptography import x509
 
 from tds_operator.config import OperatorConfig
-from tds_operator.main import operator_registry
 from tds_operator.desired.rbac import space_roles
+from tds_operator.main import operator_registry
 from tds_operator.policy.rules import HubRules
 from tests.e2e.cluster import (
     CHART,

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from tds_operator.api import RESOURCES, Condition, KubeModel, resource_for
-from tds_operator.api.common import (
+from tds_operator import API_VERSION
+from tds_operator.api import (
+    RESOURCES,
+    Condition,
+    CustomResource,
+    DataContract,
+    DataSpace,
+    KubeModel,
+    ObservedStatus,
+    TrainingJob,
+    resource_for,
+)
+from tds_operator.api.common import AGE_COLUMN, Timestamp
+from tds_operator.api.dataspace import SpaceQuota
+from tds_operator.api.validation import (
+    DNS_1035_LABEL,
+    LABEL_1035_GRAMMAR,
     CelRule,
-    Timestamp,
     name_follows_rule,
+    object_name_rule,
     unique,
     unique_values_rule,
 )
-from tds_operator.api.dataspace import SpaceQuota
 
 pytestmark = pytest.mark.unit
 
@@ -161,3 +175,112 @@ def test_resources_name_every_kind() -> None:
     assert job.singular == "trainingjob"
     with pytest.raises(KeyError):
         resource_for("Pod")
+
+
+class Widget(CustomResource):
+    """A made-up kind whose names are short DNS-1035 labels."""
+
+    NAME_MAX_LENGTH = 8
+    NAME_PATTERN = DNS_1035_LABEL
+    NAME_RULE = object_name_rule(
+        "Widget", 8, "it is short", pattern=DNS_1035_LABEL, grammar=LABEL_1035_GRAMMAR
+    )
+    PRINTER_COLUMNS = (AGE_COLUMN,)
+
+    kind: Literal["Widget"] = "Widget"
+
+
+@pytest.mark.parametrize(
+    ("name", "follows"),
+    [(None, True), ("abc", True), ("a" * 8, True), ("a" * 9, False), ("1a", False)],
+)
+def test_the_name_rule_comes_from_the_kind_s_class_vars(name: str | None, follows: bool) -> None:
+    body = {"metadata": {"name": name}}
+    if follows:
+        assert Widget.model_validate(body).metadata.name == name
+    else:
+        with pytest.raises(ValidationError, match=r"metadata\.name of a Widget must be at most 8"):
+            Widget.model_validate(body)
+
+
+def test_a_custom_resource_knows_its_type_and_refuses_another() -> None:
+    widget = Widget.model_validate({"metadata": {"name": "w"}})
+    assert (widget.api_version, widget.kind) == (API_VERSION, "Widget")
+    assert widget.to_manifest()["apiVersion"] == API_VERSION
+    for wrong in ({"apiVersion": "tds.io/v1"}, {"kind": "Gadget"}):
+        with pytest.raises(ValidationError):
+            Widget.model_validate({"metadata": {"name": "w"}, **wrong})
+
+
+def test_the_name_rule_is_attached_at_the_root_of_the_schema() -> None:
+    rules = Widget.model_json_schema()["x-kubernetes-validations"]
+    assert rules == [Widget.NAME_RULE.to_schema()]
+
+
+@pytest.mark.parametrize("model", [DataSpace, DataContract, TrainingJob])
+def test_each_kind_s_cel_name_rule_says_what_python_checks(model: type[CustomResource]) -> None:
+    rule = model.NAME_RULE.rule
+    assert f"size() <= {model.NAME_MAX_LENGTH}" in rule
+    assert f"matches('{model.NAME_PATTERN}')" in rule
+
+
+class GadgetStatus(ObservedStatus):
+    """Conditions after the kind's own fields (the default)."""
+
+    CONDITIONS_DESCRIPTION = "Gadget conditions."
+
+    phase: str | None = Field(None, description="Phase.")
+
+
+class GizmoStatus(ObservedStatus):
+    """Conditions placed before a named field of the kind's own."""
+
+    OBSERVED_BEFORE = "since"
+
+    phase: str | None = Field(None, description="Phase.")
+    since: str | None = Field(None, description="Since.")
+    until: str | None = Field(None, description="Until.")
+
+
+def test_observed_fields_follow_the_kind_s_own_status_fields_in_the_schema() -> None:
+    schema = GadgetStatus.model_json_schema()
+    assert list(schema["properties"]) == ["phase", "conditions", "observedGeneration"]
+    assert schema["properties"]["conditions"]["description"] == "Gadget conditions."
+    snake = GadgetStatus.model_json_schema(by_alias=False)
+    assert list(snake["properties"]) == ["phase", "conditions", "observed_generation"]
+
+
+def test_observed_fields_can_precede_a_named_field() -> None:
+    schema = GizmoStatus.model_json_schema()
+    assert list(schema["properties"]) == [
+        "phase",
+        "conditions",
+        "observedGeneration",
+        "since",
+        "until",
+    ]
+    assert (
+        schema["properties"]["conditions"]["description"] == ObservedStatus.CONDITIONS_DESCRIPTION
+    )
+
+
+def test_observed_status_parses_conditions_and_generation() -> None:
+    status = GadgetStatus.model_validate(
+        {
+            "phase": "Ready",
+            "observedGeneration": 3,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Provisioned",
+                    "lastTransitionTime": "2027-01-01T00:00:00Z",
+                }
+            ],
+        }
+    )
+    assert status.observed_generation == 3
+    assert [condition.type for condition in status.conditions] == ["Ready"]
+    assert GadgetStatus().conditions == []
+    with pytest.raises(ValidationError):
+        GadgetStatus.model_validate({"observedGeneration": -1})

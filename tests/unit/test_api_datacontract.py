@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from tds_operator.api import DataContract
-from tds_operator.api.datacontract import is_cidr
+from tds_operator.api.terms import is_cidr
 
 pytestmark = pytest.mark.unit
 

@@ -155,6 +155,23 @@ def test_selectable_fields() -> None:
     assert "selectableFields" not in space
 
 
+def test_columns_and_selectable_fields_are_the_models_own(kind: str) -> None:
+    model = crdgen.MODELS[kind]
+    (version,) = crdgen.custom_resource_definition(kind)["spec"]["versions"]
+    assert version["additionalPrinterColumns"] == [c.to_schema() for c in model.PRINTER_COLUMNS]
+    selectable = [{"jsonPath": path} for path in model.SELECTABLE_FIELDS]
+    assert version.get("selectableFields", []) == selectable
+
+
+def test_replaced_properties_keep_the_model_s_order_and_skip_its_checks() -> None:
+    replaced = {"count": {"type": "integer"}}
+    schema = crdgen.structural_schema(Undocumented, replaced=replaced)
+    assert schema["properties"] == {"count": {"type": "integer"}}
+    toy = crdgen.structural_schema(Toy, replaced={"count": {"type": "string"}})
+    assert list(toy["properties"]) == ["count", "size"]
+    assert toy["properties"]["count"] == {"type": "string"}
+
+
 class Toy(BaseModel):
     """A toy model."""
 

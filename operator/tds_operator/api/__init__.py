@@ -1,6 +1,13 @@
 """pydantic models of the three kinds: the single source of truth for crds/."""
 
-from tds_operator.api.common import Condition, KubeModel, ObjectMeta, Subject
+from tds_operator.api.common import (
+    Condition,
+    CustomResource,
+    KubeModel,
+    ObjectMeta,
+    ObservedStatus,
+    Subject,
+)
 from tds_operator.api.datacontract import (
     DataContract,
     DataContractSpec,
@@ -33,6 +40,7 @@ __all__ = [
     "TRAINING_JOB",
     "TRAINING_JOBS",
     "Condition",
+    "CustomResource",
     "DataContract",
     "DataContractSpec",
     "DataContractStatus",
@@ -41,6 +49,7 @@ __all__ = [
     "DataSpaceStatus",
     "KubeModel",
     "ObjectMeta",
+    "ObservedStatus",
     "Resource",
     "Subject",
     "TrainingJob",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -16,33 +16,22 @@ from pydantic import (
     PlainSerializer,
     StrictInt,
     StrictStr,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-# Kubernetes name grammars (k8s.io/apimachinery/pkg/util/validation), written for RE2 and Rust
-# regex alike so that the API server and pydantic read them the same way.
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-# A non-negative resource.Quantity ("500m", "1.5", "64Gi", "1e3"); negative quotas make no sense.
-QUANTITY = (
-    r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+from tds_operator import API_VERSION
+from tds_operator.api.rfc3339 import format_precise
+from tds_operator.api.validation import (
+    CONDITION_REASON,
+    CONDITION_TYPE,
+    DNS_LABEL,
+    QUANTITY,
+    RFC3339,
+    CelRule,
+    cel_rules,
+    name_follows_rule,
 )
-# RFC 3339 with an explicit zone, at most microseconds: CEL compares these as timestamps, and
-# pydantic would silently drop nanoseconds. The digit ranges keep pydantic from accepting what
-# the API server's date-time format refuses (e.g. a leap second).
-RFC3339 = (
-    r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
-    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
-)
-CONDITION_TYPE = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
-)
-CONDITION_REASON = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
-SHA256_DIGEST = r"^sha256:[0-9a-f]{64}$"
 
 _RFC3339 = re.compile(RFC3339)
 
@@ -64,43 +53,28 @@ class KubeModel(BaseModel):
 
 
 @dataclass(frozen=True)
-class CelRule:
-    """One `x-kubernetes-validations` entry, evaluated by the API server."""
+class PrinterColumn:
+    """One `additionalPrinterColumns` entry: a column of `kubectl get`."""
 
-    rule: str
-    message: str
-    field_path: str | None = None
-    reason: str | None = None
+    name: str
+    json_path: str
+    type: str
+    description: str
 
     def to_schema(self) -> dict[str, str]:
-        """The rule as it appears in the CRD schema."""
-        entry = {"rule": self.rule, "message": self.message}
-        if self.field_path is not None:
-            entry["fieldPath"] = self.field_path
-        if self.reason is not None:
-            entry["reason"] = self.reason
-        return entry
+        """The column as it appears in the CRD."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "jsonPath": self.json_path,
+            "description": self.description,
+        }
 
 
-def cel_rules(*rules: CelRule, **extra: Any) -> dict[str, Any]:
-    """`json_schema_extra` attaching CEL rules (and other schema keys) to a model or field."""
-    return {"x-kubernetes-validations": [rule.to_schema() for rule in rules], **extra}
-
-
-def unique(items: list[str]) -> bool:
-    """Whether no value occurs twice (the Python side of the `exists_one` CEL rules)."""
-    return len(set(items)) == len(items)
-
-
-def unique_values_rule(what: str, key: str = "") -> CelRule:
-    """CEL rule for a list whose values (or whose `key` field) must be unique."""
-    value = f"x.{key}" if key else "x"
-    other = f"y.{key}" if key else "y"
-    # No reason=FieldValueDuplicate: the API server would replace the message with the value.
-    return CelRule(
-        rule=f"self.all(x, self.exists_one(y, {other} == {value}))",
-        message=f"{what} must be unique",
-    )
+AGE_COLUMN = PrinterColumn(
+    "Age", ".metadata.creationTimestamp", "date", "Time since the object was created."
+)
+"""The last column of every kind, as kubectl shows for built-in kinds."""
 
 
 def _parse_rfc3339(value: Any) -> Any:
@@ -112,15 +86,10 @@ def _parse_rfc3339(value: Any) -> Any:
     return value
 
 
-def _format_rfc3339(value: datetime) -> str:
-    """RFC 3339 in UTC with a `Z`, the form Kubernetes writes."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_parse_rfc3339),
-    PlainSerializer(_format_rfc3339, return_type=str),
+    PlainSerializer(format_precise, return_type=str),
     Field(json_schema_extra={"pattern": RFC3339}),
 ]
 """A point in time: RFC 3339 with an explicit zone."""
@@ -158,18 +127,18 @@ class Subject(KubeModel):
 class ObjectMeta(KubeModel):
     """The metadata fields the operator reads; everything else is ignored."""
 
-    name: str | None = Field(None, description="Name of the object.")
-    generate_name: str | None = Field(None, description="Prefix for a server-generated name.")
-    namespace: str | None = Field(None, description="Namespace of a namespaced object.")
-    uid: str | None = Field(None, description="Server-assigned unique id.")
-    generation: int | None = Field(None, description="Sequence number of spec changes.")
-    resource_version: str | None = Field(None, description="Version for optimistic updates.")
-    creation_timestamp: Timestamp | None = Field(None, description="When the object was created.")
-    deletion_timestamp: Timestamp | None = Field(None, description="When deletion was requested.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Labels of the object.")
-    annotations: dict[str, str] = Field(
-        default_factory=dict, description="Annotations of the object."
-    )
+    # No descriptions: the CRDs declare the API server's own metadata schema, not this model's.
+
+    name: str | None = None
+    generate_name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    resource_version: str | None = None
+    creation_timestamp: Timestamp | None = None
+    deletion_timestamp: Timestamp | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -216,28 +185,79 @@ ObservedGeneration = Annotated[StrictInt | None, Field(ge=0)]
 """The metadata.generation that the status was last computed from."""
 
 
-LABEL_GRAMMAR = "lowercase letters, digits and '-', starting and ending with a letter or digit"
-LABEL_1035_GRAMMAR = (
-    "lowercase letters, digits and '-', starting with a letter and ending with a letter or digit"
-)
+def _place_observed_fields(schema: dict[str, Any], model: type[Any]) -> None:
+    """Describe `conditions` for the kind and put both observed fields where the kind wants them.
+
+    pydantic lists inherited fields first; the CRDs list a kind's own status fields first, then
+    these two, then the kind's `OBSERVED_BEFORE` field and those after it.
+    """
+    properties: dict[str, Any] = schema["properties"]
+    observed = {key: properties.pop(key) for key in list(properties) if key in _OBSERVED_KEYS}
+    observed["conditions"]["description"] = model.CONDITIONS_DESCRIPTION
+    keys = list(properties)
+    before = model.OBSERVED_BEFORE
+    at = len(keys)
+    if before is not None:
+        field = model.model_fields[before]
+        at = keys.index(field.alias if field.alias in properties else before)
+    ordered = {key: properties[key] for key in keys[:at]}
+    ordered.update(observed)
+    ordered.update({key: properties[key] for key in keys[at:]})
+    schema["properties"] = ordered
 
 
-def object_name_rule(
-    kind: str, max_length: int, why: str, pattern: str = DNS_LABEL, grammar: str = LABEL_GRAMMAR
-) -> CelRule:
-    """Root-level CEL rule restricting metadata.name beyond what Kubernetes itself requires."""
-    return CelRule(
-        rule=(
-            f"self.metadata.name.size() <= {max_length} && self.metadata.name.matches('{pattern}')"
-        ),
-        message=f"metadata.name of a {kind} must be at most {max_length} {grammar}: {why}",
-        field_path=".metadata.name",
+class ObservedStatus(KubeModel):
+    """Base of every kind's status: its conditions and the generation they were computed from."""
+
+    model_config = ConfigDict(json_schema_extra=_place_observed_fields)
+
+    CONDITIONS_DESCRIPTION: ClassVar[str] = "Conditions of the object, one per type."
+    """What the kind's conditions are; the CRD's description of status.conditions."""
+    OBSERVED_BEFORE: ClassVar[str | None] = None
+    """The kind's own status field that the observed fields precede in the CRD (None: last)."""
+
+    conditions: Conditions = Field(default_factory=list, description=CONDITIONS_DESCRIPTION)
+    observed_generation: ObservedGeneration = Field(
+        None, description="The metadata.generation this status was computed from."
     )
 
 
-def name_follows_rule(name: str | None, max_length: int, pattern: str = DNS_LABEL) -> bool:
-    """The Python side of `object_name_rule` (a name not yet assigned passes)."""
-    return name is None or (len(name) <= max_length and re.fullmatch(pattern, name) is not None)
+_OBSERVED_KEYS = {
+    key for name, info in ObservedStatus.model_fields.items() for key in (name, info.alias)
+}
+
+
+def _name_rule_schema(schema: dict[str, Any], model: type[Any]) -> None:
+    """Attach the kind's metadata.name rule at the root, where the API server evaluates it."""
+    schema.update(cel_rules(model.NAME_RULE))
+
+
+class CustomResource(KubeModel):
+    """Base of the three kinds' root models: type, metadata, and what the kind asks of its name.
+
+    Each kind sets the ClassVars: how long and in which grammar its metadata.name may be (checked
+    here, and by the API server through NAME_RULE) and what `kubectl get` shows of it.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_name_rule_schema)
+
+    NAME_MAX_LENGTH: ClassVar[int]
+    NAME_PATTERN: ClassVar[str] = DNS_LABEL
+    NAME_RULE: ClassVar[CelRule]
+    PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]]
+    SELECTABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
+    """JSON paths clients may filter a list by (`kubectl get --field-selector`)."""
+
+    # No descriptions: the CRDs declare the API server's own apiVersion, kind and metadata.
+    api_version: StrictStr = Field(API_VERSION, pattern=f"^{re.escape(API_VERSION)}$")
+    kind: StrictStr
+    metadata: ObjectMeta
+
+    @model_validator(mode="after")
+    def _name_follows_rule(self) -> Self:
+        if not name_follows_rule(self.metadata.name, self.NAME_MAX_LENGTH, self.NAME_PATTERN):
+            raise ValueError(self.NAME_RULE.message)
+        return self
 
 
 # Reasons every kind may report.

@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from tds_operator import API_VERSION
+from tds_operator.api.common import CustomResource
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.resources import (
@@ -28,7 +30,7 @@ from tds_operator.api.trainingjob import TrainingJob
 
 Schema = dict[str, Any]
 
-MODELS: dict[str, type[BaseModel]] = {
+MODELS: dict[str, type[CustomResource]] = {
     DATA_SPACE: DataSpace,
     DATA_CONTRACT: DataContract,
     TRAINING_JOB: TrainingJob,
@@ -37,53 +39,10 @@ MODELS: dict[str, type[BaseModel]] = {
 HEADER = "# Generated from operator/tds_operator/api by `make crds`. Do not edit.\n"
 
 
-def _column(name: str, path: str, kind: str, description: str, **extra: Any) -> dict[str, Any]:
-    """One additionalPrinterColumns entry."""
-    return {"name": name, "type": kind, "jsonPath": path, "description": description, **extra}
-
-
-_AGE = _column("Age", ".metadata.creationTimestamp", "date", "Time since the object was created.")
-
-PRINTER_COLUMNS: dict[str, list[dict[str, Any]]] = {
-    DATA_SPACE: [
-        _column("Organization", ".spec.organization", "string", "The participating organisation."),
-        _column("Namespace", ".status.namespace", "string", "The space's namespace."),
-        _column(
-            "Ready",
-            '.status.conditions[?(@.type=="Ready")].status',
-            "string",
-            "Whether the space is fully provisioned.",
-        ),
-        _AGE,
-    ],
-    DATA_CONTRACT: [
-        _column("Provider", ".spec.provider.space", "string", "The providing space."),
-        _column("Consumer", ".spec.consumer.space", "string", "The consuming space."),
-        _column("Phase", ".status.phase", "string", "Summary of the contract's conditions."),
-        _column("GPU-Hours", ".status.usage.gpuHours", "number", "GPU-hours used so far."),
-        _column("Budget", ".spec.compute.maxGpuHours", "number", "GPU-hours the contract allows."),
-        # A string, not a date: kubectl prints future dates as <invalid>.
-        _column("Expires", ".spec.validity.notAfter", "string", "End of the validity window."),
-        _AGE,
-    ],
-    TRAINING_JOB: [
-        _column("Contract", ".spec.contract", "string", "The contract the job runs under."),
-        _column("Workers", ".spec.workers", "integer", "Number of workers."),
-        _column("GPUs/Worker", ".spec.gpusPerWorker", "integer", "GPUs per worker."),
-        _column("Phase", ".status.phase", "string", "Summary of the job's conditions."),
-        _AGE,
-    ],
-}
-
-SELECTABLE_FIELDS: dict[str, list[str]] = {
-    DATA_SPACE: [],
-    DATA_CONTRACT: [".spec.provider.space", ".spec.consumer.space"],
-    TRAINING_JOB: [".spec.contract"],
-}
-
+# The API server's own root fields, in place of what the models declare for them.
 _ROOT_PROPERTIES: Schema = {
     "apiVersion": {
-        "description": "Versioned schema of this representation of the object: tds.io/v1alpha1.",
+        "description": f"Versioned schema of this representation of the object: {API_VERSION}.",
         "type": "string",
     },
     "kind": {"description": "The REST resource this object represents.", "type": "string"},
@@ -201,17 +160,27 @@ def _structural(node: Schema, defs: Schema, path: str) -> Schema:
     return {key: node[key] for key in _KEY_ORDER if key in node}
 
 
-def structural_schema(model: type[BaseModel]) -> Schema:
-    """A pydantic model's JSON schema post-processed into a structural schema."""
+def structural_schema(model: type[BaseModel], replaced: Schema | None = None) -> Schema:
+    """A pydantic model's JSON schema post-processed into a structural schema.
+
+    `replaced` properties are taken as given instead of from the model, in the model's order.
+    """
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
-    return _structural(raw, defs, model.__name__)
+    replaced = replaced or {}
+    order = list(raw.get("properties", {}))
+    for name in replaced:
+        del raw["properties"][name]
+    schema = _structural(raw, defs, model.__name__)
+    if replaced:
+        own = schema["properties"]
+        schema["properties"] = {name: replaced.get(name) or own[name] for name in order}
+    return schema
 
 
 def openapi_schema(kind: str) -> Schema:
     """The openAPIV3Schema of a kind: its model, with the standard apiVersion, kind, metadata."""
-    schema = structural_schema(MODELS[kind])
-    schema["properties"].update(_ROOT_PROPERTIES)
+    schema = structural_schema(MODELS[kind], replaced=_ROOT_PROPERTIES)
     schema["required"] = ["spec"]
     return {key: schema[key] for key in _KEY_ORDER if key in schema}
 
@@ -219,15 +188,16 @@ def openapi_schema(kind: str) -> Schema:
 def custom_resource_definition(kind: str) -> dict[str, Any]:
     """The CustomResourceDefinition of a kind."""
     resource: Resource = resource_for(kind)
+    model = MODELS[kind]
     version: dict[str, Any] = {
         "name": resource.version,
         "served": True,
         "storage": True,
         "subresources": {"status": {}},
-        "additionalPrinterColumns": PRINTER_COLUMNS[kind],
+        "additionalPrinterColumns": [column.to_schema() for column in model.PRINTER_COLUMNS],
     }
-    if SELECTABLE_FIELDS[kind]:
-        version["selectableFields"] = [{"jsonPath": path} for path in SELECTABLE_FIELDS[kind]]
+    if model.SELECTABLE_FIELDS:
+        version["selectableFields"] = [{"jsonPath": path} for path in model.SELECTABLE_FIELDS]
     version["schema"] = {"openAPIV3Schema": openapi_schema(kind)}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

@@ -7,19 +7,21 @@ from typing import Final, Literal, Self
 from pydantic import ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from tds_operator.api.common import (
+    AGE_COLUMN,
+    CustomResource,
+    KubeModel,
+    ObjectName,
+    ObservedStatus,
+    Port,
+    PrinterColumn,
+    Quantity,
+    Subject,
+)
+from tds_operator.api.validation import (
     DNS_1035_LABEL,
     DNS_SUBDOMAIN,
     CelRule,
-    Conditions,
-    KubeModel,
-    ObjectMeta,
-    ObjectName,
-    ObservedGeneration,
-    Port,
-    Quantity,
-    Subject,
     cel_rules,
-    name_follows_rule,
     object_name_rule,
     unique,
     unique_values_rule,
@@ -163,38 +165,39 @@ class DataSpaceSpec(KubeModel):
         return next((dataset for dataset in self.datasets if dataset.name == name), None)
 
 
-class DataSpaceStatus(KubeModel):
+class DataSpaceStatus(ObservedStatus):
     """Observed state of a DataSpace, written by the operator."""
+
+    CONDITIONS_DESCRIPTION = "Ready and the conditions it is made of, each with observedGeneration."
 
     namespace: StrictStr | None = Field(None, description="The space's namespace, tds-<name>.")
     datasets: StrictInt | None = Field(
         None, ge=0, description="Number of datasets the space currently offers."
     )
-    conditions: Conditions = Field(
-        default_factory=list,
-        description="Ready and the conditions it is made of, each with observedGeneration.",
-    )
-    observed_generation: ObservedGeneration = Field(
-        None, description="The metadata.generation this status was computed from."
-    )
 
 
-class DataSpace(KubeModel):
+class DataSpace(CustomResource):
     """A participant of the hub: an isolated namespace with quota, RBAC and its datasets."""
 
-    model_config = ConfigDict(json_schema_extra=cel_rules(SPACE_NAME))
+    NAME_MAX_LENGTH = 59
+    NAME_RULE = SPACE_NAME
+    PRINTER_COLUMNS = (
+        PrinterColumn(
+            "Organization", ".spec.organization", "string", "The participating organisation."
+        ),
+        PrinterColumn("Namespace", ".status.namespace", "string", "The space's namespace."),
+        PrinterColumn(
+            "Ready",
+            '.status.conditions[?(@.type=="Ready")].status',
+            "string",
+            "Whether the space is fully provisioned.",
+        ),
+        AGE_COLUMN,
+    )
 
-    api_version: Literal["tds.io/v1alpha1"] = Field("tds.io/v1alpha1", description="API version.")
-    kind: Literal["DataSpace"] = Field("DataSpace", description="Kind of the object.")
-    metadata: ObjectMeta = Field(description="Standard object metadata.")
+    kind: Literal["DataSpace"] = "DataSpace"
     spec: DataSpaceSpec = Field(description="Desired state of the space.")
     status: DataSpaceStatus | None = Field(None, description="Observed state of the space.")
-
-    @model_validator(mode="after")
-    def _name_fits_namespace(self) -> Self:
-        if not name_follows_rule(self.metadata.name, 59):
-            raise ValueError(SPACE_NAME.message)
-        return self
 
     @property
     def namespace_name(self) -> str:

@@ -7,22 +7,24 @@ from typing import Annotated, Final, Literal, Self
 from pydantic import ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from tds_operator.api.common import (
+    AGE_COLUMN,
+    CustomResource,
+    KubeModel,
+    ObjectName,
+    ObservedStatus,
+    PrinterColumn,
+    Timestamp,
+)
+from tds_operator.api.datacontract import Purpose
+from tds_operator.api.validation import (
     DNS_1035_LABEL,
     LABEL_1035_GRAMMAR,
     CelRule,
-    Conditions,
-    KubeModel,
-    ObjectMeta,
-    ObjectName,
-    ObservedGeneration,
-    Timestamp,
     cel_rules,
-    name_follows_rule,
     object_name_rule,
     unique,
     unique_values_rule,
 )
-from tds_operator.api.datacontract import Purpose
 
 TrainingJobPhase = Literal[
     "Pending", "Admitted", "Running", "Succeeded", "Failed", "Denied", "Stopped"
@@ -164,8 +166,13 @@ class TrainingJobSpec(KubeModel):
         return self.workers * self.gpus_per_worker
 
 
-class TrainingJobStatus(KubeModel):
+class TrainingJobStatus(ObservedStatus):
     """Observed state of a TrainingJob, written by the operator."""
+
+    CONDITIONS_DESCRIPTION = (
+        "Conditions such as Admitted; reasons name the contract term that allowed, "
+        "denied or stopped the job."
+    )
 
     phase: TrainingJobPhase | None = Field(
         None,
@@ -181,32 +188,26 @@ class TrainingJobStatus(KubeModel):
     clean_room: StrictStr | None = Field(
         None, description="Namespace of the clean room the job runs in."
     )
-    conditions: Conditions = Field(
-        default_factory=list,
-        description="Conditions such as Admitted; reasons name the contract term that allowed, "
-        "denied or stopped the job.",
-    )
-    observed_generation: ObservedGeneration = Field(
-        None, description="The metadata.generation this status was computed from."
-    )
 
 
-class TrainingJob(KubeModel):
+class TrainingJob(CustomResource):
     """A distributed training run in the contract's clean room, next to the provider's data."""
 
-    model_config = ConfigDict(json_schema_extra=cel_rules(JOB_NAME))
+    NAME_MAX_LENGTH = MAX_NAME_LENGTH
+    NAME_PATTERN = DNS_1035_LABEL
+    NAME_RULE = JOB_NAME
+    PRINTER_COLUMNS = (
+        PrinterColumn("Contract", ".spec.contract", "string", "The contract the job runs under."),
+        PrinterColumn("Workers", ".spec.workers", "integer", "Number of workers."),
+        PrinterColumn("GPUs/Worker", ".spec.gpusPerWorker", "integer", "GPUs per worker."),
+        PrinterColumn("Phase", ".status.phase", "string", "Summary of the job's conditions."),
+        AGE_COLUMN,
+    )
+    SELECTABLE_FIELDS = (".spec.contract",)
 
-    api_version: Literal["tds.io/v1alpha1"] = Field("tds.io/v1alpha1", description="API version.")
-    kind: Literal["TrainingJob"] = Field("TrainingJob", description="Kind of the object.")
-    metadata: ObjectMeta = Field(description="Standard object metadata.")
+    kind: Literal["TrainingJob"] = "TrainingJob"
     spec: TrainingJobSpec = Field(description="What to run and under which contract.")
     status: TrainingJobStatus | None = Field(None, description="Observed state.")
-
-    @model_validator(mode="after")
-    def _name_fits_hostnames(self) -> Self:
-        if not name_follows_rule(self.metadata.name, MAX_NAME_LENGTH, DNS_1035_LABEL):
-            raise ValueError(JOB_NAME.message)
-        return self
 
 
 # Condition types of a TrainingJob, and the reasons the operator reports on them.

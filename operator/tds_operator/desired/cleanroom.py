@@ -12,33 +12,22 @@ from dataclasses import dataclass, field
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import space_namespace
-from tds_operator.desired.labels import (
-    CONTRACT_LABEL,
-    RESTRICTED_POD_SECURITY,
-    Manifest,
-    managed_labels,
-    owner_reference,
-)
-from tds_operator.desired.network import (
-    default_deny_spec,
-    dns_egress_spec,
-    namespace_selector,
-    same_namespace_spec,
-)
-from tds_operator.desired.space import (
-    CONTAINER_DEFAULT_LIMIT,
-    CONTAINER_DEFAULT_REQUEST,
+from tds_operator.desired.isolation import (
     GPU_RESOURCE,
+    Owner,
+    isolation_policies,
+    limit_range,
+    namespace_manifest,
+    namespace_selector,
+    network_policy,
+    resource_quota,
 )
+from tds_operator.desired.labels import CONTRACT_LABEL, Manifest
 
 CLEAN_ROOM_LABEL = "tds.io/clean-room"
-DEFAULT_DENY_POLICY = "tds-default-deny"
-DNS_POLICY = "tds-allow-dns"
 WORKERS_POLICY = "tds-allow-workers"
 DATASETS_POLICY = "tds-allow-datasets"
 EGRESS_POLICY = "tds-allow-egress"
-QUOTA = "tds-quota"
-LIMIT_RANGE = "tds-defaults"
 
 
 @dataclass(frozen=True)
@@ -80,27 +69,9 @@ def provider_policy_name(contract: str) -> str:
     return _label_with_prefix("tds-allow-tds-cr-", contract)
 
 
-def _metadata(contract: DataContract, name: str, namespace: str | None = None) -> Manifest:
-    contract_name = contract.metadata.name or ""
-    metadata: Manifest = {
-        "name": name,
-        "labels": managed_labels(**{CONTRACT_LABEL: contract_name}),
-        "ownerReferences": [
-            owner_reference("DataContract", contract_name, contract.metadata.uid or "")
-        ],
-    }
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    return metadata
-
-
-def _policy(contract: DataContract, name: str, namespace: str, spec: Manifest) -> Manifest:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _metadata(contract, name, namespace),
-        "spec": spec,
-    }
+def _owner(contract: DataContract) -> Owner:
+    name = contract.metadata.name or ""
+    return Owner("DataContract", name, contract.metadata.uid or "", CONTRACT_LABEL)
 
 
 def _dataset_rules(
@@ -116,6 +87,30 @@ def _dataset_rules(
     return rules
 
 
+def _datasets_policy(
+    contract: DataContract, namespace: str, endpoints: dict[str, DatasetEndpoint]
+) -> Manifest:
+    provider_namespace = space_namespace(contract.spec.provider.space)
+    spec = {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": _dataset_rules(provider_namespace, endpoints),
+    }
+    return network_policy(_owner(contract), DATASETS_POLICY, namespace, spec)
+
+
+def _egress_policy(contract: DataContract, namespace: str) -> Manifest:
+    egress = [
+        {
+            "to": [{"ipBlock": {"cidr": rule.cidr}}],
+            "ports": [{"protocol": "TCP", "port": port} for port in rule.ports],
+        }
+        for rule in contract.spec.egress
+    ]
+    spec = {"podSelector": {}, "policyTypes": ["Egress"], "egress": egress}
+    return network_policy(_owner(contract), EGRESS_POLICY, namespace, spec)
+
+
 def clean_room_children(
     contract: DataContract, endpoints: dict[str, DatasetEndpoint]
 ) -> list[Manifest]:
@@ -123,71 +118,20 @@ def clean_room_children(
 
     `endpoints` maps each contracted dataset served over the network to its pods' port.
     """
-    name = contract.metadata.name or ""
-    namespace = clean_room_namespace(name)
-    spec = contract.spec
-    provider_namespace = space_namespace(spec.provider.space)
-    ns_metadata = _metadata(contract, namespace)
-    ns_metadata["labels"].update({CLEAN_ROOM_LABEL: "true", **RESTRICTED_POD_SECURITY})
-    children: list[Manifest] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": ns_metadata},
-        _policy(contract, DEFAULT_DENY_POLICY, namespace, default_deny_spec()),
-        _policy(contract, DNS_POLICY, namespace, dns_egress_spec()),
-        _policy(contract, WORKERS_POLICY, namespace, same_namespace_spec()),
+    owner = _owner(contract)
+    namespace = clean_room_namespace(owner.name)
+    children = [
+        namespace_manifest(owner, namespace, **{CLEAN_ROOM_LABEL: "true"}),
+        *isolation_policies(owner, namespace, WORKERS_POLICY),
     ]
     if endpoints:
-        children.append(
-            _policy(
-                contract,
-                DATASETS_POLICY,
-                namespace,
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Egress"],
-                    "egress": _dataset_rules(provider_namespace, endpoints),
-                },
-            )
-        )
-    if spec.egress:
-        children.append(
-            _policy(
-                contract,
-                EGRESS_POLICY,
-                namespace,
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Egress"],
-                    "egress": [
-                        {
-                            "to": [{"ipBlock": {"cidr": rule.cidr}}],
-                            "ports": [{"protocol": "TCP", "port": port} for port in rule.ports],
-                        }
-                        for rule in spec.egress
-                    ],
-                },
-            )
-        )
+        children.append(_datasets_policy(contract, namespace, endpoints))
+    if contract.spec.egress:
+        children.append(_egress_policy(contract, namespace))
+    gpus = str(contract.spec.compute.max_concurrent_gpus)
     children += [
-        {
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": _metadata(contract, QUOTA, namespace),
-            "spec": {"hard": {f"requests.{GPU_RESOURCE}": str(spec.compute.max_concurrent_gpus)}},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "LimitRange",
-            "metadata": _metadata(contract, LIMIT_RANGE, namespace),
-            "spec": {
-                "limits": [
-                    {
-                        "type": "Container",
-                        "defaultRequest": dict(CONTAINER_DEFAULT_REQUEST),
-                        "default": dict(CONTAINER_DEFAULT_LIMIT),
-                    }
-                ]
-            },
-        },
+        resource_quota(owner, namespace, {f"requests.{GPU_RESOURCE}": gpus}),
+        limit_range(owner, namespace),
     ]
     if endpoints:
         children.append(provider_ingress_policy(contract, endpoints))
@@ -201,8 +145,8 @@ def provider_ingress_policy(
     name = contract.metadata.name or ""
     provider_namespace = space_namespace(contract.spec.provider.space)
     ports = sorted({endpoint.port for endpoint in endpoints.values()})
-    return _policy(
-        contract,
+    return network_policy(
+        _owner(contract),
         provider_policy_name(name),
         provider_namespace,
         {

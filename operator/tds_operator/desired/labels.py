@@ -9,7 +9,6 @@ from tds_operator import API_VERSION, FIELD_MANAGER
 MANAGED_BY = "app.kubernetes.io/managed-by"
 SPACE_LABEL = "tds.io/space"
 CONTRACT_LABEL = "tds.io/contract"
-ROLE_LABEL = "tds.io/role"
 
 Manifest = dict[str, Any]
 

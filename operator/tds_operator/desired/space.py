@@ -4,67 +4,52 @@ from __future__ import annotations
 
 from tds_operator.api.common import Subject
 from tds_operator.api.dataspace import DataSpace, space_namespace
-from tds_operator.desired.labels import (
-    RESTRICTED_POD_SECURITY,
-    SPACE_LABEL,
-    Manifest,
-    managed_labels,
-    owner_reference,
+from tds_operator.desired.isolation import (
+    DEFAULT_DENY_POLICY,
+    DNS_POLICY,
+    GPU_RESOURCE,
+    Owner,
+    isolation_policies,
+    limit_range,
+    namespace_manifest,
+    resource_quota,
 )
-from tds_operator.desired.network import default_deny_spec, dns_egress_spec, same_namespace_spec
+from tds_operator.desired.labels import SPACE_LABEL, Manifest
 from tds_operator.desired.rbac import MEMBER_ROLE, OBSERVER_ROLE, OWNER_ROLE, PARTICIPANT_ROLE
 
-GPU_RESOURCE = "nvidia.com/gpu"
-DEFAULT_DENY_POLICY = "tds-default-deny"
-DNS_POLICY = "tds-allow-dns"
+__all__ = [
+    # The policies every isolated namespace has, named here too for readers of a space.
+    "DEFAULT_DENY_POLICY",
+    "DNS_POLICY",
+    "MEMBERS_BINDING",
+    "OWNERS_BINDING",
+    "SAME_SPACE_POLICY",
+    "space_children",
+    "space_cluster_role_bindings",
+    "space_limit_range",
+    "space_namespace_manifest",
+    "space_network_policies",
+    "space_resource_quota",
+    "space_role_bindings",
+]
+
 SAME_SPACE_POLICY = "tds-allow-same-space"
-QUOTA = "tds-quota"
-LIMIT_RANGE = "tds-defaults"
 OWNERS_BINDING = "tds-owners"
 MEMBERS_BINDING = "tds-members"
 
-# Containers that state no resources still get these, so that a quota on requests and limits does
-# not reject them.
-CONTAINER_DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
-CONTAINER_DEFAULT_LIMIT = {"cpu": "1", "memory": "1Gi"}
 
-
-def _metadata(space: DataSpace, name: str, namespace: str | None = None) -> Manifest:
-    space_name = space.metadata.name or ""
-    metadata: Manifest = {
-        "name": name,
-        "labels": managed_labels(**{SPACE_LABEL: space_name}),
-        "ownerReferences": [owner_reference("DataSpace", space_name, space.metadata.uid or "")],
-    }
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    return metadata
+def _owner(space: DataSpace) -> Owner:
+    return Owner("DataSpace", space.metadata.name or "", space.metadata.uid or "", SPACE_LABEL)
 
 
 def space_namespace_manifest(space: DataSpace) -> Manifest:
     """The space's namespace, under Pod Security `restricted`."""
-    name = space_namespace(space.metadata.name or "")
-    metadata = _metadata(space, name)
-    metadata["labels"].update(RESTRICTED_POD_SECURITY)
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
-
-
-def _network_policy(space: DataSpace, name: str, spec: Manifest) -> Manifest:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _metadata(space, name, space.namespace_name),
-        "spec": spec,
-    }
+    return namespace_manifest(_owner(space), space_namespace(space.metadata.name or ""))
 
 
 def space_network_policies(space: DataSpace) -> list[Manifest]:
     """Default-deny in both directions, then DNS and traffic inside the space allowed."""
-    return [
-        _network_policy(space, DEFAULT_DENY_POLICY, default_deny_spec()),
-        _network_policy(space, DNS_POLICY, dns_egress_spec()),
-        _network_policy(space, SAME_SPACE_POLICY, same_namespace_spec()),
-    ]
+    return isolation_policies(_owner(space), space.namespace_name, SAME_SPACE_POLICY)
 
 
 def space_resource_quota(space: DataSpace) -> Manifest:
@@ -78,81 +63,46 @@ def space_resource_quota(space: DataSpace) -> Manifest:
         f"requests.{GPU_RESOURCE}": str(quota.gpu),
         "pods": str(quota.pods),
     }
-    return {
-        "apiVersion": "v1",
-        "kind": "ResourceQuota",
-        "metadata": _metadata(space, QUOTA, space.namespace_name),
-        "spec": {"hard": hard},
-    }
+    return resource_quota(_owner(space), space.namespace_name, hard)
 
 
 def space_limit_range(space: DataSpace) -> Manifest:
     """Default container requests and limits, so pods that state none are still admitted."""
-    return {
-        "apiVersion": "v1",
-        "kind": "LimitRange",
-        "metadata": _metadata(space, LIMIT_RANGE, space.namespace_name),
-        "spec": {
-            "limits": [
-                {
-                    "type": "Container",
-                    "defaultRequest": dict(CONTAINER_DEFAULT_REQUEST),
-                    "default": dict(CONTAINER_DEFAULT_LIMIT),
-                }
-            ]
-        },
-    }
+    return limit_range(_owner(space), space.namespace_name)
 
 
-def _role_binding(space: DataSpace, name: str, role: str, subjects: list[Manifest]) -> Manifest:
+def _binding(
+    space: DataSpace, kind: str, name: str, role: str, subjects: list[Subject]
+) -> Manifest:
+    """A RoleBinding in the space's namespace, or a ClusterRoleBinding, to a ClusterRole."""
+    namespace = space.namespace_name if kind == "RoleBinding" else None
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": _metadata(space, name, space.namespace_name),
+        "kind": kind,
+        "metadata": _owner(space).metadata(name, namespace),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-        "subjects": subjects,
+        "subjects": _subjects(subjects),
     }
 
 
 def space_role_bindings(space: DataSpace) -> list[Manifest]:
     """Owners administer the space, members read it; no binding for an empty list of members."""
-    bindings = [_role_binding(space, OWNERS_BINDING, OWNER_ROLE, _subjects(space.spec.owners))]
+    bindings = [_binding(space, "RoleBinding", OWNERS_BINDING, OWNER_ROLE, space.spec.owners)]
     if space.spec.members:
         bindings.append(
-            _role_binding(space, MEMBERS_BINDING, MEMBER_ROLE, _subjects(space.spec.members))
+            _binding(space, "RoleBinding", MEMBERS_BINDING, MEMBER_ROLE, space.spec.members)
         )
     return bindings
 
 
 def space_cluster_role_bindings(space: DataSpace) -> list[Manifest]:
     """Owners take part in the data space (catalogue, contracts); members observe it."""
-    name = space.metadata.name or ""
-    bindings = [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": _metadata(space, f"tds-space-{name}-owners"),
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": PARTICIPANT_ROLE,
-            },
-            "subjects": _subjects(space.spec.owners),
-        }
-    ]
+    prefix = f"tds-space-{space.metadata.name or ''}"
+    kind = "ClusterRoleBinding"
+    bindings = [_binding(space, kind, f"{prefix}-owners", PARTICIPANT_ROLE, space.spec.owners)]
     if space.spec.members:
         bindings.append(
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": _metadata(space, f"tds-space-{name}-members"),
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": OBSERVER_ROLE,
-                },
-                "subjects": _subjects(space.spec.members),
-            }
+            _binding(space, kind, f"{prefix}-members", OBSERVER_ROLE, space.spec.members)
         )
     return bindings
 

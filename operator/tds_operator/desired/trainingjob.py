@@ -9,8 +9,8 @@ from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import clean_room_namespace
+from tds_operator.desired.isolation import GPU_RESOURCE
 from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, managed_labels
-from tds_operator.desired.space import GPU_RESOURCE
 from tds_operator.policy.rules import HubRules
 
 JOB_NAMESPACE_LABEL = "tds.io/training-job-namespace"

@@ -17,12 +17,11 @@ import kr8s.asyncio
 from kubernetes.utils.quantity import parse_quantity
 
 from tds_operator import FIELD_MANAGER
-from tds_operator.api.resources import RESOURCES
+from tds_operator.api.resources import BUILTIN_KINDS, RESOURCES, builtin_plural
+from tds_operator.desired.labels import Manifest
 from tds_operator.metrics import API_WRITES
 
 logger = logging.getLogger(__name__)
-
-Manifest = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -34,36 +33,19 @@ class ApiLocation:
 
 
 LOCATIONS: dict[tuple[str, str], ApiLocation] = {
-    ("v1", "Namespace"): ApiLocation("namespaces", False),
-    ("v1", "ResourceQuota"): ApiLocation("resourcequotas", True),
-    ("v1", "LimitRange"): ApiLocation("limitranges", True),
-    ("v1", "Service"): ApiLocation("services", True),
-    ("v1", "Pod"): ApiLocation("pods", True),
-    ("v1", "ConfigMap"): ApiLocation("configmaps", True),
-    ("v1", "Secret"): ApiLocation("secrets", True),
-    ("v1", "Event"): ApiLocation("events", True),
-    ("networking.k8s.io/v1", "NetworkPolicy"): ApiLocation("networkpolicies", True),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ApiLocation("rolebindings", True),
-    ("rbac.authorization.k8s.io/v1", "Role"): ApiLocation("roles", True),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ApiLocation("clusterroles", False),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ApiLocation(
-        "clusterrolebindings", False
-    ),
-    ("batch/v1", "Job"): ApiLocation("jobs", True),
-    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): ApiLocation(
-        "validatingwebhookconfigurations", False
-    ),
-    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): ApiLocation(
-        "mutatingwebhookconfigurations", False
-    ),
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ApiLocation(
-        "customresourcedefinitions", False
-    ),
+    **{
+        key: ApiLocation(builtin_plural(key[1]), namespaced)
+        for key, namespaced in BUILTIN_KINDS.items()
+    },
     **{
         (resource.api_version, kind): ApiLocation(resource.plural, resource.namespaced)
         for kind, resource in RESOURCES.items()
     },
 }
+
+
+WRITE_METHODS = {"apply": "PATCH", "patch": "PATCH", "delete": "DELETE", "create": "POST"}
+"""The HTTP method of each write verb, as `tds_api_writes_total` counts them."""
 
 
 class KubeError(Exception):
@@ -158,7 +140,6 @@ class Kube:
     async def _write(
         self,
         verb: str,
-        method: str,
         api_version: str,
         kind: str,
         name: str | None = None,
@@ -166,7 +147,9 @@ class Kube:
         **kwargs: Any,
     ) -> Manifest:
         API_WRITES.labels(verb=verb, kind=kind).inc()
-        return await self._request(method, api_version, kind, name, namespace, **kwargs)
+        return await self._request(
+            WRITE_METHODS[verb], api_version, kind, name, namespace, **kwargs
+        )
 
     async def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
@@ -197,7 +180,6 @@ class Kube:
         metadata = manifest["metadata"]
         return await self._write(
             "apply",
-            "PATCH",
             manifest["apiVersion"],
             manifest["kind"],
             name=metadata["name"],
@@ -231,7 +213,6 @@ class Kube:
         """A JSON merge patch (lists are replaced whole), e.g. of status or finalizers."""
         return await self._write(
             "patch",
-            "PATCH",
             api_version,
             kind,
             name=name,
@@ -262,7 +243,6 @@ class Kube:
         try:
             await self._write(
                 "delete",
-                "DELETE",
                 api_version,
                 kind,
                 name=name,
@@ -281,7 +261,6 @@ class Kube:
         metadata = manifest["metadata"]
         return await self._write(
             "create",
-            "POST",
             manifest["apiVersion"],
             manifest["kind"],
             namespace=metadata.get("namespace"),

@@ -17,11 +17,11 @@ from tds_operator.policy.contract import (
     contract_phase,
     effective_phase,
     spec_digest,
-    validate_contract_terms,
 )
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.digest import canonical_json
 from tds_operator.policy.rules import HubRules
+from tds_operator.policy.terms import validate_contract_terms
 from tests.unit.contract_builders import (
     BEFORE_WINDOW,
     IN_WINDOW,
@@ -85,7 +85,7 @@ def test_consented_within_the_window_is_active_until_not_after() -> None:
     decision = phase_of(consented())
     assert (decision.phase, decision.reason) == ("Active", "TermsInForce")
     assert decision.is_active
-    assert not decision.is_terminal
+    assert decision.phase not in TERMINAL_PHASES
     assert decision.next_transition == NOT_AFTER
 
 
@@ -114,7 +114,7 @@ def test_an_expired_contract_names_the_end_and_schedules_nothing() -> None:
     assert (decision.phase, decision.reason) == ("Expired", "ValidityEnded")
     assert "2027-03-01T00:00:00Z" in decision.message
     assert decision.next_transition is None
-    assert decision.is_terminal
+    assert decision.phase in TERMINAL_PHASES
 
 
 def test_a_proposal_nobody_approved_still_expires() -> None:
@@ -245,7 +245,7 @@ def test_once_terminal_always_terminal_whatever_comes_next(steps: list[Any]) -> 
         )
         if previous in TERMINAL_PHASES:
             assert decision.phase == previous
-        assert (decision.next_transition is None) == decision.is_terminal
+        assert (decision.next_transition is None) == (decision.phase in TERMINAL_PHASES)
         if decision.next_transition is not None:
             assert decision.next_transition > now
         previous = decision.phase

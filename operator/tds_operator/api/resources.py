@@ -56,3 +56,33 @@ RESOURCES = {
 def resource_for(kind: str) -> Resource:
     """Group, version, plural and scope of a kind; KeyError for kinds outside tds.io."""
     return RESOURCES[kind]
+
+
+RBAC = "rbac.authorization.k8s.io/v1"
+ADMISSION = "admissionregistration.k8s.io/v1"
+BUILTIN_KINDS: dict[tuple[str, str], bool] = {
+    ("v1", "Namespace"): False,
+    ("v1", "ResourceQuota"): True,
+    ("v1", "LimitRange"): True,
+    ("v1", "Service"): True,
+    ("v1", "Pod"): True,
+    ("v1", "ConfigMap"): True,
+    ("v1", "Secret"): True,
+    ("v1", "Event"): True,
+    ("networking.k8s.io/v1", "NetworkPolicy"): True,
+    (RBAC, "RoleBinding"): True,
+    (RBAC, "Role"): True,
+    (RBAC, "ClusterRole"): False,
+    (RBAC, "ClusterRoleBinding"): False,
+    ("batch/v1", "Job"): True,
+    (ADMISSION, "ValidatingWebhookConfiguration"): False,
+    (ADMISSION, "MutatingWebhookConfiguration"): False,
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): False,
+}
+"""The built-in kinds the operator handles, and whether each is namespaced."""
+
+
+def builtin_plural(kind: str) -> str:
+    """The resource name the API server serves a built-in kind under."""
+    lower = kind.lower()
+    return f"{lower[:-1]}ies" if lower.endswith("y") else f"{lower}s"

@@ -7,7 +7,6 @@ an Event on each transition) → the next wake-up at the instant the phase chang
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +30,7 @@ from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
 from tds_operator.audit.events import consent_events, phase_event
 from tds_operator.audit.store import LedgerBroken
 from tds_operator.audit.usage import contract_usage, jobs_in_flight
+from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.cleanroom import CleanRoom
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import ContractInputs, contract_inputs
@@ -42,19 +42,16 @@ from tds_operator.handlers.objects import (
     validation_message,
     write_status,
 )
-from tds_operator.kube import Manifest
 from tds_operator.policy.conditions import set_condition, set_decision, timestamp
 from tds_operator.policy.contract import (
     PhaseDecision,
     contract_phase,
     effective_phase,
-    validate_contract_terms,
 )
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.rules import HubRules
 from tds_operator.policy.signatures import signed_spec, unsigned_consents
-
-logger = logging.getLogger(__name__)
+from tds_operator.policy.terms import validate_contract_terms
 
 # Wake a little after an instant so that `now >= instant` holds when the reconcile runs.
 WAKE_MARGIN_SECONDS = 0.02
@@ -168,13 +165,7 @@ class ContractReconciler:
         generation = body["metadata"].get("generation")
         phase = decision.phase
         conditions = set_condition(
-            set_decision(
-                status.get("conditions") or [],
-                TERMS_VALID,
-                decision.terms,
-                generation=generation,
-                now=now,
-            ),
+            status.get("conditions") or [],
             type=ACTIVE,
             status=phase.is_active,
             reason=phase.reason,
@@ -182,7 +173,8 @@ class ContractReconciler:
             generation=generation,
             now=now,
         )
-        for type, outcome in ((CLEAN_ROOM_READY, clean_room), (AUDIT_LEDGER_INTACT, ledger)):
+        outcomes = ((TERMS_VALID, decision.terms), (CLEAN_ROOM_READY, clean_room))
+        for type, outcome in (*outcomes, (AUDIT_LEDGER_INTACT, ledger)):
             conditions = set_decision(conditions, type, outcome, generation=generation, now=now)
         new_status = DataContractStatus(
             observed_generation=generation,

@@ -18,8 +18,8 @@ from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, TRAINING_JOB
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.usage import contract_usage
+from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import Operator
-from tds_operator.kube import Manifest
 from tds_operator.policy.signatures import signatures_of
 from tds_operator.policy.training import AdmissionInput, gpus_held
 

@@ -20,8 +20,8 @@ from tds_operator.api.dataspace import (
     DataSpaceStatus,
     space_namespace,
 )
-from tds_operator.api.resources import DATA_SPACE
-from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
+from tds_operator.api.resources import DATA_SPACE, RBAC
+from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
 from tds_operator.desired.space import space_children
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import contracts_of_space
@@ -34,7 +34,7 @@ from tds_operator.handlers.objects import (
     validation_message,
     write_status,
 )
-from tds_operator.kube import KubeError, Manifest
+from tds_operator.kube import KubeError
 from tds_operator.policy.conditions import is_true, set_decision
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.space import namespace_is_ours, space_may_be_deleted
@@ -45,7 +45,6 @@ logger = logging.getLogger(__name__)
 RECHECK_BLOCKED_SECONDS = 30.0
 # How often a deleted space looks whether its namespace has gone.
 NAMESPACE_GONE_RECHECK_SECONDS = 2.0
-RBAC = "rbac.authorization.k8s.io/v1"
 
 
 def provisioned(space: DataSpace) -> Decision:

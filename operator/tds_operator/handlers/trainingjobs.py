@@ -8,15 +8,13 @@ batch Job is deleted and the TrainingJob ends as Stopped with the contract's rea
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from pydantic import ValidationError
 
 from tds_operator import API_VERSION
 from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.dataspace import DataSpace
-from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, TRAINING_JOB
+from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB
 from tds_operator.api.trainingjob import (
     ADMITTED,
     ADMITTED_REASON,
@@ -32,8 +30,9 @@ from tds_operator.api.trainingjob import (
 from tds_operator.audit.chain import AuditEvent
 from tds_operator.audit.events import admission_event, job_end_event, job_key, usage_event
 from tds_operator.audit.usage import admitted_jobs, usage_by_job
+from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import Operator, utcnow
-from tds_operator.handlers.gather import admission_input
+from tds_operator.handlers.gather import admission_input, data_space
 from tds_operator.handlers.objects import (
     ensure_finalizer,
     record_event,
@@ -42,7 +41,6 @@ from tds_operator.handlers.objects import (
     write_status,
 )
 from tds_operator.handlers.workload import Workload, workload_of
-from tds_operator.kube import Manifest
 from tds_operator.policy.conditions import set_condition, timestamp
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
@@ -60,8 +58,6 @@ from tds_operator.policy.enforcement import (
     usage_due,
 )
 from tds_operator.policy.training import admit_training_job
-
-logger = logging.getLogger(__name__)
 
 # Usage is also metered at the whole second the budget runs out; wake just after it.
 WAKE_MARGIN_SECONDS = 0.05
@@ -159,13 +155,11 @@ class TrainingJobReconciler:
                 return None
             if not await self.workload.clean_room_exists(body):
                 return CLEAN_ROOM_RECHECK_SECONDS  # the contract's reconcile is opening it
-            provider = await self.kube.get(API_VERSION, DATA_SPACE, contract.spec.provider.space)
+            provider = await data_space(self.op, contract.spec.provider.space)
             deadline = remaining_seconds(
                 job.spec, budget_left(contract) / 3600, BUDGET_DEADLINE_GRACE_SECONDS
             )
-            batch = await self.workload.start(
-                job, contract, _space(provider), self.op.rules, deadline
-            )
+            batch = await self.workload.start(job, contract, provider, self.op.rules, deadline)
         pods = await self.workload.pods(body)
         now = utcnow()
         used = gpu_seconds(pods, job.spec.gpus_per_worker, now)
@@ -302,7 +296,3 @@ class TrainingJobReconciler:
             ),
         )
         await write_status(self.kube, body, new_status)
-
-
-def _space(body: Manifest | None) -> DataSpace | None:
-    return DataSpace.model_validate(body) if body else None

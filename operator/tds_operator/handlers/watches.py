@@ -18,6 +18,7 @@ from tds_operator.api.resources import (
     DATA_CONTRACTS,
     DATA_SPACE,
     DATA_SPACES,
+    RBAC,
     TRAINING_JOB,
     TRAINING_JOBS,
 )
@@ -32,8 +33,8 @@ SPACE_CHILD_RESOURCES = (
     ("networking.k8s.io/v1", "networkpolicies"),
     ("v1", "resourcequotas"),
     ("v1", "limitranges"),
-    ("rbac.authorization.k8s.io/v1", "rolebindings"),
-    ("rbac.authorization.k8s.io/v1", "clusterrolebindings"),
+    (RBAC, "rolebindings"),
+    (RBAC, "clusterrolebindings"),
 )
 """What a space makes: a change to any of them (drift, deletion) reconciles the space."""
 

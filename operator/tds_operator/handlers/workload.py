@@ -6,13 +6,14 @@ from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import clean_room_namespace
+from tds_operator.desired.labels import Manifest
 from tds_operator.desired.trainingjob import (
     JOB_NAME_LABEL,
     JOB_NAMESPACE_LABEL,
     batch_job,
     headless_service,
 )
-from tds_operator.kube import Kube, Manifest
+from tds_operator.kube import Kube
 from tds_operator.policy.rules import HubRules
 
 

@@ -19,11 +19,11 @@ from tds_operator.policy.contract import (
     PARTIES,
     approved_by,
     party_space,
-    validate_contract_terms,
 )
 from tds_operator.policy.decision import Decision, first_failing
 from tds_operator.policy.identity import UserInfo, speaks_for
 from tds_operator.policy.rules import HubRules
+from tds_operator.policy.terms import validate_contract_terms
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final
 
 from tds_operator.api.datacontract import (
@@ -18,9 +18,8 @@ from tds_operator.api.datacontract import (
     DataContractSpec,
     Party,
 )
-from tds_operator.api.dataspace import DataSpaceSpec
 from tds_operator.policy.conditions import timestamp
-from tds_operator.policy.decision import Decision, first_failing
+from tds_operator.policy.decision import Decision
 from tds_operator.policy.digest import sha256_digest
 from tds_operator.policy.rules import HubRules
 
@@ -62,11 +61,6 @@ class PhaseDecision:
         """Whether jobs may run under the contract."""
         return self.phase == "Active"
 
-    @property
-    def is_terminal(self) -> bool:
-        """Whether the contract has ended for good."""
-        return self.phase in TERMINAL_PHASES
-
 
 def contract_phase(
     spec: DataContractSpec,
@@ -89,6 +83,11 @@ def contract_phase(
     ended = _revoked(spec) or _expired(spec, now) or _exhausted(spec, used, jobs_running)
     if ended is not None:
         return ended
+    return _waiting(spec, now) or _suspended_by_hub(spec, hub_rules) or _in_force(spec)
+
+
+def _waiting(spec: DataContractSpec, now: datetime) -> PhaseDecision | None:
+    """Proposed: a party has not consented yet, or the window has not opened."""
     not_after = spec.validity.not_after
     missing = [party for party in PARTIES if not approved_by(spec, party)]
     if missing:
@@ -108,15 +107,24 @@ def contract_phase(
             f"both parties consented; the contract becomes Active at {timestamp(not_before)}",
             next_transition=not_before,
         )
+    return None
+
+
+def _suspended_by_hub(spec: DataContractSpec, hub_rules: HubRules) -> PhaseDecision | None:
     suspended = sorted({spec.provider.space, spec.consumer.space} & hub_rules.suspended_spaces)
-    if suspended:
-        return PhaseDecision(
-            "Suspended",
-            "SuspendedByHub",
-            f"the hub has suspended DataSpace {', '.join(suspended)}: no job may run under the "
-            "contract until the hub lifts the suspension",
-            next_transition=not_after,
-        )
+    if not suspended:
+        return None
+    return PhaseDecision(
+        "Suspended",
+        "SuspendedByHub",
+        f"the hub has suspended DataSpace {', '.join(suspended)}: no job may run under the "
+        "contract until the hub lifts the suspension",
+        next_transition=spec.validity.not_after,
+    )
+
+
+def _in_force(spec: DataContractSpec) -> PhaseDecision:
+    not_after = spec.validity.not_after
     return PhaseDecision(
         "Active",
         "TermsInForce",
@@ -180,135 +188,6 @@ def _still_terminal(
         return again
     return PhaseDecision(
         previous, "PhaseIsFinal", f"the contract reached {previous}, which is final"
-    )
-
-
-# --- Terms against the hub and the parties' spaces ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class TermsInput:
-    """What the terms are checked against: the parties' spaces (None if absent) and hub rules."""
-
-    spec: DataContractSpec
-    provider_space: DataSpaceSpec | None
-    consumer_space: DataSpaceSpec | None
-    hub_rules: HubRules
-    now: datetime
-
-
-def parties_exist(terms: TermsInput) -> Decision:
-    """Both spec.provider.space and spec.consumer.space name existing DataSpaces."""
-    for party in PARTIES:
-        space = terms.provider_space if party == "provider" else terms.consumer_space
-        if space is None:
-            name = party_space(terms.spec, party)
-            return Decision.deny(
-                "UnknownSpace",
-                f"spec.{party}.space: DataSpace {name} does not exist; name an existing DataSpace",
-            )
-    return Decision.allow("SpacesExist", "both parties' DataSpaces exist")
-
-
-def datasets_offered(terms: TermsInput) -> Decision:
-    """Every dataset in spec.provider.datasets is offered by the provider's space."""
-    space = terms.provider_space
-    if space is None:
-        return parties_exist(terms)
-    unknown = [name for name in terms.spec.provider.datasets if space.dataset(name) is None]
-    if unknown:
-        offered = ", ".join(dataset.name for dataset in space.datasets) or "none"
-        return Decision.deny(
-            "UnknownDataset",
-            f"spec.provider.datasets: DataSpace {terms.spec.provider.space} offers no dataset "
-            f"named {', '.join(unknown)} (it offers: {offered})",
-        )
-    return Decision.allow("DatasetsOffered", "the provider offers every dataset named")
-
-
-def no_core_data(terms: TermsInput) -> Decision:
-    """No dataset of the contract is classified `core`: core data is never shareable."""
-    space = terms.provider_space
-    core = [
-        name
-        for name in terms.spec.provider.datasets
-        if space is not None
-        and (dataset := space.dataset(name)) is not None
-        and dataset.classification == "core"
-    ]
-    if core:
-        return Decision.deny(
-            "CoreDataNotShareable",
-            f"spec.provider.datasets: {', '.join(core)} is classified core, and core data is "
-            "never shareable; remove it from the contract",
-        )
-    return Decision.allow("NoCoreData", "no dataset of the contract is core data")
-
-
-def validity_within_hub_limit(terms: TermsInput) -> Decision:
-    """The validity window, from notBefore (or now, if unset) to notAfter, fits the hub's limit."""
-    validity = terms.spec.validity
-    start = validity.not_before or terms.now
-    limit = terms.hub_rules.max_contract_days
-    if validity.not_after - start > timedelta(days=limit):
-        span = (validity.not_after - start) / timedelta(days=1)
-        origin = "notBefore" if validity.not_before is not None else "now"
-        return Decision.deny(
-            "ContractTooLong",
-            f"spec.validity spans {span:.1f} days from {origin} to notAfter; the hub allows "
-            f"at most {limit} days: move spec.validity.notAfter earlier",
-        )
-    return Decision.allow("ValidityWithinLimit", f"validity is at most {limit} days")
-
-
-def budget_within_hub_limit(terms: TermsInput) -> Decision:
-    """spec.compute.maxGpuHours is at most the hub's per-contract GPU-hour limit, if any."""
-    limit = terms.hub_rules.max_gpu_hours_per_contract
-    asked = terms.spec.compute.max_gpu_hours
-    if limit is not None and asked > limit:
-        return Decision.deny(
-            "GpuBudgetTooLarge",
-            f"spec.compute.maxGpuHours is {asked}; the hub allows at most {limit:g} GPU-hours "
-            "per contract",
-        )
-    return Decision.allow("GpuBudgetWithinLimit", "the GPU budget fits the hub's limit")
-
-
-def concurrency_within_hub_limit(terms: TermsInput) -> Decision:
-    """spec.compute.maxConcurrentGpus is at most the hub's per-contract limit, if any."""
-    limit = terms.hub_rules.max_concurrent_gpus_per_contract
-    asked = terms.spec.compute.max_concurrent_gpus
-    if limit is not None and asked > limit:
-        return Decision.deny(
-            "GpuConcurrencyTooLarge",
-            f"spec.compute.maxConcurrentGpus is {asked}; the hub allows at most {limit} GPUs "
-            "at a time per contract",
-        )
-    return Decision.allow("GpuConcurrencyWithinLimit", "GPU concurrency fits the hub's limit")
-
-
-TERMS_POLICIES: Final = (
-    parties_exist,
-    datasets_offered,
-    no_core_data,
-    validity_within_hub_limit,
-    budget_within_hub_limit,
-    concurrency_within_hub_limit,
-)
-
-
-def validate_contract_terms(
-    spec: DataContractSpec,
-    provider_space: DataSpaceSpec | None,
-    consumer_space: DataSpaceSpec | None,
-    hub_rules: HubRules,
-    now: datetime,
-) -> Decision:
-    """The first term that the parties' spaces or the hub rules refuse, else TermsValid."""
-    return first_failing(
-        TERMS_POLICIES,
-        TermsInput(spec, provider_space, consumer_space, hub_rules, now),
-        Decision.allow("TermsValid", "the terms fit both spaces and the hub rules"),
     )
 
 

@@ -24,7 +24,8 @@ from tds_operator.api.trainingjob import (
 from tds_operator.policy.conditions import find_condition
 from tds_operator.policy.decision import Decision
 
-Manifest = Mapping[str, Any]
+LiveObject = Mapping[str, Any]
+"""An object as the API server returned it; only read."""
 
 METERING_INTERVAL_SECONDS: Final = 2.0
 """While workers run, usage is metered this often; it is what budget enforcement sees."""
@@ -42,19 +43,19 @@ def budget_left(contract: DataContract) -> float:
     return contract.spec.compute.max_gpu_hours * 3600 - (usage.gpu_hours if usage else 0.0) * 3600
 
 
-def revoked(contract: Manifest | None) -> bool:
+def revoked(contract: LiveObject | None) -> bool:
     """Whether a party has revoked the contract: final, so it stops jobs before the contract's
     own reconcile has reported it."""
     return bool(((contract or {}).get("spec") or {}).get("revoked"))
 
 
-def contract_lets_jobs_run(contract: Manifest | None) -> bool:
+def contract_lets_jobs_run(contract: LiveObject | None) -> bool:
     """Whether jobs may run under the contract (as live): it exists, is Active, is not revoked."""
     phase = ((contract or {}).get("status") or {}).get("phase")
     return phase == "Active" and not revoked(contract)
 
 
-def stop_reason(contract: Manifest | None) -> Decision:
+def stop_reason(contract: LiveObject | None) -> Decision:
     """Why the contract no longer lets jobs run, from its Active condition."""
     if contract is None:
         return Decision.deny(CONTRACT_DELETED, "the DataContract no longer exists")
@@ -73,7 +74,7 @@ def stop_reason(contract: Manifest | None) -> Decision:
 
 
 def batch_outcome(
-    batch: Manifest, pods: Iterable[Manifest]
+    batch: LiveObject, pods: Iterable[LiveObject]
 ) -> tuple[TrainingJobPhase, Decision] | None:
     """Succeeded or Failed (with the worker's own reason) once the batch Job has finished."""
     for condition in (batch.get("status") or {}).get("conditions") or []:
@@ -91,7 +92,7 @@ def batch_outcome(
     return None
 
 
-def worker_failure(pods: Iterable[Manifest]) -> str:
+def worker_failure(pods: Iterable[LiveObject]) -> str:
     """The first worker that exited with an error: its index, exit code, reason and message."""
     for pod in pods:
         for container in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -106,13 +107,13 @@ def worker_failure(pods: Iterable[Manifest]) -> str:
     return ""
 
 
-def start_time(pods: Iterable[Manifest]) -> str | None:
+def start_time(pods: Iterable[LiveObject]) -> str | None:
     """When the first worker pod started, as the pods report it (None before any has)."""
     known = sorted(s for p in pods if (s := (p.get("status") or {}).get("startTime")))
     return known[0] if known else None
 
 
-def running_workers(pods: Iterable[Manifest]) -> int:
+def running_workers(pods: Iterable[LiveObject]) -> int:
     """How many worker pods are Running."""
     return sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
 

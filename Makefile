@@ -73,7 +73,7 @@ e2e-kind: venv ## The e2e suite on a new kind cluster running the operator image
 
 .PHONY: chart-lint
 chart-lint: ## helm lint, the chart's CRDs are crds/, checkov on what the chart renders.
-	hack/e2e-chart-lint.sh
+	hack/chart-lint.sh
 
 .PHONY: test
 test: ## Everything CI runs: lint, CRDs fresh, unit, hub up, integration, e2e, hub down.

@@ -16,16 +16,16 @@ k get nodes -o custom-columns='NODE:.metadata.name,POOL:.metadata.labels.hub\.td
 say "Install the API and start the operator"
 k apply --server-side --field-manager=tds-operator --force-conflicts -f crds/ >/dev/null
 k wait --for=condition=Established -f crds/ >/dev/null
-log=$HUB_DIR/demo-operator.log
+operator_log=$HUB_DIR/demo-operator.log
 TDS_METRICS_PORT=0 TDS_LIVENESS_ENDPOINT=http://127.0.0.1:18080/healthz \
-  "$PYTHON" -m tds_operator >"$log" 2>&1 &
+  "$PYTHON" -m tds_operator >"$operator_log" 2>&1 &
 operator_pid=$!
 trap 'kill $operator_pid 2>/dev/null || true; wait $operator_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do
   curl -fsS http://127.0.0.1:18080/healthz >/dev/null 2>&1 && break
   sleep 0.5
 done
-echo "operator running (pid $operator_pid, log $log)"
+echo "operator running (pid $operator_pid, log $operator_log)"
 
 say "Three organisations get their isolated spaces"
 show apply -f examples/01-dataspaces.yaml

@@ -66,7 +66,8 @@ build_kubernetes() {
   mkdir -p "$out.tmp"
   for c in "${cmds[@]}"; do
     with_progress "$c $K8S_VERSION" \
-      bash -c "cd '$work' && go build -trimpath -ldflags '-s -w $ldflags' -o '$out.tmp/$c' k8s.io/kubernetes/cmd/$c"
+      env -C "$work" go build -trimpath -ldflags "-s -w$ldflags" \
+      -o "$out.tmp/$c" "k8s.io/kubernetes/cmd/$c"
   done
   publish "$out"
 }
@@ -79,7 +80,7 @@ build_etcd() {
   (cd "$work" && quiet go get -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
   mkdir -p "$out.tmp"
   with_progress "etcd $ETCD_VERSION" \
-    bash -c "cd '$work' && go build -trimpath -ldflags '-s -w' -o '$out.tmp/etcd' go.etcd.io/etcd/server/v3"
+    env -C "$work" go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
   publish "$out"
 }
 
@@ -92,7 +93,8 @@ build_kwok() {
   for c in kwok kwokctl; do
     (cd "$work" && quiet go get -tool "sigs.k8s.io/kwok/cmd/$c@$KWOK_VERSION")
     with_progress "$c $KWOK_VERSION" \
-      bash -c "cd '$work' && go build -trimpath -ldflags '-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION' -o '$out.tmp/$c' sigs.k8s.io/kwok/cmd/$c"
+      env -C "$work" go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
+      -o "$out.tmp/$c" "sigs.k8s.io/kwok/cmd/$c"
   done
   publish "$out"
 }
@@ -105,7 +107,8 @@ build_helm() {
   (cd "$work" && quiet go get -tool "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
   mkdir -p "$out.tmp"
   with_progress "helm $HELM_VERSION" \
-    bash -c "cd '$work' && go build -trimpath -ldflags '-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION' -o '$out.tmp/helm' helm.sh/helm/v3/cmd/helm"
+    env -C "$work" go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    -o "$out.tmp/helm" helm.sh/helm/v3/cmd/helm
   publish "$out"
 }
 

@@ -11,7 +11,7 @@ show() { printf '\033[2m$ kubectl %s\033[0m\n' "$*"; k "$@"; }
 
 say "The hub: a real control plane with simulated CPU and GPU nodes"
 k version 2>/dev/null | sed 's/^/  /'
-k get nodes -o custom-columns='NODE:.metadata.name,POOL:.metadata.labels.hub\.tds\.io/pool,GPUS:.status.allocatable.nvidia\.com/gpu,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product,TAINTS:.spec.taints[*].key'
+k get nodes -o custom-columns="$hub_node_columns,TAINTS:.spec.taints[*].key"
 
 say "Install the API and start the operator"
 k apply --server-side --field-manager=tds-operator --force-conflicts -f crds/ >/dev/null

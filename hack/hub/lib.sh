@@ -15,6 +15,11 @@ HELM_BIN=$HUB_CACHE_DIR/helm-$HELM_VERSION
 export KWOK_WORKDIR=$HUB_DIR/kwok
 export PATH=$K8S_BIN:$KWOK_BIN:$HELM_BIN:$PATH
 
+# kubectl -o custom-columns for the hub's nodes: name, pool, GPUs and GPU product; callers append
+# the columns they need besides.
+hub_node_columns='NODE:.metadata.name,POOL:.metadata.labels.hub\.tds\.io/pool'
+hub_node_columns+=',GPUS:.status.allocatable.nvidia\.com/gpu,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product'
+
 hub_kubectl() { "$K8S_BIN/kubectl" --kubeconfig "$HUB_KUBECONFIG" "$@"; }
 
 hub_is_serving() {

@@ -56,5 +56,5 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 log "hub ready: KUBECONFIG=$HUB_KUBECONFIG"
-hub_kubectl get nodes -L hub.tds.io/pool -L nvidia.com/gpu.product \
-  -o custom-columns='NODE:.metadata.name,POOL:.metadata.labels.hub\.tds\.io/pool,GPUS:.status.allocatable.nvidia\.com/gpu,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product,READY:.status.conditions[?(@.type=="Ready")].status' >&2
+hub_kubectl get nodes \
+  -o custom-columns="$hub_node_columns,READY:.status.conditions[?(@.type==\"Ready\")].status" >&2

@@ -35,11 +35,12 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (needs network access 
 	rm -rf .lockenv
 
 .PHONY: lint
-lint: venv ## Ruff lint and format check, mypy --strict, import layering.
+lint: venv ## Ruff lint and format check, mypy --strict, import layering, shellcheck of hack/.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	find hack -name '*.sh' -print0 | xargs -0 $(BIN)/shellcheck
 
 .PHONY: format
 format: venv ## Apply ruff's fixes and formatting.

@@ -1,5 +1,5 @@
 # Shared by every script in hack/: the repository's paths, the caches, and one log function.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Built tools are cached per version outside the repository, so a new clone reuses them.
 cache_home=${XDG_CACHE_HOME:-$HOME/.cache}

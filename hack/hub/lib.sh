@@ -1,5 +1,5 @@
 # The local GPU hub's paths and helpers; sourced by the hub scripts. Sources hack/lib.sh.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 log_tag=${log_tag:-hub}
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 hub_here=$repo_root/hack/hub

@@ -35,11 +35,12 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (needs network access 
 	rm -rf .lockenv
 
 .PHONY: lint
-lint: venv ## Ruff lint and format check, mypy --strict, import layering.
+lint: venv ## Ruff lint and format check, mypy --strict, import layering, shellcheck of hack/.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	find hack -name '*.sh' -print0 | xargs -0 $(BIN)/shellcheck
 
 .PHONY: format
 format: venv ## Apply ruff's fixes and formatting.
@@ -73,7 +74,7 @@ e2e-kind: venv ## The e2e suite on a new kind cluster running the operator image
 
 .PHONY: chart-lint
 chart-lint: ## helm lint, the chart's CRDs are crds/, checkov on what the chart renders.
-	hack/e2e-chart-lint.sh
+	hack/chart-lint.sh
 
 .PHONY: test
 test: ## Everything CI runs: lint, CRDs fresh, unit, hub up, integration, e2e, hub down.

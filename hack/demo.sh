@@ -11,21 +11,21 @@ show() { printf '\033[2m$ kubectl %s\033[0m\n' "$*"; k "$@"; }
 
 say "The hub: a real control plane with simulated CPU and GPU nodes"
 k version 2>/dev/null | sed 's/^/  /'
-k get nodes -o custom-columns='NODE:.metadata.name,POOL:.metadata.labels.hub\.tds\.io/pool,GPUS:.status.allocatable.nvidia\.com/gpu,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product,TAINTS:.spec.taints[*].key'
+k get nodes -o custom-columns="$hub_node_columns,TAINTS:.spec.taints[*].key"
 
 say "Install the API and start the operator"
 k apply --server-side --field-manager=tds-operator --force-conflicts -f crds/ >/dev/null
 k wait --for=condition=Established -f crds/ >/dev/null
-log=$HUB_DIR/demo-operator.log
+operator_log=$HUB_DIR/demo-operator.log
 TDS_METRICS_PORT=0 TDS_LIVENESS_ENDPOINT=http://127.0.0.1:18080/healthz \
-  "$PYTHON" -m tds_operator >"$log" 2>&1 &
+  "$PYTHON" -m tds_operator >"$operator_log" 2>&1 &
 operator_pid=$!
 trap 'kill $operator_pid 2>/dev/null || true; wait $operator_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do
   curl -fsS http://127.0.0.1:18080/healthz >/dev/null 2>&1 && break
   sleep 0.5
 done
-echo "operator running (pid $operator_pid, log $log)"
+echo "operator running (pid $operator_pid, log $operator_log)"
 
 say "Three organisations get their isolated spaces"
 show apply -f examples/01-dataspaces.yaml
@@ -43,7 +43,8 @@ say "Isolation, checked by the API server's own authorizer"
 a=$(k get dataspaces -o jsonpath='{.items[0].metadata.name}')
 b=$(k get dataspaces -o jsonpath='{.items[1].metadata.name}')
 owner_group=$(k get dataspace "$a" -o jsonpath='{.spec.owners[0].name}')
-for ns in "tds-$a" "tds-$b"; do
+for space in "$a" "$b"; do
+  ns=$(k get dataspace "$space" -o jsonpath='{.status.namespace}')
   for verb_resource in "create pods" "get secrets" "delete networkpolicies" "patch resourcequotas"; do
     # shellcheck disable=SC2086
     answer=$(k auth can-i $verb_resource -n "$ns" --as "someone-in-$owner_group" --as-group "$owner_group" 2>/dev/null || true)
@@ -52,8 +53,20 @@ for ns in "tds-$a" "tds-$b"; do
 done
 
 contract=sgcc-to-cmcc-load
-cleanroom=tds-cr-$contract
 training=load-forecast-v1
+# The names the operator gives this contract's clean room, the policy that admits it in the
+# provider's namespace, and the contract's ledger pages: from the operator's own code, so the demo
+# cannot drift from them (long contract names are shortened with a digest).
+names=$("$PYTHON" -c '
+import sys
+from tds_operator.audit.store import LEDGER_LABEL
+from tds_operator.desired.cleanroom import clean_room_namespace, provider_policy_name
+from tds_operator.desired.labels import CONTRACT_LABEL
+contract = sys.argv[1]
+print(clean_room_namespace(contract), provider_policy_name(contract),
+      f"{LEDGER_LABEL}=true,{CONTRACT_LABEL}={contract}")
+' "$contract")
+read -r cleanroom provider_policy ledger_selector <<<"$names"
 sgcc_owner=(--as alice --as-group sgcc-admins)
 cmcc_owner=(--as zhang.min)
 fails() { printf '\033[2m$ kubectl %s\033[0m\n' "$*"; k "$@" 2>&1 | sed 's/^/  -> /' || true; }
@@ -67,8 +80,7 @@ k delete trainingjob "$training" -n tds-cmcc --ignore-not-found --timeout=60s >/
 if k get dc "$contract" >/dev/null 2>&1; then
   k delete dc "$contract" --timeout=60s >/dev/null
 fi
-k delete configmap -n tds-system -l "tds.io/audit-ledger=true,tds.io/contract=$contract" \
-  --ignore-not-found >/dev/null
+k delete configmap -n tds-system -l "$ledger_selector" --ignore-not-found >/dev/null
 # The operator's admission webhook answers once it refuses a proposal by a non-party.
 for _ in $(seq 1 60); do
   k create --dry-run=server -f examples/02-datacontract.yaml 2>&1 | grep -q "denied the request" && break
@@ -76,6 +88,8 @@ for _ in $(seq 1 60); do
 done
 show apply -f examples/02-datacontract.yaml "${sgcc_owner[@]}"
 k wait --for=jsonpath='{.status.phase}'=Proposed dc "$contract" --timeout=30s >/dev/null
+provider=$(k get dc "$contract" -o jsonpath='{.spec.provider.space}')
+provider_ns=$(k get dataspace "$provider" -o jsonpath='{.status.namespace}')
 phase
 
 say "Only cmcc's owners speak for cmcc: sgcc cannot consent on its behalf, nor can the cluster admin"
@@ -93,7 +107,7 @@ k get dc "$contract" -o jsonpath='{range .status.signatures[*]}{"  "}{.party}{"\
 say "The clean room: an operator-owned namespace next to sgcc's data"
 show get networkpolicies,resourcequota -n "$cleanroom"
 echo "and in sgcc's namespace, the only way in:"
-show get networkpolicy "tds-allow-$cleanroom" -n tds-sgcc \
+show get networkpolicy "$provider_policy" -n "$provider_ns" \
   -o custom-columns='NAME:.metadata.name,FROM NAMESPACE:.spec.ingress[0].from[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name,PORTS:.spec.ingress[0].ports[*].port'
 
 say "The terms are frozen once a party has consented"
@@ -119,7 +133,7 @@ say "sgcc revokes the contract: access ends at once, for good, and the running t
 show patch dc "$contract" --type merge -p '{"spec":{"revoked":true}}' "${sgcc_owner[@]}"
 k wait --for=jsonpath='{.status.phase}'=Revoked dc "$contract" --timeout=30s >/dev/null
 phase
-fails get networkpolicy "tds-allow-$cleanroom" -n tds-sgcc
+fails get networkpolicy "$provider_policy" -n "$provider_ns"
 k wait --for=jsonpath='{.status.phase}'=Stopped tj "$training" -n tds-cmcc --timeout=30s >/dev/null
 show get tj -n tds-cmcc
 k get tj "$training" -n tds-cmcc \

@@ -6,8 +6,9 @@
 #   TDS_E2E_IMAGE      tag of the operator image built from the Dockerfile (tds-operator:e2e)
 #   TDS_E2E_TRAINING_IMAGE  an image with `sleep` that stands in for the trainer (busybox:1.37)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-log() { printf '[e2e-kind %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+log_tag='e2e-kind'
+. "$(dirname "$0")/lib.sh"
+cd "$repo_root"
 for tool in docker kind kubectl helm; do
   command -v "$tool" >/dev/null || { log "make e2e-kind needs $tool on PATH"; exit 1; }
 done

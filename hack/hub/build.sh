@@ -2,12 +2,9 @@
 # Builds the local hub's binaries from pinned Go modules and caches them per version.
 # A component whose binary is already cached is not rebuilt. Usage: build.sh [component...]
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
-. "$here/versions.env"
-cache=${HUB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tds-hub}
+log_tag='hub-build'
+. "$(dirname "$0")/lib.sh"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
-log() { printf '[hub-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # Runs a long command, printing a heartbeat so a cold build never looks hung; records peak memory.
 with_progress() {
@@ -40,10 +37,10 @@ wrapper_module() {
 }
 
 build_kubernetes() {
-  local out=$cache/kubernetes-$K8S_VERSION
+  local out=$K8S_BIN
   local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
   if all_present "$out" "${cmds[@]}"; then return; fi
-  local work=$cache/work/kubernetes-$K8S_VERSION
+  local work=$HUB_CACHE_DIR/work/kubernetes-$K8S_VERSION
   log "kubernetes $K8S_VERSION: preparing wrapper module"
   wrapper_module "$work"
   local gomod minor=${K8S_VERSION#v1.}
@@ -69,46 +66,49 @@ build_kubernetes() {
   mkdir -p "$out.tmp"
   for c in "${cmds[@]}"; do
     with_progress "$c $K8S_VERSION" \
-      bash -c "cd '$work' && go build -trimpath -ldflags '-s -w $ldflags' -o '$out.tmp/$c' k8s.io/kubernetes/cmd/$c"
+      env -C "$work" go build -trimpath -ldflags "-s -w$ldflags" \
+      -o "$out.tmp/$c" "k8s.io/kubernetes/cmd/$c"
   done
   publish "$out"
 }
 
 build_etcd() {
-  local out=$cache/etcd-$ETCD_VERSION
+  local out=$ETCD_BIN
   if all_present "$out" etcd; then return; fi
-  local work=$cache/work/etcd-$ETCD_VERSION
+  local work=$HUB_CACHE_DIR/work/etcd-$ETCD_VERSION
   wrapper_module "$work"
   (cd "$work" && quiet go get -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
   mkdir -p "$out.tmp"
   with_progress "etcd $ETCD_VERSION" \
-    bash -c "cd '$work' && go build -trimpath -ldflags '-s -w' -o '$out.tmp/etcd' go.etcd.io/etcd/server/v3"
+    env -C "$work" go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
   publish "$out"
 }
 
 build_kwok() {
-  local out=$cache/kwok-$KWOK_VERSION
+  local out=$KWOK_BIN
   if all_present "$out" kwok kwokctl; then return; fi
-  local work=$cache/work/kwok-$KWOK_VERSION c
+  local work=$HUB_CACHE_DIR/work/kwok-$KWOK_VERSION c
   wrapper_module "$work"
   mkdir -p "$out.tmp"
   for c in kwok kwokctl; do
     (cd "$work" && quiet go get -tool "sigs.k8s.io/kwok/cmd/$c@$KWOK_VERSION")
     with_progress "$c $KWOK_VERSION" \
-      bash -c "cd '$work' && go build -trimpath -ldflags '-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION' -o '$out.tmp/$c' sigs.k8s.io/kwok/cmd/$c"
+      env -C "$work" go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
+      -o "$out.tmp/$c" "sigs.k8s.io/kwok/cmd/$c"
   done
   publish "$out"
 }
 
 build_helm() {
-  local out=$cache/helm-$HELM_VERSION
+  local out=$HELM_BIN
   if all_present "$out" helm; then return; fi
-  local work=$cache/work/helm-$HELM_VERSION
+  local work=$HUB_CACHE_DIR/work/helm-$HELM_VERSION
   wrapper_module "$work"
   (cd "$work" && quiet go get -tool "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
   mkdir -p "$out.tmp"
   with_progress "helm $HELM_VERSION" \
-    bash -c "cd '$work' && go build -trimpath -ldflags '-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION' -o '$out.tmp/helm' helm.sh/helm/v3/cmd/helm"
+    env -C "$work" go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    -o "$out.tmp/helm" helm.sh/helm/v3/cmd/helm
   publish "$out"
 }
 

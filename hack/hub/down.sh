@@ -11,26 +11,26 @@ hub_ports() {
     ss -Hltnp 2>/dev/null | grep -F "pid=$pid," | awk '{print $4}' | sed 's/.*://'
   done | sort -u
 }
-ports=$(hub_ports)
+mapfile -t ports < <(hub_ports)
 
 if [ -x "$KWOK_BIN/kwokctl" ] && [ -d "$KWOK_WORKDIR/clusters/$HUB_NAME" ]; then
-  hub_log "stopping hub '$HUB_NAME'"
+  log "stopping hub '$HUB_NAME'"
   kwokctl delete cluster --name "$HUB_NAME" --kubeconfig "$HUB_KUBECONFIG" >/dev/null 2>&1 || true
 fi
 # Anything still running from the hub's state directory is a leftover: stop it.
-pids=$(hub_pids)
-if [ -n "$pids" ]; then
-  hub_log "stopping leftover hub processes: $(echo $pids)"
-  kill $pids 2>/dev/null || true
+mapfile -t pids < <(hub_pids)
+if [ ${#pids[@]} -gt 0 ]; then
+  log "stopping leftover hub processes: ${pids[*]}"
+  kill "${pids[@]}" 2>/dev/null || true
   for _ in $(seq 1 20); do [ -z "$(hub_pids)" ] && break; sleep 0.5; done
-  pids=$(hub_pids)
-  [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+  mapfile -t pids < <(hub_pids)
+  [ ${#pids[@]} -eq 0 ] || kill -9 "${pids[@]}" 2>/dev/null || true
 fi
 rm -rf "$KWOK_WORKDIR" "$HUB_KUBECONFIG" "$HUB_DIR/kwokctl.yaml"
 
-pids=$(hub_pids)
-if [ -n "$pids" ]; then hub_log "ERROR: hub processes still running: $(echo $pids)"; exit 1; fi
-for port in $ports; do
-  if ss -Hltn "sport = :$port" | grep -q .; then hub_log "ERROR: port $port is still in use"; exit 1; fi
+mapfile -t pids < <(hub_pids)
+if [ ${#pids[@]} -gt 0 ]; then log "ERROR: hub processes still running: ${pids[*]}"; exit 1; fi
+for port in "${ports[@]}"; do
+  if ss -Hltn "sport = :$port" | grep -q .; then log "ERROR: port $port is still in use"; exit 1; fi
 done
-hub_log "hub '$HUB_NAME' is down; no hub process left, ports freed: $(echo $ports)"
+log "hub '$HUB_NAME' is down; no hub process left, ports freed: ${ports[*]}"

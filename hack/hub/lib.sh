@@ -1,10 +1,9 @@
-# Shared paths of the local GPU hub; sourced by the hub scripts.
-# shellcheck shell=bash
-hub_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo_root=$(cd "$hub_here/../.." && pwd)
-# shellcheck source=versions.env
+# The local GPU hub's paths and helpers; sourced by the hub scripts. Sources hack/lib.sh.
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
+log_tag=${log_tag:-hub}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+hub_here=$repo_root/hack/hub
 . "$hub_here/versions.env"
-HUB_CACHE_DIR=${HUB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tds-hub}
 HUB_DIR=${HUB_DIR:-$repo_root/.hub}
 HUB_NAME=${HUB_NAME:-tds-hub}
 HUB_KUBECONFIG=$HUB_DIR/kubeconfig
@@ -16,7 +15,10 @@ HELM_BIN=$HUB_CACHE_DIR/helm-$HELM_VERSION
 export KWOK_WORKDIR=$HUB_DIR/kwok
 export PATH=$K8S_BIN:$KWOK_BIN:$HELM_BIN:$PATH
 
-hub_log() { printf '[hub %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# kubectl -o custom-columns for the hub's nodes: name, pool, GPUs and GPU product; callers append
+# the columns they need besides.
+hub_node_columns='NODE:.metadata.name,POOL:.metadata.labels.hub\.tds\.io/pool'
+hub_node_columns+=',GPUS:.status.allocatable.nvidia\.com/gpu,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product'
 
 hub_kubectl() { "$K8S_BIN/kubectl" --kubeconfig "$HUB_KUBECONFIG" "$@"; }
 

@@ -6,11 +6,11 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 if hub_is_serving; then
-  hub_log "hub '$HUB_NAME' is already serving ($HUB_KUBECONFIG)"
+  log "hub '$HUB_NAME' is already serving ($HUB_KUBECONFIG)"
 else
   "$hub_here/build.sh"
   if [ -d "$KWOK_WORKDIR/clusters/$HUB_NAME" ]; then
-    hub_log "removing the stale state of a hub that is not serving"
+    log "removing the stale state of a hub that is not serving"
     "$hub_here/down.sh"
   fi
   mkdir -p "$HUB_DIR"
@@ -37,15 +37,15 @@ options:
   quietPull: true
 YAML
   cat "$hub_here/stages.yaml" >>"$config"
-  hub_log "starting hub '$HUB_NAME' (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
+  log "starting hub '$HUB_NAME' (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
   start=$SECONDS
   if ! kwokctl create cluster --name "$HUB_NAME" --config "$config" --kubeconfig "$HUB_KUBECONFIG" \
     --wait 180s >"$HUB_DIR/kwokctl.log" 2>&1; then
-    hub_log "kwokctl could not start the hub; its log ($HUB_DIR/kwokctl.log) ends with:"
+    log "kwokctl could not start the hub; its log ($HUB_DIR/kwokctl.log) ends with:"
     tail -n 30 "$HUB_DIR/kwokctl.log" >&2
     exit 1
   fi
-  hub_log "control plane serving after $((SECONDS - start))s"
+  log "control plane serving after $((SECONDS - start))s"
 fi
 
 "$hub_here/nodes.sh" | hub_kubectl apply --server-side --field-manager=tds-hub -f - >/dev/null
@@ -55,6 +55,6 @@ for _ in $(seq 1 60); do
   hub_kubectl get serviceaccount default -n default >/dev/null 2>&1 && break
   sleep 1
 done
-hub_log "hub ready: KUBECONFIG=$HUB_KUBECONFIG"
-hub_kubectl get nodes -L hub.tds.io/pool -L nvidia.com/gpu.product \
-  -o custom-columns='NODE:.metadata.name,POOL:.metadata.labels.hub\.tds\.io/pool,GPUS:.status.allocatable.nvidia\.com/gpu,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product,READY:.status.conditions[?(@.type=="Ready")].status' >&2
+log "hub ready: KUBECONFIG=$HUB_KUBECONFIG"
+hub_kubectl get nodes \
+  -o custom-columns="$hub_node_columns,READY:.status.conditions[?(@.type==\"Ready\")].status" >&2

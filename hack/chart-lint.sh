@@ -4,18 +4,18 @@
 # with its reason, in the template that needs it) nor in the Dockerfile.
 # CHECKOV: a checkov binary to use; by default a pinned one in its own cached virtualenv.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. hack/hub/lib.sh
+log_tag='chart-lint'
+. "$(dirname "$0")/hub/lib.sh"
+cd "$repo_root"
 chart=charts/tds-operator
 CHECKOV_VERSION=${CHECKOV_VERSION:-3.3.30}
-log() { printf '[chart-lint %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 [ -x "$HELM_BIN/helm" ] || hack/hub/build.sh helm
 helm() { "$HELM_BIN/helm" "$@"; }
 
 if [ -z "${CHECKOV:-}" ]; then
   # checkov pins old versions of common packages: it gets a virtualenv of its own.
-  tools=${XDG_CACHE_HOME:-$HOME/.cache}/tds-tools/checkov-$CHECKOV_VERSION
+  tools=$TOOLS_CACHE_DIR/checkov-$CHECKOV_VERSION
   if [ ! -x "$tools/bin/checkov" ]; then
     log "installing checkov $CHECKOV_VERSION into $tools"
     "${PYTHON:-python3.11}" -m venv "$tools"

@@ -124,8 +124,10 @@ async def stop(memo: Operator, **_: Any) -> None:
 
 
 def operator_registry() -> kopf.OperatorRegistry:
-    """Every handler of the operator, registered explicitly: lifecycle, watches, webhooks."""
+    """Every handler of the operator, registered explicitly: login, lifecycle, watches, webhooks."""
     registry = kopf.OperatorRegistry()
+    # The kubeconfig, or the pod's ServiceAccount in a cluster: what kopf's default registry does.
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.startup(registry=registry)(start)
     kopf.on.cleanup(registry=registry)(stop)
     watches.register(registry)

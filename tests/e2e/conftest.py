@@ -34,7 +34,7 @@ from tests.e2e.cluster import (
     set_flags,
 )
 from tests.e2e.operator_runner import InClusterOperator, Operator, ServiceAccountOperator
-from tests.integration.operator_process import free_port
+from tests.processes import free_port
 from tests.waiting import wait_until
 
 SPACE_ROLES = ("tds-space-owner", "tds-space-member", "tds-participant", "tds-observer")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from tests.integration.operator_process import OperatorProcess
+from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

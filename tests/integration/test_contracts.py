@@ -19,7 +19,6 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.operator_process import OperatorProcess
 from tests.integration.parties import (
     CLUSTER_ADMIN,
     Contracts,
@@ -36,6 +35,7 @@ from tests.integration.parties import (
     wait_for_contract_webhook,
 )
 from tests.integration.test_spaces import Spaces
+from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,6 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.integration.conftest import KubectlError, kubectl
-from tests.integration.operator_process import OperatorProcess
 from tests.integration.parties import (
     Contracts,
     contract_body,
@@ -21,6 +20,7 @@ from tests.integration.parties import (
     refusal,
     wait_for_contract_webhook,
 )
+from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration

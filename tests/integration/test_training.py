@@ -13,7 +13,6 @@ import pytest
 from kubernetes import client
 
 from tests.integration.conftest import KubectlError
-from tests.integration.operator_process import OperatorProcess
 from tests.integration.story import (
     GPU_RESOURCE,
     Body,
@@ -29,6 +28,7 @@ from tests.integration.story import (
     training_job_body,
     unique,
 )
+from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from tds_operator.policy.consent import (
 from tds_operator.policy.contract import spec_digest
 from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.rules import HubRules
-from tests.unit.contract_builders import (
+from tests.manifests import (
     ALICE,
     ANONYMOUS,
     BEFORE_WINDOW,

@@ -20,7 +20,7 @@ from tds_operator.policy.contract import (
 )
 from tds_operator.policy.digest import canonical_json
 from tds_operator.policy.rules import HubRules
-from tests.unit.contract_builders import (
+from tests.manifests import (
     BEFORE_WINDOW,
     IN_WINDOW,
     NOT_AFTER,

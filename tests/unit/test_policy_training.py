@@ -17,7 +17,7 @@ from tds_operator.policy.training import (
     next_metering,
     remaining_seconds,
 )
-from tests.unit.contract_builders import consented, contract_spec
+from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

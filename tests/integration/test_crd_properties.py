@@ -17,19 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from tds_operator.api import crdgen
 from tds_operator.api.common import DNS_LABEL, RFC3339
-
-# Session fixtures shared with the table tests (pytest finds fixtures imported into a module).
-from tests.integration.test_crd_validation import (
-    create,
-    installed_crds,
-    job_namespace,
-    kube_client,
-    objects,
-)
+from tests.integration.crds import create
 
 pytestmark = pytest.mark.integration
-
-__all__ = ["installed_crds", "job_namespace", "kube_client", "objects"]
 
 Json = Any
 Schema = dict[str, Any]

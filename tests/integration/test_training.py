@@ -5,29 +5,29 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from kubernetes import client
 
-from tests.integration.conftest import KubectlError
-from tests.integration.story import (
-    GPU_RESOURCE,
-    Body,
-    Deal,
-    Story,
+from tests.integration.hub import (
+    CONTRACTS,
+    KubectlError,
     clean_room,
-    completion_index,
-    condition,
     owner_of,
-    run_seconds,
-    seconds,
     space_namespace,
-    training_job_body,
     unique,
 )
+from tests.integration.training import (
+    GPU_RESOURCE,
+    Deal,
+    Story,
+    completion_index,
+    run_seconds,
+    seconds,
+)
+from tests.manifests import GROUP, VERSION, Body, condition, training_job_body
 from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
@@ -38,15 +38,6 @@ COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-ind
 # Pod timestamps have whole-second resolution: each worker's run time may be off by up to 1 s.
 TIMESTAMP_RESOLUTION = 1.0
 STOP_LATENCY_TARGET = 2.0
-
-
-@pytest.fixture
-def story(api_client: client.ApiClient, operator: OperatorProcess) -> Iterator[Story]:
-    registry = Story(api_client)
-    try:
-        yield registry
-    finally:
-        registry.cleanup()
 
 
 def submit(story: Story, deal: Deal, *, name: str | None = None, **job: Any) -> str:
@@ -281,7 +272,7 @@ def test_revocation_stops_a_running_job_within_two_seconds(story: Story) -> None
     provider = owner_of(deal.provider).api()
     requested = time.monotonic()
     provider.patch_cluster_custom_object(
-        "tds.io", "v1alpha1", "datacontracts", deal.contract, {"spec": {"revoked": True}}
+        GROUP, VERSION, CONTRACTS, deal.contract, {"spec": {"revoked": True}}
     )
     accepted = time.monotonic()
     provider.api_client.close()

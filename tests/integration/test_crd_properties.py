@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from tds_operator.api import crdgen
 from tds_operator.api.common import DNS_LABEL, RFC3339
 from tests.integration.crds import create
+from tests.manifests import API_VERSION
 
 pytestmark = pytest.mark.integration
 
@@ -181,7 +182,7 @@ def manifests(draw: st.DrawFn, kind: str) -> dict[str, Json]:
             else:
                 spec = replacement
     return {
-        "apiVersion": "tds.io/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": kind,
         "metadata": {"name": f"p-{uuid.uuid4().hex[:12]}"},
         "spec": spec,

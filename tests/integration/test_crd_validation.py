@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from tds_operator.api import resource_for
 from tests.integration.crds import create
 from tests.integration.hub import REPO_ROOT
+from tests.manifests import API_VERSION
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +85,7 @@ def test_server_applies_the_documented_defaults(objects: client.CustomObjectsApi
     contract = create(
         objects,
         {
-            "apiVersion": "tds.io/v1alpha1",
+            "apiVersion": API_VERSION,
             "kind": "DataContract",
             "metadata": {"name": unique_name()},
             "spec": {

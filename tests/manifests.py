@@ -7,9 +7,13 @@ of the API (group, version) are restated here on purpose: the tests treat them a
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tds_operator.api.datacontract import Consent, DataContractSpec, PartyConsent
 from tds_operator.api.dataspace import DataSpaceSpec
@@ -19,6 +23,8 @@ GROUP, VERSION = "tds.io", "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 Body = dict[str, Any]
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def rfc3339(at: datetime) -> str:
@@ -35,6 +41,15 @@ def condition(body: Body | None, type: str) -> Body | None:
     """One condition of an object's status."""
     conditions = ((body or {}).get("status") or {}).get("conditions") or []
     return next((c for c in conditions if c.get("type") == type), None)
+
+
+def example(name: str) -> Body:
+    """A copy, to change, of the manifest in examples/ whose metadata.name is `name`."""
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document["metadata"]["name"] == name:
+                return copy.deepcopy(document)
+    raise KeyError(name)
 
 
 def space_body(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from tds_operator.api import resource_for
 from tests.integration.crds import create
 from tests.integration.hub import REPO_ROOT
-from tests.manifests import API_VERSION
+from tests.manifests import API_VERSION, example
 
 pytestmark = pytest.mark.integration
 
@@ -35,15 +34,6 @@ def rejection(call: Callable[[], Any]) -> str:
         call()
     assert caught.value.status == 422, caught.value.body
     return str(json.loads(caught.value.body or "{}").get("message"))
-
-
-def example(name: str) -> Manifest:
-    """A manifest from examples/ by metadata.name."""
-    for path in sorted((REPO_ROOT / "examples").glob("*.yaml")):
-        for document in yaml.safe_load_all(path.read_text()):
-            if document and document["metadata"]["name"] == name:
-                return copy.deepcopy(document)
-    raise KeyError(name)
 
 
 # --- examples -----------------------------------------------------------------------------------

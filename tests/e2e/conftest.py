@@ -7,41 +7,32 @@ are simulated: a process on this machine with the chart's ServiceAccount token) 
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tds_operator.desired.rbac import space_roles
 from tests.e2e.cluster import (
     CHART,
     NAMESPACE,
     RELEASE,
     CommandError,
-    fullname,
-    get,
     helm,
-    items,
     kubeconfig,
     kubectl,
-    kubectl_json,
-    operator_rules,
-    render_chart,
     set_flags,
 )
 from tests.e2e.operator_runner import InClusterOperator, Operator, ServiceAccountOperator
-from tests.integration.operator_process import free_port
-from tests.waiting import wait_until
-
-SPACE_ROLES = ("tds-space-owner", "tds-space-member", "tds-participant", "tds-observer")
-# Kinds whose objects come and go on their own (records, heartbeats); never left by the chart.
-EPHEMERAL_KINDS = {"Event", "Lease"}
-
-ObjectKey = tuple[str, str, str]
+from tests.e2e.release import (
+    Release,
+    adopt_space_roles,
+    preflight,
+    restore_space_roles,
+    snapshot,
+    wait_until_authorized,
+)
+from tests.processes import free_port
 
 
 @pytest.fixture(scope="session")
@@ -53,96 +44,6 @@ def cluster() -> None:
         kubectl("get", "--raw", "/readyz", "--request-timeout=10s")
     except CommandError as error:
         pytest.fail(f"the cluster at {kubeconfig()} is unreachable: {error}")
-
-
-def snapshot() -> set[ObjectKey]:
-    """(kind, namespace, name) of every listable object, Events and Leases aside."""
-    resources = [
-        r
-        for r in kubectl("api-resources", "--verbs=list", "-o", "name").split()
-        if r not in ("events", "events.events.k8s.io", "leases.coordination.k8s.io")
-    ]
-    listed = kubectl_json("get", ",".join(resources), "-A", "--ignore-not-found")
-    return {
-        (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
-        for o in listed["items"]
-        if o["kind"] not in EPHEMERAL_KINDS
-    }
-
-
-def preflight() -> None:
-    """Refuse to install over a release, or next to webhooks of another tds-operator."""
-    existing = helm("list", "-n", NAMESPACE, "-q", "--filter", f"^{RELEASE}$").split()
-    if existing:
-        pytest.fail(f"release {RELEASE} is already installed in {NAMESPACE}: helm uninstall it")
-    for kind in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
-        for config in items(kind):
-            hooks = [
-                w["name"]
-                for w in config.get("webhooks") or []
-                for rule in w.get("rules") or []
-                if "tds.io" in rule.get("apiGroups", [])
-            ]
-            if hooks:
-                pytest.fail(
-                    f"{kind} {config['metadata']['name']} already intercepts tds.io ({hooks}): "
-                    "another tds-operator runs here (stop it; a local run leaves its "
-                    "configuration when killed)"
-                )
-
-
-def adopt_space_roles() -> list[str]:
-    """Hand space roles made by an operator run without the chart to Helm (see README)."""
-    adopted = []
-    for name in SPACE_ROLES:
-        role = get("clusterrole", name)
-        annotations = (role or {}).get("metadata", {}).get("annotations") or {}
-        if role is None or "meta.helm.sh/release-name" in annotations:
-            continue
-        kubectl("label", "clusterrole", name, "--overwrite", "app.kubernetes.io/managed-by=Helm")
-        kubectl(
-            "annotate",
-            "clusterrole",
-            name,
-            "--overwrite",
-            f"meta.helm.sh/release-name={RELEASE}",
-            f"meta.helm.sh/release-namespace={NAMESPACE}",
-        )
-        adopted.append(name)
-    return adopted
-
-
-def restore_space_roles(names: list[str]) -> None:
-    """Give back adopted space roles as the operator made them (the uninstall deleted them):
-    the cluster keeps working for an operator run without the chart."""
-    roles = [role for role in space_roles() if role["metadata"]["name"] in names]
-    if roles:
-        kubectl(
-            "apply",
-            "--server-side",
-            "--field-manager=tds-operator",
-            "--force-conflicts",
-            "-f",
-            "-",
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": roles}),
-        )
-
-
-@dataclass
-class Release:
-    """The chart installed as the suite's release, and the operator it runs."""
-
-    operator: Operator
-    before: set[ObjectKey]
-    installed: bool = True
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def uninstall(self) -> None:
-        """Stop the operator as deleting its Deployment would, then `helm uninstall`."""
-        self.operator.stop()
-        if self.installed:
-            helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "3m")
-            self.installed = False
 
 
 @pytest.fixture(scope="session")
@@ -191,58 +92,3 @@ def release(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         log = getattr(operator, "log_path", None)
         if log is not None:
             print(f"\noperator logs: {Path(log).parent}")
-
-
-def wait_until_authorized() -> None:
-    """The API server's authorizer knows the release's roles (it learns them asynchronously)."""
-    account = f"system:serviceaccount:{NAMESPACE}:{fullname()}"
-    for kind, _, rule in operator_rules(render_chart()):
-        resource, _, subresource = rule["resources"][0].partition("/")
-        group = rule["apiGroups"][0]
-        target = f"{resource}.{group}" if group else resource
-        if rule.get("resourceNames"):
-            target += f"/{rule['resourceNames'][0]}"
-        question = [
-            rule["verbs"][0],
-            target,
-            *(["--subresource", subresource] if subresource else []),
-        ]
-        question += ["-n", NAMESPACE] if kind == "Role" else ["-A"]
-        wait_until(
-            lambda question=question: (
-                kubectl("auth", "can-i", *question, "--as", account, check=False).strip() == "yes"
-            ),
-            timeout=30,
-            what=f"{account} to be allowed to {' '.join(question)}",
-        )
-
-
-def wait_for_uninstall(release: Release, timeout: float = 90) -> set[ObjectKey]:
-    """Objects that appeared since before the install, once the uninstall has settled."""
-    last: set[ObjectKey] = set()
-
-    def settled() -> bool:
-        nonlocal last
-        last = {key for key in snapshot() - release.before if not kept_by_design(key)}
-        return not last
-
-    with contextlib.suppress(AssertionError):
-        wait_until(settled, timeout=timeout, interval=1, what="the uninstall to settle")
-    return last
-
-
-def kept_by_design(key: ObjectKey) -> bool:
-    """What the chart's README says an uninstall keeps, and what Kubernetes itself adds."""
-    kind, namespace, name = key
-    if kind == "CustomResourceDefinition":
-        return name.endswith(".tds.io")
-    if namespace != NAMESPACE and not (kind == "Namespace" and name == NAMESPACE):
-        return False
-    if kind == "ConfigMap" and name.startswith("tds-audit-"):
-        return True
-    # `helm install --create-namespace` makes the namespace; Helm never deletes namespaces.
-    return (kind, name) in {
-        ("Namespace", NAMESPACE),
-        ("ConfigMap", "kube-root-ca.crt"),
-        ("ServiceAccount", "default"),
-    }

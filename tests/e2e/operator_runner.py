@@ -23,7 +23,7 @@ from typing import Protocol
 import yaml
 
 from tests.e2e.cluster import NAMESPACE, fullname, get, kubeconfig, kubectl
-from tests.integration.operator_process import free_port
+from tests.processes import free_port
 
 # The chart sets these for a pod; a process on this machine needs its own.
 LOCAL_SETTINGS = {

@@ -30,6 +30,7 @@ from tests.e2e.cluster import (
     kubectl,
     load_example,
 )
+from tests.manifests import condition, rfc3339
 from tests.waiting import wait_until
 
 LEDGER_LABEL = "tds.io/audit-ledger"
@@ -69,15 +70,6 @@ class Person:
 
 
 PLATFORM_TEAM = Person()
-
-
-def rfc3339(at: datetime) -> str:
-    return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def condition(body: Manifest | None, type_: str) -> Manifest | None:
-    conditions = ((body or {}).get("status") or {}).get("conditions") or []
-    return next((c for c in conditions if c.get("type") == type_), None)
 
 
 @dataclass

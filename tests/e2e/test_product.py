@@ -25,8 +25,8 @@ from tests.e2e.cluster import (
     render_chart,
     rule_id,
 )
-from tests.e2e.conftest import Release, kept_by_design, snapshot, wait_for_uninstall
 from tests.e2e.operator_runner import OperatorDidNotStart
+from tests.e2e.release import Release, kept_by_design, snapshot, wait_for_uninstall
 from tests.e2e.story import Story, StoryFailed, yaml_docs
 
 pytestmark = pytest.mark.e2e

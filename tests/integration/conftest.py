@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+import yaml
+from kubernetes import client, config, dynamic
 
-from tests.integration.operator_process import OperatorProcess
+from tests.integration.crds import ensure_namespace, established
+from tests.integration.hub import (
+    REPO_ROOT,
+    SPACES,
+    Contracts,
+    Hub,
+    Spaces,
+    hub_kubeconfig,
+    kubectl,
+    wait_for_contract_webhook,
+)
+from tests.integration.training import Story
+from tests.manifests import GROUP, VERSION
+from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def hub_kubeconfig() -> str:
-    """The kubeconfig the tests use: $KUBECONFIG, else the local hub's."""
-    return os.environ.get("KUBECONFIG") or str(REPO_ROOT / ".hub" / "kubeconfig")
+WEBHOOK_CONFIGURATION = "tds-operator.tds.io"
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +72,9 @@ def namespace(core: client.CoreV1Api) -> Iterator[str]:
         core.delete_namespace(name)
 
 
+# --- the operator and what a test makes with it ---------------------------------------------------
+
+
 @pytest.fixture(scope="session")
 def crds_installed(api_client: client.ApiClient) -> None:
     """The project's CRDs, applied server-side as `make run` does, and Established."""
@@ -76,9 +87,6 @@ def crds_installed(api_client: client.ApiClient) -> None:
         str(REPO_ROOT / "crds"),
     )
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO_ROOT / "crds"))
-
-
-WEBHOOK_CONFIGURATION = "tds-operator.tds.io"
 
 
 @pytest.fixture(scope="module")
@@ -103,16 +111,78 @@ def operator(
         print(f"\noperator log: {log}")
 
 
-def kubectl(*args: str, user: str | None = None, groups: tuple[str, ...] = ()) -> str:
-    """Run the hub's kubectl, optionally impersonating a user; fails the test on error."""
-    command = [str(REPO_ROOT / "hack" / "hub" / "kubectl.sh"), "--kubeconfig", hub_kubeconfig()]
-    if user:
-        command += ["--as", user, *(f"--as-group={group}" for group in groups)]
-    result = subprocess.run([*command, *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise KubectlError(result.stderr.strip())
-    return result.stdout
+@pytest.fixture
+def hub(api_client: client.ApiClient, operator: OperatorProcess) -> Iterator[Hub]:
+    """What one test makes on the hub, removed afterwards in dependency order."""
+    made = Hub(api_client)
+    try:
+        yield made
+    finally:
+        made.cleanup()
 
 
-class KubectlError(Exception):
-    """kubectl failed; the message is its stderr."""
+@pytest.fixture
+def spaces(hub: Hub) -> Spaces:
+    return Spaces(hub)
+
+
+@pytest.fixture
+def contracts(hub: Hub) -> Contracts:
+    """Contracts, once the operator's admission webhook answers."""
+    wait_for_contract_webhook()
+    return Contracts(hub)
+
+
+@pytest.fixture
+def story(hub: Hub) -> Story:
+    return Story(hub)
+
+
+# --- the CRDs alone, without the operator (test_crd_*) ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def installed_crds(api_client: client.ApiClient) -> list[str]:
+    """The CRDs of crds/, applied server-side and Established."""
+    crds = dynamic.DynamicClient(api_client).resources.get(
+        api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
+    )
+    names = []
+    for path in sorted((REPO_ROOT / "crds").glob("*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        crds.server_side_apply(body=body, field_manager="tds-operator", force_conflicts=True)
+        names.append(body["metadata"]["name"])
+    deadline = time.monotonic() + 60
+    for name in names:
+        while not established(crds.get(name=name).to_dict()):
+            assert time.monotonic() < deadline, f"CRD {name} not Established within 60 s"
+            time.sleep(0.5)
+    return names
+
+
+@pytest.fixture(scope="session")
+def objects(api_client: client.ApiClient, installed_crds: list[str]) -> client.CustomObjectsApi:
+    """The custom objects API, once the CRDs are served."""
+    return client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture(scope="session")
+def job_namespace(api_client: client.ApiClient) -> Iterator[str]:
+    """A namespace of our own for TrainingJobs, removed afterwards."""
+    name = f"tds-crdtest-{uuid.uuid4().hex[:8]}"
+    ensure_namespace(api_client, name)
+    yield name
+    client.CoreV1Api(api_client).delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def consumer_namespace(
+    api_client: client.ApiClient, objects: client.CustomObjectsApi
+) -> Iterator[str]:
+    """tds-cmcc, where the example TrainingJob lives; normally the operator creates it."""
+    created = ensure_namespace(api_client, "tds-cmcc")
+    yield "tds-cmcc"
+    # Leave it to the operator if a DataSpace cmcc has appeared in the meantime.
+    spaces = objects.list_cluster_custom_object(GROUP, VERSION, SPACES)
+    if created and "cmcc" not in {item["metadata"]["name"] for item in spaces["items"]}:
+        client.CoreV1Api(api_client).delete_namespace("tds-cmcc")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,43 +18,26 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.operator_process import OperatorProcess
-from tests.integration.parties import (
+from tests.integration.hub import (
     CLUSTER_ADMIN,
+    CONTRACTS,
     Contracts,
     Person,
+    Spaces,
     audit_verify,
-    contract_body,
-    contracts_registry,
     member_of,
     owner_of,
-    parse_time,
     refusal,
-    rfc3339,
     unique_contract,
     wait_for_contract_webhook,
 )
-from tests.integration.test_spaces import Spaces
+from tests.manifests import GROUP, VERSION, contract_body, parse_time, rfc3339
+from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 WEBHOOK_CONFIGURATION = "tds-operator.tds.io"
-
-
-@pytest.fixture
-def spaces(api_client: client.ApiClient, operator: OperatorProcess) -> Iterator[Spaces]:
-    registry = Spaces(api_client)
-    try:
-        yield registry
-    finally:
-        registry.cleanup()
-
-
-@pytest.fixture
-def contracts(api_client: client.ApiClient, spaces: Spaces) -> Iterator[Contracts]:
-    # Depends on `spaces` so that contracts are gone before their spaces are deleted.
-    yield from contracts_registry(api_client)
 
 
 def ready_spaces(spaces: Spaces, count: int = 2, **spec: Any) -> list[str]:
@@ -463,10 +445,10 @@ def entry_kinds(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def touch(contracts: Contracts, name: str, operator: OperatorProcess) -> None:
     """Make the operator reconcile the contract once more (a label change, no spec change)."""
     before = operator.metric("tds_reconcile_total", kind="DataContract")
-    contracts.custom.patch_cluster_custom_object(
-        "tds.io",
-        "v1alpha1",
-        "datacontracts",
+    contracts.hub.custom.patch_cluster_custom_object(
+        GROUP,
+        VERSION,
+        CONTRACTS,
         name,
         {"metadata": {"labels": {"touched": str(time.time_ns())}}},
     )
@@ -527,9 +509,9 @@ def test_tampering_with_the_ledger_is_detected_and_never_papered_over(
     assert len(keys) == 5
 
     def store(data: dict[str, str]) -> None:
-        live = contracts.core.read_namespaced_config_map(page.metadata.name, "tds-system")
+        live = contracts.hub.core.read_namespaced_config_map(page.metadata.name, "tds-system")
         live.data = data
-        contracts.core.replace_namespaced_config_map(page.metadata.name, "tds-system", live)
+        contracts.hub.core.replace_namespaced_config_map(page.metadata.name, "tds-system", live)
 
     forged_actor = json.loads(original[keys[2]])
     forged_actor["actor"] = "mallory"

@@ -17,19 +17,10 @@ from pydantic import BaseModel, ValidationError
 
 from tds_operator.api import crdgen
 from tds_operator.api.common import DNS_LABEL, RFC3339
-
-# Session fixtures shared with the table tests (pytest finds fixtures imported into a module).
-from tests.integration.test_crd_validation import (
-    create,
-    installed_crds,
-    job_namespace,
-    kube_client,
-    objects,
-)
+from tests.integration.crds import create
+from tests.manifests import API_VERSION
 
 pytestmark = pytest.mark.integration
-
-__all__ = ["installed_crds", "job_namespace", "kube_client", "objects"]
 
 Json = Any
 Schema = dict[str, Any]
@@ -191,7 +182,7 @@ def manifests(draw: st.DrawFn, kind: str) -> dict[str, Json]:
             else:
                 spec = replacement
     return {
-        "apiVersion": "tds.io/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": kind,
         "metadata": {"name": f"p-{uuid.uuid4().hex[:12]}"},
         "spec": spec,

@@ -2,142 +2,30 @@
 
 from __future__ import annotations
 
-import copy
 import json
-import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config, dynamic
+from kubernetes import client, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from tds_operator.api import resource_for
+from tests.integration.crds import create
+from tests.integration.hub import REPO_ROOT
+from tests.manifests import API_VERSION, example
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).parents[2]
-KUBECONFIG = os.environ.get("KUBECONFIG", str(ROOT / ".hub" / "kubeconfig"))
-FIELD_MANAGER = "tds-operator"
 Manifest = dict[str, Any]
-
-
-# --- fixtures (also imported by test_crd_properties) -------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def kube_client() -> Iterator[client.ApiClient]:
-    """A client for the cluster named by $KUBECONFIG (default: the local hub)."""
-    if not Path(KUBECONFIG).exists():
-        pytest.fail(f"no kubeconfig at {KUBECONFIG}: start the hub with `make hub-up`")
-    api = config.new_client_from_config(config_file=KUBECONFIG)
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="session")
-def installed_crds(kube_client: client.ApiClient) -> list[str]:
-    """The CRDs of crds/, applied server-side and Established."""
-    crds = dynamic.DynamicClient(kube_client).resources.get(
-        api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
-    )
-    names = []
-    for path in sorted((ROOT / "crds").glob("*.yaml")):
-        body = yaml.safe_load(path.read_text())
-        crds.server_side_apply(body=body, field_manager=FIELD_MANAGER, force_conflicts=True)
-        names.append(body["metadata"]["name"])
-    deadline = time.monotonic() + 60
-    for name in names:
-        while not _established(crds.get(name=name).to_dict()):
-            assert time.monotonic() < deadline, f"CRD {name} not Established within 60 s"
-            time.sleep(0.5)
-    return names
-
-
-def _established(crd: Manifest) -> bool:
-    """Whether a CRD's Established condition is True."""
-    conditions = crd.get("status", {}).get("conditions") or []
-    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-
-@pytest.fixture(scope="session")
-def objects(kube_client: client.ApiClient, installed_crds: list[str]) -> client.CustomObjectsApi:
-    """The custom objects API, once the CRDs are served."""
-    return client.CustomObjectsApi(kube_client)
-
-
-def _ensure_namespace(kube_client: client.ApiClient, name: str) -> bool:
-    """Create a namespace unless it exists; whether this call created it."""
-    core = client.CoreV1Api(kube_client)
-    try:
-        core.create_namespace({"metadata": {"name": name}})
-    except ApiException as error:
-        if error.status != 409:
-            raise
-        return False
-    return True
-
-
-@pytest.fixture(scope="session")
-def job_namespace(kube_client: client.ApiClient) -> Iterator[str]:
-    """A namespace of our own for TrainingJobs, removed afterwards."""
-    name = f"tds-crdtest-{uuid.uuid4().hex[:8]}"
-    _ensure_namespace(kube_client, name)
-    yield name
-    client.CoreV1Api(kube_client).delete_namespace(name)
-
-
-@pytest.fixture(scope="session")
-def consumer_namespace(
-    kube_client: client.ApiClient, objects: client.CustomObjectsApi
-) -> Iterator[str]:
-    """tds-cmcc, where the example TrainingJob lives; normally the operator creates it."""
-    created = _ensure_namespace(kube_client, "tds-cmcc")
-    yield "tds-cmcc"
-    # Leave it to the operator if a DataSpace cmcc has appeared in the meantime.
-    spaces = objects.list_cluster_custom_object("tds.io", "v1alpha1", "dataspaces")
-    if created and "cmcc" not in {item["metadata"]["name"] for item in spaces["items"]}:
-        client.CoreV1Api(kube_client).delete_namespace("tds-cmcc")
 
 
 def unique_name(prefix: str = "crdtest") -> str:
     """A name no other test uses, valid for every kind."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def create(
-    objects: client.CustomObjectsApi,
-    manifest: Manifest,
-    *,
-    dry_run: bool = True,
-    field_validation: str = "Strict",
-) -> Manifest:
-    """Create an object (dry run by default) and return what the server made of it."""
-    resource = resource_for(manifest["kind"])
-    options: dict[str, Any] = {"field_validation": field_validation}
-    if dry_run:
-        options["dry_run"] = "All"
-    if resource.namespaced:
-        return dict(
-            objects.create_namespaced_custom_object(
-                resource.group,
-                resource.version,
-                manifest["metadata"]["namespace"],
-                resource.plural,
-                manifest,
-                **options,
-            )
-        )
-    return dict(
-        objects.create_cluster_custom_object(
-            resource.group, resource.version, resource.plural, manifest, **options
-        )
-    )
 
 
 def rejection(call: Callable[[], Any]) -> str:
@@ -148,15 +36,6 @@ def rejection(call: Callable[[], Any]) -> str:
     return str(json.loads(caught.value.body or "{}").get("message"))
 
 
-def example(name: str) -> Manifest:
-    """A manifest from examples/ by metadata.name."""
-    for path in sorted((ROOT / "examples").glob("*.yaml")):
-        for document in yaml.safe_load_all(path.read_text()):
-            if document and document["metadata"]["name"] == name:
-                return copy.deepcopy(document)
-    raise KeyError(name)
-
-
 # --- examples -----------------------------------------------------------------------------------
 
 
@@ -164,7 +43,7 @@ def _example_documents() -> list[tuple[str, Manifest]]:
     """Every manifest in examples/, with an id for the test report."""
     return [
         (f"{path.name}:{document['metadata']['name']}", document)
-        for path in sorted((ROOT / "examples").glob("*.yaml"))
+        for path in sorted((REPO_ROOT / "examples").glob("*.yaml"))
         for document in yaml.safe_load_all(path.read_text())
         if document
     ]
@@ -174,12 +53,12 @@ def _example_documents() -> list[tuple[str, Manifest]]:
     "manifest", [doc for _, doc in _example_documents()], ids=[i for i, _ in _example_documents()]
 )
 def test_example_is_accepted_by_server_side_dry_run(
-    kube_client: client.ApiClient,
+    api_client: client.ApiClient,
     installed_crds: list[str],
     consumer_namespace: str,
     manifest: Manifest,
 ) -> None:
-    resource = dynamic.DynamicClient(kube_client).resources.get(
+    resource = dynamic.DynamicClient(api_client).resources.get(
         api_version=manifest["apiVersion"], kind=manifest["kind"]
     )
     applied = resource.server_side_apply(
@@ -196,7 +75,7 @@ def test_server_applies_the_documented_defaults(objects: client.CustomObjectsApi
     contract = create(
         objects,
         {
-            "apiVersion": "tds.io/v1alpha1",
+            "apiVersion": API_VERSION,
             "kind": "DataContract",
             "metadata": {"name": unique_name()},
             "spec": {

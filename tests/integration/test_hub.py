@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.conftest import REPO_ROOT, KubectlError, kubectl
+from tests.integration.hub import REPO_ROOT, KubectlError, kubectl
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration

@@ -5,124 +5,33 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.conftest import KubectlError, kubectl
-from tests.integration.operator_process import OperatorProcess
-from tests.integration.parties import (
+from tests.integration.hub import (
+    SPACES,
     Contracts,
-    contract_body,
+    KubectlError,
+    Spaces,
+    kubectl,
     owner_of,
     refusal,
-    wait_for_contract_webhook,
 )
+from tests.manifests import GROUP, VERSION, contract_body
+from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-GROUP, VERSION, PLURAL = "tds.io", "v1alpha1", "dataspaces"
 CHILD_KINDS = {
     "NetworkPolicy": {"tds-default-deny", "tds-allow-dns", "tds-allow-same-space"},
     "ResourceQuota": {"tds-quota"},
     "LimitRange": {"tds-defaults"},
     "RoleBinding": {"tds-owners", "tds-members"},
 }
-
-
-def space_body(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "DataSpace",
-        "metadata": {"name": name},
-        "spec": {
-            "organization": f"Organisation {name}",
-            "owners": [{"kind": "Group", "name": f"{name}-admins"}],
-            "members": [{"kind": "User", "name": f"{name}-analyst"}],
-            "quota": {"cpu": "16", "memory": "64Gi", "gpu": 8, "pods": 50},
-            "datasets": [
-                {
-                    "name": "records",
-                    "classification": "general",
-                    "source": {"service": {"name": "records-gateway", "port": 8443}},
-                }
-            ],
-            **spec,
-        },
-    }
-
-
-class Spaces:
-    """Creates DataSpaces for a test and deletes whatever is left afterwards."""
-
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self.custom = client.CustomObjectsApi(api_client)
-        self.created: list[str] = []
-
-    def create(self, name: str | None = None, **spec: Any) -> str:
-        name = name or f"s{uuid.uuid4().hex[:8]}"
-        self.custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, space_body(name, **spec))
-        self.created.append(name)
-        return name
-
-    def get(self, name: str) -> dict[str, Any]:
-        body: dict[str, Any] = self.custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, name)
-        return body
-
-    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
-        self.custom.patch_cluster_custom_object(GROUP, VERSION, PLURAL, name, {"spec": spec})
-
-    def condition(self, name: str, type: str = "Ready") -> dict[str, Any] | None:
-        conditions = (self.get(name).get("status") or {}).get("conditions") or []
-        return next((c for c in conditions if c["type"] == type), None)
-
-    def wait_ready(self, name: str, timeout: float = 30) -> dict[str, Any]:
-        def ready() -> dict[str, Any] | None:
-            body = self.get(name)
-            status = body.get("status") or {}
-            condition = self.condition(name)
-            if (
-                condition
-                and condition["status"] == "True"
-                and status.get("observedGeneration") == body["metadata"]["generation"]
-            ):
-                return body
-            return None
-
-        return wait_until(ready, timeout=timeout, what=f"DataSpace {name} Ready")
-
-    def exists(self, name: str) -> bool:
-        try:
-            self.get(name)
-        except ApiException as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
-
-    def cleanup(self) -> None:
-        """Delete the test's spaces and wait until they (and so their namespaces) are gone."""
-        for name in self.created:
-            try:
-                self.custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-        for name in self.created:
-            wait_until(lambda n=name: not self.exists(n), timeout=60, what=f"DataSpace {name} gone")
-
-
-@pytest.fixture
-def spaces(api_client: client.ApiClient, operator: OperatorProcess) -> Iterator[Spaces]:
-    registry = Spaces(api_client)
-    try:
-        yield registry
-    finally:
-        registry.cleanup()
 
 
 def child_names(api_client: client.ApiClient, namespace: str) -> dict[str, set[str]]:
@@ -387,8 +296,8 @@ def test_a_converged_space_costs_no_write(spaces: Spaces, operator: OperatorProc
     before = operator.writes()
     reconciles_before = operator.metric("tds_reconcile_total", kind="DataSpace")
     # A label change is an event that triggers a full reconcile without changing the spec.
-    spaces.custom.patch_cluster_custom_object(
-        GROUP, VERSION, PLURAL, name, {"metadata": {"labels": {"touched": "yes"}}}
+    spaces.hub.custom.patch_cluster_custom_object(
+        GROUP, VERSION, SPACES, name, {"metadata": {"labels": {"touched": "yes"}}}
     )
     wait_until(
         lambda: operator.metric("tds_reconcile_total", kind="DataSpace") > reconciles_before,
@@ -404,7 +313,7 @@ def test_deleting_a_space_removes_everything_it_created(
 ) -> None:
     name = spaces.create()
     spaces.wait_ready(name)
-    spaces.custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+    spaces.hub.custom.delete_cluster_custom_object(GROUP, VERSION, SPACES, name)
     wait_until(lambda: not spaces.exists(name), timeout=60, what=f"DataSpace {name} gone")
     with pytest.raises(ApiException) as gone:
         client.CoreV1Api(api_client).read_namespace(f"tds-{name}")
@@ -412,36 +321,31 @@ def test_deleting_a_space_removes_everything_it_created(
 
 
 def test_a_space_in_an_active_contract_is_not_deleted(
-    spaces: Spaces, api_client: client.ApiClient
+    spaces: Spaces, contracts: Contracts, api_client: client.ApiClient
 ) -> None:
     provider, consumer = spaces.create(), spaces.create()
     spaces.wait_ready(provider)
     spaces.wait_ready(consumer)
-    wait_for_contract_webhook()
-    contracts = Contracts(api_client)
-    try:
-        contract = contracts.propose(
-            owner_of(provider), contract_body(f"{provider}-to-{consumer}", provider, consumer)
-        )
-        contracts.consent(owner_of(consumer), contract, "consumer")
-        contracts.wait_phase(contract, "Active")
+    contract = contracts.propose(
+        owner_of(provider), contract_body(f"{provider}-to-{consumer}", provider, consumer)
+    )
+    contracts.consent(owner_of(consumer), contract, "consumer")
+    contracts.wait_phase(contract, "Active")
 
-        message = refusal(lambda: kubectl("delete", "dataspace", provider, "--wait=false"))
-        assert "denied the request: ActiveContracts: " in message
-        assert f"DataSpace {provider} is party to active contracts {contract}" in message
-        assert spaces.exists(provider)
-        assert "deletionTimestamp" not in spaces.get(provider)["metadata"]
+    message = refusal(lambda: kubectl("delete", "dataspace", provider, "--wait=false"))
+    assert "denied the request: ActiveContracts: " in message
+    assert f"DataSpace {provider} is party to active contracts {contract}" in message
+    assert spaces.exists(provider)
+    assert "deletionTimestamp" not in spaces.get(provider)["metadata"]
+    client.CoreV1Api(api_client).read_namespace(f"tds-{provider}")
+
+    contracts.revoke(owner_of(provider), contract)
+    contracts.wait_phase(contract, "Revoked")
+    kubectl("delete", "dataspace", provider, "--wait=false")
+    wait_until(lambda: not spaces.exists(provider), timeout=60, what="space deleted")
+    with pytest.raises(ApiException) as gone:
         client.CoreV1Api(api_client).read_namespace(f"tds-{provider}")
-
-        contracts.revoke(owner_of(provider), contract)
-        contracts.wait_phase(contract, "Revoked")
-        kubectl("delete", "dataspace", provider, "--wait=false")
-        wait_until(lambda: not spaces.exists(provider), timeout=60, what="space deleted")
-        with pytest.raises(ApiException) as gone:
-            client.CoreV1Api(api_client).read_namespace(f"tds-{provider}")
-        assert gone.value.status == 404
-    finally:
-        contracts.cleanup()
+    assert gone.value.status == 404
 
 
 def test_a_namespace_owned_by_someone_else_is_reported_not_taken(

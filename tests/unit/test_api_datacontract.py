@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from tds_operator.api import DataContract
 from tds_operator.api.terms import is_cidr
+from tests.manifests import example
 
 pytestmark = pytest.mark.unit
-
-EXAMPLE = Path(__file__).parents[2] / "examples" / "02-datacontract.yaml"
-
-
-def example_contract() -> dict[str, Any]:
-    """The DataContract manifest from examples/, to mutate."""
-    return copy.deepcopy(yaml.safe_load(EXAMPLE.read_text()))
 
 
 def minimal_contract() -> dict[str, Any]:
@@ -46,7 +37,7 @@ def rejection(manifest: dict[str, Any]) -> str:
 
 
 def test_example_contract_parses() -> None:
-    spec = DataContract.model_validate(example_contract()).spec
+    spec = DataContract.model_validate(example("sgcc-to-cmcc-load")).spec
     assert spec.provider.datasets == ["grid-load-2025"]
     assert spec.compute.max_concurrent_gpus == 16
     assert spec.egress[0].ports == [443]
@@ -68,20 +59,20 @@ def test_defaults() -> None:
 
 
 def test_a_space_cannot_contract_with_itself() -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["consumer"]["space"] = "sgcc"
     assert "consumer.space must differ from provider.space" in rejection(manifest)
 
 
 @pytest.mark.parametrize("not_after", ["2026-11-15T00:00:00Z", "2026-11-14T23:59:59Z"])
 def test_not_after_must_be_after_not_before(not_after: str) -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["validity"]["notAfter"] = not_after
     assert "notAfter must be after notBefore" in rejection(manifest)
 
 
 def test_window_compares_instants_not_text() -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["validity"] = {
         "notBefore": "2027-01-01T08:00:00+08:00",
         "notAfter": "2027-01-01T00:00:01Z",
@@ -90,7 +81,7 @@ def test_window_compares_instants_not_text() -> None:
 
 
 def test_provider_datasets_are_unique_and_not_empty() -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["provider"]["datasets"] = ["grid-load-2025", "grid-load-2025"]
     assert "dataset names must be unique" in rejection(manifest)
     manifest["spec"]["provider"]["datasets"] = []
@@ -110,7 +101,7 @@ def test_provider_datasets_are_unique_and_not_empty() -> None:
     ],
 )
 def test_compute_budget_is_positive_gpus_whole(field: str, value: Any) -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["compute"][field] = value
     assert f"compute.{field}" in rejection(manifest)
 
@@ -135,7 +126,7 @@ def test_compute_budget_is_positive_gpus_whole(field: str, value: Any) -> None:
 )
 def test_egress_cidr(cidr: str, valid: bool) -> None:
     assert is_cidr(cidr) is valid
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["egress"][0]["cidr"] = cidr
     if valid:
         DataContract.model_validate(manifest)
@@ -144,7 +135,7 @@ def test_egress_cidr(cidr: str, valid: bool) -> None:
 
 
 def test_egress_ports_are_unique_and_valid() -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["egress"][0]["ports"] = [443, 443]
     assert "ports must be unique" in rejection(manifest)
     manifest["spec"]["egress"][0]["ports"] = [0]
@@ -154,25 +145,25 @@ def test_egress_ports_are_unique_and_valid() -> None:
 
 
 def test_enumerations_are_closed() -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["purpose"] = "marketing"
     assert "purpose" in rejection(manifest)
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["outputs"]["modelExport"] = "sometimes"
     assert "modelExport" in rejection(manifest)
 
 
 def test_revoked_and_consent_are_booleans() -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["revoked"] = "yes"
     assert "revoked" in rejection(manifest)
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["consent"]["consumer"]["approved"] = 1
     assert "approved" in rejection(manifest)
 
 
 def test_contract_terms_leave_out_consent_and_revocation() -> None:
-    spec = DataContract.model_validate(example_contract()).spec
+    spec = DataContract.model_validate(example("sgcc-to-cmcc-load")).spec
     terms = spec.contract_terms()
     assert set(terms) == {
         "provider",
@@ -191,13 +182,13 @@ def test_contract_terms_leave_out_consent_and_revocation() -> None:
 
 @pytest.mark.parametrize("name", ["a" * 64, "sgcc.to.cmcc", "SGCC"])
 def test_contract_name_is_a_label_value(name: str) -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["metadata"]["name"] = name
     assert "metadata.name of a DataContract" in rejection(manifest)
 
 
 def test_status_parses_what_the_operator_writes() -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     digest = "sha256:" + "ab" * 32
     manifest["status"] = {
         "phase": "Active",
@@ -224,6 +215,6 @@ def test_status_parses_what_the_operator_writes() -> None:
 
 
 def test_gpu_hour_budget_may_be_a_fraction() -> None:
-    manifest = example_contract()
+    manifest = example("sgcc-to-cmcc-load")
     manifest["spec"]["compute"]["maxGpuHours"] = 0.25
     assert DataContract.model_validate(manifest).spec.compute.max_gpu_hours == 0.25

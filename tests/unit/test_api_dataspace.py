@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from tds_operator.api import DataSpace, space_namespace
+from tests.manifests import example
 
 pytestmark = pytest.mark.unit
-
-EXAMPLES = Path(__file__).parents[2] / "examples"
-
-
-def example_space(name: str) -> dict[str, Any]:
-    """A DataSpace manifest from examples/, to mutate."""
-    documents = yaml.safe_load_all((EXAMPLES / "01-dataspaces.yaml").read_text())
-    return copy.deepcopy(next(doc for doc in documents if doc["metadata"]["name"] == name))
 
 
 def minimal_space() -> dict[str, Any]:
@@ -45,7 +35,7 @@ def rejection(manifest: dict[str, Any]) -> str:
 
 
 def test_example_spaces_parse() -> None:
-    space = DataSpace.model_validate(example_space("sgcc"))
+    space = DataSpace.model_validate(example("sgcc"))
     assert space.spec.organization == "State Grid Corporation of China"
     assert space.namespace_name == "tds-sgcc"
     dataset = space.spec.dataset("grid-load-2025")
@@ -63,7 +53,7 @@ def test_defaults() -> None:
 
 
 def test_round_trip_keeps_the_manifest() -> None:
-    manifest = example_space("cma")
+    manifest = example("cma")
     written = DataSpace.model_validate(manifest).to_manifest()
     assert written["spec"]["datasets"] == manifest["spec"]["datasets"]
     assert written["spec"]["quota"] == {"cpu": "64", "memory": "256Gi", "gpu": 0, "pods": 100}
@@ -80,26 +70,26 @@ def test_round_trip_keeps_the_manifest() -> None:
     ],
 )
 def test_dataset_source_is_exactly_one_of_service_or_volume(source: dict[str, Any]) -> None:
-    manifest = example_space("sgcc")
+    manifest = example("sgcc")
     manifest["spec"]["datasets"][0]["source"] = source
     assert "exactly one of service or volume must be set" in rejection(manifest)
 
 
 def test_dataset_names_are_unique() -> None:
-    manifest = example_space("sgcc")
+    manifest = example("sgcc")
     manifest["spec"]["datasets"][1]["name"] = "grid-load-2025"
     assert "dataset names must be unique" in rejection(manifest)
 
 
 def test_classification_has_no_default() -> None:
-    manifest = example_space("cma")
+    manifest = example("cma")
     del manifest["spec"]["datasets"][0]["classification"]
     assert "classification" in rejection(manifest)
 
 
 @pytest.mark.parametrize("sub_path", ["/etc", "../other", "a/../b", "a//b", ".hidden"])
 def test_volume_sub_path_stays_inside_the_volume(sub_path: str) -> None:
-    manifest = example_space("cma")
+    manifest = example("cma")
     manifest["spec"]["datasets"][0]["source"]["volume"]["subPath"] = sub_path
     assert "subPath" in rejection(manifest)
 

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from tds_operator.api import TrainingJob
 from tds_operator.api.trainingjob import RESERVED_ENV_NAMES
+from tests.manifests import example
 
 pytestmark = pytest.mark.unit
-
-EXAMPLE = Path(__file__).parents[2] / "examples" / "03-trainingjob.yaml"
-
-
-def example_job() -> dict[str, Any]:
-    """The TrainingJob manifest from examples/, to mutate."""
-    return copy.deepcopy(yaml.safe_load(EXAMPLE.read_text()))
 
 
 def minimal_job() -> dict[str, Any]:
@@ -41,7 +32,7 @@ def rejection(manifest: dict[str, Any]) -> str:
 
 
 def test_example_job_parses() -> None:
-    job = TrainingJob.model_validate(example_job())
+    job = TrainingJob.model_validate(example("load-forecast-v1"))
     assert job.metadata.namespace == "tds-cmcc"
     assert job.spec.total_gpus == 16
     assert job.spec.command == ["torchrun", "train.py"]
@@ -72,29 +63,29 @@ def test_defaults() -> None:
     ],
 )
 def test_counts_and_durations_are_bounded(field: str, value: Any) -> None:
-    manifest = example_job()
+    manifest = example("load-forecast-v1")
     manifest["spec"][field] = value
     assert field in rejection(manifest)
 
 
 @pytest.mark.parametrize("name", [*RESERVED_ENV_NAMES, "TDS_CONTRACT"])
 def test_rendezvous_variables_are_reserved(name: str) -> None:
-    manifest = example_job()
+    manifest = example("load-forecast-v1")
     manifest["spec"]["env"].append({"name": name, "value": "x"})
     assert "name is reserved for the operator's rendezvous settings" in rejection(manifest)
 
 
 def test_env_names_are_unique_and_well_formed() -> None:
-    manifest = example_job()
+    manifest = example("load-forecast-v1")
     manifest["spec"]["env"].append({"name": "HF_HUB_OFFLINE", "value": "0"})
     assert "env names must be unique" in rejection(manifest)
-    manifest = example_job()
+    manifest = example("load-forecast-v1")
     manifest["spec"]["env"] = [{"name": "1BAD"}]
     assert "env.0.name" in rejection(manifest)
 
 
 def test_datasets_are_unique_and_not_empty_when_given() -> None:
-    manifest = example_job()
+    manifest = example("load-forecast-v1")
     manifest["spec"]["datasets"] = ["grid-load-2025", "grid-load-2025"]
     assert "dataset names must be unique" in rejection(manifest)
     manifest["spec"]["datasets"] = []
@@ -103,26 +94,26 @@ def test_datasets_are_unique_and_not_empty_when_given() -> None:
 
 @pytest.mark.parametrize("image", ["", "registry.local/forecast 1.0", "a\tb"])
 def test_image_is_one_reference(image: str) -> None:
-    manifest = example_job()
+    manifest = example("load-forecast-v1")
     manifest["spec"]["image"] = image
     assert "image" in rejection(manifest)
 
 
 def test_contract_is_required() -> None:
-    manifest = example_job()
+    manifest = example("load-forecast-v1")
     del manifest["spec"]["contract"]
     assert "contract" in rejection(manifest)
 
 
 @pytest.mark.parametrize("name", ["a" * 53, "1st-run", "load.forecast", "Load"])
 def test_job_name_leaves_room_for_worker_hostnames(name: str) -> None:
-    manifest = example_job()
+    manifest = example("load-forecast-v1")
     manifest["metadata"]["name"] = name
     assert "metadata.name of a TrainingJob must be at most 52" in rejection(manifest)
 
 
 def test_status_parses_what_the_operator_writes() -> None:
-    manifest = example_job()
+    manifest = example("load-forecast-v1")
     manifest["status"] = {
         "phase": "Running",
         "gpuSeconds": 1234,

@@ -14,7 +14,7 @@ from tds_operator.desired.cleanroom import (
     dataset_endpoint,
     provider_policy_name,
 )
-from tests.unit.contract_builders import consented, contract_spec
+from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

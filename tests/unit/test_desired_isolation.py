@@ -21,7 +21,7 @@ from tds_operator.desired.isolation import (
     resource_quota,
 )
 from tds_operator.desired.space import space_children
-from tests.unit.contract_builders import consented, contract_spec
+from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.trainingjob import batch_job, headless_service
 from tds_operator.policy.rules import HubRules
-from tests.unit.contract_builders import consented, contract_spec
+from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

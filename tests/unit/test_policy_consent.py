@@ -19,7 +19,7 @@ from tds_operator.policy.decision import Decision
 from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.rules import HubRules
 from tds_operator.policy.signatures import new_signatures
-from tests.unit.contract_builders import (
+from tests.manifests import (
     ALICE,
     ANONYMOUS,
     BEFORE_WINDOW,

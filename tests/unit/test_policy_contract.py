@@ -22,7 +22,7 @@ from tds_operator.policy.decision import Decision
 from tds_operator.policy.digest import canonical_json
 from tds_operator.policy.rules import HubRules
 from tds_operator.policy.terms import validate_contract_terms
-from tests.unit.contract_builders import (
+from tests.manifests import (
     BEFORE_WINDOW,
     IN_WINDOW,
     NOT_AFTER,

@@ -24,7 +24,7 @@ from tds_operator.policy.enforcement import (
     usage_due,
     worker_failure,
 )
-from tests.unit.contract_builders import consented, contract_spec
+from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

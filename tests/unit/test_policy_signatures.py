@@ -14,7 +14,7 @@ from tds_operator.policy.signatures import (
     signed_spec,
     unsigned_consents,
 )
-from tests.unit.contract_builders import consented, contract_spec, with_consent
+from tests.manifests import consented, contract_spec, with_consent
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from tds_operator.policy.training import (
     admit_training_job,
     gpus_held,
 )
-from tests.unit.contract_builders import consented, contract_spec
+from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,5 @@
-"""The operator as a real process (`python -m tds_operator`), as `make run` starts it."""
+"""The operator as a real process (`python -m tds_operator`), as `make run` starts it, and a free
+local port; shared by the integration and e2e tiers."""
 
 from __future__ import annotations
 

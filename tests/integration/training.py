@@ -1,0 +1,217 @@
+"""TrainingJobs on the hub: two participants, an Active contract between them (a `Deal`) and
+the consumer's jobs, observed as the cluster admin."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.integration.hub import (
+    CONTRACTS,
+    JOBS,
+    Contracts,
+    Hub,
+    Person,
+    Spaces,
+    audit_verify,
+    clean_room,
+    get_or_none,
+    owner_of,
+    space_namespace,
+    unique,
+)
+from tests.manifests import GROUP, VERSION, Body, contract_body
+from tests.waiting import wait_until
+
+GPU_RESOURCE = "nvidia.com/gpu"
+# Datasets of every space made here; contracts cover the first unless told otherwise.
+DATASETS = ("records", "weather")
+
+
+@dataclass(frozen=True)
+class Deal:
+    """A contract between two spaces."""
+
+    provider: str
+    consumer: str
+    contract: str
+
+    @property
+    def namespace(self) -> str:
+        """Where the consumer creates its TrainingJobs."""
+        return space_namespace(self.consumer)
+
+
+class Story:
+    """Spaces with room for 16 GPUs, contracts between them and the consumer's TrainingJobs."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.spaces = Spaces(hub)
+        self.contracts = Contracts(hub)
+
+    # --- spaces and contracts ------------------------------------------------------------------
+
+    def space(self) -> str:
+        """A new DataSpace with no members, 16 GPUs and both DATASETS, Ready."""
+        name = self.spaces.create(analysts=(), gpus=16, gateways=DATASETS)
+        self.spaces.wait_ready(name)
+        return name
+
+    def propose(self, provider: str, consumer: str, *, consent: bool = True, **spec: Any) -> str:
+        """A contract for 30 days and 16 GPUs proposed (and consented to) by the provider's
+        owner, then consented to by the consumer's owner unless `consent` is false."""
+        body = contract_body(
+            unique("c"), provider, consumer, days=30, max_concurrent_gpus=16, **spec
+        )
+        name = self.contracts.propose(owner_of(provider), body)
+        if consent:
+            self.contracts.consent(owner_of(consumer), name, "consumer")
+        return name
+
+    def deal(self, **spec: Any) -> Deal:
+        """Two new spaces and an Active contract between them with these terms."""
+        provider, consumer = self.space(), self.space()
+        contract = self.propose(provider, consumer, **spec)
+        self.wait_contract(contract, "Active")
+        return Deal(provider, consumer, contract)
+
+    def contract(self, name: str) -> Body:
+        body = self.hub.get(CONTRACTS, name)
+        assert body is not None, f"DataContract {name} is gone"
+        return body
+
+    def wait_contract(self, name: str, phase: str, timeout: float = 20) -> Body:
+        """The contract once the operator reports `phase` for its current generation."""
+        return self.contracts.wait_phase(name, phase, timeout)
+
+    # --- training jobs -------------------------------------------------------------------------
+
+    def submit(self, by: Person, body: Body) -> str:
+        """Create a TrainingJob as `by`; KubectlError if refused."""
+        by.create(body)
+        self.hub.jobs.append((body["metadata"]["namespace"], body["metadata"]["name"]))
+        return str(body["metadata"]["name"])
+
+    def submit_together(self, by: Person, bodies: list[Body]) -> list[str | None]:
+        """Create TrainingJobs as `by` at the same instant (one thread and connection each,
+        released together); the API server's refusal of each, or None."""
+        clients = [by.api() for _ in bodies]
+        start = threading.Barrier(len(bodies))
+
+        def create(api: client.CustomObjectsApi, body: Body) -> str | None:
+            namespace = body["metadata"]["namespace"]
+            start.wait(timeout=30)
+            try:
+                api.create_namespaced_custom_object(GROUP, VERSION, namespace, JOBS, body)
+            except ApiException as error:
+                return str(json.loads(error.body).get("message", error.body))
+            return None
+
+        try:
+            with ThreadPoolExecutor(len(bodies)) as pool:
+                refusals = list(pool.map(create, clients, bodies))
+        finally:
+            for api in clients:
+                api.api_client.close()
+        for body, refused in zip(bodies, refusals, strict=True):
+            if refused is None:
+                self.hub.jobs.append((body["metadata"]["namespace"], body["metadata"]["name"]))
+        return refusals
+
+    def job(self, namespace: str, name: str) -> Body | None:
+        return self.hub.get(JOBS, name, namespace)
+
+    def wait_job(
+        self, namespace: str, name: str, *phases: str, timeout: float = 60, interval: float = 0.2
+    ) -> Body:
+        """The TrainingJob once its phase is one of `phases`."""
+
+        def reached() -> Body | None:
+            body = self.job(namespace, name)
+            if body is not None and (body.get("status") or {}).get("phase") in phases:
+                return body
+            return None
+
+        return wait_until(
+            reached,
+            timeout=timeout,
+            interval=interval,
+            what=f"TrainingJob {name} {'/'.join(phases)}",
+        )
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        self.hub.delete(JOBS, name, namespace)
+
+    def pods(self, contract: str, job: str) -> list[client.V1Pod]:
+        """The worker pods of a job, by completion index."""
+        pods = self.hub.core.list_namespaced_pod(
+            clean_room(contract), label_selector=f"tds.io/training-job={job}"
+        ).items
+        return sorted(pods, key=completion_index)
+
+    def batch_job(self, contract: str, job: str) -> client.V1Job | None:
+        return get_or_none(lambda: self.hub.batch.read_namespaced_job(job, clean_room(contract)))
+
+    def service(self, contract: str, job: str) -> client.V1Service | None:
+        return get_or_none(lambda: self.hub.core.read_namespaced_service(job, clean_room(contract)))
+
+    def wait_event(
+        self, namespace: str, name: str, matches: Callable[[client.CoreV1Event], bool]
+    ) -> client.CoreV1Event:
+        """An Event about one object of a namespace that `matches`, once it is there (the
+        operator posts it just after the status it reports)."""
+
+        def found() -> client.CoreV1Event | None:
+            events = self.hub.core.list_namespaced_event(
+                namespace, field_selector=f"involvedObject.name={name}"
+            ).items
+            return next((event for event in events if matches(event)), None)
+
+        return wait_until(found, timeout=10, what=f"an Event about {name}")
+
+    # --- the audit ledger ----------------------------------------------------------------------
+
+    def ledger(self, contract: str) -> list[Body]:
+        """The contract's ledger entries in sequence order."""
+        return self.hub.entries(contract)
+
+    def verify_ledger(self, contract: str) -> subprocess.CompletedProcess[str]:
+        """`python -m tds_operator audit verify <contract>`, as an auditor runs it, once the
+        contract's status.audit has caught up with the last append."""
+        wait_until(
+            lambda: (
+                (self.contract(contract).get("status") or {}).get("audit", {}).get("entries")
+                == len(self.ledger(contract))
+            ),
+            timeout=10,
+            what=f"status.audit of {contract} recording every ledger entry",
+        )
+        return audit_verify(contract)
+
+
+def completion_index(pod: client.V1Pod) -> int:
+    """The worker index of an Indexed Job's pod."""
+    return int((pod.metadata.annotations or {})["batch.kubernetes.io/job-completion-index"])
+
+
+def run_seconds(pod: client.V1Pod) -> float:
+    """How long the pod's worker container ran, from its terminated state."""
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert terminated is not None, f"pod {pod.metadata.name} has not terminated"
+    return float((terminated.finished_at - terminated.started_at).total_seconds())
+
+
+def seconds(text: str) -> float:
+    """A Go duration of whole seconds ("10s") in seconds."""
+    assert text.endswith("s"), text
+    assert text[:-1].isdigit(), text
+    return float(text[:-1])

@@ -42,7 +42,7 @@ from tds_operator.handlers.objects import (
     validation_message,
     write_status,
 )
-from tds_operator.policy.conditions import set_condition, set_decision, timestamp
+from tds_operator.policy.conditions import set_decision, timestamp
 from tds_operator.policy.contract import (
     PhaseDecision,
     contract_phase,
@@ -164,17 +164,14 @@ class ContractReconciler:
         status = body.get("status") or {}
         generation = body["metadata"].get("generation")
         phase = decision.phase
-        conditions = set_condition(
-            status.get("conditions") or [],
-            type=ACTIVE,
-            status=phase.is_active,
-            reason=phase.reason,
-            message=phase.message,
-            generation=generation,
-            now=now,
-        )
-        outcomes = ((TERMS_VALID, decision.terms), (CLEAN_ROOM_READY, clean_room))
-        for type, outcome in (*outcomes, (AUDIT_LEDGER_INTACT, ledger)):
+        active = Decision(phase.is_active, phase.reason, phase.message)
+        conditions = status.get("conditions") or []
+        for type, outcome in (
+            (ACTIVE, active),
+            (TERMS_VALID, decision.terms),
+            (CLEAN_ROOM_READY, clean_room),
+            (AUDIT_LEDGER_INTACT, ledger),
+        ):
             conditions = set_decision(conditions, type, outcome, generation=generation, now=now)
         new_status = DataContractStatus(
             observed_generation=generation,

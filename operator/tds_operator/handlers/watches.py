@@ -7,7 +7,7 @@ handlers to the registry the operator runs with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
@@ -37,6 +37,8 @@ SPACE_CHILD_RESOURCES = (
     (RBAC, "clusterrolebindings"),
 )
 """What a space makes: a change to any of them (drift, deletion) reconciles the space."""
+WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"))
+"""What runs a TrainingJob in the clean room: a change to either reconciles the job."""
 
 
 async def space_changed(name: str, memo: Operator, **_: Any) -> None:
@@ -91,19 +93,25 @@ def register(registry: kopf.OperatorRegistry) -> None:
     kopf.on.event(*tds, DATA_SPACES, registry=registry)(space_changed)
     kopf.on.event(*tds, DATA_CONTRACTS, registry=registry)(contract_changed)
     kopf.on.event(*tds, TRAINING_JOBS, registry=registry)(training_job_changed)
-    for group_version, plural in SPACE_CHILD_RESOURCES:
+    _watch_own_objects(
+        registry, SPACE_CHILD_RESOURCES, SPACE_LABEL, "space-child", space_child_changed
+    )
+    _watch_own_objects(registry, WORKLOAD_RESOURCES, JOB_NAME_LABEL, "workload", workload_changed)
+
+
+def _watch_own_objects(
+    registry: kopf.OperatorRegistry,
+    resources: tuple[tuple[str, str], ...],
+    key_label: str,
+    prefix: str,
+    handler: Callable[..., Awaitable[None]],
+) -> None:
+    """Watch the operator's own objects of these resources that carry `key_label`."""
+    for group_version, plural in resources:
         kopf.on.event(
             group_version,
             plural,
-            labels={MANAGED_BY: FIELD_MANAGER, SPACE_LABEL: kopf.PRESENT},
-            id=f"space-child-{plural}",
+            labels={MANAGED_BY: FIELD_MANAGER, key_label: kopf.PRESENT},
+            id=f"{prefix}-{plural}",
             registry=registry,
-        )(space_child_changed)
-    for group_version, plural in (("batch/v1", "jobs"), ("v1", "pods")):
-        kopf.on.event(
-            group_version,
-            plural,
-            labels={MANAGED_BY: FIELD_MANAGER, JOB_NAME_LABEL: kopf.PRESENT},
-            id=f"workload-{plural}",
-            registry=registry,
-        )(workload_changed)
+        )(handler)

@@ -26,9 +26,9 @@ from tests.e2e.cluster import (
 from tests.e2e.operator_runner import InClusterOperator, Operator, ServiceAccountOperator
 from tests.e2e.release import (
     Release,
-    adopt_space_roles,
+    adopt_space_objects,
     preflight,
-    restore_space_roles,
+    restore_space_objects,
     snapshot,
     wait_until_authorized,
 )
@@ -51,7 +51,7 @@ def release(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """`helm install` of the chart, with the operator running; uninstalled at the end."""
     mode = os.environ.get("TDS_E2E_OPERATOR", "local")
     preflight()
-    adopted = adopt_space_roles()
+    adopted = adopt_space_objects()
     before = snapshot()
     operator: Operator
     if mode == "local":
@@ -88,7 +88,7 @@ def release(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield installed
     finally:
         installed.uninstall()
-        restore_space_roles(adopted)
+        restore_space_objects(adopted)
         log = getattr(operator, "log_path", None)
         if log is not None:
             print(f"\noperator logs: {Path(log).parent}")

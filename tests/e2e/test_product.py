@@ -91,7 +91,8 @@ STEPS = [
     "provider_revokes",
     "everything_is_deleted",
 ]
-FORBIDDEN = re.compile(r"forbidden|Not enough permissions", re.IGNORECASE)
+# RBAC's refusals, and the confinement policy's (the API server answers those as invalid).
+FORBIDDEN = re.compile(r"forbidden|Not enough permissions|denied request", re.IGNORECASE)
 # How long a step may take before a run without a rule counts as broken; the full-permission
 # story converges in a fraction of this on the local hub.
 REMOVED_RULE_TIMEOUT = 15.0

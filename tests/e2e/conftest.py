@@ -34,6 +34,21 @@ from tests.e2e.release import (
 )
 from tests.processes import free_port
 
+# Tests that must come first (before the release is installed: a dry run of the chart over an
+# installed release would merge the two) and last (the uninstall); the rest keep file order.
+RUN_FIRST = ("test_the_rendered_chart_is_accepted_by_the_api_server",)
+RUN_LAST = ("test_uninstall_leaves_only_what_the_docs_say_it_keeps",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The dry run before any test installs the release, the uninstall after all that use it."""
+
+    def place(item: pytest.Item) -> int:
+        name = getattr(item, "originalname", item.name)
+        return 0 if name in RUN_FIRST else 2 if name in RUN_LAST else 1
+
+    items.sort(key=place)
+
 
 @pytest.fixture(scope="session")
 def cluster() -> None:

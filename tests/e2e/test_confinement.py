@@ -191,7 +191,10 @@ def test_jobs_in_a_clean_room_get_no_token(token: Token, clean_room: str, scratc
     scratch.append(("job", "miner", clean_room))
     manifest = job("miner", clean_room, token_mounted=True)
     refused(lambda: token.create(manifest), POLICY)
-    refused(lambda: token.create(manifest), "without a service-account token")
+    refused(lambda: token.create(manifest), "without its token")
+    other_account = job("miner", clean_room, token_mounted=False)
+    other_account["spec"]["template"]["spec"]["serviceAccountName"] = "builder"
+    refused(lambda: token.create(other_account), "default ServiceAccount")
     allowed = job("trainer", clean_room, token_mounted=False)
     assert "(server dry run)" in token.kubectl(
         "create", "--dry-run=server", "-f", "-", stdin=json.dumps(allowed)

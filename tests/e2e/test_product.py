@@ -1,8 +1,9 @@
 """The product as a platform team installs it: the chart on the cluster under test, the story on
 top of it, every permission of the operator shown to be needed, and a clean uninstall.
 
-The tests run in this order (pytest keeps file order): the dry run needs no release, the story
-and the RBAC proof share one, and the last test uninstalls it.
+The dry run needs no release and runs before any test installs it; the story and the RBAC proof
+share the release with test_confinement.py; the uninstall runs after every other test (see
+conftest.py).
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from tds_operator import FIELD_MANAGER, metrics, webhooks
 from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, TRAINING_JOB
 from tds_operator.certs import issue_serving_certificate
 from tds_operator.config import OperatorConfig
+from tds_operator.desired.admission import space_admission_policies
+from tds_operator.desired.labels import Manifest
 from tds_operator.desired.rbac import space_roles
 from tds_operator.handlers import watches
 from tds_operator.handlers.context import Operator
@@ -56,26 +58,33 @@ def webhook_server(config: OperatorConfig) -> kopf.WebhookServer:
     )
 
 
-async def ensure_space_roles(kube: Kube) -> None:
-    """The ClusterRoles that spaces bind: the Helm chart installs them, a local run makes them.
+def _content(manifest: Manifest) -> Manifest:
+    """What an installed object must have: all but its identity (Helm labels what it installs)."""
+    return {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
 
-    Only their rules matter (Helm labels what it installs as its own). The chart's operator may
-    not write roles: if they are missing or grant something else, it stops with the reason.
+
+async def ensure_installed(kube: Kube, manifests: list[Manifest]) -> None:
+    """Cluster objects the Helm chart installs and a local run makes: the ClusterRoles spaces
+    bind, the admission policies of the spaces.
+
+    The chart's operator may only read them: if one is missing or says something else, it stops
+    with the reason.
     """
-    for role in space_roles():
-        name = role["metadata"]["name"]
-        live = await kube.get(role["apiVersion"], role["kind"], name)
-        if live is not None and is_subset(role["rules"], live.get("rules") or []):
+    for manifest in manifests:
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        live = await kube.get(manifest["apiVersion"], kind, name)
+        if live is not None and is_subset(_content(manifest), live):
             continue
         try:
-            await kube.apply(role)
+            await kube.apply(manifest)
         except KubeError as error:
             if error.status != 403:
                 raise
-            state = "missing" if live is None else "not what this operator binds"
+            state = "missing" if live is None else "not what this operator expects"
             raise kopf.PermanentError(
-                f"ClusterRole {name} is {state} and the operator may not write it: "
-                "install the tds-operator chart of this operator's version"
+                f"{kind} {name} is {state} and the operator may not write it: "
+                "install the tds-operator chart of this operator's version "
+                "with the operator's hub rules"
             ) from None
 
 
@@ -86,7 +95,7 @@ async def ensure_namespace(kube: Kube, name: str) -> None:
 
 
 async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> None:
-    """Configure kopf, connect, install the cluster roles spaces bind, start the reconcilers."""
+    """Configure kopf, connect, install the roles and policies of spaces, start the reconcilers."""
     # Handlers are level-based and keep no state in the objects: kopf only delivers events.
     settings.posting.enabled = False
     settings.networking.error_backoffs = [1, 2, 5, 10]
@@ -100,7 +109,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
 
     kube = await Kube.connect(config.kubeconfig)
     memo.connect(kube)
-    await ensure_space_roles(kube)
+    await ensure_installed(kube, [*space_roles(), *space_admission_policies(config.hub_rules)])
     await ensure_namespace(kube, config.namespace)
     memo.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, SpaceReconciler(memo))
     memo.queues[DATA_CONTRACT] = ReconcileQueue(DATA_CONTRACT, ContractReconciler(memo))

@@ -26,13 +26,28 @@ from tests.e2e.cluster import (
 from tests.e2e.operator_runner import InClusterOperator, Operator, ServiceAccountOperator
 from tests.e2e.release import (
     Release,
-    adopt_space_roles,
+    adopt_space_objects,
     preflight,
-    restore_space_roles,
+    restore_space_objects,
     snapshot,
     wait_until_authorized,
 )
 from tests.processes import free_port
+
+# Tests that must come first (before the release is installed: a dry run of the chart over an
+# installed release would merge the two) and last (the uninstall); the rest keep file order.
+RUN_FIRST = ("test_the_rendered_chart_is_accepted_by_the_api_server",)
+RUN_LAST = ("test_uninstall_leaves_only_what_the_docs_say_it_keeps",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The dry run before any test installs the release, the uninstall after all that use it."""
+
+    def place(item: pytest.Item) -> int:
+        name = getattr(item, "originalname", item.name)
+        return 0 if name in RUN_FIRST else 2 if name in RUN_LAST else 1
+
+    items.sort(key=place)
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +66,7 @@ def release(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """`helm install` of the chart, with the operator running; uninstalled at the end."""
     mode = os.environ.get("TDS_E2E_OPERATOR", "local")
     preflight()
-    adopted = adopt_space_roles()
+    adopted = adopt_space_objects()
     before = snapshot()
     operator: Operator
     if mode == "local":
@@ -88,7 +103,7 @@ def release(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield installed
     finally:
         installed.uninstall()
-        restore_space_roles(adopted)
+        restore_space_objects(adopted)
         log = getattr(operator, "log_path", None)
         if log is not None:
             print(f"\noperator logs: {Path(log).parent}")

@@ -60,6 +60,26 @@ def wait_for_port(port: int, timeout: float) -> bool:
     return False
 
 
+def service_account_kubeconfig(account: str, path: Path) -> Path:
+    """A kubeconfig at `path` with the admin's cluster entry and a token of `account` (a
+    ServiceAccount of the release's namespace)."""
+    admin = yaml.safe_load(Path(kubeconfig()).read_text())
+    context = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
+    cluster = next(c["cluster"] for c in admin["clusters"] if c["name"] == context["cluster"])
+    token = kubectl("create", "token", account, "-n", NAMESPACE, "--duration=6h").strip()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "cluster", "cluster": cluster}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "cluster", "user": account}}],
+        "current-context": "operator",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
 class ServiceAccountOperator:
     """`python -m tds_operator` on this machine with the chart's identity and configuration."""
 
@@ -90,31 +110,9 @@ class ServiceAccountOperator:
         self._write_certificate(pod)
 
     def _write_kubeconfig(self) -> None:
-        """A kubeconfig with the admin's cluster entry and a token of the chart's account."""
-        admin = yaml.safe_load(Path(kubeconfig()).read_text())
-        context = next(
-            c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"]
+        self.kubeconfig = service_account_kubeconfig(
+            self.service_account, self.workdir / "operator.kubeconfig"
         )
-        cluster = next(c["cluster"] for c in admin["clusters"] if c["name"] == context["cluster"])
-        token = kubectl(
-            "create", "token", self.service_account, "-n", NAMESPACE, "--duration=6h"
-        ).strip()
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "cluster", "cluster": cluster}],
-            "users": [{"name": self.service_account, "user": {"token": token}}],
-            "contexts": [
-                {
-                    "name": "operator",
-                    "context": {"cluster": "cluster", "user": self.service_account},
-                }
-            ],
-            "current-context": "operator",
-        }
-        self.kubeconfig = self.workdir / "operator.kubeconfig"
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        self.kubeconfig.chmod(0o600)
 
     def _write_certificate(self, pod: dict[str, object]) -> None:
         """The serving certificate the chart made (the pod would mount it from this Secret)."""

@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
+from tds_operator.policy.rules import HubRules
 from tests.e2e.cluster import (
     NAMESPACE,
     RELEASE,
+    Manifest,
     fullname,
     get,
     helm,
@@ -25,7 +28,13 @@ from tests.e2e.operator_runner import Operator
 from tests.manifests import GROUP
 from tests.waiting import wait_until
 
-SPACE_ROLES = ("tds-space-owner", "tds-space-member", "tds-participant", "tds-observer")
+
+def space_objects() -> list[Manifest]:
+    """What a local operator run makes and the chart also ships: the roles and policies of
+    spaces (a local run on the hub uses the default hub rules)."""
+    return [*space_roles(), *space_admission_policies(HubRules())]
+
+
 # Kinds whose objects come and go on their own (records, heartbeats); never left by the chart.
 EPHEMERAL_KINDS = {"Event", "Lease"}
 
@@ -68,32 +77,34 @@ def preflight() -> None:
                 )
 
 
-def adopt_space_roles() -> list[str]:
-    """Hand space roles made by an operator run without the chart to Helm (see README)."""
+def adopt_space_objects() -> list[tuple[str, str]]:
+    """Hand space roles and policies made by an operator run without the chart to Helm (see
+    README); (kind, name) of each adopted."""
     adopted = []
-    for name in SPACE_ROLES:
-        role = get("clusterrole", name)
-        annotations = (role or {}).get("metadata", {}).get("annotations") or {}
-        if role is None or "meta.helm.sh/release-name" in annotations:
+    for manifest in space_objects():
+        kind, name = manifest["kind"].lower(), manifest["metadata"]["name"]
+        found = get(kind, name)
+        annotations = (found or {}).get("metadata", {}).get("annotations") or {}
+        if found is None or "meta.helm.sh/release-name" in annotations:
             continue
-        kubectl("label", "clusterrole", name, "--overwrite", "app.kubernetes.io/managed-by=Helm")
+        kubectl("label", kind, name, "--overwrite", "app.kubernetes.io/managed-by=Helm")
         kubectl(
             "annotate",
-            "clusterrole",
+            kind,
             name,
             "--overwrite",
             f"meta.helm.sh/release-name={RELEASE}",
             f"meta.helm.sh/release-namespace={NAMESPACE}",
         )
-        adopted.append(name)
+        adopted.append((manifest["kind"], name))
     return adopted
 
 
-def restore_space_roles(names: list[str]) -> None:
-    """Give back adopted space roles as the operator made them (the uninstall deleted them):
+def restore_space_objects(adopted: list[tuple[str, str]]) -> None:
+    """Give back adopted space objects as the operator made them (the uninstall deleted them):
     the cluster keeps working for an operator run without the chart."""
-    roles = [role for role in space_roles() if role["metadata"]["name"] in names]
-    if roles:
+    manifests = [m for m in space_objects() if (m["kind"], m["metadata"]["name"]) in adopted]
+    if manifests:
         kubectl(
             "apply",
             "--server-side",
@@ -101,7 +112,7 @@ def restore_space_roles(names: list[str]) -> None:
             "--force-conflicts",
             "-f",
             "-",
-            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": roles}),
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}),
         )
 
 

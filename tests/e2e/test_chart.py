@@ -17,6 +17,7 @@ import yaml
 from cryptography import x509
 
 from tds_operator.config import OperatorConfig
+from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
 from tds_operator.main import operator_registry
 from tds_operator.policy.rules import HubRules
@@ -118,6 +119,66 @@ def test_the_space_roles_are_what_the_operator_binds() -> None:
             f"ClusterRole {name} in charts/tds-operator/templates/space-roles.yaml must have "
             f"these rules:\n{yaml.safe_dump(role['rules'], default_flow_style=None)}"
         )
+
+
+OTHER_GPU_POOL = {
+    "gpuNodeSelector": {"zone": "east", "hub.tds.io/pool": "h100"},
+    "gpuTolerationKey": "gpu.example.com/dedicated",
+}
+
+
+@pytest.mark.parametrize("hub_rules", [{}, OTHER_GPU_POOL], ids=["default", "other-gpu-pool"])
+def test_the_space_policies_are_what_the_operator_expects(hub_rules: Manifest) -> None:
+    """For the hub rules the chart gives the operator, it finds the policies it would make."""
+    objects = render_chart(values_file={"hubRules": hub_rules} if hub_rules else None)
+    rules = OperatorConfig.from_environment(environment(objects)).hub_rules
+    if hub_rules:
+        assert rules.gpu_toleration_key == hub_rules["gpuTolerationKey"]
+    expected = space_admission_policies(rules)
+    for manifest in expected:
+        name = manifest["metadata"]["name"]
+        shipped = find(objects, manifest["kind"], name)
+        assert shipped["spec"] == manifest["spec"], (
+            f"{manifest['kind']} {name} in charts/tds-operator/templates/space-policies.yaml "
+            f"must have this spec:\n{yaml.safe_dump(manifest['spec'], width=1000)}"
+        )
+    shipped_names = {
+        o["metadata"]["name"]
+        for o in objects
+        if o["kind"].startswith("ValidatingAdmissionPolicy")
+        and o["metadata"]["name"].startswith("tds-space-")
+    }
+    assert shipped_names == {m["metadata"]["name"] for m in expected}
+    (reader,) = [
+        rule
+        for _, _, rule in operator_rules(objects)
+        if "validatingadmissionpolicies" in rule["resources"]
+    ]
+    assert reader["verbs"] == ["get"]
+    assert set(reader["resourceNames"]) == shipped_names
+
+
+@pytest.mark.parametrize(
+    ("values", "account"),
+    [
+        ({}, f"system:serviceaccount:{NAMESPACE}:{fullname()}"),
+        ({"serviceAccount.name": "robot"}, f"system:serviceaccount:{NAMESPACE}:robot"),
+    ],
+    ids=["default", "named-account"],
+)
+def test_the_confinement_binds_the_operators_service_account(
+    values: dict[str, str], account: str
+) -> None:
+    objects = render_chart(values)
+    policy = find(objects, "ValidatingAdmissionPolicy", f"{fullname()}-confinement")
+    (condition,) = policy["spec"]["matchConditions"]
+    assert condition["expression"] == f'request.userInfo.username == "{account}"'
+    assert find(objects, "ServiceAccount")["metadata"]["name"] == account.rpartition(":")[2]
+    binding = find(objects, "ValidatingAdmissionPolicyBinding", f"{fullname()}-confinement")
+    assert binding["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
 
 
 def test_the_operator_is_granted_no_wildcard() -> None:

@@ -106,7 +106,13 @@ def test_a_space_without_members_has_no_members_binding() -> None:
 
 def test_owners_cannot_change_the_guard_rails_of_their_space() -> None:
     rules = space_owner_role()["rules"]
-    for resource in ("networkpolicies", "resourcequotas", "limitranges", "rolebindings"):
+    for resource in (
+        "networkpolicies",
+        "resourcequotas",
+        "limitranges",
+        "rolebindings",
+        "endpoints",
+    ):
         verbs = {v for rule in rules if resource in rule["resources"] for v in rule["verbs"]}
         assert verbs == {"get", "list", "watch"}, resource
 

@@ -77,6 +77,8 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     ("batch/v1", "Job"): True,
     (ADMISSION, "ValidatingWebhookConfiguration"): False,
     (ADMISSION, "MutatingWebhookConfiguration"): False,
+    (ADMISSION, "ValidatingAdmissionPolicy"): False,
+    (ADMISSION, "ValidatingAdmissionPolicyBinding"): False,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): False,
 }
 """The built-in kinds the operator handles, and whether each is namespaced."""

@@ -1,8 +1,11 @@
 """The ClusterRoles that RoleBindings in a space refer to: what owners and members may do there.
 
 Owners administer their workloads but not the space's guard rails: NetworkPolicies, quota, limit
-ranges and role bindings are the operator's, so owners can read them and nothing more. Members
-read, and do not see Secrets.
+ranges and role bindings are the operator's, so owners can read them and nothing more. Nor do they
+write Endpoints: the cluster keeps a Service's endpoints from its selector, and hand-written ones
+point a Service at any address (the reason Kubernetes' own `edit` role dropped them). What owners
+may write but not everything inside it (Services, claims, pods) is refused by the spaces'
+admission policies (desired/admission.py). Members read, and do not see Secrets.
 """
 
 from __future__ import annotations
@@ -18,14 +21,7 @@ OBSERVER_ROLE = "tds-observer"
 READ = ["get", "list", "watch"]
 WRITE = [*READ, "create", "update", "patch", "delete", "deletecollection"]
 
-_WORKLOADS_CORE = [
-    "pods",
-    "services",
-    "endpoints",
-    "configmaps",
-    "persistentvolumeclaims",
-    "serviceaccounts",
-]
+_WORKLOADS_CORE = ["pods", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts"]
 _WORKLOADS_APPS = ["deployments", "statefulsets", "replicasets", "daemonsets"]
 _WORKLOADS_BATCH = ["jobs", "cronjobs"]
 _GUARD_RAILS = [
@@ -54,7 +50,7 @@ def space_owner_role() -> Manifest:
         OWNER_ROLE,
         [
             _rule("", [*_WORKLOADS_CORE, "secrets"], WRITE),
-            _rule("", ["pods/log", "pods/status", "events"], READ),
+            _rule("", ["endpoints", "pods/log", "pods/status", "events"], READ),
             _rule("", ["pods/exec", "pods/attach", "pods/portforward"], ["create", "get"]),
             _rule("apps", _WORKLOADS_APPS, WRITE),
             _rule("batch", _WORKLOADS_BATCH, WRITE),
@@ -70,7 +66,7 @@ def space_member_role() -> Manifest:
     return _cluster_role(
         MEMBER_ROLE,
         [
-            _rule("", [*_WORKLOADS_CORE, "pods/log", "events"], READ),
+            _rule("", [*_WORKLOADS_CORE, "endpoints", "pods/log", "events"], READ),
             _rule("apps", _WORKLOADS_APPS, READ),
             _rule("batch", _WORKLOADS_BATCH, READ),
             _rule(GROUP, ["trainingjobs", "trainingjobs/status"], READ),

@@ -19,9 +19,9 @@ class HubRules:
     gpu_node_selector: dict[str, str] = field(
         default_factory=lambda: dict(DEFAULT_GPU_NODE_SELECTOR)
     )
-    """Node labels that select the GPU pool clean-room workers run on."""
+    """Node labels that select the GPU pool clean-room workers run on (space pods may not)."""
     gpu_toleration_key: str = DEFAULT_GPU_TOLERATION_KEY
-    """Taint key of the GPU nodes that clean-room workers tolerate."""
+    """Taint key of the GPU nodes that clean-room workers tolerate (space pods may not)."""
     max_gpu_hours_per_contract: float | None = None
     """Largest spec.compute.maxGpuHours a contract may ask for (None: no hub limit)."""
     max_concurrent_gpus_per_contract: int | None = None

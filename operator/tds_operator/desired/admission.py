@@ -1,0 +1,187 @@
+"""ValidatingAdmissionPolicies that take the sharp edges off the owner role inside spaces.
+
+An owner writes Services, claims and pods in their space; RBAC cannot look inside them. These
+policies, bound to every space namespace (those labelled `tds.io/space`), refuse what would reach
+beyond the space: a Service exposed outside the cluster or intercepting external IPs, a claim on
+a named PersistentVolume, and a pod that would sit on the clean rooms' GPU pool, preempt their
+workers or be scheduled next to pods of other namespaces. They bind everyone writing there,
+controllers included, so a Deployment's pods are refused as a bare pod is (the ReplicaSet's
+events then name the rule).
+
+The chart ships the same objects (charts/tds-operator/templates/space-policies.yaml);
+tests/e2e/test_chart.py fails when they differ, for the default and for other hub rules.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tds_operator.desired.labels import SPACE_LABEL, Manifest, managed_labels
+from tds_operator.policy.rules import HubRules
+
+SERVICES_POLICY = "tds-space-services"
+CLAIMS_POLICY = "tds-space-volume-claims"
+PODS_POLICY = "tds-space-pods"
+
+ADMISSION_API = "admissionregistration.k8s.io/v1"
+
+_SERVICES = [
+    (
+        "object.spec.type in ['ClusterIP', 'ExternalName']",
+        "spec.type: a Service in a space is reachable inside the cluster only "
+        "(ClusterIP); NodePort and LoadBalancer expose the space outside it",
+    ),
+    (
+        "object.spec.?externalIPs.orValue([]).size() == 0",
+        "spec.externalIPs: a Service in a space may not claim external IPs "
+        "(it would intercept the cluster's traffic to them); remove the field",
+    ),
+]
+
+_CLAIMS = [
+    (
+        "object.spec.?volumeName.orValue('') == ''",
+        "spec.volumeName: a claim in a space may not name a PersistentVolume (it could take "
+        "another tenant's retained data or a host path); ask for a storageClassName instead",
+    ),
+]
+
+# The GPU pool of the hub rules, as CEL literals (JSON is valid CEL for strings and maps).
+_NODE_TERMS = (
+    "object.spec.?affinity.?nodeAffinity.?requiredDuringSchedulingIgnoredDuringExecution"
+    ".?nodeSelectorTerms.orValue([]) + object.spec.?affinity.?nodeAffinity"
+    ".?preferredDuringSchedulingIgnoredDuringExecution.orValue([]).map(p, p.preference)"
+)
+_POD_TERMS = (
+    "object.spec.?affinity.?podAffinity.?requiredDuringSchedulingIgnoredDuringExecution"
+    ".orValue([]) + object.spec.?affinity.?podAffinity"
+    ".?preferredDuringSchedulingIgnoredDuringExecution.orValue([]).map(w, w.podAffinityTerm)"
+    " + object.spec.?affinity.?podAntiAffinity.?requiredDuringSchedulingIgnoredDuringExecution"
+    ".orValue([]) + object.spec.?affinity.?podAntiAffinity"
+    ".?preferredDuringSchedulingIgnoredDuringExecution.orValue([]).map(w, w.podAffinityTerm)"
+)
+_PODS = [
+    (
+        "!object.spec.?tolerations.orValue([]).exists(t, t.?key.orValue('') == "
+        "variables.gpuTolerationKey || (t.?key.orValue('') == '' && "
+        "t.?operator.orValue('') == 'Exists'))",
+        "'spec.tolerations: a pod in a space may not tolerate the GPU pool taint ' + "
+        "variables.gpuTolerationKey + ' (nor every taint): the pool belongs to the clean rooms'",
+    ),
+    (
+        "request.operation != 'CREATE' || !(size(variables.gpuNodeSelector) > 0 && "
+        "variables.gpuNodeSelector.all(k, object.spec.?nodeSelector[?k].orValue('') == "
+        "variables.gpuNodeSelector[k]))",
+        "'spec.nodeSelector: a pod in a space may not select the GPU pool (' + "
+        "variables.gpuNodeSelector.map(k, k + '=' + variables.gpuNodeSelector[k]).join(',') + "
+        "'): the pool belongs to the clean rooms'",
+    ),
+    (
+        "request.operation != 'CREATE' || !variables.nodeTerms.exists(term, "
+        "size(variables.gpuNodeSelector) > 0 && variables.gpuNodeSelector.all(k, "
+        "term.?matchExpressions.orValue([]).exists(e, e.key == k && e.operator == 'In' && "
+        "variables.gpuNodeSelector[k] in e.?values.orValue([]))))",
+        "'spec.affinity.nodeAffinity: a pod in a space may not ask for the GPU pool (' + "
+        "variables.gpuNodeSelector.map(k, k + '=' + variables.gpuNodeSelector[k]).join(',') + "
+        "'): the pool belongs to the clean rooms'",
+    ),
+    (
+        "request.operation != 'CREATE' || object.spec.?nodeName.orValue('') == ''",
+        "'spec.nodeName: a pod in a space is placed by the scheduler, which keeps it off the "
+        "GPU pool; remove the field'",
+    ),
+    (
+        "request.operation != 'CREATE' || !variables.podTerms.exists(term, "
+        "has(term.namespaceSelector) || term.?namespaces.orValue([]).exists(n, "
+        "n != request.namespace))",
+        "'spec.affinity: pod affinity and anti-affinity of a pod in a space may only name its "
+        "own namespace (' + request.namespace + '); other namespaces include the clean rooms'",
+    ),
+    (
+        "request.operation != 'CREATE' || object.spec.?priority.orValue(0) <= 0",
+        "'spec.priorityClassName: a pod in a space may not have a priority above 0 (' + "
+        "object.spec.?priorityClassName.orValue('') + '): it would preempt clean-room workers'",
+    ),
+]
+
+
+def _policy(
+    name: str,
+    resource: str,
+    operations: list[str],
+    validations: list[tuple[str, str]],
+    variables: list[Manifest] | None = None,
+    message_expressions: bool = False,
+) -> Manifest:
+    key = "messageExpression" if message_expressions else "message"
+    spec: Manifest = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [
+                {
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "resources": [resource],
+                    "operations": operations,
+                }
+            ]
+        },
+        "validations": [
+            {"expression": expression, key: message} for expression, message in validations
+        ],
+    }
+    if variables:
+        spec["variables"] = variables
+    return {
+        "apiVersion": ADMISSION_API,
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name, "labels": managed_labels()},
+        "spec": spec,
+    }
+
+
+def _binding(policy: Manifest) -> Manifest:
+    """Binds a policy to every space namespace, refusing what it does not allow."""
+    name = policy["metadata"]["name"]
+    return {
+        "apiVersion": ADMISSION_API,
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name, "labels": managed_labels()},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {
+                    "matchExpressions": [{"key": SPACE_LABEL, "operator": "Exists"}]
+                }
+            },
+        },
+    }
+
+
+def gpu_pool_variables(rules: HubRules) -> list[Manifest]:
+    """The hub rules' GPU pool as CEL variables: the taint key and the node labels."""
+    selector = json.dumps(dict(sorted(rules.gpu_node_selector.items())), separators=(",", ":"))
+    return [
+        {"name": "gpuTolerationKey", "expression": json.dumps(rules.gpu_toleration_key)},
+        {"name": "gpuNodeSelector", "expression": selector},
+        {"name": "nodeTerms", "expression": _NODE_TERMS},
+        {"name": "podTerms", "expression": _POD_TERMS},
+    ]
+
+
+def space_admission_policies(rules: HubRules) -> list[Manifest]:
+    """The policies of the spaces and their bindings, each policy before its binding."""
+    policies = [
+        _policy(SERVICES_POLICY, "services", ["CREATE", "UPDATE"], _SERVICES),
+        _policy(CLAIMS_POLICY, "persistentvolumeclaims", ["CREATE"], _CLAIMS),
+        _policy(
+            PODS_POLICY,
+            "pods",
+            ["CREATE", "UPDATE"],
+            _PODS,
+            gpu_pool_variables(rules),
+            message_expressions=True,
+        ),
+    ]
+    return [manifest for policy in policies for manifest in (policy, _binding(policy))]

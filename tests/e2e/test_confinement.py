@@ -1,0 +1,280 @@
+"""The operator's ServiceAccount confined by the chart's admission policy: with its token, every
+write outside what the operator does is refused, and the refusal names the policy and the rule.
+
+RBAC lets that account create, bind and delete cluster-wide; each test below is a write RBAC
+allows and the policy forbids. That the operator's own writes all pass is shown by the story
+(test_product.py), which fails on any refusal in the operator's log.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import (
+    Manifest,
+    fullname,
+    get,
+    kubectl,
+    kubectl_binary,
+    run,
+)
+from tests.e2e.operator_runner import service_account_kubeconfig
+from tests.e2e.release import Release
+from tests.e2e.story import refused
+from tests.manifests import space_body
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+POLICY = f"ValidatingAdmissionPolicy '{fullname()}-confinement'"
+MANAGED = {"app.kubernetes.io/managed-by": "tds-operator"}
+# (kind, name, namespace) of objects a test may have made.
+Scratch = list[tuple[str, str, str | None]]
+
+
+class Token:
+    """kubectl with a token of the chart's ServiceAccount, as whoever stole it would run it."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.kubeconfig = kubeconfig
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return run([kubectl_binary(), "--kubeconfig", str(self.kubeconfig), *args], stdin=stdin)
+
+    def create(self, manifest: Manifest) -> str:
+        return self.kubectl("create", "-f", "-", stdin=json.dumps(manifest))
+
+
+@pytest.fixture(scope="module")
+def token(release: Release, tmp_path_factory: pytest.TempPathFactory) -> Token:
+    path = tmp_path_factory.mktemp("confinement") / "token.kubeconfig"
+    return Token(service_account_kubeconfig(fullname(), path))
+
+
+@pytest.fixture(scope="module")
+def space(release: Release) -> Iterator[Manifest]:
+    """A DataSpace the operator has provisioned: its namespace is one the operator made."""
+    name = f"conf{uuid.uuid4().hex[:6]}"
+    kubectl("apply", "-f", "-", stdin=json.dumps(space_body(name)))
+    wait_until(
+        lambda: get("rolebinding", "tds-owners", f"tds-{name}") is not None,
+        timeout=60,
+        what=f"space {name} to be provisioned",
+    )
+    found = get("dataspace", name)
+    assert found is not None
+    yield found
+    kubectl("delete", "dataspace", name, "--timeout=90s", check=False)
+
+
+def namespace(name: str, labels: dict[str, str], owner: Manifest | None = None) -> Manifest:
+    metadata: Manifest = {"name": name, "labels": labels}
+    if owner is not None:
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": owner["apiVersion"],
+                "kind": owner["kind"],
+                "name": owner["metadata"]["name"],
+                "uid": owner["metadata"]["uid"],
+                "controller": True,
+            }
+        ]
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+
+
+@pytest.fixture
+def scratch() -> Iterator[Scratch]:
+    """(kind, name, namespace) of objects to delete as the admin after the test, should a
+    write the policy must refuse go through."""
+    made: Scratch = []
+    yield made
+    for kind, name, where in made:
+        scope = ["-n", where] if where else []
+        kubectl("delete", kind, name, *scope, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def clean_room(space: Manifest) -> Iterator[str]:
+    """A namespace shaped as the operator shapes a clean room (made here by the admin, owned by
+    the space), to show what the policy allows and refuses in a clean room."""
+    name = f"tds-cr-{space['metadata']['name']}"
+    labels = {
+        **MANAGED,
+        "tds.io/contract": space["metadata"]["name"],
+        "tds.io/clean-room": "true",
+        "pod-security.kubernetes.io/enforce": "restricted",
+    }
+    kubectl("create", "-f", "-", stdin=json.dumps(namespace(name, labels, space)))
+    yield name
+    kubectl("delete", "namespace", name, "--timeout=90s", check=False)
+
+
+def binding(kind: str, name: str, role: str, where: str | None = None) -> Manifest:
+    metadata: Manifest = {"name": name, "labels": MANAGED}
+    if where:
+        metadata["namespace"] = where
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}],
+    }
+
+
+def job(name: str, where: str, *, token_mounted: bool) -> Manifest:
+    pod: Manifest = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": token_mounted,
+        "containers": [{"name": "c", "image": "busybox"}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": where},
+        "spec": {"template": {"spec": pod}},
+    }
+
+
+def test_the_owner_role_is_not_bound_outside_spaces(token: Token, scratch: Scratch) -> None:
+    """The road to cluster admin: tds-space-owner (Secrets, exec) bound in kube-system."""
+    name = f"tds-owners-{uuid.uuid4().hex[:6]}"
+    scratch.append(("rolebinding", name, "kube-system"))
+    manifest = binding("RoleBinding", name, "tds-space-owner", "kube-system")
+    refused(lambda: token.create(manifest), POLICY)
+    refused(lambda: token.create(manifest), "may write only inside the tds-* namespaces it made")
+
+
+def test_the_owner_role_is_not_bound_at_cluster_scope(token: Token, scratch: Scratch) -> None:
+    name = f"tds-space-x-{uuid.uuid4().hex[:6]}"
+    scratch.append(("clusterrolebinding", name, None))
+    manifest = binding("ClusterRoleBinding", name, "tds-space-owner")
+    refused(lambda: token.create(manifest), f"{POLICY} with binding")
+    refused(lambda: token.create(manifest), "only tds-participant and tds-observer")
+
+
+def test_only_the_space_roles_are_bound_in_a_space(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    where = f"tds-{space['metadata']['name']}"
+    scratch.append(("rolebinding", "tds-participants", where))
+    manifest = binding("RoleBinding", "tds-participants", "tds-participant", where)
+    refused(lambda: token.create(manifest), POLICY)
+    refused(lambda: token.create(manifest), "binds only tds-space-owner and tds-space-member")
+
+
+def test_bindings_it_did_not_make_are_not_deleted(token: Token, scratch: Scratch) -> None:
+    name = f"e2e-admins-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "-f", "-", stdin=json.dumps(binding("ClusterRoleBinding", name, "view")))
+    scratch.append(("clusterrolebinding", name, None))
+    refused(lambda: token.kubectl("delete", "clusterrolebinding", name), POLICY)
+    assert get("clusterrolebinding", name) is not None
+
+
+def test_jobs_run_only_in_clean_rooms(token: Token, space: Manifest, scratch: Scratch) -> None:
+    """Not in kube-system (a privileged account's pods), not in a space (its owners' Secrets)."""
+    scratch.append(("job", "miner", "kube-system"))
+    refused(lambda: token.create(job("miner", "kube-system", token_mounted=False)), POLICY)
+    where = f"tds-{space['metadata']['name']}"
+    scratch.append(("job", "miner", where))
+    manifest = job("miner", where, token_mounted=False)
+    refused(lambda: token.create(manifest), POLICY)
+    refused(lambda: token.create(manifest), "runs Jobs only in clean rooms")
+
+
+def test_jobs_in_a_clean_room_get_no_token(token: Token, clean_room: str, scratch: Scratch) -> None:
+    scratch.append(("job", "miner", clean_room))
+    manifest = job("miner", clean_room, token_mounted=True)
+    refused(lambda: token.create(manifest), POLICY)
+    refused(lambda: token.create(manifest), "without its token")
+    other_account = job("miner", clean_room, token_mounted=False)
+    other_account["spec"]["template"]["spec"]["serviceAccountName"] = "builder"
+    refused(lambda: token.create(other_account), "default ServiceAccount")
+    allowed = job("trainer", clean_room, token_mounted=False)
+    assert "(server dry run)" in token.kubectl(
+        "create", "--dry-run=server", "-f", "-", stdin=json.dumps(allowed)
+    )
+
+
+def test_namespaces_are_made_only_as_the_operator_makes_them(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    plain = f"e2e-conf-{uuid.uuid4().hex[:6]}"
+    scratch.append(("namespace", plain, None))
+    refused(lambda: token.create(namespace(plain, MANAGED, space)), POLICY)
+    unowned = f"tds-{uuid.uuid4().hex[:6]}"
+    scratch.append(("namespace", unowned, None))
+    labels = {**MANAGED, "pod-security.kubernetes.io/enforce": "restricted"}
+    refused(lambda: token.create(namespace(unowned, labels)), "DataSpace or DataContract")
+    privileged = f"tds-{uuid.uuid4().hex[:6]}"
+    scratch.append(("namespace", privileged, None))
+    labels = {**MANAGED, "tds.io/space": space["metadata"]["name"]}
+    refused(lambda: token.create(namespace(privileged, labels, space)), "Pod Security restricted")
+
+
+def test_namespaces_it_did_not_make_are_neither_adopted_nor_deleted(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    name = f"tds-victim-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    scratch.append(("namespace", name, None))
+    refused(lambda: token.kubectl("delete", "namespace", name, "--wait=false"), POLICY)
+    labels = {
+        **MANAGED,
+        "tds.io/space": space["metadata"]["name"],
+        "pod-security.kubernetes.io/enforce": "restricted",
+    }
+    patch = json.dumps({"metadata": namespace(name, labels, space)["metadata"]})
+    refused(
+        lambda: token.kubectl("patch", "namespace", name, "--type=merge", "-p", patch),
+        "may not adopt namespace",
+    )
+    found = get("namespace", name)
+    assert found is not None
+    assert not found["metadata"].get("deletionTimestamp")
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "tds-deny-all", "namespace": "kube-system"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "tds-intercept", "namespace": "kube-system"},
+            "spec": {"ports": [{"port": 443}], "externalIPs": ["192.0.2.10"]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "tds-starve", "namespace": "kube-system"},
+            "spec": {"hard": {"pods": "0"}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "tds-forged.1", "namespace": "kube-system"},
+            "involvedObject": {"kind": "Pod", "name": "x", "namespace": "kube-system"},
+            "reason": "Forged",
+            "message": "forged",
+        },
+    ],
+    ids=lambda manifest: manifest["kind"],
+)
+def test_nothing_is_written_outside_its_namespaces(
+    token: Token, manifest: Manifest, scratch: Scratch
+) -> None:
+    metadata = manifest["metadata"]
+    scratch.append((manifest["kind"].lower(), metadata["name"], metadata["namespace"]))
+    refused(lambda: token.create(manifest), POLICY)
+    refused(lambda: token.create(manifest), "in namespace kube-system")

@@ -199,6 +199,7 @@ class Hub:
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
         self.net = client.NetworkingV1Api(api_client)
+        self.discovery = client.DiscoveryV1Api(api_client)
         self.spaces: list[str] = []
         self.contracts: list[str] = []
         self.jobs: list[tuple[str, str]] = []

@@ -89,7 +89,6 @@ def test_a_two_worker_job_runs_across_two_gpu_nodes_and_is_metered(
     for node in nodes:
         labels = core.read_node(node).metadata.labels
         assert GPU_POOL.items() <= labels.items(), f"{node} is not a GPU node: {labels}"
-    room = clean_room(deal.contract)
     rendezvous = story.service(deal.contract, name)
     assert rendezvous is not None
     master = rendezvous.spec.cluster_ip

@@ -16,9 +16,8 @@ import pytest
 from tests.integration.hub import (
     CLUSTER_ADMIN,
     CONTRACTS,
-    KubectlError,
     clean_room,
-    manifest_file,
+    dry_run_refusal,
     owner_of,
     unique,
     unique_contract,
@@ -145,12 +144,7 @@ def in_force(canary: str) -> bool:
         "metadata": {"name": canary, "namespace": "default"},
         "spec": {"podSelector": {}},
     }
-    with manifest_file(probe) as path:
-        try:
-            CLUSTER_ADMIN.kubectl("create", "--dry-run=server", "-f", path)
-        except KubectlError as refused:
-            return "policy engine refuses" in str(refused)
-    return False
+    return "policy engine refuses" in (dry_run_refusal(probe) or "")
 
 
 def test_a_job_never_starts_while_a_clean_room_policy_is_refused(

@@ -17,7 +17,8 @@ say "Install the API and start the operator"
 k apply --server-side --field-manager=tds-operator --force-conflicts -f crds/ >/dev/null
 k wait --for=condition=Established -f crds/ >/dev/null
 operator_log=$HUB_DIR/demo-operator.log
-TDS_METRICS_PORT=0 TDS_LIVENESS_ENDPOINT=http://127.0.0.1:18080/healthz \
+# The hub simulates pods: the demo's jobs steer them with hub.tds.io/* annotations.
+TDS_SIMULATION_HUB=true TDS_METRICS_PORT=0 TDS_LIVENESS_ENDPOINT=http://127.0.0.1:18080/healthz \
   "$PYTHON" -m tds_operator >"$operator_log" 2>&1 &
 operator_pid=$!
 trap 'kill $operator_pid 2>/dev/null || true; wait $operator_pid 2>/dev/null || true' EXIT
@@ -72,6 +73,12 @@ cmcc_owner=(--as zhang.min)
 fails() { printf '\033[2m$ kubectl %s\033[0m\n' "$*"; k "$@" 2>&1 | sed 's/^/  -> /' || true; }
 phase() { k get dc "$contract" -o jsonpath='{"phase "}{.status.phase}{": "}{.status.conditions[?(@.type=="Active")].message}{"\n"}'; }
 
+say "sgcc serves grid-load-2025 from its gateway Service, as its owner alice"
+# Clean rooms have no resolver: they reach the dataset at this Service's cluster IP.
+k create service clusterip grid-load-gateway --tcp=8443:9443 -n tds-sgcc --dry-run=client -o yaml \
+  | k apply -f - "${sgcc_owner[@]}" >/dev/null
+show get service grid-load-gateway -n tds-sgcc
+
 say "sgcc proposes a contract to cmcc (examples/02-datacontract.yaml), as its owner alice"
 # A contract is final once revoked, so a second run of the demo starts this part afresh: the
 # previous run's contract goes, and so does its ledger, which a new contract of the same name
@@ -120,6 +127,8 @@ k annotate --local -f examples/03-trainingjob.yaml hub.tds.io/run-for=10m -o yam
 k wait --for=jsonpath='{.status.phase}'=Running tj "$training" -n tds-cmcc --timeout=60s >/dev/null
 show get tj -n tds-cmcc
 show get pods -n "$cleanroom" -o wide
+echo "The workers have no resolver: every address they are given is an IP."
+k get pods -n "$cleanroom" -o jsonpath='{range .items[*]}{"  "}{.metadata.name}{": dnsPolicy "}{.spec.dnsPolicy}{", nameservers "}{.spec.dnsConfig.nameservers}{"\n    MASTER_ADDR="}{.spec.containers[0].env[?(@.name=="MASTER_ADDR")].value}{" TDS_DATASET_ENDPOINTS="}{.spec.containers[0].env[?(@.name=="TDS_DATASET_ENDPOINTS")].value}{"\n"}{end}'
 echo "GPU usage, metered from the workers' run time into the job and the contract:"
 for _ in 1 2 3; do
   sleep 3

@@ -43,6 +43,8 @@ class OperatorProcess:
             "TDS_WEBHOOK_PORT": str(free_port()),
             "TDS_METRICS_PORT": str(self.metrics_port),
             "TDS_LIVENESS_ENDPOINT": f"http://127.0.0.1:{self.health_port}/healthz",
+            # The local hub simulates pods: jobs steer them with hub.tds.io/* metadata.
+            "TDS_SIMULATION_HUB": "true",
             **self.extra_env,
         }
         log = self.log_path.open("ab")

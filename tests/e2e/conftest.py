@@ -82,6 +82,8 @@ def release(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         operator = InClusterOperator()
     else:
         pytest.fail(f"TDS_E2E_OPERATOR must be local or cluster, not {mode!r}")
+    # The local hub simulates pods, and the story steers them with hub.tds.io/* metadata.
+    values["hubRules.simulationHub"] = "true"
     helm(
         "install",
         RELEASE,

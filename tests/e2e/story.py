@@ -11,6 +11,7 @@ naming the first step whose outcome did not show up in time.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import os
 import subprocess
@@ -350,6 +351,13 @@ class Story:
             assert node is not None
             labels = node["metadata"]["labels"]
             assert labels.get("hub.tds.io/pool") == "gpu", (pod["metadata"]["name"], labels)
+            # No resolver in the clean room: addresses are IPs.
+            assert pod["spec"]["dnsPolicy"] == "None", pod["spec"].get("dnsConfig")
+            env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+            ipaddress.ip_address(env["MASTER_ADDR"])
+            for address in json.loads(env["TDS_DATASET_ENDPOINTS"]).values():
+                ipaddress.ip_address(address.rsplit(":", 1)[0])
+        assert get("networkpolicy", "tds-allow-dns", self.clean_room) is None
         assert not get("job", name, namespace), "the training ran in the consumer's space"
         self.wait(lambda: self.job_status().get("gpuSeconds", 0) > 0, "GPU-seconds metered")
 

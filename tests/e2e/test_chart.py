@@ -231,6 +231,8 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
         "maxGpuHoursPerContract": 2500.5,
         "maxConcurrentGpusPerContract": 64,
         "suspendedSpaces": ["acme", "globex"],
+        "scratchSizeLimit": "50Gi",
+        "simulationHub": True,
     }
     objects = render_chart(values_file={"hubRules": hub_rules})
     rules = OperatorConfig.from_environment(environment(objects)).hub_rules
@@ -241,6 +243,8 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
         max_gpu_hours_per_contract=2500.5,
         max_concurrent_gpus_per_contract=64,
         suspended_spaces=frozenset({"acme", "globex"}),
+        scratch_size_limit="50Gi",
+        simulation_hub=True,
     )
 
 
@@ -295,6 +299,7 @@ def test_with_cert_manager_the_ca_is_injected_and_helm_makes_no_key() -> None:
         {"hubRules.maxContractDays": "0"},
         {"webhook.url": "http://insecure.example"},
         {"hubRules.suspendedSpaces": "{Not_A_Name}"},
+        {"hubRules.scratchSizeLimit": "10GB"},
     ],
     ids=str,
 )

@@ -178,14 +178,19 @@ def wait_for_contract_webhook(timeout: float = 30) -> None:
     body = contract_body(unique_contract(), "nobody-a", "nobody-b")
 
     def answers() -> bool:
-        with manifest_file(body) as path:
-            try:
-                CLUSTER_ADMIN.kubectl("create", "--dry-run=server", "-f", path)
-            except KubectlError as error:
-                return "denied the request" in str(error)
-        return False
+        return "denied the request" in (dry_run_refusal(body) or "")
 
     wait_until(answers, timeout=timeout, interval=0.3, what="the DataContract admission webhook")
+
+
+def dry_run_refusal(body: Body) -> str | None:
+    """The API server's refusal of creating `body` as the cluster admin (a dry run), or None."""
+    with manifest_file(body) as path:
+        try:
+            CLUSTER_ADMIN.kubectl("create", "--dry-run=server", "-f", path)
+        except KubectlError as error:
+            return str(error)
+    return None
 
 
 # --- what one test made --------------------------------------------------------------------------
@@ -199,6 +204,7 @@ class Hub:
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
         self.net = client.NetworkingV1Api(api_client)
+        self.discovery = client.DiscoveryV1Api(api_client)
         self.spaces: list[str] = []
         self.contracts: list[str] = []
         self.jobs: list[tuple[str, str]] = []

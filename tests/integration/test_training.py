@@ -3,6 +3,8 @@ stopped by revocation and budget, tracked across an operator crash, cleaned up o
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -87,7 +89,11 @@ def test_a_two_worker_job_runs_across_two_gpu_nodes_and_is_metered(
     for node in nodes:
         labels = core.read_node(node).metadata.labels
         assert GPU_POOL.items() <= labels.items(), f"{node} is not a GPU node: {labels}"
-    master = f"{name}-0.{name}.{clean_room(deal.contract)}.svc"
+    rendezvous = story.service(deal.contract, name)
+    assert rendezvous is not None
+    master = rendezvous.spec.cluster_ip
+    assert ipaddress.ip_address(master), master
+    datasets = {"records": f"{story.gateway_ip(deal.provider, 'records')}:8443"}
     for index, pod in enumerate(pods):
         spec = pod.spec
         (worker,) = spec.containers
@@ -114,10 +120,27 @@ def test_a_two_worker_job_runs_across_two_gpu_nodes_and_is_metered(
         assert env["WORLD_SIZE"].value == "2"
         assert env["RANK"].value_from.field_ref.field_path == COMPLETION_INDEX
         assert env["NODE_RANK"].value_from.field_ref.field_path == COMPLETION_INDEX
-        assert (spec.hostname, spec.subdomain) == (f"{name}-{index}", name)
-    service = story.service(deal.contract, name)
-    assert service is not None
-    assert service.spec.cluster_ip == "None"
+        assert spec.hostname == f"{name}-{index}"
+        # No resolver (a resolver that forwards external names carries data out): the master
+        # and the datasets are handed in as IPs, and the only nameserver is the pod's loopback.
+        assert spec.dns_policy == "None"
+        assert spec.dns_config.nameservers == ["127.0.0.1"]
+        assert spec.enable_service_links is False
+        assert json.loads(env["TDS_DATASET_ENDPOINTS"].value) == datasets
+        for address in datasets.values():
+            ipaddress.ip_address(address.rsplit(":", 1)[0])
+        # Scratch space is bounded by the hub rule (default 10Gi).
+        (scratch,) = spec.volumes
+        assert scratch.empty_dir.size_limit == "10Gi"
+    # The clean room may not ask the cluster DNS; the rendezvous Service fronts worker 0 alone.
+    assert story.network_policies(deal.contract) == {
+        "tds-default-deny",
+        "tds-allow-workers",
+        "tds-allow-datasets",
+    }
+    assert rendezvous.spec.selector["batch.kubernetes.io/job-completion-index"] == "0"
+    assert story.endpoint_ips(deal.contract, name) == [pods[0].status.pod_ip]
+    assert (condition(running, "CleanRoomReady") or {}).get("reason") == "CleanRoomSealed"
 
     done = story.wait_job(deal.namespace, name, "Succeeded", "Failed", timeout=30)
     assert done["status"]["phase"] == "Succeeded", done["status"]

@@ -61,16 +61,34 @@ class Story:
     # --- spaces and contracts ------------------------------------------------------------------
 
     def space(self) -> str:
-        """A new DataSpace with no members, 16 GPUs and both DATASETS, Ready."""
+        """A new DataSpace with no members, 16 GPUs and both DATASETS, Ready, each dataset
+        served by its gateway Service (which has a cluster IP)."""
         name = self.spaces.create(analysts=(), gpus=16, gateways=DATASETS)
         self.spaces.wait_ready(name)
+        for dataset in DATASETS:
+            self.hub.core.create_namespaced_service(space_namespace(name), gateway(dataset))
         return name
 
-    def propose(self, provider: str, consumer: str, *, consent: bool = True, **spec: Any) -> str:
+    def gateway_ip(self, space: str, dataset: str) -> str:
+        """The cluster IP of the Service that serves a dataset of the space."""
+        service = self.hub.core.read_namespaced_service(
+            f"{dataset}-gateway", space_namespace(space)
+        )
+        return str(service.spec.cluster_ip)
+
+    def propose(
+        self,
+        provider: str,
+        consumer: str,
+        *,
+        consent: bool = True,
+        name: str | None = None,
+        **spec: Any,
+    ) -> str:
         """A contract for 30 days and 16 GPUs proposed (and consented to) by the provider's
         owner, then consented to by the consumer's owner unless `consent` is false."""
         body = contract_body(
-            unique("c"), provider, consumer, days=30, max_concurrent_gpus=16, **spec
+            name or unique("c"), provider, consumer, days=30, max_concurrent_gpus=16, **spec
         )
         name = self.contracts.propose(owner_of(provider), body)
         if consent:
@@ -164,6 +182,23 @@ class Story:
     def service(self, contract: str, job: str) -> client.V1Service | None:
         return get_or_none(lambda: self.hub.core.read_namespaced_service(job, clean_room(contract)))
 
+    def network_policies(self, contract: str) -> set[str]:
+        """Names of the NetworkPolicies in the contract's clean room."""
+        policies = self.hub.net.list_namespaced_network_policy(clean_room(contract))
+        return {policy.metadata.name for policy in policies.items}
+
+    def endpoint_ips(self, contract: str, service: str) -> list[str]:
+        """The pod IPs behind a clean-room Service, once its EndpointSlice lists any."""
+
+        def listed() -> list[str] | None:
+            slices = self.hub.discovery.list_namespaced_endpoint_slice(
+                clean_room(contract), label_selector=f"kubernetes.io/service-name={service}"
+            ).items
+            ips = sorted(a for s in slices for e in s.endpoints or [] for a in e.addresses)
+            return ips or None
+
+        return wait_until(listed, timeout=15, what=f"endpoints of Service {service}")
+
     def wait_event(
         self, namespace: str, name: str, matches: Callable[[client.CoreV1Event], bool]
     ) -> client.CoreV1Event:
@@ -196,6 +231,19 @@ class Story:
             what=f"status.audit of {contract} recording every ledger entry",
         )
         return audit_verify(contract)
+
+
+def gateway(dataset: str) -> Body:
+    """The Service a space serves a dataset from: port 8443 to its gateway pods' 9443."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"{dataset}-gateway"},
+        "spec": {
+            "selector": {"app": f"{dataset}-gateway"},
+            "ports": [{"port": 8443, "targetPort": 9443}],
+        },
+    }
 
 
 def completion_index(pod: client.V1Pod) -> int:

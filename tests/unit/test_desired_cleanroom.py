@@ -11,6 +11,7 @@ from tds_operator.desired.cleanroom import (
     DatasetEndpoint,
     clean_room_children,
     clean_room_namespace,
+    clean_room_policies,
     dataset_endpoint,
     provider_policy_name,
 )
@@ -39,6 +40,30 @@ def test_the_clean_room_is_a_restricted_namespace_owned_by_the_contract() -> Non
     namespace = children[("Namespace", "", "tds-cr-sgcc-to-cmcc")]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     assert namespace["metadata"]["ownerReferences"][0]["uid"] == "c1"
+
+
+def test_the_clean_room_may_not_ask_the_cluster_dns() -> None:
+    children = clean_room_children(a_contract(), ENDPOINTS)
+    names = {c["metadata"]["name"] for c in children}
+    assert "tds-allow-dns" not in names
+    ports = [
+        port
+        for policy in children
+        if policy["kind"] == "NetworkPolicy"
+        for rule in policy["spec"].get("egress") or []
+        for port in rule.get("ports") or []
+    ]
+    assert all(port["protocol"] == "TCP" and port["port"] != 53 for port in ports), ports
+
+
+def test_the_sealing_policies_are_every_network_policy_of_the_clean_room() -> None:
+    policies = clean_room_policies(a_contract(), ENDPOINTS)
+    assert [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in policies] == [
+        ("tds-cr-sgcc-to-cmcc", "tds-default-deny"),
+        ("tds-cr-sgcc-to-cmcc", "tds-allow-workers"),
+        ("tds-cr-sgcc-to-cmcc", "tds-allow-datasets"),
+        ("tds-sgcc", provider_policy_name("sgcc-to-cmcc")),
+    ]
 
 
 def test_egress_goes_to_the_dataset_pods_port_only() -> None:
@@ -108,6 +133,18 @@ def test_a_dataset_endpoint_is_the_services_target_port_and_selector() -> None:
     }
     endpoint = dataset_endpoint(service, 8443)
     assert (endpoint.port, endpoint.pod_labels) == (9443, {"app": "gateway"})
+    assert endpoint.address is None  # no cluster IP allocated (yet)
+
+
+@pytest.mark.parametrize(
+    ("cluster_ip", "address"),
+    [("10.96.3.4", "10.96.3.4:8443"), ("fd00::3:4", "[fd00::3:4]:8443"), ("None", None)],
+)
+def test_a_dataset_is_reached_at_its_services_cluster_ip(
+    cluster_ip: str, address: str | None
+) -> None:
+    service = {"spec": {"clusterIP": cluster_ip, "ports": [{"port": 8443}]}}
+    assert dataset_endpoint(service, 8443).address == address
 
 
 def test_a_named_or_unknown_target_port_falls_back_to_the_service_port() -> None:

@@ -1,4 +1,5 @@
-"""An admitted TrainingJob's batch Job: indexed workers on the GPU pool, locked down."""
+"""An admitted TrainingJob's batch Job: indexed workers on the GPU pool, locked down, with no
+resolver: every address they need is an IP."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.desired.trainingjob import batch_job, headless_service
+from tds_operator.desired.cleanroom import dataset_endpoints
+from tds_operator.desired.trainingjob import batch_job, dataset_addresses, rendezvous_service
 from tds_operator.policy.rules import HubRules
 from tests.manifests import consented, contract_spec
 
@@ -52,8 +54,12 @@ PROVIDER = DataSpace.model_validate(
 )
 
 
-def the_batch_job(**metadata: Any) -> dict[str, Any]:
-    return batch_job(a_job(**metadata), CONTRACT, PROVIDER, HubRules(), active_deadline_seconds=600)
+MASTER_IP = "10.96.0.17"
+DATASETS = {"grid-load-2025": "10.96.3.4:8443"}
+
+
+def the_batch_job(rules: HubRules | None = None, **metadata: Any) -> dict[str, Any]:
+    return batch_job(a_job(**metadata), rules or HubRules(), 600, MASTER_IP, DATASETS)
 
 
 def test_one_indexed_worker_per_index_in_the_clean_room() -> None:
@@ -91,31 +97,75 @@ def test_rendezvous_environment_for_torchrun() -> None:
     env = {
         e["name"]: e for e in the_batch_job()["spec"]["template"]["spec"]["containers"][0]["env"]
     }
-    assert env["MASTER_ADDR"]["value"] == "forecast-0.forecast.tds-cr-sgcc-to-cmcc.svc"
+    assert env["MASTER_ADDR"]["value"] == MASTER_IP
     assert env["WORLD_SIZE"]["value"] == "2"
     assert env["NPROC_PER_NODE"]["value"] == "8"
     rank_source = env["RANK"]["valueFrom"]["fieldRef"]["fieldPath"]
     assert "job-completion-index" in rank_source
-    assert env["TDS_DATASET_ENDPOINTS"]["value"] == (
-        '{"grid-load-2025":"grid-load-gateway.tds-sgcc.svc:8443"}'
-    )
+    assert env["TDS_DATASET_ENDPOINTS"]["value"] == '{"grid-load-2025":"10.96.3.4:8443"}'
     assert env["EPOCHS"]["value"] == "3"
 
 
-def test_the_headless_service_names_the_workers() -> None:
-    service = headless_service(a_job())
-    assert service["spec"]["clusterIP"] == "None"
+def test_workers_have_no_resolver() -> None:
+    pod = the_batch_job()["spec"]["template"]["spec"]
+    assert pod["dnsPolicy"] == "None"
+    assert pod["dnsConfig"] == {"nameservers": ["127.0.0.1"]}
+    assert pod["enableServiceLinks"] is False
+    assert "subdomain" not in pod
+
+
+def test_datasets_are_reached_at_their_services_cluster_ip() -> None:
+    gateway = {
+        "spec": {"clusterIP": "10.96.3.4", "ports": [{"port": 8443, "targetPort": 9443}]},
+    }
+    endpoints = dataset_endpoints(CONTRACT, PROVIDER, {"grid-load-2025": gateway})
+    assert dataset_addresses(a_job(), CONTRACT, endpoints) == DATASETS
+    headless = {"spec": {"clusterIP": "None"}}
+    endpoints = dataset_endpoints(CONTRACT, PROVIDER, {"grid-load-2025": headless})
+    assert dataset_addresses(a_job(), CONTRACT, endpoints) == {"grid-load-2025": None}
+    endpoints = dataset_endpoints(CONTRACT, PROVIDER, {"grid-load-2025": None})
+    assert dataset_addresses(a_job(), CONTRACT, endpoints) == {"grid-load-2025": None}
+
+
+def test_the_rendezvous_service_fronts_worker_0() -> None:
+    service = rendezvous_service(a_job())
+    assert service["spec"]["type"] == "ClusterIP"
+    assert "clusterIP" not in service["spec"]
     assert service["metadata"]["namespace"] == "tds-cr-sgcc-to-cmcc"
+    selector = service["spec"]["selector"]
+    assert selector.pop("batch.kubernetes.io/job-completion-index") == "0"
     pod = the_batch_job()["spec"]["template"]
-    assert pod["spec"]["subdomain"] == service["metadata"]["name"]
-    assert all(pod["metadata"]["labels"][k] == v for k, v in service["spec"]["selector"].items())
+    assert all(pod["metadata"]["labels"][k] == v for k, v in selector.items())
 
 
-def test_only_hub_simulation_annotations_and_labels_reach_the_pods() -> None:
+def test_scratch_space_has_the_hubs_size_limit() -> None:
+    pod = the_batch_job(HubRules(scratch_size_limit="2Gi"))["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "scratch", "emptyDir": {"sizeLimit": "2Gi"}}]
+    assert pod["containers"][0]["volumeMounts"] == [{"name": "scratch", "mountPath": "/tmp"}]
+    default = the_batch_job()["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]
+    assert default == {"sizeLimit": "10Gi"}
+
+
+def test_the_termination_message_is_the_kubelets_file_never_the_logs() -> None:
+    [worker] = the_batch_job()["spec"]["template"]["spec"]["containers"]
+    assert worker["terminationMessagePolicy"] == "File"
+    assert worker["terminationMessagePath"] == "/dev/termination-log"
+
+
+def test_on_a_simulation_hub_its_annotations_and_labels_reach_the_pods() -> None:
     template = the_batch_job(
+        HubRules(simulation_hub=True),
         annotations={"hub.tds.io/run-for": "30s", "team/secret": "x"},
         labels={"hub.tds.io/fail": "true", "team": "ai"},
     )["spec"]["template"]["metadata"]
     assert template["annotations"] == {"hub.tds.io/run-for": "30s"}
     assert template["labels"]["hub.tds.io/fail"] == "true"
     assert "team" not in template["labels"]
+
+
+def test_elsewhere_no_metadata_of_the_consumers_reaches_the_pods() -> None:
+    template = the_batch_job(
+        annotations={"hub.tds.io/run-for": "30s"}, labels={"hub.tds.io/fail": "true"}
+    )["spec"]["template"]["metadata"]
+    assert "annotations" not in template
+    assert not [k for k in template["labels"] if k.startswith("hub.tds.io/")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -47,18 +47,30 @@ def live_contract(
     return {"metadata": {"name": "sgcc-to-cmcc"}, "spec": {"revoked": revoked}, "status": status}
 
 
+FAR_END = NOW + timedelta(days=30)
+
+
 def test_the_wall_clock_limit_is_the_smaller_of_duration_and_budget() -> None:
     job = a_job(workers=2, gpusPerWorker=8, maxDurationSeconds=7200)
-    assert remaining_seconds(job, gpu_hours_left=100.0) == 7200
-    assert remaining_seconds(job, gpu_hours_left=1.0) == 225  # 3600 GPU-s over 16 GPUs
-    assert remaining_seconds(job, gpu_hours_left=0.0) == 1
+    assert remaining_seconds(job, 100.0, FAR_END, NOW) == 7200
+    assert remaining_seconds(job, 1.0, FAR_END, NOW) == 225  # 3600 GPU-s over 16 GPUs
+    assert remaining_seconds(job, 0.0, FAR_END, NOW) == 1
 
 
 def test_the_budget_deadline_is_a_backstop_after_the_budget_ends() -> None:
     job = a_job(workers=1, gpusPerWorker=8, maxDurationSeconds=7200)
     # 0.01 GPU-hours are 36 GPU-seconds: 4 s on 8 GPUs, then 10 s of grace.
-    assert remaining_seconds(job, gpu_hours_left=0.01, grace_seconds=10) == 14
-    assert remaining_seconds(job, gpu_hours_left=100.0, grace_seconds=10) == 7200
+    assert remaining_seconds(job, 0.01, FAR_END, NOW, grace_seconds=10) == 14
+    assert remaining_seconds(job, 100.0, FAR_END, NOW, grace_seconds=10) == 7200
+
+
+def test_the_deadline_never_reaches_past_the_contracts_end() -> None:
+    job = a_job(workers=2, gpusPerWorker=8, maxDurationSeconds=86400)
+    # 500 GPU-hours on 16 GPUs would be 112,500 s; the contract ends in 10 min 30.5 s.
+    not_after = NOW + timedelta(minutes=10, seconds=30, milliseconds=500)
+    assert remaining_seconds(job, 500.0, not_after, NOW, grace_seconds=10) == 630
+    # A contract that ends within the second still gets no more than one second.
+    assert remaining_seconds(job, 500.0, NOW + timedelta(milliseconds=300), NOW) == 1
 
 
 def test_usage_is_next_metered_at_the_whole_second_the_budget_runs_out() -> None:
@@ -174,7 +186,7 @@ def test_a_failed_batch_job_names_its_reason_and_the_failing_worker() -> None:
     assert outcome is not None
     phase, decision = outcome
     assert (phase, decision.reason) == ("Failed", "BackoffLimitExceeded")
-    assert decision.message.startswith("Job has reached the limit; worker 1 exited with code 3")
+    assert decision.message == "Job has reached the limit; worker 1 exited with code 3 (Error)"
 
 
 def test_a_failure_without_reason_or_worker_is_still_a_failure() -> None:
@@ -183,6 +195,25 @@ def test_a_failure_without_reason_or_worker_is_still_a_failure() -> None:
     assert outcome[1].reason == "JobFailed"
     assert outcome[1].message == "the batch Job failed"
     assert worker_failure([failed_pod("0", 0)]) == ""
+
+
+def test_no_text_the_worker_wrote_reaches_the_failure_message() -> None:
+    secret = "grid-load row 17: 2027-01-15,412.7MW," * 100
+    pod = failed_pod("0", 1)
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    terminated.update(message=secret, reason=secret[:64])
+    pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] = "0"
+    failed = batch("Failed", reason="BackoffLimitExceeded", message="Job has reached the limit")
+    outcome = batch_outcome(failed, [pod])
+    assert outcome is not None
+    assert outcome[1].message == "Job has reached the limit; worker 0 exited with code 1 (Error)"
+    assert "grid-load" not in worker_failure([pod])
+
+
+def test_a_worker_killed_for_memory_says_so() -> None:
+    pod = failed_pod("1", 137)
+    pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] = "OOMKilled"
+    assert worker_failure([pod]) == "worker 1 exited with code 137 (OOMKilled)"
 
 
 def test_the_start_time_is_the_first_worker_start() -> None:

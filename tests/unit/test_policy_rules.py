@@ -18,6 +18,8 @@ def test_defaults() -> None:
     assert rules.max_gpu_hours_per_contract is None
     assert rules.max_concurrent_gpus_per_contract is None
     assert rules.suspended_spaces == frozenset()
+    assert rules.scratch_size_limit == "10Gi"
+    assert rules.simulation_hub is False
 
 
 def test_every_rule_is_read_from_the_environment() -> None:
@@ -29,6 +31,8 @@ def test_every_rule_is_read_from_the_environment() -> None:
             "TDS_MAX_GPU_HOURS_PER_CONTRACT": "2500.5",
             "TDS_MAX_CONCURRENT_GPUS_PER_CONTRACT": "64",
             "TDS_SUSPENDED_SPACES": " sgcc, ,cma ",
+            "TDS_SCRATCH_SIZE_LIMIT": "500M",
+            "TDS_SIMULATION_HUB": "True",
             "UNRELATED": "x",
         }
     )
@@ -39,6 +43,8 @@ def test_every_rule_is_read_from_the_environment() -> None:
         max_gpu_hours_per_contract=2500.5,
         max_concurrent_gpus_per_contract=64,
         suspended_spaces=frozenset({"sgcc", "cma"}),
+        scratch_size_limit="500M",
+        simulation_hub=True,
     )
 
 
@@ -50,6 +56,8 @@ def test_empty_values_keep_the_defaults() -> None:
         "TDS_MAX_GPU_HOURS_PER_CONTRACT",
         "TDS_MAX_CONCURRENT_GPUS_PER_CONTRACT",
         "TDS_SUSPENDED_SPACES",
+        "TDS_SCRATCH_SIZE_LIMIT",
+        "TDS_SIMULATION_HUB",
     ]
     assert HubRules.from_environment(dict.fromkeys(names, " ")) == HubRules()
 
@@ -70,6 +78,10 @@ def test_the_default_node_selector_is_not_shared_between_instances() -> None:
         ("TDS_MAX_GPU_HOURS_PER_CONTRACT", "inf", "positive number"),
         ("TDS_GPU_NODE_SELECTOR", "gpu", "key=value"),
         ("TDS_GPU_NODE_SELECTOR", "=gpu", "key=value"),
+        ("TDS_SCRATCH_SIZE_LIMIT", "0", "positive size"),
+        ("TDS_SCRATCH_SIZE_LIMIT", "10GB", "positive size"),
+        ("TDS_SCRATCH_SIZE_LIMIT", "1.5Gi", "positive size"),
+        ("TDS_SIMULATION_HUB", "maybe", "true or false"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_expected_form(
@@ -79,3 +91,8 @@ def test_a_bad_value_names_the_variable_and_the_expected_form(
         HubRules.from_environment({name: value})
     assert hint in str(raised.value)
     assert repr(value) in str(raised.value)
+
+
+@pytest.mark.parametrize(("value", "simulation"), [("false", False), ("0", False), ("yes", True)])
+def test_the_simulation_hub_is_a_switch(value: str, simulation: bool) -> None:
+    assert HubRules.from_environment({"TDS_SIMULATION_HUB": value}).simulation_hub is simulation

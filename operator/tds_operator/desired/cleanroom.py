@@ -1,17 +1,21 @@
 """The clean room of an Active contract: an operator-owned namespace next to the provider's data.
 
-Clean-room pods may reach exactly the contract's datasets (and the contract's egress entries),
-DNS, and each other (for rendezvous); nothing else. The provider space accepts that traffic only
-from this clean room. The consumer has no RBAC here.
+Clean-room pods may reach exactly the contract's datasets (and the contract's egress entries)
+and each other (for rendezvous); nothing else, not even the cluster DNS: a resolver that forwards
+external names would carry data out in the names it is asked for. Pods are handed every address
+they need as an IP. The provider space accepts that traffic only from this clean room. The
+consumer has no RBAC here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.dataspace import space_namespace
+from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.desired.isolation import (
     GPU_RESOURCE,
     Owner,
@@ -32,14 +36,18 @@ EGRESS_POLICY = "tds-allow-egress"
 
 @dataclass(frozen=True)
 class DatasetEndpoint:
-    """Where the pods serving one dataset listen: their port and, if known, their labels."""
+    """Where the pods serving one dataset listen: their port and, if known, their labels; and
+    the address (the Service's cluster IP and port) that clean-room pods connect to, if it has
+    one."""
 
     port: int
     pod_labels: dict[str, str] = field(default_factory=dict)
+    address: str | None = None
 
 
 def dataset_endpoint(service: Manifest | None, port: int) -> DatasetEndpoint:
-    """The pods' port and labels behind a dataset's Service port (the port itself if unknown)."""
+    """The pods' port and labels behind a dataset's Service port (the port itself if unknown),
+    and the Service's cluster IP and port."""
     if service is None:
         return DatasetEndpoint(port)
     spec = service.get("spec") or {}
@@ -47,7 +55,31 @@ def dataset_endpoint(service: Manifest | None, port: int) -> DatasetEndpoint:
     for entry in spec.get("ports") or []:
         if entry.get("port") == port and isinstance(entry.get("targetPort"), int):
             target = entry["targetPort"]
-    return DatasetEndpoint(target, dict(spec.get("selector") or {}))
+    ip = cluster_ip(service)
+    address = None if ip is None else f"{ip}:{port}" if ip.version == 4 else f"[{ip}]:{port}"
+    return DatasetEndpoint(target, dict(spec.get("selector") or {}), address)
+
+
+def cluster_ip(service: Manifest | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A Service's cluster IP; None if it has none (headless, or not yet allocated)."""
+    text = ((service or {}).get("spec") or {}).get("clusterIP")
+    try:
+        return ipaddress.ip_address(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def dataset_endpoints(
+    contract: DataContract, provider: DataSpace, services: Mapping[str, Manifest | None]
+) -> dict[str, DatasetEndpoint]:
+    """Each contracted dataset served over the network, by where it is served: `services` holds
+    the live Service (or None) of each such dataset."""
+    endpoints: dict[str, DatasetEndpoint] = {}
+    for name in contract.spec.provider.datasets:
+        dataset = provider.spec.dataset(name)
+        if dataset is not None and dataset.source.service is not None:
+            endpoints[name] = dataset_endpoint(services.get(name), dataset.source.service.port)
+    return endpoints
 
 
 def _label_with_prefix(prefix: str, contract: str) -> str:
@@ -122,7 +154,7 @@ def clean_room_children(
     namespace = clean_room_namespace(owner.name)
     children = [
         namespace_manifest(owner, namespace, **{CLEAN_ROOM_LABEL: "true"}),
-        *isolation_policies(owner, namespace, WORKERS_POLICY),
+        *isolation_policies(owner, namespace, WORKERS_POLICY, cluster_dns=False),
     ]
     if endpoints:
         children.append(_datasets_policy(contract, namespace, endpoints))
@@ -136,6 +168,18 @@ def clean_room_children(
     if endpoints:
         children.append(provider_ingress_policy(contract, endpoints))
     return children
+
+
+def clean_room_policies(
+    contract: DataContract, endpoints: dict[str, DatasetEndpoint]
+) -> list[Manifest]:
+    """The NetworkPolicies that seal the clean room (the provider's ingress policy among them):
+    a job may start only once each is in place as built here."""
+    return [
+        child
+        for child in clean_room_children(contract, endpoints)
+        if child["kind"] == "NetworkPolicy"
+    ]
 
 
 def provider_ingress_policy(

@@ -1,9 +1,9 @@
 """What every isolated namespace has, a space's and a clean room's alike.
 
 Both are namespaces under Pod Security `restricted`, owned by one of the operator's custom
-resources, that start from default-deny, may ask the cluster DNS, let their own pods talk to each
-other, and give containers that state no resources a default. The `tds-*` names are the same in
-both, so a reader of one namespace knows the other.
+resources, that start from default-deny, let their own pods talk to each other (a space's may
+also ask the cluster DNS; a clean room's may not), and give containers that state no resources
+a default. The `tds-*` names are the same in both, so a reader of one namespace knows the other.
 """
 
 from __future__ import annotations
@@ -68,16 +68,22 @@ def network_policy(owner: Owner, name: str, namespace: str, spec: Manifest) -> M
     }
 
 
-def isolation_policies(owner: Owner, namespace: str, same_namespace_policy: str) -> list[Manifest]:
-    """Default-deny in both directions, then DNS and traffic inside the namespace allowed.
+def isolation_policies(
+    owner: Owner, namespace: str, same_namespace_policy: str, *, cluster_dns: bool = True
+) -> list[Manifest]:
+    """Default-deny in both directions, then traffic inside the namespace allowed, and the
+    cluster DNS if `cluster_dns`.
 
-    `same_namespace_policy` names the last, after what the namespace's own pods are to each other.
+    `same_namespace_policy` names the second, after what the namespace's own pods are to each
+    other.
     """
-    return [
+    policies = [
         network_policy(owner, DEFAULT_DENY_POLICY, namespace, default_deny_spec()),
-        network_policy(owner, DNS_POLICY, namespace, dns_egress_spec()),
         network_policy(owner, same_namespace_policy, namespace, same_namespace_spec()),
     ]
+    if cluster_dns:
+        policies.insert(1, network_policy(owner, DNS_POLICY, namespace, dns_egress_spec()))
+    return policies
 
 
 def resource_quota(owner: Owner, namespace: str, hard: dict[str, str]) -> Manifest:

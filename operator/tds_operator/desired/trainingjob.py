@@ -1,14 +1,18 @@
-"""What an admitted TrainingJob runs as: an Indexed batch Job and a headless Service for
-rendezvous, in the contract's clean room, on the GPU pool."""
+"""What an admitted TrainingJob runs as: an Indexed batch Job and a Service for rendezvous, in
+the contract's clean room, on the GPU pool.
+
+Clean-room pods have no resolver (a resolver that forwards external names carries data out in
+the names it is asked for): every address they need is handed to them as an IP, the rendezvous
+master as its Service's cluster IP, each dataset as its Service's cluster IP and port."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.desired.cleanroom import clean_room_namespace
+from tds_operator.desired.cleanroom import DatasetEndpoint, clean_room_namespace
 from tds_operator.desired.isolation import GPU_RESOURCE
 from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, managed_labels
 from tds_operator.policy.rules import HubRules
@@ -16,10 +20,18 @@ from tds_operator.policy.rules import HubRules
 JOB_NAMESPACE_LABEL = "tds.io/training-job-namespace"
 JOB_NAME_LABEL = "tds.io/training-job"
 RENDEZVOUS_PORT = 29500
-# Annotations and labels under this prefix on a TrainingJob are passed to its workers' pods, so a
-# hub that simulates pods (the local GPU hub's stages) can be steered per job.
+# Annotations and labels under this prefix on a TrainingJob are passed to its workers' pods on a
+# simulation hub only (HubRules.simulation_hub), so that its simulated pods (the local GPU hub's
+# stages) can be steered per job. Anywhere else they are the consumer's and stay on the TrainingJob.
 SIMULATION_PREFIX = "hub.tds.io/"
 COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+# The Job controller labels each pod of an Indexed Job with its index.
+COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
+# The only nameserver clean-room pods are given: their own loopback, where nothing answers unless
+# the workload itself does, so a name lookup fails at once and never leaves the pod.
+NO_RESOLVER = "127.0.0.1"
+SCRATCH_MOUNT = "/tmp"
+TERMINATION_LOG = "/dev/termination-log"
 
 
 def training_labels(job: TrainingJob) -> dict[str, str]:
@@ -33,21 +45,17 @@ def training_labels(job: TrainingJob) -> dict[str, str]:
     )
 
 
-def dataset_endpoints(job: TrainingJob, contract: DataContract, provider: DataSpace | None) -> str:
-    """JSON map of each dataset the job reads to where the clean room reaches it."""
+def dataset_addresses(
+    job: TrainingJob, contract: DataContract, endpoints: Mapping[str, DatasetEndpoint]
+) -> dict[str, str | None]:
+    """Each dataset the job reads over the network, by the IP and port it is reached at (None if
+    its Service has no cluster IP)."""
     names = job.spec.datasets or contract.spec.provider.datasets
-    namespace = space_namespace(contract.spec.provider.space)
-    endpoints: dict[str, str] = {}
-    for name in names:
-        dataset = provider.spec.dataset(name) if provider else None
-        if dataset is not None and dataset.source.service is not None:
-            service = dataset.source.service
-            endpoints[name] = f"{service.name}.{namespace}.svc:{service.port}"
-    return json.dumps(endpoints, sort_keys=True, separators=(",", ":"))
+    return {name: endpoints[name].address for name in names if name in endpoints}
 
 
-def headless_service(job: TrainingJob) -> Manifest:
-    """The Service that gives worker i the stable name <job>-<i>.<job> for rendezvous."""
+def rendezvous_service(job: TrainingJob) -> Manifest:
+    """The Service in front of worker 0, whose cluster IP the workers rendezvous at."""
     name = job.metadata.name or ""
     return {
         "apiVersion": "v1",
@@ -58,35 +66,47 @@ def headless_service(job: TrainingJob) -> Manifest:
             "labels": training_labels(job),
         },
         "spec": {
-            "clusterIP": "None",
+            "type": "ClusterIP",
             "publishNotReadyAddresses": True,
-            "selector": {JOB_NAMESPACE_LABEL: job.metadata.namespace or "", JOB_NAME_LABEL: name},
+            "selector": {
+                JOB_NAMESPACE_LABEL: job.metadata.namespace or "",
+                JOB_NAME_LABEL: name,
+                COMPLETION_INDEX_LABEL: "0",
+            },
             "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT, "protocol": "TCP"}],
         },
     }
 
 
+def _simulation_metadata(job: TrainingJob, rules: HubRules) -> tuple[Manifest, Manifest]:
+    """The job's `hub.tds.io/*` labels and annotations, on a simulation hub; else none."""
+    if not rules.simulation_hub:
+        return {}, {}
+    metadata = job.metadata
+    return (
+        {k: v for k, v in metadata.labels.items() if k.startswith(SIMULATION_PREFIX)},
+        {k: v for k, v in metadata.annotations.items() if k.startswith(SIMULATION_PREFIX)},
+    )
+
+
 def batch_job(
     job: TrainingJob,
-    contract: DataContract,
-    provider: DataSpace | None,
     rules: HubRules,
     active_deadline_seconds: int,
+    master_ip: str,
+    datasets: Mapping[str, str],
 ) -> Manifest:
-    """The Indexed Job: one pod per worker, torchrun-style environment, restricted, on GPUs."""
+    """The Indexed Job: one pod per worker, torchrun-style environment, restricted, on GPUs,
+    without a resolver. `master_ip` is the rendezvous Service's cluster IP, `datasets` maps each
+    dataset the job reads to its IP and port."""
     name = job.metadata.name or ""
     namespace = clean_room_namespace(job.spec.contract)
     spec = job.spec
     labels = training_labels(job)
-    pod_labels = {**labels}
-    pod_labels.update(
-        {k: v for k, v in job.metadata.labels.items() if k.startswith(SIMULATION_PREFIX)}
-    )
-    pod_annotations = {
-        k: v for k, v in job.metadata.annotations.items() if k.startswith(SIMULATION_PREFIX)
-    }
+    simulation_labels, pod_annotations = _simulation_metadata(job, rules)
+    pod_labels = {**simulation_labels, **labels}
     environment = [
-        {"name": "MASTER_ADDR", "value": f"{name}-0.{name}.{namespace}.svc"},
+        {"name": "MASTER_ADDR", "value": master_ip},
         {"name": "MASTER_PORT", "value": str(RENDEZVOUS_PORT)},
         {"name": "WORLD_SIZE", "value": str(spec.workers)},
         {"name": "NNODES", "value": str(spec.workers)},
@@ -94,7 +114,10 @@ def batch_job(
         {"name": "NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
         {"name": "RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
         {"name": "TDS_CONTRACT", "value": spec.contract},
-        {"name": "TDS_DATASET_ENDPOINTS", "value": dataset_endpoints(job, contract, provider)},
+        {
+            "name": "TDS_DATASET_ENDPOINTS",
+            "value": json.dumps(dict(datasets), sort_keys=True, separators=(",", ":")),
+        },
         *({"name": e.name, "value": e.value} for e in spec.env),
     ]
     container: Manifest = {
@@ -111,7 +134,10 @@ def batch_job(
             "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH_MOUNT}],
+        # The kubelet's file, never the logs; the operator reads nothing of it either way.
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "File",
     }
     if spec.command:
         container["command"] = list(spec.command)
@@ -135,7 +161,8 @@ def batch_job(
                 "metadata": template_metadata,
                 "spec": {
                     "restartPolicy": "Never",
-                    "subdomain": name,
+                    "dnsPolicy": "None",
+                    "dnsConfig": {"nameservers": [NO_RESOLVER]},
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": {
@@ -153,7 +180,9 @@ def batch_job(
                         }
                     ],
                     "containers": [container],
-                    "volumes": [{"name": "scratch", "emptyDir": {}}],
+                    "volumes": [
+                        {"name": "scratch", "emptyDir": {"sizeLimit": rules.scratch_size_limit}}
+                    ],
                 },
             },
         },

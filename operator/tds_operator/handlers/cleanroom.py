@@ -15,9 +15,11 @@ from tds_operator.desired.cleanroom import (
     DatasetEndpoint,
     clean_room_children,
     clean_room_namespace,
-    dataset_endpoint,
+    dataset_endpoints,
     provider_policy_name,
 )
+from tds_operator.desired.isolation import DNS_POLICY
+from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.objects import REJECTED_STATUSES
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.decision import Decision
@@ -32,16 +34,21 @@ class CleanRoom:
         self.kube = kube
 
     async def converge(
-        self, contract: DataContract, provider: DataSpace | None, active: bool
+        self,
+        contract: DataContract,
+        provider: DataSpace | None,
+        services: dict[str, Manifest | None],
+        active: bool,
     ) -> Decision:
-        """Open the clean room while the contract is Active; close it otherwise."""
+        """Open the clean room while the contract is Active; close it otherwise. `services`
+        holds the live Service of each contracted dataset served over the network."""
         name = contract.metadata.name or ""
         if not active or provider is None:
             await self.close(name, contract.spec.provider.space, force_remove=False)
             return Decision.deny(
                 CONTRACT_NOT_ACTIVE, "no clean room while the contract is not Active"
             )
-        endpoints = await self._dataset_endpoints(contract, provider)
+        endpoints = dataset_endpoints(contract, provider, services)
         for child in clean_room_children(contract, endpoints):
             try:
                 await self.kube.ensure(child)
@@ -83,24 +90,13 @@ class CleanRoom:
         if (force_remove or not active_jobs) and not live["metadata"].get("deletionTimestamp"):
             await self.kube.delete("v1", "Namespace", namespace)
 
-    async def _dataset_endpoints(
-        self, contract: DataContract, provider: DataSpace
-    ) -> dict[str, DatasetEndpoint]:
-        endpoints: dict[str, DatasetEndpoint] = {}
-        namespace = space_namespace(provider.metadata.name or "")
-        for dataset_name in contract.spec.provider.datasets:
-            dataset = provider.spec.dataset(dataset_name)
-            if dataset is None or dataset.source.service is None:
-                continue
-            source = dataset.source.service
-            service = await self.kube.get("v1", "Service", source.name, namespace)
-            endpoints[dataset_name] = dataset_endpoint(service, source.port)
-        return endpoints
-
     async def _remove_stale_policies(
         self, contract: DataContract, endpoints: dict[str, DatasetEndpoint]
     ) -> None:
         namespace = clean_room_namespace(contract.metadata.name or "")
+        # Clean rooms made before they were sealed may still allow DNS.
+        if await self.kube.get(*NETWORK_POLICY, DNS_POLICY, namespace) is not None:
+            await self.kube.delete(*NETWORK_POLICY, DNS_POLICY, namespace)
         if not endpoints:
             await self.kube.delete(*NETWORK_POLICY, DATASETS_POLICY, namespace)
         if not contract.spec.egress:

@@ -122,7 +122,7 @@ class ContractReconciler:
         # Access first, the record of it second: a stop takes effect before any bookkeeping, and
         # an interrupted reconcile records the change on the next run (ids make that a no-op).
         clean_room = await self.clean_room.converge(
-            contract, inputs.provider, decision.phase.is_active
+            contract, inputs.provider, inputs.dataset_services, decision.phase.is_active
         )
         chain, ledger = await self._record(name, decision.events)
         await self._report(body, inputs, decision, clean_room, chain, ledger)

@@ -13,13 +13,22 @@ from pydantic import ValidationError
 
 from tds_operator import API_VERSION
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.dataspace import DataSpace
+from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, TRAINING_JOB
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.usage import contract_usage
+from tds_operator.desired.cleanroom import (
+    clean_room_namespace,
+    clean_room_policies,
+    dataset_endpoints,
+)
+from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.labels import Manifest
+from tds_operator.desired.trainingjob import dataset_addresses
 from tds_operator.handlers.context import Operator
+from tds_operator.kube import is_subset
+from tds_operator.policy.sealing import CleanRoomObservation
 from tds_operator.policy.signatures import signatures_of
 from tds_operator.policy.training import AdmissionInput, gpus_held
 
@@ -57,6 +66,20 @@ async def contracts_of_space(op: Operator, space: str) -> list[Manifest]:
     ]
 
 
+async def dataset_services(
+    op: Operator, contract: DataContract, provider: DataSpace | None
+) -> dict[str, Manifest | None]:
+    """The live Service (None if missing) of each contracted dataset served over the network."""
+    services: dict[str, Manifest | None] = {}
+    namespace = space_namespace(contract.spec.provider.space)
+    for name in contract.spec.provider.datasets:
+        dataset = provider.spec.dataset(name) if provider else None
+        if dataset is not None and dataset.source.service is not None:
+            service = dataset.source.service.name
+            services[name] = await op.kube.get("v1", "Service", service, namespace)
+    return services
+
+
 @dataclass(frozen=True)
 class ContractInputs:
     """What one reconcile of a contract decides from: a frozen snapshot."""
@@ -67,18 +90,21 @@ class ContractInputs:
     signatures: list[dict[str, Any]]
     jobs: list[Manifest]
     recorded: list[AuditEntry]
+    dataset_services: dict[str, Manifest | None]
 
 
 async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) -> ContractInputs:
     """The contract's parties, stamped signatures, live jobs and audit ledger."""
     name = contract.metadata.name or ""
+    provider = await data_space(op, contract.spec.provider.space)
     return ContractInputs(
         contract=contract,
-        provider=await data_space(op, contract.spec.provider.space),
+        provider=provider,
         consumer=await data_space(op, contract.spec.consumer.space),
         signatures=signatures_of(body["metadata"].get("annotations")),
         jobs=await jobs_of_contract(op, name),
         recorded=(await op.ledger.load(name)).entries,
+        dataset_services=await dataset_services(op, contract, provider),
     )
 
 
@@ -102,3 +128,46 @@ async def admission_input(
         jobs_admitted=usage.jobs,
         gpu_hours_used=usage.gpu_hours,
     )
+
+
+@dataclass(frozen=True)
+class CleanRoomInputs:
+    """A contract's clean room as the API server shows it, and where a job finds its datasets."""
+
+    observation: CleanRoomObservation
+    datasets: dict[str, str | None]
+
+
+async def clean_room_inputs(
+    op: Operator, job: TrainingJob, contract: DataContract
+) -> CleanRoomInputs:
+    """Read back every NetworkPolicy that seals the contract's clean room, and the address of
+    each dataset the job reads."""
+    namespace = clean_room_namespace(contract.metadata.name or "")
+    if await op.kube.get("v1", "Namespace", namespace) is None:
+        return CleanRoomInputs(CleanRoomObservation(namespace, namespace_exists=False), {})
+    provider = await data_space(op, contract.spec.provider.space)
+    services = await dataset_services(op, contract, provider)
+    endpoints = dataset_endpoints(contract, provider, services) if provider else {}
+    missing, altered = [], []
+    for policy in clean_room_policies(contract, endpoints):
+        metadata = policy["metadata"]
+        where = f"{metadata['namespace']}/{metadata['name']}"
+        live = await op.kube.get(
+            policy["apiVersion"], policy["kind"], metadata["name"], metadata["namespace"]
+        )
+        if live is None:
+            missing.append(where)
+        elif not is_subset(policy["spec"], live.get("spec")):
+            altered.append(where)
+    dns = await op.kube.get("networking.k8s.io/v1", "NetworkPolicy", DNS_POLICY, namespace)
+    datasets = dataset_addresses(job, contract, endpoints)
+    observation = CleanRoomObservation(
+        namespace=namespace,
+        namespace_exists=True,
+        policies_missing=missing,
+        policies_altered=altered,
+        dns_policy=f"{namespace}/{DNS_POLICY}" if dns is not None else None,
+        datasets_without_address=[d for d, address in datasets.items() if address is None],
+    )
+    return CleanRoomInputs(observation, datasets)

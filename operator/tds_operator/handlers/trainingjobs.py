@@ -18,6 +18,7 @@ from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB
 from tds_operator.api.trainingjob import (
     ADMITTED,
     ADMITTED_REASON,
+    CLEAN_ROOM_READY,
     DELETED,
     FINISHED,
     FINISHED_PHASES,
@@ -32,10 +33,11 @@ from tds_operator.audit.events import admission_event, job_end_event, job_key, u
 from tds_operator.audit.usage import admitted_jobs, usage_by_job
 from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import Operator, utcnow
-from tds_operator.handlers.gather import admission_input, data_space
+from tds_operator.handlers.gather import admission_input, clean_room_inputs
 from tds_operator.handlers.objects import (
     ensure_finalizer,
     record_event,
+    record_transition,
     remove_finalizer,
     validation_message,
     write_status,
@@ -57,11 +59,13 @@ from tds_operator.policy.enforcement import (
     stop_reason,
     usage_due,
 )
+from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean_room
 from tds_operator.policy.training import admit_training_job
 
 # Usage is also metered at the whole second the budget runs out; wake just after it.
 WAKE_MARGIN_SECONDS = 0.05
-# While the contract reconciler is still opening the clean room, look again this soon.
+# While the clean room is not sealed yet, look again this soon (the contract's status changing,
+# as its reconcile opens the clean room, wakes the job sooner).
 CLEAN_ROOM_RECHECK_SECONDS = 1.0
 
 
@@ -148,18 +152,15 @@ class TrainingJobReconciler:
         status = body.get("status") or {}
         name, namespace = workload_of(body)
         batch = await self.workload.batch_job(body)
+        sealed: Decision | None = None
         if batch is None:
             if status.get("job"):
                 lost = Decision.deny(JOB_LOST, f"batch Job {namespace}/{name} vanished")
                 await self._finish(body, "Failed", lost)
                 return None
-            if not await self.workload.clean_room_exists(body):
-                return CLEAN_ROOM_RECHECK_SECONDS  # the contract's reconcile is opening it
-            provider = await data_space(self.op, contract.spec.provider.space)
-            deadline = remaining_seconds(
-                job.spec, budget_left(contract) / 3600, BUDGET_DEADLINE_GRACE_SECONDS
-            )
-            batch = await self.workload.start(job, contract, provider, self.op.rules, deadline)
+            sealed, batch = await self._start(body, job, contract)
+            if batch is None:
+                return CLEAN_ROOM_RECHECK_SECONDS
         pods = await self.workload.pods(body)
         now = utcnow()
         used = gpu_seconds(pods, job.spec.gpus_per_worker, now)
@@ -173,6 +174,7 @@ class TrainingJobReconciler:
             body,
             phase,
             used=used,
+            condition=(CLEAN_ROOM_READY, sealed) if sealed else None,
             job=name,
             clean_room=namespace,
             start_time=None if status.get("startTime") else start_time(pods),
@@ -188,6 +190,29 @@ class TrainingJobReconciler:
         left = budget_left(contract) + int(status.get("gpuSeconds") or 0) - used
         gpus = workers * job.spec.gpus_per_worker
         return next_metering(left, gpus, now, METERING_INTERVAL_SECONDS) + WAKE_MARGIN_SECONDS
+
+    async def _start(
+        self, body: Manifest, job: TrainingJob, contract: DataContract
+    ) -> tuple[Decision, Manifest | None]:
+        """Start the workers once the clean room is sealed; until then the job waits, Admitted,
+        and its CleanRoomReady condition says why. The decision, and the live batch Job if it
+        started."""
+        inputs = await clean_room_inputs(self.op, job, contract)
+        sealed = clean_room_sealed(contract_opened_clean_room(contract), inputs.observation)
+        await record_transition(self.kube, body, CLEAN_ROOM_READY, sealed)
+        if not sealed.allowed:
+            await self._write(body, "Admitted", condition=(CLEAN_ROOM_READY, sealed))
+            return sealed, None
+        not_after = contract.spec.validity.not_after
+        deadline = remaining_seconds(
+            job.spec,
+            budget_left(contract) / 3600,
+            not_after,
+            utcnow(),
+            BUDGET_DEADLINE_GRACE_SECONDS,
+        )
+        datasets = {name: address for name, address in inputs.datasets.items() if address}
+        return sealed, await self.workload.start(job, self.op.rules, deadline, datasets)
 
     async def _checkpoint(self, body: Manifest, used: int) -> None:
         """Record usage in the ledger when it grew by a checkpoint's worth."""
@@ -276,7 +301,7 @@ class TrainingJobReconciler:
             conditions = set_condition(
                 conditions,
                 type=type,
-                status=decision.allowed if type == ADMITTED else phase == "Succeeded",
+                status=phase == "Succeeded" if type == FINISHED else decision.allowed,
                 reason=decision.reason,
                 message=decision.message,
                 generation=generation,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from tds_operator.api.datacontract import DataContract
-from tds_operator.api.dataspace import DataSpace
+from collections.abc import Mapping
+
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.desired.cleanroom import clean_room_namespace
+from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
 from tds_operator.desired.labels import Manifest
 from tds_operator.desired.trainingjob import (
     JOB_NAME_LABEL,
     JOB_NAMESPACE_LABEL,
     batch_job,
-    headless_service,
+    rendezvous_service,
 )
 from tds_operator.kube import Kube
 from tds_operator.policy.rules import HubRules
@@ -35,21 +35,20 @@ class Workload:
         name, namespace = workload_of(body)
         return await self.kube.get("batch/v1", "Job", name, namespace)
 
-    async def clean_room_exists(self, body: Manifest) -> bool:
-        """Whether the contract's clean room namespace exists yet."""
-        return await self.kube.get("v1", "Namespace", workload_of(body)[1]) is not None
-
     async def start(
         self,
         job: TrainingJob,
-        contract: DataContract,
-        provider: DataSpace | None,
         rules: HubRules,
         deadline_seconds: int,
+        datasets: Mapping[str, str],
     ) -> Manifest:
-        """Apply the rendezvous Service and the batch Job; the live batch Job."""
-        await self.kube.apply(headless_service(job))
-        return await self.kube.apply(batch_job(job, contract, provider, rules, deadline_seconds))
+        """Apply the rendezvous Service, then the batch Job with its cluster IP; the live batch
+        Job. `datasets` maps each dataset the job reads to its IP and port."""
+        service = await self.kube.apply(rendezvous_service(job))
+        master = cluster_ip(service)
+        if master is None:  # the API server allocates one to every ClusterIP Service
+            raise RuntimeError(f"the rendezvous Service of {job.metadata.name} has no cluster IP")
+        return await self.kube.apply(batch_job(job, rules, deadline_seconds, str(master), datasets))
 
     async def pods(self, body: Manifest) -> list[Manifest]:
         """The job's worker pods."""

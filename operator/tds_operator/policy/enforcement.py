@@ -35,6 +35,10 @@ operator be unable to stop it sooner (down, or cut off from the API server)."""
 LEDGER_CHECKPOINT_GPU_SECONDS: Final = 3600
 """Usage is recorded in the ledger when it grew by this many GPU-seconds, and when a job ends."""
 COMPLETION_INDEX_ANNOTATION: Final = "batch.kubernetes.io/job-completion-index"
+TERMINATION_REASONS: Final = frozenset(
+    {"Error", "OOMKilled", "DeadlineExceeded", "ContainerCannotRun", "StartError"}
+)
+"""Reasons a worker's exit is reported with; any other becomes "Error"."""
 
 
 def budget_left(contract: DataContract) -> float:
@@ -93,18 +97,25 @@ def batch_outcome(
 
 
 def worker_failure(pods: Iterable[LiveObject]) -> str:
-    """The first worker that exited with an error: its index, exit code, reason and message."""
+    """The first worker that exited with an error: its index, exit code and a reason from
+    TERMINATION_REASONS. Nothing the workload wrote (its termination message) is ever copied:
+    the consumer reads this text, and the clean room holds the provider's data."""
     for pod in pods:
         for container in (pod.get("status") or {}).get("containerStatuses") or []:
             terminated = (container.get("state") or {}).get("terminated") or {}
-            if terminated.get("exitCode"):
+            code = terminated.get("exitCode")
+            if isinstance(code, int) and code:
                 annotations = pod["metadata"].get("annotations") or {}
                 index = annotations.get(COMPLETION_INDEX_ANNOTATION, "?")
-                return (
-                    f"worker {index} exited with code {terminated['exitCode']}"
-                    f" ({terminated.get('reason', '')}: {terminated.get('message', '')})"
-                )
+                reason = terminated.get("reason")
+                reason = reason if reason in TERMINATION_REASONS else "Error"
+                return f"worker {_worker_index(index)} exited with code {code} ({reason})"
     return ""
+
+
+def _worker_index(annotation: str) -> str:
+    """The worker's completion index if it is one (the Job controller sets it), else "?"."""
+    return annotation if annotation.isdigit() and len(annotation) <= 5 else "?"
 
 
 def start_time(pods: Iterable[LiveObject]) -> str | None:
@@ -118,15 +129,25 @@ def running_workers(pods: Iterable[LiveObject]) -> int:
     return sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
 
 
-def remaining_seconds(job: TrainingJobSpec, gpu_hours_left: float, grace_seconds: int = 0) -> int:
-    """The job's wall-clock limit: maxDurationSeconds, or less if the budget runs out first.
+def remaining_seconds(
+    job: TrainingJobSpec,
+    gpu_hours_left: float,
+    not_after: datetime,
+    now: datetime,
+    grace_seconds: int = 0,
+) -> int:
+    """The job's wall-clock limit: maxDurationSeconds, or less if the budget or the contract's
+    validity runs out first.
 
-    The budget's limit is a backstop for when the operator cannot stop the job itself: it comes
-    `grace_seconds` after the budget's end, so that the operator's metered stop, which ends the
-    contract as Exhausted, comes first.
+    It is the batch Job's activeDeadlineSeconds, the backstop that stops the workers when the
+    operator cannot (down, or cut off from the API server): it never reaches past `not_after`, so
+    no worker reads data after the contract has ended. The budget's limit comes `grace_seconds`
+    after the budget's end, so that the operator's metered stop, which ends the contract as
+    Exhausted, comes first.
     """
     budget_seconds = int(gpu_hours_left * 3600 / job.total_gpus) + grace_seconds
-    return max(1, min(job.max_duration_seconds, budget_seconds))
+    validity_seconds = math.floor((not_after - now).total_seconds())
+    return max(1, min(job.max_duration_seconds, budget_seconds, validity_seconds))
 
 
 def next_metering(

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_GPU_NODE_SELECTOR = {"hub.tds.io/pool": "gpu"}
 DEFAULT_GPU_TOLERATION_KEY = "nvidia.com/gpu"
+DEFAULT_SCRATCH_SIZE_LIMIT = "10Gi"
+# A whole, positive Kubernetes quantity of bytes, such as 10Gi, 500M or 1073741824.
+_BYTE_QUANTITY = re.compile(r"[1-9][0-9]*([KMGTPE]i|[kMGTPE])?")
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,11 @@ class HubRules:
     """Largest spec.compute.maxConcurrentGpus a contract may ask for (None: no hub limit)."""
     suspended_spaces: frozenset[str] = frozenset()
     """DataSpaces whose contracts are Suspended by the hub (e.g. during an investigation)."""
+    scratch_size_limit: str = DEFAULT_SCRATCH_SIZE_LIMIT
+    """Size limit of each clean-room worker's scratch space (its emptyDir at /tmp)."""
+    simulation_hub: bool = False
+    """Whether pods are simulated (the local GPU hub): only then do a TrainingJob's
+    `hub.tds.io/*` labels and annotations, which steer the simulation, reach its workers."""
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> HubRules:
@@ -44,6 +54,9 @@ class HubRules:
                 env, "TDS_MAX_CONCURRENT_GPUS_PER_CONTRACT"
             ),
             suspended_spaces=frozenset(_words(env, "TDS_SUSPENDED_SPACES")),
+            scratch_size_limit=_byte_quantity(env, "TDS_SCRATCH_SIZE_LIMIT")
+            or defaults.scratch_size_limit,
+            simulation_hub=_switch(env, "TDS_SIMULATION_HUB"),
         )
 
 
@@ -75,6 +88,22 @@ def _positive_float(env: Mapping[str, str], name: str) -> float | None:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive number, such as 5000; got {text!r}")
     return value
+
+
+def _byte_quantity(env: Mapping[str, str], name: str) -> str | None:
+    text = _text(env, name)
+    if not text:
+        return None
+    if not _BYTE_QUANTITY.fullmatch(text):
+        raise ValueError(f"{name} must be a positive size, such as 10Gi; got {text!r}")
+    return text
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    text = _text(env, name).lower()
+    if text not in _TRUE | _FALSE:
+        raise ValueError(f"{name} must be true or false; got {text!r}")
+    return text in _TRUE
 
 
 def _words(env: Mapping[str, str], name: str) -> list[str]:

@@ -256,6 +256,23 @@ class Kube:
             raise
         return True
 
+    async def whoami(self) -> str:
+        """The user name the API server authenticates this connection as (a SelfSubjectReview,
+        which stores nothing)."""
+        review = await self._request(
+            "POST",
+            "authentication.k8s.io/v1",
+            "SelfSubjectReview",
+            content=json.dumps(
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        username = str(((review.get("status") or {}).get("userInfo") or {}).get("username") or "")
+        if not username:
+            raise KubeError(500, "NoIdentity", "the API server did not say who the operator is")
+        return username
+
     async def create(self, manifest: Manifest) -> Manifest:
         """Create an object (for things that are created once, such as Events)."""
         metadata = manifest["metadata"]

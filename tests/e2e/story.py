@@ -177,6 +177,25 @@ class Story:
         )["items"]
         return found
 
+    def contract_events_seen_by_both_parties(self) -> bool:
+        """Each party's owner reads the contract's Events in its own space's namespace."""
+        selector = f"involvedObject.kind=DataContract,involvedObject.name={self.contract_name}"
+        return all(
+            json.loads(
+                self.owner(space).kubectl(
+                    "get",
+                    "events",
+                    "-n",
+                    f"tds-{space}",
+                    "--field-selector",
+                    selector,
+                    "-o",
+                    "json",
+                )
+            )["items"]
+            for space in (self.provider, self.consumer)
+        )
+
     def ledger_pages(self) -> list[Manifest]:
         selector = f"{LEDGER_LABEL}=true,tds.io/contract={self.contract_name}"
         return items("configmap", NAMESPACE, selector)
@@ -324,8 +343,8 @@ class Story:
         )
         self.wait(self.ledger_pages, "the contract's audit ledger")
         self.wait(
-            lambda: self.events_about("DataContract", self.contract_name),
-            "an Event about the contract",
+            self.contract_events_seen_by_both_parties,
+            "an Event about the contract in both parties' namespaces",
         )
         # A space that is party to an active contract cannot be deleted: the webhook says no.
         refused(

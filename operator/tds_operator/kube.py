@@ -70,9 +70,12 @@ def is_subset(desired: Any, live: Any) -> bool:
     """Whether every field set in `desired` has the same value in `live` (defaults may be extra)."""
     if isinstance(desired, Mapping):
         return isinstance(live, Mapping) and all(
-            key in live and is_subset(value, live[key]) for key, value in desired.items()
+            (key in live or value == []) and is_subset(value, live.get(key))
+            for key, value in desired.items()
         )
     if isinstance(desired, list):
+        if not desired and live is None:
+            return True  # the API server stores an empty list as null or leaves it out
         return (
             isinstance(live, list)
             and len(desired) == len(live)

@@ -127,6 +127,12 @@ def test_a_contract_is_visible_only_to_its_parties(spaces: Spaces, contracts: Co
             message = refusal(lambda p=person: p.kubectl("get", "datacontracts"))
             assert 'cannot list resource "datacontracts"' in message
 
+    # `kubectl apply` of a contract that does not exist yet reads it first, and may not: the
+    # README tells proposers to use `kubectl create`.
+    with manifest_file(contract_body(unique_contract(), provider, consumer)) as path:
+        message = refusal(lambda: owner_of(provider).kubectl("apply", "-f", path))
+    assert 'cannot get resource "datacontracts"' in message
+
     # The consumer signs with `kubectl apply` of the contract it was shown (it reads it first).
     shown = json.loads(owner_of(consumer).kubectl("get", "datacontract", name, "-o", "json"))
     shown["spec"]["consent"]["consumer"] = {"approved": True}

@@ -298,6 +298,14 @@ class Story:
         owner.kubectl("apply", "-f", "-", stdin=json.dumps(gateway))
         owner.kubectl("create", "-f", "-", stdin=json.dumps(self.contract))
         body = self.wait_phase("Proposed")
+        # Each party's owners reach the contract by name; nobody lists contracts.
+        reference = f"datacontracts.tds.io/{self.contract_name}"
+        for space in (self.provider, self.consumer):
+            self.wait(
+                lambda s=space: self.owner(s).can("patch", reference, f"tds-{s}"),
+                f"{space}'s owners to reach the contract",
+            )
+            assert not self.owner(space).can("list", "datacontracts.tds.io", f"tds-{space}")
         self.wait(
             lambda: [
                 s

@@ -93,7 +93,7 @@ for _ in $(seq 1 60); do
   k create --dry-run=server -f examples/02-datacontract.yaml 2>&1 | grep -q "denied the request" && break
   sleep 0.5
 done
-show apply -f examples/02-datacontract.yaml "${sgcc_owner[@]}"
+show create -f examples/02-datacontract.yaml "${sgcc_owner[@]}"
 k wait --for=jsonpath='{.status.phase}'=Proposed dc "$contract" --timeout=30s >/dev/null
 provider=$(k get dc "$contract" -o jsonpath='{.spec.provider.space}')
 provider_ns=$(k get dataspace "$provider" -o jsonpath='{.status.namespace}')

@@ -70,9 +70,12 @@ def is_subset(desired: Any, live: Any) -> bool:
     """Whether every field set in `desired` has the same value in `live` (defaults may be extra)."""
     if isinstance(desired, Mapping):
         return isinstance(live, Mapping) and all(
-            key in live and is_subset(value, live[key]) for key, value in desired.items()
+            (key in live or value == []) and is_subset(value, live.get(key))
+            for key, value in desired.items()
         )
     if isinstance(desired, list):
+        if not desired and live is None:
+            return True  # the API server stores an empty list as null or leaves it out
         return (
             isinstance(live, list)
             and len(desired) == len(live)
@@ -255,6 +258,23 @@ class Kube:
                 return False
             raise
         return True
+
+    async def whoami(self) -> str:
+        """The user name the API server authenticates this connection as (a SelfSubjectReview,
+        which stores nothing)."""
+        review = await self._request(
+            "POST",
+            "authentication.k8s.io/v1",
+            "SelfSubjectReview",
+            content=json.dumps(
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        username = str(((review.get("status") or {}).get("userInfo") or {}).get("username") or "")
+        if not username:
+            raise KubeError(500, "NoIdentity", "the API server did not say who the operator is")
+        return username
 
     async def create(self, manifest: Manifest) -> Manifest:
         """Create an object (for things that are created once, such as Events)."""

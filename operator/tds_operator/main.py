@@ -109,6 +109,9 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
 
     kube = await Kube.connect(config.kubeconfig)
     memo.connect(kube)
+    # The webhook lets only the operator itself change a contract's reserved metadata.
+    memo.identity = await kube.whoami()
+    logger.info("%s runs as %s", FIELD_MANAGER, memo.identity)
     await ensure_installed(kube, [*space_roles(), *space_admission_policies(config.hub_rules)])
     await ensure_namespace(kube, config.namespace)
     memo.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, SpaceReconciler(memo))

@@ -23,6 +23,7 @@ from tds_operator.handlers.gather import admission_input, contracts_of_space, da
 from tds_operator.handlers.objects import validation_message
 from tds_operator.policy.consent import admit_contract_change
 from tds_operator.policy.identity import UserInfo
+from tds_operator.policy.metadata import Metadata, admit_metadata_change
 from tds_operator.policy.signatures import (
     SIGNATURES_ANNOTATION,
     new_signatures,
@@ -63,6 +64,15 @@ async def admit_contract(
     now = utcnow()
     provider = await data_space(memo, new_spec.provider.space)
     consumer = await data_space(memo, new_spec.consumer.space)
+    metadata = admit_metadata_change(
+        Metadata.of(old.get("metadata") if old is not None else None),
+        Metadata.of(body.get("metadata")),
+        requester,
+        [*(provider.spec.owners if provider else ()), *(consumer.spec.owners if consumer else ())],
+        memo.identity,
+    )
+    if not metadata.allowed:
+        raise _deny(metadata.reason, metadata.message)
     decision = admit_contract_change(
         old_spec,
         new_spec,

@@ -178,6 +178,25 @@ class Story:
         )["items"]
         return found
 
+    def contract_events_seen_by_both_parties(self) -> bool:
+        """Each party's owner reads the contract's Events in its own space's namespace."""
+        selector = f"involvedObject.kind=DataContract,involvedObject.name={self.contract_name}"
+        return all(
+            json.loads(
+                self.owner(space).kubectl(
+                    "get",
+                    "events",
+                    "-n",
+                    f"tds-{space}",
+                    "--field-selector",
+                    selector,
+                    "-o",
+                    "json",
+                )
+            )["items"]
+            for space in (self.provider, self.consumer)
+        )
+
     def ledger_pages(self) -> list[Manifest]:
         selector = f"{LEDGER_LABEL}=true,tds.io/contract={self.contract_name}"
         return items("configmap", NAMESPACE, selector)
@@ -280,6 +299,14 @@ class Story:
         owner.kubectl("apply", "-f", "-", stdin=json.dumps(gateway))
         owner.kubectl("create", "-f", "-", stdin=json.dumps(self.contract))
         body = self.wait_phase("Proposed")
+        # Each party's owners reach the contract by name; nobody lists contracts.
+        reference = f"datacontracts.tds.io/{self.contract_name}"
+        for space in (self.provider, self.consumer):
+            self.wait(
+                lambda s=space: self.owner(s).can("patch", reference, f"tds-{s}"),
+                f"{space}'s owners to reach the contract",
+            )
+            assert not self.owner(space).can("list", "datacontracts.tds.io", f"tds-{space}")
         self.wait(
             lambda: [
                 s
@@ -325,8 +352,8 @@ class Story:
         )
         self.wait(self.ledger_pages, "the contract's audit ledger")
         self.wait(
-            lambda: self.events_about("DataContract", self.contract_name),
-            "an Event about the contract",
+            self.contract_events_seen_by_both_parties,
+            "an Event about the contract in both parties' namespaces",
         )
         # A space that is party to an active contract cannot be deleted: the webhook says no.
         refused(

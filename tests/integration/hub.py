@@ -205,6 +205,7 @@ class Hub:
         self.batch = client.BatchV1Api(api_client)
         self.net = client.NetworkingV1Api(api_client)
         self.discovery = client.DiscoveryV1Api(api_client)
+        self.rbac = client.RbacAuthorizationV1Api(api_client)
         self.spaces: list[str] = []
         self.contracts: list[str] = []
         self.jobs: list[tuple[str, str]] = []
@@ -366,7 +367,26 @@ class Contracts:
         name: str = body["metadata"]["name"]
         self.hub.contracts.append(name)
         by.create(body)
+        for party in ("provider", "consumer"):
+            self.wait_reachable_by(body["spec"][party]["space"], name)
         return name
+
+    def reachable_by(self, space: str, name: str) -> bool:
+        """Whether the space's per-space role names the contract (its owners may then read,
+        sign and revoke it)."""
+        role = get_or_none(
+            lambda: self.hub.rbac.read_cluster_role(f"tds-space-{space}-contract-owners")
+        )
+        rules = (role.rules or []) if role is not None else []
+        return any(name in (rule.resource_names or []) for rule in rules)
+
+    def wait_reachable_by(self, space: str, name: str, timeout: float = 10) -> None:
+        """Until the operator has granted the space's people access to the new contract."""
+        wait_until(
+            lambda: self.reachable_by(space, name),
+            timeout=timeout,
+            what=f"DataSpace {space}'s access to DataContract {name}",
+        )
 
     def patch(self, by: Person, name: str, spec: Body) -> None:
         """A merge patch of the spec as `by`."""

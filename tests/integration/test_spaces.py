@@ -142,6 +142,20 @@ def test_access_is_confined_to_each_participants_own_space(
                     )
                     if actual != allowed:
                         mismatches.append((role, space, verb, resource, namespace, actual))
+    # At cluster scope: the catalogue is public, contracts are never listed, only proposed.
+    for space in (a, b):
+        for role, (user, groups) in (("owner", owner[space]), ("member", member[space])):
+            expected = {
+                ("dataspaces", "list"): True,
+                ("datacontracts", "list"): False,
+                ("datacontracts", "watch"): False,
+                ("datacontracts", "create"): role == "owner",
+                ("datacontracts", "delete"): False,
+            }
+            for (resource, verb), allowed in expected.items():
+                actual = can(api_client, user, groups, verb=verb, group="tds.io", resource=resource)
+                if actual != allowed:
+                    mismatches.append((role, space, verb, resource, "cluster", actual))
     assert mismatches == []
 
 

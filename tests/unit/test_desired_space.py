@@ -10,6 +10,7 @@ from tds_operator.api.dataspace import DataSpace
 from tds_operator.desired.rbac import (
     MEMBER_ROLE,
     OWNER_ROLE,
+    observer_role,
     participant_role,
     space_member_role,
     space_owner_role,
@@ -56,7 +57,7 @@ def test_namespace_is_restricted_labelled_and_owned_by_the_space() -> None:
 
 def test_every_namespaced_child_lives_in_the_space_namespace() -> None:
     for child in space_children(a_space()):
-        if child["kind"] not in ("Namespace", "ClusterRoleBinding"):
+        if child["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
             assert child["metadata"]["namespace"] == "tds-sgcc", child["metadata"]["name"]
 
 
@@ -144,3 +145,45 @@ def test_participants_read_the_catalogue_and_write_only_contracts() -> None:
     writable = {r for rule in rules if "create" in rule["verbs"] for r in rule["resources"]}
     assert writable == {"datacontracts"}
     assert all("delete" not in rule["verbs"] for rule in rules)
+
+
+def test_participants_and_observers_list_no_contract() -> None:
+    for role in (participant_role(), observer_role()):
+        for rule in role["rules"]:
+            if "datacontracts" in rule["resources"]:
+                assert rule["verbs"] == ["create"], role["metadata"]["name"]
+            assert not any(r.startswith("datacontracts/") for r in rule["resources"])
+
+
+def contract_rules_of(space: DataSpace, contracts: list[str]) -> dict[str, list[Any]]:
+    children = space_children(space, contracts)
+    return {c["metadata"]["name"]: c["rules"] for c in children if c["kind"] == "ClusterRole"}
+
+
+def test_owners_and_members_reach_exactly_the_contracts_of_their_space_by_name() -> None:
+    roles = contract_rules_of(a_space(), ["sgcc-to-cmcc-load", "cmcc-to-sgcc-traffic"])
+    [owners] = roles["tds-space-sgcc-contract-owners"]
+    assert owners["resources"] == ["datacontracts"]
+    assert owners["resourceNames"] == ["cmcc-to-sgcc-traffic", "sgcc-to-cmcc-load"]
+    assert owners["verbs"] == ["get", "list", "watch", "patch"]
+    [members] = roles["tds-space-sgcc-contract-members"]
+    assert members["resourceNames"] == owners["resourceNames"]
+    assert members["verbs"] == ["get", "list", "watch"]
+
+
+def test_a_space_without_contracts_is_granted_none_not_all() -> None:
+    # A rule without resourceNames would grant every contract in the cluster.
+    roles = contract_rules_of(a_space(), [])
+    assert roles == {"tds-space-sgcc-contract-owners": [], "tds-space-sgcc-contract-members": []}
+
+
+def test_the_contract_roles_are_bound_to_owners_and_to_members() -> None:
+    children = by_kind_and_name(space_children(a_space(), ["c1"]))
+    for who, subject in (("owners", "sgcc-admins"), ("members", "li.wei")):
+        name = f"tds-space-sgcc-contract-{who}"
+        binding = children[("ClusterRoleBinding", name)]
+        assert binding["roleRef"]["name"] == name
+        assert [s["name"] for s in binding["subjects"]] == [subject]
+        assert children[("ClusterRole", name)]["metadata"]["ownerReferences"][0]["name"] == "sgcc"
+    alone = by_kind_and_name(space_children(a_space(members=[]), ["c1"]))
+    assert ("ClusterRoleBinding", "tds-space-sgcc-contract-members") not in alone

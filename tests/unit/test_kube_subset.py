@@ -44,3 +44,11 @@ def test_quantities_in_canonical_form_are_the_same(desired: str, live: str) -> N
 def test_different_quantities_and_non_quantities_differ() -> None:
     assert not is_subset({"cpu": "0.5"}, {"cpu": "1"})
     assert not is_subset({"name": "abc"}, {"name": "abd"})
+
+
+def test_an_empty_list_matches_what_the_api_server_stores_for_it() -> None:
+    # A ClusterRole with `rules: []` comes back with `rules: null`.
+    assert is_subset({"rules": []}, {"rules": None})
+    assert is_subset({"rules": []}, {})
+    assert not is_subset({"rules": [{"verbs": ["get"]}]}, {"rules": None})
+    assert not is_subset({"rules": []}, {"rules": [{"verbs": ["get"]}]})

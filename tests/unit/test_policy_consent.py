@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tds_operator.api.common import Subject
 from tds_operator.api.datacontract import DataContractSpec, Signature
 from tds_operator.policy.consent import (
     admit_contract_change,
@@ -116,11 +117,14 @@ def test_a_proposal_by_an_outsider_names_both_spaces() -> None:
 
 
 def test_an_anonymous_request_never_speaks_for_a_space_even_if_listed() -> None:
-    careless = space(
-        [
-            {"kind": "User", "name": "system:anonymous"},
-            {"kind": "Group", "name": "system:authenticated"},
-        ]
+    # The API refuses such owners now; a space stored before that rule still grants them nothing.
+    careless = space([{"kind": "User", "name": "wang.fang"}]).model_copy(
+        update={
+            "owners": [
+                Subject.model_construct(kind="User", name="system:anonymous"),
+                Subject.model_construct(kind="Group", name="system:authenticated"),
+            ]
+        }
     )
     for requester in (ANONYMOUS, LI):
         decision = authorize_contract_change(PROPOSAL, PROVIDER_SIGNED, requester, careless, cmcc())

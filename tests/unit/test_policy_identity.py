@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from tds_operator.api.common import Subject
 from tds_operator.policy.identity import UserInfo, speaks_for
@@ -31,13 +32,14 @@ def test_owners_by_user_name_or_group(requester: UserInfo, owner: bool) -> None:
 @pytest.mark.parametrize(
     "listed",
     [
-        Subject(kind="Group", name="system:authenticated"),
-        Subject(kind="Group", name="system:unauthenticated"),
-        Subject(kind="Group", name="system:serviceaccounts"),
-        Subject(kind="User", name="system:anonymous"),
+        Subject.model_construct(kind="Group", name="system:authenticated"),
+        Subject.model_construct(kind="Group", name="system:unauthenticated"),
+        Subject.model_construct(kind="Group", name="system:serviceaccounts"),
+        Subject.model_construct(kind="Group", name="system:serviceaccounts:tds-sgcc"),
+        Subject.model_construct(kind="User", name="system:anonymous"),
     ],
 )
-def test_catch_all_identities_never_own_a_space(listed: Subject) -> None:
+def test_catch_all_identities_stored_before_the_rule_never_own_a_space(listed: Subject) -> None:
     everyone = UserInfo(
         "system:anonymous",
         ("system:unauthenticated", "system:authenticated", "system:serviceaccounts"),
@@ -46,12 +48,34 @@ def test_catch_all_identities_never_own_a_space(listed: Subject) -> None:
     assert not speaks_for([listed], UserInfo("li.wei", ("system:authenticated",)))
 
 
-def test_a_service_account_group_of_one_namespace_may_own_a_space() -> None:
+def test_one_service_account_may_own_a_space_by_its_user_name() -> None:
     robot = UserInfo(
         "system:serviceaccount:tds-sgcc:contracts",
         ("system:serviceaccounts", "system:serviceaccounts:tds-sgcc", "system:authenticated"),
     )
-    assert speaks_for([Subject(kind="Group", name="system:serviceaccounts:tds-sgcc")], robot)
+    assert speaks_for(
+        [Subject(kind="User", name="system:serviceaccount:tds-sgcc:contracts")], robot
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("Group", "system:authenticated"),
+        ("Group", "system:unauthenticated"),
+        ("Group", "system:serviceaccounts"),
+        ("Group", "system:serviceaccounts:tds-sgcc"),
+        ("Group", "system:masters"),
+        ("Group", "system:nodes"),
+        ("User", "system:anonymous"),
+        ("User", "system:kube-controller-manager"),
+        ("User", "system:node:gpu-0"),
+        ("User", "system:serviceaccount:tds-sgcc"),
+    ],
+)
+def test_a_catch_all_or_component_identity_is_refused_as_a_subject(kind: str, name: str) -> None:
+    with pytest.raises(ValidationError, match="stands for a whole class of callers"):
+        Subject.model_validate({"kind": kind, "name": name})
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,7 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     (ADMISSION, "ValidatingAdmissionPolicy"): False,
     (ADMISSION, "ValidatingAdmissionPolicyBinding"): False,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): False,
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): False,
 }
 """The built-in kinds the operator handles, and whether each is namespaced."""
 

@@ -76,27 +76,41 @@ def space_member_role() -> Manifest:
 
 
 def participant_role() -> Manifest:
-    """What an owner may do at cluster scope: read the catalogue, propose and sign contracts.
+    """What an owner may do at cluster scope: read the catalogue and propose contracts.
 
-    Which contracts an owner may change, and how, is decided by the admission webhook from the
-    requester's identity: RBAC cannot tell a party of a contract from anyone else.
+    Reading, signing and revoking a contract takes its own grant by name (`contract_rules`): RBAC
+    cannot filter a list, so nobody but the hub's staff lists contracts.
     """
     return _cluster_role(
         PARTICIPANT_ROLE,
         [
             _rule(GROUP, ["dataspaces"], READ),
-            _rule(GROUP, ["datacontracts"], [*READ, "create", "update", "patch"]),
-            _rule(GROUP, ["datacontracts/status"], READ),
+            _rule(GROUP, ["datacontracts"], ["create"]),
         ],
     )
 
 
 def observer_role() -> Manifest:
-    """What a member may see at cluster scope: the catalogue and the contracts."""
-    return _cluster_role(
-        OBSERVER_ROLE,
-        [_rule(GROUP, ["dataspaces", "datacontracts", "datacontracts/status"], READ)],
-    )
+    """What a member may see at cluster scope: the catalogue of spaces."""
+    return _cluster_role(OBSERVER_ROLE, [_rule(GROUP, ["dataspaces"], READ)])
+
+
+CONTRACT_OWNER_VERBS = ["get", "list", "watch", "patch"]
+"""What a party's owners may do to the contracts of their space: read them, sign and revoke
+(a PATCH, as `kubectl patch`, `kubectl apply` and `kubectl edit` send); never delete them."""
+CONTRACT_MEMBER_VERBS = READ
+"""What a party's members may do to the contracts of their space: read them."""
+
+
+def contract_rules(contracts: list[str], verbs: list[str]) -> list[dict[str, list[str]]]:
+    """Rules granting `verbs` on exactly these contracts, by name (`list` and `watch` only with a
+    `metadata.name` field selector, as `kubectl get dc <name> --watch` sends).
+
+    No contracts, no rule: a rule with no resourceNames would grant every contract.
+    """
+    if not contracts:
+        return []
+    return [{**_rule(GROUP, ["datacontracts"], verbs), "resourceNames": sorted(set(contracts))}]
 
 
 def space_roles() -> list[Manifest]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tds_operator.api.common import Subject
 from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.desired.isolation import (
@@ -15,7 +17,15 @@ from tds_operator.desired.isolation import (
     resource_quota,
 )
 from tds_operator.desired.labels import SPACE_LABEL, Manifest
-from tds_operator.desired.rbac import MEMBER_ROLE, OBSERVER_ROLE, OWNER_ROLE, PARTICIPANT_ROLE
+from tds_operator.desired.rbac import (
+    CONTRACT_MEMBER_VERBS,
+    CONTRACT_OWNER_VERBS,
+    MEMBER_ROLE,
+    OBSERVER_ROLE,
+    OWNER_ROLE,
+    PARTICIPANT_ROLE,
+    contract_rules,
+)
 
 __all__ = [
     # The policies every isolated namespace has, named here too for readers of a space.
@@ -26,6 +36,7 @@ __all__ = [
     "SAME_SPACE_POLICY",
     "space_children",
     "space_cluster_role_bindings",
+    "space_contract_roles",
     "space_limit_range",
     "space_namespace_manifest",
     "space_network_policies",
@@ -95,15 +106,54 @@ def space_role_bindings(space: DataSpace) -> list[Manifest]:
     return bindings
 
 
-def space_cluster_role_bindings(space: DataSpace) -> list[Manifest]:
-    """Owners take part in the data space (catalogue, contracts); members observe it."""
-    prefix = f"tds-space-{space.metadata.name or ''}"
-    kind = "ClusterRoleBinding"
-    bindings = [_binding(space, kind, f"{prefix}-owners", PARTICIPANT_ROLE, space.spec.owners)]
-    if space.spec.members:
-        bindings.append(
-            _binding(space, kind, f"{prefix}-members", OBSERVER_ROLE, space.spec.members)
+def _prefix(space: DataSpace) -> str:
+    return f"tds-space-{space.metadata.name or ''}"
+
+
+def contract_owners_role(space: str) -> str:
+    """The ClusterRole (and its binding) through which a space's owners reach its contracts."""
+    return f"tds-space-{space}-contract-owners"
+
+
+def contract_members_role(space: str) -> str:
+    """The ClusterRole (and its binding) through which a space's members read its contracts."""
+    return f"tds-space-{space}-contract-members"
+
+
+def space_contract_roles(space: DataSpace, contracts: Sequence[str]) -> list[Manifest]:
+    """The contracts the space is party to, by name: owners read, sign and revoke them, members
+    read them. Nobody else reads them (the catalogue of spaces stays public)."""
+    name = space.metadata.name or ""
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": _owner(space).metadata(role, None),
+            "rules": contract_rules(list(contracts), verbs),
+        }
+        for role, verbs in (
+            (contract_owners_role(name), CONTRACT_OWNER_VERBS),
+            (contract_members_role(name), CONTRACT_MEMBER_VERBS),
         )
+    ]
+
+
+def space_cluster_role_bindings(space: DataSpace) -> list[Manifest]:
+    """Owners take part in the data space (catalogue, proposals, their contracts); members see
+    the catalogue and their contracts."""
+    prefix, name, kind = _prefix(space), space.metadata.name or "", "ClusterRoleBinding"
+    owners, members = space.spec.owners, space.spec.members
+    bindings = [
+        _binding(space, kind, f"{prefix}-owners", PARTICIPANT_ROLE, owners),
+        _binding(space, kind, contract_owners_role(name), contract_owners_role(name), owners),
+    ]
+    if members:
+        bindings += [
+            _binding(space, kind, f"{prefix}-members", OBSERVER_ROLE, members),
+            _binding(
+                space, kind, contract_members_role(name), contract_members_role(name), members
+            ),
+        ]
     return bindings
 
 
@@ -113,13 +163,14 @@ def _subjects(subjects: list[Subject]) -> list[Manifest]:
     ]
 
 
-def space_children(space: DataSpace) -> list[Manifest]:
-    """Everything a DataSpace owns, namespace first."""
+def space_children(space: DataSpace, contracts: Sequence[str] = ()) -> list[Manifest]:
+    """Everything a DataSpace owns, namespace first; `contracts` are those it is party to."""
     return [
         space_namespace_manifest(space),
         *space_network_policies(space),
         space_resource_quota(space),
         space_limit_range(space),
         *space_role_bindings(space),
+        *space_contract_roles(space, contracts),
         *space_cluster_role_bindings(space),
     ]

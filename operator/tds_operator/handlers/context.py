@@ -26,6 +26,8 @@ class Operator:
     def __init__(self, config: OperatorConfig) -> None:
         self.config = config
         self.queues: dict[str, ReconcileQueue] = {}
+        self.identity = ""
+        """The user name the API server knows the operator by (set at startup)."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
 

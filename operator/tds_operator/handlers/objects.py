@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from tds_operator import API_VERSION, FIELD_MANAGER
 from tds_operator.api.common import KubeModel
+from tds_operator.api.dataspace import space_namespace
+from tds_operator.api.resources import DATA_CONTRACT
 from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.kube import Kube, KubeError, is_subset
@@ -79,6 +81,20 @@ async def _patch_finalizers(kube: Kube, body: Manifest, finalizers: list[str] | 
     )
 
 
+def event_namespaces(body: Manifest) -> list[str]:
+    """Where the Events of an object go: its own namespace; for a DataContract, the namespaces
+    of both parties' spaces, whose owners and members read them there (and nobody else); for
+    another cluster-scoped object, `default`."""
+    metadata = body["metadata"]
+    if metadata.get("namespace"):
+        return [metadata["namespace"]]
+    if body.get("kind") == DATA_CONTRACT:
+        spec = body.get("spec") or {}
+        spaces = [(spec.get(party) or {}).get("space") for party in ("provider", "consumer")]
+        return [space_namespace(space) for space in dict.fromkeys(spaces) if space]
+    return [EVENTS_NAMESPACE_OF_CLUSTER_OBJECTS]
+
+
 async def record_event(
     kube: Kube,
     body: Manifest,
@@ -88,37 +104,46 @@ async def record_event(
     warning: bool = False,
     now: datetime | None = None,
 ) -> None:
-    """Post a Kubernetes Event about one of the operator's objects; failures are only logged."""
+    """Post a Kubernetes Event about one of the operator's objects where those concerned read it
+    (`event_namespaces`); failures are only logged.
+
+    The API server files an Event under its involvedObject's namespace, so an Event about a
+    contract names the party's namespace there; kind, name and uid still identify the contract.
+    """
     metadata = body["metadata"]
-    namespace = metadata.get("namespace") or EVENTS_NAMESPACE_OF_CLUSTER_OBJECTS
     when = timestamp(now or utcnow())
-    event: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {
-            "name": f"{metadata['name']}.{uuid.uuid4().hex[:16]}",
-            "namespace": namespace,
-        },
-        "involvedObject": {
-            "apiVersion": body.get("apiVersion", API_VERSION),
-            "kind": body["kind"],
-            "name": metadata["name"],
-            "uid": metadata.get("uid"),
-            **({"namespace": metadata["namespace"]} if metadata.get("namespace") else {}),
-        },
-        "reason": reason,
-        "message": message[:EVENT_MESSAGE_LIMIT],
-        "type": "Warning" if warning else "Normal",
-        "source": {"component": FIELD_MANAGER},
-        "reportingComponent": FIELD_MANAGER,
-        "firstTimestamp": when,
-        "lastTimestamp": when,
-        "count": 1,
-    }
-    try:
-        await kube.create(event)
-    except KubeError as error:
-        logger.warning("could not record event %s on %s: %s", reason, metadata["name"], error)
+    for namespace in event_namespaces(body):
+        event: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{metadata['name']}.{uuid.uuid4().hex[:16]}",
+                "namespace": namespace,
+            },
+            "involvedObject": {
+                "apiVersion": body.get("apiVersion", API_VERSION),
+                "kind": body["kind"],
+                "name": metadata["name"],
+                "uid": metadata.get("uid"),
+                **(
+                    {"namespace": namespace}
+                    if namespace != EVENTS_NAMESPACE_OF_CLUSTER_OBJECTS
+                    else {}
+                ),
+            },
+            "reason": reason,
+            "message": message[:EVENT_MESSAGE_LIMIT],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "firstTimestamp": when,
+            "lastTimestamp": when,
+            "count": 1,
+        }
+        try:
+            await kube.create(event)
+        except KubeError as error:
+            logger.warning("could not record event %s on %s: %s", reason, metadata["name"], error)
 
 
 async def record_transition(kube: Kube, body: Manifest, type: str, decision: Decision) -> bool:

@@ -83,8 +83,10 @@ class SpaceReconciler:
         if not ownership.allowed:
             await self._report(body, ownership)
             return RECHECK_BLOCKED_SECONDS
+        contracts = [c["metadata"]["name"] for c in await contracts_of_space(self.op, name)]
+        children = space_children(space, contracts)
         changed: list[str] = []
-        for child in space_children(space):
+        for child in children:
             try:
                 if await self.kube.ensure(child):
                     changed.append(f"{child['kind']}/{child['metadata']['name']}")
@@ -98,13 +100,13 @@ class SpaceReconciler:
                 )
                 await self._report(body, decision)
                 return None
-        changed += await self._remove_stale_bindings(space)
+        changed += await self._remove_stale_bindings(space, children)
         await self._report(body, provisioned(space), changed=changed)
         return None
 
-    async def _remove_stale_bindings(self, space: DataSpace) -> list[str]:
+    async def _remove_stale_bindings(self, space: DataSpace, children: list[Manifest]) -> list[str]:
         """Bindings the spec no longer calls for (e.g. the last member left) are deleted."""
-        desired = {(c["kind"], c["metadata"]["name"]) for c in space_children(space)}
+        desired = {(c["kind"], c["metadata"]["name"]) for c in children}
         selector = f"{MANAGED_BY}=tds-operator,{SPACE_LABEL}={space.metadata.name}"
         removed = []
         for kind, namespace in (

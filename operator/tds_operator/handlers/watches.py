@@ -35,6 +35,7 @@ SPACE_CHILD_RESOURCES = (
     ("v1", "limitranges"),
     (RBAC, "rolebindings"),
     (RBAC, "clusterrolebindings"),
+    (RBAC, "clusterroles"),
 )
 """What a space makes: a change to any of them (drift, deletion) reconciles the space."""
 WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"))

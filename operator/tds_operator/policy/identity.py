@@ -6,14 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tds_operator.api.common import Subject
+from tds_operator.api.common import Subject, names_a_participant
 
 ANONYMOUS_USER = "system:anonymous"
-# Groups every caller of some broad class belongs to. Listing one of them as an owner would hand
-# a participant's voice to the whole cluster, so they never count as ownership.
-CATCH_ALL_GROUPS = frozenset(
-    {"system:authenticated", "system:unauthenticated", "system:serviceaccounts"}
-)
 
 
 @dataclass(frozen=True)
@@ -48,16 +43,18 @@ class UserInfo:
 
 
 def speaks_for(owners: Iterable[Subject], requester: UserInfo) -> bool:
-    """Whether the requester is one of the owners, by user name or group membership."""
+    """Whether the requester is one of the owners, by user name or group membership.
+
+    A catch-all owner (`system:authenticated`, ...) never counts, even if stored before the API
+    refused it: it would hand the participant's voice to a whole class of callers.
+    """
     if requester.is_anonymous:
         return False
     for owner in owners:
+        if not names_a_participant(owner.kind, owner.name):
+            continue
         if owner.kind == "User" and owner.name == requester.username:
             return True
-        if (
-            owner.kind == "Group"
-            and owner.name in requester.groups
-            and owner.name not in CATCH_ALL_GROUPS
-        ):
+        if owner.kind == "Group" and owner.name in requester.groups:
             return True
     return False

@@ -80,9 +80,22 @@ async def ensure_space_roles(kube: Kube) -> None:
 
 
 async def ensure_namespace(kube: Kube, name: str) -> None:
-    """The operator's own namespace (it holds the audit ledgers); created on a local run."""
-    if await kube.get("v1", "Namespace", name) is None:
+    """The operator's own namespace (it holds the audit ledgers and its key); created on a local
+    run. A namespace that a DataSpace holds is refused: its owners could rewrite the ledgers."""
+    live = await kube.get("v1", "Namespace", name)
+    if live is None:
         await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        return
+    spaces = [
+        ref.get("name")
+        for ref in live["metadata"].get("ownerReferences") or []
+        if ref.get("kind") == DATA_SPACE
+    ]
+    if spaces:
+        raise kopf.PermanentError(
+            f"namespace {name} belongs to DataSpace {spaces[0]}, whose owners administer it: "
+            "install the operator in a namespace of its own (TDS_NAMESPACE, helm --namespace)"
+        )
 
 
 async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> None:

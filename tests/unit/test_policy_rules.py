@@ -79,3 +79,31 @@ def test_a_bad_value_names_the_variable_and_the_expected_form(
         HubRules.from_environment({name: value})
     assert hint in str(raised.value)
     assert repr(value) in str(raised.value)
+
+
+def test_the_clusters_own_ranges_are_read_as_networks() -> None:
+    rules = HubRules.from_environment(
+        {
+            "TDS_POD_CIDRS": "10.244.0.0/16, fd00:10:244::/56",
+            "TDS_SERVICE_CIDRS": "10.96.0.0/12",
+            "TDS_API_SERVER_CIDRS": "192.168.10.5,fd00::1",
+            "TDS_ALLOW_ANY_EGRESS_DESTINATION": "true",
+        }
+    )
+    assert [str(n) for n in rules.pod_cidrs] == ["10.244.0.0/16", "fd00:10:244::/56"]
+    assert [str(n) for n in rules.service_cidrs] == ["10.96.0.0/12"]
+    assert [str(n) for n in rules.api_server_cidrs] == ["192.168.10.5/32", "fd00::1/128"]
+    assert rules.allow_any_egress_destination is True
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("TDS_POD_CIDRS", "10.244.0.1/16", "must be comma-separated CIDRs"),
+        ("TDS_SERVICE_CIDRS", "ten", "must be comma-separated CIDRs"),
+        ("TDS_ALLOW_ANY_EGRESS_DESTINATION", "yes", "must be true or false"),
+    ],
+)
+def test_malformed_ranges_and_switches_are_refused(name: str, value: str, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        HubRules.from_environment({name: value})

@@ -28,11 +28,15 @@ from tds_operator.audit.chain import (
     extend,
     verify_before_append,
 )
-from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, managed_labels
+from tds_operator.desired.labels import (
+    CONTRACT_LABEL,
+    CONTRACT_UID_LABEL,
+    Manifest,
+    managed_labels,
+)
 from tds_operator.kube import Kube, KubeError
 
 LEDGER_LABEL = "tds.io/audit-ledger"
-CONTRACT_UID_LABEL = "tds.io/contract-uid"
 CONFLICT_RETRIES = 5
 
 

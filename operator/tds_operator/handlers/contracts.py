@@ -99,7 +99,7 @@ class ContractReconciler:
     def __init__(self, op: Operator) -> None:
         self.op = op
         self.kube = op.kube
-        self.clean_room = CleanRoom(op.kube)
+        self.clean_room = CleanRoom(op.kube, op.rules)
 
     async def __call__(self, name: str) -> float | None:
         body = await self.kube.get(API_VERSION, DATA_CONTRACT, name)
@@ -107,7 +107,8 @@ class ContractReconciler:
             return None
         if body["metadata"].get("deletionTimestamp"):
             provider_space = ((body.get("spec") or {}).get("provider") or {}).get("space")
-            await self.clean_room.close(name, provider_space, force_remove=True)
+            uid = body["metadata"].get("uid", "")
+            await self.clean_room.close(name, uid, provider_space, force_remove=True)
             await remove_finalizer(self.kube, body)
             return None
         await ensure_finalizer(self.kube, body)

@@ -147,14 +147,15 @@ class TrainingJobReconciler:
     async def _run(self, body: Manifest, job: TrainingJob, contract: DataContract) -> float | None:
         status = body.get("status") or {}
         name, namespace = workload_of(body)
+        if not await self.workload.clean_room_ready(body, contract.metadata.uid or ""):
+            # The contract's reconcile is opening it, or reports CleanRoomNameTaken.
+            return CLEAN_ROOM_RECHECK_SECONDS
         batch = await self.workload.batch_job(body)
         if batch is None:
             if status.get("job"):
                 lost = Decision.deny(JOB_LOST, f"batch Job {namespace}/{name} vanished")
                 await self._finish(body, "Failed", lost)
                 return None
-            if not await self.workload.clean_room_exists(body):
-                return CLEAN_ROOM_RECHECK_SECONDS  # the contract's reconcile is opening it
             provider = await data_space(self.op, contract.spec.provider.space)
             deadline = remaining_seconds(
                 job.spec, budget_left(contract) / 3600, BUDGET_DEADLINE_GRACE_SECONDS

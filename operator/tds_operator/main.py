@@ -27,6 +27,7 @@ from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.handlers.spaces import SpaceReconciler
 from tds_operator.handlers.trainingjobs import TrainingJobReconciler
 from tds_operator.kube import Kube, KubeError, is_subset
+from tds_operator.signing_key import SigningKeyUnusable, ensure_signing_key
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +113,13 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
         settings.admission.managed = WEBHOOK_CONFIGURATION
 
     kube = await Kube.connect(config.kubeconfig)
-    memo.connect(kube)
     await ensure_space_roles(kube)
     await ensure_namespace(kube, config.namespace)
+    try:
+        signing_key = await ensure_signing_key(kube, config.namespace)
+    except SigningKeyUnusable as error:
+        raise kopf.PermanentError(str(error)) from None
+    memo.connect(kube, signing_key)
     memo.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, SpaceReconciler(memo))
     memo.queues[DATA_CONTRACT] = ReconcileQueue(DATA_CONTRACT, ContractReconciler(memo))
     memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, TrainingJobReconciler(memo), workers=8)

@@ -7,7 +7,8 @@ deleted one starts a ledger of its own, while the old one is kept.
 Appends are serialised per contract in this process and guarded by the page's resourceVersion in
 the API server, so two writers can never both add entry N. Entry ids make a re-append after a
 restart a no-op: no gap, no duplicate. Nothing is appended to a ledger that fails verification
-against the contract's status.audit: the evidence of tampering stays as it was found.
+against the contract's status.audit, or that holds entries beyond it without the operator's seal:
+the evidence of tampering stays as it was found.
 """
 
 from __future__ import annotations
@@ -73,9 +74,11 @@ class LedgerBroken(Exception):
 class AuditLedger:
     """Reads and appends the ledgers of all contracts."""
 
-    def __init__(self, kube: Kube, namespace: str) -> None:
+    def __init__(self, kube: Kube, namespace: str, signing_key: bytes | None = None) -> None:
+        """`signing_key` seals what is appended; without it the ledger can only be read."""
         self.kube = kube
         self.namespace = namespace
+        self.signing_key = signing_key
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def _pages(self, contract: str, uid: str | None = None) -> list[Manifest]:
@@ -108,6 +111,9 @@ class AuditLedger:
         Raises LedgerBroken, and writes nothing, if the stored ledger does not verify against
         the contract's status.audit.
         """
+        if self.signing_key is None:
+            raise RuntimeError("a ledger without the signing key cannot be appended to")
+        key = self.signing_key
         lock = self._locks.setdefault(contract, asyncio.Lock())
         async with lock:
             for attempt in range(CONFLICT_RETRIES):
@@ -125,11 +131,13 @@ class AuditLedger:
                     data.update(page.get("data") or {})
                     number = int(page["metadata"]["name"].rsplit("-", 1)[1])
                     versions[number] = page["metadata"]["resourceVersion"]
-                intact = verify_before_append(data, recorded.get("head"), recorded.get("entries"))
+                intact = verify_before_append(
+                    data, recorded.get("head"), recorded.get("entries"), key
+                )
                 if not intact.ok:
                     raise LedgerBroken(contract, intact)
                 chain = decode_entries(data).entries
-                added = extend(chain, events)
+                added = extend(chain, events, key)
                 if not added:
                     return chain
                 try:

@@ -20,7 +20,7 @@ from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.usage import contract_usage
 from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import Operator
-from tds_operator.policy.signatures import signatures_of
+from tds_operator.policy.signatures import signatures_of, verified_stamps
 from tds_operator.policy.training import AdmissionInput, gpus_held
 
 
@@ -65,6 +65,7 @@ class ContractInputs:
     provider: DataSpace | None
     consumer: DataSpace | None
     signatures: list[dict[str, Any]]
+    """The stamps the operator sealed for this contract; forged ones are left out."""
     jobs: list[Manifest]
     recorded: list[AuditEntry]
 
@@ -76,7 +77,9 @@ async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) 
         contract=contract,
         provider=await data_space(op, contract.spec.provider.space),
         consumer=await data_space(op, contract.spec.consumer.space),
-        signatures=signatures_of(body["metadata"].get("annotations")),
+        signatures=verified_stamps(
+            signatures_of(body["metadata"].get("annotations")), op.signing_key, name
+        ),
         jobs=await jobs_of_contract(op, name),
         recorded=(await op.ledger.load(name)).entries,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tests.integration.crds import ensure_namespace, established
 from tests.integration.hub import (
     REPO_ROOT,
     SPACES,
+    WEBHOOK_CONFIGURATION,
     Contracts,
     Hub,
     Spaces,
@@ -26,8 +28,6 @@ from tests.integration.training import Story
 from tests.manifests import GROUP, VERSION
 from tests.processes import OperatorProcess
 from tests.waiting import wait_until
-
-WEBHOOK_CONFIGURATION = "tds-operator.tds.io"
 
 
 @pytest.fixture(scope="session")
@@ -89,17 +89,13 @@ def crds_installed(api_client: client.ApiClient) -> None:
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO_ROOT / "crds"))
 
 
-@pytest.fixture(scope="module")
-def operator(
-    crds_installed: None, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def running_operator(
+    tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str] | None = None
 ) -> Iterator[OperatorProcess]:
-    """The operator running as a process for one test module.
-
-    Modules that test the API server alone (CRD schemas) run without it, so its admission
-    webhook does not answer for them; after it stops, its webhook configuration is gone.
-    """
+    """The operator running as a process (with `extra_env`, e.g. hub rules) until the end."""
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(hub_kubeconfig(), log)
+    process = OperatorProcess(hub_kubeconfig(), log, extra_env)
     process.start()
     try:
         yield process
@@ -109,6 +105,19 @@ def operator(
         for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
             kubectl("delete", kind, WEBHOOK_CONFIGURATION, "--ignore-not-found")
         print(f"\noperator log: {log}")
+
+
+@pytest.fixture(scope="module")
+def operator(
+    crds_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator running as a process for one test module.
+
+    Modules that test the API server alone (CRD schemas) run without it, so its admission
+    webhook does not answer for them; after it stops, its webhook configuration is gone.
+    """
+    with running_operator(tmp_path_factory) as process:
+        yield process
 
 
 @pytest.fixture

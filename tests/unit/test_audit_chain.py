@@ -27,6 +27,7 @@ from tds_operator.audit.chain import (
     head_of,
     page_of,
     sequence_key,
+    trusted_entries,
     verify,
     verify_before_append,
     verify_encoded,
@@ -508,3 +509,14 @@ def test_swapping_any_two_entries_is_found(chain: list[AuditEntry], data: st.Dat
     swapped = [*chain]
     swapped[first], swapped[second] = swapped[second], swapped[first]
     assert not verify(swapped).ok
+
+
+def test_decisions_rest_on_recorded_and_sealed_entries_only() -> None:
+    chain = extend([], [event(f"usage/j/{n}") for n in range(3)], KEY)
+    forged = extend(chain, [event("usage/j/999999999")])
+    sealed_after = extend([*chain, *forged], [event("usage/j/4")], KEY)
+    stored = [*chain, *forged, *sealed_after]
+    assert trusted_entries(stored, 3, KEY) == chain
+    assert trusted_entries(stored, 4, KEY) == [*chain, *forged, *sealed_after]
+    assert trusted_entries(chain, 1, KEY) == chain
+    assert trusted_entries(forged, 0, KEY) == []

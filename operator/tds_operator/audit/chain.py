@@ -410,6 +410,17 @@ def _verify_seals(entries: Sequence[AuditEntry], key: bytes, recorded: int) -> V
     return None
 
 
+def trusted_entries(entries: Sequence[AuditEntry], recorded: int, key: bytes) -> list[AuditEntry]:
+    """The entries status.audit records, then those after them up to the first without the
+    operator's seal: what usage and admissions may be computed from."""
+    trusted = list(entries[:recorded])
+    for entry in entries[recorded:]:
+        if not entry.sealed_by(key):
+            break
+        trusted.append(entry)
+    return trusted
+
+
 def verify_before_append(
     data: Mapping[str, str],
     expected_head: str | None,

@@ -27,6 +27,7 @@ from tds_operator.audit.chain import (
     decode_entries,
     encode_pages,
     extend,
+    trusted_entries,
     verify_before_append,
 )
 from tds_operator.desired.labels import (
@@ -93,17 +94,30 @@ class AuditLedger:
 
     async def stored_data(self, contract: str) -> dict[str, str]:
         """The raw stored entries of the live contract's ledger, all pages merged."""
+        return (await self._stored(contract))[0]
+
+    async def _stored(self, contract: str) -> tuple[dict[str, str], int]:
+        """The raw stored entries and how many of them status.audit records."""
         body = await self.kube.get(API_VERSION, "DataContract", contract)
         if body is None:
-            return {}
+            return {}, 0
         data: dict[str, str] = {}
         for page in await self._pages(contract, body["metadata"]["uid"]):
             data.update(page.get("data") or {})
-        return data
+        audit = (body.get("status") or {}).get("audit")
+        recorded = audit.get("entries") if isinstance(audit, dict) else None
+        return data, recorded if isinstance(recorded, int) else 0
 
     async def load(self, contract: str) -> DecodedEntries:
-        """Every stored entry of a contract's ledger, in sequence order."""
-        return decode_entries(await self.stored_data(contract))
+        """The entries of a contract's ledger that decisions may rest on, in sequence order:
+        those status.audit records, then those the operator sealed (with its key; all of them
+        for a reader without it). An entry someone else slipped in never counts as usage."""
+        data, recorded = await self._stored(contract)
+        decoded = decode_entries(data)
+        if self.signing_key is None:
+            return decoded
+        trusted = trusted_entries(decoded.entries, recorded, self.signing_key)
+        return DecodedEntries(trusted, decoded.malformed)
 
     async def record(self, contract: str, events: Sequence[AuditEvent]) -> list[AuditEntry]:
         """Append the events not yet recorded; returns the whole chain afterwards.

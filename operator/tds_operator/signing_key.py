@@ -1,8 +1,7 @@
 """The operator's signing key: what seals consent stamps and audit entries as its own.
 
 A random 256-bit key in the Secret `tds-operator-signing-key` of the operator's namespace, made by
-the operator on its first start (or provided by the platform team beforehand) and read once at
-startup. Whoever cannot read that Secret cannot forge a stamp or an entry. Replacing the key
+the Helm chart (or, on a local run, by the operator on its first start) and read once at startup. Whoever cannot read that Secret cannot forge a stamp or an entry. Replacing the key
 voids every stamp made with the old one: keep the Secret with the operator's namespace.
 """
 
@@ -61,6 +60,11 @@ async def ensure_signing_key(kube: Kube, namespace: str) -> bytes:
             await kube.create(secret)
             return key
         except KubeError as error:
+            if error.status == 403:
+                raise SigningKeyUnusable(
+                    f"Secret {namespace}/{SIGNING_KEY_SECRET} is missing and the operator may "
+                    "not create it: install or upgrade the tds-operator chart, which makes it"
+                ) from None
             if error.status != 409:
                 raise
         # Another replica made it first: use theirs.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tds_operator.desired.rbac import space_roles
+from tds_operator.signing_key import SIGNING_KEY_SECRET
 from tests.e2e.cluster import (
     NAMESPACE,
     RELEASE,
@@ -174,4 +175,6 @@ def kept_by_design(key: ObjectKey) -> bool:
         ("Namespace", NAMESPACE),
         ("ConfigMap", "kube-root-ca.crt"),
         ("ServiceAccount", "default"),
+        # Kept with the ledgers, whose seals it verifies (helm.sh/resource-policy: keep).
+        ("Secret", SIGNING_KEY_SECRET),
     }

@@ -101,4 +101,3 @@ def test_the_clusters_own_ranges_are_read_as_networks() -> None:
     assert [str(n) for n in rules.service_cidrs] == ["10.96.0.0/12"]
     assert [str(n) for n in rules.api_server_cidrs] == ["192.168.10.5/32", "fd00::1/128"]
     assert rules.allow_any_egress_destination is True
-

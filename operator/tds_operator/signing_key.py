@@ -1,8 +1,9 @@
 """The operator's signing key: what seals consent stamps and audit entries as its own.
 
 A random 256-bit key in the Secret `tds-operator-signing-key` of the operator's namespace, made by
-the Helm chart (or, on a local run, by the operator on its first start) and read once at startup. Whoever cannot read that Secret cannot forge a stamp or an entry. Replacing the key
-voids every stamp made with the old one: keep the Secret with the operator's namespace.
+the Helm chart (or, on a local run, by the operator on its first start) and read once at startup.
+Whoever cannot read that Secret cannot forge a stamp or an entry. Replacing the key voids every
+stamp made with the old one: keep the Secret with the operator's namespace.
 """
 
 from __future__ import annotations

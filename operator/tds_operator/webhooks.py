@@ -64,6 +64,13 @@ async def admit_contract(
     new_spec = _spec(body)
     if new_spec is None:
         raise _deny(INVALID_SPEC, "spec is required")
+    if not body.metadata.name:
+        # The API server names a generateName object only after admission.
+        raise _deny(
+            "NameRequired",
+            "metadata.name is required: consents are sealed for the contract's name, so "
+            "generateName cannot be used for a DataContract",
+        )
     old_spec = _spec(old)
     requester = UserInfo.from_admission(dict(userinfo))
     now = utcnow()

@@ -372,3 +372,14 @@ def test_entries_forged_beyond_the_recorded_head_are_never_adopted(
     assert restored is not None
     assert restored["status"] == "True"
     assert audit_verify(name).returncode == 0
+
+
+def test_a_contract_without_a_name_of_its_own_is_refused(
+    spaces: Spaces, contracts: Contracts
+) -> None:
+    provider, consumer = ready_spaces(spaces)
+    body = contract_body(unique_contract(), provider, consumer)
+    del body["metadata"]["name"]
+    body["metadata"]["generateName"] = "deal-"
+    message = refusal(lambda: owner_of(provider).create(body))
+    assert "denied the request: NameRequired: metadata.name is required" in message

@@ -518,7 +518,7 @@ def test_a_new_contract_under_a_deleted_contracts_name_starts_its_own_ledger(
     ]
     assert body["status"]["usage"] == {"gpuHours": 0, "jobs": 0}
     assert body["status"]["audit"]["entries"] == 2
-    assert len(old_entries) == 5
+    assert len(old_entries) == 6  # two consents, three phase changes, who revoked
     verified = audit_verify(name)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "all 2 entries are intact" in verified.stdout

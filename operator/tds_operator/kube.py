@@ -241,8 +241,12 @@ class Kube:
         namespace: str | None = None,
         *,
         propagation: str = "Background",
+        uid: str | None = None,
     ) -> bool:
-        """Delete an object; False if it was already gone."""
+        """Delete an object (only the one with this `uid`, if given); False if it was gone."""
+        options: Manifest = {"propagationPolicy": propagation}
+        if uid is not None:
+            options["preconditions"] = {"uid": uid}
         try:
             await self._write(
                 "delete",
@@ -250,11 +254,12 @@ class Kube:
                 kind,
                 name=name,
                 namespace=namespace,
-                content=json.dumps({"propagationPolicy": propagation}),
+                content=json.dumps(options),
                 headers={"Content-Type": "application/json"},
             )
         except KubeError as error:
-            if error.status == 404:
+            # 409: the precondition failed, the object of that name is another one by now.
+            if error.status == 404 or (error.status == 409 and uid is not None):
                 return False
             raise
         return True

@@ -29,6 +29,7 @@ from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.handlers.spaces import SpaceReconciler
 from tds_operator.handlers.trainingjobs import TrainingJobReconciler
 from tds_operator.kube import Kube, KubeError, is_subset
+from tds_operator.signing_key import SigningKeyUnusable, ensure_signing_key
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +90,22 @@ async def ensure_installed(kube: Kube, manifests: list[Manifest]) -> None:
 
 
 async def ensure_namespace(kube: Kube, name: str) -> None:
-    """The operator's own namespace (it holds the audit ledgers); created on a local run."""
-    if await kube.get("v1", "Namespace", name) is None:
+    """The operator's own namespace (it holds the audit ledgers and its key); created on a local
+    run. A namespace that a DataSpace holds is refused: its owners could rewrite the ledgers."""
+    live = await kube.get("v1", "Namespace", name)
+    if live is None:
         await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        return
+    spaces = [
+        ref.get("name")
+        for ref in live["metadata"].get("ownerReferences") or []
+        if ref.get("kind") == DATA_SPACE
+    ]
+    if spaces:
+        raise kopf.PermanentError(
+            f"namespace {name} belongs to DataSpace {spaces[0]}, whose owners administer it: "
+            "install the operator in a namespace of its own (TDS_NAMESPACE, helm --namespace)"
+        )
 
 
 async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> None:
@@ -108,12 +122,16 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
         settings.admission.managed = WEBHOOK_CONFIGURATION
 
     kube = await Kube.connect(config.kubeconfig)
-    memo.connect(kube)
     # The webhook lets only the operator itself change a contract's reserved metadata.
     memo.identity = await kube.whoami()
     logger.info("%s runs as %s", FIELD_MANAGER, memo.identity)
     await ensure_installed(kube, [*space_roles(), *space_admission_policies(config.hub_rules)])
     await ensure_namespace(kube, config.namespace)
+    try:
+        signing_key = await ensure_signing_key(kube, config.namespace)
+    except SigningKeyUnusable as error:
+        raise kopf.PermanentError(str(error)) from None
+    memo.connect(kube, signing_key)
     memo.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, SpaceReconciler(memo))
     memo.queues[DATA_CONTRACT] = ReconcileQueue(DATA_CONTRACT, ContractReconciler(memo))
     memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, TrainingJobReconciler(memo), workers=8)

@@ -1,9 +1,10 @@
 """Admission: the immediate, identity-aware answer, from the same policies the reconcilers use.
 
-DataContract changes are checked against who asks (the AdmissionReview's userInfo) and stamped
-with a signature for each consent given; a TrainingJob its contract does not allow is refused;
-DataSpace deletion is refused while the space is party to an active contract. The webhooks call
-the same gatherers and policies as the reconcilers, which enforce the same rules again.
+DataContract changes are checked against who asks (the AdmissionReview's userInfo); each consent
+given or withdrawn, and the revocation, is stamped and sealed with the operator's key. A
+TrainingJob its contract does not allow is refused; DataSpace deletion is refused while the space
+is party to an active contract. The webhooks call the same gatherers and policies as the
+reconcilers, which enforce the same rules again.
 """
 
 from __future__ import annotations
@@ -16,19 +17,24 @@ from pydantic import ValidationError
 from tds_operator import GROUP, VERSION
 from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.datacontract import DataContractSpec
+from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.resources import DATA_CONTRACT, DATA_CONTRACTS, DATA_SPACES, TRAINING_JOBS
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import admission_input, contracts_of_space, data_space
 from tds_operator.handlers.objects import validation_message
 from tds_operator.policy.consent import admit_contract_change
+from tds_operator.policy.contract import PARTIES
 from tds_operator.policy.identity import UserInfo
+from tds_operator.policy.identity import speaks_for as speaks_for_space
 from tds_operator.policy.metadata import Metadata, admit_metadata_change
 from tds_operator.policy.signatures import (
     SIGNATURES_ANNOTATION,
     new_signatures,
+    seal,
     signatures_annotation,
     signatures_of,
+    verified_stamps,
 )
 from tds_operator.policy.space import space_may_be_deleted
 from tds_operator.policy.training import admit_training_job
@@ -55,10 +61,17 @@ async def admit_contract(
     old: kopf.Body | None = None,
     **_: Any,
 ) -> None:
-    """Refuse changes the requester may not make; sign each consent they give."""
+    """Refuse changes the requester may not make; stamp each consent, withdrawal and revocation."""
     new_spec = _spec(body)
     if new_spec is None:
         raise _deny(INVALID_SPEC, "spec is required")
+    if not body.metadata.name:
+        # The API server names a generateName object only after admission.
+        raise _deny(
+            "NameRequired",
+            "metadata.name is required: consents are sealed for the contract's name, so "
+            "generateName cannot be used for a DataContract",
+        )
     old_spec = _spec(old)
     requester = UserInfo.from_admission(dict(userinfo))
     now = utcnow()
@@ -84,14 +97,39 @@ async def admit_contract(
     )
     if not decision.allowed:
         raise _deny(decision.reason, decision.message)
-    # Signatures come only from here: whatever the request says about them is replaced by the
-    # stored ones plus the consents this very request gives.
-    stored = signatures_of(dict(old.metadata.annotations) if old is not None else None)
-    signatures = stored + new_signatures(old_spec, new_spec, requester, now, stored)
-    value = signatures_annotation(signatures)
+    value = _stamped(body, old, old_spec, new_spec, requester, (provider, consumer), memo)
     if dict(body.metadata.annotations).get(SIGNATURES_ANNOTATION) != value:
         annotations = patch.setdefault("metadata", {}).setdefault("annotations", {})
         annotations[SIGNATURES_ANNOTATION] = value
+
+
+def _stamped(
+    body: kopf.Body,
+    old: kopf.Body | None,
+    old_spec: DataContractSpec | None,
+    new_spec: DataContractSpec,
+    requester: UserInfo,
+    spaces: tuple[DataSpace | None, DataSpace | None],
+    memo: Operator,
+) -> str | None:
+    """The signatures annotation after this change.
+
+    Stamps come only from here: whatever the request says about them is replaced by the stored
+    ones the operator sealed, plus what this very request does, sealed.
+    """
+    name = body.metadata.name or ""
+    stored = verified_stamps(
+        signatures_of(dict(old.metadata.annotations) if old is not None else None),
+        memo.signing_key,
+        name,
+    )
+    speaks_for = [
+        party
+        for party, space in zip(PARTIES, spaces, strict=True)
+        if space is not None and speaks_for_space(space.spec.owners, requester)
+    ]
+    stamps = new_signatures(old_spec, new_spec, requester, utcnow(), stored, speaks_for)
+    return signatures_annotation(stored + [seal(memo.signing_key, name, s) for s in stamps])
 
 
 async def admit_training(body: kopf.Body, memo: Operator, **_: Any) -> None:

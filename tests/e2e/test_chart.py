@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import filecmp
 import ipaddress
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
 from tds_operator.main import operator_registry
 from tds_operator.policy.rules import HubRules
+from tds_operator.signing_key import SIGNING_KEY_SECRET
 from tests.e2e.cluster import (
     CHART,
     NAMESPACE,
@@ -233,6 +235,10 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
         "suspendedSpaces": ["acme", "globex"],
         "scratchSizeLimit": "50Gi",
         "simulationHub": True,
+        "podCidrs": ["10.244.0.0/16", "fd00:10:244::/56"],
+        "serviceCidrs": ["10.96.0.0/12"],
+        "apiServerCidrs": ["192.168.10.5"],
+        "allowAnyEgressDestination": True,
     }
     objects = render_chart(values_file={"hubRules": hub_rules})
     rules = OperatorConfig.from_environment(environment(objects)).hub_rules
@@ -245,11 +251,15 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
         suspended_spaces=frozenset({"acme", "globex"}),
         scratch_size_limit="50Gi",
         simulation_hub=True,
+        pod_cidrs=(ip_network("10.244.0.0/16"), ip_network("fd00:10:244::/56")),
+        service_cidrs=(ip_network("10.96.0.0/12"),),
+        api_server_cidrs=(ip_network("192.168.10.5/32"),),
+        allow_any_egress_destination=True,
     )
 
 
 def certificates(objects: list[Manifest]) -> tuple[x509.Certificate, x509.Certificate]:
-    data = find(objects, "Secret")["data"]
+    data = find(objects, "Secret", f"{fullname()}-webhook-tls")["data"]
     serving = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
     ca = x509.load_pem_x509_certificate(base64.b64decode(data["ca.crt"]))
     return serving, ca
@@ -262,7 +272,9 @@ def test_the_helm_made_certificate_is_for_the_service_and_signed_by_the_ca_bundl
     names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     service = f"{fullname()}-webhook.{NAMESPACE}.svc"
     assert service in names.get_values_for_type(x509.DNSName)
-    bundle = base64.b64decode(find(objects, "Secret")["data"]["ca.crt"])
+    bundle = base64.b64decode(
+        find(objects, "Secret", f"{fullname()}-webhook-tls")["data"]["ca.crt"]
+    )
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
         for hook in find(objects, kind)["webhooks"]:
             assert base64.b64decode(hook["clientConfig"]["caBundle"]) == bundle
@@ -281,7 +293,8 @@ def test_a_development_url_replaces_the_service_and_is_in_the_certificate() -> N
 
 def test_with_cert_manager_the_ca_is_injected_and_helm_makes_no_key() -> None:
     objects = render_chart({"webhook.certificate.provider": "cert-manager"})
-    assert not [o for o in objects if o["kind"] == "Secret"]
+    secrets = [o["metadata"]["name"] for o in objects if o["kind"] == "Secret"]
+    assert secrets == [SIGNING_KEY_SECRET]
     certificate = find(objects, "Certificate")
     assert certificate["spec"]["secretName"] == f"{fullname()}-webhook-tls"
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):

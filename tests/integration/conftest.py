@@ -20,14 +20,13 @@ from tests.integration.hub import (
     Spaces,
     hub_kubeconfig,
     kubectl,
+    running_operator,
     wait_for_contract_webhook,
 )
 from tests.integration.training import Story
 from tests.manifests import GROUP, VERSION
 from tests.processes import OperatorProcess
 from tests.waiting import wait_until
-
-WEBHOOK_CONFIGURATION = "tds-operator.tds.io"
 
 
 @pytest.fixture(scope="session")
@@ -98,17 +97,8 @@ def operator(
     Modules that test the API server alone (CRD schemas) run without it, so its admission
     webhook does not answer for them; after it stops, its webhook configuration is gone.
     """
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(hub_kubeconfig(), log)
-    process.start()
-    try:
+    with running_operator(tmp_path_factory) as process:
         yield process
-    finally:
-        process.stop()
-        # A killed operator could not remove them itself.
-        for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
-            kubectl("delete", kind, WEBHOOK_CONFIGURATION, "--ignore-not-found")
-        print(f"\noperator log: {log}")
 
 
 @pytest.fixture

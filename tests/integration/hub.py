@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,15 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from tds_operator.desired.cleanroom import clean_room_namespace, provider_policy_name
 from tests.manifests import GROUP, VERSION, Body, condition, contract_body, space_body
+from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "tds-system"
+WEBHOOK_CONFIGURATION = "tds-operator.tds.io"
 LEDGER_SELECTOR = "tds.io/audit-ledger=true,tds.io/contract={contract}"
 SPACES, CONTRACTS, JOBS = "dataspaces", "datacontracts", "trainingjobs"
 
@@ -457,3 +461,92 @@ class Contracts:
         """Delete a contract (as the cluster admin) and wait until the operator let it go."""
         self.hub.delete(CONTRACTS, name)
         self.hub.wait_gone(CONTRACTS, name)
+
+
+# --- stories many tests tell ---------------------------------------------------------------------
+
+
+def ready_spaces(spaces: Spaces, count: int = 2, **spec: Any) -> list[str]:
+    """`count` new spaces, each Ready (the first gets `spec`)."""
+    names = [spaces.create(**(spec if index == 0 else {})) for index in range(count)]
+    for name in names:
+        spaces.wait_ready(name)
+    return names
+
+
+def active_contract(contracts: Contracts, provider: str, consumer: str, **terms: Any) -> str:
+    """A contract proposed and signed by the provider's owner, signed by the consumer's, Active.
+
+    The consumer signs only once the operator has seen the proposal, so that every contract's
+    ledger tells the same story (a quick enough consent makes it go straight to Active).
+    """
+    name = contracts.propose(
+        owner_of(provider), contract_body(unique_contract(), provider, consumer, **terms)
+    )
+    contracts.wait_phase(name, "Proposed")
+    contracts.consent(owner_of(consumer), name, "consumer")
+    contracts.wait_phase(name, "Active")
+    return name
+
+
+def entry_kinds(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(kind, party or phase) of each entry, in order."""
+    return [
+        (entry["kind"], entry["details"].get("party") or entry["details"].get("phase"))
+        for entry in entries
+    ]
+
+
+def touch(contracts: Contracts, name: str, operator: OperatorProcess) -> None:
+    """Make the operator reconcile the contract once more (a label change, no spec change)."""
+    before = operator.metric("tds_reconcile_total", kind="DataContract")
+    # A party's owner may label its contract (anyone else's metadata change is refused).
+    provider = (contracts.get(name) or {})["spec"]["provider"]["space"]
+    owner_of(provider).kubectl(
+        "label", "datacontract", name, f"touched={time.time_ns()}", "--overwrite"
+    )
+    wait_until(
+        lambda: operator.metric("tds_reconcile_total", kind="DataContract") > before,
+        timeout=10,
+        what=f"a reconcile of {name}",
+    )
+    time.sleep(0.5)  # let a reconcile that started just then finish its writes
+
+
+@contextmanager
+def operator_down(operator: OperatorProcess, api_client: client.ApiClient) -> Iterator[None]:
+    """The operator stopped gracefully, which takes its webhooks out of the cluster (only the
+    CRDs' CEL rules remain, as whenever the webhook is not called); started again afterwards."""
+    admission = client.AdmissionregistrationV1Api(api_client)
+
+    def webhooks_gone() -> bool:
+        configuration = get_or_none(
+            lambda: admission.read_mutating_webhook_configuration(WEBHOOK_CONFIGURATION)
+        )
+        return configuration is None or not configuration.webhooks
+
+    operator.stop()
+    try:
+        wait_until(webhooks_gone, timeout=10, what="the operator's webhooks removed")
+        yield
+    finally:
+        operator.start()
+        wait_for_contract_webhook()
+
+
+@contextmanager
+def running_operator(
+    tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str] | None = None
+) -> Iterator[OperatorProcess]:
+    """The operator running as a process (with `extra_env`, e.g. hub rules) until the end."""
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(hub_kubeconfig(), log, extra_env)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        # A killed operator could not remove them itself.
+        for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+            kubectl("delete", kind, WEBHOOK_CONFIGURATION, "--ignore-not-found")
+        print(f"\noperator log: {log}")

@@ -15,14 +15,15 @@ from tests.integration.hub import (
     Contracts,
     Person,
     Spaces,
+    active_contract,
     manifest_file,
     member_of,
     owner_of,
+    ready_spaces,
     refusal,
     space_namespace,
     unique_contract,
 )
-from tests.integration.test_contracts import active_contract, ready_spaces
 from tests.manifests import contract_body
 from tests.waiting import wait_until
 

@@ -16,17 +16,21 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from tests.integration.hub import (
     CLUSTER_ADMIN,
     Contracts,
     Person,
     Spaces,
+    active_contract,
     audit_verify,
+    entry_kinds,
     member_of,
+    operator_down,
     owner_of,
+    ready_spaces,
     refusal,
+    touch,
     unique_contract,
     wait_for_contract_webhook,
 )
@@ -35,31 +39,6 @@ from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-WEBHOOK_CONFIGURATION = "tds-operator.tds.io"
-
-
-def ready_spaces(spaces: Spaces, count: int = 2, **spec: Any) -> list[str]:
-    """`count` new spaces, each Ready (the first gets `spec`)."""
-    names = [spaces.create(**(spec if index == 0 else {})) for index in range(count)]
-    for name in names:
-        spaces.wait_ready(name)
-    return names
-
-
-def active_contract(contracts: Contracts, provider: str, consumer: str, **terms: Any) -> str:
-    """A contract proposed and signed by the provider's owner, signed by the consumer's, Active.
-
-    The consumer signs only once the operator has seen the proposal, so that every contract's
-    ledger tells the same story (a quick enough consent makes it go straight to Active).
-    """
-    name = contracts.propose(
-        owner_of(provider), contract_body(unique_contract(), provider, consumer, **terms)
-    )
-    contracts.wait_phase(name, "Proposed")
-    contracts.consent(owner_of(consumer), name, "consumer")
-    contracts.wait_phase(name, "Active")
-    return name
 
 
 # --- Consent -------------------------------------------------------------------------------------
@@ -308,26 +287,9 @@ def test_revocation_is_final_even_while_the_operator_is_down(
     contracts.revoke(owner_of(consumer), name)
     contracts.wait_phase(name, "Revoked")
 
-    # A graceful stop takes the webhooks out of the cluster: only the CRD's CEL rules remain.
-    admission = client.AdmissionregistrationV1Api(api_client)
-
-    def webhooks_gone() -> bool:
-        try:
-            configuration = admission.read_mutating_webhook_configuration(WEBHOOK_CONFIGURATION)
-        except ApiException as error:
-            if error.status == 404:
-                return True
-            raise
-        return not configuration.webhooks
-
-    operator.stop()
-    try:
-        wait_until(webhooks_gone, timeout=10, what="the operator's webhooks removed")
+    with operator_down(operator, api_client):
         message = refusal(lambda: contracts.patch(owner_of(consumer), name, {"revoked": False}))
         assert "spec.revoked: Forbidden: revoked cannot be set back to false" in message
-    finally:
-        operator.start()
-        wait_for_contract_webhook()
     assert contracts.wait_phase(name, "Revoked")["spec"]["revoked"] is True
 
 
@@ -434,30 +396,6 @@ def test_a_contract_that_names_core_or_unknown_data_or_spaces_is_refused_at_admi
 # --- The audit ledger ----------------------------------------------------------------------------
 
 
-def entry_kinds(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(kind, party or phase) of each entry, in order."""
-    return [
-        (entry["kind"], entry["details"].get("party") or entry["details"].get("phase"))
-        for entry in entries
-    ]
-
-
-def touch(contracts: Contracts, name: str, operator: OperatorProcess) -> None:
-    """Make the operator reconcile the contract once more (a label change, no spec change)."""
-    before = operator.metric("tds_reconcile_total", kind="DataContract")
-    # A party's owner may label its contract (anyone else's metadata change is refused).
-    provider = (contracts.get(name) or {})["spec"]["provider"]["space"]
-    owner_of(provider).kubectl(
-        "label", "datacontract", name, f"touched={time.time_ns()}", "--overwrite"
-    )
-    wait_until(
-        lambda: operator.metric("tds_reconcile_total", kind="DataContract") > before,
-        timeout=10,
-        what=f"a reconcile of {name}",
-    )
-    time.sleep(0.5)  # let a reconcile that started just then finish its writes
-
-
 def test_the_ledger_records_the_lifecycle_verifies_and_survives_a_crash(
     spaces: Spaces, contracts: Contracts, operator: OperatorProcess
 ) -> None:
@@ -480,7 +418,11 @@ def test_the_ledger_records_the_lifecycle_verifies_and_survives_a_crash(
     body = contracts.wait_phase(name, "Revoked")
     entries = contracts.entries(name)
     assert entries[: len(before_crash)] == before_crash
-    assert entry_kinds(entries[len(before_crash) :]) == [("PhaseChanged", "Revoked")]
+    assert entry_kinds(entries[len(before_crash) :]) == [
+        ("Revoked", "provider"),
+        ("PhaseChanged", "Revoked"),
+    ]
+    assert entries[len(before_crash)]["actor"] == owner_of(provider).user
     assert [entry["sequence"] for entry in entries] == list(range(1, len(entries) + 1))
     assert len({entry["id"] for entry in entries}) == len(entries)
     assert body["status"]["audit"] == {"head": entries[-1]["hash"], "entries": len(entries)}
@@ -504,7 +446,7 @@ def test_tampering_with_the_ledger_is_detected_and_never_papered_over(
     (page,) = contracts.ledger_pages(name)
     original = dict(page.data)
     keys = sorted(original)
-    assert len(keys) == 5
+    assert len(keys) == 6
 
     def store(data: dict[str, str]) -> None:
         live = contracts.hub.core.read_namespaced_config_map(page.metadata.name, "tds-system")
@@ -528,7 +470,7 @@ def test_tampering_with_the_ledger_is_detected_and_never_papered_over(
         ),
         "the last entry deleted": (
             {k: v for k, v in original.items() if k != keys[-1]},
-            "BROKEN at entry 5: EntriesMissing",
+            "BROKEN at entry 6: EntriesMissing",
         ),
         "the whole ledger deleted": ({}, "BROKEN at entry 1: EntriesMissing"),
     }
@@ -577,7 +519,7 @@ def test_a_new_contract_under_a_deleted_contracts_name_starts_its_own_ledger(
     ]
     assert body["status"]["usage"] == {"gpuHours": 0, "jobs": 0}
     assert body["status"]["audit"]["entries"] == 2
-    assert len(old_entries) == 5
+    assert len(old_entries) == 6  # two consents, three phase changes, who revoked
     verified = audit_verify(name)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "all 2 entries are intact" in verified.stdout

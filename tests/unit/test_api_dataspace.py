@@ -138,3 +138,17 @@ def test_status_parses_what_the_operator_writes() -> None:
     status = DataSpace.model_validate(manifest).status
     assert status is not None
     assert status.conditions[0].reason == "Provisioned"
+
+
+@pytest.mark.parametrize("name", ["cr-rail", "cr-1", "system"])
+def test_names_of_the_operators_own_namespaces_are_reserved(name: str) -> None:
+    manifest = minimal_space()
+    manifest["metadata"]["name"] = name
+    assert "metadata.name of a DataSpace may not start with cr-" in rejection(manifest)
+
+
+@pytest.mark.parametrize("name", ["crrail", "rail-cr-x", "systems", "acr-x"])
+def test_names_merely_resembling_reserved_ones_are_fine(name: str) -> None:
+    manifest = minimal_space()
+    manifest["metadata"]["name"] = name
+    assert DataSpace.model_validate(manifest).metadata.name == name

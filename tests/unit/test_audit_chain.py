@@ -27,6 +27,7 @@ from tds_operator.audit.chain import (
     head_of,
     page_of,
     sequence_key,
+    trusted_entries,
     verify,
     verify_before_append,
     verify_encoded,
@@ -315,30 +316,66 @@ def test_verifying_stored_data_fails_on_a_malformed_entry() -> None:
     assert verify_encoded(encode_entries(ledger(3)), expected_count=3).ok
 
 
-def test_appending_waits_for_no_status_but_never_follows_tampering() -> None:
-    chain = ledger(5)
+KEY = b"k" * 32
+
+
+def test_appending_adopts_the_operators_own_unrecorded_entries_but_never_follows_tampering() -> (
+    None
+):
+    chain = extend([], [event(f"usage/j/{n}") for n in range(5)], KEY)
     data = encode_entries(chain)
     head = chain[2].hash
-    # Entries after the recorded head: an append whose status write has not happened yet.
-    assert verify_before_append(data, head, 3).ok
-    assert verify_before_append(data, chain[-1].hash, 5).ok
-    assert verify_before_append(data).ok
-    assert verify_before_append({}).ok
+    # Sealed entries after the recorded head: the operator's append whose status write has not
+    # happened yet.
+    assert verify_before_append(data, head, 3, KEY).ok
+    assert verify_before_append(data, chain[-1].hash, 5, KEY).ok
+    assert verify_before_append(data, None, None, KEY).ok
+    assert verify_before_append({}, None, None, KEY).ok
     without_the_last = {key: text for key, text in data.items() if key != "00000005"}
     edited = {**data, "00000002": data["00000002"].replace('"sequence":2', '"sequence": 2')}
     for stored, reason in (
         (without_the_last, "EntriesMissing"),
         ({}, "EntriesMissing"),
-        (encode_entries(extend([], [event(f"other-{n}") for n in range(5)])), "HeadMismatch"),
+        (encode_entries(extend([], [event(f"other-{n}") for n in range(5)], KEY)), "HeadMismatch"),
         (edited, "MalformedEntry"),
         (
             encode_entries([chain[0], altered(chain[1], actor="mallory"), *chain[2:]]),
             "HashMismatch",
         ),
     ):
-        result = verify_before_append(stored, chain[-1].hash, 5)
+        result = verify_before_append(stored, chain[-1].hash, 5, KEY)
         assert not result.ok
         assert result.reason == reason
+
+
+def test_entries_beyond_the_recorded_head_without_the_operators_seal_are_never_adopted() -> None:
+    chain = extend([], [event(f"usage/j/{n}") for n in range(3)], KEY)
+    # Well-formed, correctly linked entries appended by someone without the key (F11).
+    forged = extend(chain, [event("usage/j/999999999"), event("job/x/admitted")])
+    assert [entry.mac for entry in forged] == ["", ""]
+    stored = encode_entries([*chain, *forged])
+    result = verify_before_append(stored, chain[-1].hash, 3, KEY)
+    assert (result.ok, result.reason, result.first_bad_sequence) == (False, "UnsealedEntries", 4)
+    assert "not written by it (forged)" in result.message
+    # Sealed with another key: just as foreign.
+    other = extend(chain, [event("usage/j/999999999")], b"x" * 32)
+    result = verify_before_append(encode_entries([*chain, *other]), chain[-1].hash, 3, KEY)
+    assert (result.ok, result.reason) == (False, "SealMismatch")
+    # Before status records anything, nothing unsealed is adopted either.
+    unsealed = extend([], [event("usage/j/1")])
+    result = verify_before_append(encode_entries(unsealed), None, None, KEY)
+    assert (result.ok, result.reason) == (False, "UnsealedEntries")
+    # Entries written before entries were sealed still verify as far as status records them.
+    assert verify_before_append(encode_entries(unsealed), unsealed[0].hash, 1, KEY).ok
+
+
+def test_a_sealed_entry_survives_encoding_and_its_seal_covers_its_hash() -> None:
+    [entry] = extend([], [event("usage/j/1")], KEY)
+    [decoded] = decode_entries(encode_entries([entry])).entries
+    assert decoded == entry
+    assert decoded.sealed_by(KEY)
+    assert not decoded.sealed_by(b"x" * 32)
+    assert not altered(decoded, mac="hmac-sha256:" + "0" * 64).sealed_by(KEY)
 
 
 @pytest.mark.parametrize(
@@ -419,7 +456,10 @@ def test_re_appending_any_recorded_id_never_grows_the_chain(
 @given(
     chains,
     st.data(),
-    st.sampled_from([field.name for field in dataclasses.fields(AuditEntry)]),
+    # The seal is checked with the operator's key (verify_before_append), not by the chain.
+    st.sampled_from(
+        [field.name for field in dataclasses.fields(AuditEntry) if field.name != "mac"]
+    ),
 )
 def test_changing_any_field_of_any_entry_is_found(
     chain: list[AuditEntry], data: st.DataObject, field: str
@@ -469,3 +509,14 @@ def test_swapping_any_two_entries_is_found(chain: list[AuditEntry], data: st.Dat
     swapped = [*chain]
     swapped[first], swapped[second] = swapped[second], swapped[first]
     assert not verify(swapped).ok
+
+
+def test_decisions_rest_on_recorded_and_sealed_entries_only() -> None:
+    chain = extend([], [event(f"usage/j/{n}") for n in range(3)], KEY)
+    forged = extend(chain, [event("usage/j/999999999")])
+    sealed_after = extend([*chain, *forged], [event("usage/j/4")], KEY)
+    stored = [*chain, *forged, *sealed_after]
+    assert trusted_entries(stored, 3, KEY) == chain
+    assert trusted_entries(stored, 4, KEY) == [*chain, *forged, *sealed_after]
+    assert trusted_entries(chain, 1, KEY) == chain
+    assert trusted_entries(forged, 0, KEY) == []

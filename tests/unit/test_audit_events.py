@@ -9,10 +9,10 @@ import pytest
 from tds_operator.audit.chain import extend
 from tds_operator.audit.events import (
     admission_event,
-    consent_events,
     job_end_event,
     phase_entries,
     phase_event,
+    stamp_events,
     usage_event,
 )
 
@@ -37,10 +37,42 @@ def test_each_complete_signature_is_one_consent_entry() -> None:
             "at": "2026-11-21T00:00:00Z",
         },  # no digest: no evidence
     ]
-    [event] = consent_events("c", signatures)
+    [event] = stamp_events("c", signatures)
     assert (event.id, event.kind, event.actor) == (f"consent/provider/{DIGEST}", "Consent", "alice")
     assert event.at == datetime(2026, 11, 20, tzinfo=UTC)
     assert event.details == {"party": "provider", "groups": ["sgcc-admins"], "specDigest": DIGEST}
+
+
+def test_withdrawals_reconsents_and_the_revocation_are_entries_naming_who() -> None:
+    def stamp(action: str, user: str, at: str) -> dict[str, object]:
+        return {
+            "action": action,
+            "party": "consumer",
+            "user": user,
+            "groups": ["cmcc-admins"],
+            "at": at,
+            "specDigest": DIGEST,
+        }
+
+    stamps = [
+        stamp("consent", "bob", "2026-11-20T00:00:00Z"),
+        stamp("withdraw", "carol", "2026-11-21T00:00:00Z"),
+        stamp("consent", "bob", "2026-11-22T00:00:00Z"),
+        stamp("withdraw", "bob", "2026-11-23T00:00:00Z"),
+        stamp("revoke", "dave", "2026-11-24T00:00:00Z"),
+    ]
+    events = stamp_events("c", stamps)
+    assert [(e.id, e.kind, e.actor) for e in events] == [
+        (f"consent/consumer/{DIGEST}", "Consent", "bob"),
+        (f"withdrawal/consumer/{DIGEST}/1", "ConsentWithdrawn", "carol"),
+        (f"consent/consumer/{DIGEST}/2", "Consent", "bob"),
+        (f"withdrawal/consumer/{DIGEST}/2", "ConsentWithdrawn", "bob"),
+        ("revocation", "Revoked", "dave"),
+    ]
+    assert events[-1].at == datetime(2026, 11, 24, tzinfo=UTC)
+    # Recording them again adds nothing.
+    chain = extend([], events)
+    assert extend(chain, stamp_events("c", stamps)) == []
 
 
 def test_a_phase_change_is_recorded_once_and_a_return_to_a_phase_again() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tds_operator.audit.store import CONTRACT_UID_LABEL, ledgers_by_uid, page_name
+from tds_operator.audit.store import ledgers_by_uid, page_name
+from tds_operator.desired.labels import CONTRACT_UID_LABEL
 
 pytestmark = pytest.mark.unit
 

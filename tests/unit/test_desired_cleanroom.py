@@ -15,6 +15,8 @@ from tds_operator.desired.cleanroom import (
     dataset_endpoint,
     provider_policy_name,
 )
+from tds_operator.desired.labels import controlled_by
+from tds_operator.policy.rules import HubRules
 from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
@@ -152,3 +154,33 @@ def test_a_named_or_unknown_target_port_falls_back_to_the_service_port() -> None
     assert dataset_endpoint(named, 8443).port == 8443
     missing = dataset_endpoint(None, 8443)
     assert (missing.port, missing.pod_labels) == (8443, {})
+
+
+def test_the_clean_room_namespace_names_the_contracts_uid() -> None:
+    children = by_kind_and_name(clean_room_children(a_contract(), ENDPOINTS))
+    namespace = children[("Namespace", "", "tds-cr-sgcc-to-cmcc")]
+    assert namespace["metadata"]["labels"]["tds.io/contract-uid"] == "c1"
+    assert controlled_by(namespace, "c1")
+    assert not controlled_by(namespace, "c2")
+
+
+def test_an_object_shared_only_by_name_is_not_the_contracts() -> None:
+    space_namespace = {
+        "metadata": {
+            "name": "tds-cr-rail",
+            "ownerReferences": [{"kind": "DataSpace", "uid": "s1", "controller": True}],
+        }
+    }
+    assert not controlled_by(space_namespace, "c1")
+    assert not controlled_by({"metadata": {"name": "tds-cr-rail"}}, "c1")
+    assert not controlled_by(None, "c1")
+    assert not controlled_by(space_namespace, "")
+
+
+def test_forbidden_ranges_are_cut_out_of_an_allowed_wide_destination() -> None:
+    rules = HubRules(allow_any_egress_destination=True)
+    contract = a_contract(egress=[{"cidr": "0.0.0.0/0", "ports": [443]}])
+    children = by_kind_and_name(clean_room_children(contract, ENDPOINTS, rules))
+    policy = children[("NetworkPolicy", "tds-cr-sgcc-to-cmcc", "tds-allow-egress")]
+    [rule] = policy["spec"]["egress"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}}]

@@ -262,6 +262,7 @@ def test_when_terms_are_checked(
 def test_a_consent_is_stamped_with_who_when_and_which_terms() -> None:
     [signature] = new_signatures(PROVIDER_SIGNED, BOTH_SIGNED, BOB, BEFORE_WINDOW, [])
     assert signature == {
+        "action": "consent",
         "party": "consumer",
         "user": "bob",
         "groups": ["cmcc-ai-lab-leads", "system:authenticated"],
@@ -280,12 +281,11 @@ def test_a_proposal_signed_by_an_owner_of_both_stamps_both_sides() -> None:
     ("old", "new"),
     [
         (None, PROPOSAL),
-        (BOTH_SIGNED, PROVIDER_SIGNED),
-        (BOTH_SIGNED, revoked(BOTH_SIGNED)),
+        (BOTH_SIGNED, revoked(BOTH_SIGNED)),  # a revocation by nobody's owner stamps nothing
         (PROVIDER_SIGNED, PROVIDER_SIGNED),
     ],
 )
-def test_nothing_is_stamped_without_a_new_approval(
+def test_nothing_is_stamped_without_a_step_by_an_owner(
     old: DataContractSpec | None, new: DataContractSpec
 ) -> None:
     assert new_signatures(old, new, CAROL, BEFORE_WINDOW, []) == []
@@ -294,3 +294,28 @@ def test_nothing_is_stamped_without_a_new_approval(
 def test_replaying_a_consent_stamps_nothing_twice() -> None:
     first = new_signatures(PROVIDER_SIGNED, BOTH_SIGNED, BOB, BEFORE_WINDOW, [])
     assert new_signatures(PROVIDER_SIGNED, BOTH_SIGNED, BOB, NOT_AFTER, first) == []
+
+
+def test_a_withdrawal_and_a_revocation_are_stamped_with_who_and_when() -> None:
+    [withdrawal] = new_signatures(BOTH_SIGNED, PROVIDER_SIGNED, BOB, NOT_AFTER, [])
+    assert (withdrawal["action"], withdrawal["party"], withdrawal["user"]) == (
+        "withdraw",
+        "consumer",
+        "bob",
+    )
+    [revocation] = new_signatures(
+        BOTH_SIGNED, revoked(BOTH_SIGNED), BOB, NOT_AFTER, [], speaks_for=["consumer"]
+    )
+    assert (revocation["action"], revocation["party"], revocation["user"]) == (
+        "revoke",
+        "consumer",
+        "bob",
+    )
+    assert revocation["at"] == "2027-03-01T00:00:00Z"
+
+
+def test_a_consent_after_a_withdrawal_is_stamped_again() -> None:
+    consent = new_signatures(PROVIDER_SIGNED, BOTH_SIGNED, BOB, BEFORE_WINDOW, [])
+    withdrawal = new_signatures(BOTH_SIGNED, PROVIDER_SIGNED, BOB, BEFORE_WINDOW, consent)
+    [again] = new_signatures(PROVIDER_SIGNED, BOTH_SIGNED, BOB, NOT_AFTER, consent + withdrawal)
+    assert (again["action"], again["at"]) == ("consent", "2027-03-01T00:00:00Z")

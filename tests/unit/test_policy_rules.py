@@ -58,6 +58,10 @@ def test_empty_values_keep_the_defaults() -> None:
         "TDS_SUSPENDED_SPACES",
         "TDS_SCRATCH_SIZE_LIMIT",
         "TDS_SIMULATION_HUB",
+        "TDS_POD_CIDRS",
+        "TDS_SERVICE_CIDRS",
+        "TDS_API_SERVER_CIDRS",
+        "TDS_ALLOW_ANY_EGRESS_DESTINATION",
     ]
     assert HubRules.from_environment(dict.fromkeys(names, " ")) == HubRules()
 
@@ -82,6 +86,9 @@ def test_the_default_node_selector_is_not_shared_between_instances() -> None:
         ("TDS_SCRATCH_SIZE_LIMIT", "10GB", "positive size"),
         ("TDS_SCRATCH_SIZE_LIMIT", "1.5Gi", "positive size"),
         ("TDS_SIMULATION_HUB", "maybe", "true or false"),
+        ("TDS_POD_CIDRS", "10.244.0.1/16", "comma-separated CIDRs"),  # host bits set
+        ("TDS_SERVICE_CIDRS", "ten", "comma-separated CIDRs"),
+        ("TDS_ALLOW_ANY_EGRESS_DESTINATION", "always", "true or false"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_expected_form(
@@ -96,3 +103,18 @@ def test_a_bad_value_names_the_variable_and_the_expected_form(
 @pytest.mark.parametrize(("value", "simulation"), [("false", False), ("0", False), ("yes", True)])
 def test_the_simulation_hub_is_a_switch(value: str, simulation: bool) -> None:
     assert HubRules.from_environment({"TDS_SIMULATION_HUB": value}).simulation_hub is simulation
+
+
+def test_the_clusters_own_ranges_are_read_as_networks() -> None:
+    rules = HubRules.from_environment(
+        {
+            "TDS_POD_CIDRS": "10.244.0.0/16, fd00:10:244::/56",
+            "TDS_SERVICE_CIDRS": "10.96.0.0/12",
+            "TDS_API_SERVER_CIDRS": "192.168.10.5,fd00::1",
+            "TDS_ALLOW_ANY_EGRESS_DESTINATION": "true",
+        }
+    )
+    assert [str(n) for n in rules.pod_cidrs] == ["10.244.0.0/16", "fd00:10:244::/56"]
+    assert [str(n) for n in rules.service_cidrs] == ["10.96.0.0/12"]
+    assert [str(n) for n in rules.api_server_cidrs] == ["192.168.10.5/32", "fd00::1/128"]
+    assert rules.allow_any_egress_destination is True

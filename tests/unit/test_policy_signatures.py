@@ -9,10 +9,13 @@ import pytest
 from tds_operator.policy.contract import spec_digest
 from tds_operator.policy.signatures import (
     SIGNATURES_ANNOTATION,
+    consent_stamps,
+    seal,
     signatures_annotation,
     signatures_of,
     signed_spec,
     unsigned_consents,
+    verified_stamps,
 )
 from tests.manifests import consented, contract_spec, with_consent
 
@@ -67,3 +70,34 @@ def test_a_consent_not_given_is_never_unsigned() -> None:
     spec = with_consent(contract_spec(), provider=True, consumer=False)
     assert unsigned_consents(spec, []) == ["provider"]
     assert unsigned_consents(contract_spec(), []) == []
+
+
+KEY = b"k" * 32
+
+
+def test_only_stamps_sealed_with_the_operators_key_for_this_contract_are_believed() -> None:
+    digest = "sha256:" + "a" * 64
+    sealed = seal(KEY, "c1", signature("provider", digest))
+    assert sealed["mac"].startswith("hmac-sha256:")
+    assert verified_stamps([sealed], KEY, "c1") == [sealed]
+    forged_without_key = seal(b"x" * 32, "c1", signature("provider", digest))
+    unsealed = signature("consumer", digest)
+    altered = {**sealed, "user": "mallory"}
+    carried_over = sealed  # sealed for c1, presented on c2
+    assert verified_stamps([forged_without_key, unsealed, altered], KEY, "c1") == []
+    assert verified_stamps([carried_over], KEY, "c2") == []
+
+
+def test_a_withdrawal_makes_an_earlier_consent_to_the_same_terms_void() -> None:
+    spec = consented(contract_spec())
+    digest = spec_digest(spec)
+    withdrawn = [
+        signature("provider", digest),
+        signature("consumer", digest),
+        {**signature("consumer", digest), "action": "withdraw"},
+    ]
+    # Approved again in the spec, past the webhook, without a new consent stamp: it does not count.
+    assert unsigned_consents(spec, withdrawn) == ["consumer"]
+    consented_again = [*withdrawn, signature("consumer", digest)]
+    assert unsigned_consents(spec, consented_again) == []
+    assert [s.get("action", "consent") for s in consent_stamps(consented_again)] == ["consent"] * 3

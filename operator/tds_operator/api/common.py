@@ -270,8 +270,9 @@ _OBSERVED_KEYS = {
 
 
 def _name_rule_schema(schema: dict[str, Any], model: type[Any]) -> None:
-    """Attach the kind's metadata.name rule at the root, where the API server evaluates it."""
-    schema.update(cel_rules(model.NAME_RULE))
+    """Attach the kind's metadata.name rules at the root, where the API server evaluates them."""
+    reserved = (model.RESERVED_NAME_RULE,) if model.RESERVED_NAME_RULE else ()
+    schema.update(cel_rules(model.NAME_RULE, *reserved))
 
 
 class CustomResource(KubeModel):
@@ -286,6 +287,8 @@ class CustomResource(KubeModel):
     NAME_MAX_LENGTH: ClassVar[int]
     NAME_PATTERN: ClassVar[str] = DNS_LABEL
     NAME_RULE: ClassVar[CelRule]
+    RESERVED_NAME_RULE: ClassVar[CelRule | None] = None
+    """Names the kind may not take (its CEL rule; `name_is_reserved` is the Python side)."""
     PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]]
     SELECTABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
     """JSON paths clients may filter a list by (`kubectl get --field-selector`)."""
@@ -297,9 +300,17 @@ class CustomResource(KubeModel):
 
     @model_validator(mode="after")
     def _name_follows_rule(self) -> Self:
-        if not name_follows_rule(self.metadata.name, self.NAME_MAX_LENGTH, self.NAME_PATTERN):
+        name = self.metadata.name
+        if not name_follows_rule(name, self.NAME_MAX_LENGTH, self.NAME_PATTERN):
             raise ValueError(self.NAME_RULE.message)
+        if self.RESERVED_NAME_RULE and name is not None and self.name_is_reserved(name):
+            raise ValueError(self.RESERVED_NAME_RULE.message)
         return self
+
+    @classmethod
+    def name_is_reserved(cls, name: str) -> bool:
+        """Whether the operator keeps this name for itself (none by default)."""
+        return False
 
 
 # Reasons every kind may report.

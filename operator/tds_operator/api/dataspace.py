@@ -40,6 +40,23 @@ DATASET_NAMES_UNIQUE = unique_values_rule("dataset names", key="name")
 SPACE_NAME = object_name_rule(
     "DataSpace", 59, "the space's namespace is tds-<name>, which must be a DNS label"
 )
+RESERVED_SPACE_PREFIX: Final = "cr-"
+"""Clean rooms are namespaces tds-cr-<contract>: no space's tds-<name> may look like one."""
+RESERVED_SPACE_NAMES: Final = ("system",)
+"""tds-system is where the operator installs by default and keeps the audit ledgers."""
+SPACE_NAME_NOT_RESERVED = CelRule(
+    rule=(
+        f"!self.metadata.name.startsWith('{RESERVED_SPACE_PREFIX}')"
+        f" && !(self.metadata.name in {list(RESERVED_SPACE_NAMES)})"
+    ),
+    message=(
+        f"metadata.name of a DataSpace may not start with {RESERVED_SPACE_PREFIX} (clean rooms "
+        "are namespaces tds-cr-<contract>) nor be "
+        + " or ".join(RESERVED_SPACE_NAMES)
+        + " (the operator's namespace tds-system): choose another name"
+    ),
+    field_path=".metadata.name",
+)
 
 
 class ServiceSource(KubeModel):
@@ -181,6 +198,7 @@ class DataSpace(CustomResource):
 
     NAME_MAX_LENGTH = 59
     NAME_RULE = SPACE_NAME
+    RESERVED_NAME_RULE = SPACE_NAME_NOT_RESERVED
     PRINTER_COLUMNS = (
         PrinterColumn(
             "Organization", ".spec.organization", "string", "The participating organisation."
@@ -198,6 +216,11 @@ class DataSpace(CustomResource):
     kind: Literal["DataSpace"] = "DataSpace"
     spec: DataSpaceSpec = Field(description="Desired state of the space.")
     status: DataSpaceStatus | None = Field(None, description="Observed state of the space.")
+
+    @classmethod
+    def name_is_reserved(cls, name: str) -> bool:
+        """Names starting `cr-`, and `system`, belong to the operator's own namespaces."""
+        return name.startswith(RESERVED_SPACE_PREFIX) or name in RESERVED_SPACE_NAMES
 
     @property
     def namespace_name(self) -> str:

@@ -2,6 +2,8 @@
 
 Pure: entries in, entries and verdicts out. Anyone holding the entries and the head recorded in
 the contract's status.audit can verify that nothing was altered, removed, reordered or inserted.
+The operator also seals each entry it writes (`mac`, a keyed digest of its hash with a key only
+the operator holds), so that entries beyond the recorded head are adopted only if it wrote them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from datetime import datetime
 from typing import Any, Final
 
 from tds_operator.api.rfc3339 import format_precise
-from tds_operator.policy.digest import canonical_json, sha256_digest
+from tds_operator.policy.digest import (
+    MAC_PREFIX,
+    canonical_json,
+    keyed_digest,
+    keyed_digest_matches,
+    sha256_digest,
+)
 
 GENESIS: Final = "sha256:" + "0" * 64
 """The `previous` of the first entry."""
@@ -26,8 +34,10 @@ MAX_ENTRY_BYTES: Final = 2000
 KEY_DIGITS: Final = 8
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_MAC = re.compile(r"^" + re.escape(MAC_PREFIX) + r"[0-9a-f]{64}$")
 _STRING_FIELDS: Final = ("id", "at", "kind", "contract", "actor", "previous", "hash")
 _FIELDS: Final = frozenset({"sequence", "details", *_STRING_FIELDS})
+_SEALED_FIELDS: Final = _FIELDS | {"mac"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class AuditEntry:
     details: dict[str, Any]
     previous: str
     hash: str
+    mac: str = ""
+    """The operator's seal over `hash` (empty in entries written before entries were sealed)."""
 
     def body(self) -> dict[str, Any]:
         """Every field but `hash`: what the hash covers."""
@@ -59,7 +71,12 @@ class AuditEntry:
 
     def to_dict(self) -> dict[str, Any]:
         """The entry as plain JSON data."""
-        return {**self.body(), "hash": self.hash}
+        sealed = {"mac": self.mac} if self.mac else {}
+        return {**self.body(), "hash": self.hash, **sealed}
+
+    def sealed_by(self, key: bytes) -> bool:
+        """Whether the operator holding `key` wrote this entry."""
+        return keyed_digest_matches(key, self.hash, self.mac)
 
     def encode(self) -> str:
         """The entry as one line of canonical JSON."""
@@ -83,6 +100,11 @@ def entry_hash(entry_without_hash: Mapping[str, Any]) -> str:
     return sha256_digest({key: value for key, value in entry_without_hash.items() if key != "hash"})
 
 
+def entry_seal(key: bytes, hash: str) -> str:
+    """The operator's seal of an entry: a keyed digest of its hash, which covers all the rest."""
+    return keyed_digest(key, hash)
+
+
 def head_of(entries: Sequence[AuditEntry]) -> str | None:
     """The hash of the newest entry, as status.audit.head records it (None while empty)."""
     return entries[-1].hash if entries else None
@@ -97,8 +119,10 @@ def append(
     contract: str,
     actor: str,
     details: Mapping[str, Any] | None = None,
+    key: bytes | None = None,
 ) -> AuditEntry | None:
-    """The entry that follows `chain`, or None if an entry with this id is already in it.
+    """The entry that follows `chain`, or None if an entry with this id is already in it;
+    sealed with `key`, if given.
 
     `chain` may be the newest pages only, as long as they hold every id that could recur.
     """
@@ -116,7 +140,8 @@ def append(
         "details": json.loads(canonical_json(dict(details or {}))),
         "previous": tail.hash if tail else GENESIS,
     }
-    entry = AuditEntry(**body, hash=entry_hash(body))
+    hash = entry_hash(body)
+    entry = AuditEntry(**body, hash=hash, mac=entry_seal(key, hash) if key is not None else "")
     size = len(entry.encode().encode("utf-8"))
     if size > MAX_ENTRY_BYTES:
         raise ValueError(
@@ -126,8 +151,11 @@ def append(
     return entry
 
 
-def extend(chain: Sequence[AuditEntry], events: Iterable[AuditEvent]) -> list[AuditEntry]:
-    """The entries that record `events` after `chain`, skipping ids already recorded."""
+def extend(
+    chain: Sequence[AuditEntry], events: Iterable[AuditEvent], key: bytes | None = None
+) -> list[AuditEntry]:
+    """The entries that record `events` after `chain`, skipping ids already recorded; sealed
+    with `key`, if given."""
     grown = list(chain)
     added: list[AuditEntry] = []
     for event in events:
@@ -139,6 +167,7 @@ def extend(chain: Sequence[AuditEntry], events: Iterable[AuditEvent]) -> list[Au
             contract=event.contract,
             actor=event.actor,
             details=event.details,
+            key=key,
         )
         if entry is not None:
             grown.append(entry)
@@ -293,8 +322,8 @@ def _decode_one(key: str, text: str) -> AuditEntry:
         raise ValueError(f"not JSON: {error.msg} at character {error.pos}") from None
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
-    if data.keys() != _FIELDS:
-        missing, extra = sorted(_FIELDS - data.keys()), sorted(data.keys() - _FIELDS)
+    if data.keys() != _FIELDS and data.keys() != _SEALED_FIELDS:
+        missing, extra = sorted(_FIELDS - data.keys()), sorted(data.keys() - _SEALED_FIELDS)
         raise ValueError(f"fields missing: {missing or 'none'}; unexpected: {extra or 'none'}")
     sequence = data["sequence"]
     if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 1:
@@ -305,6 +334,8 @@ def _decode_one(key: str, text: str) -> AuditEntry:
         raise ValueError("details is not a JSON object")
     if not (_DIGEST.match(data["previous"]) and _DIGEST.match(data["hash"])):
         raise ValueError("previous and hash must be sha256:<64 hex digits>")
+    if "mac" in data and not (isinstance(data["mac"], str) and _MAC.match(data["mac"])):
+        raise ValueError(f"mac must be {MAC_PREFIX}<64 hex digits>")
     if key != sequence_key(sequence):
         raise ValueError(f"stored under key {key}, but its sequence is {sequence}")
     # Byte for byte: a value that decodes to the same data but is spelled differently was edited.
@@ -351,18 +382,66 @@ def verify_encoded(
     return verify(decoded.entries, expected_head, expected_count)
 
 
+def _recorded_count(
+    entries: Sequence[AuditEntry], expected_head: str | None, expected_count: int | None
+) -> int:
+    if expected_count is not None:
+        return expected_count
+    hashes = [entry.hash for entry in entries]
+    return hashes.index(expected_head) + 1 if expected_head in hashes else 0
+
+
+def _verify_seals(entries: Sequence[AuditEntry], key: bytes, recorded: int) -> VerifyResult | None:
+    """Every seal present is the operator's; every entry beyond what status records has one."""
+    for entry in entries:
+        if entry.mac and not entry.sealed_by(key):
+            return _bad(
+                entry.sequence,
+                "SealMismatch",
+                f"entry {entry.sequence} carries a seal the operator did not make",
+            )
+        if entry.sequence > recorded and not entry.mac:
+            return _bad(
+                entry.sequence,
+                "UnsealedEntries",
+                f"entries from {entry.sequence} on are not in status.audit and carry no seal of "
+                "the operator: they were not written by it (forged)",
+            )
+    return None
+
+
+def trusted_entries(entries: Sequence[AuditEntry], recorded: int, key: bytes) -> list[AuditEntry]:
+    """The entries status.audit records, then those after them up to the first without the
+    operator's seal: what usage and admissions may be computed from."""
+    trusted = list(entries[:recorded])
+    for entry in entries[recorded:]:
+        if not entry.sealed_by(key):
+            break
+        trusted.append(entry)
+    return trusted
+
+
 def verify_before_append(
     data: Mapping[str, str],
-    expected_head: str | None = None,
-    expected_count: int | None = None,
+    expected_head: str | None,
+    expected_count: int | None,
+    key: bytes,
 ) -> VerifyResult:
-    """Whether new entries may follow the stored ones: intact up to what status.audit records.
+    """Whether new entries may follow the stored ones: intact up to what status.audit records,
+    and every entry after that sealed by the operator (`key`).
 
-    Entries after the recorded head are accepted: they are an append whose status write has not
-    happened yet (a crash in between, or another reconciler's append). Anything else is
-    tampering, and appending would write over the evidence or bury it under valid links.
+    Sealed entries after the recorded head are the operator's own append whose status write has
+    not happened yet (a crash in between, or another reconciler's append): they are adopted.
+    Unsealed ones were written by someone else, to be laundered into the chain by the next
+    append: the ledger is broken. So is any other damage; appending would write over the
+    evidence or bury it under valid links.
     """
     result = verify_encoded(data, expected_head, expected_count)
-    if result.reason == "UnrecordedEntries":
-        return VerifyResult(True, None, "Verified", "the entries status.audit records are intact")
-    return result
+    if not result.ok and result.reason != "UnrecordedEntries":
+        return result
+    entries = decode_entries(data).entries
+    recorded = _recorded_count(entries, expected_head, expected_count)
+    problem = _verify_seals(entries, key, recorded)
+    if problem is not None:
+        return problem
+    return VerifyResult(True, None, "Verified", "the entries status.audit records are intact")

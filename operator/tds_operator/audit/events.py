@@ -13,8 +13,11 @@ from typing import Any, Final
 from tds_operator import FIELD_MANAGER
 from tds_operator.api.rfc3339 import parse
 from tds_operator.audit.chain import AuditEntry, AuditEvent
+from tds_operator.policy.signatures import CONSENT, REVOKE, WITHDRAW, action_of
 
-CONSENT: Final = "Consent"
+CONSENT_KIND: Final = "Consent"
+CONSENT_WITHDRAWN: Final = "ConsentWithdrawn"
+REVOKED: Final = "Revoked"
 PHASE_CHANGED: Final = "PhaseChanged"
 JOB_ADMITTED: Final = "JobAdmitted"
 JOB_DENIED: Final = "JobDenied"
@@ -41,24 +44,51 @@ def job_key(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 
 
-def consent_events(contract: str, signatures: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
-    """One ledger entry per stamped consent (incomplete signatures are not evidence: skipped)."""
-    return [
-        AuditEvent(
-            id=consent_entry_id(str(s["party"]), str(s["specDigest"])),
-            kind=CONSENT,
-            contract=contract,
-            actor=str(s.get("user")),
-            at=at,
-            details={
-                "party": s["party"],
-                "groups": s.get("groups") or [],
-                "specDigest": s["specDigest"],
-            },
-        )
-        for s in signatures
-        if s.get("party") and s.get("specDigest") and (at := parse(str(s.get("at") or "")))
-    ]
+def _stamp_event(contract: str, stamp: Mapping[str, Any], id: str, kind: str) -> AuditEvent | None:
+    at = parse(str(stamp.get("at") or ""))
+    if at is None:
+        return None
+    return AuditEvent(
+        id=id,
+        kind=kind,
+        contract=contract,
+        actor=str(stamp.get("user")),
+        at=at,
+        details={
+            "party": stamp["party"],
+            "groups": stamp.get("groups") or [],
+            "specDigest": stamp["specDigest"],
+        },
+    )
+
+
+def stamp_events(contract: str, stamps: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+    """One ledger entry per stamp: each consent, withdrawal and the revocation, by whom.
+
+    A party's first consent to some terms keeps the id it always had; a later consent to the
+    same terms (after a withdrawal) and every withdrawal are counted, so each gets an id of its
+    own. Incomplete stamps are not evidence: skipped. Pass verified stamps only.
+    """
+    events: list[AuditEvent] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for stamp in stamps:
+        if not (stamp.get("party") and stamp.get("specDigest")):
+            continue
+        party, digest, action = str(stamp["party"]), str(stamp["specDigest"]), action_of(stamp)
+        count = seen[(action, party, digest)] = seen.get((action, party, digest), 0) + 1
+        if action == CONSENT:
+            id = consent_entry_id(party, digest) + (f"/{count}" if count > 1 else "")
+            event = _stamp_event(contract, stamp, id, CONSENT_KIND)
+        elif action == WITHDRAW:
+            id = f"withdrawal/{party}/{digest}/{count}"
+            event = _stamp_event(contract, stamp, id, CONSENT_WITHDRAWN)
+        elif action == REVOKE:
+            event = _stamp_event(contract, stamp, "revocation", REVOKED)
+        else:
+            event = None
+        if event is not None:
+            events.append(event)
+    return events
 
 
 def phase_entries(chain: Sequence[AuditEntry]) -> list[AuditEntry]:

@@ -7,7 +7,8 @@ deleted one starts a ledger of its own, while the old one is kept.
 Appends are serialised per contract in this process and guarded by the page's resourceVersion in
 the API server, so two writers can never both add entry N. Entry ids make a re-append after a
 restart a no-op: no gap, no duplicate. Nothing is appended to a ledger that fails verification
-against the contract's status.audit: the evidence of tampering stays as it was found.
+against the contract's status.audit, or that holds entries beyond it without the operator's seal:
+the evidence of tampering stays as it was found.
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ from tds_operator.audit.chain import (
     decode_entries,
     encode_pages,
     extend,
+    trusted_entries,
     verify_before_append,
 )
-from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, managed_labels
+from tds_operator.desired.labels import (
+    CONTRACT_LABEL,
+    CONTRACT_UID_LABEL,
+    Manifest,
+    managed_labels,
+)
 from tds_operator.kube import Kube, KubeError
 
 LEDGER_LABEL = "tds.io/audit-ledger"
-CONTRACT_UID_LABEL = "tds.io/contract-uid"
 CONFLICT_RETRIES = 5
 
 
@@ -69,9 +75,11 @@ class LedgerBroken(Exception):
 class AuditLedger:
     """Reads and appends the ledgers of all contracts."""
 
-    def __init__(self, kube: Kube, namespace: str) -> None:
+    def __init__(self, kube: Kube, namespace: str, signing_key: bytes | None = None) -> None:
+        """`signing_key` seals what is appended; without it the ledger can only be read."""
         self.kube = kube
         self.namespace = namespace
+        self.signing_key = signing_key
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def _pages(self, contract: str, uid: str | None = None) -> list[Manifest]:
@@ -86,17 +94,30 @@ class AuditLedger:
 
     async def stored_data(self, contract: str) -> dict[str, str]:
         """The raw stored entries of the live contract's ledger, all pages merged."""
+        return (await self._stored(contract))[0]
+
+    async def _stored(self, contract: str) -> tuple[dict[str, str], int]:
+        """The raw stored entries and how many of them status.audit records."""
         body = await self.kube.get(API_VERSION, "DataContract", contract)
         if body is None:
-            return {}
+            return {}, 0
         data: dict[str, str] = {}
         for page in await self._pages(contract, body["metadata"]["uid"]):
             data.update(page.get("data") or {})
-        return data
+        audit = (body.get("status") or {}).get("audit")
+        recorded = audit.get("entries") if isinstance(audit, dict) else None
+        return data, recorded if isinstance(recorded, int) else 0
 
     async def load(self, contract: str) -> DecodedEntries:
-        """Every stored entry of a contract's ledger, in sequence order."""
-        return decode_entries(await self.stored_data(contract))
+        """The entries of a contract's ledger that decisions may rest on, in sequence order:
+        those status.audit records, then those the operator sealed (with its key; all of them
+        for a reader without it). An entry someone else slipped in never counts as usage."""
+        data, recorded = await self._stored(contract)
+        decoded = decode_entries(data)
+        if self.signing_key is None:
+            return decoded
+        trusted = trusted_entries(decoded.entries, recorded, self.signing_key)
+        return DecodedEntries(trusted, decoded.malformed)
 
     async def record(self, contract: str, events: Sequence[AuditEvent]) -> list[AuditEntry]:
         """Append the events not yet recorded; returns the whole chain afterwards.
@@ -104,6 +125,9 @@ class AuditLedger:
         Raises LedgerBroken, and writes nothing, if the stored ledger does not verify against
         the contract's status.audit.
         """
+        if self.signing_key is None:
+            raise RuntimeError("a ledger without the signing key cannot be appended to")
+        key = self.signing_key
         lock = self._locks.setdefault(contract, asyncio.Lock())
         async with lock:
             for attempt in range(CONFLICT_RETRIES):
@@ -121,11 +145,13 @@ class AuditLedger:
                     data.update(page.get("data") or {})
                     number = int(page["metadata"]["name"].rsplit("-", 1)[1])
                     versions[number] = page["metadata"]["resourceVersion"]
-                intact = verify_before_append(data, recorded.get("head"), recorded.get("entries"))
+                intact = verify_before_append(
+                    data, recorded.get("head"), recorded.get("entries"), key
+                )
                 if not intact.ok:
                     raise LedgerBroken(contract, intact)
                 chain = decode_entries(data).entries
-                added = extend(chain, events)
+                added = extend(chain, events, key)
                 if not added:
                     return chain
                 try:

@@ -26,7 +26,9 @@ from tds_operator.desired.isolation import (
     network_policy,
     resource_quota,
 )
-from tds_operator.desired.labels import CONTRACT_LABEL, Manifest
+from tds_operator.desired.labels import CONTRACT_LABEL, CONTRACT_UID_LABEL, Manifest
+from tds_operator.policy.egress import egress_exceptions
+from tds_operator.policy.rules import HubRules
 
 CLEAN_ROOM_LABEL = "tds.io/clean-room"
 WORKERS_POLICY = "tds-allow-workers"
@@ -131,10 +133,20 @@ def _datasets_policy(
     return network_policy(_owner(contract), DATASETS_POLICY, namespace, spec)
 
 
-def _egress_policy(contract: DataContract, namespace: str) -> Manifest:
+def _ip_block(cidr: str, rules: HubRules) -> Manifest:
+    """The destination with the ranges no clean room may reach cut out (defence in depth: the
+    terms refuse an overlap, but a wide network the hub allows still never includes them)."""
+    block: Manifest = {"cidr": cidr}
+    exceptions = egress_exceptions(cidr, rules)
+    if exceptions:
+        block["except"] = exceptions
+    return block
+
+
+def _egress_policy(contract: DataContract, namespace: str, rules: HubRules) -> Manifest:
     egress = [
         {
-            "to": [{"ipBlock": {"cidr": rule.cidr}}],
+            "to": [{"ipBlock": _ip_block(rule.cidr, rules)}],
             "ports": [{"protocol": "TCP", "port": port} for port in rule.ports],
         }
         for rule in contract.spec.egress
@@ -144,22 +156,27 @@ def _egress_policy(contract: DataContract, namespace: str) -> Manifest:
 
 
 def clean_room_children(
-    contract: DataContract, endpoints: dict[str, DatasetEndpoint]
+    contract: DataContract,
+    endpoints: dict[str, DatasetEndpoint],
+    rules: HubRules = HubRules(),  # noqa: B008 (frozen)
 ) -> list[Manifest]:
     """Everything the clean room of an Active contract consists of, namespace first.
 
-    `endpoints` maps each contracted dataset served over the network to its pods' port.
+    `endpoints` maps each contracted dataset served over the network to its pods' port; `rules`
+    name the ranges cut out of every egress destination.
     """
     owner = _owner(contract)
     namespace = clean_room_namespace(owner.name)
     children = [
-        namespace_manifest(owner, namespace, **{CLEAN_ROOM_LABEL: "true"}),
+        namespace_manifest(
+            owner, namespace, **{CLEAN_ROOM_LABEL: "true", CONTRACT_UID_LABEL: owner.uid}
+        ),
         *isolation_policies(owner, namespace, WORKERS_POLICY, cluster_dns=False),
     ]
     if endpoints:
         children.append(_datasets_policy(contract, namespace, endpoints))
     if contract.spec.egress:
-        children.append(_egress_policy(contract, namespace))
+        children.append(_egress_policy(contract, namespace, rules))
     gpus = str(contract.spec.compute.max_concurrent_gpus)
     children += [
         resource_quota(owner, namespace, {f"requests.{GPU_RESOURCE}": gpus}),

@@ -9,6 +9,7 @@ from tds_operator import API_VERSION, FIELD_MANAGER
 MANAGED_BY = "app.kubernetes.io/managed-by"
 SPACE_LABEL = "tds.io/space"
 CONTRACT_LABEL = "tds.io/contract"
+CONTRACT_UID_LABEL = "tds.io/contract-uid"
 
 Manifest = dict[str, Any]
 
@@ -36,3 +37,15 @@ def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def controlled_by(live: dict[str, Any] | None, uid: str) -> bool:
+    """Whether a live object's controller is the custom resource with this uid.
+
+    Only the operator (and cluster admins) set owner references on what it makes, so this is how
+    it knows an object is the one it made for that very resource, not one that shares the name.
+    """
+    if live is None or not uid:
+        return False
+    references = (live.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in references)

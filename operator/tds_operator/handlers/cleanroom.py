@@ -1,8 +1,15 @@
-"""Act on a contract's clean room: open it while the contract is Active, cut it off otherwise."""
+"""Act on a contract's clean room: open it while the contract is Active, cut it off otherwise.
+
+Its namespace and the provider-side policy are named after the contract, so other objects can
+share those names (another contract's, or a space's namespace). The operator touches them only if
+their controller is this very contract (its uid): it creates them atomically, and checks before
+it writes into, deletes from, or removes them.
+"""
 
 from __future__ import annotations
 
 from tds_operator.api.datacontract import (
+    CLEAN_ROOM_NAME_TAKEN,
     CLEAN_ROOM_OPEN,
     CLEAN_ROOM_REJECTED,
     CONTRACT_NOT_ACTIVE,
@@ -19,10 +26,11 @@ from tds_operator.desired.cleanroom import (
     provider_policy_name,
 )
 from tds_operator.desired.isolation import DNS_POLICY
-from tds_operator.desired.labels import Manifest
+from tds_operator.desired.labels import Manifest, controlled_by
 from tds_operator.handlers.objects import REJECTED_STATUSES
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.decision import Decision
+from tds_operator.policy.rules import HubRules
 
 NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 
@@ -30,8 +38,9 @@ NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 class CleanRoom:
     """The operator-owned namespace in which a contract's jobs run next to the provider's data."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, rules: HubRules) -> None:
         self.kube = kube
+        self.rules = rules
 
     async def converge(
         self,
@@ -42,24 +51,28 @@ class CleanRoom:
     ) -> Decision:
         """Open the clean room while the contract is Active; close it otherwise. `services`
         holds the live Service of each contracted dataset served over the network."""
-        name = contract.metadata.name or ""
+        name, uid = contract.metadata.name or "", contract.metadata.uid or ""
         if not active or provider is None:
-            await self.close(name, contract.spec.provider.space, force_remove=False)
+            await self.close(name, uid, contract.spec.provider.space, force_remove=False)
             return Decision.deny(
                 CONTRACT_NOT_ACTIVE, "no clean room while the contract is not Active"
             )
         endpoints = dataset_endpoints(contract, provider, services)
-        for child in clean_room_children(contract, endpoints):
-            try:
+        room = clean_room_namespace(name)
+        try:
+            for child in clean_room_children(contract, endpoints, self.rules):
+                taken = await self._claim(child, uid, room)
+                if taken is not None:
+                    return taken
                 await self.kube.ensure(child)
-            except KubeError as error:
-                if error.status not in REJECTED_STATUSES:
-                    raise
-                return Decision.deny(
-                    CLEAN_ROOM_REJECTED,
-                    f"the API server rejected {child['kind']} {child['metadata']['name']}: "
-                    f"{error.message}",
-                )
+        except KubeError as error:
+            if error.status not in REJECTED_STATUSES:
+                raise
+            return Decision.deny(
+                CLEAN_ROOM_REJECTED,
+                f"the API server rejected {child['kind']} {child['metadata']['name']}: "
+                f"{error.message}",
+            )
         await self._remove_stale_policies(contract, endpoints)
         egress = contract.spec.egress
         return Decision.allow(
@@ -69,16 +82,44 @@ class CleanRoom:
             + (f" and {len(egress)} egress destination(s)" if egress else ""),
         )
 
-    async def close(self, contract: str, provider: str | None, *, force_remove: bool) -> None:
-        """Cut the clean room's access at once; remove the clean room once no job runs in it
-        (at once when `force_remove`)."""
-        namespace = clean_room_namespace(contract)
-        live = await self.kube.get("v1", "Namespace", namespace)
-        if provider:
-            await self.kube.delete(
-                *NETWORK_POLICY, provider_policy_name(contract), space_namespace(provider)
-            )
+    async def _claim(self, child: Manifest, uid: str, room: str) -> Decision | None:
+        """Create the clean room's namespace, or a policy outside it, if it does not exist yet;
+        None if it is this contract's, CleanRoomNameTaken if the name belongs to another."""
+        metadata = child["metadata"]
+        where = metadata.get("namespace")
+        if where == room:
+            return None  # inside the clean room, which was claimed first
+        live = await self.kube.get(child["apiVersion"], child["kind"], metadata["name"], where)
         if live is None:
+            try:
+                await self.kube.create(child)
+                return None
+            except KubeError as error:
+                if error.status != 409:
+                    raise
+            live = await self.kube.get(child["apiVersion"], child["kind"], metadata["name"], where)
+        if controlled_by(live, uid):
+            return None
+        place = f" in namespace {where}" if where else ""
+        return Decision.deny(
+            CLEAN_ROOM_NAME_TAKEN,
+            f"{child['kind']} {metadata['name']}{place} exists but was not made for this "
+            "contract: the operator will neither use nor remove it; recreate the contract "
+            "under another name",
+        )
+
+    async def close(
+        self, contract: str, uid: str, provider: str | None, *, force_remove: bool
+    ) -> None:
+        """Cut the clean room's access at once; remove the clean room once no job runs in it
+        (at once when `force_remove`). Only what this contract's uid controls is touched."""
+        namespace = clean_room_namespace(contract)
+        if provider:
+            await self._delete_own(
+                *NETWORK_POLICY, provider_policy_name(contract), uid, space_namespace(provider)
+            )
+        live = await self.kube.get("v1", "Namespace", namespace)
+        if live is None or not controlled_by(live, uid):
             return
         for policy in (DATASETS_POLICY, EGRESS_POLICY):
             await self.kube.delete(*NETWORK_POLICY, policy, namespace)
@@ -88,7 +129,15 @@ class CleanRoom:
             if (job.get("status") or {}).get("active")
         ]
         if (force_remove or not active_jobs) and not live["metadata"].get("deletionTimestamp"):
-            await self.kube.delete("v1", "Namespace", namespace)
+            await self.kube.delete("v1", "Namespace", namespace, uid=live["metadata"]["uid"])
+
+    async def _delete_own(
+        self, api_version: str, kind: str, name: str, uid: str, namespace: str
+    ) -> None:
+        """Delete an object only if this contract controls it (and it is still that object)."""
+        live = await self.kube.get(api_version, kind, name, namespace)
+        if live is not None and controlled_by(live, uid):
+            await self.kube.delete(api_version, kind, name, namespace, uid=live["metadata"]["uid"])
 
     async def _remove_stale_policies(
         self, contract: DataContract, endpoints: dict[str, DatasetEndpoint]

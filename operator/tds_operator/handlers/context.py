@@ -30,14 +30,17 @@ class Operator:
         """The user name the API server knows the operator by (set at startup)."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
+        self._signing_key: bytes | None = None
 
     def __copy__(self) -> Operator:
         return self
 
-    def connect(self, kube: Kube) -> None:
-        """Use this API connection (and the audit ledger in the operator's namespace)."""
+    def connect(self, kube: Kube, signing_key: bytes) -> None:
+        """Use this API connection, the audit ledger in the operator's namespace and the key
+        that seals stamps and entries."""
         self._kube = kube
-        self._ledger = AuditLedger(kube, self.config.namespace)
+        self._signing_key = signing_key
+        self._ledger = AuditLedger(kube, self.config.namespace, signing_key)
 
     @property
     def kube(self) -> Kube:
@@ -52,6 +55,13 @@ class Operator:
         if self._ledger is None:
             raise RuntimeError("the operator is not connected to the API server yet")
         return self._ledger
+
+    @property
+    def signing_key(self) -> bytes:
+        """The key only the operator holds: it seals consent stamps and audit entries."""
+        if self._signing_key is None:
+            raise RuntimeError("the operator is not connected to the API server yet")
+        return self._signing_key
 
     @property
     def rules(self) -> HubRules:

@@ -27,7 +27,7 @@ from tds_operator.api.datacontract import (
 )
 from tds_operator.api.resources import DATA_CONTRACT
 from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
-from tds_operator.audit.events import consent_events, phase_event
+from tds_operator.audit.events import phase_event, stamp_events
 from tds_operator.audit.store import LedgerBroken
 from tds_operator.audit.usage import contract_usage, jobs_in_flight
 from tds_operator.desired.labels import Manifest
@@ -50,9 +50,11 @@ from tds_operator.policy.contract import (
 )
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.rules import HubRules
-from tds_operator.policy.signatures import signed_spec, unsigned_consents
+from tds_operator.policy.signatures import consent_stamps, signed_spec, unsigned_consents
 from tds_operator.policy.terms import validate_contract_terms
 
+# status.signatures holds at most this many consents, the latest.
+MAX_SIGNATURES_SHOWN = 16
 # Wake a little after an instant so that `now >= instant` holds when the reconcile runs.
 WAKE_MARGIN_SECONDS = 0.02
 
@@ -88,7 +90,7 @@ def decide(
         now,
     )
     phase = effective_phase(phase, terms, unsigned_consents(spec, inputs.signatures))
-    events = consent_events(name, inputs.signatures)
+    events = stamp_events(name, inputs.signatures)
     change = phase_event(name, inputs.recorded, phase.phase, phase.reason, now)
     return ContractDecision(phase, terms, [*events, *([change] if change else [])])
 
@@ -99,7 +101,7 @@ class ContractReconciler:
     def __init__(self, op: Operator) -> None:
         self.op = op
         self.kube = op.kube
-        self.clean_room = CleanRoom(op.kube)
+        self.clean_room = CleanRoom(op.kube, op.rules)
 
     async def __call__(self, name: str) -> float | None:
         body = await self.kube.get(API_VERSION, DATA_CONTRACT, name)
@@ -107,7 +109,8 @@ class ContractReconciler:
             return None
         if body["metadata"].get("deletionTimestamp"):
             provider_space = ((body.get("spec") or {}).get("provider") or {}).get("space")
-            await self.clean_room.close(name, provider_space, force_remove=True)
+            uid = body["metadata"].get("uid", "")
+            await self.clean_room.close(name, uid, provider_space, force_remove=True)
             await remove_finalizer(self.kube, body)
             return None
         await ensure_finalizer(self.kube, body)
@@ -178,7 +181,7 @@ class ContractReconciler:
             phase=phase.phase,
             conditions=conditions,
             expires_at=inputs.contract.spec.validity.not_after,
-            signatures=inputs.signatures,
+            signatures=consent_stamps(inputs.signatures)[-MAX_SIGNATURES_SHOWN:],
             usage=contract_usage(inputs.recorded, inputs.jobs),
             active_since=(
                 timestamp(now) if phase.is_active and not status.get("activeSince") else None

@@ -29,7 +29,7 @@ from tds_operator.desired.trainingjob import dataset_addresses
 from tds_operator.handlers.context import Operator
 from tds_operator.kube import is_subset
 from tds_operator.policy.sealing import CleanRoomObservation
-from tds_operator.policy.signatures import signatures_of
+from tds_operator.policy.signatures import signatures_of, verified_stamps
 from tds_operator.policy.training import AdmissionInput, gpus_held
 
 
@@ -88,6 +88,7 @@ class ContractInputs:
     provider: DataSpace | None
     consumer: DataSpace | None
     signatures: list[dict[str, Any]]
+    """The stamps the operator sealed for this contract; forged ones are left out."""
     jobs: list[Manifest]
     recorded: list[AuditEntry]
     dataset_services: dict[str, Manifest | None]
@@ -101,7 +102,9 @@ async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) 
         contract=contract,
         provider=provider,
         consumer=await data_space(op, contract.spec.consumer.space),
-        signatures=signatures_of(body["metadata"].get("annotations")),
+        signatures=verified_stamps(
+            signatures_of(body["metadata"].get("annotations")), op.signing_key, name
+        ),
         jobs=await jobs_of_contract(op, name),
         recorded=(await op.ledger.load(name)).entries,
         dataset_services=await dataset_services(op, contract, provider),

@@ -151,6 +151,9 @@ class TrainingJobReconciler:
     async def _run(self, body: Manifest, job: TrainingJob, contract: DataContract) -> float | None:
         status = body.get("status") or {}
         name, namespace = workload_of(body)
+        if not await self.workload.clean_room_ready(body, contract.metadata.uid or ""):
+            # The contract's reconcile is opening it, or reports CleanRoomNameTaken.
+            return CLEAN_ROOM_RECHECK_SECONDS
         batch = await self.workload.batch_job(body)
         sealed: Decision | None = None
         if batch is None:

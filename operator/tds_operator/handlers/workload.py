@@ -1,4 +1,8 @@
-"""Act on a TrainingJob's workload in the clean room: its batch Job, rendezvous Service, pods."""
+"""Act on a TrainingJob's workload in the clean room: its batch Job, rendezvous Service, pods.
+
+Objects are looked up by name, but only those labelled for this very TrainingJob count as its
+own: a namespace shared by name with another contract's must never hand over, or lose, a Job.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Mapping
 
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
-from tds_operator.desired.labels import Manifest
+from tds_operator.desired.labels import Manifest, controlled_by
 from tds_operator.desired.trainingjob import (
     JOB_NAME_LABEL,
     JOB_NAMESPACE_LABEL,
@@ -24,6 +28,17 @@ def workload_of(body: Manifest) -> tuple[str, str]:
     return body["metadata"]["name"], clean_room_namespace(contract)
 
 
+def made_for(live: Manifest | None, body: Manifest) -> bool:
+    """Whether a clean-room object carries this TrainingJob's namespace and name labels."""
+    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+    metadata = body["metadata"]
+    return (
+        live is not None
+        and labels.get(JOB_NAMESPACE_LABEL) == metadata["namespace"]
+        and labels.get(JOB_NAME_LABEL) == metadata["name"]
+    )
+
+
 class Workload:
     """The clean-room objects that run one TrainingJob's workers."""
 
@@ -33,7 +48,13 @@ class Workload:
     async def batch_job(self, body: Manifest) -> Manifest | None:
         """The live batch Job, if there is one."""
         name, namespace = workload_of(body)
-        return await self.kube.get("batch/v1", "Job", name, namespace)
+        live = await self.kube.get("batch/v1", "Job", name, namespace)
+        return live if made_for(live, body) else None
+
+    async def clean_room_ready(self, body: Manifest, contract_uid: str) -> bool:
+        """Whether the contract's clean room exists and was made for this very contract."""
+        live = await self.kube.get("v1", "Namespace", workload_of(body)[1])
+        return controlled_by(live, contract_uid)
 
     async def start(
         self,
@@ -61,10 +82,14 @@ class Workload:
 
     async def stop_workers(self, body: Manifest) -> None:
         """Delete the batch Job (and so its pods)."""
-        name, namespace = workload_of(body)
-        await self.kube.delete("batch/v1", "Job", name, namespace)
+        await self._delete_own("batch/v1", "Job", body)
 
     async def remove_rendezvous(self, body: Manifest) -> None:
         """Delete the rendezvous Service, which holds no GPU."""
+        await self._delete_own("v1", "Service", body)
+
+    async def _delete_own(self, api_version: str, kind: str, body: Manifest) -> None:
         name, namespace = workload_of(body)
-        await self.kube.delete("v1", "Service", name, namespace)
+        live = await self.kube.get(api_version, kind, name, namespace)
+        if live is not None and made_for(live, body):
+            await self.kube.delete(api_version, kind, name, namespace, uid=live["metadata"]["uid"])

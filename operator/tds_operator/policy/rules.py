@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_GPU_NODE_SELECTOR = {"hub.tds.io/pool": "gpu"}
 DEFAULT_GPU_TOLERATION_KEY = "nvidia.com/gpu"
@@ -38,6 +41,15 @@ class HubRules:
     simulation_hub: bool = False
     """Whether pods are simulated (the local GPU hub): only then do a TrainingJob's
     `hub.tds.io/*` labels and annotations, which steer the simulation, reach its workers."""
+    pod_cidrs: tuple[Network, ...] = ()
+    """The cluster's pod networks: no contract's egress may reach into them."""
+    service_cidrs: tuple[Network, ...] = ()
+    """The cluster's service networks: no contract's egress may reach into them."""
+    api_server_cidrs: tuple[Network, ...] = ()
+    """Addresses of the API server: no contract's egress may reach them."""
+    allow_any_egress_destination: bool = False
+    """Whether a contract may name 0.0.0.0/0 or ::/0 (the internet; the cluster's own ranges and
+    link-local addresses are still cut out of it)."""
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> HubRules:
@@ -57,6 +69,10 @@ class HubRules:
             scratch_size_limit=_byte_quantity(env, "TDS_SCRATCH_SIZE_LIMIT")
             or defaults.scratch_size_limit,
             simulation_hub=_switch(env, "TDS_SIMULATION_HUB"),
+            pod_cidrs=_networks(env, "TDS_POD_CIDRS"),
+            service_cidrs=_networks(env, "TDS_SERVICE_CIDRS"),
+            api_server_cidrs=_networks(env, "TDS_API_SERVER_CIDRS"),
+            allow_any_egress_destination=_switch(env, "TDS_ALLOW_ANY_EGRESS_DESTINATION"),
         )
 
 
@@ -121,3 +137,20 @@ def _labels(env: Mapping[str, str], name: str) -> dict[str, str]:
             )
         labels[key.strip()] = value.strip()
     return labels
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    networks = []
+    for word in _words(env, name):
+        try:
+            networks.append(ipaddress.ip_network(word if "/" in word else f"{word}/{_bits(word)}"))
+        except ValueError:
+            raise ValueError(
+                f"{name} must be comma-separated CIDRs or addresses, such as "
+                f"10.244.0.0/16,fd00:10:244::/56; got {word!r} (host bits must be zero)"
+            ) from None
+    return tuple(networks)
+
+
+def _bits(address: str) -> int:
+    return 128 if ":" in address else 32

@@ -14,6 +14,7 @@ from tds_operator.api.datacontract import DataContractSpec
 from tds_operator.api.dataspace import DataSpaceSpec
 from tds_operator.policy.contract import PARTIES, party_space
 from tds_operator.policy.decision import Decision, first_failing
+from tds_operator.policy.egress import egress_violation
 from tds_operator.policy.rules import HubRules
 
 
@@ -118,6 +119,20 @@ def concurrency_within_hub_limit(terms: TermsInput) -> Decision:
     return Decision.allow("GpuConcurrencyWithinLimit", "GPU concurrency fits the hub's limit")
 
 
+def egress_within_hub_rules(terms: TermsInput) -> Decision:
+    """No spec.egress entry leads into the cluster, to link-local addresses, or (unless the hub
+    allows it) everywhere."""
+    for index, rule in enumerate(terms.spec.egress):
+        violation = egress_violation(rule.cidr, terms.hub_rules)
+        if violation is not None:
+            return Decision.deny(
+                "EgressForbidden",
+                f"spec.egress[{index}].cidr: {violation}; clean rooms may not reach it: "
+                "name only the networks jobs need, such as a package mirror's address",
+            )
+    return Decision.allow("EgressAllowed", "every egress destination is allowed by the hub")
+
+
 TERMS_POLICIES: Final = (
     parties_exist,
     datasets_offered,
@@ -125,6 +140,7 @@ TERMS_POLICIES: Final = (
     validity_within_hub_limit,
     budget_within_hub_limit,
     concurrency_within_hub_limit,
+    egress_within_hub_rules,
 )
 
 

@@ -149,7 +149,12 @@ def replace_rules(kind: str, rules: list[Manifest]) -> None:
 def refusal_of(rule: Manifest, log: str) -> list[str]:
     """Lines of the log where the API server refused the operator something this rule grants."""
     named = "|".join(re.escape(resource) for resource in rule["resources"])
-    pattern = re.compile(rf'forbidden.*"(?:{named})"', re.IGNORECASE)
+    patterns = [rf'forbidden.*"(?:{named})"']
+    if "bind" in rule["verbs"]:
+        # Without `bind`, a binding to a role whose rights the operator does not hold is refused
+        # as an escalation, on the binding.
+        patterns.append("forbidden.*attempting to grant RBAC permissions not currently held")
+    pattern = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
     return [line for line in log.splitlines() if pattern.search(line)]
 
 

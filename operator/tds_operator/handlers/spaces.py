@@ -98,6 +98,7 @@ class SpaceReconciler:
                     f"the API server rejected {child['kind']} {child['metadata']['name']}: "
                     f"{error.message}",
                 )
+                logger.warning("DataSpace %s: %s", name, decision.message)
                 await self._report(body, decision)
                 return None
         changed += await self._remove_stale_bindings(space, children)

@@ -155,7 +155,37 @@ def test_the_owner_role_is_not_bound_at_cluster_scope(token: Token, scratch: Scr
     scratch.append(("clusterrolebinding", name, None))
     manifest = binding("ClusterRoleBinding", name, "tds-space-owner")
     refused(lambda: token.create(manifest), f"{POLICY} with binding")
-    refused(lambda: token.create(manifest), "only tds-participant and tds-observer")
+    refused(lambda: token.create(manifest), "only tds-participant,")
+
+
+def test_a_spaces_contract_role_is_bound_only_under_its_own_name(
+    token: Token, scratch: Scratch
+) -> None:
+    role = f"tds-space-x{uuid.uuid4().hex[:6]}-contract-owners"
+    kubectl("create", "clusterrole", role, "--verb=get", "--resource=datacontracts.tds.io")
+    name = f"tds-space-x-{uuid.uuid4().hex[:6]}"
+    scratch += [("clusterrole", role, None), ("clusterrolebinding", name, None)]
+    manifest = binding("ClusterRoleBinding", name, role)
+    refused(lambda: token.create(manifest), "a space's own contract role")
+
+
+def test_the_only_cluster_roles_it_writes_are_the_spaces_contract_roles(
+    token: Token, scratch: Scratch
+) -> None:
+    def role(name: str, resources: list[str]) -> Manifest:
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": MANAGED},
+            "rules": [{"apiGroups": ["tds.io"], "resources": resources, "verbs": ["get"]}],
+        }
+
+    other = f"e2e-reader-{uuid.uuid4().hex[:6]}"
+    contracts = f"tds-space-x{uuid.uuid4().hex[:6]}-contract-owners"
+    scratch += [("clusterrole", other, None), ("clusterrole", contracts, None)]
+    refused(lambda: token.create(role(other, ["datacontracts"])), POLICY)
+    # Its own name pattern, but a grant beyond DataContracts.
+    refused(lambda: token.create(role(contracts, ["dataspaces"])), "DataContracts alone")
 
 
 def test_only_the_space_roles_are_bound_in_a_space(

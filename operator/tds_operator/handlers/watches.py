@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from tds_operator import API_VERSION, FIELD_MANAGER, GROUP, VERSION
+from tds_operator import FIELD_MANAGER, GROUP, VERSION
 from tds_operator.api.resources import (
     DATA_CONTRACT,
     DATA_CONTRACTS,
@@ -26,7 +26,7 @@ from tds_operator.audit.events import job_key
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.context import Operator
-from tds_operator.handlers.gather import contracts_of_space
+from tds_operator.handlers.gather import contracts_of_space, jobs_of_contract
 
 SPACE_CHILD_RESOURCES = (
     ("v1", "namespaces"),
@@ -65,10 +65,9 @@ async def contract_changed(name: str, body: kopf.Body, memo: Operator, **_: Any)
         space = (spec.get(party) or {}).get("space")
         if space:
             memo.enqueue(DATA_SPACE, space)
-    for job in await memo.kube.list(API_VERSION, TRAINING_JOB):
-        if (job.get("spec") or {}).get("contract") == name:
-            metadata = job["metadata"]
-            memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
+    for job in await jobs_of_contract(memo, name):
+        metadata = job["metadata"]
+        memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
 
 
 async def training_job_changed(

@@ -112,6 +112,21 @@ build_helm() {
   publish "$out"
 }
 
+# promtool checks and unit-tests the chart's alerting rules (make rules-test); not part of the hub.
+build_promtool() {
+  local out=$PROMTOOL_BIN
+  if all_present "$out" promtool; then return; fi
+  local work=$HUB_CACHE_DIR/work/promtool-$PROMTOOL_VERSION
+  log "promtool $PROMTOOL_VERSION: preparing wrapper module"
+  wrapper_module "$work"
+  (cd "$work" && quiet go get -tool "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION")
+  mkdir -p "$out.tmp"
+  with_progress "promtool $PROMTOOL_VERSION" \
+    env -C "$work" go build -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROMTOOL_VERSION" \
+    -o "$out.tmp/promtool" github.com/prometheus/prometheus/cmd/promtool
+  publish "$out"
+}
+
 all_present() {
   local dir=$1; shift
   local b

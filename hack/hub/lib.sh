@@ -11,6 +11,7 @@ K8S_BIN=$HUB_CACHE_DIR/kubernetes-$K8S_VERSION
 ETCD_BIN=$HUB_CACHE_DIR/etcd-$ETCD_VERSION
 KWOK_BIN=$HUB_CACHE_DIR/kwok-$KWOK_VERSION
 HELM_BIN=$HUB_CACHE_DIR/helm-$HELM_VERSION
+PROMTOOL_BIN=$HUB_CACHE_DIR/promtool-$PROMTOOL_VERSION
 # kwokctl keeps each cluster's state (certificates, etcd data, logs, pids) under this directory.
 export KWOK_WORKDIR=$HUB_DIR/kwok
 export PATH=$K8S_BIN:$KWOK_BIN:$HELM_BIN:$PATH

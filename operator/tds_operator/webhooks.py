@@ -9,6 +9,9 @@ reconcilers, which enforce the same rules again.
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -23,6 +26,12 @@ from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import admission_input, contracts_of_space, data_space
 from tds_operator.handlers.objects import validation_message
+from tds_operator.metrics import (
+    WEBHOOK_DENIALS,
+    WEBHOOK_LATENCY,
+    WEBHOOK_REQUESTS,
+    count_admission,
+)
 from tds_operator.policy.consent import admit_contract_change
 from tds_operator.policy.contract import PARTIES
 from tds_operator.policy.identity import UserInfo
@@ -40,8 +49,44 @@ from tds_operator.policy.space import space_may_be_deleted
 from tds_operator.policy.training import admit_training_job
 
 
-def _deny(reason: str, message: str) -> kopf.AdmissionError:
-    return kopf.AdmissionError(f"{reason}: {message}", code=403)
+class Refusal(kopf.AdmissionError):
+    """An admission refused for a reason the API names; the message starts with the reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}", code=403)
+        self.reason = reason
+
+
+def _deny(reason: str, message: str) -> Refusal:
+    return Refusal(reason, message)
+
+
+AdmissionHandler = Callable[..., Awaitable[None]]
+
+
+def measured(kind: str, handler: AdmissionHandler) -> AdmissionHandler:
+    """`handler`, counted and timed per kind, operation and result; refusals by reason."""
+
+    @functools.wraps(handler)
+    async def answer(**kwargs: Any) -> None:
+        operation = str(kwargs.get("operation") or "")
+        started = time.perf_counter()
+        result = "error"
+        try:
+            await handler(**kwargs)
+            result = "allowed"
+        except kopf.AdmissionError as refusal:
+            result = "denied"
+            reason = getattr(refusal, "reason", "Refused")
+            WEBHOOK_DENIALS.labels(kind=kind, operation=operation, reason=reason).inc()
+            raise
+        finally:
+            WEBHOOK_REQUESTS.labels(kind=kind, operation=operation, result=result).inc()
+            WEBHOOK_LATENCY.labels(kind=kind, operation=operation).observe(
+                time.perf_counter() - started
+            )
+
+    return answer
 
 
 def _spec(body: kopf.Body | None) -> DataContractSpec | None:
@@ -146,6 +191,8 @@ async def admit_training(body: kopf.Body, memo: Operator, **_: Any) -> None:
     contract = await memo.kube.get(f"{GROUP}/{VERSION}", DATA_CONTRACT, job.spec.contract)
     decision = admit_training_job(await admission_input(memo, job, contract))
     if not decision.allowed:
+        # An allowed job is counted once, when the operator records its admission.
+        count_admission(job.spec.contract if contract else None, False, decision.reason)
         raise _deny(decision.reason, decision.message)
 
 
@@ -165,10 +212,10 @@ def register(registry: kopf.OperatorRegistry) -> None:
         operations=["CREATE", "UPDATE"],
         id="contract-consent",
         registry=registry,
-    )(admit_contract)
+    )(measured("DataContract", admit_contract))
     kopf.on.validate(
         *tds, TRAINING_JOBS, operations=["CREATE"], id="training-admission", registry=registry
-    )(admit_training)
+    )(measured("TrainingJob", admit_training))
     kopf.on.validate(
         *tds, DATA_SPACES, operations=["DELETE"], id="space-deletion", registry=registry
-    )(admit_space_deletion)
+    )(measured("DataSpace", admit_space_deletion))

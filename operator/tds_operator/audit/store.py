@@ -37,6 +37,7 @@ from tds_operator.desired.labels import (
     managed_labels,
 )
 from tds_operator.kube import Kube, KubeError
+from tds_operator.metrics import LEDGER_APPENDS, count_ledger_failure
 
 LEDGER_LABEL = "tds.io/audit-ledger"
 CONFLICT_RETRIES = 5
@@ -149,6 +150,7 @@ class AuditLedger:
                     data, recorded.get("head"), recorded.get("entries"), key
                 )
                 if not intact.ok:
+                    count_ledger_failure(contract)
                     raise LedgerBroken(contract, intact)
                 chain = decode_entries(data).entries
                 added = extend(chain, events, key)
@@ -160,6 +162,8 @@ class AuditLedger:
                     if error.status == 409 and attempt + 1 < CONFLICT_RETRIES:
                         continue
                     raise
+                for entry in added:
+                    LEDGER_APPENDS.labels(event=entry.kind).inc()
                 return [*chain, *added]
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tds_operator.api.datacontract import ContractUsage
@@ -58,3 +59,29 @@ def jobs_in_flight(chain: Sequence[AuditEntry], live_jobs: Iterable[Mapping[str,
         if phase in HOLDING_PHASES or (uid in admitted and phase not in FINISHED_PHASES):
             count += 1
     return count
+
+
+@dataclass(frozen=True)
+class JobLoad:
+    """What a contract's live jobs are doing: how many wait, how many run, the GPUs they hold."""
+
+    queued: int
+    running: int
+    gpus_held: int
+
+
+def job_load(live_jobs: Iterable[Mapping[str, Any]]) -> JobLoad:
+    """Live jobs not finished are queued until their workers run; admitted and running jobs
+    hold their GPUs (workers x gpusPerWorker)."""
+    queued = running = gpus = 0
+    for job in live_jobs:
+        spec, phase = job.get("spec") or {}, (job.get("status") or {}).get("phase")
+        if phase in FINISHED_PHASES:
+            continue
+        if phase == "Running":
+            running += 1
+        else:
+            queued += 1
+        if phase in HOLDING_PHASES:
+            gpus += int(spec.get("workers", 1)) * int(spec.get("gpusPerWorker", 1))
+    return JobLoad(queued=queued, running=running, gpus_held=gpus)

@@ -29,7 +29,7 @@ from tds_operator.api.resources import DATA_CONTRACT
 from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
 from tds_operator.audit.events import phase_event, stamp_events
 from tds_operator.audit.store import LedgerBroken
-from tds_operator.audit.usage import contract_usage, jobs_in_flight
+from tds_operator.audit.usage import contract_usage, job_load, jobs_in_flight
 from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.cleanroom import CleanRoom
 from tds_operator.handlers.context import Operator, utcnow
@@ -42,6 +42,7 @@ from tds_operator.handlers.objects import (
     validation_message,
     write_status,
 )
+from tds_operator.metrics import ContractFigures, forget_contract, report_contract
 from tds_operator.policy.conditions import set_decision, timestamp
 from tds_operator.policy.contract import (
     PhaseDecision,
@@ -95,6 +96,27 @@ def decide(
     return ContractDecision(phase, terms, [*events, *([change] if change else [])])
 
 
+def contract_figures(
+    inputs: ContractInputs, decision: ContractDecision, ledger_intact: bool
+) -> ContractFigures:
+    """The contract's gauges, from what its reconcile gathered and decided."""
+    spec = inputs.contract.spec
+    load = job_load(inputs.jobs)
+    return ContractFigures(
+        provider=spec.provider.space,
+        consumer=spec.consumer.space,
+        phase=decision.phase.phase,
+        gpu_hours_used=contract_usage(inputs.recorded, inputs.jobs).gpu_hours,
+        gpu_hours_budget=spec.compute.max_gpu_hours,
+        max_concurrent_gpus=spec.compute.max_concurrent_gpus,
+        gpus_held=load.gpus_held,
+        jobs_queued=load.queued,
+        jobs_running=load.running,
+        not_after=spec.validity.not_after,
+        ledger_intact=ledger_intact,
+    )
+
+
 class ContractReconciler:
     """Makes the world match one DataContract."""
 
@@ -106,8 +128,10 @@ class ContractReconciler:
     async def __call__(self, name: str) -> float | None:
         body = await self.kube.get(API_VERSION, DATA_CONTRACT, name)
         if body is None:
+            forget_contract(name)
             return None
         if body["metadata"].get("deletionTimestamp"):
+            forget_contract(name)
             provider_space = ((body.get("spec") or {}).get("provider") or {}).get("space")
             uid = body["metadata"].get("uid", "")
             await self.clean_room.close(name, uid, provider_space, force_remove=True)
@@ -129,6 +153,7 @@ class ContractReconciler:
         )
         chain, ledger = await self._record(name, decision.events)
         await self._report(body, inputs, decision, clean_room, chain, ledger)
+        report_contract(name, contract_figures(inputs, decision, ledger.allowed))
         next_transition = decision.phase.next_transition
         if next_transition is None:
             return None

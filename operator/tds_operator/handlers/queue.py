@@ -13,7 +13,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from tds_operator.metrics import QUEUE_DEPTH, RECONCILE_DURATION, RECONCILES
+from tds_operator.metrics import (
+    QUEUE_ADDS,
+    QUEUE_DEPTH,
+    QUEUE_RETRIES,
+    RECONCILE_DURATION,
+    RECONCILE_ERRORS,
+    RECONCILES,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +57,8 @@ class ReconcileQueue:
         elif key not in self._queued:
             self._queued.add(key)
             self._ready.put_nowait(key)
-            QUEUE_DEPTH.labels(kind=self.kind).set(len(self._queued))
+            QUEUE_ADDS.labels(name=self.kind).inc()
+            QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
 
     def _schedule(self, key: str, delay: float) -> None:
         deadline = time.monotonic() + delay
@@ -89,7 +97,7 @@ class ReconcileQueue:
         while True:
             key = await self._ready.get()
             self._queued.discard(key)
-            QUEUE_DEPTH.labels(kind=self.kind).set(len(self._queued))
+            QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
             self._running.add(key)
             try:
                 await self._run_one(key)
@@ -113,6 +121,8 @@ class ReconcileQueue:
                 "reconcile of %s %s failed; retrying in %.1fs", self.kind, key, backoff
             )
             RECONCILES.labels(kind=self.kind, result="error").inc()
+            RECONCILE_ERRORS.labels(kind=self.kind).inc()
+            QUEUE_RETRIES.labels(name=self.kind).inc()
             self._schedule(key, backoff)
         else:
             self._failures.pop(key, None)

@@ -43,6 +43,7 @@ from tds_operator.handlers.objects import (
     write_status,
 )
 from tds_operator.handlers.workload import Workload, workload_of
+from tds_operator.metrics import count_admission
 from tds_operator.policy.conditions import set_condition, timestamp
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
@@ -132,6 +133,7 @@ class TrainingJobReconciler:
                     utcnow(),
                 )
                 await self.op.ledger.record(name, [event])
+                count_admission(name if contract else None, decision.allowed, decision.reason)
             if not decision.allowed:
                 await self._deny(body, decision)
                 return False

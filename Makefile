@@ -60,6 +60,10 @@ check-crds: venv ## Fail if crds/ is not what the models generate.
 unit: venv ## Unit tests of the pure logic (no cluster).
 	$(PYTEST) -m unit tests/unit $(PYTEST_FLAGS)
 
+.PHONY: rules-test
+rules-test: ## promtool checks the chart's alerting rules and runs their unit tests (tests/alerts).
+	hack/promtool.sh
+
 .PHONY: integration
 integration: venv ## Integration tests against the local hub (make hub-up first).
 	$(PYTEST) -m integration tests/integration $(PYTEST_FLAGS)
@@ -77,8 +81,8 @@ chart-lint: ## helm lint, the chart's CRDs are crds/, checkov on what the chart 
 	hack/chart-lint.sh
 
 .PHONY: test
-test: ## Everything CI runs: lint, CRDs fresh, unit, hub up, integration, e2e, hub down.
-	$(MAKE) lint check-crds unit
+test: ## Everything CI runs: lint, CRDs fresh, unit, alert rules, hub up, integration, e2e, hub down.
+	$(MAKE) lint check-crds unit rules-test
 	$(MAKE) hub-up
 	$(MAKE) integration; integration=$$?; \
 	  $(MAKE) e2e; e2e=$$?; \

@@ -85,20 +85,22 @@ class OperatorProcess:
         self.stop(kill=kill)
         self.start()
 
-    def metric(self, name: str, **labels: str) -> float:
-        """Sum of a metric's samples whose labels match."""
+    def samples(self, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+        """The labels and value of each sample of a metric whose labels match, as scraped now."""
         with urllib.request.urlopen(
             f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
         ) as response:
             text = response.read().decode()
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    total += sample.value
-        return total
+        return [
+            (sample.labels, sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+        ]
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples whose labels match."""
+        return sum(value for _, value in self.samples(name, **labels))
 
     def writes(self) -> float:
         """Write requests the operator has sent since it started."""

@@ -9,7 +9,14 @@ import pytest
 
 from tds_operator.api.datacontract import ContractUsage
 from tds_operator.audit.chain import AuditEntry, AuditEvent, extend
-from tds_operator.audit.usage import admitted_jobs, contract_usage, jobs_in_flight, usage_by_job
+from tds_operator.audit.usage import (
+    JobLoad,
+    admitted_jobs,
+    contract_usage,
+    job_load,
+    jobs_in_flight,
+    usage_by_job,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +80,27 @@ def test_finished_and_never_admitted_jobs_are_not_in_flight() -> None:
     jobs = [job_in("Succeeded", "a"), job_in("Stopped", "b"), job_in(None, "x")]
     assert jobs_in_flight(CHAIN, jobs) == 0
     assert jobs_in_flight(CHAIN, [job_in("Running", "new")]) == 1
+
+
+def sized_job_in(phase: str | None, workers: int = 1, gpus_per_worker: int = 8) -> dict[str, Any]:
+    return {
+        "metadata": {"uid": phase or "new"},
+        "spec": {"workers": workers, "gpusPerWorker": gpus_per_worker},
+        "status": {"phase": phase} if phase else {},
+    }
+
+
+def test_job_load_counts_waiting_and_running_jobs_and_the_gpus_they_hold() -> None:
+    jobs = [
+        sized_job_in(None),
+        sized_job_in("Pending"),
+        sized_job_in("Admitted", workers=2, gpus_per_worker=4),
+        sized_job_in("Running", workers=1, gpus_per_worker=2),
+        *(sized_job_in(phase) for phase in ("Succeeded", "Failed", "Denied", "Stopped")),
+    ]
+    # Admitted jobs hold their GPUs while they wait for their workers; finished jobs hold none.
+    assert job_load(jobs) == JobLoad(queued=3, running=1, gpus_held=10)
+
+
+def test_job_load_of_no_jobs_is_zero() -> None:
+    assert job_load([]) == JobLoad(queued=0, running=0, gpus_held=0)

@@ -61,7 +61,7 @@ unit: venv ## Unit tests of the pure logic (no cluster).
 	$(PYTEST) -m unit tests/unit $(PYTEST_FLAGS)
 
 .PHONY: rules-test
-rules-test: ## promtool checks the chart's alerting rules and runs their unit tests (tests/alerts).
+rules-test: ## promtool: check and unit-test the alerting rules (tests/alerts), parse the dashboard queries.
 	hack/promtool.sh
 
 .PHONY: integration

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import filecmp
 import ipaddress
+import json
 from ipaddress import ip_network
 from typing import Any
 
@@ -73,6 +74,36 @@ def test_every_object_has_the_recommended_labels_and_its_namespace() -> None:
         assert not missing, f"{obj['kind']} {obj['metadata']['name']} lacks {missing}"
         cluster_scoped = obj["kind"].startswith(("Cluster", "Mutating", "Validating"))
         assert cluster_scoped or obj["metadata"].get("namespace") == NAMESPACE
+
+
+def test_alerts_and_dashboard_are_off_by_default() -> None:
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in render_chart()}
+    assert ("ConfigMap", f"{fullname()}-dashboard") not in kinds
+    assert "PrometheusRule" not in {kind for kind, _ in kinds}
+
+
+def test_the_prometheus_rule_and_dashboard_are_the_repositorys_files() -> None:
+    """What promtool tests and what the dashboard test validates is exactly what is installed."""
+    objects = render_chart(
+        {
+            "metrics.prometheusRule.enabled": "true",
+            "metrics.prometheusRule.labels.release": "monitoring",
+            "metrics.dashboard.enabled": "true",
+            "metrics.serviceMonitor.enabled": "true",
+        }
+    )
+    rule = find(objects, "PrometheusRule", fullname())
+    assert rule["metadata"]["labels"]["release"] == "monitoring"
+    rules_file = CHART / "rules" / "tds-operator.rules.yaml"
+    assert rule["spec"] == yaml.safe_load(rules_file.read_text())
+    dashboard = find(objects, "ConfigMap", f"{fullname()}-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    board = json.loads(dashboard["data"]["tds-operator.json"])
+    assert board == json.loads((CHART / "dashboards" / "tds-operator.json").read_text())
+    (endpoint,) = find(objects, "ServiceMonitor", fullname())["spec"]["endpoints"]
+    assert {"action": "replace", "targetLabel": "job", "replacement": "tds-operator"} in endpoint[
+        "relabelings"
+    ]
 
 
 def test_the_webhooks_are_exactly_the_operators_admission_handlers() -> None:

@@ -476,6 +476,7 @@ def test_tampering_with_the_ledger_is_detected_and_never_papered_over(
     }
     try:
         for what, (data, verdict) in tampered.items():
+            failures = operator.metric("tds_ledger_verification_failures_total", contract=name)
             store(data)
             result = audit_verify(name)
             assert (result.returncode, verdict in result.stdout) == (1, True), (what, result)
@@ -488,9 +489,15 @@ def test_tampering_with_the_ledger_is_detected_and_never_papered_over(
             ledger = contracts.condition(name, "AuditLedgerIntact")
             assert ledger is not None, what
             assert ledger["status"] == "False", what
+            # What the alert TDSLedgerVerificationFailed fires on.
+            assert operator.metric("tds_contract_ledger_intact", contract=name) == 0, what
+            assert (
+                operator.metric("tds_ledger_verification_failures_total", contract=name) > failures
+            ), what
             store(original)
             touch(contracts, name, operator)
             assert audit_verify(name).returncode == 0, what
+            assert operator.metric("tds_contract_ledger_intact", contract=name) == 1, what
     finally:
         store(original)
 

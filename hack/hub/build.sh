@@ -72,16 +72,21 @@ build_kubernetes() {
   publish "$out"
 }
 
-build_etcd() {
-  local out=$ETCD_BIN
-  if all_present "$out" etcd; then return; fi
-  local work=$HUB_CACHE_DIR/work/etcd-$ETCD_VERSION
+# One command of a Go module, got as a tool of a wrapper module and built into the cache.
+build_tool() {
+  local out=$1 name=$2 version=$3 package=$4 ldflags=${5:-}
+  if all_present "$out" "$name"; then return; fi
+  local work=$HUB_CACHE_DIR/work/$name-$version
   wrapper_module "$work"
-  (cd "$work" && quiet go get -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
+  (cd "$work" && quiet go get -tool "$package@$version")
   mkdir -p "$out.tmp"
-  with_progress "etcd $ETCD_VERSION" \
-    env -C "$work" go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
+  with_progress "$name $version" \
+    env -C "$work" go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp/$name" "$package"
   publish "$out"
+}
+
+build_etcd() {
+  build_tool "$ETCD_BIN" etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3
 }
 
 build_kwok() {
@@ -100,31 +105,19 @@ build_kwok() {
 }
 
 build_helm() {
-  local out=$HELM_BIN
-  if all_present "$out" helm; then return; fi
-  local work=$HUB_CACHE_DIR/work/helm-$HELM_VERSION
-  wrapper_module "$work"
-  (cd "$work" && quiet go get -tool "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
-  mkdir -p "$out.tmp"
-  with_progress "helm $HELM_VERSION" \
-    env -C "$work" go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-    -o "$out.tmp/helm" helm.sh/helm/v3/cmd/helm
-  publish "$out"
+  build_tool "$HELM_BIN" helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
+    "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
 # promtool checks and unit-tests the chart's alerting rules (make rules-test); not part of the hub.
+# Its module version v0.MMNN.P is Prometheus MM.NN.P, the version promtool reports.
 build_promtool() {
-  local out=$PROMTOOL_BIN
-  if all_present "$out" promtool; then return; fi
-  local work=$HUB_CACHE_DIR/work/promtool-$PROMTOOL_VERSION
-  log "promtool $PROMTOOL_VERSION: preparing wrapper module"
-  wrapper_module "$work"
-  (cd "$work" && quiet go get -tool "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION")
-  mkdir -p "$out.tmp"
-  with_progress "promtool $PROMTOOL_VERSION" \
-    env -C "$work" go build -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROMTOOL_VERSION" \
-    -o "$out.tmp/promtool" github.com/prometheus/prometheus/cmd/promtool
-  publish "$out"
+  local release=${PROMTOOL_VERSION#v0.}
+  local minor=${release%%.*}
+  release=$((minor / 100)).$((minor % 100)).${release#*.}
+  build_tool "$PROMTOOL_BIN" promtool "$PROMTOOL_VERSION" \
+    github.com/prometheus/prometheus/cmd/promtool \
+    "-X github.com/prometheus/common/version.Version=$release"
 }
 
 all_present() {

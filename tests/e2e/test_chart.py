@@ -106,6 +106,18 @@ def test_the_prometheus_rule_and_dashboard_are_the_repositorys_files() -> None:
     ]
 
 
+def test_metrics_may_be_narrowed_to_prometheus_alone() -> None:
+    """The metrics name every contract and space: who may scrape them is the platform's choice,
+    while the webhook and health ports stay open to the API server and kubelet."""
+    monitoring = {"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}
+    objects = render_chart(values_file={"networkPolicy": {"metricsFrom": [monitoring]}})
+    ingress = find(objects, "NetworkPolicy", fullname())["spec"]["ingress"]
+    by_port = {port["port"]: rule.get("from") for rule in ingress for port in rule["ports"]}
+    assert by_port == {"webhook": None, "health": None, "metrics": [monitoring]}
+    default = find(render_chart(), "NetworkPolicy", fullname())["spec"]["ingress"]
+    assert all("from" not in rule for rule in default)
+
+
 def test_the_webhooks_are_exactly_the_operators_admission_handlers() -> None:
     """Every kopf admission handler has a webhook at the path of its id, and nothing else."""
     handlers = {

@@ -39,6 +39,11 @@ VARIANTS = {
         "webhook.certificate.provider": "cert-manager",
         "metrics.serviceMonitor.enabled": "true",
     },
+    "observability": {
+        "metrics.prometheusRule.enabled": "true",
+        "metrics.dashboard.enabled": "true",
+        "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name": "monitoring",
+    },
 }
 # Objects of APIs that only clusters with cert-manager or prometheus-operator serve.
 OPTIONAL_APIS = {"cert-manager.io/v1", "monitoring.coreos.com/v1"}

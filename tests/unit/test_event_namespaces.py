@@ -27,5 +27,10 @@ def test_a_spaces_events_go_to_its_own_namespace() -> None:
     assert event_namespaces({"kind": "DataSpace", "metadata": {"name": "sgcc"}}) == ["tds-sgcc"]
 
 
+def test_a_deleted_spaces_events_go_to_default_as_its_namespace_terminates() -> None:
+    space = {"kind": "DataSpace", "metadata": {"name": "sgcc", "deletionTimestamp": "t"}}
+    assert event_namespaces(space) == ["default"]
+
+
 def test_other_cluster_scoped_objects_use_default() -> None:
     assert event_namespaces({"kind": "Widget", "metadata": {"name": "w"}}) == ["default"]

@@ -84,7 +84,8 @@ async def _patch_finalizers(kube: Kube, body: Manifest, finalizers: list[str] | 
 def event_namespaces(body: Manifest) -> list[str]:
     """Where the Events of an object go: its own namespace; for a DataContract, the namespaces
     of both parties' spaces, whose owners and members read them there (and nobody else); for a
-    DataSpace, its own namespace; for another cluster-scoped object, `default`."""
+    DataSpace, its own namespace, but `default` once it is being deleted (its namespace then
+    terminates and takes no Events); for another cluster-scoped object, `default`."""
     metadata = body["metadata"]
     if metadata.get("namespace"):
         return [metadata["namespace"]]
@@ -92,7 +93,7 @@ def event_namespaces(body: Manifest) -> list[str]:
         spec = body.get("spec") or {}
         spaces = [(spec.get(party) or {}).get("space") for party in ("provider", "consumer")]
         return [space_namespace(space) for space in dict.fromkeys(spaces) if space]
-    if body.get("kind") == DATA_SPACE:
+    if body.get("kind") == DATA_SPACE and not metadata.get("deletionTimestamp"):
         return [space_namespace(metadata["name"])]
     return [EVENTS_NAMESPACE_OF_CLUSTER_OBJECTS]
 

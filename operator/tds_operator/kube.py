@@ -6,6 +6,7 @@ counted in `tds_api_writes_total`, which is how tests prove that a converged obj
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -130,6 +131,40 @@ class Kube:
         """The API server's address."""
         return str(self._api.auth.server)
 
+    @contextlib.asynccontextmanager
+    async def _call(
+        self,
+        method: str,
+        api_version: str,
+        kind: str,
+        name: str | None = None,
+        namespace: str | None = None,
+        *,
+        subresource: str = "",
+        **kwargs: Any,
+    ) -> AsyncIterator[httpx.Response]:
+        """One API request as this client's identity; an HTTP error becomes a KubeError."""
+        resource = resource_of(api_version, kind)
+        url = "/".join(part for part in (resource.plural, name, subresource) if part)
+        headers = [*self._identity, *dict(kwargs.pop("headers", {})).items()]
+        try:
+            async with self._api.call_api(
+                method,
+                version=api_version,
+                namespace=namespace if resource.namespaced else None,
+                url=url,
+                headers=headers,
+                **kwargs,
+            ) as response:
+                yield response
+        except httpx.HTTPStatusError as error:
+            raise _kube_error(error.response) from None
+        except kr8s.ServerError as error:
+            # kr8s wraps some HTTP errors into its own exception, which carries the response.
+            if isinstance(error.response, httpx.Response):
+                raise _kube_error(error.response) from None
+            raise
+
     async def _request(
         self,
         method: str,
@@ -141,31 +176,11 @@ class Kube:
         subresource: str = "",
         **kwargs: Any,
     ) -> Manifest:
-        resource = resource_of(api_version, kind)
-        url = resource.plural
-        headers = [*self._identity, *dict(kwargs.pop("headers", {})).items()]
-        if name:
-            url += f"/{name}"
-        if subresource:
-            url += f"/{subresource}"
-        try:
-            async with self._api.call_api(
-                method,
-                version=api_version,
-                namespace=namespace if resource.namespaced else None,
-                url=url,
-                headers=headers,
-                **kwargs,
-            ) as response:
-                body: Manifest = response.json() if response.content else {}
-                return body
-        except httpx.HTTPStatusError as error:
-            raise _kube_error(error.response) from None
-        except kr8s.ServerError as error:
-            # kr8s wraps some HTTP errors into its own exception, which carries the response.
-            if isinstance(error.response, httpx.Response):
-                raise _kube_error(error.response) from None
-            raise
+        async with self._call(
+            method, api_version, kind, name, namespace, subresource=subresource, **kwargs
+        ) as response:
+            body: Manifest = response.json() if response.content else {}
+            return body
 
     async def _write(
         self,
@@ -322,30 +337,16 @@ class Kube:
     ) -> AsyncIterator[tuple[str, Manifest]]:
         """The changes (ADDED, MODIFIED, DELETED, with the object) of one object after
         `resource_version`, as they happen; ends when the API server closes the watch."""
-        resource = resource_of(api_version, kind)
         params = {"watch": "true", "fieldSelector": f"metadata.name={name}"}
         if resource_version:
             params["resourceVersion"] = resource_version
-        try:
-            async with self._api.call_api(
-                "GET",
-                version=api_version,
-                namespace=namespace if resource.namespaced else None,
-                url=resource.plural,
-                params=params,
-                headers=self._identity,
-                stream=True,
-            ) as response:
-                async for line in response.aiter_lines():
-                    if line.strip():
-                        event = json.loads(line)
-                        yield str(event.get("type")), event.get("object") or {}
-        except httpx.HTTPStatusError as error:
-            raise _kube_error(error.response) from None
-        except kr8s.ServerError as error:
-            if isinstance(error.response, httpx.Response):
-                raise _kube_error(error.response) from None
-            raise
+        async with self._call(
+            "GET", api_version, kind, None, namespace, params=params, stream=True
+        ) as response:
+            async for line in response.aiter_lines():
+                if line.strip():
+                    event = json.loads(line)
+                    yield str(event.get("type")), event.get("object") or {}
 
     async def create(self, manifest: Manifest) -> Manifest:
         """Create an object (for things that are created once, such as Events)."""

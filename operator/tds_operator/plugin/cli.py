@@ -11,8 +11,9 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TextIO, get_args
 
+from tds_operator.api.datacontract import Purpose
 from tds_operator.audit.verify import verify_ledger
 from tds_operator.connection import (
     EXIT_CODES_HELP,
@@ -124,6 +125,9 @@ def build_parser() -> Parser:
     )
     shell = sub.add_parser("completion", help="print a shell completion script")
     shell.add_argument("shell", choices=completion.SHELLS)
+    for command in [*sub.choices.values(), *audit_sub.choices.values()]:
+        command.epilog = EXIT_CODES_HELP
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -147,7 +151,8 @@ def _propose_parser(sub: argparse._SubParsersAction[Parser], flags: Parser) -> N
     propose.add_argument(
         "--purpose",
         default="model-training",
-        help="model-training (default), model-evaluation, analytics",
+        choices=get_args(Purpose),
+        help="what the data may be used for (default: model-training)",
     )
     propose.add_argument("--not-before", help="start of validity, RFC 3339 (default: at once)")
     propose.add_argument("--not-after", help="end of validity, RFC 3339, e.g. 2027-03-15T00:00:00Z")

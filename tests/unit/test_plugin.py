@@ -52,6 +52,7 @@ def test_kubectls_flags_are_taken_before_or_after_the_command() -> None:
         ["propose", "c", "--provider", "sgcc"],
         ["propose", "c", "-f", "contract.yaml"],
         ["usage", "--max-gpu-hours", "3"],
+        ["status", "c", "--as-group", "sgcc-admins"],
     ],
 )
 def test_a_wrong_command_line_is_one_line_and_exit_2(argv: list[str]) -> None:

@@ -201,6 +201,8 @@ def proposal_of(args: argparse.Namespace) -> dict[str, object]:
 
 def caller_of(args: argparse.Namespace) -> Caller:
     """Who the command acts as, from kubectl's flags."""
+    if getattr(args, "as_groups", None) and not getattr(args, "as_user", None):
+        raise UsageError("kubectl tds: --as-group needs --as (the user who is in those groups)")
     return Caller(
         kubeconfig=getattr(args, "kubeconfig", None),
         context=getattr(args, "context", None),

@@ -154,9 +154,11 @@ k wait --for=delete namespace "$cleanroom" --timeout=60s >/dev/null 2>&1 || true
 fails get namespace "$cleanroom"
 fails patch dc "$contract" --type merge -p '{"spec":{"revoked":false}}' "${sgcc_owner[@]}"
 
-say "Everything above is in the contract's hash-chained audit ledger; anyone can verify it"
+say "Everything above is in the contract's hash-chained audit ledger; each party verifies it"
 uid=$(k get dc "$contract" -o jsonpath='{.metadata.uid}')
-k get events -n default --field-selector "involvedObject.uid=$uid" --sort-by=.metadata.creationTimestamp \
-  -o custom-columns='TYPE:.type,REASON:.reason,MESSAGE:.message'
-printf '\033[2m$ python -m tds_operator audit verify %s\033[0m\n' "$contract"
-TDS_NAMESPACE=tds-system "$PYTHON" -m tds_operator audit verify "$contract"
+show get events -n tds-cmcc --field-selector "involvedObject.uid=$uid" --sort-by=.metadata.creationTimestamp \
+  -o custom-columns='TYPE:.type,REASON:.reason,MESSAGE:.message' "${cmcc_owner[@]}"
+tds() { printf '\033[2m$ kubectl tds %s\033[0m\n' "$*"; "$PYTHON" -m tds_operator.plugin "$@"; }
+tds status "$contract" "${cmcc_owner[@]}"
+tds audit verify "$contract" "${sgcc_owner[@]}"
+tds audit verify "$contract" "${cmcc_owner[@]}"

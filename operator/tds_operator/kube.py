@@ -6,9 +6,10 @@ counted in `tds_api_writes_total`, which is how tests prove that a converged obj
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,13 +98,72 @@ def _same_quantity(desired: str, live: str) -> bool:
 class Kube:
     """A thin async client over kr8s for exactly the requests the operator makes."""
 
-    def __init__(self, api: kr8s.asyncio.Api) -> None:
+    def __init__(self, api: kr8s.asyncio.Api, impersonate: Sequence[str] = ()) -> None:
+        """`impersonate`: a user and their groups whom every request acts as (kubectl's --as and
+        --as-group), for a caller the API server lets impersonate them; empty: the caller."""
         self._api = api
+        user, *groups = impersonate or ("",)
+        self._identity: list[tuple[str, str]] = (
+            [("Impersonate-User", user), *(("Impersonate-Group", group) for group in groups)]
+            if user
+            else []
+        )
 
     @classmethod
-    async def connect(cls, kubeconfig: str | None = None) -> Kube:
-        """Connect with a kubeconfig file, or in-cluster/$KUBECONFIG when None."""
-        return cls(await kr8s.asyncio.api(kubeconfig=kubeconfig))
+    async def connect(
+        cls,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        impersonate: Sequence[str] = (),
+    ) -> Kube:
+        """Connect with a kubeconfig file (and one of its contexts), or in-cluster/$KUBECONFIG
+        when None."""
+        api = await kr8s.asyncio.api(kubeconfig=kubeconfig, context=context)
+        return cls(api, impersonate)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of the kubeconfig's context (`default` when it names none)."""
+        return str(self._api.auth.namespace or "default")
+
+    @property
+    def server(self) -> str:
+        """The API server's address."""
+        return str(self._api.auth.server)
+
+    @contextlib.asynccontextmanager
+    async def _call(
+        self,
+        method: str,
+        api_version: str,
+        kind: str,
+        name: str | None = None,
+        namespace: str | None = None,
+        *,
+        subresource: str = "",
+        **kwargs: Any,
+    ) -> AsyncIterator[httpx.Response]:
+        """One API request as this client's identity; an HTTP error becomes a KubeError."""
+        resource = resource_of(api_version, kind)
+        url = "/".join(part for part in (resource.plural, name, subresource) if part)
+        headers = [*self._identity, *dict(kwargs.pop("headers", {})).items()]
+        try:
+            async with self._api.call_api(
+                method,
+                version=api_version,
+                namespace=namespace if resource.namespaced else None,
+                url=url,
+                headers=headers,
+                **kwargs,
+            ) as response:
+                yield response
+        except httpx.HTTPStatusError as error:
+            raise _kube_error(error.response) from None
+        except kr8s.ServerError as error:
+            # kr8s wraps some HTTP errors into its own exception, which carries the response.
+            if isinstance(error.response, httpx.Response):
+                raise _kube_error(error.response) from None
+            raise
 
     async def _request(
         self,
@@ -116,29 +176,11 @@ class Kube:
         subresource: str = "",
         **kwargs: Any,
     ) -> Manifest:
-        resource = resource_of(api_version, kind)
-        url = resource.plural
-        if name:
-            url += f"/{name}"
-        if subresource:
-            url += f"/{subresource}"
-        try:
-            async with self._api.call_api(
-                method,
-                version=api_version,
-                namespace=namespace if resource.namespaced else None,
-                url=url,
-                **kwargs,
-            ) as response:
-                body: Manifest = response.json() if response.content else {}
-                return body
-        except httpx.HTTPStatusError as error:
-            raise _kube_error(error.response) from None
-        except kr8s.ServerError as error:
-            # kr8s wraps some HTTP errors into its own exception, which carries the response.
-            if isinstance(error.response, httpx.Response):
-                raise _kube_error(error.response) from None
-            raise
+        async with self._call(
+            method, api_version, kind, name, namespace, subresource=subresource, **kwargs
+        ) as response:
+            body: Manifest = response.json() if response.content else {}
+            return body
 
     async def _write(
         self,
@@ -265,8 +307,15 @@ class Kube:
         return True
 
     async def whoami(self) -> str:
-        """The user name the API server authenticates this connection as (a SelfSubjectReview,
-        which stores nothing)."""
+        """The user name the API server authenticates this connection as."""
+        username = str((await self.user_info()).get("username") or "")
+        if not username:
+            raise KubeError(500, "NoIdentity", "the API server did not say who the operator is")
+        return username
+
+    async def user_info(self) -> Manifest:
+        """Who the API server authenticates this connection as, user name and groups (a
+        SelfSubjectReview, which stores nothing)."""
         review = await self._request(
             "POST",
             "authentication.k8s.io/v1",
@@ -276,10 +325,28 @@ class Kube:
             ),
             headers={"Content-Type": "application/json"},
         )
-        username = str(((review.get("status") or {}).get("userInfo") or {}).get("username") or "")
-        if not username:
-            raise KubeError(500, "NoIdentity", "the API server did not say who the operator is")
-        return username
+        return dict((review.get("status") or {}).get("userInfo") or {})
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        resource_version: str = "",
+    ) -> AsyncIterator[tuple[str, Manifest]]:
+        """The changes (ADDED, MODIFIED, DELETED, with the object) of one object after
+        `resource_version`, as they happen; ends when the API server closes the watch."""
+        params = {"watch": "true", "fieldSelector": f"metadata.name={name}"}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        async with self._call(
+            "GET", api_version, kind, None, namespace, params=params, stream=True
+        ) as response:
+            async for line in response.aiter_lines():
+                if line.strip():
+                    event = json.loads(line)
+                    yield str(event.get("type")), event.get("object") or {}
 
     async def create(self, manifest: Manifest) -> Manifest:
         """Create an object (for things that are created once, such as Events)."""

@@ -1,7 +1,7 @@
 """Process entry point: kopf settings, the reconcilers' context, webhooks, probes and metrics.
 
 `python -m tds_operator` runs the operator; `python -m tds_operator audit verify CONTRACT`
-recomputes a contract's audit chain and reports the first tampered entry.
+recomputes a contract's audit chain and reports the first entry that cannot be trusted.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tds_operator import FIELD_MANAGER, metrics, webhooks
 from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, TRAINING_JOB
 from tds_operator.certs import issue_serving_certificate
 from tds_operator.config import OperatorConfig
+from tds_operator.connection import EXIT_CODES_HELP, Caller
 from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.labels import Manifest
 from tds_operator.desired.rbac import space_roles
@@ -180,13 +181,20 @@ def run(config: OperatorConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m tds_operator [audit verify CONTRACT]`."""
-    parser = argparse.ArgumentParser(prog="python -m tds_operator", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tds_operator",
+        description=__doc__,
+        epilog=f"{EXIT_CODES_HELP}\n\nParties and hub staff: see also `kubectl tds --help`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command")
     audit = commands.add_parser("audit", help="work with the audit ledgers")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser("verify", help="recompute a contract's audit chain")
     verify.add_argument("contract", help="name of the DataContract")
+    verify.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
+    verify.add_argument("--context", help="kubeconfig context to use")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -199,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit":
         from tds_operator.audit.verify import verify_command
 
-        return asyncio.run(verify_command(config, args.contract))
+        caller = Caller(args.kubeconfig or config.kubeconfig, args.context)
+        return asyncio.run(verify_command(caller, config.namespace, args.contract))
     run(config)
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import (
+    NAMESPACE,
     Manifest,
     fullname,
     get,
@@ -186,6 +187,35 @@ def test_the_only_cluster_roles_it_writes_are_the_spaces_contract_roles(
     refused(lambda: token.create(role(other, ["datacontracts"])), POLICY)
     # Its own name pattern, but a grant beyond DataContracts.
     refused(lambda: token.create(role(contracts, ["dataspaces"])), "DataContracts alone")
+
+
+def test_in_its_own_namespace_it_grants_only_ledger_pages_by_name(
+    token: Token, scratch: Scratch
+) -> None:
+    """A stolen token cannot hand the signing key, or every ConfigMap, to someone else."""
+
+    def role(name: str, rule: Manifest) -> Manifest:
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": MANAGED},
+            "rules": [rule],
+        }
+
+    readers = f"tds-space-x{uuid.uuid4().hex[:6]}-ledger-readers"
+    other = f"e2e-reader-{uuid.uuid4().hex[:6]}"
+    scratch += [("role", readers, NAMESPACE), ("role", other, NAMESPACE)]
+    pages = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}
+    key = {**pages, "resources": ["secrets"], "resourceNames": ["tds-operator-signing-key"]}
+    refused(lambda: token.create(role(readers, key)), "granting get on ledger pages")
+    refused(lambda: token.create(role(readers, pages)), "granting get on ledger pages")
+    named = {**pages, "resourceNames": ["tds-audit-c-1a2b3c4d-0"]}
+    refused(lambda: token.create(role(other, named)), POLICY)
+    # The binding of a ledger-reader name must be of the Role of that very name.
+    binding_name = f"tds-space-y{uuid.uuid4().hex[:6]}-ledger-readers"
+    scratch.append(("rolebinding", binding_name, NAMESPACE))
+    owner_binding = binding("RoleBinding", binding_name, "tds-space-owner", NAMESPACE)
+    refused(lambda: token.create(owner_binding), "ledger-reader Role")
 
 
 def test_only_the_space_roles_are_bound_in_a_space(

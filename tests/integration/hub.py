@@ -172,6 +172,30 @@ def audit_verify(contract: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def tds_command(person: Person, *args: str) -> list[str]:
+    """The command line of `kubectl tds ARGS` run by `person` (impersonated, as kubectl's --as)."""
+    identity = [] if not person.user else ["--as", person.user]
+    identity += [f"--as-group={group}" for group in person.groups]
+    return [
+        sys.executable,
+        "-m",
+        "tds_operator.plugin",
+        *args,
+        "--kubeconfig",
+        hub_kubeconfig(),
+        "--ledger-namespace",
+        OPERATOR_NAMESPACE,
+        *identity,
+    ]
+
+
+def tds(person: Person, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl tds ARGS` as `person`: its exit status, output and one-line errors."""
+    return subprocess.run(
+        tds_command(person, *args), capture_output=True, text=True, check=False, timeout=60
+    )
+
+
 def wait_for_contract_webhook(timeout: float = 30) -> None:
     """Wait until the operator's admission webhook answers for DataContracts.
 

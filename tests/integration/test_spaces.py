@@ -92,7 +92,7 @@ def test_a_new_space_becomes_ready_with_every_child(
     assert quota.spec.hard["requests.nvidia.com/gpu"] == "8"
     assert quota.spec.hard["requests.cpu"] == "16"
     events = client.CoreV1Api(api_client).list_namespaced_event(
-        "default", field_selector=f"involvedObject.name={name}"
+        namespace, field_selector=f"involvedObject.name={name}"
     )
     assert "Provisioned" in {e.reason for e in events.items}
 
@@ -268,7 +268,7 @@ def test_drift_in_owned_objects_is_repaired_within_seconds(
         timeout=10,
         what="edited binding restored",
     )
-    events = core.list_namespaced_event("default", field_selector=f"involvedObject.name={name}")
+    events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
     assert "DriftRepaired" in {e.reason for e in events.items}
 
 

@@ -165,7 +165,7 @@ def test_name_rule(name: str | None, follows: bool) -> None:
 
 def test_resources_name_every_kind() -> None:
     assert {kind: (r.plural, r.short_name, r.namespaced) for kind, r in RESOURCES.items()} == {
-        "DataSpace": ("dataspaces", "ds", False),
+        "DataSpace": ("dataspaces", "space", False),
         "DataContract": ("datacontracts", "dc", False),
         "TrainingJob": ("trainingjobs", "tj", True),
     }
@@ -175,6 +175,56 @@ def test_resources_name_every_kind() -> None:
     assert job.singular == "trainingjob"
     with pytest.raises(KeyError):
         resource_for("Pod")
+
+
+KUBECTL_BUILTIN_NAMES = frozenset(
+    [
+        "cs",
+        "cm",
+        "ds",
+        "deploy",
+        "ep",
+        "ev",
+        "hpa",
+        "ing",
+        "limits",
+        "ns",
+        "no",
+        "pvc",
+        "pv",
+        "po",
+        "pdb",
+        "pc",
+        "psp",
+        "rs",
+        "rc",
+        "quota",
+        "sa",
+        "svc",
+        "csr",
+        "crd",
+        "netpol",
+        "sc",
+        "sts",
+        "cj",
+        "ingclass",
+        "csidrivers",
+        "csinodes",
+        "mutatingwebhookconfigurations",
+        "pods",
+        "services",
+        "events",
+        "nodes",
+        "jobs",
+        "secrets",
+    ]
+)
+"""Short names (and a few plurals) that kubectl resolves to a built-in resource first."""
+
+
+def test_short_names_are_not_taken_by_kubectl_builtins() -> None:
+    for resource in RESOURCES.values():
+        assert resource.short_name not in KUBECTL_BUILTIN_NAMES, resource.kind
 
 
 class Widget(CustomResource):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tds_operator.audit.store import ledgers_by_uid, page_name
+from tds_operator.audit.chain import ENTRIES_PER_PAGE
+from tds_operator.audit.store import ledgers_by_uid, page_name, readable_page_names
 from tds_operator.desired.labels import CONTRACT_UID_LABEL
 
 pytestmark = pytest.mark.unit
@@ -31,3 +32,17 @@ def test_kept_ledgers_are_grouped_by_the_object_they_belong_to() -> None:
         [page("old", {"00000001": "a"}), page("new", {"00000001": "b"}), page("old", {"2": "c"})]
     )
     assert ledgers == {"old": {"00000001": "a", "2": "c"}, "new": {"00000001": "b"}}
+
+
+@pytest.mark.parametrize(
+    ("entries", "pages"),
+    [(None, 2), (0, 2), (1, 2), (ENTRIES_PER_PAGE, 2), (ENTRIES_PER_PAGE + 1, 3)],
+)
+def test_parties_may_read_every_recorded_page_and_the_next(entries: int | None, pages: int) -> None:
+    contract = {
+        "metadata": {"name": "c", "uid": "0a1b2c3d-aaaa"},
+        "status": {"audit": {"entries": entries}},
+    }
+    assert readable_page_names(contract) == [
+        page_name("c", "0a1b2c3d-aaaa", n) for n in range(pages)
+    ]

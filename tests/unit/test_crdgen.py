@@ -121,7 +121,7 @@ def test_rules_users_see() -> None:
 @pytest.mark.parametrize(
     ("kind", "scope", "short_name", "columns"),
     [
-        ("DataSpace", "Cluster", "ds", ["Organization", "Namespace", "Ready", "Age"]),
+        ("DataSpace", "Cluster", "space", ["Organization", "Namespace", "Ready", "Age"]),
         (
             "DataContract",
             "Cluster",

@@ -20,6 +20,7 @@ from tds_operator.desired.space import (
     DNS_POLICY,
     SAME_SPACE_POLICY,
     space_children,
+    space_ledger_access,
 )
 
 pytestmark = pytest.mark.unit
@@ -187,3 +188,28 @@ def test_the_contract_roles_are_bound_to_owners_and_to_members() -> None:
         assert children[("ClusterRole", name)]["metadata"]["ownerReferences"][0]["name"] == "sgcc"
     alone = by_kind_and_name(space_children(a_space(members=[]), ["c1"]))
     assert ("ClusterRoleBinding", "tds-space-sgcc-contract-members") not in alone
+
+
+def test_owners_read_their_contracts_ledger_pages_by_name_and_nothing_else() -> None:
+    role, binding = space_ledger_access(a_space(), ["tds-audit-c-1a2b3c4d-0"], "tds-system")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "tds-system"
+    assert role["metadata"]["name"] == "tds-space-sgcc-ledger-readers"
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "verbs": ["get"],
+            "resourceNames": ["tds-audit-c-1a2b3c4d-0"],
+        }
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "tds-space-sgcc-ledger-readers",
+    }
+    assert [s["name"] for s in binding["subjects"]] == ["sgcc-admins"]  # owners, not members
+
+
+def test_a_space_without_ledgers_is_granted_no_configmap_at_all() -> None:
+    role, _ = space_ledger_access(a_space(), [], "tds-system")
+    assert role["rules"] == []

@@ -23,5 +23,14 @@ def test_a_namespaced_objects_events_stay_in_its_namespace() -> None:
     assert event_namespaces(job) == ["tds-cmcc"]
 
 
+def test_a_spaces_events_go_to_its_own_namespace() -> None:
+    assert event_namespaces({"kind": "DataSpace", "metadata": {"name": "sgcc"}}) == ["tds-sgcc"]
+
+
+def test_a_deleted_spaces_events_go_to_default_as_its_namespace_terminates() -> None:
+    space = {"kind": "DataSpace", "metadata": {"name": "sgcc", "deletionTimestamp": "t"}}
+    assert event_namespaces(space) == ["default"]
+
+
 def test_other_cluster_scoped_objects_use_default() -> None:
-    assert event_namespaces({"kind": "DataSpace", "metadata": {"name": "sgcc"}}) == ["default"]
+    assert event_namespaces({"kind": "Widget", "metadata": {"name": "w"}}) == ["default"]

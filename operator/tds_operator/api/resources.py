@@ -47,7 +47,7 @@ class Resource:
 
 
 RESOURCES = {
-    DATA_SPACE: Resource(DATA_SPACE, DATA_SPACES, "ds", namespaced=False),
+    DATA_SPACE: Resource(DATA_SPACE, DATA_SPACES, "space", namespaced=False),
     DATA_CONTRACT: Resource(DATA_CONTRACT, DATA_CONTRACTS, "dc", namespaced=False),
     TRAINING_JOB: Resource(TRAINING_JOB, TRAINING_JOBS, "tj", namespaced=True),
 }

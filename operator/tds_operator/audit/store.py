@@ -27,6 +27,7 @@ from tds_operator.audit.chain import (
     decode_entries,
     encode_pages,
     extend,
+    page_of,
     trusted_entries,
     verify_before_append,
 )
@@ -50,6 +51,16 @@ def page_name(contract: str, uid: str, page: int) -> str:
         digest = hashlib.sha256(contract.encode()).hexdigest()[:12]
         base = f"tds-audit-{contract[:200]}-{digest}-{uid[:8]}"
     return f"{base}-{page}"
+
+
+def readable_page_names(contract: Manifest) -> list[str]:
+    """The pages a party may read of a live contract's ledger, by name: every page its recorded
+    entries fill, and the next one (where entries beyond the recorded head would be)."""
+    uid = contract["metadata"].get("uid") or ""
+    audit = (contract.get("status") or {}).get("audit")
+    entries = audit.get("entries") if isinstance(audit, dict) else None
+    last = page_of(entries) if isinstance(entries, int) and entries > 0 else 0
+    return [page_name(contract["metadata"]["name"], uid, page) for page in range(last + 2)]
 
 
 def ledgers_by_uid(pages: Sequence[Manifest]) -> dict[str, dict[str, str]]:
@@ -89,6 +100,15 @@ class AuditLedger:
             selector += f",{CONTRACT_UID_LABEL}={uid}"
         return await self.kube.list("v1", "ConfigMap", self.namespace, selector)
 
+    async def _pages_by_name(self, body: Manifest) -> list[Manifest]:
+        """The pages a party's owners are granted by name (they may not list ConfigMaps)."""
+        pages = []
+        for name in readable_page_names(body):
+            page = await self.kube.get("v1", "ConfigMap", name, self.namespace)
+            if page is not None:
+                pages.append(page)
+        return pages
+
     async def all_ledgers(self, contract: str) -> dict[str, dict[str, str]]:
         """Every ledger kept under a contract name (of live and deleted objects), by uid."""
         return ledgers_by_uid(await self._pages(contract))
@@ -102,8 +122,14 @@ class AuditLedger:
         body = await self.kube.get(API_VERSION, "DataContract", contract)
         if body is None:
             return {}, 0
+        try:
+            pages = await self._pages(contract, body["metadata"]["uid"])
+        except KubeError as error:
+            if error.status != 403:
+                raise
+            pages = await self._pages_by_name(body)
         data: dict[str, str] = {}
-        for page in await self._pages(contract, body["metadata"]["uid"]):
+        for page in pages:
             data.update(page.get("data") or {})
         audit = (body.get("status") or {}).get("audit")
         recorded = audit.get("entries") if isinstance(audit, dict) else None

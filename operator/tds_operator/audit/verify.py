@@ -1,4 +1,8 @@
-"""`python -m tds_operator audit verify CONTRACT`: recompute a contract's chain from storage."""
+"""`audit verify CONTRACT`: recompute a contract's chain from storage, as anyone allowed to read it.
+
+The operator's hub staff read every ledger; each party's owners read their contracts' ledgers by
+name (the operator grants them, see desired/space.py), so they check the evidence themselves.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +12,48 @@ from typing import TextIO
 from tds_operator import API_VERSION
 from tds_operator.audit.chain import VerifyResult, verify_encoded
 from tds_operator.audit.store import AuditLedger
-from tds_operator.config import OperatorConfig
+from tds_operator.connection import EXIT_NOT_FOUND, Caller, Failure, connect, explain
 from tds_operator.kube import Kube
 
 
-async def verify_command(config: OperatorConfig, contract: str, out: TextIO = sys.stdout) -> int:
+async def verify_command(
+    caller: Caller, namespace: str, contract: str, out: TextIO = sys.stdout
+) -> int:
+    """`python -m tds_operator audit verify`: connect as the caller, verify, report; a failure
+    to reach or read the ledger is one line on stderr and its exit status."""
+    try:
+        kube = await connect(caller)
+        return await verify_ledger(kube, namespace, contract, out)
+    except Failure as failure:
+        print(f"error: {failure.message}", file=sys.stderr)
+        return failure.exit_code
+
+
+async def verify_ledger(kube: Kube, namespace: str, contract: str, out: TextIO) -> int:
     """Print the verdict on a contract's ledger; exit status 0 if intact, 1 if not.
 
     For a live contract its ledger is checked against status.audit. For a deleted one, every
     ledger kept under the name (one per contract object that had it) is checked on its own.
+    Raises Failure when the contract or its ledger cannot be read.
     """
-    kube = await Kube.connect(config.kubeconfig)
-    ledger = AuditLedger(kube, config.namespace)
-    body = await kube.get(API_VERSION, "DataContract", contract)
-    if body is not None:
-        audit = (body.get("status") or {}).get("audit") or {}
-        data = await ledger.stored_data(contract)
-        result = verify_encoded(data, audit.get("head"), audit.get("entries"))
-        return _report(f"DataContract {contract}", result, audit.get("head"), out)
-    ledgers = await ledger.all_ledgers(contract)
+    ledger = AuditLedger(kube, namespace)
+    what = f"DataContract {contract}"
+    try:
+        body = await kube.get(API_VERSION, "DataContract", contract)
+        if body is not None:
+            audit = (body.get("status") or {}).get("audit") or {}
+            data = await ledger.stored_data(contract)
+            result = verify_encoded(data, audit.get("head"), audit.get("entries"))
+            return _report(what, result, audit.get("head"), out)
+        ledgers = await ledger.all_ledgers(contract)
+    except Exception as error:
+        raise explain(error, what) from None
     if not ledgers:
-        print(f"no DataContract {contract} and no ledger for it", file=out)
-        return 1
+        raise Failure(f"no {what} and no ledger kept for it: check the name", EXIT_NOT_FOUND)
     status = 0
     for uid, data in sorted(ledgers.items()):
         result = verify_encoded(data)
-        where = f"DataContract {contract} (deleted, uid {uid}; ledger kept)"
+        where = f"{what} (deleted, uid {uid}; ledger kept)"
         status |= _report(where, result, None, out)
     return status
 

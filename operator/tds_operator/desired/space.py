@@ -37,6 +37,7 @@ __all__ = [
     "space_children",
     "space_cluster_role_bindings",
     "space_contract_roles",
+    "space_ledger_access",
     "space_limit_range",
     "space_namespace_manifest",
     "space_network_policies",
@@ -135,6 +136,47 @@ def space_contract_roles(space: DataSpace, contracts: Sequence[str]) -> list[Man
             (contract_owners_role(name), CONTRACT_OWNER_VERBS),
             (contract_members_role(name), CONTRACT_MEMBER_VERBS),
         )
+    ]
+
+
+def ledger_readers(space: str) -> str:
+    """The Role (and its binding), in the operator's namespace, through which a space's owners
+    read the ledgers of its contracts."""
+    return f"tds-space-{space}-ledger-readers"
+
+
+def space_ledger_access(space: DataSpace, pages: Sequence[str], namespace: str) -> list[Manifest]:
+    """The owners read the ledger pages of the space's contracts, by name, in the operator's
+    namespace `namespace`: they check their evidence themselves, and see no other ledger, the
+    signing key, or anything else there. No pages, no rule (none would grant every ConfigMap)."""
+    name = ledger_readers(space.metadata.name or "")
+    rules = (
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "verbs": ["get"],
+                "resourceNames": sorted(set(pages)),
+            }
+        ]
+        if pages
+        else []
+    )
+    rbac = "rbac.authorization.k8s.io"
+    return [
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "Role",
+            "metadata": _owner(space).metadata(name, namespace),
+            "rules": rules,
+        },
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "RoleBinding",
+            "metadata": _owner(space).metadata(name, namespace),
+            "roleRef": {"apiGroup": rbac, "kind": "Role", "name": name},
+            "subjects": _subjects(space.spec.owners),
+        },
     ]
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from tds_operator import API_VERSION, FIELD_MANAGER
 from tds_operator.api.common import KubeModel
 from tds_operator.api.dataspace import space_namespace
-from tds_operator.api.resources import DATA_CONTRACT
+from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE
 from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.kube import Kube, KubeError, is_subset
@@ -83,8 +83,9 @@ async def _patch_finalizers(kube: Kube, body: Manifest, finalizers: list[str] | 
 
 def event_namespaces(body: Manifest) -> list[str]:
     """Where the Events of an object go: its own namespace; for a DataContract, the namespaces
-    of both parties' spaces, whose owners and members read them there (and nobody else); for
-    another cluster-scoped object, `default`."""
+    of both parties' spaces, whose owners and members read them there (and nobody else); for a
+    DataSpace, its own namespace, but `default` once it is being deleted (its namespace then
+    terminates and takes no Events); for another cluster-scoped object, `default`."""
     metadata = body["metadata"]
     if metadata.get("namespace"):
         return [metadata["namespace"]]
@@ -92,6 +93,8 @@ def event_namespaces(body: Manifest) -> list[str]:
         spec = body.get("spec") or {}
         spaces = [(spec.get(party) or {}).get("space") for party in ("provider", "consumer")]
         return [space_namespace(space) for space in dict.fromkeys(spaces) if space]
+    if body.get("kind") == DATA_SPACE and not metadata.get("deletionTimestamp"):
+        return [space_namespace(metadata["name"])]
     return [EVENTS_NAMESPACE_OF_CLUSTER_OBJECTS]
 
 

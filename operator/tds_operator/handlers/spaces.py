@@ -21,8 +21,9 @@ from tds_operator.api.dataspace import (
     space_namespace,
 )
 from tds_operator.api.resources import DATA_SPACE, RBAC
+from tds_operator.audit.store import readable_page_names
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
-from tds_operator.desired.space import space_children
+from tds_operator.desired.space import space_children, space_ledger_access
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import contracts_of_space
 from tds_operator.handlers.objects import (
@@ -83,8 +84,12 @@ class SpaceReconciler:
         if not ownership.allowed:
             await self._report(body, ownership)
             return RECHECK_BLOCKED_SECONDS
-        contracts = [c["metadata"]["name"] for c in await contracts_of_space(self.op, name)]
-        children = space_children(space, contracts)
+        bodies = await contracts_of_space(self.op, name)
+        pages = [page for body in bodies for page in readable_page_names(body)]
+        children = [
+            *space_children(space, [c["metadata"]["name"] for c in bodies]),
+            *space_ledger_access(space, pages, self.op.config.namespace),
+        ]
         changed: list[str] = []
         for child in children:
             try:

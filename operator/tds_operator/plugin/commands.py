@@ -1,0 +1,232 @@
+"""What each `kubectl tds` command does against the API server, as the caller.
+
+Every request carries the caller's own identity: RBAC and the hub's admission webhook decide as
+they do for kubectl, and their refusals reach the caller as one line (connection.explain).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import yaml
+
+from tds_operator import API_VERSION
+from tds_operator.api.dataspace import space_namespace
+from tds_operator.audit.chain import decode_entries
+from tds_operator.audit.store import AuditLedger
+from tds_operator.connection import (
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    Failure,
+    explain,
+)
+from tds_operator.kube import Kube, KubeError
+from tds_operator.plugin import report
+
+CONTRACT = "DataContract"
+FINAL_PHASES = frozenset({"Expired", "Revoked", "Exhausted"})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def read_contract(kube: Kube, name: str) -> dict[str, Any]:
+    """The contract, or Failure naming it (not found, or not one the caller may read)."""
+    what = f"{CONTRACT} {name}"
+    try:
+        body = await kube.get(API_VERSION, CONTRACT, name)
+    except KubeError as error:
+        raise explain(error, what) from None
+    if body is None:
+        raise Failure(f"{what} not found: check the name", EXIT_NOT_FOUND)
+    return body
+
+
+async def propose(kube: Kube, manifest: dict[str, Any], out: TextIO) -> int:
+    """Create the contract as the caller (the webhook checks they own a party)."""
+    name = (manifest.get("metadata") or {}).get("name") or "?"
+    if manifest.get("kind") != CONTRACT:
+        raise Failure(f"the file holds a {manifest.get('kind')}, not a {CONTRACT}", EXIT_USAGE)
+    manifest = {**manifest, "apiVersion": manifest.get("apiVersion") or API_VERSION}
+    try:
+        await kube.create(manifest)
+    except KubeError as error:
+        raise explain(error, f"{CONTRACT} {name}") from None
+    print(f"{CONTRACT} {name} proposed", file=out)
+    return EXIT_OK
+
+
+def load_manifest(path: str) -> dict[str, Any]:
+    """One YAML or JSON object from a file (`-` is standard input)."""
+    try:
+        if path == "-":
+            loaded = yaml.safe_load(sys.stdin)
+        else:
+            with open(path, encoding="utf-8") as handle:
+                loaded = yaml.safe_load(handle)
+    except OSError as error:
+        raise Failure(f"cannot read {path}: {error.strerror}", EXIT_USAGE) from None
+    except yaml.YAMLError as error:
+        raise Failure(f"{path} is not YAML: {error}", EXIT_USAGE) from None
+    if not isinstance(loaded, dict):
+        raise Failure(f"{path} does not hold one {CONTRACT} manifest", EXIT_USAGE)
+    return loaded
+
+
+async def caller_party(kube: Kube, contract: dict[str, Any], party: str | None) -> str:
+    """The side the caller signs for: the one given, else the one whose space they own."""
+    if party:
+        return party
+    spaces: dict[str, dict[str, Any]] = {}
+    for side in report.PARTIES:
+        space = str(((contract.get("spec") or {}).get(side) or {}).get("space") or "")
+        try:
+            body = await kube.get(API_VERSION, "DataSpace", space) if space else None
+        except KubeError as error:
+            raise explain(error, f"DataSpace {space}") from None
+        if body is not None:
+            spaces[space] = body
+    try:
+        user = await kube.user_info()
+    except KubeError as error:
+        raise explain(error) from None
+    sides = report.parties_of(contract, spaces, user)
+    if len(sides) == 1:
+        return sides[0]
+    name = contract["metadata"]["name"]
+    if not sides:
+        raise Failure(
+            f"you ({user.get('username')}) own neither party of {CONTRACT} {name}: "
+            "only a party's owners sign (pass --party to let the hub say why)",
+            EXIT_USAGE,
+        )
+    raise Failure(f"you own both parties of {CONTRACT} {name}: pass --party", EXIT_USAGE)
+
+
+async def sign(kube: Kube, name: str, party: str | None, approved: bool, out: TextIO) -> int:
+    """Consent for (or withdraw) the caller's side, with the patch the README documents."""
+    contract = await read_contract(kube, name)
+    side = await caller_party(kube, contract, party)
+    await _patch(kube, name, report.consent_patch(side, approved))
+    verb = "consented" if approved else "withdrew consent"
+    print(f"{CONTRACT} {name}: {side} {verb}", file=out)
+    return EXIT_OK
+
+
+async def revoke(kube: Kube, name: str, out: TextIO) -> int:
+    """Revoke the contract for good."""
+    await _patch(kube, name, report.REVOCATION)
+    print(f"{CONTRACT} {name} revoked", file=out)
+    return EXIT_OK
+
+
+async def _patch(kube: Kube, name: str, patch: dict[str, Any]) -> None:
+    try:
+        await kube.merge_patch(API_VERSION, CONTRACT, name, patch)
+    except KubeError as error:
+        raise explain(error, f"{CONTRACT} {name}") from None
+
+
+async def consumer_jobs(kube: Kube, contract: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The contract's jobs in the consumer's namespace; None if the caller may not list them."""
+    consumer = ((contract.get("spec") or {}).get("consumer") or {}).get("space") or ""
+    try:
+        jobs = await kube.list(API_VERSION, "TrainingJob", space_namespace(consumer))
+    except KubeError as error:
+        if error.status == 403:
+            return None
+        raise explain(error) from None
+    name = contract["metadata"]["name"]
+    return [job for job in jobs if (job.get("spec") or {}).get("contract") == name]
+
+
+async def status(kube: Kube, name: str, watch: bool, out: TextIO) -> int:
+    """Print the contract's state; with `watch`, a line at every phase change after it."""
+    contract = await read_contract(kube, name)
+    jobs = await consumer_jobs(kube, contract)
+    print("\n".join(report.contract_status(contract, jobs, _now())), file=out, flush=True)
+    if not watch:
+        return EXIT_OK
+    return await _watch_phases(kube, contract, out)
+
+
+async def _watch_phases(kube: Kube, contract: dict[str, Any], out: TextIO) -> int:
+    """Stream phase changes until the contract ends (a final phase) or is deleted."""
+    name = contract["metadata"]["name"]
+    last = report.phase_line(contract)
+    version = contract["metadata"].get("resourceVersion", "")
+    while (contract.get("status") or {}).get("phase") not in FINAL_PHASES:
+        try:
+            async for kind, body in kube.watch(
+                API_VERSION, CONTRACT, name, resource_version=version
+            ):
+                if kind == "DELETED":
+                    print(f"{name}: deleted", file=out, flush=True)
+                    return EXIT_OK
+                if kind not in ("ADDED", "MODIFIED"):
+                    continue
+                contract, version = body, body["metadata"].get("resourceVersion", version)
+                line = report.phase_line(contract)
+                if line != last:
+                    print(f"{_now():%H:%M:%S} {line}", file=out, flush=True)
+                    last = line
+                if (contract.get("status") or {}).get("phase") in FINAL_PHASES:
+                    return EXIT_OK
+        except KubeError as error:
+            if error.status != 410:  # a watch too old for the server: start again from now
+                raise explain(error, f"{CONTRACT} {name}") from None
+            contract = await read_contract(kube, name)
+            version = contract["metadata"].get("resourceVersion", "")
+    return EXIT_OK
+
+
+async def why(kube: Kube, namespace: str, name: str, ledger_namespace: str, out: TextIO) -> int:
+    """Which term admitted, denied or stopped a job: its conditions and the ledger's entries."""
+    what = f"TrainingJob {name} in namespace {namespace}"
+    try:
+        job = await kube.get(API_VERSION, "TrainingJob", name, namespace)
+    except KubeError as error:
+        raise explain(error, what) from None
+    if job is None:
+        raise Failure(f"{what} not found: check the name and -n/--namespace", EXIT_NOT_FOUND)
+    contract = (job.get("spec") or {}).get("contract") or ""
+    entries: list[dict[str, Any]] | None
+    try:
+        data = await AuditLedger(kube, ledger_namespace).stored_data(contract)
+        entries = [entry.to_dict() for entry in decode_entries(data).entries]
+    except KubeError:
+        entries = None
+    print("\n".join(report.job_explanation(job, entries)), file=out)
+    return EXIT_OK
+
+
+async def usage(kube: Kube, names: Sequence[str], out: TextIO) -> int:
+    """GPU-hours per contract and per organisation: the contracts named, or all of them for a
+    caller who may list contracts (the hub's staff)."""
+    if names:
+        contracts = [await read_contract(kube, name) for name in names]
+    else:
+        try:
+            contracts = await kube.list(API_VERSION, CONTRACT)
+        except KubeError as error:
+            if error.status != 403:
+                raise explain(error) from None
+            raise Failure(
+                "only the hub's staff list every contract: name yours, "
+                "e.g. kubectl tds usage CONTRACT [CONTRACT...]",
+                EXIT_REFUSED,
+            ) from None
+    spaces = {}
+    try:
+        for space in await kube.list(API_VERSION, "DataSpace"):
+            spaces[space["metadata"]["name"]] = space
+    except KubeError:
+        spaces = {}  # organisations then show as space names
+    print("\n".join(report.usage_lines(contracts, spaces)), file=out)
+    return EXIT_OK

@@ -22,10 +22,12 @@ from tds_operator.api.resources import (
     DATA_CONTRACT,
     DATA_SPACE,
     KINDS,
+    MODEL_RELEASE,
     TRAINING_JOB,
     Resource,
     resource_for,
 )
+from tds_operator.api.modelrelease import ModelRelease
 from tds_operator.api.trainingjob import TrainingJob
 
 Schema = dict[str, Any]
@@ -34,6 +36,7 @@ MODELS: dict[str, type[CustomResource]] = {
     DATA_SPACE: DataSpace,
     DATA_CONTRACT: DataContract,
     TRAINING_JOB: TrainingJob,
+    MODEL_RELEASE: ModelRelease,
 }
 
 HEADER = "# Generated from operator/tds_operator/api by `make crds`. Do not edit.\n"

@@ -13,6 +13,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_GPU_NODE_SELECTOR = {"hub.tds.io/pool": "gpu"}
 DEFAULT_GPU_TOLERATION_KEY = "nvidia.com/gpu"
 DEFAULT_SCRATCH_SIZE_LIMIT = "10Gi"
+DEFAULT_OUTPUT_MAX_SIZE = "100Gi"
+DEFAULT_OUTPUT_STORAGE_CLASS = "tds-output"
+DEFAULT_OUTPUT_RETENTION_HOURS = 720
 # A whole, positive Kubernetes quantity of bytes, such as 10Gi, 500M or 1073741824.
 _BYTE_QUANTITY = re.compile(r"[1-9][0-9]*([KMGTPE]i|[kMGTPE])?")
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
@@ -38,6 +41,13 @@ class HubRules:
     """DataSpaces whose contracts are Suspended by the hub (e.g. during an investigation)."""
     scratch_size_limit: str = DEFAULT_SCRATCH_SIZE_LIMIT
     """Size limit of each clean-room worker's scratch space (its emptyDir at /tmp)."""
+    output_max_size: str = DEFAULT_OUTPUT_MAX_SIZE
+    """Largest output volume a TrainingJob may ask for (spec.output.size)."""
+    output_storage_class: str = DEFAULT_OUTPUT_STORAGE_CLASS
+    """StorageClass of the output volumes; its volumes must be re-bindable (the output moves to
+    the consumer by re-binding the same PersistentVolume)."""
+    output_retention_hours: int = DEFAULT_OUTPUT_RETENTION_HOURS
+    """How long a Quarantined output waits for a release before it is discarded, in hours."""
     simulation_hub: bool = False
     """Whether pods are simulated (the local GPU hub): only then do a TrainingJob's
     `hub.tds.io/*` labels and annotations, which steer the simulation, reach its workers."""
@@ -68,6 +78,11 @@ class HubRules:
             suspended_spaces=frozenset(_words(env, "TDS_SUSPENDED_SPACES")),
             scratch_size_limit=_byte_quantity(env, "TDS_SCRATCH_SIZE_LIMIT")
             or defaults.scratch_size_limit,
+            output_max_size=_byte_quantity(env, "TDS_OUTPUT_MAX_SIZE") or defaults.output_max_size,
+            output_storage_class=_text(env, "TDS_OUTPUT_STORAGE_CLASS")
+            or defaults.output_storage_class,
+            output_retention_hours=_positive_int(env, "TDS_OUTPUT_RETENTION_HOURS")
+            or defaults.output_retention_hours,
             simulation_hub=_switch(env, "TDS_SIMULATION_HUB"),
             pod_cidrs=_networks(env, "TDS_POD_CIDRS"),
             service_cidrs=_networks(env, "TDS_SERVICE_CIDRS"),

@@ -17,6 +17,7 @@ from tds_operator import API_VERSION
 from tds_operator.api.common import CustomResource
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
+from tds_operator.api.modelrelease import ModelRelease
 from tds_operator.api.resources import (
     CATEGORY,
     DATA_CONTRACT,
@@ -27,7 +28,6 @@ from tds_operator.api.resources import (
     Resource,
     resource_for,
 )
-from tds_operator.api.modelrelease import ModelRelease
 from tds_operator.api.trainingjob import TrainingJob
 
 Schema = dict[str, Any]

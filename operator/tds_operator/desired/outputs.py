@@ -52,10 +52,10 @@ def with_output_volume(batch_job: Manifest, claim: str) -> Manifest:
     return batch_job
 
 
-def released_claim(
-    name: str, namespace: str, volume: str, size: str, storage_class: str
-) -> Manifest:
-    """The consumer's claim a released output is bound to: pre-bound to that very volume."""
+def released_claim(name: str, namespace: str, size: str, storage_class: str) -> Manifest:
+    """The consumer's claim a released output is bound to. The volume is reserved for it (its
+    claimRef names this claim), so the binder binds exactly that volume; the claim itself names
+    none (claims in a space may not: desired/admission.py)."""
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -66,7 +66,6 @@ def released_claim(
         },
         "spec": {
             "storageClassName": storage_class,
-            "volumeName": volume,
             "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": size}},
         },

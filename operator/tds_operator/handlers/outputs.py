@@ -63,7 +63,7 @@ class OutputVolume:
             )
         own = await self.claim(body)
         if own is not None:
-            await self.kube.delete(*PVC, room_claim, room, uid=own["metadata"]["uid"])
+            await self._let_go(body, own)
             return None
         if claims_volume(live, room, room_claim):
             reference = {"namespace": namespace, "name": claim, "uid": None}
@@ -73,13 +73,21 @@ class OutputVolume:
             raise KubeError(409, "VolumeTaken", f"PersistentVolume {volume} is bound elsewhere")
         existing = await self.kube.get(*PVC, claim, namespace)
         if existing is None:
-            desired = released_claim(
-                claim, namespace, volume, size, self.rules.output_storage_class
-            )
+            desired = released_claim(claim, namespace, size, self.rules.output_storage_class)
             existing = await self.kube.create(desired)
-        if (existing.get("spec") or {}).get("volumeName") != volume:
+        if (existing.get("spec") or {}).get("volumeName") not in (None, volume):
             raise KubeError(409, "ClaimNameTaken", f"claim {namespace}/{claim} exists already")
         return existing
+
+    async def _let_go(self, body: Manifest, own: Manifest) -> None:
+        """Delete the clean-room claim, and the finished batch Job whose pods still hold it (the
+        claim is protected while any pod names it)."""
+        name, room = workload_of(body)
+        batch = await self.kube.get("batch/v1", "Job", name, room)
+        if batch is not None and made_for(batch, body):
+            await self.kube.delete("batch/v1", "Job", name, room, uid=batch["metadata"]["uid"])
+        if not own["metadata"].get("deletionTimestamp"):
+            await self.kube.delete(*PVC, own["metadata"]["name"], room, uid=own["metadata"]["uid"])
 
     async def delete(self, body: Manifest, volume: str | None) -> bool:
         """Delete the output: its clean-room claim, then its volume. True once both are gone."""
@@ -88,7 +96,7 @@ class OutputVolume:
         own = await self.claim(body)
         if own is not None:
             volume = volume or (own.get("spec") or {}).get("volumeName")
-            await self.kube.delete(*PVC, room_claim, room, uid=own["metadata"]["uid"])
+            await self._let_go(body, own)
         if volume:
             live = await self.kube.get(*PV, volume)
             if live is not None and claims_volume(live, room, room_claim):

@@ -45,6 +45,7 @@ from tds_operator.policy.outputs import (
     ReleaseRequest,
     admit_release_request,
     admit_review,
+    output_size_allowed,
 )
 from tds_operator.policy.signatures import (
     SIGNATURES_ANNOTATION,
@@ -163,6 +164,8 @@ async def admit_training(body: kopf.Body, memo: Operator, **_: Any) -> None:
         )
     contract = await memo.kube.get(f"{GROUP}/{VERSION}", DATA_CONTRACT, job.spec.contract)
     decision = admit_training_job(await admission_input(memo, job, contract))
+    if decision.allowed and job.spec.output is not None:
+        decision = output_size_allowed(job.spec.output.size, memo.rules)
     if not decision.allowed:
         raise _deny(decision.reason, decision.message)
 

@@ -77,7 +77,7 @@ from tds_operator.policy.enforcement import (
     stop_reason,
     usage_due,
 )
-from tds_operator.policy.outputs import quarantine_ends
+from tds_operator.policy.outputs import output_size_allowed, quarantine_ends
 from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean_room
 from tds_operator.policy.training import admit_training_job
 
@@ -151,6 +151,8 @@ class TrainingJobReconciler:
                 decision = admit_training_job(
                     await admission_input(self.op, job, contract, recorded)
                 )
+                if decision.allowed and job.spec.output is not None:
+                    decision = output_size_allowed(job.spec.output.size, self.op.rules)
                 event = admission_event(
                     name,
                     uid,

@@ -199,7 +199,7 @@ async def admit_release(
             ReleaseRequest(
                 requester=requester,
                 consumer_owners=tuple(consumer.spec.owners) if consumer else (),
-                consumer_space=consumer.metadata.name or "" if consumer else "?",
+                consumer_space=consumer.metadata.name or "" if consumer else "(none)",
                 job=job,
                 job_exists=inputs.job_body is not None,
                 output_state=inputs.output_state,
@@ -218,7 +218,7 @@ async def admit_release(
     decision = admit_review(
         requester,
         provider.spec.owners if provider else (),
-        provider.metadata.name or "" if provider else "?",
+        provider.metadata.name or "" if provider else "(none)",
         inputs.clause,
         ended,
     )

@@ -70,7 +70,7 @@ def test_a_consumer_owner_may_ask_for_a_quarantined_output() -> None:
         ({"requester": ALICE}, "NotConsumerOwner"),
         ({"requester": LI}, "NotConsumerOwner"),
         ({"requester": ANONYMOUS}, "NotConsumerOwner"),
-        ({"job_exists": False}, "TrainingJobNotFound"),
+        ({"job_exists": False, "requester": ALICE}, "TrainingJobNotFound"),
         ({"output_state": None}, "NoOutput"),
         ({"output_state": "Writable"}, "OutputNotQuarantined"),
         ({"output_state": "Released"}, "OutputNotQuarantined"),

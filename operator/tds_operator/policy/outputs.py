@@ -127,8 +127,8 @@ def first_release_of_job(request: ReleaseRequest) -> Decision:
 
 
 RELEASE_REQUEST_POLICIES: Final = (
-    requested_by_consumer_owner,
     job_has_quarantined_output,
+    requested_by_consumer_owner,
     clause_not_denied,
     first_release_of_job,
 )

@@ -18,29 +18,18 @@ from tests.integration.hub import (
     refusal,
     unique,
 )
-from tests.integration.training import Deal, Story
+from tests.integration.training import (
+    Deal,
+    Story,
+    finished_job_with_output,
+    output_kinds,
+)
 from tests.manifests import API_VERSION, Body, training_job_body
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 RELEASES = "modelreleases"
-
-
-def finished_job_with_output(story: Story, deal: Deal) -> tuple[str, Body]:
-    """A job with a 1Gi output, run to its end; its TrainingJob once the output is Quarantined."""
-    name = unique("j")
-    body = training_job_body(
-        name, deal.namespace, deal.contract, run_for="1s", output={"size": "1Gi"}
-    )
-    story.submit(owner_of(deal.consumer), body)
-
-    def quarantined() -> Body | None:
-        job = story.job(deal.namespace, name)
-        output = ((job or {}).get("status") or {}).get("output") or {}
-        return job if output.get("state") == "Quarantined" else None
-
-    return name, wait_until(quarantined, timeout=60, what=f"output of {name} Quarantined")
 
 
 def release_body(name: str, namespace: str, job: str, **spec: Any) -> Body:
@@ -82,15 +71,6 @@ def review(by: Person, deal: Deal, name: str, decision: str) -> None:
         f'{{"spec":{{"review":{{"decision":"{decision}","reviewer":{{"user":"someone-else"}}}}}}}}'
     )
     by.kubectl("patch", RELEASES, name, "-n", deal.namespace, "--type=merge", "-p", patch)
-
-
-def output_kinds(story: Story, deal: Deal, job: Body) -> list[str]:
-    uid = job["metadata"]["uid"]
-    return [
-        entry["kind"]
-        for entry in story.hub.entries(deal.contract)
-        if entry["id"].startswith(f"output/{uid}/")
-    ]
 
 
 def assert_released_same_volume(story: Story, deal: Deal, job: Body, name: str) -> None:

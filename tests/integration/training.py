@@ -28,7 +28,7 @@ from tests.integration.hub import (
     space_namespace,
     unique,
 )
-from tests.manifests import GROUP, VERSION, Body, contract_body
+from tests.manifests import GROUP, VERSION, Body, contract_body, training_job_body
 from tests.waiting import wait_until
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -263,3 +263,31 @@ def seconds(text: str) -> float:
     assert text.endswith("s"), text
     assert text[:-1].isdigit(), text
     return float(text[:-1])
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+
+def finished_job_with_output(story: Story, deal: Deal) -> tuple[str, Body]:
+    """A job with a 1Gi output, run to its end; its TrainingJob once the output is Quarantined."""
+    name = unique("j")
+    body = training_job_body(
+        name, deal.namespace, deal.contract, run_for="1s", output={"size": "1Gi"}
+    )
+    story.submit(owner_of(deal.consumer), body)
+
+    def quarantined() -> Body | None:
+        job = story.job(deal.namespace, name)
+        output = ((job or {}).get("status") or {}).get("output") or {}
+        return job if output.get("state") == "Quarantined" else None
+
+    return name, wait_until(quarantined, timeout=60, what=f"output of {name} Quarantined")
+
+
+def output_kinds(story: Story, deal: Deal, job: Body) -> list[str]:
+    uid = job["metadata"]["uid"]
+    return [
+        entry["kind"]
+        for entry in story.hub.entries(deal.contract)
+        if entry["id"].startswith(f"output/{uid}/")
+    ]

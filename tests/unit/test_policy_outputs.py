@@ -57,7 +57,8 @@ def test_a_contract_no_longer_active_needs_the_providers_review() -> None:
 
 def test_quarantine_ends_after_the_retention() -> None:
     now = datetime(2027, 1, 1, tzinfo=UTC)
-    assert quarantine_ends(now, HubRules(output_retention_hours=48)) == now + timedelta(days=2)
+    rules = HubRules(output_retention=timedelta(days=2))
+    assert quarantine_ends(now, rules) == now + timedelta(days=2)
 
 
 def test_a_consumer_owner_may_ask_for_a_quarantined_output() -> None:

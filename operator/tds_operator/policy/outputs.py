@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final, Literal
 
 from tds_operator.api.common import Subject
@@ -59,7 +59,7 @@ def effective_clause(clause: ModelExport, contract_active: bool) -> ModelExport:
 
 def quarantine_ends(finished: datetime, rules: HubRules) -> datetime:
     """When a Quarantined output is discarded unless released."""
-    return finished + timedelta(hours=rules.output_retention_hours)
+    return finished + rules.output_retention
 
 
 @dataclass(frozen=True)

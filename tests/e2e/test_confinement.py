@@ -354,7 +354,7 @@ def test_volumes_are_never_made_nor_pointed_outside_tds_namespaces(
         },
     }
     scratch.append(("pv", name, None))
-    refused(lambda: token.create(volume), POLICY)
+    refused(lambda: token.create(volume), "cannot create resource")  # RBAC grants no create
     kubectl("create", "-f", "-", stdin=json.dumps(volume))
     patch = '{"spec":{"claimRef":{"namespace":"kube-system","name":"loot"}}}'
     refused(lambda: token.kubectl("patch", "pv", name, "--type=merge", "-p", patch), POLICY)

@@ -14,6 +14,7 @@ from tests.integration.hub import (
     Person,
     audit_verify,
     clean_room,
+    member_of,
     owner_of,
     refusal,
     unique,
@@ -30,6 +31,20 @@ from tests.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 RELEASES = "modelreleases"
+
+
+def running_job_with_output(story: Story, deal: Deal, size: str = "1Gi") -> str:
+    """A job with an output that runs for ten minutes, created by the consumer's owner."""
+    name = unique("j")
+    body = training_job_body(
+        name,
+        deal.namespace,
+        deal.contract,
+        run_for="600s",
+        output={"size": size},
+        gpus_per_worker=1,
+    )
+    return story.submit(owner_of(deal.consumer), body)
 
 
 def release_body(name: str, namespace: str, job: str, **spec: Any) -> Body:
@@ -119,11 +134,22 @@ def test_allowed_clause_moves_the_volume_to_the_consumer(story: Story) -> None:
 
 
 def test_review_waits_for_the_provider_and_binds_the_approver(story: Story) -> None:
-    deal = story.deal(outputs={"modelExport": "review"})
+    deal = story.deal(outputs={"modelExport": "review"}, members=True)
     name, job = finished_job_with_output(story, deal)
     release_name = ask_release(deal, name)
     wait_release(story, deal, release_name, "AwaitingReview")
     consumer, provider = owner_of(deal.consumer), owner_of(deal.provider)
+    # Before release the consumer reads neither the clean room's claims nor any volume.
+    room = clean_room(deal.contract)
+    for args in (("get", "pvc", "-n", room), ("get", "pv")):
+        message = refusal(lambda args=args: consumer.kubectl(*args))
+        assert "forbidden" in message.lower(), message
+    # A member of the provider space cannot reach it; a member of the consumer's cannot
+    # approve it.
+    message = refusal(lambda: review(member_of(deal.provider), deal, release_name, "Approved"))
+    assert "forbidden" in message.lower(), message
+    message = refusal(lambda: review(member_of(deal.consumer), deal, release_name, "Approved"))
+    assert "forbidden" in message.lower(), message
     # The consumer cannot approve its own release.
     message = refusal(lambda: review(consumer, deal, release_name, "Approved"))
     assert "NotProviderOwner" in message, message
@@ -168,16 +194,7 @@ def test_hostile_and_bad_release_requests_are_refused(story: Story) -> None:
     deal = story.deal(outputs={"modelExport": "allowed"})
     name, _ = finished_job_with_output(story, deal)
     # Not finished: a job still running.
-    running = unique("j")
-    body = training_job_body(
-        running,
-        deal.namespace,
-        deal.contract,
-        run_for="600s",
-        output={"size": "1Gi"},
-        gpus_per_worker=1,
-    )
-    story.submit(owner_of(deal.consumer), body)
+    running = running_job_with_output(story, deal)
     message = refusal(lambda: ask_release(deal, running))
     assert "OutputNotQuarantined" in message, message
     # Another consumer cannot ask, in its own namespace or in the consumer's.
@@ -186,7 +203,13 @@ def test_hostile_and_bad_release_requests_are_refused(story: Story) -> None:
     assert "TrainingJobNotFound" in message, message
     message = refusal(lambda: ask_release(deal, name, by=owner_of(other.consumer)))
     assert "forbidden" in message.lower(), message
-    # The provider cannot ask for the consumer.
+    # Nor can the provider, in the consumer's namespace.
+    message = refusal(lambda: ask_release(deal, name, by=owner_of(deal.provider)))
+    assert "forbidden" in message.lower(), message
+    # A release that brings its own approval.
+    approved = release_body(unique("r"), deal.namespace, name, review={"decision": "Approved"})
+    message = refusal(lambda: owner_of(deal.consumer).create(approved))
+    assert "NotProviderOwner" in message, message
     # Twice: the second release of the same job.
     first = ask_release(deal, name)
     message = refusal(lambda: ask_release(deal, name))
@@ -209,18 +232,9 @@ def test_denied_clause_refuses_the_release_naming_it(story: Story) -> None:
     )
 
 
-def test_output_size_is_mounted_read_write(story: Story) -> None:
+def test_every_worker_mounts_the_output_read_write(story: Story) -> None:
     deal = story.deal(outputs={"modelExport": "allowed"})
-    name = unique("j")
-    body = training_job_body(
-        name,
-        deal.namespace,
-        deal.contract,
-        run_for="600s",
-        output={"size": "1Gi"},
-        gpus_per_worker=1,
-    )
-    story.submit(owner_of(deal.consumer), body)
+    name = running_job_with_output(story, deal)
     batch = wait_until(
         lambda: story.batch_job(deal.contract, name), timeout=30, what="the batch Job"
     )
@@ -230,3 +244,10 @@ def test_output_size_is_mounted_read_write(story: Story) -> None:
     mounts = {m.mount_path: m for m in container.volume_mounts}
     assert "/output" in mounts
     assert not mounts["/output"].read_only
+
+
+def test_an_output_larger_than_the_hub_allows_is_refused(story: Story) -> None:
+    deal = story.deal(outputs={"modelExport": "allowed"})
+    message = refusal(lambda: running_job_with_output(story, deal, size="101Gi"))
+    assert "OutputTooLarge" in message, message
+    assert "outputMaxSize" in message, message

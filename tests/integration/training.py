@@ -60,10 +60,11 @@ class Story:
 
     # --- spaces and contracts ------------------------------------------------------------------
 
-    def space(self) -> str:
-        """A new DataSpace with no members, 16 GPUs and both DATASETS, Ready, each dataset
-        served by its gateway Service (which has a cluster IP)."""
-        name = self.spaces.create(analysts=(), gpus=16, gateways=DATASETS)
+    def space(self, *, members: bool = False) -> str:
+        """A new DataSpace with 16 GPUs and both DATASETS, Ready, each dataset served by its
+        gateway Service (which has a cluster IP); no members, unless `members` (then its member
+        is `member_of(space)`)."""
+        name = self.spaces.create(analysts=None if members else (), gpus=16, gateways=DATASETS)
         self.spaces.wait_ready(name)
         for dataset in DATASETS:
             self.hub.core.create_namespaced_service(space_namespace(name), gateway(dataset))
@@ -95,9 +96,10 @@ class Story:
             self.contracts.consent(owner_of(consumer), name, "consumer")
         return name
 
-    def deal(self, **spec: Any) -> Deal:
-        """Two new spaces and an Active contract between them with these terms."""
-        provider, consumer = self.space(), self.space()
+    def deal(self, *, members: bool = False, **spec: Any) -> Deal:
+        """Two new spaces (with members, if told) and an Active contract between them with
+        these terms."""
+        provider, consumer = self.space(members=members), self.space(members=members)
         contract = self.propose(provider, consumer, **spec)
         self.wait_contract(contract, "Active")
         return Deal(provider, consumer, contract)

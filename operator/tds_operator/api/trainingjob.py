@@ -97,7 +97,7 @@ class EnvVar(KubeModel):
         return self
 
 
-OutputState = Literal["Pending", "Writable", "Quarantined", "Released", "Rejected", "Discarded"]
+OutputState = Literal["Writable", "Quarantined", "Released", "Rejected", "Discarded"]
 """Where a job's output is: in the clean room (Pending, Writable, Quarantined) or gone from it."""
 OUTPUT_MOUNT: Final = "/output"
 """Where every worker finds its job's output volume, read-write (the root is read-only)."""
@@ -192,8 +192,9 @@ class OutputStatus(KubeModel):
     """Where the job's output volume is and what became of it."""
 
     state: OutputState = Field(
-        description="Pending (its claim is not bound yet), Writable (the job runs), "
-        "Quarantined (the job ended; it waits for a release), Released, Rejected or Discarded."
+        description="Writable (the job runs), Quarantined (the job ended; it waits for a "
+        "release), Released (moved to the consumer), Rejected (deleted after the provider's "
+        "review) or Discarded (deleted: its job was deleted or its retention passed)."
     )
     claim: StrictStr | None = Field(
         None, description="The output's PersistentVolumeClaim in the clean room."

@@ -95,7 +95,15 @@ class ReleaseReconciler:
         action, decision = release_action(
             inputs.clause, review.decision if review else None, reviewer
         )
-        await self.op.ledger.record(contract, self._steps_to_record(body, release, job, steps))
+        chain = await self.op.ledger.record(
+            contract, self._steps_to_record(body, release, job, steps)
+        )
+        # Two releases of one job reconciled at once: the ledger keeps the first request only.
+        steps = output_steps(chain, job["metadata"]["uid"])
+        refused = self._refusal(body, inputs, steps)
+        if refused is not None:
+            await self._report(body, "Refused", refused)
+            return None
         extra: dict[str, Any] = {"contract": contract, "clause": inputs.clause}
         if action == "wait":
             await self._open_review(body, inputs)

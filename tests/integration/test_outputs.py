@@ -251,3 +251,21 @@ def test_an_output_larger_than_the_hub_allows_is_refused(story: Story) -> None:
     message = refusal(lambda: running_job_with_output(story, deal, size="101Gi"))
     assert "OutputTooLarge" in message, message
     assert "outputMaxSize" in message, message
+
+
+def test_a_revoked_contract_releases_nothing_without_the_providers_review(story: Story) -> None:
+    deal = story.deal(outputs={"modelExport": "allowed"})
+    name, job = finished_job_with_output(story, deal)
+    story.contracts.revoke(owner_of(deal.provider), deal.contract)
+    story.wait_contract(deal.contract, "Revoked")
+    release_name = ask_release(deal, name)
+    body = wait_release(story, deal, release_name, "AwaitingReview")
+    assert body["status"]["clause"] == "review"
+    review(owner_of(deal.provider), deal, release_name, "Approved")
+    assert_released_same_volume(story, deal, job, release_name)
+    # With its last output gone, the revoked contract's clean room goes too.
+    wait_until(
+        lambda: not story.hub.has_namespace(clean_room(deal.contract)),
+        timeout=30,
+        what="the clean room removed",
+    )

@@ -84,6 +84,8 @@ say "sgcc proposes a contract to cmcc (examples/02-datacontract.yaml), as its ow
 # previous run's contract goes, and so does its ledger, which a new contract of the same name
 # would otherwise continue.
 k delete trainingjob "$training" -n tds-cmcc --ignore-not-found --timeout=60s >/dev/null
+k delete modelrelease,pvc -n tds-cmcc -l app.kubernetes.io/managed-by=tds-operator --ignore-not-found >/dev/null
+k delete modelrelease load-forecast-v1-model -n tds-cmcc --ignore-not-found >/dev/null
 if k get dc "$contract" >/dev/null 2>&1; then
   k delete dc "$contract" --timeout=60s >/dev/null
 fi
@@ -150,9 +152,31 @@ k get tj "$training" -n tds-cmcc \
 echo "and no new training is admitted under it:"
 sed "s/name: $training/name: $training-retry/" examples/03-trainingjob.yaml \
   | fails create -f - "${cmcc_owner[@]}"
+fails patch dc "$contract" --type merge -p '{"spec":{"revoked":false}}' "${sgcc_owner[@]}"
+
+say "The model the job wrote to /output waits in the clean room, Quarantined"
+release=load-forecast-v1-model
+k wait --for=jsonpath='{.status.output.state}'=Quarantined tj "$training" -n tds-cmcc --timeout=30s >/dev/null
+show get tj "$training" -n tds-cmcc
+echo "cmcc cannot read the clean room, nor any volume:"
+fails get pvc -n "$cleanroom" "${cmcc_owner[@]}"
+fails get pv "${cmcc_owner[@]}"
+
+say "cmcc's owner asks for the model (examples/04-modelrelease.yaml); the contract says review"
+show create -f examples/04-modelrelease.yaml "${cmcc_owner[@]}"
+k wait --for=jsonpath='{.status.phase}'=AwaitingReview mrel "$release" -n tds-cmcc --timeout=30s >/dev/null
+show get mrel -n tds-cmcc
+echo "cmcc cannot approve its own release:"
+fails patch mrel "$release" -n tds-cmcc --type merge -p '{"spec":{"review":{"decision":"Approved"}}}' "${cmcc_owner[@]}"
+
+say "sgcc's owner alice reviews and approves: the same volume is bound in cmcc's namespace"
+show patch mrel "$release" -n tds-cmcc --type merge -p '{"spec":{"review":{"decision":"Approved"}}}' "${sgcc_owner[@]}"
+k wait --for=jsonpath='{.status.phase}'=Released mrel "$release" -n tds-cmcc --timeout=60s >/dev/null
+show get mrel,pvc -n tds-cmcc
+k get mrel "$release" -n tds-cmcc -o jsonpath='{"  requested by "}{.spec.requestedBy.user}{", approved by "}{.spec.review.reviewer.user}{", volume "}{.status.volume}{"\n"}'
+echo "With its last output gone, the clean room is removed:"
 k wait --for=delete namespace "$cleanroom" --timeout=60s >/dev/null 2>&1 || true
 fails get namespace "$cleanroom"
-fails patch dc "$contract" --type merge -p '{"spec":{"revoked":false}}' "${sgcc_owner[@]}"
 
 say "Everything above is in the contract's hash-chained audit ledger; each party verifies it"
 uid=$(k get dc "$contract" -o jsonpath='{.metadata.uid}')

@@ -5,6 +5,7 @@
 #   KIND_KEEP_CLUSTER  set to keep the cluster afterwards (its kubeconfig: $KIND_KUBECONFIG)
 #   TDS_E2E_IMAGE      tag of the operator image built from the Dockerfile (tds-operator:e2e)
 #   TDS_E2E_TRAINING_IMAGE  an image with `sleep` that stands in for the trainer (busybox:1.37)
+#   TDS_E2E_OUTPUT_STORAGE_CLASS  the class of output volumes (kind's own: standard)
 set -euo pipefail
 log_tag='e2e-kind'
 . "$(dirname "$0")/lib.sh"
@@ -43,5 +44,6 @@ done
 
 log "running the e2e suite with the operator in the cluster"
 TDS_E2E_OPERATOR=cluster TDS_E2E_IMAGE=$image TDS_E2E_TRAINING_IMAGE=$trainer \
+  TDS_E2E_OUTPUT_STORAGE_CLASS=${TDS_E2E_OUTPUT_STORAGE_CLASS:-standard} \
   KUBECTL=$(command -v kubectl) HELM=$(command -v helm) \
   make e2e

@@ -50,6 +50,8 @@ fi
 
 "$hub_here/nodes.sh" | hub_kubectl apply --server-side --field-manager=tds-hub -f - >/dev/null
 hub_kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
+# Output volumes: a pool the PV binder binds claims from; a re-run refills what was used up.
+"$hub_here/volumes.sh" | hub_kubectl apply --server-side --field-manager=tds-hub -f - >/dev/null
 # Pods need the default ServiceAccount, which the controller-manager creates shortly after start.
 for _ in $(seq 1 60); do
   hub_kubectl get serviceaccount default -n default >/dev/null 2>&1 && break

@@ -16,7 +16,7 @@ from typing import Any
 import kopf
 
 from tds_operator import FIELD_MANAGER, metrics, webhooks
-from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, TRAINING_JOB
+from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, MODEL_RELEASE, TRAINING_JOB
 from tds_operator.certs import issue_serving_certificate
 from tds_operator.config import OperatorConfig
 from tds_operator.connection import EXIT_CODES_HELP, Caller
@@ -27,6 +27,7 @@ from tds_operator.handlers import watches
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.contracts import ContractReconciler
 from tds_operator.handlers.queue import ReconcileQueue
+from tds_operator.handlers.releases import ReleaseReconciler
 from tds_operator.handlers.spaces import SpaceReconciler
 from tds_operator.handlers.trainingjobs import TrainingJobReconciler
 from tds_operator.kube import Kube, KubeError, is_subset
@@ -136,6 +137,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     memo.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, SpaceReconciler(memo))
     memo.queues[DATA_CONTRACT] = ReconcileQueue(DATA_CONTRACT, ContractReconciler(memo))
     memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, TrainingJobReconciler(memo), workers=8)
+    memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
     for queue in memo.queues.values():
         queue.start()
     metrics.serve(config.metrics_port)

@@ -21,10 +21,22 @@ from tds_operator import GROUP, VERSION
 from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.datacontract import DataContractSpec
 from tds_operator.api.dataspace import DataSpace
-from tds_operator.api.resources import DATA_CONTRACT, DATA_CONTRACTS, DATA_SPACES, TRAINING_JOBS
+from tds_operator.api.modelrelease import ENDED_PHASES
+from tds_operator.api.resources import (
+    DATA_CONTRACT,
+    DATA_CONTRACTS,
+    DATA_SPACES,
+    MODEL_RELEASES,
+    TRAINING_JOBS,
+)
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.handlers.context import Operator, utcnow
-from tds_operator.handlers.gather import admission_input, contracts_of_space, data_space
+from tds_operator.handlers.gather import (
+    admission_input,
+    contracts_of_space,
+    data_space,
+    release_inputs,
+)
 from tds_operator.handlers.objects import validation_message
 from tds_operator.metrics import (
     WEBHOOK_DENIALS,
@@ -37,6 +49,13 @@ from tds_operator.policy.contract import PARTIES
 from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.identity import speaks_for as speaks_for_space
 from tds_operator.policy.metadata import Metadata, admit_metadata_change
+from tds_operator.policy.outputs import (
+    NOT_PROVIDER_OWNER,
+    ReleaseRequest,
+    admit_release_request,
+    admit_review,
+    output_size_allowed,
+)
 from tds_operator.policy.signatures import (
     SIGNATURES_ANNOTATION,
     new_signatures,
@@ -190,10 +209,72 @@ async def admit_training(body: kopf.Body, memo: Operator, **_: Any) -> None:
         )
     contract = await memo.kube.get(f"{GROUP}/{VERSION}", DATA_CONTRACT, job.spec.contract)
     decision = admit_training_job(await admission_input(memo, job, contract))
+    if decision.allowed and job.spec.output is not None:
+        decision = output_size_allowed(job.spec.output.size, memo.rules)
     if not decision.allowed:
         # An allowed job is counted once, when the operator records its admission.
         count_admission(job.spec.contract if contract else None, False, decision.reason)
         raise _deny(decision.reason, decision.message)
+
+
+def _identity(requester: UserInfo) -> dict[str, Any]:
+    return {"user": requester.username, "groups": list(requester.groups)}
+
+
+async def admit_release(
+    body: kopf.Body,
+    userinfo: kopf.UserInfo,
+    patch: kopf.Patch,
+    memo: Operator,
+    old: kopf.Body | None = None,
+    **_: Any,
+) -> None:
+    """A ModelRelease: asked for by a consumer owner, reviewed by a provider owner; each bound
+    to who the API server says asks (spec.requestedBy, spec.review.reviewer)."""
+    requester = UserInfo.from_admission(dict(userinfo))
+    spec = dict(body.get("spec") or {})
+    job = str(spec.get("trainingJob") or "")
+    namespace = str(body.metadata.namespace or "")
+    inputs = await release_inputs(memo, namespace, job, body.metadata.name or "")
+    if old is None:
+        if spec.get("review"):
+            raise _deny(
+                NOT_PROVIDER_OWNER, "spec.review is the provider's to set, after the request"
+            )
+        consumer = inputs.consumer
+        decision = admit_release_request(
+            ReleaseRequest(
+                requester=requester,
+                consumer_owners=tuple(consumer.spec.owners) if consumer else (),
+                consumer_space=consumer.metadata.name or "" if consumer else "(none)",
+                job=job,
+                job_exists=inputs.job_body is not None,
+                output_state=inputs.output_state,
+                clause=inputs.clause,
+                other_releases=inputs.other_releases,
+            )
+        )
+        if not decision.allowed:
+            raise _deny(decision.reason, decision.message)
+        patch.setdefault("spec", {})["requestedBy"] = _identity(requester)
+        return
+    if not spec.get("review") or (old.get("spec") or {}).get("review"):
+        return  # no new review: the CRD's rules keep the request and a given review fixed
+    provider = inputs.provider
+    ended = ((old.get("status") or {}).get("phase") or "") in ENDED_PHASES
+    decision = admit_review(
+        requester,
+        provider.spec.owners if provider else (),
+        provider.metadata.name or "" if provider else "(none)",
+        inputs.clause,
+        ended,
+    )
+    if not decision.allowed:
+        raise _deny(decision.reason, decision.message)
+    patch.setdefault("spec", {})["review"] = {
+        **dict(spec["review"]),
+        "reviewer": _identity(requester),
+    }
 
 
 async def admit_space_deletion(name: str, memo: Operator, **_: Any) -> None:
@@ -219,3 +300,6 @@ def register(registry: kopf.OperatorRegistry) -> None:
     kopf.on.validate(
         *tds, DATA_SPACES, operations=["DELETE"], id="space-deletion", registry=registry
     )(measured("DataSpace", admit_space_deletion))
+    kopf.on.mutate(
+        *tds, MODEL_RELEASES, operations=["CREATE", "UPDATE"], id="model-release", registry=registry
+    )(measured("ModelRelease", admit_release))

@@ -84,6 +84,9 @@ def release(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         pytest.fail(f"TDS_E2E_OPERATOR must be local or cluster, not {mode!r}")
     # The local hub simulates pods, and the story steers them with hub.tds.io/* metadata.
     values["hubRules.simulationHub"] = "true"
+    # The class of output volumes: the local hub's pool (the chart's default), or the cluster's.
+    if os.environ.get("TDS_E2E_OUTPUT_STORAGE_CLASS"):
+        values["hubRules.outputStorageClass"] = os.environ["TDS_E2E_OUTPUT_STORAGE_CLASS"]
     helm(
         "install",
         RELEASE,

@@ -85,6 +85,7 @@ class Story:
         self.spaces = [self._renamed(d) for d in load_example("01-dataspaces.yaml")]
         self.contract = self._renamed(load_example("02-datacontract.yaml")[0])
         self.job = self._renamed(load_example("03-trainingjob.yaml")[0])
+        self.release = self._renamed(load_example("04-modelrelease.yaml")[0])
         # Simulated workers (the local hub) run until stopped; on a real cluster the image must
         # exist: TDS_E2E_TRAINING_IMAGE names one that can stand in for the trainer.
         annotations = self.job["metadata"].setdefault("annotations", {})
@@ -115,6 +116,9 @@ class Story:
         if doc["kind"] == "TrainingJob":
             doc["metadata"]["namespace"] = self.name(doc["metadata"]["namespace"])
             spec["contract"] = self.name(spec["contract"])
+        if doc["kind"] == "ModelRelease":
+            doc["metadata"]["namespace"] = self.name(doc["metadata"]["namespace"])
+            spec["trainingJob"] = self.name(spec["trainingJob"])
         return doc
 
     @property
@@ -212,6 +216,7 @@ class Story:
             self.consumer_consents,
             self.consumer_trains,
             self.provider_revokes,
+            self.consumer_takes_the_model,
             self.everything_is_deleted,
         ):
             try:
@@ -405,7 +410,6 @@ class Story:
         assert "Revoked" in stopped.get("message", ""), self.job_status().get("conditions")
         self.wait_gone("job", self.job["metadata"]["name"], self.clean_room)
         self.wait_gone("networkpolicy", f"tds-allow-{self.clean_room}", f"tds-{self.provider}")
-        self.wait_gone("namespace", self.clean_room)
         self.wait(
             lambda: (self.contract_body() or {})["status"]["audit"]["entries"] > entries,
             "the revocation in the audit ledger",
@@ -425,6 +429,39 @@ class Story:
             check=False,
         )
         assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    def consumer_takes_the_model(self) -> None:
+        """The stopped job's output waits, Quarantined; the consumer's owner asks for it, the
+        provider's owner approves (the contract is revoked: review it is), and the very volume
+        the job wrote is bound in the consumer's namespace; then the clean room goes."""
+        self.wait(
+            lambda: (self.job_status().get("output") or {}).get("state") == "Quarantined",
+            "the job's output Quarantined",
+        )
+        namespace, name = self.release["metadata"]["namespace"], self.release["metadata"]["name"]
+        self.owner(self.consumer).kubectl("create", "-f", "-", stdin=json.dumps(self.release))
+
+        def phase() -> str | None:
+            body = get("modelrelease", name, namespace) or {}
+            return (body.get("status") or {}).get("phase")
+
+        self.wait(lambda: phase() == "AwaitingReview", f"ModelRelease {name} AwaitingReview")
+        self.owner(self.provider).kubectl(
+            "patch",
+            "modelrelease",
+            name,
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            '{"spec":{"review":{"decision":"Approved"}}}',
+        )
+        self.wait(lambda: phase() == "Released", f"ModelRelease {name} Released")
+        body = get("modelrelease", name, namespace) or {}
+        claim = get("pvc", name, namespace) or {}
+        assert claim["spec"]["volumeName"] == body["status"]["volume"], (claim, body["status"])
+        assert body["spec"]["review"]["reviewer"]["user"] == self.owner(self.provider).user
+        self.wait_gone("namespace", self.clean_room)
 
     def everything_is_deleted(self) -> None:
         """Deleting the contract and the spaces removes everything they made."""

@@ -11,6 +11,7 @@ import base64
 import filecmp
 import ipaddress
 import json
+from datetime import timedelta
 from ipaddress import ip_network
 from typing import Any
 
@@ -277,6 +278,9 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
         "maxConcurrentGpusPerContract": 64,
         "suspendedSpaces": ["acme", "globex"],
         "scratchSizeLimit": "50Gi",
+        "outputMaxSize": "2Ti",
+        "outputStorageClass": "fast-retained",
+        "outputRetention": "90m",
         "simulationHub": True,
         "podCidrs": ["10.244.0.0/16", "fd00:10:244::/56"],
         "serviceCidrs": ["10.96.0.0/12"],
@@ -293,6 +297,9 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
         max_concurrent_gpus_per_contract=64,
         suspended_spaces=frozenset({"acme", "globex"}),
         scratch_size_limit="50Gi",
+        output_max_size="2Ti",
+        output_storage_class="fast-retained",
+        output_retention=timedelta(minutes=90),
         simulation_hub=True,
         pod_cidrs=(ip_network("10.244.0.0/16"), ip_network("fd00:10:244::/56")),
         service_cidrs=(ip_network("10.96.0.0/12"),),

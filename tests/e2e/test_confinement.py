@@ -225,7 +225,7 @@ def test_only_the_space_roles_are_bound_in_a_space(
     scratch.append(("rolebinding", "tds-participants", where))
     manifest = binding("RoleBinding", "tds-participants", "tds-participant", where)
     refused(lambda: token.create(manifest), POLICY)
-    refused(lambda: token.create(manifest), "binds only tds-space-owner and tds-space-member")
+    refused(lambda: token.create(manifest), "binds only tds-space-owner, tds-space-member")
 
 
 def test_bindings_it_did_not_make_are_not_deleted(token: Token, scratch: Scratch) -> None:
@@ -338,3 +338,75 @@ def test_nothing_is_written_outside_its_namespaces(
     scratch.append((manifest["kind"].lower(), metadata["name"], metadata["namespace"]))
     refused(lambda: token.create(manifest), POLICY)
     refused(lambda: token.create(manifest), "in namespace kube-system")
+
+
+def claim(name: str, where: str, volume: str | None = None) -> Manifest:
+    spec: Manifest = {
+        "storageClassName": "tds-output",
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "1Gi"}},
+    }
+    if volume:
+        spec["volumeName"] = volume
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": where},
+        "spec": spec,
+    }
+
+
+def test_claims_only_for_outputs_and_never_naming_a_volume_in_a_space(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    """A stolen token cannot claim someone's volume into a space, nor claim outside tds-*."""
+    where = f"tds-{space['metadata']['name']}"
+    scratch.append(("pvc", "loot", where))
+    refused(lambda: token.create(claim("loot", where, volume="hub-output-1")), POLICY)
+    refused(lambda: token.create(claim("loot", where, volume="hub-output-1")), "names no volume")
+    scratch.append(("pvc", "loot", "kube-system"))
+    refused(lambda: token.create(claim("loot", "kube-system")), POLICY)
+
+
+def test_volumes_are_never_made_nor_pointed_outside_tds_namespaces(
+    token: Token, scratch: Scratch
+) -> None:
+    name = f"e2e-pv-{uuid.uuid4().hex[:6]}"
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {
+            "storageClassName": "tds-output",
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "hostPath": {"path": "/"},
+        },
+    }
+    scratch.append(("pv", name, None))
+    refused(lambda: token.create(volume), "cannot create resource")  # RBAC grants no create
+    kubectl("create", "-f", "-", stdin=json.dumps(volume))
+    patch = '{"spec":{"claimRef":{"namespace":"kube-system","name":"loot"}}}'
+    refused(lambda: token.kubectl("patch", "pv", name, "--type=merge", "-p", patch), POLICY)
+    refused(lambda: token.kubectl("delete", "pv", name), POLICY)
+
+
+def test_the_only_roles_it_writes_are_review_roles_on_one_release(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    where = f"tds-{space['metadata']['name']}"
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "tds-review-all", "namespace": where},
+        "rules": [
+            {"apiGroups": ["tds.io"], "resources": ["modelreleases"], "verbs": ["get", "patch"]}
+        ],
+    }
+    scratch.append(("role", "tds-review-all", where))
+    refused(lambda: token.create(role), "granting access to one ModelRelease by name")
+    # Rights the operator holds itself (so RBAC's escalation check lets it grant them).
+    services = {**role, "metadata": {"name": "tds-review-x", "namespace": where}}
+    services["rules"] = [{"apiGroups": [""], "resources": ["services"], "verbs": ["get"]}]
+    scratch.append(("role", "tds-review-x", where))
+    refused(lambda: token.create(services), POLICY)

@@ -28,7 +28,7 @@ from tests.integration.hub import (
     space_namespace,
     unique,
 )
-from tests.manifests import GROUP, VERSION, Body, contract_body
+from tests.manifests import GROUP, VERSION, Body, contract_body, training_job_body
 from tests.waiting import wait_until
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -60,10 +60,11 @@ class Story:
 
     # --- spaces and contracts ------------------------------------------------------------------
 
-    def space(self) -> str:
-        """A new DataSpace with no members, 16 GPUs and both DATASETS, Ready, each dataset
-        served by its gateway Service (which has a cluster IP)."""
-        name = self.spaces.create(analysts=(), gpus=16, gateways=DATASETS)
+    def space(self, *, members: bool = False) -> str:
+        """A new DataSpace with 16 GPUs and both DATASETS, Ready, each dataset served by its
+        gateway Service (which has a cluster IP); no members, unless `members` (then its member
+        is `member_of(space)`)."""
+        name = self.spaces.create(analysts=None if members else (), gpus=16, gateways=DATASETS)
         self.spaces.wait_ready(name)
         for dataset in DATASETS:
             self.hub.core.create_namespaced_service(space_namespace(name), gateway(dataset))
@@ -95,9 +96,10 @@ class Story:
             self.contracts.consent(owner_of(consumer), name, "consumer")
         return name
 
-    def deal(self, **spec: Any) -> Deal:
-        """Two new spaces and an Active contract between them with these terms."""
-        provider, consumer = self.space(), self.space()
+    def deal(self, *, members: bool = False, **spec: Any) -> Deal:
+        """Two new spaces (with members, if told) and an Active contract between them with
+        these terms."""
+        provider, consumer = self.space(members=members), self.space(members=members)
         contract = self.propose(provider, consumer, **spec)
         self.wait_contract(contract, "Active")
         return Deal(provider, consumer, contract)
@@ -263,3 +265,31 @@ def seconds(text: str) -> float:
     assert text.endswith("s"), text
     assert text[:-1].isdigit(), text
     return float(text[:-1])
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+
+def finished_job_with_output(story: Story, deal: Deal) -> tuple[str, Body]:
+    """A job with a 1Gi output, run to its end; its TrainingJob once the output is Quarantined."""
+    name = unique("j")
+    body = training_job_body(
+        name, deal.namespace, deal.contract, run_for="1s", output={"size": "1Gi"}
+    )
+    story.submit(owner_of(deal.consumer), body)
+
+    def quarantined() -> Body | None:
+        job = story.job(deal.namespace, name)
+        output = ((job or {}).get("status") or {}).get("output") or {}
+        return job if output.get("state") == "Quarantined" else None
+
+    return name, wait_until(quarantined, timeout=60, what=f"output of {name} Quarantined")
+
+
+def output_kinds(story: Story, deal: Deal, job: Body) -> list[str]:
+    uid = job["metadata"]["uid"]
+    return [
+        entry["kind"]
+        for entry in story.hub.entries(deal.contract)
+        if entry["id"].startswith(f"output/{uid}/")
+    ]

@@ -168,6 +168,7 @@ def test_resources_name_every_kind() -> None:
         "DataSpace": ("dataspaces", "space", False),
         "DataContract": ("datacontracts", "dc", False),
         "TrainingJob": ("trainingjobs", "tj", True),
+        "ModelRelease": ("modelreleases", "mrel", True),
     }
     job = resource_for("TrainingJob")
     assert (job.group, job.version, job.api_version) == ("tds.io", "v1alpha1", "tds.io/v1alpha1")

@@ -121,3 +121,30 @@ def test_a_jobs_end_names_its_phase() -> None:
     event = job_end_event("c", "uid-1", "Stopped", "Revoked", 120, NOW)
     assert (event.id, event.kind) == ("job/uid-1/stopped", "JobStopped")
     assert event.details == {"uid": "uid-1", "reason": "Revoked", "gpuSeconds": 120}
+
+
+def test_output_steps_tell_where_the_output_is() -> None:
+    from tds_operator.audit.events import (
+        OUTPUT_CREATED,
+        OUTPUT_DELETED,
+        OUTPUT_QUARANTINED,
+        OUTPUT_RELEASED,
+        REVIEW_REJECTED,
+        output_event,
+        output_steps,
+        recorded_output_state,
+    )
+
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+
+    def state(*kinds: str) -> str | None:
+        events = [output_event("deal", "uid-1", kind, {}, now) for kind in kinds]
+        chain = extend([], events)
+        return recorded_output_state(output_steps(chain, "uid-1"))
+
+    assert state() is None
+    assert state(OUTPUT_CREATED) == "Writable"
+    assert state(OUTPUT_CREATED, OUTPUT_QUARANTINED) == "Quarantined"
+    assert state(OUTPUT_CREATED, OUTPUT_QUARANTINED, OUTPUT_RELEASED) == "Released"
+    assert state(OUTPUT_QUARANTINED, REVIEW_REJECTED, OUTPUT_DELETED) == "Rejected"
+    assert state(OUTPUT_QUARANTINED, OUTPUT_DELETED) == "Discarded"

@@ -128,7 +128,18 @@ def test_rules_users_see() -> None:
             "dc",
             ["Provider", "Consumer", "Phase", "GPU-Hours", "Budget", "Expires", "Age"],
         ),
-        ("TrainingJob", "Namespaced", "tj", ["Contract", "Workers", "GPUs/Worker", "Phase", "Age"]),
+        (
+            "TrainingJob",
+            "Namespaced",
+            "tj",
+            ["Contract", "Workers", "GPUs/Worker", "Phase", "Output", "Age"],
+        ),
+        (
+            "ModelRelease",
+            "Namespaced",
+            "mrel",
+            ["Job", "Clause", "Review", "Phase", "Claim", "Age"],
+        ),
     ],
 )
 def test_crd_names_scope_and_columns(
@@ -237,6 +248,7 @@ def test_write_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "tds.io_datacontracts.yaml",
         "tds.io_dataspaces.yaml",
+        "tds.io_modelreleases.yaml",
         "tds.io_trainingjobs.yaml",
     ]
     assert crdgen.write(tmp_path) == []

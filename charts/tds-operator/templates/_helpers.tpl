@@ -88,6 +88,10 @@ mutating:
     path: /contract-consent
     resource: {group: tds.io, version: v1alpha1, plural: datacontracts}
     operations: [CREATE, UPDATE]
+  - name: model-release
+    path: /model-release
+    resource: {group: tds.io, version: v1alpha1, plural: modelreleases}
+    operations: [CREATE, UPDATE]
 validating:
   - name: training-admission
     path: /training-admission

@@ -17,11 +17,13 @@ from tds_operator import API_VERSION
 from tds_operator.api.common import CustomResource
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
+from tds_operator.api.modelrelease import ModelRelease
 from tds_operator.api.resources import (
     CATEGORY,
     DATA_CONTRACT,
     DATA_SPACE,
     KINDS,
+    MODEL_RELEASE,
     TRAINING_JOB,
     Resource,
     resource_for,
@@ -34,6 +36,7 @@ MODELS: dict[str, type[CustomResource]] = {
     DATA_SPACE: DataSpace,
     DATA_CONTRACT: DataContract,
     TRAINING_JOB: TrainingJob,
+    MODEL_RELEASE: ModelRelease,
 }
 
 HEADER = "# Generated from operator/tds_operator/api by `make crds`. Do not edit.\n"

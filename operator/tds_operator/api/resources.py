@@ -9,14 +9,16 @@ from tds_operator import GROUP, VERSION
 DATA_SPACE = "DataSpace"
 DATA_CONTRACT = "DataContract"
 TRAINING_JOB = "TrainingJob"
-KINDS = (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB)
+MODEL_RELEASE = "ModelRelease"
+KINDS = (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB, MODEL_RELEASE)
 
 DATA_SPACES = "dataspaces"
 DATA_CONTRACTS = "datacontracts"
 TRAINING_JOBS = "trainingjobs"
+MODEL_RELEASES = "modelreleases"
 
 CATEGORY = "tds"
-"""`kubectl get tds` lists all three kinds."""
+"""`kubectl get tds` lists every kind."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ RESOURCES = {
     DATA_SPACE: Resource(DATA_SPACE, DATA_SPACES, "space", namespaced=False),
     DATA_CONTRACT: Resource(DATA_CONTRACT, DATA_CONTRACTS, "dc", namespaced=False),
     TRAINING_JOB: Resource(TRAINING_JOB, TRAINING_JOBS, "tj", namespaced=True),
+    MODEL_RELEASE: Resource(MODEL_RELEASE, MODEL_RELEASES, "mrel", namespaced=True),
 }
 
 
@@ -69,6 +72,8 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     ("v1", "ConfigMap"): True,
     ("v1", "Secret"): True,
     ("v1", "Event"): True,
+    ("v1", "PersistentVolumeClaim"): True,
+    ("v1", "PersistentVolume"): False,
     ("networking.k8s.io/v1", "NetworkPolicy"): True,
     (RBAC, "RoleBinding"): True,
     (RBAC, "Role"): True,

@@ -17,6 +17,7 @@ from tds_operator.api.common import (
 )
 from tds_operator.api.datacontract import Purpose
 from tds_operator.api.validation import (
+    BYTE_QUANTITY,
     DNS_1035_LABEL,
     LABEL_1035_GRAMMAR,
     CelRule,
@@ -96,6 +97,21 @@ class EnvVar(KubeModel):
         return self
 
 
+OutputState = Literal["Writable", "Quarantined", "Released", "Rejected", "Discarded"]
+"""Where a job's output is: in the clean room (Pending, Writable, Quarantined) or gone from it."""
+OUTPUT_MOUNT: Final = "/output"
+"""Where every worker finds its job's output volume, read-write (the root is read-only)."""
+
+
+class OutputRequest(KubeModel):
+    """The output volume the job writes its model to."""
+
+    size: Annotated[StrictStr, Field(max_length=64, pattern=BYTE_QUANTITY)] = Field(
+        description="Size of the output volume, such as 10Gi; at most the hub's maximum "
+        "(hub rule outputMaxSize). Mounted read-write at /output in every worker.",
+    )
+
+
 class TrainingJobSpec(KubeModel):
     """What to run, under which contract, on how many GPUs. Immutable once created."""
 
@@ -144,6 +160,12 @@ class TrainingJobSpec(KubeModel):
     gpus_per_worker: StrictInt = Field(
         1, ge=1, le=16, description="GPUs (nvidia.com/gpu) each worker requests; default 1."
     )
+    output: OutputRequest | None = Field(
+        None,
+        description="An output volume for the trained model (default none: nothing the job "
+        "writes outlives it). After the job it is Quarantined in the clean room, and leaves "
+        "only by a ModelRelease the contract's outputs.modelExport allows.",
+    )
     max_duration_seconds: StrictInt = Field(
         86400,
         ge=60,
@@ -164,6 +186,26 @@ class TrainingJobSpec(KubeModel):
     def total_gpus(self) -> int:
         """GPUs the job holds while all workers run."""
         return self.workers * self.gpus_per_worker
+
+
+class OutputStatus(KubeModel):
+    """Where the job's output volume is and what became of it."""
+
+    state: OutputState = Field(
+        description="Writable (the job runs), Quarantined (the job ended; it waits for a "
+        "release), Released (moved to the consumer), Rejected (deleted after the provider's "
+        "review) or Discarded (deleted: its job was deleted or its retention passed)."
+    )
+    claim: StrictStr | None = Field(
+        None, description="The output's PersistentVolumeClaim in the clean room."
+    )
+    size: StrictStr | None = Field(None, description="The size the job asked for.")
+    release: StrictStr | None = Field(None, description="The ModelRelease that decided it.")
+    quarantined_until: Timestamp | None = Field(
+        None,
+        description="When a Quarantined output is discarded unless released (hub rule "
+        "outputRetention).",
+    )
 
 
 class TrainingJobStatus(ObservedStatus):
@@ -188,6 +230,7 @@ class TrainingJobStatus(ObservedStatus):
     clean_room: StrictStr | None = Field(
         None, description="Namespace of the clean room the job runs in."
     )
+    output: OutputStatus | None = Field(None, description="The job's output volume.")
 
 
 class TrainingJob(CustomResource):
@@ -201,6 +244,7 @@ class TrainingJob(CustomResource):
         PrinterColumn("Workers", ".spec.workers", "integer", "Number of workers."),
         PrinterColumn("GPUs/Worker", ".spec.gpusPerWorker", "integer", "GPUs per worker."),
         PrinterColumn("Phase", ".status.phase", "string", "Summary of the job's conditions."),
+        PrinterColumn("Output", ".status.output.state", "string", "Where the job's output is."),
         AGE_COLUMN,
     )
     SELECTABLE_FIELDS = (".spec.contract",)

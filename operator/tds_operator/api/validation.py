@@ -18,6 +18,8 @@ QUANTITY = (
     r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
+# A whole, positive number of bytes as a quantity ("10Gi", "500M", "1073741824").
+BYTE_QUANTITY = r"^[1-9][0-9]*([KMGTPE]i|[kMGTPE])?$"
 # RFC 3339 with an explicit zone, at most microseconds: CEL compares these as timestamps, and
 # pydantic would silently drop nanoseconds. The digit ranges keep pydantic from accepting what
 # the API server's date-time format refuses (e.g. a leap second).

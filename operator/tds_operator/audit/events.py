@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from tds_operator import FIELD_MANAGER
 from tds_operator.api.rfc3339 import parse
@@ -157,3 +157,58 @@ def job_end_event(
         at=now,
         details={"uid": uid, "reason": reason, "gpuSeconds": used},
     )
+
+
+OUTPUT_CREATED: Final = "OutputCreated"
+OUTPUT_QUARANTINED: Final = "OutputQuarantined"
+RELEASE_REQUESTED: Final = "ReleaseRequested"
+REVIEW_APPROVED: Final = "ReviewApproved"
+REVIEW_REJECTED: Final = "ReviewRejected"
+OUTPUT_RELEASED: Final = "OutputReleased"
+OUTPUT_DELETED: Final = "OutputDeleted"
+MANIFEST_FIELD: Final = "manifestDigest"
+"""Where an output's manifest digest (file names, sizes, sha256) goes in its Quarantined entry,
+once a trusted step of the operator's image records it; null where none ran (simulated pods)."""
+
+
+def output_event(
+    contract: str,
+    job_uid: str,
+    kind: str,
+    details: Mapping[str, Any],
+    now: datetime,
+    actor: str = FIELD_MANAGER,
+) -> AuditEvent:
+    """The ledger entry of one step of a job's output: created, quarantined, release requested,
+    reviewed, released or deleted. One of each per output: the id is the step."""
+    return AuditEvent(
+        id=f"output/{job_uid}/{kind[0].lower()}{kind[1:]}",
+        kind=kind,
+        contract=contract,
+        actor=actor,
+        at=now,
+        details={"uid": job_uid, **details},
+    )
+
+
+def output_steps(chain: Sequence[AuditEntry], job_uid: str) -> dict[str, AuditEntry]:
+    """The recorded steps of a job's output, by kind."""
+    return {
+        entry.kind: entry
+        for entry in chain
+        if entry.id.startswith(f"output/{job_uid}/") and entry.details.get("uid") == job_uid
+    }
+
+
+def recorded_output_state(
+    steps: Mapping[str, AuditEntry],
+) -> Literal["Released", "Rejected", "Discarded", "Quarantined", "Writable"] | None:
+    """Where the ledger says a job's output is: Released, Rejected, Discarded, Quarantined,
+    Writable (created), or None (no output recorded)."""
+    if OUTPUT_RELEASED in steps:
+        return "Released"
+    if OUTPUT_DELETED in steps:
+        return "Rejected" if REVIEW_REJECTED in steps else "Discarded"
+    if OUTPUT_QUARANTINED in steps:
+        return "Quarantined"
+    return "Writable" if OUTPUT_CREATED in steps else None

@@ -54,8 +54,8 @@ def space_owner_role() -> Manifest:
             _rule("", ["pods/exec", "pods/attach", "pods/portforward"], ["create", "get"]),
             _rule("apps", _WORKLOADS_APPS, WRITE),
             _rule("batch", _WORKLOADS_BATCH, WRITE),
-            _rule(GROUP, ["trainingjobs"], WRITE),
-            _rule(GROUP, ["trainingjobs/status"], READ),
+            _rule(GROUP, ["trainingjobs", "modelreleases"], WRITE),
+            _rule(GROUP, ["trainingjobs/status", "modelreleases/status"], READ),
             *(_rule(group, resources, READ) for group, resources in _GUARD_RAILS),
         ],
     )
@@ -69,7 +69,11 @@ def space_member_role() -> Manifest:
             _rule("", [*_WORKLOADS_CORE, "endpoints", "pods/log", "events"], READ),
             _rule("apps", _WORKLOADS_APPS, READ),
             _rule("batch", _WORKLOADS_BATCH, READ),
-            _rule(GROUP, ["trainingjobs", "trainingjobs/status"], READ),
+            _rule(
+                GROUP,
+                ["trainingjobs", "trainingjobs/status", "modelreleases", "modelreleases/status"],
+                READ,
+            ),
             *(_rule(group, resources, READ) for group, resources in _GUARD_RAILS),
         ],
     )

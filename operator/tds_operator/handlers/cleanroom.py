@@ -27,9 +27,11 @@ from tds_operator.desired.cleanroom import (
 )
 from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.labels import Manifest, controlled_by
+from tds_operator.desired.outputs import OUTPUT_LABEL
 from tds_operator.handlers.objects import REJECTED_STATUSES
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.decision import Decision
+from tds_operator.policy.outputs import clean_room_may_be_removed
 from tds_operator.policy.rules import HubRules
 
 NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
@@ -111,8 +113,9 @@ class CleanRoom:
     async def close(
         self, contract: str, uid: str, provider: str | None, *, force_remove: bool
     ) -> None:
-        """Cut the clean room's access at once; remove the clean room once no job runs in it
-        (at once when `force_remove`). Only what this contract's uid controls is touched."""
+        """Cut the clean room's access at once; remove the clean room once no job runs and no
+        output waits in it (at once when `force_remove`). Only what this contract's uid controls
+        is touched."""
         namespace = clean_room_namespace(contract)
         if provider:
             await self._delete_own(
@@ -128,7 +131,12 @@ class CleanRoom:
             for job in await self.kube.list("batch/v1", "Job", namespace)
             if (job.get("status") or {}).get("active")
         ]
-        if (force_remove or not active_jobs) and not live["metadata"].get("deletionTimestamp"):
+        # Outputs waiting for a release keep the clean room (their claims live in it).
+        held_outputs = await self.kube.list(
+            "v1", "PersistentVolumeClaim", namespace, f"{OUTPUT_LABEL}=true"
+        )
+        removable = clean_room_may_be_removed(len(active_jobs), len(held_outputs), force_remove)
+        if removable and not live["metadata"].get("deletionTimestamp"):
             await self.kube.delete("v1", "Namespace", namespace, uid=live["metadata"]["uid"])
 
     async def _delete_own(

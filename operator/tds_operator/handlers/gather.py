@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from tds_operator import API_VERSION
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, space_namespace
-from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, TRAINING_JOB
+from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, MODEL_RELEASE, TRAINING_JOB
+from tds_operator.api.terms import ModelExport
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.usage import contract_usage
@@ -28,6 +29,7 @@ from tds_operator.desired.labels import Manifest
 from tds_operator.desired.trainingjob import dataset_addresses
 from tds_operator.handlers.context import Operator
 from tds_operator.kube import is_subset
+from tds_operator.policy.outputs import effective_clause
 from tds_operator.policy.sealing import CleanRoomObservation
 from tds_operator.policy.signatures import signatures_of, verified_stamps
 from tds_operator.policy.training import AdmissionInput, gpus_held
@@ -174,3 +176,54 @@ async def clean_room_inputs(
         datasets_without_address=[d for d, address in datasets.items() if address is None],
     )
     return CleanRoomInputs(observation, datasets)
+
+
+@dataclass(frozen=True)
+class ReleaseInputs:
+    """A ModelRelease's job, contract and parties, as one snapshot."""
+
+    job_body: Manifest | None
+    contract: DataContract | None
+    contract_active: bool
+    provider: DataSpace | None
+    consumer: DataSpace | None
+    other_releases: tuple[str, ...]
+
+    @property
+    def clause(self) -> ModelExport:
+        """The contract's outputs.modelExport as it applies now (review once not Active)."""
+        clause: ModelExport = self.contract.spec.outputs.model_export if self.contract else "review"
+        return effective_clause(clause, self.contract_active)
+
+    @property
+    def output_state(self) -> str | None:
+        """The job's reported output state; None if it has no output."""
+        if self.job_body is None or not (self.job_body.get("spec") or {}).get("output"):
+            return None
+        return str(
+            ((self.job_body.get("status") or {}).get("output") or {}).get("state") or "Pending"
+        )
+
+
+async def release_inputs(op: Operator, namespace: str, job: str, release: str) -> ReleaseInputs:
+    """What a release of `job`'s output (in `namespace`) is decided from."""
+    job_body = await op.kube.get(API_VERSION, TRAINING_JOB, job, namespace)
+    name = ((job_body or {}).get("spec") or {}).get("contract")
+    body = await op.kube.get(API_VERSION, DATA_CONTRACT, name) if name else None
+    try:
+        contract = DataContract.model_validate(body) if body else None
+    except ValidationError:
+        contract = None
+    others = tuple(
+        r["metadata"]["name"]
+        for r in await op.kube.list(API_VERSION, MODEL_RELEASE, namespace)
+        if (r.get("spec") or {}).get("trainingJob") == job and r["metadata"]["name"] != release
+    )
+    return ReleaseInputs(
+        job_body=job_body,
+        contract=contract,
+        contract_active=((body or {}).get("status") or {}).get("phase") == "Active",
+        provider=await data_space(op, contract.spec.provider.space) if contract else None,
+        consumer=await data_space(op, contract.spec.consumer.space) if contract else None,
+        other_releases=others,
+    )

@@ -8,6 +8,7 @@ batch Job is deleted and the TrainingJob ends as Stopped with the contract's rea
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -15,6 +16,7 @@ from tds_operator import API_VERSION
 from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB
+from tds_operator.api.rfc3339 import parse
 from tds_operator.api.trainingjob import (
     ADMITTED,
     ADMITTED_REASON,
@@ -24,14 +26,29 @@ from tds_operator.api.trainingjob import (
     FINISHED_PHASES,
     JOB_LOST,
     RUNNING_REASON,
+    OutputState,
+    OutputStatus,
     TrainingJob,
     TrainingJobPhase,
     TrainingJobStatus,
 )
 from tds_operator.audit.chain import AuditEvent
-from tds_operator.audit.events import admission_event, job_end_event, job_key, usage_event
+from tds_operator.audit.events import (
+    MANIFEST_FIELD,
+    OUTPUT_CREATED,
+    OUTPUT_DELETED,
+    OUTPUT_QUARANTINED,
+    admission_event,
+    job_end_event,
+    job_key,
+    output_event,
+    output_steps,
+    recorded_output_state,
+    usage_event,
+)
 from tds_operator.audit.usage import admitted_jobs, usage_by_job
 from tds_operator.desired.labels import Manifest
+from tds_operator.desired.outputs import output_claim_name
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import admission_input, clean_room_inputs
 from tds_operator.handlers.objects import (
@@ -42,6 +59,7 @@ from tds_operator.handlers.objects import (
     validation_message,
     write_status,
 )
+from tds_operator.handlers.outputs import OutputVolume
 from tds_operator.handlers.workload import Workload, workload_of
 from tds_operator.metrics import count_admission
 from tds_operator.policy.conditions import set_condition, timestamp
@@ -60,14 +78,24 @@ from tds_operator.policy.enforcement import (
     stop_reason,
     usage_due,
 )
+from tds_operator.policy.outputs import output_size_allowed, quarantine_ends
 from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean_room
 from tds_operator.policy.training import admit_training_job
 
+OUTPUT_JOB_DELETED = "TrainingJobDeleted"
+OUTPUT_RETENTION_PASSED = "RetentionPassed"
 # Usage is also metered at the whole second the budget runs out; wake just after it.
 WAKE_MARGIN_SECONDS = 0.05
 # While the clean room is not sealed yet, look again this soon (the contract's status changing,
 # as its reconcile opens the clean room, wakes the job sooner).
 CLEAN_ROOM_RECHECK_SECONDS = 1.0
+
+
+def _parsed(body: Manifest) -> TrainingJob | None:
+    try:
+        return TrainingJob.model_validate(body)
+    except ValidationError:
+        return None
 
 
 class TrainingJobReconciler:
@@ -77,6 +105,7 @@ class TrainingJobReconciler:
         self.op = op
         self.kube = op.kube
         self.workload = Workload(op.kube)
+        self.outputs = OutputVolume(op.kube, op.rules)
         self._admission_locks: dict[str, asyncio.Lock] = {}
 
     async def __call__(self, key: str) -> float | None:
@@ -95,7 +124,7 @@ class TrainingJobReconciler:
             return None
         phase = (body.get("status") or {}).get("phase")
         if phase in FINISHED_PHASES:
-            return None
+            return await self._keep_output(body, job)
         contract = await self.kube.get(API_VERSION, DATA_CONTRACT, job.spec.contract)
         if phase in (None, "Pending"):
             if not await self._admit(body, job, contract):
@@ -123,6 +152,8 @@ class TrainingJobReconciler:
                 decision = admit_training_job(
                     await admission_input(self.op, job, contract, recorded)
                 )
+                if decision.allowed and job.spec.output is not None:
+                    decision = output_size_allowed(job.spec.output.size, self.op.rules)
                 event = admission_event(
                     name,
                     uid,
@@ -217,7 +248,22 @@ class TrainingJobReconciler:
             BUDGET_DEADLINE_GRACE_SECONDS,
         )
         datasets = {name: address for name, address in inputs.datasets.items() if address}
-        return sealed, await self.workload.start(job, self.op.rules, deadline, datasets)
+        claim = await self._open_output(body, job)
+        return sealed, await self.workload.start(job, self.op.rules, deadline, datasets, claim)
+
+    async def _open_output(self, body: Manifest, job: TrainingJob) -> str | None:
+        """The job's output claim in the clean room, created (and recorded) before its workers."""
+        live = await self.outputs.ensure_claim(job)
+        if live is None:
+            return None
+        name = str(live["metadata"]["name"])
+        details = {"claim": name, "size": job.spec.output.size if job.spec.output else None}
+        event = output_event(
+            job.spec.contract, body["metadata"]["uid"], OUTPUT_CREATED, details, utcnow()
+        )
+        await self.op.ledger.record(job.spec.contract, [event])
+        await self._write_output(body, job, "Writable")
+        return name
 
     async def _checkpoint(self, body: Manifest, used: int) -> None:
         """Record usage in the ledger when it grew by a checkpoint's worth."""
@@ -239,13 +285,89 @@ class TrainingJobReconciler:
     # --- Ending -------------------------------------------------------------------------------
 
     async def _delete(self, body: Manifest) -> None:
-        """A deleted TrainingJob: stop its workers (metered, recorded), then let it go."""
+        """A deleted TrainingJob: stop its workers (metered, recorded), discard an output that
+        was not released (recorded), then let it go."""
         status = body.get("status") or {}
         if status.get("phase") not in FINISHED_PHASES and status.get("job"):
             await self._stop(body, Decision.deny(DELETED, "the TrainingJob was deleted"))
         await self.workload.stop_workers(body)
         await self.workload.remove_rendezvous(body)
+        if await self.outputs.claim(body) is not None:
+            await self._discard_output(body, OUTPUT_JOB_DELETED)
         await remove_finalizer(self.kube, body)
+
+    # --- Output -------------------------------------------------------------------------------
+
+    async def _keep_output(self, body: Manifest, job: TrainingJob) -> float | None:
+        """A finished job's output: report where it is; discard it once its retention passed."""
+        if job.spec.output is None:
+            return None
+        contract, uid = job.spec.contract, body["metadata"]["uid"]
+        steps = output_steps((await self.op.ledger.load(contract)).entries, uid)
+        state = recorded_output_state(steps)
+        quarantined = steps.get(OUTPUT_QUARANTINED)
+        until = parse(str(quarantined.details.get("until"))) if quarantined else None
+        if state == "Quarantined" and until is not None and utcnow() >= until:
+            await self._discard_output(body, OUTPUT_RETENTION_PASSED)
+            return None
+        release = next(
+            (s.details.get("release") for s in steps.values() if "release" in s.details), None
+        )
+        await self._write_output(body, job, state or "Quarantined", release=release, until=until)
+        if state == "Quarantined" and until is not None:
+            return max(0.0, (until - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS
+        return None
+
+    async def _quarantine_event(self, body: Manifest, job: TrainingJob) -> AuditEvent | None:
+        """The ledger entry of a finished job's output, held in the clean room."""
+        if job.spec.output is None:
+            return None
+        claim = await self.outputs.claim(body)
+        until = quarantine_ends(utcnow(), self.op.rules)
+        details = {
+            "job": job_key(body["metadata"]["namespace"], body["metadata"]["name"]),
+            "claim": (claim or {}).get("metadata", {}).get("name"),
+            "volume": ((claim or {}).get("spec") or {}).get("volumeName"),
+            "until": timestamp(until),
+            MANIFEST_FIELD: None,
+        }
+        return output_event(
+            job.spec.contract, body["metadata"]["uid"], OUTPUT_QUARANTINED, details, utcnow()
+        )
+
+    async def _discard_output(self, body: Manifest, reason: str) -> None:
+        """Delete the output (claim and volume), on the record."""
+        contract, uid = body["spec"]["contract"], body["metadata"]["uid"]
+        steps = output_steps((await self.op.ledger.load(contract)).entries, uid)
+        quarantined = steps.get(OUTPUT_QUARANTINED)
+        volume = quarantined.details.get("volume") if quarantined else None
+        await self.outputs.delete(body, volume)
+        event = output_event(
+            contract, uid, OUTPUT_DELETED, {"reason": reason, "volume": volume}, utcnow()
+        )
+        await self.op.ledger.record(contract, [event])
+        if not body["metadata"].get("deletionTimestamp"):
+            await self._write_output(body, None, "Discarded")
+        self.op.enqueue(DATA_CONTRACT, contract)
+
+    async def _write_output(
+        self,
+        body: Manifest,
+        job: TrainingJob | None,
+        state: OutputState,
+        *,
+        release: str | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        size = job.spec.output.size if job is not None and job.spec.output else None
+        output = OutputStatus(
+            state=state,
+            claim=output_claim_name(body["metadata"]["name"]),
+            size=size,
+            release=release,
+            quarantined_until=until if state == "Quarantined" else None,
+        )
+        await write_status(self.kube, body, TrainingJobStatus(output=output))
 
     async def _stop(self, body: Manifest, decision: Decision) -> None:
         """Stop the workers now: meter up to this instant, then delete the batch Job."""
@@ -273,9 +395,15 @@ class TrainingJobReconciler:
         contract = (body.get("spec") or {}).get("contract", "")
         uid = body["metadata"]["uid"]
         events.append(job_end_event(contract, uid, phase, decision.reason, used or 0, utcnow()))
+        job = _parsed(body)
+        quarantine = await self._quarantine_event(body, job) if job is not None else None
+        events.extend([quarantine] if quarantine is not None else [])
         # One append: the final usage and the end of the job are recorded together.
         await self.op.ledger.record(contract, events)
         await self._write(body, phase, used=used, condition=(FINISHED, decision), completed=True)
+        if quarantine is not None and job is not None:
+            until = parse(str(quarantine.details["until"]))
+            await self._write_output(body, job, "Quarantined", until=until)
         await record_event(
             self.kube,
             body,

@@ -18,6 +18,8 @@ from tds_operator.api.resources import (
     DATA_CONTRACTS,
     DATA_SPACE,
     DATA_SPACES,
+    MODEL_RELEASE,
+    MODEL_RELEASES,
     RBAC,
     TRAINING_JOB,
     TRAINING_JOBS,
@@ -38,8 +40,8 @@ SPACE_CHILD_RESOURCES = (
     (RBAC, "clusterroles"),
 )
 """What a space makes: a change to any of them (drift, deletion) reconciles the space."""
-WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"))
-"""What runs a TrainingJob in the clean room: a change to either reconciles the job."""
+WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"), ("v1", "persistentvolumeclaims"))
+"""What runs a TrainingJob in the clean room (and its output claim): a change reconciles the job."""
 
 
 async def space_changed(name: str, memo: Operator, **_: Any) -> None:
@@ -87,12 +89,20 @@ async def workload_changed(labels: Mapping[str, str], memo: Operator, **_: Any) 
         memo.enqueue(TRAINING_JOB, job_key(namespace, name))
 
 
+async def release_changed(
+    name: str, namespace: str | None, body: kopf.Body, memo: Operator, **_: Any
+) -> None:
+    """A ModelRelease changed (asked for, reviewed): reconcile it."""
+    memo.enqueue(MODEL_RELEASE, job_key(namespace or "", name))
+
+
 def register(registry: kopf.OperatorRegistry) -> None:
     """Add every watch to `registry`."""
     tds = (GROUP, VERSION)
     kopf.on.event(*tds, DATA_SPACES, registry=registry)(space_changed)
     kopf.on.event(*tds, DATA_CONTRACTS, registry=registry)(contract_changed)
     kopf.on.event(*tds, TRAINING_JOBS, registry=registry)(training_job_changed)
+    kopf.on.event(*tds, MODEL_RELEASES, registry=registry)(release_changed)
     _watch_own_objects(
         registry, SPACE_CHILD_RESOURCES, SPACE_LABEL, "space-child", space_child_changed
     )

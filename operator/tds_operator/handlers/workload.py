@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
 from tds_operator.desired.labels import Manifest, controlled_by
+from tds_operator.desired.outputs import with_output_volume
 from tds_operator.desired.trainingjob import (
     JOB_NAME_LABEL,
     JOB_NAMESPACE_LABEL,
@@ -62,6 +63,7 @@ class Workload:
         rules: HubRules,
         deadline_seconds: int,
         datasets: Mapping[str, str],
+        output_claim: str | None = None,
     ) -> Manifest:
         """Apply the rendezvous Service, then the batch Job with its cluster IP; the live batch
         Job. `datasets` maps each dataset the job reads to its IP and port."""
@@ -69,7 +71,10 @@ class Workload:
         master = cluster_ip(service)
         if master is None:  # the API server allocates one to every ClusterIP Service
             raise RuntimeError(f"the rendezvous Service of {job.metadata.name} has no cluster IP")
-        return await self.kube.apply(batch_job(job, rules, deadline_seconds, str(master), datasets))
+        desired = batch_job(job, rules, deadline_seconds, str(master), datasets)
+        if output_claim is not None:
+            desired = with_output_volume(desired, output_claim)
+        return await self.kube.apply(desired)
 
     async def pods(self, body: Manifest) -> list[Manifest]:
         """The job's worker pods."""

@@ -7,12 +7,19 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_GPU_NODE_SELECTOR = {"hub.tds.io/pool": "gpu"}
 DEFAULT_GPU_TOLERATION_KEY = "nvidia.com/gpu"
 DEFAULT_SCRATCH_SIZE_LIMIT = "10Gi"
+DEFAULT_OUTPUT_MAX_SIZE = "100Gi"
+DEFAULT_OUTPUT_STORAGE_CLASS = "tds-output"
+DEFAULT_OUTPUT_RETENTION = timedelta(hours=720)
+# A whole, positive duration in seconds, minutes or hours, such as 720h, 90m or 30s.
+_DURATION = re.compile(r"([1-9][0-9]*)(s|m|h)")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 # A whole, positive Kubernetes quantity of bytes, such as 10Gi, 500M or 1073741824.
 _BYTE_QUANTITY = re.compile(r"[1-9][0-9]*([KMGTPE]i|[kMGTPE])?")
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
@@ -38,6 +45,13 @@ class HubRules:
     """DataSpaces whose contracts are Suspended by the hub (e.g. during an investigation)."""
     scratch_size_limit: str = DEFAULT_SCRATCH_SIZE_LIMIT
     """Size limit of each clean-room worker's scratch space (its emptyDir at /tmp)."""
+    output_max_size: str = DEFAULT_OUTPUT_MAX_SIZE
+    """Largest output volume a TrainingJob may ask for (spec.output.size)."""
+    output_storage_class: str = DEFAULT_OUTPUT_STORAGE_CLASS
+    """StorageClass of the output volumes; its volumes must be re-bindable (the output moves to
+    the consumer by re-binding the same PersistentVolume)."""
+    output_retention: timedelta = DEFAULT_OUTPUT_RETENTION
+    """How long a Quarantined output waits for a release before it is discarded."""
     simulation_hub: bool = False
     """Whether pods are simulated (the local GPU hub): only then do a TrainingJob's
     `hub.tds.io/*` labels and annotations, which steer the simulation, reach its workers."""
@@ -68,6 +82,10 @@ class HubRules:
             suspended_spaces=frozenset(_words(env, "TDS_SUSPENDED_SPACES")),
             scratch_size_limit=_byte_quantity(env, "TDS_SCRATCH_SIZE_LIMIT")
             or defaults.scratch_size_limit,
+            output_max_size=_byte_quantity(env, "TDS_OUTPUT_MAX_SIZE") or defaults.output_max_size,
+            output_storage_class=_text(env, "TDS_OUTPUT_STORAGE_CLASS")
+            or defaults.output_storage_class,
+            output_retention=_duration(env, "TDS_OUTPUT_RETENTION") or defaults.output_retention,
             simulation_hub=_switch(env, "TDS_SIMULATION_HUB"),
             pod_cidrs=_networks(env, "TDS_POD_CIDRS"),
             service_cidrs=_networks(env, "TDS_SERVICE_CIDRS"),
@@ -113,6 +131,18 @@ def _byte_quantity(env: Mapping[str, str], name: str) -> str | None:
     if not _BYTE_QUANTITY.fullmatch(text):
         raise ValueError(f"{name} must be a positive size, such as 10Gi; got {text!r}")
     return text
+
+
+def _duration(env: Mapping[str, str], name: str) -> timedelta | None:
+    text = _text(env, name)
+    if not text:
+        return None
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            f"{name} must be a positive duration, such as 720h, 90m or 30s; got {text!r}"
+        )
+    return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
 
 
 def _switch(env: Mapping[str, str], name: str) -> bool:

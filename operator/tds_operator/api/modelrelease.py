@@ -1,0 +1,154 @@
+"""ModelRelease: a consumer owner's request to take a finished TrainingJob's output home.
+
+The contract's `outputs.modelExport` decides: `allowed` releases at once, `review` waits for a
+provider owner's decision on the release itself, `denied` refuses it. Who asked and who decided
+are set by the admission webhook from the request's authenticated identity, never by the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import ConfigDict, Field, StrictStr
+
+from tds_operator.api.common import (
+    AGE_COLUMN,
+    CustomResource,
+    KubeModel,
+    ObjectName,
+    ObservedStatus,
+    PrinterColumn,
+    Timestamp,
+)
+from tds_operator.api.validation import DNS_SUBDOMAIN, CelRule, cel_rules, object_name_rule
+
+ReviewDecision = Literal["Approved", "Rejected"]
+ModelReleasePhase = Literal["AwaitingReview", "Releasing", "Released", "Rejected", "Refused"]
+"""One-word summary of the release's conditions."""
+MAX_NAME_LENGTH = 63
+
+GroupName = Annotated[StrictStr, Field(max_length=256)]
+
+REQUEST_IS_FIXED = CelRule(
+    rule=(
+        "self.trainingJob == oldSelf.trainingJob && has(self.requestedBy) == "
+        "has(oldSelf.requestedBy) && (!has(self.requestedBy) || "
+        "self.requestedBy == oldSelf.requestedBy)"
+    ),
+    message="spec.trainingJob and spec.requestedBy cannot change: create another ModelRelease",
+    reason="FieldValueForbidden",
+)
+REVIEW_IS_FINAL = CelRule(
+    rule="!has(oldSelf.review) || (has(self.review) && self.review == oldSelf.review)",
+    message="spec.review cannot change once given: a provider's decision is final",
+    field_path=".review",
+    reason="FieldValueForbidden",
+)
+RELEASE_NAME = object_name_rule(
+    "ModelRelease",
+    MAX_NAME_LENGTH,
+    "it names the claim the released output is bound to in the consumer's namespace",
+)
+
+
+class Identity(KubeModel):
+    """A person as the API server authenticated them."""
+
+    user: StrictStr = Field(max_length=512, description="User name.")
+    groups: list[GroupName] = Field(
+        default_factory=list, max_length=64, description="Groups the user belonged to."
+    )
+
+
+class Review(KubeModel):
+    """A provider owner's decision on a release held for review."""
+
+    decision: ReviewDecision = Field(
+        description="Approved (the output is released) or Rejected (it is deleted). Only an "
+        "owner of the contract's provider space may set it, once."
+    )
+    reviewer: Identity | None = Field(
+        None,
+        description="Who decided. Set by the admission webhook from the request's identity; "
+        "whatever the request says is replaced.",
+    )
+
+
+class ModelReleaseSpec(KubeModel):
+    """Which finished job's output to release, and the provider's review of it."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(REQUEST_IS_FIXED, REVIEW_IS_FINAL))
+
+    training_job: ObjectName = Field(
+        description="Name of the finished TrainingJob, in this namespace, whose output is "
+        "released. One release per job."
+    )
+    requested_by: Identity | None = Field(
+        None,
+        description="Who asked for the release. Set by the admission webhook from the "
+        "request's identity (an owner of the consumer space); whatever the request says is "
+        "replaced.",
+    )
+    review: Review | None = Field(
+        None,
+        description="The provider's decision, when the contract's outputs.modelExport is "
+        "review (or the contract is no longer Active): kubectl patch by a provider owner.",
+    )
+
+
+class ModelReleaseStatus(ObservedStatus):
+    """Observed state of a release, written by the operator."""
+
+    CONDITIONS_DESCRIPTION = (
+        "Conditions such as Released; reasons name the contract clause or review that decided."
+    )
+
+    phase: ModelReleasePhase | None = Field(
+        None,
+        description="AwaitingReview, Releasing, Released, Rejected or Refused; a summary of "
+        "the conditions.",
+    )
+    contract: StrictStr | None = Field(None, description="The contract the job ran under.")
+    clause: StrictStr | None = Field(
+        None, description="The contract's outputs.modelExport when the release was decided."
+    )
+    claim: StrictStr | None = Field(
+        None,
+        pattern=DNS_SUBDOMAIN,
+        description="The PersistentVolumeClaim in this namespace the output is bound to, once "
+        "released: mount it in a pod of this space.",
+    )
+    volume: StrictStr | None = Field(
+        None, description="The PersistentVolume holding the output (the same one the job wrote)."
+    )
+    released_at: Timestamp | None = Field(None, description="When the claim was bound here.")
+
+
+class ModelRelease(CustomResource):
+    """A request to release a finished TrainingJob's output from the clean room to its consumer."""
+
+    NAME_MAX_LENGTH = MAX_NAME_LENGTH
+    NAME_RULE = RELEASE_NAME
+    PRINTER_COLUMNS = (
+        PrinterColumn("Job", ".spec.trainingJob", "string", "The TrainingJob whose output it is."),
+        PrinterColumn("Clause", ".status.clause", "string", "The contract's outputs clause."),
+        PrinterColumn("Review", ".spec.review.decision", "string", "The provider's decision."),
+        PrinterColumn("Phase", ".status.phase", "string", "Summary of the release's conditions."),
+        PrinterColumn("Claim", ".status.claim", "string", "The released claim, in this namespace."),
+        AGE_COLUMN,
+    )
+
+    kind: Literal["ModelRelease"] = "ModelRelease"
+    spec: ModelReleaseSpec = Field(description="Which output, and the provider's review.")
+    status: ModelReleaseStatus | None = Field(None, description="Observed state.")
+
+
+# Condition type of a ModelRelease, and the reasons the operator reports on it.
+RELEASED: Final = "Released"
+"""True once the output's volume is bound to the claim in the consumer's namespace."""
+AWAITING_REVIEW: Final = "AwaitingReview"
+RELEASE_ALLOWED: Final = "ReleaseAllowed"
+REVIEW_APPROVED: Final = "ReviewApproved"
+REVIEW_REJECTED: Final = "ReviewRejected"
+BOUND: Final = "ClaimBound"
+ENDED_PHASES: Final = frozenset({"Released", "Rejected", "Refused"})

@@ -1,0 +1,112 @@
+"""What a job's output is made of: its claim in the clean room, the claim it is released to in the
+consumer's namespace, and the provider owners' access to review a release. Pure."""
+
+from __future__ import annotations
+
+from tds_operator import GROUP
+from tds_operator.api.common import Subject
+from tds_operator.api.resources import MODEL_RELEASES
+from tds_operator.api.trainingjob import OUTPUT_MOUNT, TrainingJob
+from tds_operator.desired.cleanroom import clean_room_namespace
+from tds_operator.desired.labels import Manifest, managed_labels
+from tds_operator.desired.trainingjob import training_labels
+from tds_operator.policy.rules import HubRules
+
+OUTPUT_LABEL = "tds.io/output"
+RELEASE_LABEL = "tds.io/model-release"
+OUTPUT_VOLUME = "output"
+REVIEW_ROLE_PREFIX = "tds-review-"
+
+
+def output_claim_name(job_name: str) -> str:
+    """The clean-room claim of a job's output, named after the job."""
+    return f"{job_name}-output"
+
+
+def output_claim(job: TrainingJob, rules: HubRules) -> Manifest | None:
+    """The job's output claim in the clean room, of the size it asked for; None without one."""
+    if job.spec.output is None:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": output_claim_name(job.metadata.name or ""),
+            "namespace": clean_room_namespace(job.spec.contract),
+            "labels": {**training_labels(job), OUTPUT_LABEL: "true"},
+        },
+        "spec": {
+            "storageClassName": rules.output_storage_class,
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": job.spec.output.size}},
+        },
+    }
+
+
+def with_output_volume(batch_job: Manifest, claim: str) -> Manifest:
+    """The batch Job with the output claim mounted read-write at /output in every worker."""
+    pod = batch_job["spec"]["template"]["spec"]
+    pod["volumes"].append({"name": OUTPUT_VOLUME, "persistentVolumeClaim": {"claimName": claim}})
+    for container in pod["containers"]:
+        container["volumeMounts"].append({"name": OUTPUT_VOLUME, "mountPath": OUTPUT_MOUNT})
+    return batch_job
+
+
+def released_claim(name: str, namespace: str, size: str, storage_class: str) -> Manifest:
+    """The consumer's claim a released output is bound to. The volume is reserved for it (its
+    claimRef names this claim), so the binder binds exactly that volume; the claim itself names
+    none (claims in a space may not: desired/admission.py)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": managed_labels(**{RELEASE_LABEL: name}),
+        },
+        "spec": {
+            "storageClassName": storage_class,
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": size}},
+        },
+    }
+
+
+def review_role_name(release: str) -> str:
+    """The Role and RoleBinding that let the provider's owners review one release."""
+    return f"{REVIEW_ROLE_PREFIX}{release}"[:63].rstrip("-")
+
+
+def review_access(release: str, namespace: str, owners: list[Subject]) -> list[Manifest]:
+    """A Role granting get and patch on this one ModelRelease, bound to the provider's owners:
+    they can reach it to set spec.review; the webhook checks that they speak for the provider."""
+    name = review_role_name(release)
+    metadata = {
+        "name": name,
+        "namespace": namespace,
+        "labels": managed_labels(**{RELEASE_LABEL: release}),
+    }
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": metadata,
+        "rules": [
+            {
+                "apiGroups": [GROUP],
+                "resources": [MODEL_RELEASES],
+                "resourceNames": [release],
+                "verbs": ["get", "patch"],
+            }
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": owner.kind, "name": owner.name}
+            for owner in owners
+        ],
+    }
+    return [role, binding]

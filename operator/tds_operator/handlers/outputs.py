@@ -1,0 +1,104 @@
+"""Act on a job's output volume: its claim in the clean room, and the move of its volume into the
+consumer's namespace or its deletion. No byte passes through the operator: a release re-binds the
+very PersistentVolume the job wrote to a claim in the consumer's namespace.
+"""
+
+from __future__ import annotations
+
+from tds_operator.api.trainingjob import TrainingJob
+from tds_operator.desired.labels import Manifest
+from tds_operator.desired.outputs import output_claim, output_claim_name, released_claim
+from tds_operator.handlers.workload import made_for, workload_of
+from tds_operator.kube import Kube, KubeError
+from tds_operator.policy.rules import HubRules
+
+PVC = ("v1", "PersistentVolumeClaim")
+PV = ("v1", "PersistentVolume")
+
+
+def claims_volume(volume: Manifest | None, namespace: str, name: str) -> bool:
+    """Whether a PersistentVolume is (or was last) bound to that claim."""
+    ref = ((volume or {}).get("spec") or {}).get("claimRef") or {}
+    return ref.get("namespace") == namespace and ref.get("name") == name
+
+
+class OutputVolume:
+    """One TrainingJob's output: a claim in the clean room until it is released or deleted."""
+
+    def __init__(self, kube: Kube, rules: HubRules) -> None:
+        self.kube = kube
+        self.rules = rules
+
+    async def ensure_claim(self, job: TrainingJob) -> Manifest | None:
+        """Create the job's output claim in the clean room if it has none; the live claim."""
+        desired = output_claim(job, self.rules)
+        if desired is None:
+            return None
+        metadata = desired["metadata"]
+        live = await self.kube.get(*PVC, metadata["name"], metadata["namespace"])
+        if live is None:
+            live = await self.kube.create(desired)
+        return live
+
+    async def claim(self, body: Manifest) -> Manifest | None:
+        """The job's live output claim in the clean room, if it is this job's own."""
+        _, namespace = workload_of(body)
+        live = await self.kube.get(*PVC, output_claim_name(body["metadata"]["name"]), namespace)
+        return live if made_for(live, body) else None
+
+    async def release(
+        self, body: Manifest, volume: str, claim: str, namespace: str, size: str
+    ) -> Manifest | None:
+        """Move `volume` from the job's clean-room claim to `claim` in `namespace`, one step per
+        call: retain the volume, delete the clean-room claim, point the volume at the new claim,
+        create that claim. The consumer's claim once it exists, else None (call again)."""
+        _, room = workload_of(body)
+        room_claim = output_claim_name(body["metadata"]["name"])
+        live = await self.kube.get(*PV, volume)
+        if live is None:
+            raise KubeError(404, "VolumeLost", f"PersistentVolume {volume} is gone")
+        if live["spec"].get("persistentVolumeReclaimPolicy") != "Retain":
+            await self.kube.merge_patch(
+                *PV, volume, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}}
+            )
+        own = await self.claim(body)
+        if own is not None:
+            await self._let_go(body, own)
+            return None
+        if claims_volume(live, room, room_claim):
+            reference = {"namespace": namespace, "name": claim, "uid": None}
+            patch = {"spec": {"claimRef": {**reference, "resourceVersion": None}}}
+            await self.kube.merge_patch(*PV, volume, patch)
+        elif not claims_volume(live, namespace, claim):
+            raise KubeError(409, "VolumeTaken", f"PersistentVolume {volume} is bound elsewhere")
+        existing = await self.kube.get(*PVC, claim, namespace)
+        if existing is None:
+            desired = released_claim(claim, namespace, size, self.rules.output_storage_class)
+            existing = await self.kube.create(desired)
+        if (existing.get("spec") or {}).get("volumeName") not in (None, volume):
+            raise KubeError(409, "ClaimNameTaken", f"claim {namespace}/{claim} exists already")
+        return existing
+
+    async def _let_go(self, body: Manifest, own: Manifest) -> None:
+        """Delete the clean-room claim, and the finished batch Job whose pods still hold it (the
+        claim is protected while any pod names it)."""
+        name, room = workload_of(body)
+        batch = await self.kube.get("batch/v1", "Job", name, room)
+        if batch is not None and made_for(batch, body):
+            await self.kube.delete("batch/v1", "Job", name, room, uid=batch["metadata"]["uid"])
+        if not own["metadata"].get("deletionTimestamp"):
+            await self.kube.delete(*PVC, own["metadata"]["name"], room, uid=own["metadata"]["uid"])
+
+    async def delete(self, body: Manifest, volume: str | None) -> bool:
+        """Delete the output: its clean-room claim, then its volume. True once both are gone."""
+        _, room = workload_of(body)
+        room_claim = output_claim_name(body["metadata"]["name"])
+        own = await self.claim(body)
+        if own is not None:
+            volume = volume or (own.get("spec") or {}).get("volumeName")
+            await self._let_go(body, own)
+        if volume:
+            live = await self.kube.get(*PV, volume)
+            if live is not None and claims_volume(live, room, room_claim):
+                await self.kube.delete(*PV, volume, uid=live["metadata"]["uid"])
+        return own is None

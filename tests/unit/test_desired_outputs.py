@@ -1,0 +1,64 @@
+"""The output claim, its mount in every worker, the released claim and the review access."""
+
+from __future__ import annotations
+
+import pytest
+
+from tds_operator.api.common import Subject
+from tds_operator.api.trainingjob import TrainingJob
+from tds_operator.desired.outputs import (
+    output_claim,
+    released_claim,
+    review_access,
+    with_output_volume,
+)
+from tds_operator.desired.trainingjob import batch_job
+from tds_operator.policy.rules import HubRules
+from tests.manifests import training_job_body
+
+pytestmark = pytest.mark.unit
+
+RULES = HubRules(output_storage_class="fast-outputs")
+
+
+def job(**spec: object) -> TrainingJob:
+    return TrainingJob.model_validate(training_job_body("train", "tds-cmcc", "deal", **spec))
+
+
+def test_no_output_no_claim() -> None:
+    assert output_claim(job(), RULES) is None
+
+
+def test_the_output_claim_lives_in_the_clean_room_at_the_size_asked() -> None:
+    claim = output_claim(job(output={"size": "5Gi"}), RULES)
+    assert claim is not None
+    assert claim["metadata"]["name"] == "train-output"
+    assert claim["metadata"]["namespace"].endswith("deal")
+    assert claim["spec"]["storageClassName"] == "fast-outputs"
+    assert claim["spec"]["resources"] == {"requests": {"storage": "5Gi"}}
+
+
+def test_every_worker_mounts_the_output_read_write_and_the_root_stays_read_only() -> None:
+    manifest = with_output_volume(batch_job(job(workers=2), RULES, 60, "10.0.0.1", {}), "c")
+    pod = manifest["spec"]["template"]["spec"]
+    assert {"name": "output", "persistentVolumeClaim": {"claimName": "c"}} in pod["volumes"]
+    (container,) = pod["containers"]
+    assert {"name": "output", "mountPath": "/output"} in container["volumeMounts"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_released_claim_names_no_volume() -> None:
+    claim = released_claim("model", "tds-cmcc", "5Gi", "fast-outputs")
+    assert "volumeName" not in claim["spec"]
+    assert claim["metadata"]["namespace"] == "tds-cmcc"
+
+
+def test_review_access_is_one_release_by_name_for_the_providers_owners() -> None:
+    owners = [Subject(kind="Group", name="sgcc-admins")]
+    role, binding = review_access("model", "tds-cmcc", owners)
+    (rule,) = role["rules"]
+    assert rule["resources"] == ["modelreleases"]
+    assert rule["resourceNames"] == ["model"]
+    assert rule["verbs"] == ["get", "patch"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert [s["name"] for s in binding["subjects"]] == ["sgcc-admins"]

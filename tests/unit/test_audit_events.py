@@ -9,6 +9,7 @@ import pytest
 from tds_operator.audit.chain import extend
 from tds_operator.audit.events import (
     admission_event,
+    grant_event,
     job_end_event,
     phase_entries,
     phase_event,
@@ -121,3 +122,24 @@ def test_a_jobs_end_names_its_phase() -> None:
     event = job_end_event("c", "uid-1", "Stopped", "Revoked", 120, NOW)
     assert (event.id, event.kind) == ("job/uid-1/stopped", "JobStopped")
     assert event.details == {"uid": "uid-1", "reason": "Revoked", "gpuSeconds": 120}
+
+
+GRANT = {"subject": "system:serviceaccount:tds-cr-c:tds-worker", "namespace": "tds-p", "role": "r"}
+
+
+def test_a_grant_given_and_taken_back_is_recorded_once_each_with_what_it_covered() -> None:
+    assert grant_event("c", [], [], GRANT, NOW) is None  # nothing granted, nothing to take back
+    given = grant_event("c", [], ["a", "b"], GRANT, NOW)
+    assert given is not None
+    assert (given.id, given.kind) == ("grant/1/granted", "DatasetAccessGranted")
+    assert given.details == {**GRANT, "datasets": ["a", "b"]}
+    chain = extend([], [given])
+    assert grant_event("c", chain, ["a", "b"], GRANT, NOW) is None
+    taken = grant_event("c", chain, [], GRANT, NOW)
+    assert taken is not None
+    assert (taken.id, taken.kind) == ("grant/2/revoked", "DatasetAccessRevoked")
+    assert taken.details["datasets"] == ["a", "b"]
+    chain += extend(chain, [taken])
+    assert grant_event("c", chain, [], GRANT, NOW) is None
+    again = grant_event("c", chain, ["a"], GRANT, NOW)
+    assert again is not None and again.id == "grant/3/granted"

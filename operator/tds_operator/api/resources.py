@@ -68,6 +68,7 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     ("v1", "Pod"): True,
     ("v1", "ConfigMap"): True,
     ("v1", "Secret"): True,
+    ("v1", "ServiceAccount"): True,
     ("v1", "Event"): True,
     ("networking.k8s.io/v1", "NetworkPolicy"): True,
     (RBAC, "RoleBinding"): True,

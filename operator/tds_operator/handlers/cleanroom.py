@@ -25,6 +25,7 @@ from tds_operator.desired.cleanroom import (
     dataset_endpoints,
     provider_policy_name,
 )
+from tds_operator.desired.grants import RBAC, clean_room_access, grant_name, granted_datasets
 from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.labels import Manifest, controlled_by
 from tds_operator.handlers.objects import REJECTED_STATUSES
@@ -60,7 +61,9 @@ class CleanRoom:
         endpoints = dataset_endpoints(contract, provider, services)
         room = clean_room_namespace(name)
         try:
-            for child in clean_room_children(contract, endpoints, self.rules):
+            children = clean_room_children(contract, endpoints, self.rules)
+            # The grant comes last: nothing may read a dataset before the clean room is sealed.
+            for child in [*children, *clean_room_access(contract, provider)]:
                 taken = await self._claim(child, uid, room)
                 if taken is not None:
                     return taken
@@ -74,6 +77,9 @@ class CleanRoom:
                 f"{error.message}",
             )
         await self._remove_stale_policies(contract, endpoints)
+        datasets = granted_datasets(contract, provider)
+        if not datasets:
+            await self._revoke_grant(name, uid, space_namespace(contract.spec.provider.space))
         egress = contract.spec.egress
         return Decision.allow(
             CLEAN_ROOM_OPEN,
@@ -115,8 +121,11 @@ class CleanRoom:
         (at once when `force_remove`). Only what this contract's uid controls is touched."""
         namespace = clean_room_namespace(contract)
         if provider:
+            # The grant first: gateways ask the API server per request, so this ends access.
+            provider_namespace = space_namespace(provider)
+            await self._revoke_grant(contract, uid, provider_namespace)
             await self._delete_own(
-                *NETWORK_POLICY, provider_policy_name(contract), uid, space_namespace(provider)
+                *NETWORK_POLICY, provider_policy_name(contract), uid, provider_namespace
             )
         live = await self.kube.get("v1", "Namespace", namespace)
         if live is None or not controlled_by(live, uid):
@@ -130,6 +139,11 @@ class CleanRoom:
         ]
         if (force_remove or not active_jobs) and not live["metadata"].get("deletionTimestamp"):
             await self.kube.delete("v1", "Namespace", namespace, uid=live["metadata"]["uid"])
+
+    async def _revoke_grant(self, contract: str, uid: str, provider_namespace: str) -> None:
+        """Take back the clean room's grant in the provider's namespace, binding first."""
+        for kind in ("RoleBinding", "Role"):
+            await self._delete_own(RBAC, kind, grant_name(contract), uid, provider_namespace)
 
     async def _delete_own(
         self, api_version: str, kind: str, name: str, uid: str, namespace: str

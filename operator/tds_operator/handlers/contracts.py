@@ -27,9 +27,10 @@ from tds_operator.api.datacontract import (
 )
 from tds_operator.api.resources import DATA_CONTRACT
 from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
-from tds_operator.audit.events import phase_event, stamp_events
+from tds_operator.audit.events import grant_event, phase_event, stamp_events
 from tds_operator.audit.store import LedgerBroken
 from tds_operator.audit.usage import contract_usage, jobs_in_flight
+from tds_operator.desired.grants import grant_details, granted_datasets
 from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.cleanroom import CleanRoom
 from tds_operator.handlers.context import Operator, utcnow
@@ -127,7 +128,15 @@ class ContractReconciler:
         clean_room = await self.clean_room.converge(
             contract, inputs.provider, inputs.dataset_services, decision.phase.is_active
         )
-        chain, ledger = await self._record(name, decision.events)
+        granted = granted_datasets(contract, inputs.provider) if inputs.provider else []
+        grant = grant_event(
+            name,
+            inputs.recorded,
+            granted if clean_room.allowed else [],
+            grant_details(contract),
+            utcnow(),
+        )
+        chain, ledger = await self._record(name, [*decision.events, *([grant] if grant else [])])
         await self._report(body, inputs, decision, clean_room, chain, ledger)
         next_transition = decision.phase.next_transition
         if next_transition is None:

@@ -142,4 +142,5 @@ def test_a_grant_given_and_taken_back_is_recorded_once_each_with_what_it_covered
     chain += extend(chain, [taken])
     assert grant_event("c", chain, [], GRANT, NOW) is None
     again = grant_event("c", chain, ["a"], GRANT, NOW)
-    assert again is not None and again.id == "grant/3/granted"
+    assert again is not None
+    assert again.id == "grant/3/granted"

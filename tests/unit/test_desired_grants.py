@@ -104,7 +104,8 @@ def test_no_datasets_no_grant_since_a_rule_without_names_would_grant_all() -> No
 
 def test_long_contract_names_give_valid_grant_names() -> None:
     name = grant_name("c" * 80)
-    assert len(name) <= 63 and name.startswith("tds-datasets-")
+    assert len(name) <= 63
+    assert name.startswith("tds-datasets-")
     assert grant_name("c" * 80) != grant_name("c" * 79)
 
 

@@ -76,6 +76,7 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     (RBAC, "ClusterRole"): False,
     (RBAC, "ClusterRoleBinding"): False,
     ("batch/v1", "Job"): True,
+    ("apps/v1", "Deployment"): True,
     (ADMISSION, "ValidatingWebhookConfiguration"): False,
     (ADMISSION, "MutatingWebhookConfiguration"): False,
     (ADMISSION, "ValidatingAdmissionPolicy"): False,

@@ -22,18 +22,26 @@ from tds_operator.desired.cleanroom import (
     DatasetEndpoint,
     clean_room_children,
     clean_room_namespace,
-    dataset_endpoints,
     provider_policy_name,
 )
+from tds_operator.desired.gateway import GATEWAY_LABEL, all_dataset_endpoints, gateway_objects
 from tds_operator.desired.grants import RBAC, clean_room_access, grant_name, granted_datasets
 from tds_operator.desired.isolation import DNS_POLICY
-from tds_operator.desired.labels import Manifest, controlled_by
+from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, controlled_by
 from tds_operator.handlers.objects import REJECTED_STATUSES
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.rules import HubRules
 
 NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
+GATEWAY_KINDS = (
+    ("v1", "Service", True),
+    ("apps/v1", "Deployment", True),
+    ("v1", "ConfigMap", True),
+    (RBAC, "ClusterRoleBinding", False),
+    ("v1", "ServiceAccount", True),
+)
+"""What a dataset gateway consists of, in the order it is taken down (and if namespaced)."""
 
 
 class CleanRoom:
@@ -58,12 +66,14 @@ class CleanRoom:
             return Decision.deny(
                 CONTRACT_NOT_ACTIVE, "no clean room while the contract is not Active"
             )
-        endpoints = dataset_endpoints(contract, provider, services)
+        endpoints = all_dataset_endpoints(contract, provider, services)
         room = clean_room_namespace(name)
         try:
             children = clean_room_children(contract, endpoints, self.rules)
             # The grant comes last: nothing may read a dataset before the clean room is sealed.
-            for child in [*children, *clean_room_access(contract, provider)]:
+            access = clean_room_access(contract, provider)
+            gateways = gateway_objects(contract, provider, self.rules)
+            for child in [*children, *access, *gateways]:
                 taken = await self._claim(child, uid, room)
                 if taken is not None:
                     return taken
@@ -124,6 +134,7 @@ class CleanRoom:
             # The grant first: gateways ask the API server per request, so this ends access.
             provider_namespace = space_namespace(provider)
             await self._revoke_grant(contract, uid, provider_namespace)
+            await self._remove_gateways(contract, uid, provider_namespace)
             await self._delete_own(
                 *NETWORK_POLICY, provider_policy_name(contract), uid, provider_namespace
             )
@@ -144,6 +155,18 @@ class CleanRoom:
         """Take back the clean room's grant in the provider's namespace, binding first."""
         for kind in ("RoleBinding", "Role"):
             await self._delete_own(RBAC, kind, grant_name(contract), uid, provider_namespace)
+
+    async def _remove_gateways(self, contract: str, uid: str, provider_namespace: str) -> None:
+        """Remove the contract's dataset gateways: no contract, no gateway."""
+        selector = f"{CONTRACT_LABEL}={contract},{GATEWAY_LABEL}"
+        for api_version, kind, namespace in GATEWAY_KINDS:
+            where = provider_namespace if namespace else None
+            for live in await self.kube.list(api_version, kind, where, selector):
+                if controlled_by(live, uid):
+                    metadata = live["metadata"]
+                    await self.kube.delete(
+                        api_version, kind, metadata["name"], where, uid=metadata["uid"]
+                    )
 
     async def _delete_own(
         self, api_version: str, kind: str, name: str, uid: str, namespace: str

@@ -382,8 +382,8 @@ class Story:
             assert pod["spec"]["dnsPolicy"] == "None", pod["spec"].get("dnsConfig")
             env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
             ipaddress.ip_address(env["MASTER_ADDR"])
-            for address in json.loads(env["TDS_DATASET_ENDPOINTS"]).values():
-                ipaddress.ip_address(address.rsplit(":", 1)[0])
+            for endpoint in json.loads(env["TDS_DATASET_ENDPOINTS"]).values():
+                ipaddress.ip_address(endpoint["address"].rsplit(":", 1)[0])
         assert get("networkpolicy", "tds-allow-dns", self.clean_room) is None
         assert not get("job", name, namespace), "the training ran in the consumer's space"
         self.wait(lambda: self.job_status().get("gpuSeconds", 0) > 0, "GPU-seconds metered")

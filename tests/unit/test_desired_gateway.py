@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.dataspace import DataSpace
 from tds_operator.desired.cleanroom import clean_room_children
 from tds_operator.desired.gateway import (
     all_dataset_endpoints,
@@ -18,7 +17,7 @@ from tds_operator.desired.gateway import (
 )
 from tds_operator.desired.labels import controlled_by
 from tds_operator.policy.rules import HubRules
-from tests.manifests import consented, contract_spec
+from tests.manifests import consented, contract_spec, provider_named
 
 pytestmark = pytest.mark.unit
 
@@ -34,20 +33,13 @@ def dataset(name: str, classification: str, source: dict[str, Any]) -> dict[str,
     return {"name": name, "classification": classification, "source": source}
 
 
-PROVIDER = DataSpace.model_validate(
-    {
-        "metadata": {"name": "sgcc"},
-        "spec": {
-            "organization": "State Grid",
-            "owners": [{"kind": "Group", "name": "sgcc-admins"}],
-            "quota": {"cpu": "8", "memory": "8Gi"},
-            "datasets": [
-                dataset("meters", "general", {"volume": {"claimName": "meters", "subPath": "v1"}}),
-                dataset("grid", "general", {"service": {"name": "grid-gw", "port": 8443}}),
-                dataset("secrets", "core", {"volume": {"claimName": "secrets"}}),
-            ],
-        },
-    }
+PROVIDER = provider_named(
+    "sgcc",
+    [
+        dataset("meters", "general", {"volume": {"claimName": "meters", "subPath": "v1"}}),
+        dataset("grid", "general", {"service": {"name": "grid-gw", "port": 8443}}),
+        dataset("secrets", "core", {"volume": {"claimName": "secrets"}}),
+    ],
 )
 
 

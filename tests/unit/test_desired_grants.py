@@ -18,7 +18,7 @@ from tds_operator.desired.grants import (
     worker_identity,
 )
 from tds_operator.desired.labels import controlled_by
-from tests.manifests import consented, contract_spec
+from tests.manifests import consented, contract_spec, provider_named
 
 pytestmark = pytest.mark.unit
 
@@ -30,23 +30,16 @@ def a_contract(**changes: Any) -> DataContract:
 
 
 def a_provider(*datasets: tuple[str, str]) -> DataSpace:
-    return DataSpace.model_validate(
-        {
-            "metadata": {"name": "sgcc"},
-            "spec": {
-                "organization": "State Grid",
-                "owners": [{"kind": "Group", "name": "sgcc-admins"}],
-                "quota": {"cpu": "8", "memory": "8Gi"},
-                "datasets": [
-                    {
-                        "name": name,
-                        "classification": classification,
-                        "source": {"volume": {"claimName": f"{name}-data"}},
-                    }
-                    for name, classification in datasets
-                ],
-            },
-        }
+    return provider_named(
+        "sgcc",
+        [
+            {
+                "name": name,
+                "classification": classification,
+                "source": {"volume": {"claimName": f"{name}-data"}},
+            }
+            for name, classification in datasets
+        ],
     )
 
 

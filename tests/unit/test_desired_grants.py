@@ -9,6 +9,7 @@ import pytest
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
+from tds_operator.desired.cleanroom import clean_room_children, worker_service_account
 from tds_operator.desired.grants import (
     clean_room_access,
     dataset_grant,
@@ -53,7 +54,8 @@ def test_the_grant_names_exactly_the_contracts_datasets_for_the_clean_rooms_acco
             ],
         }
     )
-    account, role, binding = clean_room_access(contract, provider)
+    role, binding = clean_room_access(contract, provider)
+    account = worker_service_account(contract)
     assert account["kind"] == "ServiceAccount"
     assert (
         account["metadata"] | {"namespace": "tds-cr-sgcc-to-cmcc", "name": "tds-worker"}
@@ -92,7 +94,7 @@ def test_core_and_uncatalogued_datasets_are_never_granted() -> None:
 def test_no_datasets_no_grant_since_a_rule_without_names_would_grant_all() -> None:
     assert dataset_grant(a_contract(), []) == []
     provider = a_provider(("grid-load-2025", "core"))
-    assert [c["kind"] for c in clean_room_access(a_contract(), provider)] == ["ServiceAccount"]
+    assert clean_room_access(a_contract(), provider) == []
 
 
 def test_long_contract_names_give_valid_grant_names() -> None:
@@ -109,3 +111,8 @@ def test_the_ledger_names_who_was_granted_what_where() -> None:
         "role": "tds-datasets-sgcc-to-cmcc",
     }
     assert worker_identity("x") == "system:serviceaccount:tds-cr-x:tds-worker"
+
+
+def test_the_account_is_made_before_the_policies_a_job_waits_for() -> None:
+    kinds = [child["kind"] for child in clean_room_children(a_contract(), {})]
+    assert kinds.index("ServiceAccount") < kinds.index("NetworkPolicy")

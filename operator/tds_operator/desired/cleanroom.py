@@ -34,6 +34,8 @@ CLEAN_ROOM_LABEL = "tds.io/clean-room"
 WORKERS_POLICY = "tds-allow-workers"
 DATASETS_POLICY = "tds-allow-datasets"
 EGRESS_POLICY = "tds-allow-egress"
+WORKER_SERVICE_ACCOUNT = "tds-worker"
+"""The clean room's identity: the ServiceAccount its workers run as (desired/grants.py)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,17 @@ def contract_owner(contract: DataContract) -> Owner:
     return Owner("DataContract", name, contract.metadata.uid or "", CONTRACT_LABEL)
 
 
+def worker_service_account(contract: DataContract) -> Manifest:
+    """The clean room's ServiceAccount; no API token is ever mounted from it."""
+    owner = contract_owner(contract)
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": owner.metadata(WORKER_SERVICE_ACCOUNT, clean_room_namespace(owner.name)),
+        "automountServiceAccountToken": False,
+    }
+
+
 def _dataset_rules(
     provider_namespace: str, endpoints: dict[str, DatasetEndpoint]
 ) -> list[Manifest]:
@@ -172,6 +185,8 @@ def clean_room_children(
         namespace_manifest(
             owner, namespace, **{CLEAN_ROOM_LABEL: "true", CONTRACT_UID_LABEL: owner.uid}
         ),
+        # Before the policies, which a job waits for: its pods find their account.
+        worker_service_account(contract),
         *isolation_policies(owner, namespace, WORKERS_POLICY, cluster_dns=False),
     ]
     if endpoints:

@@ -16,11 +16,14 @@ from collections.abc import Sequence
 from tds_operator import GROUP
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, space_namespace
-from tds_operator.desired.cleanroom import bounded_name, clean_room_namespace, contract_owner
+from tds_operator.desired.cleanroom import (
+    WORKER_SERVICE_ACCOUNT,
+    bounded_name,
+    clean_room_namespace,
+    contract_owner,
+)
 from tds_operator.desired.labels import Manifest
 
-WORKER_SERVICE_ACCOUNT = "tds-worker"
-"""The clean room's identity: the ServiceAccount its workers run as."""
 DATASET_RESOURCE = "datasets"
 """The resource of group tds.io that gateways ask the API server about (it is not served:
 RBAC and SubjectAccessReview need no API behind a resource name)."""
@@ -46,17 +49,6 @@ def grant_name(contract: str) -> str:
 def worker_identity(contract: str) -> str:
     """The user name the API server knows the clean room's workers by."""
     return f"system:serviceaccount:{clean_room_namespace(contract)}:{WORKER_SERVICE_ACCOUNT}"
-
-
-def worker_service_account(contract: DataContract) -> Manifest:
-    """The clean room's ServiceAccount; no API token is ever mounted from it."""
-    owner = contract_owner(contract)
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": owner.metadata(WORKER_SERVICE_ACCOUNT, clean_room_namespace(owner.name)),
-        "automountServiceAccountToken": False,
-    }
 
 
 def granted_datasets(contract: DataContract, provider: DataSpace) -> list[str]:
@@ -133,11 +125,8 @@ def dataset_token_mount() -> Manifest:
 
 
 def clean_room_access(contract: DataContract, provider: DataSpace) -> list[Manifest]:
-    """The clean room's ServiceAccount, then its grant in the provider's namespace."""
-    return [
-        worker_service_account(contract),
-        *dataset_grant(contract, granted_datasets(contract, provider)),
-    ]
+    """The clean room's grant in the provider's namespace (its account is a clean-room child)."""
+    return dataset_grant(contract, granted_datasets(contract, provider))
 
 
 def grant_details(contract: DataContract) -> dict[str, str]:

@@ -153,5 +153,10 @@ def test_a_volume_dataset_is_served_read_only_behind_the_proxy_while_the_contrac
     assert "forbidden" in message, message
     contracts.revoke(owner_of(provider), name)
     wait_until(lambda: gateways(hub, provider) == [], timeout=20, what="the gateway removed")
-    assert get_or_none(lambda: hub.core.read_namespaced_service(gateway, namespace)) is None
-    assert get_or_none(lambda: hub.rbac.read_cluster_role_binding(gateway)) is None
+    for read in (
+        lambda: hub.core.read_namespaced_service(gateway, namespace),
+        lambda: hub.core.read_namespaced_config_map(gateway, namespace),
+        lambda: hub.core.read_namespaced_service_account(gateway, namespace),
+        lambda: hub.rbac.read_cluster_role_binding(gateway),
+    ):
+        wait_until(lambda r=read: get_or_none(r) is None, timeout=10, what=f"{gateway} removed")

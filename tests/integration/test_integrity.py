@@ -278,13 +278,15 @@ def test_withdrawals_and_consents_again_are_on_the_ledger_with_who(
     contracts.consent(signer, name, "consumer")
     contracts.wait_phase(name, "Active")
     entries = contracts.entries(name)
-    assert entry_kinds(entries)[-4:] == [
+    assert entry_kinds(entries)[-6:] == [
         ("ConsentWithdrawn", "consumer"),
         ("PhaseChanged", "Proposed"),
+        ("DatasetAccessRevoked", None),
         ("Consent", "consumer"),
         ("PhaseChanged", "Active"),
+        ("DatasetAccessGranted", None),
     ]
-    assert [entry["actor"] for entry in entries[-4::2]] == [signer.user, signer.user]
+    assert [entry["actor"] for entry in entries[-6::3]] == [signer.user, signer.user]
 
 
 @pytest.fixture

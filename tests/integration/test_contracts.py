@@ -472,7 +472,7 @@ def test_tampering_with_the_ledger_is_detected_and_never_papered_over(
         ),
         "the last entry deleted": (
             {k: v for k, v in original.items() if k != keys[-1]},
-            "BROKEN at entry 6: EntriesMissing",
+            "BROKEN at entry 8: EntriesMissing",
         ),
         "the whole ledger deleted": ({}, "BROKEN at entry 1: EntriesMissing"),
     }

@@ -15,7 +15,8 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-from tds_operator.desired.grants import DATASETS_AUDIENCE, WORKER_SERVICE_ACCOUNT
+from tds_operator.desired.cleanroom import WORKER_SERVICE_ACCOUNT
+from tds_operator.desired.grants import DATASETS_AUDIENCE
 from tests.e2e.cluster import Manifest, get, kubectl
 
 MARKER = "grid-load-2024 archive"

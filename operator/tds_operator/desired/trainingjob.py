@@ -12,9 +12,12 @@ from collections.abc import Mapping
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.desired.cleanroom import DatasetEndpoint, clean_room_namespace
-from tds_operator.desired.grants import (
+from tds_operator.desired.cleanroom import (
     WORKER_SERVICE_ACCOUNT,
+    DatasetEndpoint,
+    clean_room_namespace,
+)
+from tds_operator.desired.grants import (
     dataset_token_mount,
     dataset_token_volume,
     token_presentation,

@@ -9,6 +9,7 @@ it writes into, deletes from, or removes them.
 from __future__ import annotations
 
 from tds_operator.api.datacontract import (
+    CLEAN_ROOM_CLOSING,
     CLEAN_ROOM_NAME_TAKEN,
     CLEAN_ROOM_OPEN,
     CLEAN_ROOM_REJECTED,
@@ -68,6 +69,13 @@ class CleanRoom:
             )
         endpoints = all_dataset_endpoints(contract, provider, services)
         room = clean_room_namespace(name)
+        closing = await self.kube.get("v1", "Namespace", room)
+        if controlled_by(closing, uid) and (closing or {})["metadata"].get("deletionTimestamp"):
+            return Decision.deny(
+                CLEAN_ROOM_CLOSING,
+                f"clean room {room} of an earlier Active period is still being removed; it "
+                "reopens as soon as it is gone",
+            )
         try:
             children = clean_room_children(contract, endpoints, self.rules)
             # The grant comes last: nothing may read a dataset before the clean room is sealed.

@@ -17,6 +17,7 @@ from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.datacontract import (
     ACTIVE,
     AUDIT_LEDGER_INTACT,
+    CLEAN_ROOM_CLOSING,
     CLEAN_ROOM_READY,
     ENDED_PHASES,
     LEDGER_VERIFIED,
@@ -58,6 +59,8 @@ from tds_operator.policy.terms import validate_contract_terms
 MAX_SIGNATURES_SHOWN = 16
 # Wake a little after an instant so that `now >= instant` holds when the reconcile runs.
 WAKE_MARGIN_SECONDS = 0.02
+# How soon to look again while an earlier clean room is still being removed (nothing watches it).
+CLEAN_ROOM_CLOSING_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -138,10 +141,14 @@ class ContractReconciler:
         )
         chain, ledger = await self._record(name, [*decision.events, *([grant] if grant else [])])
         await self._report(body, inputs, decision, clean_room, chain, ledger)
+        retry = (
+            CLEAN_ROOM_CLOSING_RETRY_SECONDS if clean_room.reason == CLEAN_ROOM_CLOSING else None
+        )
         next_transition = decision.phase.next_transition
         if next_transition is None:
-            return None
-        return max(0.0, (next_transition - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS
+            return retry
+        wake = max(0.0, (next_transition - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS
+        return wake if retry is None else min(wake, retry)
 
     async def _record(
         self, name: str, events: list[AuditEvent]

@@ -32,6 +32,7 @@ from tests.e2e.cluster import (
     kubeconfig,
     kubectl,
     load_example,
+    may_get_dataset,
 )
 from tests.e2e.gateway_read import GatewayRead, pods_run
 from tests.manifests import condition, rfc3339
@@ -379,10 +380,10 @@ class Story:
         provider_ns = f"tds-{self.provider}"
         grant = grant_name(self.contract_name)
         self.wait(lambda: get("rolebinding", grant, provider_ns), "the clean room's dataset grant")
-        worker = Person(worker_identity(self.contract_name))
+        worker = worker_identity(self.contract_name)
         for dataset in ("grid-load-2025", "grid-load-2024"):
-            assert worker.can("get", f"datasets.tds.io/{dataset}", provider_ns), dataset
-        assert not worker.can("get", "datasets.tds.io/grid-topology", provider_ns)
+            assert may_get_dataset(worker, dataset, provider_ns), dataset
+        assert not may_get_dataset(worker, "grid-topology", provider_ns)
         gateway = gateway_name(self.contract_name, "grid-load-2024")
         self.wait(lambda: get("deployment", gateway, provider_ns), "the volume dataset's gateway")
         self.wait(lambda: get("service", gateway, provider_ns), "the gateway's Service")
@@ -396,8 +397,8 @@ class Story:
         if pods_run():
             self.wait(lambda: self.archive.read(gateway) == "refused", "a read refused")
         self.wait_gone("rolebinding", grant_name(self.contract_name), provider_ns)
-        worker = Person(worker_identity(self.contract_name))
-        assert not worker.can("get", "datasets.tds.io/grid-load-2025", provider_ns)
+        worker = worker_identity(self.contract_name)
+        assert not may_get_dataset(worker, "grid-load-2025", provider_ns)
         self.wait_gone("deployment", gateway, provider_ns)
         self.wait_gone("service", gateway, provider_ns)
 

@@ -358,16 +358,13 @@ def test_a_dataset_grant_binds_only_a_clean_rooms_worker(
     where = f"tds-{space['metadata']['name']}"
     name = f"tds-datasets-{uuid.uuid4().hex[:6]}"
     # The Role exists and grants what the operator holds, so RBAC lets the binding through.
-    kubectl(
-        "create",
-        "role",
-        name,
-        "-n",
-        where,
-        "--verb=get",
-        "--resource=datasets.tds.io",
-        "--resource-name=records",
-    )
+    rule = {
+        "apiGroups": ["tds.io"],
+        "resources": ["datasets"],
+        "verbs": ["get"],
+        "resourceNames": ["records"],
+    }
+    kubectl("create", "-f", "-", stdin=json.dumps(dataset_role(name, where, rule)))
     manifest = binding("RoleBinding", name, name, where)
     manifest["roleRef"]["kind"] = "Role"
     scratch += [("role", name, where), ("rolebinding", name, where)]

@@ -110,7 +110,7 @@ def test_a_volume_dataset_is_served_read_only_behind_the_proxy_while_the_contrac
         timeout=30,
         what="the gateway's pod admitted",
     )
-    config = hub.core.read_namespaced_config_map(gateway, namespace).data["config.yaml"]
+    config = deployment.spec.template.metadata.annotations["tds.io/kube-rbac-proxy-config"]
     assert "name: scans" in config
     service = hub.core.read_namespaced_service(gateway, namespace)
     assert service.spec.selector == {GATEWAY_LABEL: gateway}
@@ -155,7 +155,6 @@ def test_a_volume_dataset_is_served_read_only_behind_the_proxy_while_the_contrac
     wait_until(lambda: gateways(hub, provider) == [], timeout=20, what="the gateway removed")
     for read in (
         lambda: hub.core.read_namespaced_service(gateway, namespace),
-        lambda: hub.core.read_namespaced_config_map(gateway, namespace),
         lambda: hub.core.read_namespaced_service_account(gateway, namespace),
         lambda: hub.rbac.read_cluster_role_binding(gateway),
     ):

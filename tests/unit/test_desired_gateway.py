@@ -81,7 +81,8 @@ def test_the_claim_is_read_only_behind_the_proxy_and_the_pod_is_restricted() -> 
     assert all(m["readOnly"] for m in files["volumeMounts"])
     assert "--auth-token-audiences=tds.io/datasets" in proxy["args"]
     assert "--upstream=http://127.0.0.1:8080/" in proxy["args"]
-    config = objects["ConfigMap"]["data"]["config.yaml"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    config = annotations["tds.io/kube-rbac-proxy-config"]
     assert "namespace: tds-sgcc" in config
     assert "resource: datasets" in config
     assert "name: meters" in config

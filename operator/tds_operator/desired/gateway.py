@@ -40,6 +40,8 @@ FILES_PORT = 8080
 DATA_MOUNT = "/data"
 PROXY_CONFIG_MOUNT = "/etc/kube-rbac-proxy"
 API_TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+PROXY_CONFIG_ANNOTATION = "tds.io/kube-rbac-proxy-config"
+"""The proxy's configuration, on its own pod: projected into a file, so no ConfigMap is needed."""
 AUTH_DELEGATOR = "system:auth-delegator"
 """The built-in ClusterRole that lets the proxy ask TokenReviews and SubjectAccessReviews."""
 RUN_AS = 65532
@@ -138,8 +140,10 @@ def _proxy_container(image: str) -> Manifest:
     }
 
 
-def _volumes(name: str, volume: VolumeSource) -> list[Manifest]:
+def _volumes(volume: VolumeSource) -> list[Manifest]:
     """The claim read-only, the proxy's configuration, and the proxy's own API token."""
+    annotation = f"metadata.annotations['{PROXY_CONFIG_ANNOTATION}']"
+    config = {"path": "config.yaml", "fieldRef": {"fieldPath": annotation}}
     api_token = [
         {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
         {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
@@ -154,7 +158,7 @@ def _volumes(name: str, volume: VolumeSource) -> list[Manifest]:
             "name": "data",
             "persistentVolumeClaim": {"claimName": volume.claim_name, "readOnly": True},
         },
-        {"name": "config", "configMap": {"name": name}},
+        {"name": "config", "projected": {"sources": [{"downwardAPI": {"items": [config]}}]}},
         {"name": "api-token", "projected": {"sources": api_token}},
     ]
 
@@ -166,6 +170,7 @@ def gateway_deployment(
     contract_name = contract.metadata.name or ""
     name = gateway_name(contract_name, dataset)
     labels = gateway_pod_labels(contract_name, dataset)
+    namespace = space_namespace(contract.spec.provider.space)
     pod = {
         "serviceAccountName": name,
         "automountServiceAccountToken": False,
@@ -180,23 +185,29 @@ def gateway_deployment(
             _files_container(rules.gateway_file_server_image, volume),
             _proxy_container(rules.gateway_proxy_image),
         ],
-        "volumes": _volumes(name, volume),
+        "volumes": _volumes(volume),
     }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(contract, name, space_namespace(contract.spec.provider.space)),
+        "metadata": _metadata(contract, name, namespace),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": pod},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {PROXY_CONFIG_ANNOTATION: proxy_config(namespace, dataset)},
+                },
+                "spec": pod,
+            },
         },
     }
 
 
 def gateway_objects(contract: DataContract, provider: DataSpace, rules: HubRules) -> list[Manifest]:
     """Each volume dataset's gateway: its account and the account's right to ask the API
-    server, its proxy configuration, the Deployment and its Service."""
+    server, the Deployment and its Service."""
     contract_name = contract.metadata.name or ""
     namespace = space_namespace(contract.spec.provider.space)
     objects: list[Manifest] = []
@@ -219,12 +230,6 @@ def gateway_objects(contract: DataContract, provider: DataSpace, rules: HubRules
                     "name": AUTH_DELEGATOR,
                 },
                 "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": _metadata(contract, name, namespace),
-                "data": {"config.yaml": proxy_config(namespace, dataset)},
             },
             gateway_deployment(contract, dataset, volume, rules),
             {

@@ -38,7 +38,6 @@ NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 GATEWAY_KINDS = (
     ("v1", "Service", True),
     ("apps/v1", "Deployment", True),
-    ("v1", "ConfigMap", True),
     (RBAC, "ClusterRoleBinding", False),
     ("v1", "ServiceAccount", True),
 )

@@ -8,6 +8,8 @@ it writes into, deletes from, or removes them.
 
 from __future__ import annotations
 
+import logging
+
 from tds_operator.api.datacontract import (
     CLEAN_ROOM_CLOSING,
     CLEAN_ROOM_NAME_TAKEN,
@@ -34,6 +36,7 @@ from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.rules import HubRules
 
+logger = logging.getLogger(__name__)
 NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 GATEWAY_KINDS = (
     ("v1", "Service", True),
@@ -88,11 +91,10 @@ class CleanRoom:
         except KubeError as error:
             if error.status not in REJECTED_STATUSES:
                 raise
-            return Decision.deny(
-                CLEAN_ROOM_REJECTED,
-                f"the API server rejected {child['kind']} {child['metadata']['name']}: "
-                f"{error.message}",
-            )
+            rejected = f"the API server rejected {child['kind']} {child['metadata']['name']}"
+            # The operator's own log says it too: a refusal may be its missing right.
+            logger.warning("DataContract %s: %s: %s", name, rejected, error.message)
+            return Decision.deny(CLEAN_ROOM_REJECTED, f"{rejected}: {error.message}")
         await self._remove_stale_policies(contract, endpoints)
         datasets = granted_datasets(contract, provider)
         if not datasets:

@@ -129,7 +129,6 @@ def _proxy_container(image: str) -> Manifest:
             f"--upstream=http://127.0.0.1:{FILES_PORT}/",
             f"--config-file={PROXY_CONFIG_MOUNT}/config.yaml",
             f"--auth-token-audiences={DATASETS_AUDIENCE}",
-            "--logtostderr=true",
         ],
         "ports": [{"name": "https", "containerPort": GATEWAY_PORT, "protocol": "TCP"}],
         "securityContext": _restricted(),

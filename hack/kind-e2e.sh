@@ -16,6 +16,9 @@ done
 cluster=$(sed -n 's/^name: //p' kind-config.yaml)
 image=${TDS_E2E_IMAGE:-tds-operator:e2e}
 trainer=${TDS_E2E_TRAINING_IMAGE:-busybox:1.37}
+# The volume dataset's gateway: kube-rbac-proxy as the chart names it (its file server is the
+# operator's own image).
+proxy=$(sed -n 's/^  gatewayProxyImage: //p' charts/tds-operator/values.yaml)
 export KUBECONFIG=${KIND_KUBECONFIG:-${TMPDIR:-/tmp}/tds-e2e-kind.kubeconfig}
 
 log "creating kind cluster $cluster"
@@ -30,10 +33,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "building $image and loading it and $trainer into the cluster"
+log "building $image and loading it, $trainer and $proxy into the cluster"
 docker build -t "$image" .
 docker pull "$trainer"
-kind load docker-image --name "$cluster" "$image" "$trainer"
+docker pull "$proxy"
+kind load docker-image --name "$cluster" "$image" "$trainer" "$proxy"
 
 # The GPU pool's capacity, as on the hub: 8 nvidia.com/gpu per node (an extended resource the
 # scheduler counts; the kubelet keeps what is patched into the node's status).

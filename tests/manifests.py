@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from tds_operator.api.datacontract import Consent, DataContractSpec, PartyConsent
-from tds_operator.api.dataspace import DataSpaceSpec
+from tds_operator.api.dataspace import DataSpace, DataSpaceSpec
 from tds_operator.policy.identity import UserInfo
 
 GROUP, VERSION = "tds.io", "v1alpha1"
@@ -243,6 +243,12 @@ def sgcc() -> DataSpaceSpec:
             },
         ],
     )
+
+
+def provider_named(name: str, datasets: list[Body]) -> DataSpace:
+    """A provider DataSpace of that name offering `datasets` (name, classification, source)."""
+    spec = space([{"kind": "Group", "name": f"{name}-admins"}], datasets=datasets)
+    return DataSpace(metadata={"name": name}, spec=spec)
 
 
 def cmcc() -> DataSpaceSpec:

@@ -88,6 +88,24 @@ def kubectl(
     return run([*command, *args], stdin=stdin, check=check)
 
 
+def may_get_dataset(user: str, dataset: str, namespace: str | None = None) -> bool:
+    """The API server's answer to a SubjectAccessReview: may `user` get datasets.tds.io/<dataset>
+    (in `namespace`, or in every namespace)? `kubectl auth can-i` cannot ask this: it knows only
+    resources the server serves, and no API serves datasets."""
+    attributes = {"group": "tds.io", "resource": "datasets", "verb": "get", "name": dataset}
+    if namespace:
+        attributes["namespace"] = namespace
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {"user": user, "resourceAttributes": attributes},
+    }
+    answer = kubectl(
+        "create", "-o", "jsonpath={.status.allowed}", "-f", "-", stdin=json.dumps(review)
+    )
+    return answer.strip() == "true"
+
+
 def kubectl_json(*args: str) -> Any:
     """`kubectl ... -o json`, parsed."""
     return json.loads(kubectl(*args, "-o", "json"))

@@ -22,6 +22,7 @@ from tests.e2e.cluster import (
     items,
     kubectl,
     kubectl_json,
+    may_get_dataset,
     operator_rules,
     render_chart,
 )
@@ -149,6 +150,13 @@ def wait_until_authorized() -> None:
             *(["--subresource", subresource] if subresource else []),
         ]
         question += ["-n", NAMESPACE] if kind == "Role" else ["-A"]
+        if target == "datasets.tds.io":
+            wait_until(
+                lambda: may_get_dataset(account, "any"),
+                timeout=30,
+                what=f"{account} to be allowed to get every dataset (it grants them)",
+            )
+            continue
         wait_until(
             lambda question=question: (
                 kubectl("auth", "can-i", *question, "--as", account, check=False).strip() == "yes"

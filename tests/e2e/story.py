@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tds_operator.desired.gateway import gateway_name
+from tds_operator.desired.grants import grant_name, worker_identity
 from tests.e2e.cluster import (
     NAMESPACE,
     CommandError,
@@ -30,7 +32,9 @@ from tests.e2e.cluster import (
     kubeconfig,
     kubectl,
     load_example,
+    may_get_dataset,
 )
+from tests.e2e.gateway_read import GatewayRead, pods_run
 from tests.manifests import condition, rfc3339
 from tests.waiting import wait_until
 
@@ -302,6 +306,9 @@ class Story:
             },
         }
         owner.kubectl("apply", "-f", "-", stdin=json.dumps(gateway))
+        owner.kubectl("apply", "-f", "-", stdin=json.dumps(self.archive.claim()))
+        if pods_run():
+            self.archive.fill(owner)
         owner.kubectl("create", "-f", "-", stdin=json.dumps(self.contract))
         body = self.wait_phase("Proposed")
         # Each party's owners reach the contract by name; nobody lists contracts.
@@ -356,6 +363,7 @@ class Story:
             "the provider space to admit the clean room",
         )
         self.wait(self.ledger_pages, "the contract's audit ledger")
+        self.dataset_access_is_granted()
         self.wait(
             self.contract_events_seen_by_both_parties,
             "an Event about the contract in both parties' namespaces",
@@ -365,6 +373,39 @@ class Story:
             lambda: PLATFORM_TEAM.kubectl("delete", "dataspace", self.provider, "--dry-run=server"),
             'admission webhook "space-deletion.tds.io" denied',
         )
+
+    @property
+    def archive(self) -> GatewayRead:
+        """The contract's dataset on a volume, and a clean-room reader of it (on kind)."""
+        return GatewayRead(f"tds-{self.provider}", self.clean_room, "grid-load-archive")
+
+    def dataset_access_is_granted(self) -> None:
+        """The clean room may get the contract's datasets, by name, and its volume dataset is
+        served by a gateway; the core dataset is neither."""
+        provider_ns = f"tds-{self.provider}"
+        grant = grant_name(self.contract_name)
+        self.wait(lambda: get("rolebinding", grant, provider_ns), "the clean room's dataset grant")
+        worker = worker_identity(self.contract_name)
+        for dataset in ("grid-load-2025", "grid-load-2024"):
+            assert may_get_dataset(worker, dataset, provider_ns), dataset
+        assert not may_get_dataset(worker, "grid-topology", provider_ns)
+        gateway = gateway_name(self.contract_name, "grid-load-2024")
+        self.wait(lambda: get("deployment", gateway, provider_ns), "the volume dataset's gateway")
+        self.wait(lambda: get("service", gateway, provider_ns), "the gateway's Service")
+        if pods_run():
+            self.wait(lambda: self.archive.read(gateway) == "ok", "bytes read through the gateway")
+
+    def dataset_access_is_taken_back(self) -> None:
+        """Revoked: the grant and the gateway are gone, and a read is refused."""
+        provider_ns = f"tds-{self.provider}"
+        gateway = gateway_name(self.contract_name, "grid-load-2024")
+        if pods_run():
+            self.wait(lambda: self.archive.read(gateway) == "refused", "a read refused")
+        self.wait_gone("rolebinding", grant_name(self.contract_name), provider_ns)
+        worker = worker_identity(self.contract_name)
+        assert not may_get_dataset(worker, "grid-load-2025", provider_ns)
+        self.wait_gone("deployment", gateway, provider_ns)
+        self.wait_gone("service", gateway, provider_ns)
 
     def consumer_trains(self) -> None:
         """The consumer's owner submits the TrainingJob: it runs as a batch Job in the clean
@@ -387,8 +428,8 @@ class Story:
             assert pod["spec"]["dnsPolicy"] == "None", pod["spec"].get("dnsConfig")
             env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
             ipaddress.ip_address(env["MASTER_ADDR"])
-            for address in json.loads(env["TDS_DATASET_ENDPOINTS"]).values():
-                ipaddress.ip_address(address.rsplit(":", 1)[0])
+            for endpoint in json.loads(env["TDS_DATASET_ENDPOINTS"]).values():
+                ipaddress.ip_address(endpoint["address"].rsplit(":", 1)[0])
         assert get("networkpolicy", "tds-allow-dns", self.clean_room) is None
         assert not get("job", name, namespace), "the training ran in the consumer's space"
         self.wait(lambda: self.job_status().get("gpuSeconds", 0) > 0, "GPU-seconds metered")
@@ -410,6 +451,7 @@ class Story:
         assert "Revoked" in stopped.get("message", ""), self.job_status().get("conditions")
         self.wait_gone("job", self.job["metadata"]["name"], self.clean_room)
         self.wait_gone("networkpolicy", f"tds-allow-{self.clean_room}", f"tds-{self.provider}")
+        self.dataset_access_is_taken_back()
         self.wait(
             lambda: (self.contract_body() or {})["status"]["audit"]["entries"] > entries,
             "the revocation in the audit ledger",

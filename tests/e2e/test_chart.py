@@ -233,8 +233,9 @@ def test_the_operator_is_granted_no_wildcard() -> None:
             assert "*" not in rule.get(key, []), (kind, rule)
     binds = [rule for _, _, rule in operator_rules(render_chart()) if "bind" in rule["verbs"]]
     assert binds, "the operator binds the space roles"
-    for rule in binds:
-        assert set(rule["resourceNames"]) == {r["metadata"]["name"] for r in space_roles()}
+    bound = {name for rule in binds for name in rule["resourceNames"]}
+    # The space roles, and what a volume dataset's gateway asks the API server with.
+    assert bound == {r["metadata"]["name"] for r in space_roles()} | {"system:auth-delegator"}
 
 
 def test_the_deployment_is_restricted_and_probed() -> None:
@@ -265,11 +266,15 @@ def test_the_deployment_is_restricted_and_probed() -> None:
 def test_the_charts_configuration_is_what_the_operator_reads() -> None:
     """Defaults agree with the operator's, and each hub rule value arrives as the operator
     parses it."""
-    config = OperatorConfig.from_environment(environment(render_chart()))
+    defaults = render_chart()
+    config = OperatorConfig.from_environment(environment(defaults))
     assert config.namespace == NAMESPACE
     assert config.webhook_mode == "cluster"
     assert config.webhook_address == "0.0.0.0"
-    assert config.hub_rules == HubRules()
+    # One deliberate difference: gateways serve files with the operator's own image.
+    operator = find(defaults, "Deployment", fullname())["spec"]["template"]["spec"]
+    image = operator["containers"][0]["image"]
+    assert config.hub_rules == HubRules(gateway_file_server_image=image)
     hub_rules = {
         "maxContractDays": 90,
         "gpuNodeSelector": {"hub.tds.io/pool": "h100", "zone": "east"},
@@ -286,6 +291,8 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
         "serviceCidrs": ["10.96.0.0/12"],
         "apiServerCidrs": ["192.168.10.5"],
         "allowAnyEgressDestination": True,
+        "gatewayFileServerImage": "python:3.12-slim",
+        "gatewayProxyImage": "proxy.example.com/kube-rbac-proxy@sha256:" + "0" * 64,
     }
     objects = render_chart(values_file={"hubRules": hub_rules})
     rules = OperatorConfig.from_environment(environment(objects)).hub_rules
@@ -305,6 +312,8 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
         service_cidrs=(ip_network("10.96.0.0/12"),),
         api_server_cidrs=(ip_network("192.168.10.5/32"),),
         allow_any_egress_destination=True,
+        gateway_file_server_image="python:3.12-slim",
+        gateway_proxy_image="proxy.example.com/kube-rbac-proxy@sha256:" + "0" * 64,
     )
 
 

@@ -251,10 +251,16 @@ def test_jobs_in_a_clean_room_get_no_token(token: Token, clean_room: str, scratc
     scratch.append(("job", "miner", clean_room))
     manifest = job("miner", clean_room, token_mounted=True)
     refused(lambda: token.create(manifest), POLICY)
-    refused(lambda: token.create(manifest), "without its token")
+    refused(lambda: token.create(manifest), "without its API token")
     other_account = job("miner", clean_room, token_mounted=False)
     other_account["spec"]["template"]["spec"]["serviceAccountName"] = "builder"
-    refused(lambda: token.create(other_account), "default ServiceAccount")
+    refused(lambda: token.create(other_account), "tds-worker (or default) ServiceAccount")
+    # A projected token for the API server (any audience but the datasets') is no emptyDir.
+    api_token = job("miner", clean_room, token_mounted=False)
+    api_token["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}
+    ]
+    refused(lambda: token.create(api_token), "the dataset token (audience tds.io/datasets) only")
     allowed = job("trainer", clean_room, token_mounted=False)
     assert "(server dry run)" in token.kubectl(
         "create", "--dry-run=server", "-f", "-", stdin=json.dumps(allowed)
@@ -410,3 +416,85 @@ def test_the_only_roles_it_writes_are_review_roles_on_one_release(
     services["rules"] = [{"apiGroups": [""], "resources": ["services"], "verbs": ["get"]}]
     scratch.append(("role", "tds-review-x", where))
     refused(lambda: token.create(services), POLICY)
+
+
+def dataset_role(name: str, where: str, rule: Manifest) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name, "namespace": where, "labels": MANAGED},
+        "rules": [rule],
+    }
+
+
+def test_the_only_roles_it_writes_grant_get_on_datasets_by_name(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    where = f"tds-{space['metadata']['name']}"
+    every_dataset = {"apiGroups": ["tds.io"], "resources": ["datasets"], "verbs": ["get"]}
+    secrets = {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "verbs": ["get"],
+        "resourceNames": ["x"],
+    }
+    scratch += [("role", "tds-datasets-all", where), ("role", "tds-datasets-keys", where)]
+    refused(lambda: token.create(dataset_role("tds-datasets-all", where, every_dataset)), POLICY)
+    # Rights it does not hold, RBAC refuses first (it may not escalate).
+    refused(
+        lambda: token.create(dataset_role("tds-datasets-keys", where, secrets)),
+        "attempting to grant RBAC permissions not currently held",
+    )
+    named = {**every_dataset, "resourceNames": ["records"]}
+    scratch.append(("role", "tds-datasets-x", "kube-system"))
+    refused(lambda: token.create(dataset_role("tds-datasets-x", "kube-system", named)), POLICY)
+    refused(
+        lambda: token.create(dataset_role("other", where, named)),
+        "dataset grants (tds-datasets-<contract>)",
+    )
+
+
+def test_a_dataset_grant_binds_only_a_clean_rooms_worker(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    where = f"tds-{space['metadata']['name']}"
+    name = f"tds-datasets-{uuid.uuid4().hex[:6]}"
+    # The Role exists and grants what the operator holds, so RBAC lets the binding through.
+    rule = {
+        "apiGroups": ["tds.io"],
+        "resources": ["datasets"],
+        "verbs": ["get"],
+        "resourceNames": ["records"],
+    }
+    kubectl("create", "-f", "-", stdin=json.dumps(dataset_role(name, where, rule)))
+    manifest = binding("RoleBinding", name, name, where)
+    manifest["roleRef"]["kind"] = "Role"
+    scratch += [("role", name, where), ("rolebinding", name, where)]
+    refused(lambda: token.create(manifest), "to a clean room's tds-worker alone")
+
+
+def test_gateways_mount_claims_read_only_as_their_own_account(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    where = f"tds-{space['metadata']['name']}"
+    name = f"tds-gw-{uuid.uuid4().hex[:6]}"
+    pod: Manifest = {
+        "serviceAccountName": name,
+        "automountServiceAccountToken": False,
+        "containers": [{"name": "c", "image": "busybox"}],
+        "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": where, "labels": MANAGED},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod},
+        },
+    }
+    scratch.append(("deployment", name, where))
+    refused(lambda: token.create(deployment), "with claims mounted read-only")
+    auth_delegator = binding("ClusterRoleBinding", name, "system:auth-delegator")
+    scratch.append(("clusterrolebinding", name, None))
+    refused(lambda: token.create(auth_delegator), "for a dataset gateway's own account")

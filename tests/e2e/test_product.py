@@ -155,9 +155,10 @@ def refusal_of(rule: Manifest, log: str) -> list[str]:
     """Lines of the log where the API server refused the operator something this rule grants."""
     named = "|".join(re.escape(resource) for resource in rule["resources"])
     patterns = [rf'forbidden.*"(?:{named})"']
-    if "bind" in rule["verbs"]:
+    if "bind" in rule["verbs"] or rule["resources"] == ["datasets"]:
         # Without `bind`, a binding to a role whose rights the operator does not hold is refused
-        # as an escalation, on the binding.
+        # as an escalation, on the binding; without `get` on datasets, which the operator holds
+        # only to grant it, so is the dataset grant's Role.
         patterns.append("forbidden.*attempting to grant RBAC permissions not currently held")
     pattern = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
     return [line for line in log.splitlines() if pattern.search(line)]

@@ -407,6 +407,7 @@ def test_the_ledger_records_the_lifecycle_verifies_and_survives_a_crash(
         ("PhaseChanged", "Proposed"),
         ("Consent", "consumer"),
         ("PhaseChanged", "Active"),
+        ("DatasetAccessGranted", None),
     ]
 
     operator.restart(kill=True)
@@ -421,6 +422,7 @@ def test_the_ledger_records_the_lifecycle_verifies_and_survives_a_crash(
     assert entry_kinds(entries[len(before_crash) :]) == [
         ("Revoked", "provider"),
         ("PhaseChanged", "Revoked"),
+        ("DatasetAccessRevoked", None),
     ]
     assert entries[len(before_crash)]["actor"] == owner_of(provider).user
     assert [entry["sequence"] for entry in entries] == list(range(1, len(entries) + 1))
@@ -446,7 +448,7 @@ def test_tampering_with_the_ledger_is_detected_and_never_papered_over(
     (page,) = contracts.ledger_pages(name)
     original = dict(page.data)
     keys = sorted(original)
-    assert len(keys) == 6
+    assert len(keys) == 8  # two consents, three phase changes, who revoked, grant given and taken
 
     def store(data: dict[str, str]) -> None:
         live = contracts.hub.core.read_namespaced_config_map(page.metadata.name, "tds-system")
@@ -470,7 +472,7 @@ def test_tampering_with_the_ledger_is_detected_and_never_papered_over(
         ),
         "the last entry deleted": (
             {k: v for k, v in original.items() if k != keys[-1]},
-            "BROKEN at entry 6: EntriesMissing",
+            "BROKEN at entry 8: EntriesMissing",
         ),
         "the whole ledger deleted": ({}, "BROKEN at entry 1: EntriesMissing"),
     }
@@ -526,7 +528,8 @@ def test_a_new_contract_under_a_deleted_contracts_name_starts_its_own_ledger(
     ]
     assert body["status"]["usage"] == {"gpuHours": 0, "jobs": 0}
     assert body["status"]["audit"]["entries"] == 2
-    assert len(old_entries) == 6  # two consents, three phase changes, who revoked
+    # Two consents, three phase changes, who revoked, the dataset grant given and taken back.
+    assert len(old_entries) == 8
     verified = audit_verify(name)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "all 2 entries are intact" in verified.stdout

@@ -277,14 +277,22 @@ def test_withdrawals_and_consents_again_are_on_the_ledger_with_who(
     contracts.wait_phase(name, "Proposed")
     contracts.consent(signer, name, "consumer")
     contracts.wait_phase(name, "Active")
-    entries = contracts.entries(name)
-    assert entry_kinds(entries)[-4:] == [
+
+    # Access is granted again once the clean room, closed while Proposed, is open again.
+    def granted_again() -> list[dict[str, Any]] | None:
+        entries = contracts.entries(name)
+        return entries if entries[-1]["kind"] == "DatasetAccessGranted" else None
+
+    entries = wait_until(granted_again, timeout=60, what="the dataset grant given again")
+    assert entry_kinds(entries)[-6:] == [
         ("ConsentWithdrawn", "consumer"),
         ("PhaseChanged", "Proposed"),
+        ("DatasetAccessRevoked", None),
         ("Consent", "consumer"),
         ("PhaseChanged", "Active"),
+        ("DatasetAccessGranted", None),
     ]
-    assert [entry["actor"] for entry in entries[-4::2]] == [signer.user, signer.user]
+    assert [entry["actor"] for entry in entries[-6::3]] == [signer.user, signer.user]
 
 
 @pytest.fixture

@@ -94,6 +94,11 @@ def test_a_two_worker_job_runs_across_two_gpu_nodes_and_is_metered(
     master = rendezvous.spec.cluster_ip
     assert ipaddress.ip_address(master), master
     datasets = {"records": f"{story.gateway_ip(deal.provider, 'records')}:8443"}
+    presentation = {
+        "tokenPath": "/var/run/secrets/tds.io/datasets/token",
+        "audience": "tds.io/datasets",
+        "scheme": "Bearer",
+    }
     for index, pod in enumerate(pods):
         spec = pod.spec
         (worker,) = spec.containers
@@ -104,8 +109,13 @@ def test_a_two_worker_job_runs_across_two_gpu_nodes_and_is_metered(
             for t in spec.tolerations
         ), spec.tolerations
         assert spec.node_selector == GPU_POOL
-        # No service-account token: neither the setting nor a projected token volume.
+        # No API token: neither the setting nor a projected token volume; the clean room's
+        # account and its token for the datasets' gateways only.
         assert spec.automount_service_account_token is False
+        assert spec.service_account_name == "tds-worker"
+        [token] = [v.projected for v in spec.volumes if v.projected]
+        [source] = token.sources
+        assert source.service_account_token.audience == "tds.io/datasets"
         assert not [v for v in spec.volumes or [] if v.name.startswith("kube-api-access")]
         assert not [m for m in worker.volume_mounts or [] if "serviceaccount" in m.mount_path]
         # Restricted security context (the clean room's Pod Security level enforces it too).
@@ -126,11 +136,14 @@ def test_a_two_worker_job_runs_across_two_gpu_nodes_and_is_metered(
         assert spec.dns_policy == "None"
         assert spec.dns_config.nameservers == ["127.0.0.1"]
         assert spec.enable_service_links is False
-        assert json.loads(env["TDS_DATASET_ENDPOINTS"].value) == datasets
+        endpoints = json.loads(env["TDS_DATASET_ENDPOINTS"].value)
+        assert endpoints == {
+            name: {"address": address, **presentation} for name, address in datasets.items()
+        }
         for address in datasets.values():
             ipaddress.ip_address(address.rsplit(":", 1)[0])
         # Scratch space is bounded by the hub rule (default 10Gi).
-        (scratch,) = spec.volumes
+        [scratch] = [v for v in spec.volumes if v.empty_dir]
         assert scratch.empty_dir.size_limit == "10Gi"
     # The clean room may not ask the cluster DNS; the rendezvous Service fronts worker 0 alone.
     assert story.network_policies(deal.contract) == {

@@ -38,7 +38,7 @@ def rejection(manifest: dict[str, Any]) -> str:
 
 def test_example_contract_parses() -> None:
     spec = DataContract.model_validate(example("sgcc-to-cmcc-load")).spec
-    assert spec.provider.datasets == ["grid-load-2025"]
+    assert spec.provider.datasets == ["grid-load-2025", "grid-load-2024"]
     assert spec.compute.max_concurrent_gpus == 16
     assert spec.egress[0].ports == [443]
     assert spec.consent.provider.approved

@@ -9,6 +9,7 @@ import pytest
 from tds_operator.audit.chain import extend
 from tds_operator.audit.events import (
     admission_event,
+    grant_event,
     job_end_event,
     phase_entries,
     phase_event,
@@ -148,3 +149,25 @@ def test_output_steps_tell_where_the_output_is() -> None:
     assert state(OUTPUT_CREATED, OUTPUT_QUARANTINED, OUTPUT_RELEASED) == "Released"
     assert state(OUTPUT_QUARANTINED, REVIEW_REJECTED, OUTPUT_DELETED) == "Rejected"
     assert state(OUTPUT_QUARANTINED, OUTPUT_DELETED) == "Discarded"
+
+
+GRANT = {"subject": "system:serviceaccount:tds-cr-c:tds-worker", "namespace": "tds-p", "role": "r"}
+
+
+def test_a_grant_given_and_taken_back_is_recorded_once_each_with_what_it_covered() -> None:
+    assert grant_event("c", [], [], GRANT, NOW) is None  # nothing granted, nothing to take back
+    given = grant_event("c", [], ["a", "b"], GRANT, NOW)
+    assert given is not None
+    assert (given.id, given.kind) == ("grant/1/granted", "DatasetAccessGranted")
+    assert given.details == {**GRANT, "datasets": ["a", "b"]}
+    chain = extend([], [given])
+    assert grant_event("c", chain, ["a", "b"], GRANT, NOW) is None
+    taken = grant_event("c", chain, [], GRANT, NOW)
+    assert taken is not None
+    assert (taken.id, taken.kind) == ("grant/2/revoked", "DatasetAccessRevoked")
+    assert taken.details["datasets"] == ["a", "b"]
+    chain += extend(chain, [taken])
+    assert grant_event("c", chain, [], GRANT, NOW) is None
+    again = grant_event("c", chain, ["a"], GRANT, NOW)
+    assert again is not None
+    assert again.id == "grant/3/granted"

@@ -3,6 +3,7 @@ resolver: every address they need is an IP."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -102,7 +103,14 @@ def test_rendezvous_environment_for_torchrun() -> None:
     assert env["NPROC_PER_NODE"]["value"] == "8"
     rank_source = env["RANK"]["valueFrom"]["fieldRef"]["fieldPath"]
     assert "job-completion-index" in rank_source
-    assert env["TDS_DATASET_ENDPOINTS"]["value"] == '{"grid-load-2025":"10.96.3.4:8443"}'
+    assert json.loads(env["TDS_DATASET_ENDPOINTS"]["value"]) == {
+        "grid-load-2025": {
+            "address": "10.96.3.4:8443",
+            "tokenPath": "/var/run/secrets/tds.io/datasets/token",
+            "audience": "tds.io/datasets",
+            "scheme": "Bearer",
+        }
+    }
     assert env["EPOCHS"]["value"] == "3"
 
 
@@ -140,8 +148,8 @@ def test_the_rendezvous_service_fronts_worker_0() -> None:
 
 def test_scratch_space_has_the_hubs_size_limit() -> None:
     pod = the_batch_job(HubRules(scratch_size_limit="2Gi"))["spec"]["template"]["spec"]
-    assert pod["volumes"] == [{"name": "scratch", "emptyDir": {"sizeLimit": "2Gi"}}]
-    assert pod["containers"][0]["volumeMounts"] == [{"name": "scratch", "mountPath": "/tmp"}]
+    assert pod["volumes"][0] == {"name": "scratch", "emptyDir": {"sizeLimit": "2Gi"}}
+    assert pod["containers"][0]["volumeMounts"][0] == {"name": "scratch", "mountPath": "/tmp"}
     default = the_batch_job()["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]
     assert default == {"sizeLimit": "10Gi"}
 
@@ -169,3 +177,25 @@ def test_elsewhere_no_metadata_of_the_consumers_reaches_the_pods() -> None:
     )["spec"]["template"]["metadata"]
     assert "annotations" not in template
     assert not [k for k in template["labels"] if k.startswith("hub.tds.io/")]
+
+
+def test_workers_run_as_the_clean_rooms_account_with_a_dataset_token_only() -> None:
+    pod = the_batch_job()["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "tds-worker"
+    assert pod["automountServiceAccountToken"] is False
+    token = next(v for v in pod["volumes"] if v["name"] == "tds-dataset-token")
+    [source] = token["projected"]["sources"]
+    assert source == {
+        "serviceAccountToken": {
+            "audience": "tds.io/datasets",
+            "expirationSeconds": 600,
+            "path": "token",
+        }
+    }
+    [worker] = pod["containers"]
+    mount = next(m for m in worker["volumeMounts"] if m["name"] == "tds-dataset-token")
+    assert mount == {
+        "name": "tds-dataset-token",
+        "mountPath": "/var/run/secrets/tds.io/datasets",
+        "readOnly": True,
+    }

@@ -248,6 +248,9 @@ CONSENT_UNSIGNED: Final = "ConsentUnsigned"
 CONTRACT_NOT_ACTIVE: Final = "ContractNotActive"
 CLEAN_ROOM_OPEN: Final = "CleanRoomOpen"
 CLEAN_ROOM_REJECTED: Final = "CleanRoomRejected"
+CLEAN_ROOM_CLOSING: Final = "CleanRoomClosing"
+"""Active again while the clean room of an earlier Active period is still being removed: it
+reopens, with its grant, as soon as the old one is gone."""
 CLEAN_ROOM_NAME_TAKEN: Final = "CleanRoomNameTaken"
 """The clean room's namespace, or its provider-side policy, exists but was not made for this
 contract (another contract's, or a space's): the operator neither uses nor removes it."""

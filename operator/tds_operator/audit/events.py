@@ -22,6 +22,8 @@ PHASE_CHANGED: Final = "PhaseChanged"
 JOB_ADMITTED: Final = "JobAdmitted"
 JOB_DENIED: Final = "JobDenied"
 USAGE_METERED: Final = "UsageMetered"
+DATASET_ACCESS_GRANTED: Final = "DatasetAccessGranted"
+DATASET_ACCESS_REVOKED: Final = "DatasetAccessRevoked"
 
 
 def consent_entry_id(party: str, spec_digest: str) -> str:
@@ -212,3 +214,37 @@ def recorded_output_state(
     if OUTPUT_QUARANTINED in steps:
         return "Quarantined"
     return "Writable" if OUTPUT_CREATED in steps else None
+
+
+def grant_event(
+    contract: str,
+    recorded: Sequence[AuditEntry],
+    datasets: Sequence[str],
+    grant: Mapping[str, str],
+    now: datetime,
+) -> AuditEvent | None:
+    """The ledger entry of the clean room's dataset grant given (for `datasets`) or taken back
+    (no `datasets`); None if the ledger already shows it so. `grant` names the subject and the
+    Role. The id is the change's position among grant changes, as for phase changes."""
+    changes = [e for e in recorded if e.kind in (DATASET_ACCESS_GRANTED, DATASET_ACCESS_REVOKED)]
+    last = changes[-1] if changes else None
+    if datasets:
+        if (
+            last
+            and last.kind == DATASET_ACCESS_GRANTED
+            and last.details.get("datasets") == list(datasets)
+        ):
+            return None
+        kind, held = DATASET_ACCESS_GRANTED, list(datasets)
+    else:
+        if last is None or last.kind == DATASET_ACCESS_REVOKED:
+            return None
+        kind, held = DATASET_ACCESS_REVOKED, list(last.details.get("datasets") or [])
+    return AuditEvent(
+        id=f"grant/{len(changes) + 1}/{'granted' if datasets else 'revoked'}",
+        kind=kind,
+        contract=contract,
+        actor=FIELD_MANAGER,
+        at=now,
+        details={**grant, "datasets": held},
+    )

@@ -34,6 +34,8 @@ CLEAN_ROOM_LABEL = "tds.io/clean-room"
 WORKERS_POLICY = "tds-allow-workers"
 DATASETS_POLICY = "tds-allow-datasets"
 EGRESS_POLICY = "tds-allow-egress"
+WORKER_SERVICE_ACCOUNT = "tds-worker"
+"""The clean room's identity: the ServiceAccount its workers run as (desired/grants.py)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def dataset_endpoints(
     return endpoints
 
 
-def _label_with_prefix(prefix: str, contract: str) -> str:
+def bounded_name(prefix: str, contract: str) -> str:
     """`<prefix><contract>`, or a shortened contract name plus a digest if over 63 characters."""
     name = f"{prefix}{contract}"
     if len(name) <= 63:
@@ -95,17 +97,29 @@ def _label_with_prefix(prefix: str, contract: str) -> str:
 
 def clean_room_namespace(contract: str) -> str:
     """The clean room's namespace: `tds-cr-<contract>`, shortened with a digest if too long."""
-    return _label_with_prefix("tds-cr-", contract)
+    return bounded_name("tds-cr-", contract)
 
 
 def provider_policy_name(contract: str) -> str:
     """The NetworkPolicy in the provider's namespace that admits this contract's clean room."""
-    return _label_with_prefix("tds-allow-tds-cr-", contract)
+    return bounded_name("tds-allow-tds-cr-", contract)
 
 
-def _owner(contract: DataContract) -> Owner:
+def contract_owner(contract: DataContract) -> Owner:
+    """The contract as the owner of what its clean room consists of."""
     name = contract.metadata.name or ""
     return Owner("DataContract", name, contract.metadata.uid or "", CONTRACT_LABEL)
+
+
+def worker_service_account(contract: DataContract) -> Manifest:
+    """The clean room's ServiceAccount; no API token is ever mounted from it."""
+    owner = contract_owner(contract)
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": owner.metadata(WORKER_SERVICE_ACCOUNT, clean_room_namespace(owner.name)),
+        "automountServiceAccountToken": False,
+    }
 
 
 def _dataset_rules(
@@ -130,7 +144,7 @@ def _datasets_policy(
         "policyTypes": ["Egress"],
         "egress": _dataset_rules(provider_namespace, endpoints),
     }
-    return network_policy(_owner(contract), DATASETS_POLICY, namespace, spec)
+    return network_policy(contract_owner(contract), DATASETS_POLICY, namespace, spec)
 
 
 def _ip_block(cidr: str, rules: HubRules) -> Manifest:
@@ -152,7 +166,7 @@ def _egress_policy(contract: DataContract, namespace: str, rules: HubRules) -> M
         for rule in contract.spec.egress
     ]
     spec = {"podSelector": {}, "policyTypes": ["Egress"], "egress": egress}
-    return network_policy(_owner(contract), EGRESS_POLICY, namespace, spec)
+    return network_policy(contract_owner(contract), EGRESS_POLICY, namespace, spec)
 
 
 def clean_room_children(
@@ -165,12 +179,14 @@ def clean_room_children(
     `endpoints` maps each contracted dataset served over the network to its pods' port; `rules`
     name the ranges cut out of every egress destination.
     """
-    owner = _owner(contract)
+    owner = contract_owner(contract)
     namespace = clean_room_namespace(owner.name)
     children = [
         namespace_manifest(
             owner, namespace, **{CLEAN_ROOM_LABEL: "true", CONTRACT_UID_LABEL: owner.uid}
         ),
+        # Before the policies, which a job waits for: its pods find their account.
+        worker_service_account(contract),
         *isolation_policies(owner, namespace, WORKERS_POLICY, cluster_dns=False),
     ]
     if endpoints:
@@ -207,7 +223,7 @@ def provider_ingress_policy(
     provider_namespace = space_namespace(contract.spec.provider.space)
     ports = sorted({endpoint.port for endpoint in endpoints.values()})
     return network_policy(
-        _owner(contract),
+        contract_owner(contract),
         provider_policy_name(name),
         provider_namespace,
         {

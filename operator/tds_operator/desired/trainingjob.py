@@ -12,7 +12,16 @@ from collections.abc import Mapping
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.desired.cleanroom import DatasetEndpoint, clean_room_namespace
+from tds_operator.desired.cleanroom import (
+    WORKER_SERVICE_ACCOUNT,
+    DatasetEndpoint,
+    clean_room_namespace,
+)
+from tds_operator.desired.grants import (
+    dataset_token_mount,
+    dataset_token_volume,
+    token_presentation,
+)
 from tds_operator.desired.isolation import GPU_RESOURCE
 from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, managed_labels
 from tds_operator.policy.rules import HubRules
@@ -114,10 +123,7 @@ def batch_job(
         {"name": "NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
         {"name": "RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
         {"name": "TDS_CONTRACT", "value": spec.contract},
-        {
-            "name": "TDS_DATASET_ENDPOINTS",
-            "value": json.dumps(dict(datasets), sort_keys=True, separators=(",", ":")),
-        },
+        {"name": "TDS_DATASET_ENDPOINTS", "value": dataset_endpoints_value(datasets)},
         *({"name": e.name, "value": e.value} for e in spec.env),
     ]
     container: Manifest = {
@@ -159,31 +165,56 @@ def batch_job(
             "activeDeadlineSeconds": active_deadline_seconds,
             "template": {
                 "metadata": template_metadata,
-                "spec": {
-                    "restartPolicy": "Never",
-                    "dnsPolicy": "None",
-                    "dnsConfig": {"nameservers": [NO_RESOLVER]},
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 1000,
-                        "runAsGroup": 1000,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "nodeSelector": dict(rules.gpu_node_selector),
-                    "tolerations": [
-                        {
-                            "key": rules.gpu_toleration_key,
-                            "operator": "Exists",
-                            "effect": "NoSchedule",
-                        }
-                    ],
-                    "containers": [container],
-                    "volumes": [
-                        {"name": "scratch", "emptyDir": {"sizeLimit": rules.scratch_size_limit}}
-                    ],
-                },
+                "spec": with_dataset_identity(
+                    {
+                        "restartPolicy": "Never",
+                        "dnsPolicy": "None",
+                        "dnsConfig": {"nameservers": [NO_RESOLVER]},
+                        "automountServiceAccountToken": False,
+                        "enableServiceLinks": False,
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": 1000,
+                            "runAsGroup": 1000,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "nodeSelector": dict(rules.gpu_node_selector),
+                        "tolerations": [
+                            {
+                                "key": rules.gpu_toleration_key,
+                                "operator": "Exists",
+                                "effect": "NoSchedule",
+                            }
+                        ],
+                        "containers": [container],
+                        "volumes": [
+                            {"name": "scratch", "emptyDir": {"sizeLimit": rules.scratch_size_limit}}
+                        ],
+                    }
+                ),
             },
         },
+    }
+
+
+def dataset_endpoints_value(datasets: Mapping[str, str]) -> str:
+    """TDS_DATASET_ENDPOINTS: each dataset's IP and port, and how to present the token there."""
+    endpoints = {
+        name: {"address": address, **token_presentation()} for name, address in datasets.items()
+    }
+    return json.dumps(endpoints, sort_keys=True, separators=(",", ":"))
+
+
+def with_dataset_identity(pod_spec: Manifest) -> Manifest:
+    """The pod spec with the clean room's identity: its ServiceAccount (still no API token) and
+    the projected dataset token, mounted read-only in every container."""
+    containers = [
+        {**container, "volumeMounts": [*container.get("volumeMounts", []), dataset_token_mount()]}
+        for container in pod_spec["containers"]
+    ]
+    return {
+        **pod_spec,
+        "serviceAccountName": WORKER_SERVICE_ACCOUNT,
+        "containers": containers,
+        "volumes": [*pod_spec.get("volumes", []), dataset_token_volume()],
     }

@@ -8,7 +8,10 @@ it writes into, deletes from, or removes them.
 
 from __future__ import annotations
 
+import logging
+
 from tds_operator.api.datacontract import (
+    CLEAN_ROOM_CLOSING,
     CLEAN_ROOM_NAME_TAKEN,
     CLEAN_ROOM_OPEN,
     CLEAN_ROOM_REJECTED,
@@ -22,11 +25,12 @@ from tds_operator.desired.cleanroom import (
     DatasetEndpoint,
     clean_room_children,
     clean_room_namespace,
-    dataset_endpoints,
     provider_policy_name,
 )
+from tds_operator.desired.gateway import GATEWAY_LABEL, all_dataset_endpoints, gateway_objects
+from tds_operator.desired.grants import RBAC, clean_room_access, grant_name, granted_datasets
 from tds_operator.desired.isolation import DNS_POLICY
-from tds_operator.desired.labels import Manifest, controlled_by
+from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, controlled_by
 from tds_operator.desired.outputs import OUTPUT_LABEL
 from tds_operator.handlers.objects import REJECTED_STATUSES
 from tds_operator.kube import Kube, KubeError
@@ -34,7 +38,15 @@ from tds_operator.policy.decision import Decision
 from tds_operator.policy.outputs import clean_room_may_be_removed
 from tds_operator.policy.rules import HubRules
 
+logger = logging.getLogger(__name__)
 NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
+GATEWAY_KINDS = (
+    ("v1", "Service", True),
+    ("apps/v1", "Deployment", True),
+    (RBAC, "ClusterRoleBinding", False),
+    ("v1", "ServiceAccount", True),
+)
+"""What a dataset gateway consists of, in the order it is taken down (and if namespaced)."""
 
 
 class CleanRoom:
@@ -59,10 +71,21 @@ class CleanRoom:
             return Decision.deny(
                 CONTRACT_NOT_ACTIVE, "no clean room while the contract is not Active"
             )
-        endpoints = dataset_endpoints(contract, provider, services)
+        endpoints = all_dataset_endpoints(contract, provider, services)
         room = clean_room_namespace(name)
+        closing = await self.kube.get("v1", "Namespace", room)
+        if controlled_by(closing, uid) and (closing or {})["metadata"].get("deletionTimestamp"):
+            return Decision.deny(
+                CLEAN_ROOM_CLOSING,
+                f"clean room {room} of an earlier Active period is still being removed; it "
+                "reopens as soon as it is gone",
+            )
         try:
-            for child in clean_room_children(contract, endpoints, self.rules):
+            children = clean_room_children(contract, endpoints, self.rules)
+            # The grant comes last: nothing may read a dataset before the clean room is sealed.
+            access = clean_room_access(contract, provider)
+            gateways = gateway_objects(contract, provider, self.rules)
+            for child in [*children, *access, *gateways]:
                 taken = await self._claim(child, uid, room)
                 if taken is not None:
                     return taken
@@ -70,12 +93,14 @@ class CleanRoom:
         except KubeError as error:
             if error.status not in REJECTED_STATUSES:
                 raise
-            return Decision.deny(
-                CLEAN_ROOM_REJECTED,
-                f"the API server rejected {child['kind']} {child['metadata']['name']}: "
-                f"{error.message}",
-            )
+            rejected = f"the API server rejected {child['kind']} {child['metadata']['name']}"
+            # The operator's own log says it too: a refusal may be its missing right.
+            logger.warning("DataContract %s: %s: %s", name, rejected, error.message)
+            return Decision.deny(CLEAN_ROOM_REJECTED, f"{rejected}: {error.message}")
         await self._remove_stale_policies(contract, endpoints)
+        datasets = granted_datasets(contract, provider)
+        if not datasets:
+            await self._revoke_grant(name, uid, space_namespace(contract.spec.provider.space))
         egress = contract.spec.egress
         return Decision.allow(
             CLEAN_ROOM_OPEN,
@@ -118,8 +143,12 @@ class CleanRoom:
         is touched."""
         namespace = clean_room_namespace(contract)
         if provider:
+            # The grant first: gateways ask the API server per request, so this ends access.
+            provider_namespace = space_namespace(provider)
+            await self._revoke_grant(contract, uid, provider_namespace)
+            await self._remove_gateways(contract, uid, provider_namespace)
             await self._delete_own(
-                *NETWORK_POLICY, provider_policy_name(contract), uid, space_namespace(provider)
+                *NETWORK_POLICY, provider_policy_name(contract), uid, provider_namespace
             )
         live = await self.kube.get("v1", "Namespace", namespace)
         if live is None or not controlled_by(live, uid):
@@ -138,6 +167,23 @@ class CleanRoom:
         removable = clean_room_may_be_removed(len(active_jobs), len(held_outputs), force_remove)
         if removable and not live["metadata"].get("deletionTimestamp"):
             await self.kube.delete("v1", "Namespace", namespace, uid=live["metadata"]["uid"])
+
+    async def _revoke_grant(self, contract: str, uid: str, provider_namespace: str) -> None:
+        """Take back the clean room's grant in the provider's namespace, binding first."""
+        for kind in ("RoleBinding", "Role"):
+            await self._delete_own(RBAC, kind, grant_name(contract), uid, provider_namespace)
+
+    async def _remove_gateways(self, contract: str, uid: str, provider_namespace: str) -> None:
+        """Remove the contract's dataset gateways: no contract, no gateway."""
+        selector = f"{CONTRACT_LABEL}={contract},{GATEWAY_LABEL}"
+        for api_version, kind, namespace in GATEWAY_KINDS:
+            where = provider_namespace if namespace else None
+            for live in await self.kube.list(api_version, kind, where, selector):
+                if controlled_by(live, uid):
+                    metadata = live["metadata"]
+                    await self.kube.delete(
+                        api_version, kind, metadata["name"], where, uid=metadata["uid"]
+                    )
 
     async def _delete_own(
         self, api_version: str, kind: str, name: str, uid: str, namespace: str

@@ -17,6 +17,7 @@ from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.datacontract import (
     ACTIVE,
     AUDIT_LEDGER_INTACT,
+    CLEAN_ROOM_CLOSING,
     CLEAN_ROOM_READY,
     ENDED_PHASES,
     LEDGER_VERIFIED,
@@ -27,9 +28,10 @@ from tds_operator.api.datacontract import (
 )
 from tds_operator.api.resources import DATA_CONTRACT
 from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
-from tds_operator.audit.events import phase_event, stamp_events
+from tds_operator.audit.events import grant_event, phase_event, stamp_events
 from tds_operator.audit.store import LedgerBroken
 from tds_operator.audit.usage import contract_usage, job_load, jobs_in_flight
+from tds_operator.desired.grants import grant_details, granted_datasets
 from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.cleanroom import CleanRoom
 from tds_operator.handlers.context import Operator, utcnow
@@ -58,6 +60,8 @@ from tds_operator.policy.terms import validate_contract_terms
 MAX_SIGNATURES_SHOWN = 16
 # Wake a little after an instant so that `now >= instant` holds when the reconcile runs.
 WAKE_MARGIN_SECONDS = 0.02
+# How soon to look again while an earlier clean room is still being removed (nothing watches it).
+CLEAN_ROOM_CLOSING_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -151,13 +155,25 @@ class ContractReconciler:
         clean_room = await self.clean_room.converge(
             contract, inputs.provider, inputs.dataset_services, decision.phase.is_active
         )
-        chain, ledger = await self._record(name, decision.events)
+        granted = granted_datasets(contract, inputs.provider) if inputs.provider else []
+        grant = grant_event(
+            name,
+            inputs.recorded,
+            granted if clean_room.allowed else [],
+            grant_details(contract),
+            utcnow(),
+        )
+        chain, ledger = await self._record(name, [*decision.events, *([grant] if grant else [])])
         await self._report(body, inputs, decision, clean_room, chain, ledger)
         report_contract(name, contract_figures(inputs, decision, ledger.allowed))
+        retry = (
+            CLEAN_ROOM_CLOSING_RETRY_SECONDS if clean_room.reason == CLEAN_ROOM_CLOSING else None
+        )
         next_transition = decision.phase.next_transition
         if next_transition is None:
-            return None
-        return max(0.0, (next_transition - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS
+            return retry
+        wake = max(0.0, (next_transition - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS
+        return wake if retry is None else min(wake, retry)
 
     async def _record(
         self, name: str, events: list[AuditEvent]

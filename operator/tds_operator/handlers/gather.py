@@ -19,11 +19,8 @@ from tds_operator.api.terms import ModelExport
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.usage import contract_usage
-from tds_operator.desired.cleanroom import (
-    clean_room_namespace,
-    clean_room_policies,
-    dataset_endpoints,
-)
+from tds_operator.desired.cleanroom import clean_room_namespace, clean_room_policies
+from tds_operator.desired.gateway import all_dataset_endpoints, gateway_name
 from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.labels import Manifest
 from tds_operator.desired.trainingjob import dataset_addresses
@@ -71,7 +68,8 @@ async def contracts_of_space(op: Operator, space: str) -> list[Manifest]:
 async def dataset_services(
     op: Operator, contract: DataContract, provider: DataSpace | None
 ) -> dict[str, Manifest | None]:
-    """The live Service (None if missing) of each contracted dataset served over the network."""
+    """The live Service (None if missing) of each contracted dataset: the provider's own for a
+    dataset served over the network, its gateway's for a dataset on a volume."""
     services: dict[str, Manifest | None] = {}
     namespace = space_namespace(contract.spec.provider.space)
     for name in contract.spec.provider.datasets:
@@ -79,6 +77,9 @@ async def dataset_services(
         if dataset is not None and dataset.source.service is not None:
             service = dataset.source.service.name
             services[name] = await op.kube.get("v1", "Service", service, namespace)
+        elif dataset is not None and dataset.source.volume is not None:
+            gateway = gateway_name(contract.metadata.name or "", name)
+            services[name] = await op.kube.get("v1", "Service", gateway, namespace)
     return services
 
 
@@ -153,7 +154,7 @@ async def clean_room_inputs(
         return CleanRoomInputs(CleanRoomObservation(namespace, namespace_exists=False), {})
     provider = await data_space(op, contract.spec.provider.space)
     services = await dataset_services(op, contract, provider)
-    endpoints = dataset_endpoints(contract, provider, services) if provider else {}
+    endpoints = all_dataset_endpoints(contract, provider, services) if provider else {}
     missing, altered = [], []
     for policy in clean_room_policies(contract, endpoints):
         metadata = policy["metadata"]

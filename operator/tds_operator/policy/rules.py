@@ -20,6 +20,8 @@ DEFAULT_OUTPUT_RETENTION = timedelta(hours=720)
 # A whole, positive duration in seconds, minutes or hours, such as 720h, 90m or 30s.
 _DURATION = re.compile(r"([1-9][0-9]*)(s|m|h)")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+DEFAULT_GATEWAY_FILE_SERVER_IMAGE = "python:3.11-slim"
+DEFAULT_GATEWAY_PROXY_IMAGE = "quay.io/brancz/kube-rbac-proxy:v0.19.1"
 # A whole, positive Kubernetes quantity of bytes, such as 10Gi, 500M or 1073741824.
 _BYTE_QUANTITY = re.compile(r"[1-9][0-9]*([KMGTPE]i|[kMGTPE])?")
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
@@ -64,6 +66,11 @@ class HubRules:
     allow_any_egress_destination: bool = False
     """Whether a contract may name 0.0.0.0/0 or ::/0 (the internet; the cluster's own ranges and
     link-local addresses are still cut out of it)."""
+    gateway_file_server_image: str = DEFAULT_GATEWAY_FILE_SERVER_IMAGE
+    """Image of the file server in volume datasets' gateways: any image with Python 3 (its
+    standard `http.server`); the chart sets the operator's own image."""
+    gateway_proxy_image: str = DEFAULT_GATEWAY_PROXY_IMAGE
+    """Image of kube-rbac-proxy in front of volume datasets' gateways."""
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> HubRules:
@@ -91,6 +98,10 @@ class HubRules:
             service_cidrs=_networks(env, "TDS_SERVICE_CIDRS"),
             api_server_cidrs=_networks(env, "TDS_API_SERVER_CIDRS"),
             allow_any_egress_destination=_switch(env, "TDS_ALLOW_ANY_EGRESS_DESTINATION"),
+            gateway_file_server_image=_text(env, "TDS_GATEWAY_FILE_SERVER_IMAGE")
+            or defaults.gateway_file_server_image,
+            gateway_proxy_image=_text(env, "TDS_GATEWAY_PROXY_IMAGE")
+            or defaults.gateway_proxy_image,
         )
 
 

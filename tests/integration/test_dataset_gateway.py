@@ -1,0 +1,161 @@
+"""A dataset on a volume under an Active contract gets its read-only gateway in the provider's
+namespace, and loses it when the contract ends; none exists without a contract.
+
+The hub simulates pods, so these tests assert the objects (the claim mounted read-only,
+kube-rbac-proxy in front, a restricted pod the API server's Pod Security admission accepts, a
+Service, the policies that admit the clean room) and the address the workers are handed. That
+bytes flow through the gateway is shown on kind (`make e2e-kind`).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes import client
+
+from tests.integration.hub import (
+    Contracts,
+    Hub,
+    Spaces,
+    clean_room,
+    get_or_none,
+    owner_of,
+    refusal,
+    space_namespace,
+    unique,
+)
+from tests.manifests import contract_body, training_job_body
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+GATEWAY_LABEL = "tds.io/dataset-gateway"
+
+
+def volume_space(spaces: Spaces, hub: Hub) -> str:
+    """A space offering `scans`, a general dataset on a claim, and `vault`, core, on another."""
+    datasets = [
+        {
+            "name": "scans",
+            "classification": "general",
+            "source": {"volume": {"claimName": "scans"}},
+        },
+        {"name": "vault", "classification": "core", "source": {"volume": {"claimName": "vault"}}},
+    ]
+    name = spaces.create(analysts=(), datasets=datasets)
+    spaces.wait_ready(name)
+    for claim in ("scans", "vault"):
+        hub.core.create_namespaced_persistent_volume_claim(
+            space_namespace(name),
+            {
+                "metadata": {"name": claim},
+                "spec": {
+                    "accessModes": ["ReadOnlyMany"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        )
+    return name
+
+
+def gateways(hub: Hub, space: str) -> list[client.V1Deployment]:
+    apps = client.AppsV1Api(hub.core.api_client)
+    found: list[client.V1Deployment] = apps.list_namespaced_deployment(
+        space_namespace(space), label_selector=GATEWAY_LABEL
+    ).items
+    return found
+
+
+def test_a_volume_dataset_is_served_read_only_behind_the_proxy_while_the_contract_is_active(
+    spaces: Spaces, contracts: Contracts, hub: Hub
+) -> None:
+    provider = volume_space(spaces, hub)
+    consumer = spaces.create(analysts=())
+    spaces.wait_ready(consumer)
+    namespace = space_namespace(provider)
+
+    # Proposed is not Active: no gateway.
+    proposal = contract_body(unique("c"), provider, consumer, datasets=["scans"])
+    name = contracts.propose(owner_of(provider), proposal)
+    contracts.wait_phase(name, "Proposed")
+    assert gateways(hub, provider) == []
+    contracts.consent(owner_of(consumer), name, "consumer")
+    contracts.wait_phase(name, "Active")
+
+    [deployment] = wait_until(
+        lambda: gateways(hub, provider) or None, timeout=20, what="the gateway of scans"
+    )
+    gateway = deployment.metadata.name
+    pod = deployment.spec.template.spec
+    assert pod.automount_service_account_token is False
+    assert pod.service_account_name == gateway
+    [claim] = [v.persistent_volume_claim for v in pod.volumes if v.persistent_volume_claim]
+    assert (claim.claim_name, claim.read_only) == ("scans", True)
+    files, proxy = pod.containers
+    assert "--auth-token-audiences=tds.io/datasets" in proxy.args
+    assert "--upstream=http://127.0.0.1:8080/" in proxy.args
+    assert [p.container_port for p in proxy.ports] == [8443]
+    assert not files.ports
+    for container in (files, proxy):
+        assert container.security_context.read_only_root_filesystem is True
+        assert container.security_context.capabilities.drop == ["ALL"]
+    # The ReplicaSet's pod passed the space's Pod Security (restricted) and admission policies.
+    wait_until(
+        lambda: (
+            hub.core.list_namespaced_pod(
+                namespace, label_selector=f"{GATEWAY_LABEL}={gateway}"
+            ).items
+        ),
+        timeout=30,
+        what="the gateway's pod admitted",
+    )
+    config = deployment.spec.template.metadata.annotations["tds.io/kube-rbac-proxy-config"]
+    assert "name: scans" in config
+    service = hub.core.read_namespaced_service(gateway, namespace)
+    assert service.spec.selector == {GATEWAY_LABEL: gateway}
+    # Only the claims of the contract: the core dataset's claim is served by nobody.
+    assert [d.metadata.name for d in gateways(hub, provider)] == [gateway]
+
+    # The clean room may reach the gateway's pod on its port, and the provider admits it.
+    datasets = hub.net.read_namespaced_network_policy("tds-allow-datasets", clean_room(name))
+    [rule] = datasets.spec.egress
+    assert rule.to[0].pod_selector.match_labels == {GATEWAY_LABEL: gateway}
+    assert [p.port for p in rule.ports] == [8443]
+    ingress = hub.net.read_namespaced_network_policy(f"tds-allow-tds-cr-{name}", namespace)
+    assert [p.port for p in ingress.spec.ingress[0].ports] == [8443]
+
+    # The workers are handed its address and how to present their token.
+    job = training_job_body(unique("j"), space_namespace(consumer), name)
+    owner_of(consumer).create(job)
+    hub.jobs.append((space_namespace(consumer), job["metadata"]["name"]))
+    batch = wait_until(
+        lambda: get_or_none(
+            lambda: hub.batch.read_namespaced_job(job["metadata"]["name"], clean_room(name))
+        ),
+        timeout=30,
+        what="the batch Job in the clean room",
+    )
+    env = {e.name: e.value for e in batch.spec.template.spec.containers[0].env}
+    assert json.loads(env["TDS_DATASET_ENDPOINTS"]) == {
+        "scans": {
+            "address": f"{service.spec.cluster_ip}:8443",
+            "tokenPath": "/var/run/secrets/tds.io/datasets/token",
+            "audience": "tds.io/datasets",
+            "scheme": "Bearer",
+        }
+    }
+
+    # The consumer cannot touch it; when the contract ends, it is gone.
+    message = refusal(
+        lambda: owner_of(consumer).kubectl("delete", "deployment", gateway, "-n", namespace)
+    )
+    assert "forbidden" in message, message
+    contracts.revoke(owner_of(provider), name)
+    wait_until(lambda: gateways(hub, provider) == [], timeout=20, what="the gateway removed")
+    for read in (
+        lambda: hub.core.read_namespaced_service(gateway, namespace),
+        lambda: hub.core.read_namespaced_service_account(gateway, namespace),
+        lambda: hub.rbac.read_cluster_role_binding(gateway),
+    ):
+        wait_until(lambda r=read: get_or_none(r) is None, timeout=10, what=f"{gateway} removed")

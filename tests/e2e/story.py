@@ -35,7 +35,7 @@ from tests.e2e.cluster import (
     kubectl,
     load_example,
 )
-from tests.manifests import condition, rfc3339
+from tests.manifests import condition, manifest_step_ended, rfc3339
 from tests.waiting import wait_until
 
 LEDGER_LABEL = "tds.io/audit-ledger"
@@ -487,10 +487,7 @@ class Story:
         with tempfile.TemporaryDirectory() as directory:
             (Path(directory) / "model.bin").write_bytes(b"weights")
             message = termination_message(manifest_entries(Path(directory)))
-        terminated = {"exitCode": 0, "reason": "Completed", "message": message}
-        container = {"name": "manifest", "image": "", "imageID": "", "ready": False}
-        container.update(restartCount=0, state={"terminated": terminated})
-        status = {"status": {"phase": "Succeeded", "containerStatuses": [container]}}
+        status = manifest_step_ended(message)
         PLATFORM_TEAM.kubectl(
             "patch",
             "pod",

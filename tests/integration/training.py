@@ -32,7 +32,15 @@ from tests.integration.hub import (
     space_namespace,
     unique,
 )
-from tests.manifests import API_VERSION, GROUP, VERSION, Body, contract_body, training_job_body
+from tests.manifests import (
+    API_VERSION,
+    GROUP,
+    VERSION,
+    Body,
+    contract_body,
+    manifest_step_ended,
+    training_job_body,
+)
 from tests.waiting import wait_until
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -302,24 +310,7 @@ def end_manifest_step(
         timeout=60,
         what=f"the manifest step of {job} running",
     )
-    now = pod.status.start_time.isoformat() if pod.status.start_time else None
-    terminated = {
-        "exitCode": exit_code,
-        "reason": "Completed" if exit_code == 0 else "Error",
-        "message": message,
-        "startedAt": now,
-        "finishedAt": now,
-    }
-    container = {
-        "name": "manifest",
-        "image": pod.spec.containers[0].image,
-        "imageID": "",
-        "ready": False,
-        "restartCount": 0,
-        "state": {"terminated": terminated},
-    }
-    phase = "Succeeded" if exit_code == 0 else "Failed"
-    status = {"status": {"phase": phase, "containerStatuses": [container]}}
+    status = manifest_step_ended(message, exit_code)
     story.hub.core.patch_namespaced_pod_status(pod.metadata.name, clean_room(deal.contract), status)
     return pod
 

@@ -70,9 +70,18 @@ class OutputVolume:
         )
         return live if own else None
 
-    async def start_manifest(self, job: TrainingJob, claim: str) -> Manifest:
-        """Run the manifest step: the operator's image, the claim mounted read-only."""
-        return await self.kube.create(manifest_pod(job, claim, self.rules.operator_image))
+    async def start_manifest(self, body: Manifest, job: TrainingJob, claim: str) -> None:
+        """Run the manifest step: the operator's image, the claim mounted read-only. A pod of
+        that name that is not the operator's own (say, of the image before an upgrade) is
+        deleted first; the step starts on a later call."""
+        desired = manifest_pod(job, claim, self.rules.operator_image)
+        metadata = desired["metadata"]
+        stale = await self.kube.get("v1", "Pod", metadata["name"], metadata["namespace"])
+        if stale is None:
+            await self.kube.create(desired)
+        elif made_for(stale, body) and not stale["metadata"].get("deletionTimestamp"):
+            uid = stale["metadata"]["uid"]
+            await self.kube.delete("v1", "Pod", metadata["name"], metadata["namespace"], uid=uid)
 
     async def remove_manifest_pod(self, body: Manifest) -> None:
         """Delete the manifest step's pod (it holds the claim while it exists)."""

@@ -343,7 +343,7 @@ class TrainingJobReconciler:
         else:
             pod = await self.outputs.manifest_pod(body)
             if pod is None:
-                await self.outputs.start_manifest(job, claim["metadata"]["name"])
+                await self.outputs.start_manifest(body, job, claim["metadata"]["name"])
             outcome = manifest_outcome(pod) if pod is not None else None
             if outcome is None:
                 await self._write_output(body, job, "Inventorying")

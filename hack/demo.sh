@@ -18,7 +18,7 @@ k apply --server-side --field-manager=tds-operator --force-conflicts -f crds/ >/
 k wait --for=condition=Established -f crds/ >/dev/null
 operator_log=$HUB_DIR/demo-operator.log
 # The hub simulates pods: the demo's jobs steer them with hub.tds.io/* annotations.
-TDS_SIMULATION_HUB=true TDS_METRICS_PORT=0 TDS_LIVENESS_ENDPOINT=http://127.0.0.1:18080/healthz \
+TDS_SIMULATION_HUB=true TDS_OPERATOR_IMAGE=tds-operator:dev TDS_METRICS_PORT=0 TDS_LIVENESS_ENDPOINT=http://127.0.0.1:18080/healthz \
   "$PYTHON" -m tds_operator >"$operator_log" 2>&1 &
 operator_pid=$!
 trap 'kill $operator_pid 2>/dev/null || true; wait $operator_pid 2>/dev/null || true' EXIT
@@ -154,10 +154,25 @@ sed "s/name: $training/name: $training-retry/" examples/03-trainingjob.yaml \
   | fails create -f - "${cmcc_owner[@]}"
 fails patch dc "$contract" --type merge -p '{"spec":{"revoked":false}}' "${sgcc_owner[@]}"
 
-say "The model the job wrote to /output waits in the clean room, Quarantined"
+say "The operator's own image lists the output (read-only) into its manifest"
 release=load-forecast-v1-model
+manifest_pod=$training-manifest
+k wait --for=jsonpath='{.status.phase}'=Running pod "$manifest_pod" -n "$cleanroom" --timeout=60s >/dev/null
+k get pod "$manifest_pod" -n "$cleanroom" \
+  -o jsonpath='{"  "}{.metadata.name}{": image "}{.spec.containers[0].image}{", command "}{.spec.containers[0].command}{", /output read-only "}{.spec.containers[0].volumeMounts[0].readOnly}{"\n"}'
+echo "(the hub's pods are simulated: as hub staff standing in for the kubelet, we end the step with"
+echo " the message the real module writes for a directory of ours)"
+model_dir=$(mktemp -d)
+printf 'weights' >"$model_dir/model.bin"
+message=$("$PYTHON" -m tds_operator.output_manifest "$model_dir")
+rm -r "$model_dir"
+status=$("$PYTHON" -c 'import json, sys; print(json.dumps({"status": {"phase": "Succeeded", "containerStatuses": [{"name": "manifest", "image": "", "imageID": "", "ready": False, "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": sys.argv[1]}}}]}}))' "$message")
+k patch pod "$manifest_pod" -n "$cleanroom" --subresource=status --type=merge -p "$status" >/dev/null
+
+say "The model the job wrote to /output waits in the clean room, Quarantined, its manifest on the record"
 k wait --for=jsonpath='{.status.output.state}'=Quarantined tj "$training" -n tds-cmcc --timeout=30s >/dev/null
 show get tj "$training" -n tds-cmcc
+k get tj "$training" -n tds-cmcc -o jsonpath='{"  manifest "}{.status.output.manifestDigest}{" ("}{.status.output.manifestFiles}{" files, "}{.status.output.manifestBytes}{" bytes)\n"}'
 echo "cmcc cannot read the clean room, nor any volume:"
 fails get pvc -n "$cleanroom" "${cmcc_owner[@]}"
 fails get pv "${cmcc_owner[@]}"
@@ -173,7 +188,7 @@ say "sgcc's owner alice reviews and approves: the same volume is bound in cmcc's
 show patch mrel "$release" -n tds-cmcc --type merge -p '{"spec":{"review":{"decision":"Approved"}}}' "${sgcc_owner[@]}"
 k wait --for=jsonpath='{.status.phase}'=Released mrel "$release" -n tds-cmcc --timeout=60s >/dev/null
 show get mrel,pvc -n tds-cmcc
-k get mrel "$release" -n tds-cmcc -o jsonpath='{"  requested by "}{.spec.requestedBy.user}{", approved by "}{.spec.review.reviewer.user}{", volume "}{.status.volume}{"\n"}'
+k get mrel "$release" -n tds-cmcc -o jsonpath='{"  requested by "}{.spec.requestedBy.user}{", approved by "}{.spec.review.reviewer.user}{", manifest "}{.spec.review.manifestDigest}{", volume "}{.status.volume}{"\n"}'
 echo "With its last output gone, the clean room is removed:"
 k wait --for=delete namespace "$cleanroom" --timeout=60s >/dev/null 2>&1 || true
 fails get namespace "$cleanroom"

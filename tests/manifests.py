@@ -279,3 +279,18 @@ DAVE = user("dave", "cma-data-office")
 """Owner of another space (cma)."""
 ANONYMOUS = UserInfo("system:anonymous", ("system:unauthenticated",))
 """An unauthenticated request."""
+
+
+def manifest_step_ended(message: str, exit_code: int = 0) -> Body:
+    """The status a kubelet writes when the operator's manifest step ends: its container
+    terminated with `message` as its termination message (hub staff write it on the local hub,
+    whose pods are simulated)."""
+    terminated = {
+        "exitCode": exit_code,
+        "reason": "Completed" if exit_code == 0 else "Error",
+        "message": message,
+    }
+    container = {"name": "manifest", "image": "", "imageID": "", "ready": False}
+    container.update(restartCount=0, state={"terminated": terminated})
+    phase = "Succeeded" if exit_code == 0 else "Failed"
+    return {"status": {"phase": phase, "containerStatuses": [container]}}

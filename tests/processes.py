@@ -23,6 +23,10 @@ def free_port() -> int:
         return port
 
 
+OPERATOR_IMAGE = "tds-operator:dev"
+"""The operator's image as the hub's operator process names it."""
+
+
 class OperatorProcess:
     """Starts, stops and restarts the operator, and reads its metrics."""
 
@@ -45,6 +49,9 @@ class OperatorProcess:
             "TDS_LIVENESS_ENDPOINT": f"http://127.0.0.1:{self.health_port}/healthz",
             # The local hub simulates pods: jobs steer them with hub.tds.io/* metadata.
             "TDS_SIMULATION_HUB": "true",
+            # The image the manifest step's pod names (the hub never runs it: see
+            # tests/integration/hub.py complete_manifest_step).
+            "TDS_OPERATOR_IMAGE": OPERATOR_IMAGE,
             **self.extra_env,
         }
         log = self.log_path.open("ab")

@@ -48,6 +48,7 @@ from tds_operator.policy.consent import admit_contract_change
 from tds_operator.policy.contract import PARTIES
 from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.identity import speaks_for as speaks_for_space
+from tds_operator.policy.manifest import approval_binds_manifest
 from tds_operator.policy.metadata import Metadata, admit_metadata_change
 from tds_operator.policy.outputs import (
     NOT_PROVIDER_OWNER,
@@ -271,10 +272,17 @@ async def admit_release(
     )
     if not decision.allowed:
         raise _deny(decision.reason, decision.message)
-    patch.setdefault("spec", {})["review"] = {
-        **dict(spec["review"]),
-        "reviewer": _identity(requester),
-    }
+    review = dict(spec["review"])
+    output = ((inputs.job_body or {}).get("status") or {}).get("output") or {}
+    recorded = output.get("manifestDigest")
+    bound = approval_binds_manifest(
+        str(review.get("decision")), review.get("manifestDigest"), recorded
+    )
+    if not bound.allowed:
+        raise _deny(bound.reason, bound.message)
+    if review.get("decision") == "Approved":
+        review["manifestDigest"] = recorded
+    patch.setdefault("spec", {})["review"] = {**review, "reviewer": _identity(requester)}
 
 
 async def admit_space_deletion(name: str, memo: Operator, **_: Any) -> None:

@@ -16,13 +16,17 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from tds_operator.desired.gateway import gateway_name
 from tds_operator.desired.grants import grant_name, worker_identity
+from tds_operator.output_manifest import manifest_entries
+from tds_operator.policy.manifest import termination_message
 from tests.e2e.cluster import (
     NAMESPACE,
     CommandError,
@@ -35,7 +39,7 @@ from tests.e2e.cluster import (
     may_get_dataset,
 )
 from tests.e2e.gateway_read import GatewayRead, pods_run
-from tests.manifests import condition, rfc3339
+from tests.manifests import condition, manifest_step_ended, rfc3339
 from tests.waiting import wait_until
 
 LEDGER_LABEL = "tds.io/audit-ledger"
@@ -476,10 +480,14 @@ class Story:
         """The stopped job's output waits, Quarantined; the consumer's owner asks for it, the
         provider's owner approves (the contract is revoked: review it is), and the very volume
         the job wrote is bound in the consumer's namespace; then the clean room goes."""
+        if os.environ.get("TDS_E2E_OPERATOR", "local") == "local":
+            self.end_manifest_step_as_the_kubelet()
         self.wait(
             lambda: (self.job_status().get("output") or {}).get("state") == "Quarantined",
             "the job's output Quarantined",
         )
+        digest = self.job_status()["output"]["manifestDigest"]
+        assert str(digest).startswith("sha256:"), self.job_status()["output"]
         namespace, name = self.release["metadata"]["namespace"], self.release["metadata"]["name"]
         self.owner(self.consumer).kubectl("create", "-f", "-", stdin=json.dumps(self.release))
 
@@ -503,7 +511,36 @@ class Story:
         claim = get("pvc", name, namespace) or {}
         assert claim["spec"]["volumeName"] == body["status"]["volume"], (claim, body["status"])
         assert body["spec"]["review"]["reviewer"]["user"] == self.owner(self.provider).user
+        assert body["spec"]["review"]["manifestDigest"] == digest
         self.wait_gone("namespace", self.clean_room)
+
+    def end_manifest_step_as_the_kubelet(self) -> None:
+        """The local hub's pods are simulated: the operator's manifest step never runs. As the
+        platform team standing in for the kubelet, end it with the message the real step writes
+        for a directory here (on a real cluster the step runs on the output itself)."""
+        pod = f"{self.job['metadata']['name']}-manifest"
+        self.wait(
+            lambda: (
+                ((get("pod", pod, self.clean_room) or {}).get("status") or {}).get("phase")
+                == "Running"
+            ),
+            f"the manifest step {pod} running",
+        )
+        with tempfile.TemporaryDirectory() as directory:
+            (Path(directory) / "model.bin").write_bytes(b"weights")
+            message = termination_message(manifest_entries(Path(directory)))
+        status = manifest_step_ended(message)
+        PLATFORM_TEAM.kubectl(
+            "patch",
+            "pod",
+            pod,
+            "-n",
+            self.clean_room,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps(status),
+        )
 
     def everything_is_deleted(self) -> None:
         """Deleting the contract and the spaces removes everything they made."""

@@ -271,10 +271,11 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
     assert config.namespace == NAMESPACE
     assert config.webhook_mode == "cluster"
     assert config.webhook_address == "0.0.0.0"
-    # One deliberate difference: gateways serve files with the operator's own image.
+    # Gateways serve files with the operator's own image, and an output's manifest step runs it.
     operator = find(defaults, "Deployment", fullname())["spec"]["template"]["spec"]
     image = operator["containers"][0]["image"]
-    assert config.hub_rules == HubRules(gateway_file_server_image=image)
+    assert image == f"tds-operator:{chart_app_version()}"
+    assert config.hub_rules == HubRules(gateway_file_server_image=image, operator_image=image)
     hub_rules = {
         "maxContractDays": 90,
         "gpuNodeSelector": {"hub.tds.io/pool": "h100", "zone": "east"},
@@ -294,9 +295,11 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
         "gatewayFileServerImage": "python:3.12-slim",
         "gatewayProxyImage": "proxy.example.com/kube-rbac-proxy@sha256:" + "0" * 64,
     }
-    objects = render_chart(values_file={"hubRules": hub_rules})
+    image = {"repository": "registry.example/tds-operator", "digest": "sha256:" + "a" * 64}
+    objects = render_chart(values_file={"hubRules": hub_rules, "image": image})
     rules = OperatorConfig.from_environment(environment(objects)).hub_rules
     assert rules == HubRules(
+        operator_image=f"{image['repository']}@{image['digest']}",
         max_contract_days=90,
         gpu_node_selector={"hub.tds.io/pool": "h100", "zone": "east"},
         gpu_toleration_key="gpu.example.com/dedicated",
@@ -378,3 +381,11 @@ def test_with_cert_manager_the_ca_is_injected_and_helm_makes_no_key() -> None:
 def test_the_schema_refuses_values_the_operator_cannot_use(values: dict[str, Any]) -> None:
     with pytest.raises(CommandError, match="values don't meet the specifications"):
         render_chart(values)
+
+
+def chart_app_version() -> str:
+    """The chart's appVersion: the default tag of the operator's image."""
+    for line in (CHART / "Chart.yaml").read_text().splitlines():
+        if line.startswith("appVersion:"):
+            return line.split(":", 1)[1].strip().strip('"')
+    raise AssertionError("Chart.yaml has no appVersion")

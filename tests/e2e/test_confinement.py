@@ -498,3 +498,58 @@ def test_gateways_mount_claims_read_only_as_their_own_account(
     auth_delegator = binding("ClusterRoleBinding", name, "system:auth-delegator")
     scratch.append(("clusterrolebinding", name, None))
     refused(lambda: token.create(auth_delegator), "for a dataset gateway's own account")
+
+
+def operator_image() -> str:
+    """The image the chart runs the operator with (the manifest step's image)."""
+    deployment = get("deployment", fullname(), NAMESPACE) or {}
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def manifest_step(where: str, image: str, *, read_only: bool = True) -> Manifest:
+    """A pod shaped as the operator's manifest step of an output."""
+    mount = {"name": "output", "mountPath": "/output", "readOnly": read_only}
+    claim = {"claimName": "train-output", "readOnly": read_only}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "train-manifest", "namespace": where},
+        "spec": {
+            "automountServiceAccountToken": False,
+            # Pod Security restricted, as the clean room enforces.
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "manifest",
+                    "image": image,
+                    "volumeMounts": [mount],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+            "volumes": [{"name": "output", "persistentVolumeClaim": claim}],
+        },
+    }
+
+
+def test_its_only_pods_read_an_output_with_its_own_image_in_a_clean_room(
+    token: Token, space: Manifest, clean_room: str, scratch: Scratch
+) -> None:
+    """A stolen token cannot run a miner, nor write to an output, nor leave the clean rooms."""
+    image = operator_image()
+    scratch.append(("pod", "train-manifest", clean_room))
+    refused(lambda: token.create(manifest_step(clean_room, "busybox")), POLICY)
+    refused(lambda: token.create(manifest_step(clean_room, "busybox")), "its own")
+    refused(lambda: token.create(manifest_step(clean_room, image, read_only=False)), "read-only")
+    with_token = manifest_step(clean_room, image)
+    with_token["spec"]["automountServiceAccountToken"] = True
+    refused(lambda: token.create(with_token), "without a ServiceAccount token")
+    where = f"tds-{space['metadata']['name']}"
+    scratch.append(("pod", "train-manifest", where))
+    refused(lambda: token.create(manifest_step(where, image)), "pods only in clean rooms")
+    allowed = manifest_step(clean_room, image)
+    assert "(server dry run)" in token.kubectl(
+        "create", "--dry-run=server", "-f", "-", stdin=json.dumps(allowed)
+    )

@@ -5,13 +5,10 @@ request is made as the attacker and refused, naming the rule."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from kubernetes import client
 
 from tests.integration.hub import (
-    Person,
     audit_verify,
     clean_room,
     member_of,
@@ -22,15 +19,18 @@ from tests.integration.hub import (
 from tests.integration.training import (
     Deal,
     Story,
+    ask_release,
     finished_job_with_output,
     output_kinds,
+    release,
+    release_body,
+    review,
+    wait_release,
 )
-from tests.manifests import API_VERSION, Body, training_job_body
+from tests.manifests import Body, training_job_body
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-RELEASES = "modelreleases"
 
 
 def running_job_with_output(story: Story, deal: Deal, size: str = "1Gi") -> str:
@@ -45,47 +45,6 @@ def running_job_with_output(story: Story, deal: Deal, size: str = "1Gi") -> str:
         gpus_per_worker=1,
     )
     return story.submit(owner_of(deal.consumer), body)
-
-
-def release_body(name: str, namespace: str, job: str, **spec: Any) -> Body:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "ModelRelease",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"trainingJob": job, **spec},
-    }
-
-
-def ask_release(deal: Deal, job: str, by: Person | None = None) -> str:
-    name = unique("r")
-    (by or owner_of(deal.consumer)).create(release_body(name, deal.namespace, job))
-    return name
-
-
-def release(story: Story, deal: Deal, name: str) -> Body:
-    body = story.hub.get(RELEASES, name, deal.namespace)
-    assert body is not None
-    return body
-
-
-def wait_release(story: Story, deal: Deal, name: str, phase: str) -> Body:
-    def reached() -> Body | None:
-        body = release(story, deal, name)
-        return body if (body.get("status") or {}).get("phase") == phase else None
-
-    try:
-        return wait_until(reached, timeout=30, what=f"ModelRelease {name} {phase}")
-    except AssertionError as error:
-        raise AssertionError(
-            f"{error}; status: {release(story, deal, name).get('status')}"
-        ) from None
-
-
-def review(by: Person, deal: Deal, name: str, decision: str) -> None:
-    patch = (
-        f'{{"spec":{{"review":{{"decision":"{decision}","reviewer":{{"user":"someone-else"}}}}}}}}'
-    )
-    by.kubectl("patch", RELEASES, name, "-n", deal.namespace, "--type=merge", "-p", patch)
 
 
 def assert_released_same_volume(story: Story, deal: Deal, job: Body, name: str) -> None:

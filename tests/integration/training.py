@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tds_operator.output_manifest import manifest_entries
+from tds_operator.policy.manifest import termination_message
 from tests.integration.hub import (
     CONTRACTS,
     JOBS,
@@ -28,10 +32,19 @@ from tests.integration.hub import (
     space_namespace,
     unique,
 )
-from tests.manifests import GROUP, VERSION, Body, contract_body, training_job_body
+from tests.manifests import (
+    API_VERSION,
+    GROUP,
+    VERSION,
+    Body,
+    contract_body,
+    manifest_step_ended,
+    training_job_body,
+)
 from tests.waiting import wait_until
 
 GPU_RESOURCE = "nvidia.com/gpu"
+MANIFEST_LABEL = "tds.io/output-manifest"
 # Datasets of every space made here; contracts cover the first unless told otherwise.
 DATASETS = ("records", "weather")
 
@@ -174,9 +187,17 @@ class Story:
     def pods(self, contract: str, job: str) -> list[client.V1Pod]:
         """The worker pods of a job, by completion index."""
         pods = self.hub.core.list_namespaced_pod(
-            clean_room(contract), label_selector=f"tds.io/training-job={job}"
+            clean_room(contract), label_selector=f"tds.io/training-job={job},!{MANIFEST_LABEL}"
         ).items
         return sorted(pods, key=completion_index)
+
+    def manifest_pod(self, contract: str, job: str) -> client.V1Pod | None:
+        """The pod the operator made to list a job's output, once it runs (on the hub, KWOK
+        marks it Running and never runs its program)."""
+        pod = get_or_none(
+            lambda: self.hub.core.read_namespaced_pod(f"{job}-manifest", clean_room(contract))
+        )
+        return pod if pod is not None and pod.status.phase == "Running" else None
 
     def batch_job(self, contract: str, job: str) -> client.V1Job | None:
         return get_or_none(lambda: self.hub.batch.read_namespaced_job(job, clean_room(contract)))
@@ -270,13 +291,50 @@ def seconds(text: str) -> float:
 # --- outputs ---------------------------------------------------------------------------------
 
 
-def finished_job_with_output(story: Story, deal: Deal) -> tuple[str, Body]:
-    """A job with a 1Gi output, run to its end; its TrainingJob once the output is Quarantined."""
+def output_files(directory: Path) -> Path:
+    """What a trainer leaves in /output: a model and a link the manifest reports, unfollowed."""
+    (directory / "model").mkdir()
+    (directory / "model" / "weights.bin").write_bytes(b"\x00\x01" * 512)
+    (directory / "README").write_text("a model\n")
+    (directory / "latest").symlink_to("model")
+    return directory
+
+
+def end_manifest_step(
+    story: Story, deal: Deal, job: str, message: str, *, exit_code: int = 0
+) -> client.V1Pod:
+    """As hub staff standing in for the kubelet: end the manifest step's container with
+    `message` as its termination message (KWOK never runs the program). The pod as it ran."""
+    pod = wait_until(
+        lambda: story.manifest_pod(deal.contract, job),
+        timeout=60,
+        what=f"the manifest step of {job} running",
+    )
+    status = manifest_step_ended(message, exit_code)
+    story.hub.core.patch_namespaced_pod_status(pod.metadata.name, clean_room(deal.contract), status)
+    return pod
+
+
+def listed_manifest(directory: Path) -> str:
+    """The termination message the real manifest step writes for `directory`."""
+    return termination_message(manifest_entries(directory))
+
+
+def finished_job_with_output(
+    story: Story, deal: Deal, manifest: str | None = None, *, exit_code: int = 0
+) -> tuple[str, Body]:
+    """A job with a 1Gi output, run to its end and its manifest step ended with `manifest` (by
+    default, the real step's message for a small model); its TrainingJob once the output is
+    Quarantined."""
     name = unique("j")
     body = training_job_body(
         name, deal.namespace, deal.contract, run_for="1s", output={"size": "1Gi"}
     )
     story.submit(owner_of(deal.consumer), body)
+    if manifest is None:
+        with tempfile.TemporaryDirectory() as directory:
+            manifest = listed_manifest(output_files(Path(directory)))
+    end_manifest_step(story, deal, name, manifest, exit_code=exit_code)
 
     def quarantined() -> Body | None:
         job = story.job(deal.namespace, name)
@@ -293,3 +351,50 @@ def output_kinds(story: Story, deal: Deal, job: Body) -> list[str]:
         for entry in story.hub.entries(deal.contract)
         if entry["id"].startswith(f"output/{uid}/")
     ]
+
+
+RELEASES = "modelreleases"
+
+
+def release_body(name: str, namespace: str, job: str, **spec: Any) -> Body:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelRelease",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"trainingJob": job, **spec},
+    }
+
+
+def ask_release(deal: Deal, job: str, by: Person | None = None) -> str:
+    name = unique("r")
+    (by or owner_of(deal.consumer)).create(release_body(name, deal.namespace, job))
+    return name
+
+
+def release(story: Story, deal: Deal, name: str) -> Body:
+    body = story.hub.get(RELEASES, name, deal.namespace)
+    assert body is not None
+    return body
+
+
+def wait_release(story: Story, deal: Deal, name: str, phase: str) -> Body:
+    def reached() -> Body | None:
+        body = release(story, deal, name)
+        return body if (body.get("status") or {}).get("phase") == phase else None
+
+    try:
+        return wait_until(reached, timeout=30, what=f"ModelRelease {name} {phase}")
+    except AssertionError as error:
+        raise AssertionError(
+            f"{error}; status: {release(story, deal, name).get('status')}"
+        ) from None
+
+
+def review(by: Person, deal: Deal, name: str, decision: str, digest: str | None = None) -> None:
+    """`by` sets the release's spec.review (claiming to be someone else, which the webhook
+    replaces), naming the manifest digest it approves if given."""
+    given = {"decision": decision, "reviewer": {"user": "someone-else"}}
+    patch = json.dumps(
+        {"spec": {"review": {**given, **({"manifestDigest": digest} if digest else {})}}}
+    )
+    by.kubectl("patch", RELEASES, name, "-n", deal.namespace, "--type=merge", "-p", patch)

@@ -7,6 +7,8 @@ import pytest
 from tds_operator.api.common import Subject
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.outputs import (
+    MANIFEST_LABEL,
+    manifest_pod,
     output_claim,
     released_claim,
     review_access,
@@ -62,3 +64,23 @@ def test_review_access_is_one_release_by_name_for_the_providers_owners() -> None
     assert rule["verbs"] == ["get", "patch"]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert [s["name"] for s in binding["subjects"]] == ["sgcc-admins"]
+
+
+def test_the_manifest_step_runs_the_operators_image_on_the_claim_read_only() -> None:
+    pod = manifest_pod(job(output={"size": "1Gi"}), "train-output", "registry/tds-operator:1.0")
+    spec = pod["spec"]
+    assert pod["metadata"]["namespace"] == "tds-cr-deal"
+    assert pod["metadata"]["labels"][MANIFEST_LABEL] == "true"
+    assert [c["image"] for c in spec["containers"]] == ["registry/tds-operator:1.0"]
+    (container,) = spec["containers"]
+    assert container["command"][-2:] == ["tds_operator.output_manifest", "/output"]
+    assert container["volumeMounts"] == [
+        {"name": "output", "mountPath": "/output", "readOnly": True}
+    ]
+    assert spec["volumes"] == [
+        {"name": "output", "persistentVolumeClaim": {"claimName": "train-output", "readOnly": True}}
+    ]
+    assert spec["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["terminationMessagePath"] == "/dev/termination-log"

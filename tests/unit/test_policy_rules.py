@@ -33,6 +33,7 @@ def test_every_rule_is_read_from_the_environment() -> None:
             "TDS_SUSPENDED_SPACES": " sgcc, ,cma ",
             "TDS_SCRATCH_SIZE_LIMIT": "500M",
             "TDS_SIMULATION_HUB": "True",
+            "TDS_OPERATOR_IMAGE": " registry.example/tds-operator:1.2 ",
             "UNRELATED": "x",
         }
     )
@@ -44,6 +45,7 @@ def test_every_rule_is_read_from_the_environment() -> None:
         max_concurrent_gpus_per_contract=64,
         suspended_spaces=frozenset({"sgcc", "cma"}),
         scratch_size_limit="500M",
+        operator_image="registry.example/tds-operator:1.2",
         simulation_hub=True,
     )
 

@@ -67,6 +67,15 @@ class Review(KubeModel):
         description="Approved (the output is released) or Rejected (it is deleted). Only an "
         "owner of the contract's provider space may set it, once."
     )
+    manifest_digest: StrictStr | None = Field(
+        None,
+        max_length=71,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="The output manifest's digest the reviewer approves (this release's "
+        "status.manifestDigest). Set by the admission webhook on approval when left "
+        "out; an approval naming another digest, or of an output without a manifest, is "
+        "refused.",
+    )
     reviewer: Identity | None = Field(
         None,
         description="Who decided. Set by the admission webhook from the request's identity; "
@@ -109,6 +118,11 @@ class ModelReleaseStatus(ObservedStatus):
         "the conditions.",
     )
     contract: StrictStr | None = Field(None, description="The contract the job ran under.")
+    manifest_digest: StrictStr | None = Field(
+        None,
+        description="Digest of the output's manifest (every file's path, size and sha256), as "
+        "the ledger recorded it before release: what a provider's approval binds to.",
+    )
     clause: StrictStr | None = Field(
         None, description="The contract's outputs.modelExport when the release was decided."
     )

@@ -97,7 +97,9 @@ class EnvVar(KubeModel):
         return self
 
 
-OutputState = Literal["Writable", "Quarantined", "Released", "Rejected", "Discarded"]
+OutputState = Literal[
+    "Writable", "Inventorying", "Quarantined", "Released", "Rejected", "Discarded"
+]
 """Where a job's output is: in the clean room (Pending, Writable, Quarantined) or gone from it."""
 OUTPUT_MOUNT: Final = "/output"
 """Where every worker finds its job's output volume, read-write (the root is read-only)."""
@@ -192,7 +194,8 @@ class OutputStatus(KubeModel):
     """Where the job's output volume is and what became of it."""
 
     state: OutputState = Field(
-        description="Writable (the job runs), Quarantined (the job ended; it waits for a "
+        description="Writable (the job runs), Inventorying (the job ended; the operator's own "
+        "image lists the output into its manifest), Quarantined (it waits for a "
         "release), Released (moved to the consumer), Rejected (deleted after the provider's "
         "review) or Discarded (deleted: its job was deleted or its retention passed)."
     )
@@ -205,6 +208,20 @@ class OutputStatus(KubeModel):
         None,
         description="When a Quarantined output is discarded unless released (hub rule "
         "outputRetention).",
+    )
+    manifest_digest: StrictStr | None = Field(
+        None,
+        description="sha256 digest of the output's manifest (every file's path, size and "
+        "sha256), made in the clean room by the operator's own image before the output could "
+        "be released; a provider's approval binds to it (ModelRelease "
+        "spec.review.manifestDigest).",
+    )
+    manifest_files: int | None = Field(None, description="How many files the manifest lists.")
+    manifest_bytes: int | None = Field(None, description="How many bytes those files hold.")
+    manifest_message: StrictStr | None = Field(
+        None,
+        description="Why the output has no manifest, if it has none (it can then only be "
+        "rejected, or released where the contract's outputs.modelExport is allowed).",
     )
 
 

@@ -169,8 +169,13 @@ REVIEW_REJECTED: Final = "ReviewRejected"
 OUTPUT_RELEASED: Final = "OutputReleased"
 OUTPUT_DELETED: Final = "OutputDeleted"
 MANIFEST_FIELD: Final = "manifestDigest"
-"""Where an output's manifest digest (file names, sizes, sha256) goes in its Quarantined entry,
-once a trusted step of the operator's image records it; null where none ran (simulated pods)."""
+"""Where an output's manifest digest (file names, sizes, sha256) goes in its Quarantined entry
+(made in the clean room by the operator's own image) and in the ReviewApproved entry that binds
+to it; null where no manifest could be made."""
+MANIFEST_FILES_FIELD: Final = "manifestFiles"
+MANIFEST_BYTES_FIELD: Final = "manifestBytes"
+MANIFEST_MESSAGE_FIELD: Final = "manifestMessage"
+"""Why an output has no manifest, in its Quarantined entry."""
 
 
 def output_event(

@@ -9,10 +9,15 @@ from tds_operator.api.resources import MODEL_RELEASES
 from tds_operator.api.trainingjob import OUTPUT_MOUNT, TrainingJob
 from tds_operator.desired.cleanroom import clean_room_namespace
 from tds_operator.desired.labels import Manifest, managed_labels
-from tds_operator.desired.trainingjob import training_labels
+from tds_operator.desired.trainingjob import NO_RESOLVER, TERMINATION_LOG, training_labels
 from tds_operator.policy.rules import HubRules
 
 OUTPUT_LABEL = "tds.io/output"
+MANIFEST_LABEL = "tds.io/output-manifest"
+# The manifest step's user: the workers' own, so that it reads what they wrote.
+WORKER_USER = 1000
+# A manifest step that has not ended by then fails: the output waits without a manifest.
+MANIFEST_DEADLINE_SECONDS = 3600
 RELEASE_LABEL = "tds.io/model-release"
 OUTPUT_VOLUME = "output"
 REVIEW_ROLE_PREFIX = "tds-review-"
@@ -50,6 +55,68 @@ def with_output_volume(batch_job: Manifest, claim: str) -> Manifest:
     for container in pod["containers"]:
         container["volumeMounts"].append({"name": OUTPUT_VOLUME, "mountPath": OUTPUT_MOUNT})
     return batch_job
+
+
+def manifest_pod_name(job_name: str) -> str:
+    """The pod that makes the manifest of a job's output, named after the job."""
+    return f"{job_name}-manifest"
+
+
+def manifest_pod(job: TrainingJob, claim: str, image: str) -> Manifest:
+    """The one-shot pod of the operator's own image that lists the output (paths, sizes,
+    sha256) into its termination message: the claim mounted read-only, no token, no resolver,
+    no privilege; the clean room's policies deny it any network."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": manifest_pod_name(job.metadata.name or ""),
+            "namespace": clean_room_namespace(job.spec.contract),
+            "labels": {**training_labels(job), MANIFEST_LABEL: "true"},
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": MANIFEST_DEADLINE_SECONDS,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "dnsPolicy": "None",
+            "dnsConfig": {"nameservers": [NO_RESOLVER]},
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": WORKER_USER,
+                "runAsGroup": WORKER_USER,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "manifest",
+                    "image": image,
+                    "command": ["python", "-m", "tds_operator.output_manifest", OUTPUT_MOUNT],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "runAsNonRoot": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "resources": {
+                        "requests": {"cpu": "100m", "memory": "64Mi"},
+                        "limits": {"cpu": "1", "memory": "256Mi"},
+                    },
+                    "volumeMounts": [
+                        {"name": OUTPUT_VOLUME, "mountPath": OUTPUT_MOUNT, "readOnly": True}
+                    ],
+                    "terminationMessagePath": TERMINATION_LOG,
+                    "terminationMessagePolicy": "File",
+                }
+            ],
+            "volumes": [
+                {
+                    "name": OUTPUT_VOLUME,
+                    "persistentVolumeClaim": {"claimName": claim, "readOnly": True},
+                }
+            ],
+        },
+    }
 
 
 def released_claim(name: str, namespace: str, size: str, storage_class: str) -> Manifest:

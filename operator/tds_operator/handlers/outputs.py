@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.labels import Manifest
-from tds_operator.desired.outputs import output_claim, output_claim_name, released_claim
+from tds_operator.desired.outputs import (
+    MANIFEST_LABEL,
+    manifest_pod,
+    manifest_pod_name,
+    output_claim,
+    output_claim_name,
+    released_claim,
+)
 from tds_operator.handlers.workload import made_for, workload_of
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.rules import HubRules
@@ -46,6 +53,45 @@ class OutputVolume:
         live = await self.kube.get(*PVC, output_claim_name(body["metadata"]["name"]), namespace)
         return live if made_for(live, body) else None
 
+    async def manifest_pod(self, body: Manifest) -> Manifest | None:
+        """The pod making the manifest of the job's output, if it is the operator's: labelled
+        for this job and as a manifest step, owned by no controller (no Job's worker), running
+        the operator's image. Nobody else writes pods in a clean room."""
+        name, room = workload_of(body)
+        live = await self.kube.get("v1", "Pod", manifest_pod_name(name), room)
+        if live is None or not made_for(live, body):
+            return None
+        metadata, spec = live["metadata"], live.get("spec") or {}
+        images = {container.get("image") for container in spec.get("containers") or []}
+        own = (
+            (metadata.get("labels") or {}).get(MANIFEST_LABEL) == "true"
+            and not metadata.get("ownerReferences")
+            and images == {self.rules.operator_image}
+        )
+        return live if own else None
+
+    async def start_manifest(self, body: Manifest, job: TrainingJob, claim: str) -> None:
+        """Run the manifest step: the operator's image, the claim mounted read-only. A pod of
+        that name that is not the operator's own (say, of the image before an upgrade) is
+        deleted first; the step starts on a later call."""
+        desired = manifest_pod(job, claim, self.rules.operator_image)
+        metadata = desired["metadata"]
+        stale = await self.kube.get("v1", "Pod", metadata["name"], metadata["namespace"])
+        if stale is None:
+            await self.kube.create(desired)
+        elif made_for(stale, body) and not stale["metadata"].get("deletionTimestamp"):
+            uid = stale["metadata"]["uid"]
+            await self.kube.delete("v1", "Pod", metadata["name"], metadata["namespace"], uid=uid)
+
+    async def remove_manifest_pod(self, body: Manifest) -> None:
+        """Delete the manifest step's pod (it holds the claim while it exists)."""
+        live = await self.manifest_pod(body)
+        if live is not None and not live["metadata"].get("deletionTimestamp"):
+            metadata = live["metadata"]
+            await self.kube.delete(
+                "v1", "Pod", metadata["name"], metadata["namespace"], uid=metadata["uid"]
+            )
+
     async def release(
         self, body: Manifest, volume: str, claim: str, namespace: str, size: str
     ) -> Manifest | None:
@@ -80,8 +126,9 @@ class OutputVolume:
         return existing
 
     async def _let_go(self, body: Manifest, own: Manifest) -> None:
-        """Delete the clean-room claim, and the finished batch Job whose pods still hold it (the
-        claim is protected while any pod names it)."""
+        """Delete the clean-room claim, the manifest step's pod and the finished batch Job whose
+        pods still hold it (the claim is protected while any pod names it)."""
+        await self.remove_manifest_pod(body)
         name, room = workload_of(body)
         batch = await self.kube.get("batch/v1", "Job", name, room)
         if batch is not None and made_for(batch, body):

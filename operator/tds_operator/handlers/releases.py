@@ -24,6 +24,7 @@ from tds_operator.api.modelrelease import (
 from tds_operator.api.resources import DATA_CONTRACT, MODEL_RELEASE, TRAINING_JOB
 from tds_operator.audit.chain import AuditEvent
 from tds_operator.audit.events import (
+    MANIFEST_FIELD,
     OUTPUT_DELETED,
     OUTPUT_QUARANTINED,
     OUTPUT_RELEASED,
@@ -43,6 +44,7 @@ from tds_operator.handlers.outputs import OutputVolume
 from tds_operator.policy.conditions import set_decision, timestamp
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.identity import UserInfo
+from tds_operator.policy.manifest import approval_binds_manifest
 from tds_operator.policy.outputs import (
     ALREADY_REQUESTED,
     OUTPUT_NOT_QUARANTINED,
@@ -104,15 +106,23 @@ class ReleaseReconciler:
         if refused is not None:
             await self._report(body, "Refused", refused)
             return None
-        extra: dict[str, Any] = {"contract": contract, "clause": inputs.clause}
+        quarantined = steps.get(OUTPUT_QUARANTINED)
+        digest = quarantined.details.get(MANIFEST_FIELD) if quarantined else None
+        extra: dict[str, Any] = {
+            "contract": contract,
+            "clause": inputs.clause,
+            "manifest_digest": digest,
+        }
         if action == "wait":
             await self._open_review(body, inputs)
             await self._report(body, "AwaitingReview", decision, **extra)
             return None
+        if action == "release" and review is not None:
+            bound = approval_binds_manifest(review.decision, review.manifest_digest, digest)
+            action, decision = ("refuse", bound) if not bound.allowed else (action, decision)
         if action == "refuse":
             await self._report(body, "Refused", decision, **extra)
             return None
-        quarantined = steps.get(OUTPUT_QUARANTINED)
         volume = str(quarantined.details.get("volume") or "") if quarantined else ""
         if action == "delete":
             if not await self.outputs.delete(job, volume or None):
@@ -135,7 +145,12 @@ class ReleaseReconciler:
                 **extra,
             )
             return MOVE_RECHECK_SECONDS
-        details = {"release": name, "claim": job_key(namespace, name), "volume": volume}
+        details = {
+            "release": name,
+            "claim": job_key(namespace, name),
+            "volume": volume,
+            MANIFEST_FIELD: digest,
+        }
         await self._record_end(contract, job, OUTPUT_RELEASED, details)
         done = Decision.allow(
             decision.reason,
@@ -208,7 +223,11 @@ class ReleaseReconciler:
         if review is not None and review.reviewer is not None:
             kind = REVIEW_APPROVED if review.decision == "Approved" else REVIEW_REJECTED
             if kind not in steps:
-                details = {"release": body["metadata"]["name"], "groups": review.reviewer.groups}
+                details = {
+                    "release": body["metadata"]["name"],
+                    "groups": review.reviewer.groups,
+                    **({MANIFEST_FIELD: review.manifest_digest} if kind == REVIEW_APPROVED else {}),
+                }
                 events.append(
                     output_event(contract, uid, kind, details, now, actor=review.reviewer.user)
                 )

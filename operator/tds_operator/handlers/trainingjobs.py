@@ -32,9 +32,12 @@ from tds_operator.api.trainingjob import (
     TrainingJobPhase,
     TrainingJobStatus,
 )
-from tds_operator.audit.chain import AuditEvent
+from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.audit.events import (
+    MANIFEST_BYTES_FIELD,
     MANIFEST_FIELD,
+    MANIFEST_FILES_FIELD,
+    MANIFEST_MESSAGE_FIELD,
     OUTPUT_CREATED,
     OUTPUT_DELETED,
     OUTPUT_QUARANTINED,
@@ -78,6 +81,7 @@ from tds_operator.policy.enforcement import (
     stop_reason,
     usage_due,
 )
+from tds_operator.policy.manifest import ManifestSummary, manifest_outcome
 from tds_operator.policy.outputs import output_size_allowed, quarantine_ends
 from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean_room
 from tds_operator.policy.training import admit_training_job
@@ -89,6 +93,8 @@ WAKE_MARGIN_SECONDS = 0.05
 # While the clean room is not sealed yet, look again this soon (the contract's status changing,
 # as its reconcile opens the clean room, wakes the job sooner).
 CLEAN_ROOM_RECHECK_SECONDS = 1.0
+# While the manifest step runs, look again this often (its pod's changes wake the job sooner).
+MANIFEST_RECHECK_SECONDS = 5.0
 
 
 def _parsed(body: Manifest) -> TrainingJob | None:
@@ -299,11 +305,17 @@ class TrainingJobReconciler:
     # --- Output -------------------------------------------------------------------------------
 
     async def _keep_output(self, body: Manifest, job: TrainingJob) -> float | None:
-        """A finished job's output: report where it is; discard it once its retention passed."""
+        """A finished job's output: list it into its manifest, then report where it is; discard
+        it once its retention passed."""
         if job.spec.output is None:
             return None
         contract, uid = job.spec.contract, body["metadata"]["uid"]
         steps = output_steps((await self.op.ledger.load(contract)).entries, uid)
+        if recorded_output_state(steps) == "Writable":
+            wait = await self._inventory(body, job)
+            if wait is not None:
+                return wait
+            steps = output_steps((await self.op.ledger.load(contract)).entries, uid)
         state = recorded_output_state(steps)
         quarantined = steps.get(OUTPUT_QUARANTINED)
         until = parse(str(quarantined.details.get("until"))) if quarantined else None
@@ -313,23 +325,56 @@ class TrainingJobReconciler:
         release = next(
             (s.details.get("release") for s in steps.values() if "release" in s.details), None
         )
-        await self._write_output(body, job, state or "Quarantined", release=release, until=until)
+        await self._write_output(
+            body, job, state or "Quarantined", release=release, until=until, quarantined=quarantined
+        )
         if state == "Quarantined" and until is not None:
             return max(0.0, (until - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS
         return None
 
-    async def _quarantine_event(self, body: Manifest, job: TrainingJob) -> AuditEvent | None:
-        """The ledger entry of a finished job's output, held in the clean room."""
-        if job.spec.output is None:
-            return None
+    async def _inventory(self, body: Manifest, job: TrainingJob) -> float | None:
+        """The manifest step: run the operator's image on the output, read back the manifest
+        its container states, record the output Quarantined with it (or with why there is
+        none). The seconds to wait while it runs, else None once recorded."""
         claim = await self.outputs.claim(body)
+        outcome: ManifestSummary | str | None
+        if claim is None:
+            outcome = "the output's claim is gone"
+        elif not self.op.rules.operator_image:
+            outcome = "no operator image to run the manifest step (hub rule TDS_OPERATOR_IMAGE)"
+        else:
+            pod = await self.outputs.manifest_pod(body)
+            if pod is None:
+                await self.outputs.start_manifest(body, job, claim["metadata"]["name"])
+            outcome = manifest_outcome(pod) if pod is not None else None
+            if outcome is None:
+                await self._write_output(body, job, "Inventorying")
+                return MANIFEST_RECHECK_SECONDS
+        event = self._quarantine_event(body, job, claim, outcome)
+        await self.op.ledger.record(job.spec.contract, [event])
+        await self.outputs.remove_manifest_pod(body)
+        return None
+
+    def _quarantine_event(
+        self,
+        body: Manifest,
+        job: TrainingJob,
+        claim: Manifest | None,
+        manifest: ManifestSummary | str,
+    ) -> AuditEvent:
+        """The ledger entry of a finished job's output, held in the clean room, with its
+        manifest (or why it has none)."""
         until = quarantine_ends(utcnow(), self.op.rules)
+        listed = manifest if isinstance(manifest, ManifestSummary) else None
         details = {
             "job": job_key(body["metadata"]["namespace"], body["metadata"]["name"]),
             "claim": (claim or {}).get("metadata", {}).get("name"),
             "volume": ((claim or {}).get("spec") or {}).get("volumeName"),
             "until": timestamp(until),
-            MANIFEST_FIELD: None,
+            MANIFEST_FIELD: listed.digest if listed else None,
+            MANIFEST_FILES_FIELD: listed.files if listed else None,
+            MANIFEST_BYTES_FIELD: listed.bytes if listed else None,
+            MANIFEST_MESSAGE_FIELD: None if listed else str(manifest),
         }
         return output_event(
             job.spec.contract, body["metadata"]["uid"], OUTPUT_QUARANTINED, details, utcnow()
@@ -358,14 +403,20 @@ class TrainingJobReconciler:
         *,
         release: str | None = None,
         until: datetime | None = None,
+        quarantined: AuditEntry | None = None,
     ) -> None:
         size = job.spec.output.size if job is not None and job.spec.output else None
+        manifest = quarantined.details if quarantined is not None else {}
         output = OutputStatus(
             state=state,
             claim=output_claim_name(body["metadata"]["name"]),
             size=size,
             release=release,
             quarantined_until=until if state == "Quarantined" else None,
+            manifest_digest=manifest.get(MANIFEST_FIELD),
+            manifest_files=manifest.get(MANIFEST_FILES_FIELD),
+            manifest_bytes=manifest.get(MANIFEST_BYTES_FIELD),
+            manifest_message=manifest.get(MANIFEST_MESSAGE_FIELD),
         )
         await write_status(self.kube, body, TrainingJobStatus(output=output))
 
@@ -395,15 +446,14 @@ class TrainingJobReconciler:
         contract = (body.get("spec") or {}).get("contract", "")
         uid = body["metadata"]["uid"]
         events.append(job_end_event(contract, uid, phase, decision.reason, used or 0, utcnow()))
-        job = _parsed(body)
-        quarantine = await self._quarantine_event(body, job) if job is not None else None
-        events.extend([quarantine] if quarantine is not None else [])
         # One append: the final usage and the end of the job are recorded together.
         await self.op.ledger.record(contract, events)
         await self._write(body, phase, used=used, condition=(FINISHED, decision), completed=True)
-        if quarantine is not None and job is not None:
-            until = parse(str(quarantine.details["until"]))
-            await self._write_output(body, job, "Quarantined", until=until)
+        job = _parsed(body)
+        if job is not None and job.spec.output is not None:
+            # The output is listed into its manifest, then Quarantined (_keep_output).
+            metadata = body["metadata"]
+            self.op.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
         await record_event(
             self.kube,
             body,

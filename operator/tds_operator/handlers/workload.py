@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
 from tds_operator.desired.labels import Manifest, controlled_by
-from tds_operator.desired.outputs import with_output_volume
+from tds_operator.desired.outputs import MANIFEST_LABEL, with_output_volume
 from tds_operator.desired.trainingjob import (
     JOB_NAME_LABEL,
     JOB_NAMESPACE_LABEL,
@@ -77,11 +77,11 @@ class Workload:
         return await self.kube.apply(desired)
 
     async def pods(self, body: Manifest) -> list[Manifest]:
-        """The job's worker pods."""
+        """The job's worker pods (not the manifest step of its output)."""
         _, namespace = workload_of(body)
         selector = (
             f"{JOB_NAMESPACE_LABEL}={body['metadata']['namespace']},"
-            f"{JOB_NAME_LABEL}={body['metadata']['name']}"
+            f"{JOB_NAME_LABEL}={body['metadata']['name']},!{MANIFEST_LABEL}"
         )
         return await self.kube.list("v1", "Pod", namespace, selector)
 

@@ -54,6 +54,9 @@ class HubRules:
     the consumer by re-binding the same PersistentVolume)."""
     output_retention: timedelta = DEFAULT_OUTPUT_RETENTION
     """How long a Quarantined output waits for a release before it is discarded."""
+    operator_image: str = ""
+    """The operator's own image (the chart sets it from image.*): the trusted step that makes
+    an output's manifest runs it in the clean room. Empty: no manifest can be made."""
     simulation_hub: bool = False
     """Whether pods are simulated (the local GPU hub): only then do a TrainingJob's
     `hub.tds.io/*` labels and annotations, which steer the simulation, reach its workers."""
@@ -93,6 +96,7 @@ class HubRules:
             output_storage_class=_text(env, "TDS_OUTPUT_STORAGE_CLASS")
             or defaults.output_storage_class,
             output_retention=_duration(env, "TDS_OUTPUT_RETENTION") or defaults.output_retention,
+            operator_image=_text(env, "TDS_OPERATOR_IMAGE"),
             simulation_hub=_switch(env, "TDS_SIMULATION_HUB"),
             pod_cidrs=_networks(env, "TDS_POD_CIDRS"),
             service_cidrs=_networks(env, "TDS_SERVICE_CIDRS"),

@@ -12,6 +12,7 @@ import pytest
 from tests.integration.hub import owner_of, unique
 from tests.integration.training import Deal, Story
 from tests.manifests import condition, training_job_body
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,15 @@ def test_jobs_of_one_contract_stop_at_its_budget_to_the_second(story: Story) -> 
         f"holding {held} GPUs (overrun {total - BUDGET_GPU_SECONDS}, bound {held})"
     )
     assert BUDGET_GPU_SECONDS <= total <= BUDGET_GPU_SECONDS + held
-    contract = story.wait_contract(deal.contract, "Exhausted")
-    assert contract["status"]["usage"]["gpuHours"] == round(total / 3600, 6)
+    story.wait_contract(deal.contract, "Exhausted")
+    # The contract turns Exhausted as soon as its usage reaches the budget; the jobs' last
+    # seconds (at most one per GPU held) reach its usage on the following reconcile.
+    wait_until(
+        lambda: (
+            story.contract(deal.contract)["status"]["usage"]["gpuHours"] == round(total / 3600, 6)
+        ),
+        timeout=20,
+        what="the contract's usage equal to its jobs' metered GPU-seconds",
+    )
     recorded = [e for e in ledger if e["kind"] == "UsageMetered"]
     assert sum(int(e["details"]["increment"]) for e in recorded) == total

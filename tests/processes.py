@@ -110,8 +110,11 @@ class OperatorProcess:
         return sum(value for _, value in self.samples(name, **labels))
 
     def writes(self) -> float:
-        """Write requests the operator has sent since it started."""
-        return self.metric("tds_api_writes_total")
+        """Write requests the operator has sent since it started for what it reconciles: all but
+        the leader election's Lease renewals, its heartbeat (kind="Lease")."""
+        return self.metric("tds_api_writes_total") - self.metric(
+            "tds_api_writes_total", kind="Lease"
+        )
 
     def tail(self, lines: int = 40) -> str:
         """The end of the operator's log, for failure messages."""

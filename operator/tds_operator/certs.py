@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = timedelta(days=365)
+CA_FILE = "ca.crt"
 
 
 @dataclass(frozen=True)
@@ -93,4 +94,21 @@ def issue_serving_certificate(directory: Path, hosts: list[str]) -> ServingCerti
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     pkeyfile.write_bytes(_pem(key))
     pkeyfile.chmod(0o600)
-    return ServingCertificate(certfile, pkeyfile, ca_cert.public_bytes(serialization.Encoding.PEM))
+    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+    (directory / CA_FILE).write_bytes(ca_pem)
+    return ServingCertificate(certfile, pkeyfile, ca_pem)
+
+
+def serving_certificate(directory: Path, hosts: list[str]) -> ServingCertificate:
+    """The certificate already in `directory` if it is valid for a day more and covers the first
+    host, else a fresh one: local replicas that share a directory (and the webhook port, which
+    kopf binds with SO_REUSEPORT) serve the same certificate, so either answers at the address
+    the webhook configuration names."""
+    certfile, pkeyfile, cafile = directory / "tls.crt", directory / "tls.key", directory / CA_FILE
+    if certfile.exists() and pkeyfile.exists() and cafile.exists():
+        cert = x509.load_pem_x509_certificate(certfile.read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        covered = {str(n.value) for n in names}
+        if hosts[0] in covered and cert.not_valid_after_utc > datetime.now(UTC) + timedelta(days=1):
+            return ServingCertificate(certfile, pkeyfile, cafile.read_bytes())
+    return issue_serving_certificate(directory, hosts)

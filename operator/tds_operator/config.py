@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ class OperatorConfig:
     webhook_port: int
     webhook_host: str | None
     webhook_cert_dir: Path | None
+    leader_lease: str
+    """The Lease (in `namespace`) whose holder reconciles; every replica serves webhooks."""
+    replica: str
+    """This replica's name as the Lease's holderIdentity: the pod's name, else host and pid."""
     hub_rules: HubRules
 
     @classmethod
@@ -53,5 +58,7 @@ class OperatorConfig:
             webhook_port=int(env.get("TDS_WEBHOOK_PORT", "9443")),
             webhook_host=env.get("TDS_WEBHOOK_HOST") or None,
             webhook_cert_dir=Path(cert_dir) if cert_dir else None,
+            leader_lease=env.get("TDS_LEADER_LEASE", "tds-operator-leader"),
+            replica=env.get("TDS_REPLICA_NAME") or f"{socket.gethostname()}-{os.getpid()}",
             hub_rules=HubRules.from_environment(env),
         )

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,14 @@ import kopf
 
 from tds_operator import FIELD_MANAGER, metrics, webhooks
 from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, MODEL_RELEASE, TRAINING_JOB
-from tds_operator.certs import issue_serving_certificate
+from tds_operator.certs import serving_certificate
 from tds_operator.config import OperatorConfig
 from tds_operator.connection import EXIT_CODES_HELP, Caller
 from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.labels import Manifest
 from tds_operator.desired.rbac import space_roles
+from tds_operator.desired.webhook_client import WEBHOOK_CONFIGURATION
+from tds_operator.election import LeaderElector
 from tds_operator.handlers import watches
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.contracts import ContractReconciler
@@ -31,27 +34,36 @@ from tds_operator.handlers.releases import ReleaseReconciler
 from tds_operator.handlers.spaces import SpaceReconciler
 from tds_operator.handlers.trainingjobs import TrainingJobReconciler
 from tds_operator.kube import Kube, KubeError, is_subset
+from tds_operator.local_webhooks import LocalWebhooks
 from tds_operator.signing_key import SigningKeyUnusable, ensure_signing_key
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_CONFIGURATION = "tds-operator.tds.io"
+
+@dataclass(frozen=True)
+class LocalWebhookAddress:
+    """Where a local run serves its webhooks, and the CA its certificate chains to."""
+
+    base_url: str
+    ca_pem: bytes
 
 
-def webhook_server(config: OperatorConfig) -> kopf.WebhookServer:
-    """The admission webhook server: a certificate of our own locally, the chart's in a cluster."""
+def webhook_server(config: OperatorConfig) -> tuple[kopf.WebhookServer, LocalWebhookAddress | None]:
+    """The admission webhook server: a certificate of our own locally (and where the webhook
+    configuration must point to reach it), the chart's in a cluster."""
     if config.webhook_mode == "cluster":
         cert_dir = config.webhook_cert_dir or Path("/etc/tds-operator/webhook")
-        return kopf.WebhookServer(
+        server = kopf.WebhookServer(
             addr=config.webhook_address,
             port=config.webhook_port,
             certfile=str(cert_dir / "tls.crt"),
             pkeyfile=str(cert_dir / "tls.key"),
         )
+        return server, None
     cert_dir = config.webhook_cert_dir or Path(tempfile.mkdtemp(prefix="tds-webhook-"))
     host = config.webhook_host or config.webhook_address
-    certificate = issue_serving_certificate(cert_dir, [host, "localhost"])
-    return kopf.WebhookServer(
+    certificate = serving_certificate(cert_dir, [host, "localhost"])
+    server = kopf.WebhookServer(
         addr=config.webhook_address,
         port=config.webhook_port,
         host=host,
@@ -59,6 +71,7 @@ def webhook_server(config: OperatorConfig) -> kopf.WebhookServer:
         pkeyfile=str(certificate.pkeyfile),
         cadata=certificate.ca_pem,
     )
+    return server, LocalWebhookAddress(f"https://{host}:{config.webhook_port}", certificate.ca_pem)
 
 
 def _content(manifest: Manifest) -> Manifest:
@@ -119,7 +132,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     settings.watching.client_timeout = 330
 
     config = memo.config
-    settings.admission.server = webhook_server(config)
+    settings.admission.server, local_address = webhook_server(config)
     if config.webhook_mode == "local":
         settings.admission.managed = WEBHOOK_CONFIGURATION
 
@@ -138,10 +151,38 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     memo.queues[DATA_CONTRACT] = ReconcileQueue(DATA_CONTRACT, ContractReconciler(memo))
     memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, TrainingJobReconciler(memo), workers=8)
     memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
-    for queue in memo.queues.values():
-        queue.start()
+    # The queues fill from the watches on every replica; only the leader's run them.
+    memo.elector = LeaderElector(
+        kube,
+        config.namespace,
+        config.leader_lease,
+        config.replica,
+        lead=lambda: lead(memo),
+        stand_by=lambda: stand_by(memo),
+    )
+    _background.add(asyncio.create_task(memo.elector.run(), name="leader-election"))
+    if local_address is not None:
+        keeper = LocalWebhooks(kube, local_address.base_url, local_address.ca_pem)
+        _background.add(asyncio.create_task(keeper.run(), name="local-webhooks"))
     metrics.serve(config.metrics_port)
     logger.info("%s started; metrics on port %s", FIELD_MANAGER, config.metrics_port)
+
+
+_background: set[asyncio.Task[None]] = set()
+"""Tasks the operator runs beside kopf's (the election), kept until cleanup cancels them."""
+
+
+async def lead(memo: Operator) -> None:
+    """This replica became the leader: run the reconcilers, on every object."""
+    for queue in memo.queues.values():
+        queue.start()
+    await watches.resync(memo)
+
+
+async def stand_by(memo: Operator) -> None:
+    """This replica is no longer the leader: stop reconciling (the watches go on queueing)."""
+    for queue in memo.queues.values():
+        await queue.stop()
 
 
 async def stop(memo: Operator, **_: Any) -> None:
@@ -149,6 +190,11 @@ async def stop(memo: Operator, **_: Any) -> None:
     so that the API stays writable after the operator is gone."""
     if not memo.queues:
         return
+    for task in _background:
+        task.cancel()
+    await asyncio.gather(*_background, return_exceptions=True)
+    if memo.elector is not None:
+        await memo.elector.release()
     for queue in memo.queues.values():
         await queue.stop()
     if memo.config.webhook_mode == "local":

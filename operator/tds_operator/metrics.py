@@ -43,6 +43,12 @@ QUEUE_RETRIES = Counter(
     "workqueue_retries_total", "Reconciles put back on the queue after a failure.", ["name"]
 )
 
+LEADER = Gauge(
+    "tds_leader",
+    "1 while this replica holds the leader Lease and reconciles, 0 while it stands by "
+    "(every replica serves the admission webhooks).",
+)
+
 # --- Admission webhooks -----------------------------------------------------------------------
 
 WEBHOOK_REQUESTS = Counter(

@@ -32,6 +32,8 @@ LOCAL_SETTINGS = {
     "TDS_WEBHOOK_ADDRESS",
     "TDS_WEBHOOK_PORT",
     "TDS_WEBHOOK_CERT_DIR",
+    # The pod's name (a fieldRef); a local run names itself by host and pid.
+    "TDS_REPLICA_NAME",
 }
 
 
@@ -102,10 +104,11 @@ class ServiceAccountOperator:
         self.service_account = pod["serviceAccountName"]
         self.args = list(container.get("args") or [])
         for entry in container.get("env") or []:
+            if entry["name"] in LOCAL_SETTINGS:
+                continue
             assert "valueFrom" not in entry, f"env {entry['name']} is not a plain value"
-            if entry["name"] not in LOCAL_SETTINGS:
-                # The API server stores an empty value as no value at all.
-                self.env[entry["name"]] = entry.get("value", "")
+            # The API server stores an empty value as no value at all.
+            self.env[entry["name"]] = entry.get("value", "")
         self._write_kubeconfig()
         self._write_certificate(pod)
 

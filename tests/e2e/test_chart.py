@@ -57,7 +57,8 @@ def container(objects: list[Manifest]) -> Manifest:
 
 
 def environment(objects: list[Manifest]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container(objects)["env"]}
+    """The operator's plain environment (not what the kubelet fills in, such as the pod's name)."""
+    return {e["name"]: e["value"] for e in container(objects)["env"] if "value" in e}
 
 
 def test_the_charts_crds_are_the_generated_ones() -> None:
@@ -263,6 +264,38 @@ def test_the_deployment_is_restricted_and_probed() -> None:
     assert env["TDS_WEBHOOK_CERT_DIR"] == mounts["webhook-tls"]
 
 
+def test_two_replicas_serve_webhooks_and_elect_their_reconciler_by_a_lease() -> None:
+    objects = render_chart()
+    deployment = find(objects, "Deployment", fullname())
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    pod = deployment["spec"]["template"]["spec"]
+    (preferred,) = pod["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert preferred["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector
+    budget = find(objects, "PodDisruptionBudget", fullname())
+    assert budget["spec"] == {"minAvailable": 1, "selector": {"matchLabels": selector}}
+    lease = f"{fullname()}-leader"
+    assert OperatorConfig.from_environment(environment(objects)).leader_lease == lease
+    replica = next(e for e in container(objects)["env"] if e["name"] == "TDS_REPLICA_NAME")
+    assert replica["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    lease_rules = [
+        rule for _, _, rule in operator_rules(objects) if "leases" in rule.get("resources", [])
+    ]
+    assert {tuple(r["verbs"]): r.get("resourceNames") for r in lease_rules} == {
+        ("get", "patch"): [lease],
+        ("create",): None,
+    }
+    # One replica: no budget that would block every drain.
+    single = render_chart({"replicaCount": "1"})
+    assert not [o for o in single if o["kind"] == "PodDisruptionBudget"]
+
+
 def test_the_charts_configuration_is_what_the_operator_reads() -> None:
     """Defaults agree with the operator's, and each hub rule value arrives as the operator
     parses it."""
@@ -369,7 +402,8 @@ def test_with_cert_manager_the_ca_is_injected_and_helm_makes_no_key() -> None:
 @pytest.mark.parametrize(
     "values",
     [
-        {"replicaCount": "2"},
+        {"replicaCount": "-1"},
+        {"podDisruptionBudget.minAvailable": "0"},
         {"webhok.port": "9443"},
         {"hubRules.maxContractDays": "0"},
         {"webhook.url": "http://insecure.example"},

@@ -218,6 +218,42 @@ def test_in_its_own_namespace_it_grants_only_ledger_pages_by_name(
     refused(lambda: token.create(owner_binding), "ledger-reader Role")
 
 
+def test_the_only_lease_it_writes_is_its_leader_elections(token: Token, scratch: Scratch) -> None:
+    """A stolen token cannot take another controller's Lease (kube-system's leader elections)."""
+
+    def lease(name: str) -> Manifest:
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"holderIdentity": "mallory", "leaseDurationSeconds": 3600},
+        }
+
+    other = f"e2e-lease-{uuid.uuid4().hex[:6]}"
+    scratch.append(("lease", other, NAMESPACE))
+    refused(lambda: token.create(lease(other)), POLICY)
+    refused(lambda: token.create(lease(other)), "writes one Lease, its leader election")
+    # (Never in the scratch list: the clean-up would delete the hub's own scheduler's Lease.)
+    stolen = {
+        **lease("kube-scheduler"),
+        "metadata": {"name": "kube-scheduler", "namespace": "kube-system"},
+    }
+    refused(lambda: token.create(stolen), "kube-system")
+    refused(
+        lambda: token.kubectl(
+            "patch",
+            "lease",
+            "kube-scheduler",
+            "-n",
+            "kube-system",
+            "--type=merge",
+            "-p",
+            '{"spec":{"holderIdentity":"mallory"}}',
+        ),
+        "kube-system",
+    )
+
+
 def test_only_the_space_roles_are_bound_in_a_space(
     token: Token, space: Manifest, scratch: Scratch
 ) -> None:

@@ -112,6 +112,10 @@ KEPT_WITHOUT_PROOF = {
         "plugin (OpenShift, hardened clusters) refuse that without update on <kind>/finalizers; "
         "the hub and kind do not enable the plugin"
     ),
+    "Role:coordination.k8s.io:leases:create": (
+        "the first replica ever to lead creates the leader election's Lease; it outlives every "
+        "restart after that, and the story restarts the operator of an installed release"
+    ),
 }
 # Rules whose removal the story survives, but the operator tells: what its log then says.
 OBSERVED_WITHOUT_FAILURE = {

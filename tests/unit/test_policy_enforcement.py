@@ -11,10 +11,13 @@ from tds_operator.api.datacontract import DataContract
 from tds_operator.api.trainingjob import TrainingJobSpec
 from tds_operator.policy.enforcement import (
     LEDGER_CHECKPOINT_GPU_SECONDS,
+    LiveBudget,
     batch_outcome,
+    budget_exhausted,
     budget_left,
     contract_lets_jobs_run,
     gpu_seconds,
+    live_budget,
     next_metering,
     remaining_seconds,
     revoked,
@@ -235,3 +238,55 @@ def test_usage_is_due_at_a_checkpoint_and_at_the_end() -> None:
     # Never a step back, never the same figure twice.
     assert not usage_due(100, 100, final=True)
     assert not usage_due(50, 100, final=True)
+
+
+def worker(started: str) -> dict[str, Any]:
+    """A worker pod Running since `started`."""
+    return {"status": {"phase": "Running", **pod({"running": {"startedAt": started}})["status"]}}
+
+
+def training_job(
+    uid: str, phase: str, gpus_per_worker: int, gpu_seconds: int = 0
+) -> dict[str, Any]:
+    return {
+        "metadata": {"uid": uid, "namespace": "cmcc", "name": uid},
+        "spec": {"gpusPerWorker": gpus_per_worker},
+        "status": {"phase": phase, "gpuSeconds": gpu_seconds},
+    }
+
+
+def test_the_live_budget_counts_every_jobs_pods_not_the_last_written_usage() -> None:
+    # Two jobs of 2 GPUs have run 10 s and 5 s; their statuses still say 0 and 4.
+    jobs = [
+        (training_job("a", "Running", 2), [worker("2027-01-15T11:59:50Z")]),
+        (training_job("b", "Running", 2, gpu_seconds=4), [worker("2027-01-15T11:59:55Z")]),
+    ]
+    budget = live_budget(72, {}, jobs, NOW)
+    assert budget == LiveBudget(gpu_seconds_left=72 - 20 - 10, gpus_running=4)
+    assert not budget.used_up
+    # The two jobs use the 42 GPU-seconds left in 10.5 s: they wake at the 11th whole second.
+    assert next_metering(budget.gpu_seconds_left, budget.gpus_running, NOW, 60) == 11
+
+
+def test_finished_and_deleted_jobs_count_with_their_final_and_recorded_usage() -> None:
+    finished = training_job("done", "Stopped", 8, gpu_seconds=40)
+    running = (training_job("now", "Running", 1), [worker("2027-01-15T11:59:58Z")])
+    # The ledger keeps a deleted job's 30 GPU-seconds, and once recorded less for the finished one.
+    recorded = {"deleted": 30, "done": 20}
+    budget = live_budget(72, recorded, [(finished, []), running], NOW)
+    assert budget == LiveBudget(gpu_seconds_left=72 - 30 - 40 - 2, gpus_running=1)
+    assert budget.used_up
+
+
+def test_a_job_whose_status_is_ahead_of_its_pods_counts_its_status() -> None:
+    # Its pods are gone (the batch Job was deleted) but its status recorded 50.
+    budget = live_budget(36, {}, [(training_job("a", "Running", 8, gpu_seconds=50), [])], NOW)
+    assert budget == LiveBudget(gpu_seconds_left=-14, gpus_running=0)
+
+
+def test_a_used_up_budget_stops_jobs_with_the_contracts_reason() -> None:
+    decision = budget_exhausted(36.0, LiveBudget(gpu_seconds_left=-4, gpus_running=8))
+    assert not decision.allowed
+    assert decision.reason == "GpuBudgetExhausted"
+    assert "40 of its 36 GPU-seconds" in decision.message
+    assert "spec.compute.maxGpuHours" in decision.message

@@ -49,6 +49,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-webhook" (include "tds-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- /* The Lease whose holder reconciles (TDS_LEADER_LEASE). */ -}}
+{{- define "tds-operator.leaderLease" -}}
+{{- printf "%s-leader" (include "tds-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "tds-operator.webhookSecretName" -}}
 {{- printf "%s-webhook-tls" (include "tds-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}

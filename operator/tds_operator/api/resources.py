@@ -88,6 +88,7 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     (ADMISSION, "ValidatingAdmissionPolicyBinding"): False,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): False,
     ("authentication.k8s.io/v1", "SelfSubjectReview"): False,
+    ("coordination.k8s.io/v1", "Lease"): True,
 }
 """The built-in kinds the operator handles, and whether each is namespaced."""
 

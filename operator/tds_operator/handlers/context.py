@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from tds_operator.audit.store import AuditLedger
 from tds_operator.config import OperatorConfig
+from tds_operator.election import LeaderElector
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.kube import Kube
 from tds_operator.policy.rules import HubRules
@@ -28,6 +29,8 @@ class Operator:
         self.queues: dict[str, ReconcileQueue] = {}
         self.identity = ""
         """The user name the API server knows the operator by (set at startup)."""
+        self.elector: LeaderElector | None = None
+        """Whether this replica reconciles (set at startup)."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None

@@ -70,10 +70,13 @@ from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
     BUDGET_DEADLINE_GRACE_SECONDS,
     METERING_INTERVAL_SECONDS,
+    LiveBudget,
     batch_outcome,
+    budget_exhausted,
     budget_left,
     contract_lets_jobs_run,
     gpu_seconds,
+    live_budget,
     next_metering,
     remaining_seconds,
     running_workers,
@@ -210,6 +213,15 @@ class TrainingJobReconciler:
         if outcome is not None:
             await self._finish(body, *outcome, used=used)
             return None
+        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
+        budget = await self._live_budget(contract, jobs)
+        if budget.used_up:
+            # The job stops itself the second its contract's jobs reach the budget, without
+            # waiting for the contract's usage and phase to catch up; so do its siblings.
+            gpu_budget = contract.spec.compute.max_gpu_hours * 3600
+            await self._stop(body, budget_exhausted(gpu_budget, budget))
+            self._wake_siblings(body, jobs)
+            return None
         workers = running_workers(pods)
         phase: TrainingJobPhase = "Running" if workers else "Admitted"
         await self._write(
@@ -225,13 +237,32 @@ class TrainingJobReconciler:
         if phase == "Running" and status.get("phase") != "Running":
             message = f"workers run in {namespace}"
             await record_event(self.kube, body, reason=RUNNING_REASON, message=message)
+            # The contract's budget now runs out sooner: its other jobs wake to see it.
+            self._wake_siblings(body, jobs)
         if not workers:
             return None
-        # What the contract has left now: its recorded usage, less this job's part of it as last
-        # written, less what this job has used since.
-        left = budget_left(contract) + int(status.get("gpuSeconds") or 0) - used
-        gpus = workers * job.spec.gpus_per_worker
-        return next_metering(left, gpus, now, METERING_INTERVAL_SECONDS) + WAKE_MARGIN_SECONDS
+        return (
+            next_metering(
+                budget.gpu_seconds_left, budget.gpus_running, now, METERING_INTERVAL_SECONDS
+            )
+            + WAKE_MARGIN_SECONDS
+        )
+
+    async def _live_budget(
+        self, contract: DataContract, jobs: list[tuple[Manifest, list[Manifest]]]
+    ) -> LiveBudget:
+        """The contract's budget left as all its jobs' pods show it now, and the GPUs they run."""
+        recorded = usage_by_job((await self.op.ledger.load(contract.metadata.name or "")).entries)
+        budget = contract.spec.compute.max_gpu_hours * 3600
+        return live_budget(budget, recorded, jobs, utcnow())
+
+    def _wake_siblings(self, body: Manifest, jobs: list[tuple[Manifest, list[Manifest]]]) -> None:
+        """Reconcile the other unfinished TrainingJobs of the same contract now."""
+        for sibling, _ in jobs:
+            metadata = sibling["metadata"]
+            unfinished = (sibling.get("status") or {}).get("phase") not in FINISHED_PHASES
+            if unfinished and metadata["uid"] != body["metadata"]["uid"]:
+                self.op.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
 
     async def _start(
         self, body: Manifest, job: TrainingJob, contract: DataContract

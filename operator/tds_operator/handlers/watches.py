@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from tds_operator import FIELD_MANAGER, GROUP, VERSION
+from tds_operator import API_VERSION, FIELD_MANAGER, GROUP, VERSION
 from tds_operator.api.resources import (
     DATA_CONTRACT,
     DATA_CONTRACTS,
@@ -125,3 +125,17 @@ def _watch_own_objects(
             id=f"{prefix}-{plural}",
             registry=registry,
         )(handler)
+
+
+async def resync(memo: Operator) -> None:
+    """Enqueue every DataSpace, DataContract, TrainingJob and ModelRelease: what a replica does
+    when it becomes the leader, so that nothing the previous leader left half done waits for
+    its next change."""
+    kube = memo.kube
+    for kind in (DATA_SPACE, DATA_CONTRACT):
+        for body in await kube.list(API_VERSION, kind):
+            memo.enqueue(kind, body["metadata"]["name"])
+    for kind in (TRAINING_JOB, MODEL_RELEASE):
+        for body in await kube.list(API_VERSION, kind):
+            metadata = body["metadata"]
+            memo.enqueue(kind, job_key(metadata["namespace"], metadata["name"]))

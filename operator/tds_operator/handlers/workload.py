@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tds_operator import API_VERSION
+from tds_operator.api.resources import TRAINING_JOB
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
 from tds_operator.desired.labels import Manifest, controlled_by
@@ -84,6 +86,18 @@ class Workload:
             f"{JOB_NAME_LABEL}={body['metadata']['name']},!{MANIFEST_LABEL}"
         )
         return await self.kube.list("v1", "Pod", namespace, selector)
+
+    async def contract_jobs(self, contract: str) -> list[tuple[Manifest, list[Manifest]]]:
+        """Every live TrainingJob of the contract, each with its own worker pods."""
+        jobs = [
+            job
+            for job in await self.kube.list(API_VERSION, TRAINING_JOB)
+            if (job.get("spec") or {}).get("contract") == contract
+        ]
+        pods = await self.kube.list(
+            "v1", "Pod", clean_room_namespace(contract), f"!{MANIFEST_LABEL}"
+        )
+        return [(job, [pod for pod in pods if made_for(pod, job)]) for job in jobs]
 
     async def stop_workers(self, body: Manifest) -> None:
         """Delete the batch Job (and so its pods)."""

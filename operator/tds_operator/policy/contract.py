@@ -13,6 +13,7 @@ from typing import Final
 
 from tds_operator.api.datacontract import (
     CONSENT_UNSIGNED,
+    GPU_BUDGET_EXHAUSTED,
     ContractPhase,
     ContractUsage,
     DataContractSpec,
@@ -159,7 +160,7 @@ def _exhausted(
     if usage.gpu_hours >= budget:
         return PhaseDecision(
             "Exhausted",
-            "GpuBudgetExhausted",
+            GPU_BUDGET_EXHAUSTED,
             f"{usage.gpu_hours:g} of {budget:g} GPU-hours used (spec.compute.maxGpuHours)",
         )
     if spec.max_jobs is not None and usage.jobs >= spec.max_jobs and jobs_running == 0:

@@ -7,15 +7,22 @@ contract no longer lets it run, and reads the batch Job's outcome; every answer 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from tds_operator.api.datacontract import ACTIVE, CONTRACT_NOT_ACTIVE, DataContract
+from tds_operator.api.datacontract import (
+    ACTIVE,
+    CONTRACT_NOT_ACTIVE,
+    GPU_BUDGET_EXHAUSTED,
+    DataContract,
+)
 from tds_operator.api.rfc3339 import parse
 from tds_operator.api.trainingjob import (
     COMPLETED,
     CONTRACT_DELETED,
+    FINISHED_PHASES,
     JOB_FAILED,
     REVOKED,
     TrainingJobPhase,
@@ -206,3 +213,55 @@ def usage_due(used: int, recorded: int, *, final: bool) -> bool:
     if used <= recorded:
         return False
     return final or used - recorded >= LEDGER_CHECKPOINT_GPU_SECONDS
+
+
+@dataclass(frozen=True)
+class LiveBudget:
+    """A contract's budget as its jobs' pods show it this second: GPU-seconds left (negative once
+    overrun) and the GPUs its running workers hold, which use it up at that rate."""
+
+    gpu_seconds_left: float
+    gpus_running: int
+
+    @property
+    def used_up(self) -> bool:
+        return self.gpu_seconds_left <= 0.0
+
+
+def live_budget(
+    budget_gpu_seconds: float,
+    recorded: Mapping[str, int],
+    jobs: Iterable[tuple[LiveObject, Sequence[LiveObject]]],
+    now: datetime,
+) -> LiveBudget:
+    """The contract's budget left from all its jobs' live metering, not its last written usage.
+
+    `recorded` is the ledger's GPU-seconds by job uid (it keeps deleted jobs' usage); `jobs` are
+    the contract's live TrainingJobs, each with its own worker pods. An unfinished job counts
+    what its pods ran to `now` (see `gpu_seconds`), a finished one its final status; each job
+    counts with the largest figure known, as the contract's usage does.
+    """
+    used = dict(recorded)
+    gpus_running = 0
+    for job, own in jobs:
+        metadata, status = job["metadata"], job.get("status") or {}
+        uid = str(metadata.get("uid", ""))
+        figure = int(status.get("gpuSeconds") or 0)
+        if status.get("phase") not in FINISHED_PHASES:
+            per_worker = int((job.get("spec") or {}).get("gpusPerWorker", 1))
+            figure = max(figure, gpu_seconds(own, per_worker, now))
+            gpus_running += running_workers(own) * per_worker
+        used[uid] = max(used.get(uid, 0), figure)
+    # Rounded as the contract's usage is (to the micro-GPU-hour), so both agree on "used up".
+    left = round(budget_gpu_seconds - sum(used.values()), 3)
+    return LiveBudget(left, gpus_running)
+
+
+def budget_exhausted(budget_gpu_seconds: float, live: LiveBudget) -> Decision:
+    """Why a job stops once its contract's jobs have metered the whole budget."""
+    used = round(budget_gpu_seconds - live.gpu_seconds_left)
+    return Decision.deny(
+        GPU_BUDGET_EXHAUSTED,
+        f"the contract's jobs metered {used} of its {budget_gpu_seconds:g} GPU-seconds "
+        "(spec.compute.maxGpuHours)",
+    )

@@ -1,0 +1,97 @@
+"""A contract's GPU budget is hard: several jobs of one contract stop together the second their
+pods' metered usage reaches it, so the contract never meters more than its budget plus one
+second of the GPUs its jobs hold, and each job's figure is its own pod's run time."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pytest
+
+from tests.integration.hub import owner_of, unique
+from tests.integration.training import Deal, Story
+from tests.manifests import condition, training_job_body
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+GPUS_PER_JOB = 2
+JOBS = 2
+# 0.02 GPU-hours are 72 GPU-seconds: two 2-GPU jobs use them up in about 18 s of their 120.
+BUDGET_GPU_HOURS = 0.02
+BUDGET_GPU_SECONDS = 72
+
+
+def started_at(story: Story, deal: Deal, job: str) -> datetime:
+    (worker,) = story.pods(deal.contract, job)
+    started = worker.status.container_statuses[0].state.running.started_at
+    assert isinstance(started, datetime)
+    return started
+
+
+def budget_reached(starts: list[datetime]) -> float:
+    """The whole second (as a POSIX time) at which the jobs' metered usage reaches the budget:
+    the first T with sum of (T - start) x GPUs >= budget."""
+    gpus = GPUS_PER_JOB * len(starts)
+    offset = sum(s.timestamp() for s in starts) * GPUS_PER_JOB
+    return float(math.ceil((BUDGET_GPU_SECONDS + offset) / gpus))
+
+
+def test_jobs_of_one_contract_stop_at_its_budget_to_the_second(story: Story) -> None:
+    deal = story.deal(compute={"maxGpuHours": BUDGET_GPU_HOURS, "maxConcurrentGpus": 8})
+    bodies = [
+        training_job_body(
+            unique("j"), deal.namespace, deal.contract, gpus_per_worker=GPUS_PER_JOB, run_for="120s"
+        )
+        for _ in range(JOBS)
+    ]
+    names = [story.submit(owner_of(deal.consumer), body) for body in bodies]
+    uids = {
+        n: story.wait_job(deal.namespace, n, "Running", timeout=30)["metadata"]["uid"]
+        for n in names
+    }
+    starts = {name: started_at(story, deal, name) for name in names}
+    stopped = {
+        name: story.wait_job(deal.namespace, name, "Stopped", "Failed", "Succeeded", timeout=60)
+        for name in names
+    }
+    reached = budget_reached(list(starts.values()))
+    ledger = story.ledger(deal.contract)
+    metered: dict[str, int] = {}
+    for name, body in stopped.items():
+        assert body["status"]["phase"] == "Stopped", body["status"]
+        finished = condition(body, "Finished")
+        assert finished is not None
+        assert finished["reason"] == "GpuBudgetExhausted", finished
+        used = int(body["status"]["gpuSeconds"])
+        metered[name] = used
+        # The job's figure is its own pod's run time x its GPUs: from its start to the second it
+        # was stopped, which is the second the budget was reached (or the next, if the stop
+        # itself straddled a second), and no later than the ledger's record of the stop.
+        end = starts[name].timestamp() + used / GPUS_PER_JOB
+        stop = next(
+            e for e in ledger if e["kind"] == "JobStopped" and e["details"]["uid"] == uids[name]
+        )
+        assert reached <= end <= reached + 1, (name, used, end - reached)
+        assert end <= datetime.fromisoformat(stop["at"]).timestamp()
+        assert stop["details"]["reason"] == "GpuBudgetExhausted"
+    total = sum(metered.values())
+    held = GPUS_PER_JOB * JOBS
+    print(
+        f"\nexact budget: {BUDGET_GPU_SECONDS} GPU-s allowed, {total} metered by {JOBS} jobs "
+        f"holding {held} GPUs (overrun {total - BUDGET_GPU_SECONDS}, bound {held})"
+    )
+    assert BUDGET_GPU_SECONDS <= total <= BUDGET_GPU_SECONDS + held
+    story.wait_contract(deal.contract, "Exhausted")
+    # The contract turns Exhausted as soon as its usage reaches the budget; the jobs' last
+    # seconds (at most one per GPU held) reach its usage on the following reconcile.
+    wait_until(
+        lambda: (
+            story.contract(deal.contract)["status"]["usage"]["gpuHours"] == round(total / 3600, 6)
+        ),
+        timeout=20,
+        what="the contract's usage equal to its jobs' metered GPU-seconds",
+    )
+    recorded = [e for e in ledger if e["kind"] == "UsageMetered"]
+    assert sum(int(e["details"]["increment"]) for e in recorded) == total

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The cluster tiers of `make test`: integration on the local hub ($HUB_DIR) and e2e on a second
+# hub ($E2E_HUB_DIR), at the same time. The tiers share nothing but the machine, so running them
+# side by side takes about as long as the longer of the two instead of their sum. Each line of
+# output is tagged with its tier; both hubs are stopped at the end, whatever happened.
+set -euo pipefail
+log_tag=tiers
+. "$(dirname "$0")/lib.sh"
+
+integration_hub=${HUB_DIR:-$repo_root/.hub}
+e2e_hub=${E2E_HUB_DIR:-$repo_root/.hub-e2e}
+
+on_hub() { # HUB_DIR COMMAND...: run a command against one hub
+  local hub=$1
+  shift
+  HUB_DIR=$hub KUBECONFIG=$hub/kubeconfig "$@"
+}
+
+stop_hubs() {
+  on_hub "$integration_hub" "$repo_root/hack/hub/down.sh" || true
+  on_hub "$e2e_hub" "$repo_root/hack/hub/down.sh" || true
+}
+trap stop_hubs EXIT
+
+# The first start builds the hub's binaries if they are not cached yet; the second reuses them.
+on_hub "$integration_hub" "$repo_root/hack/hub/up.sh"
+on_hub "$e2e_hub" "$repo_root/hack/hub/up.sh"
+
+start=$SECONDS
+run_tier() { # TIER HUB_DIR: `make TIER` against one hub, its lines tagged; returns make's status
+  local tier=$1 hub=$2 status
+  on_hub "$hub" make --no-print-directory -C "$repo_root" "$tier" 2>&1 | sed -u "s/^/[$tier] /"
+  status=${PIPESTATUS[0]}
+  log "$tier finished with status $status after $((SECONDS - start))s"
+  return "$status"
+}
+
+run_tier integration "$integration_hub" &
+integration_pid=$!
+run_tier e2e "$e2e_hub" &
+e2e_pid=$!
+integration=0 e2e=0
+wait "$integration_pid" || integration=$?
+wait "$e2e_pid" || e2e=$?
+[ "$integration" -eq 0 ] && [ "$e2e" -eq 0 ]

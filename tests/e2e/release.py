@@ -185,6 +185,9 @@ def kept_by_design(key: ObjectKey) -> bool:
     kind, namespace, name = key
     if kind == "CustomResourceDefinition":
         return name.endswith(f".{GROUP}")
+    if kind == "APIService":
+        # The API server registers <version>.<group> for the kept CRDs' group by itself.
+        return name.endswith(f".{GROUP}")
     if namespace != NAMESPACE and not (kind == "Namespace" and name == NAMESPACE):
         return False
     if kind == "ConfigMap" and name.startswith("tds-audit-"):

@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.manifests import Body
+from tds_operator.api.dataspace import DataSpace
+from tds_operator.desired.queues import (
+    clean_room_queue,
+    contract_check,
+    gpu_flavor,
+    organisation_queue,
+)
+from tds_operator.policy.rules import HubRules
+from tests.manifests import Body, cmcc
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
@@ -163,3 +171,31 @@ def test_a_two_by_eight_gpu_job_starts_all_its_workers_together_or_none(
     admitted = workload_condition(api_client, namespace, "gang", "Admitted")
     assert admitted is not None
     assert admitted["status"] == "True"
+
+
+def test_kueue_accepts_the_operators_queue_tree(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    # Created as a server-side dry run: Kueue's CRD schemas and webhooks judge every object (an
+    # object they refuse raises).
+    objects = client.CustomObjectsApi(api_client)
+    consumer = DataSpace(metadata={"name": "cmcc"}, spec=cmcc())
+    cluster_scoped = {
+        "resourceflavors": gpu_flavor(HubRules()),
+        "admissionchecks": contract_check(),
+        "clusterqueues": organisation_queue(consumer, [namespace], weight=2, borrowing_limit=8),
+    }
+    for plural, body in cluster_scoped.items():
+        created = objects.create_cluster_custom_object(
+            KUEUE, KUEUE_VERSION, plural, body, dry_run="All"
+        )
+        assert created["metadata"]["name"] == body["metadata"]["name"]
+        if plural == "clusterqueues":
+            assert created["spec"]["cohortName"] == "tds-gpu-pool"
+            assert str(created["spec"]["fairSharing"]["weight"]) == "2"
+    local = clean_room_queue("sgcc-to-cmcc", "cmcc")
+    local["metadata"]["namespace"] = namespace
+    created = objects.create_namespaced_custom_object(
+        KUEUE, KUEUE_VERSION, namespace, "localqueues", local, dry_run="All"
+    )
+    assert created["spec"]["clusterQueue"] == "tds-cmcc"

@@ -67,8 +67,12 @@ rules-test: ## promtool: check and unit-test the alerting rules (tests/alerts), 
 	hack/promtool.sh
 
 .PHONY: integration
-integration: venv ## Integration tests against the local hub (make hub-up first).
-	$(PYTEST) -m integration tests/integration $(PYTEST_FLAGS)
+integration: venv ## Integration tests against the local hub (make hub-up first), Kueue's left out.
+	$(PYTEST) -m "integration and not kueue" tests/integration $(PYTEST_FLAGS)
+
+.PHONY: integration-kueue
+integration-kueue: venv ## Integration tests of Kueue on the hub (HUB_KUEUE=1 make hub-up first).
+	$(PYTEST) -m "integration and kueue" tests/integration $(PYTEST_FLAGS)
 
 .PHONY: e2e
 e2e: venv ## End-to-end: install the chart on KUBECONFIG (default: the hub), walk the story, uninstall.
@@ -93,11 +97,11 @@ bench: venv ## Benchmarks of the pure core (ledger, admission); figures as ratio
 
 ##@ Local GPU hub
 .PHONY: hub-build
-hub-build: ## Build (once, cached per version) the hub's Kubernetes, etcd, kwok and helm binaries.
+hub-build: ## Build (once, cached per version) the hub's Kubernetes, etcd, kwok, helm (and HUB_KUEUE=1: Kueue).
 	hack/hub/build.sh
 
 .PHONY: hub-up
-hub-up: ## Start the local GPU hub (idempotent); writes .hub/kubeconfig.
+hub-up: ## Start the local GPU hub (idempotent); writes .hub/kubeconfig. HUB_KUEUE=1 adds Kueue.
 	hack/hub/up.sh
 
 .PHONY: hub-down

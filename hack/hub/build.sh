@@ -109,6 +109,26 @@ build_helm() {
     "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
+# Kueue's manager, and beside it the CRDs and webhook manifests shipped in the same module.
+build_kueue() {
+  local out=$KUEUE_BIN
+  if all_present "$out" kueue && [ -d "$out/crd" ] && [ -f "$out/webhooks.yaml" ]; then return; fi
+  local work=$HUB_CACHE_DIR/work/kueue-$KUEUE_VERSION source
+  wrapper_module "$work"
+  log "kueue $KUEUE_VERSION: downloading the module"
+  (cd "$work" && quiet go get -tool "sigs.k8s.io/kueue/cmd/kueue@$KUEUE_VERSION")
+  source=$(cd "$work" && go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)
+  mkdir -p "$out.tmp/crd"
+  cp "$source"/config/components/crd/bases/*.yaml "$out.tmp/crd/"
+  cp "$source/config/components/webhook/manifests.yaml" "$out.tmp/webhooks.yaml"
+  chmod -R u+w "$out.tmp"
+  with_progress "kueue $KUEUE_VERSION" \
+    env -C "$work" go build -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$KUEUE_VERSION" \
+    -o "$out.tmp/kueue" sigs.k8s.io/kueue/cmd/kueue
+  publish "$out"
+}
+
 # promtool checks and unit-tests the chart's alerting rules (make rules-test); not part of the hub.
 # Its module version v0.MMNN.P is Prometheus MM.NN.P, the version promtool reports. remove_all_sd
 # leaves out the service-discovery plugins (cloud SDKs) that checking and testing rules never use:
@@ -134,7 +154,10 @@ publish() {
 }
 
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(etcd kwok helm kubernetes)
+if [ ${#components[@]} -eq 0 ]; then
+  components=(etcd kwok helm kubernetes)
+  [ "$HUB_KUEUE" = 0 ] || components+=(kueue)
+fi
 for component in "${components[@]}"; do
   "build_$component"
 done

@@ -13,6 +13,8 @@ hub_ports() {
 }
 mapfile -t ports < <(hub_ports)
 
+# Kueue (if it was started) first: it runs beside the hub, not from its state directory.
+"$hub_here/kueue.sh" stop
 if [ -x "$KWOK_BIN/kwokctl" ] && [ -d "$KWOK_WORKDIR/clusters/$HUB_NAME" ]; then
   log "stopping hub '$HUB_NAME'"
   kwokctl delete cluster --name "$HUB_NAME" --kubeconfig "$HUB_KUBECONFIG" >/dev/null 2>&1 || true

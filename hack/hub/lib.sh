@@ -11,6 +11,9 @@ K8S_BIN=$HUB_CACHE_DIR/kubernetes-$K8S_VERSION
 ETCD_BIN=$HUB_CACHE_DIR/etcd-$ETCD_VERSION
 KWOK_BIN=$HUB_CACHE_DIR/kwok-$KWOK_VERSION
 HELM_BIN=$HUB_CACHE_DIR/helm-$HELM_VERSION
+KUEUE_BIN=$HUB_CACHE_DIR/kueue-$KUEUE_VERSION
+# Kueue runs on the hub only when asked for: HUB_KUEUE=1.
+HUB_KUEUE=${HUB_KUEUE:-0}
 PROMTOOL_BIN=$HUB_CACHE_DIR/promtool-$PROMTOOL_VERSION
 # kwokctl keeps each cluster's state (certificates, etcd data, logs, pids) under this directory.
 export KWOK_WORKDIR=$HUB_DIR/kwok

@@ -2,6 +2,7 @@
 # Starts the local GPU hub: a real control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler) run by kwokctl from locally built binaries, with simulated CPU and GPU nodes.
 # Idempotent: on a serving hub it only makes sure the nodes exist. Writes $HUB_DIR/kubeconfig.
+# HUB_KUEUE=1 adds Kueue (hack/hub/kueue.sh), managing batch/v1 Jobs that name a queue.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -57,6 +58,8 @@ for _ in $(seq 1 60); do
   hub_kubectl get serviceaccount default -n default >/dev/null 2>&1 && break
   sleep 1
 done
+# Kueue, when asked for (HUB_KUEUE=1): its CRDs, its manager as a local process, its webhooks.
+if [ "$HUB_KUEUE" != 0 ]; then "$hub_here/kueue.sh" start; fi
 log "hub ready: KUBECONFIG=$HUB_KUBECONFIG"
 hub_kubectl get nodes \
   -o custom-columns="$hub_node_columns,READY:.status.conditions[?(@.type==\"Ready\")].status" >&2

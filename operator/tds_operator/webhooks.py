@@ -66,7 +66,7 @@ from tds_operator.policy.signatures import (
     verified_stamps,
 )
 from tds_operator.policy.space import space_may_be_deleted
-from tds_operator.policy.training import admit_training_job
+from tds_operator.policy.training import admit_training_job, must_wait
 
 
 class Refusal(kopf.AdmissionError):
@@ -212,8 +212,9 @@ async def admit_training(body: kopf.Body, memo: Operator, **_: Any) -> None:
     decision = admit_training_job(await admission_input(memo, job, contract))
     if decision.allowed and job.spec.output is not None:
         decision = output_size_allowed(job.spec.output.size, memo.rules)
-    if not decision.allowed:
-        # An allowed job is counted once, when the operator records its admission.
+    if not decision.allowed and not must_wait(decision):
+        # An allowed job is counted once, when the operator records its admission; a job that
+        # does not fit yet is let in to wait in its contract's queue.
         count_admission(job.spec.contract if contract else None, False, decision.reason)
         raise _deny(decision.reason, decision.message)
 

@@ -111,7 +111,9 @@ def test_status_watch_streams_phase_changes_until_revocation(story: Story) -> No
 
 
 def test_why_names_the_term_that_admitted_or_denied_a_job(story: Story) -> None:
-    deal = story.deal(compute={"maxGpuHours": 10, "maxConcurrentGpus": 8})
+    # Both pass the webhook (neither is admitted yet); the reconciler admits one and denies the
+    # other on the contract's job count.
+    deal = story.deal(maxJobs=1, compute={"maxGpuHours": 10, "maxConcurrentGpus": 16})
     names = [unique("j"), unique("j")]
     bodies = [
         training_job_body(n, deal.namespace, deal.contract, gpus_per_worker=8, run_for="30s")
@@ -130,8 +132,8 @@ def test_why_names_the_term_that_admitted_or_denied_a_job(story: Story) -> None:
             why = tds(owner_of(deal.consumer), "why", name, "-n", deal.namespace)
             assert why.returncode == EXIT_OK, why.stderr
             if denied:
-                return "Admitted=False ConcurrencyExceeded" in why.stdout and (
-                    "JobDenied: ConcurrencyExceeded" in why.stdout
+                return "Admitted=False JobLimitReached" in why.stdout and (
+                    "JobDenied: JobLimitReached" in why.stdout
                 )
             return "Admitted=True" in why.stdout and "JobAdmitted" in why.stdout
 

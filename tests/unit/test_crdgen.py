@@ -132,7 +132,7 @@ def test_rules_users_see() -> None:
             "TrainingJob",
             "Namespaced",
             "tj",
-            ["Contract", "Workers", "GPUs/Worker", "Phase", "Output", "Age"],
+            ["Contract", "Workers", "GPUs/Worker", "Phase", "Position", "Output", "Age"],
         ),
         (
             "ModelRelease",

@@ -13,6 +13,8 @@ from tds_operator.policy.training import (
     AdmissionInput,
     admit_training_job,
     gpus_held,
+    must_wait,
+    queued_ahead,
 )
 from tests.manifests import consented, contract_spec
 
@@ -63,9 +65,9 @@ def test_a_job_that_fits_every_term_is_admitted() -> None:
         ({"job": a_job(purpose="analytics")}, "PurposeMismatch", "analytics"),
         ({"job": a_job(datasets=["grid-topology"])}, "DatasetNotInContract", "grid-topology"),
         (
-            {"job": a_job(workers=2, gpusPerWorker=8), "gpus_held_by_others": 8},
+            {"job": a_job(workers=3, gpusPerWorker=8)},
             "ConcurrencyExceeded",
-            "maxConcurrentGpus 16",
+            "maxConcurrentGpus 16: the job could never run",
         ),
         ({"jobs_admitted": 20}, "JobLimitReached", "maxJobs is 20"),
         ({"gpu_hours_used": 500.0}, "BudgetExhausted", "500 of its 500 GPU-hours"),
@@ -74,8 +76,66 @@ def test_a_job_that_fits_every_term_is_admitted() -> None:
 def test_each_denial_names_the_term(changes: dict[str, Any], reason: str, words: str) -> None:
     decision = admit_training_job(case(**changes))
     assert not decision.allowed
+    assert not must_wait(decision), "a permanent refusal is a denial, not a wait"
     assert decision.reason == reason
     assert words in decision.message
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        (
+            {"job": a_job(workers=2, gpusPerWorker=8), "gpus_held_by_others": 8},
+            "queued at position 1: 2 workers x 8 GPUs = 16 GPUs, with the 8 GPUs",
+        ),
+        # It fits, but two jobs wait ahead of it: they go first.
+        ({"queued_ahead": 2}, "queued at position 3, behind 2 queued before it"),
+    ],
+)
+def test_a_job_that_does_not_fit_yet_waits(changes: dict[str, Any], words: str) -> None:
+    decision = admit_training_job(case(**changes))
+    assert must_wait(decision)
+    assert decision.reason == "ContractConcurrency"
+    assert words in decision.message
+    assert "maxConcurrentGpus 16" in decision.message
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"contract_phase": "Revoked"}, "ContractNotActive"),
+        ({"jobs_admitted": 20}, "JobLimitReached"),
+        ({"gpu_hours_used": 500.0}, "BudgetExhausted"),
+        ({"job": a_job(workers=2, gpusPerWorker=8, purpose="analytics")}, "PurposeMismatch"),
+    ],
+)
+def test_a_permanent_refusal_wins_over_waiting(changes: dict[str, Any], reason: str) -> None:
+    waiting = {"gpus_held_by_others": 16, "queued_ahead": 1}
+    decision = admit_training_job(case(**{**waiting, **changes}))
+    assert (decision.reason, must_wait(decision)) == (reason, False)
+
+
+def test_queued_ahead_counts_the_contracts_earlier_queued_jobs() -> None:
+    def job(uid: str, created: str, phase: str, contract: str = "c") -> dict[str, Any]:
+        return {
+            "metadata": {"uid": uid, "namespace": "tds-cmcc", "name": uid,
+                         "creationTimestamp": created},
+            "spec": {"contract": contract},
+            "status": {"phase": phase},
+        }  # fmt: skip
+
+    jobs = [
+        job("first", "2027-01-15T12:00:00Z", "Queued"),
+        job("running", "2027-01-15T11:00:00Z", "Running"),
+        job("elsewhere", "2027-01-15T11:00:00Z", "Queued", contract="other"),
+        job("second", "2027-01-15T12:00:01Z", "Queued"),
+        job("third", "2027-01-15T12:00:01Z", "Pending"),
+    ]
+    assert queued_ahead(jobs, "c", uid="first") == 0
+    assert queued_ahead(jobs, "c", uid="second") == 1
+    # Same second: namespace and name break the tie, so every replica sees the same order.
+    assert queued_ahead(jobs, "c", uid="third") == 2
+    assert queued_ahead(jobs, "c", uid="not-created-yet") == 0
 
 
 def test_the_first_broken_term_is_reported() -> None:

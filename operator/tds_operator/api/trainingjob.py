@@ -28,7 +28,7 @@ from tds_operator.api.validation import (
 )
 
 TrainingJobPhase = Literal[
-    "Pending", "Admitted", "Running", "Succeeded", "Failed", "Denied", "Stopped"
+    "Pending", "Queued", "Admitted", "Running", "Succeeded", "Failed", "Denied", "Stopped"
 ]
 """One-word summary of the job's conditions."""
 
@@ -43,6 +43,11 @@ RESERVED_ENV_NAMES = (
     "NNODES",
     "NPROC_PER_NODE",
     "JOB_COMPLETION_INDEX",
+    "PET_MASTER_ADDR",
+    "PET_MASTER_PORT",
+    "PET_NNODES",
+    "PET_NODE_RANK",
+    "PET_NPROC_PER_NODE",
 )
 RESERVED_ENV_PREFIX = "TDS_"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
@@ -235,8 +240,15 @@ class TrainingJobStatus(ObservedStatus):
 
     phase: TrainingJobPhase | None = Field(
         None,
-        description="Pending, Admitted, Running, Succeeded, Failed, Denied or Stopped; "
-        "a summary of the conditions.",
+        description="Pending, Queued (waiting for its turn under the contract's "
+        "compute.maxConcurrentGpus; the Queued condition says why), Admitted, Running, "
+        "Succeeded, Failed, Denied or Stopped; a summary of the conditions.",
+    )
+    queue_position: StrictInt | None = Field(
+        None,
+        ge=1,
+        description="While Queued: the job's place among its contract's queued jobs, 1 being "
+        "the next to be admitted (they are admitted in the order they were created).",
     )
     gpu_seconds: StrictInt | None = Field(
         None, ge=0, description="GPU-seconds metered from worker start to stop."
@@ -261,6 +273,9 @@ class TrainingJob(CustomResource):
         PrinterColumn("Workers", ".spec.workers", "integer", "Number of workers."),
         PrinterColumn("GPUs/Worker", ".spec.gpusPerWorker", "integer", "GPUs per worker."),
         PrinterColumn("Phase", ".status.phase", "string", "Summary of the job's conditions."),
+        PrinterColumn(
+            "Position", ".status.queuePosition", "integer", "Place in the contract's queue."
+        ),
         PrinterColumn("Output", ".status.output.state", "string", "Where the job's output is."),
         AGE_COLUMN,
     )
@@ -278,6 +293,9 @@ FINISHED: Final = "Finished"
 """Present once the job has ended: True if it succeeded, else the reason it stopped or failed."""
 CLEAN_ROOM_READY: Final = "CleanRoomReady"
 """Whether the job's clean room is sealed, so its workers may start; False says what is missing."""
+QUEUED: Final = "Queued"
+"""True while the job waits for its turn, with why and its place; False once it left the queue."""
+CONTRACT_CONCURRENCY: Final = "ContractConcurrency"
 ADMITTED_REASON: Final = "Admitted"
 CLEAN_ROOM_SEALED: Final = "CleanRoomSealed"
 CLEAN_ROOM_NOT_READY: Final = "CleanRoomNotReady"

@@ -29,6 +29,8 @@ from tds_operator.policy.rules import HubRules
 JOB_NAMESPACE_LABEL = "tds.io/training-job-namespace"
 JOB_NAME_LABEL = "tds.io/training-job"
 RENDEZVOUS_PORT = 29500
+# torchrun reads each option not on its command line from the environment, as PET_<OPTION>.
+TORCHRUN_PREFIX = "PET_"
 # Annotations and labels under this prefix on a TrainingJob are passed to its workers' pods on a
 # simulation hub only (HubRules.simulation_hub), so that its simulated pods (the local GPU hub's
 # stages) can be steered per job. Anywhere else they are the consumer's and stay on the TrainingJob.
@@ -115,13 +117,7 @@ def batch_job(
     simulation_labels, pod_annotations = _simulation_metadata(job, rules)
     pod_labels = {**simulation_labels, **labels}
     environment = [
-        {"name": "MASTER_ADDR", "value": master_ip},
-        {"name": "MASTER_PORT", "value": str(RENDEZVOUS_PORT)},
-        {"name": "WORLD_SIZE", "value": str(spec.workers)},
-        {"name": "NNODES", "value": str(spec.workers)},
-        {"name": "NPROC_PER_NODE", "value": str(spec.gpus_per_worker)},
-        {"name": "NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
-        {"name": "RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}},
+        *rendezvous_environment(job, master_ip),
         {"name": "TDS_CONTRACT", "value": spec.contract},
         {"name": "TDS_DATASET_ENDPOINTS", "value": dataset_endpoints_value(datasets)},
         *({"name": e.name, "value": e.value} for e in spec.env),
@@ -195,6 +191,32 @@ def batch_job(
             },
         },
     }
+
+
+def rendezvous_environment(job: TrainingJob, master_ip: str) -> list[Manifest]:
+    """Where and as whom each worker joins the run: torchrun's own settings (`PET_<FLAG>`, which
+    its `--nnodes`, `--node-rank`, `--nproc-per-node`, `--master-addr` and `--master-port` default
+    to), and the plain names for code that reads those (one process per worker: `WORLD_SIZE` counts
+    workers, `RANK` is the worker's index). A worker's rank is its pod's completion index."""
+    workers, gpus = str(job.spec.workers), str(job.spec.gpus_per_worker)
+    rank = {"fieldRef": {"fieldPath": COMPLETION_INDEX}}
+    settings: list[tuple[str, str | Manifest]] = [
+        ("MASTER_ADDR", master_ip),
+        ("MASTER_PORT", str(RENDEZVOUS_PORT)),
+        ("NNODES", workers),
+        ("NODE_RANK", rank),
+        ("NPROC_PER_NODE", gpus),
+    ]
+    environment = [_variable(name, value) for name, value in settings]
+    environment += [_variable(TORCHRUN_PREFIX + name, value) for name, value in settings]
+    environment += [_variable("WORLD_SIZE", workers), _variable("RANK", rank)]
+    return environment
+
+
+def _variable(name: str, value: str | Manifest) -> Manifest:
+    if isinstance(value, str):
+        return {"name": name, "value": value}
+    return {"name": name, "valueFrom": value}
 
 
 def dataset_endpoints_value(datasets: Mapping[str, str]) -> str:

@@ -29,7 +29,7 @@ from tds_operator.kube import is_subset
 from tds_operator.policy.outputs import effective_clause
 from tds_operator.policy.sealing import CleanRoomObservation
 from tds_operator.policy.signatures import signatures_of, verified_stamps
-from tds_operator.policy.training import AdmissionInput, gpus_held
+from tds_operator.policy.training import AdmissionInput, gpus_held, queued_ahead
 
 
 async def data_space(op: Operator, name: str) -> DataSpace | None:
@@ -133,6 +133,7 @@ async def admission_input(
         gpus_held_by_others=gpus_held(jobs, job.spec.contract, except_uid=job.metadata.uid or ""),
         jobs_admitted=usage.jobs,
         gpu_hours_used=usage.gpu_hours,
+        queued_ahead=queued_ahead(jobs, job.spec.contract, uid=job.metadata.uid or ""),
     )
 
 

@@ -1,7 +1,9 @@
 """TrainingJob reconciler: admit against the contract, run in the clean room, meter, stop.
 
 Admission happens once per job, under a per-contract lock so that two jobs cannot both take the
-last GPUs. Enforcement happens on every reconcile: the moment the contract is not Active, the
+last GPUs. A job that does not fit the contract's concurrency yet waits Queued, and is admitted in
+creation order as soon as it fits; while it waits, the contract's permanent refusals still deny it.
+Enforcement happens on every reconcile: the moment the contract is not Active, the
 batch Job is deleted and the TrainingJob ends as Stopped with the contract's reason.
 """
 
@@ -25,6 +27,7 @@ from tds_operator.api.trainingjob import (
     FINISHED,
     FINISHED_PHASES,
     JOB_LOST,
+    QUEUED,
     RUNNING_REASON,
     OutputState,
     OutputStatus,
@@ -87,7 +90,7 @@ from tds_operator.policy.enforcement import (
 from tds_operator.policy.manifest import ManifestSummary, manifest_outcome
 from tds_operator.policy.outputs import output_size_allowed, quarantine_ends
 from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean_room
-from tds_operator.policy.training import admit_training_job
+from tds_operator.policy.training import admit_training_job, must_wait
 
 OUTPUT_JOB_DELETED = "TrainingJobDeleted"
 OUTPUT_RETENTION_PASSED = "RetentionPassed"
@@ -96,6 +99,8 @@ WAKE_MARGIN_SECONDS = 0.05
 # While the clean room is not sealed yet, look again this soon (the contract's status changing,
 # as its reconcile opens the clean room, wakes the job sooner).
 CLEAN_ROOM_RECHECK_SECONDS = 1.0
+# While a job is Queued, look again this soon should no sibling's end or admission wake it first.
+QUEUE_RECHECK_SECONDS = 10.0
 # While the manifest step runs, look again this often (its pod's changes wake the job sooner).
 MANIFEST_RECHECK_SECONDS = 5.0
 
@@ -135,9 +140,10 @@ class TrainingJobReconciler:
         if phase in FINISHED_PHASES:
             return await self._keep_output(body, job)
         contract = await self.kube.get(API_VERSION, DATA_CONTRACT, job.spec.contract)
-        if phase in (None, "Pending"):
-            if not await self._admit(body, job, contract):
-                return None
+        if phase in (None, "Pending", "Queued"):
+            admitted = await self._admit(body, job, contract)
+            if admitted is not True:
+                return admitted
             body = await self.kube.get(API_VERSION, TRAINING_JOB, name, namespace) or body
         if not contract_lets_jobs_run(contract):
             await self._stop(body, stop_reason(contract))
@@ -147,8 +153,12 @@ class TrainingJobReconciler:
 
     # --- Admission ----------------------------------------------------------------------------
 
-    async def _admit(self, body: Manifest, job: TrainingJob, contract: Manifest | None) -> bool:
+    async def _admit(
+        self, body: Manifest, job: TrainingJob, contract: Manifest | None
+    ) -> bool | float | None:
+        """True once admitted; else the seconds until a Queued job looks again (None if denied)."""
         name = job.spec.contract
+        queued = (body.get("status") or {}).get("phase") == "Queued"
         lock = self._admission_locks.setdefault(name, asyncio.Lock())
         async with lock:
             uid = body["metadata"]["uid"]
@@ -158,11 +168,10 @@ class TrainingJobReconciler:
                     ADMITTED_REASON, "admitted (recorded in the audit ledger)"
                 )
             else:
-                decision = admit_training_job(
-                    await admission_input(self.op, job, contract, recorded)
-                )
-                if decision.allowed and job.spec.output is not None:
-                    decision = output_size_allowed(job.spec.output.size, self.op.rules)
+                decision, position = await self._decide(job, contract, recorded, queued=queued)
+                if position is not None:
+                    await self._queue(body, decision, position)
+                    return QUEUE_RECHECK_SECONDS
                 event = admission_event(
                     name,
                     uid,
@@ -176,17 +185,60 @@ class TrainingJobReconciler:
                 count_admission(name if contract else None, decision.allowed, decision.reason)
             if not decision.allowed:
                 await self._deny(body, decision)
-                return False
-            await self._write(body, "Admitted", condition=(ADMITTED, decision))
+                return None
+            await self._write(
+                body, "Admitted", condition=(ADMITTED, decision), queue=decision if queued else None
+            )
         await record_event(self.kube, body, reason=ADMITTED_REASON, message=decision.message)
         self.op.enqueue(DATA_CONTRACT, name)
+        if queued:
+            # The jobs behind it move up.
+            await self._wake_queue(name)
         return True
 
+    async def _decide(
+        self,
+        job: TrainingJob,
+        contract: Manifest | None,
+        recorded: list[AuditEntry],
+        *,
+        queued: bool,
+    ) -> tuple[Decision, int | None]:
+        """The contract's answer to the job, with its place in the queue if it must wait."""
+        if queued and not contract_lets_jobs_run(contract):
+            # Revoked, expired, exhausted or gone while the job waited: the contract's reason.
+            return stop_reason(contract), None
+        case = await admission_input(self.op, job, contract, recorded)
+        decision = admit_training_job(case)
+        if must_wait(decision):
+            return decision, case.queued_ahead + 1
+        if decision.allowed and job.spec.output is not None:
+            decision = output_size_allowed(job.spec.output.size, self.op.rules)
+        return decision, None
+
+    async def _queue(self, body: Manifest, decision: Decision, position: int) -> None:
+        """The job waits for its turn, Queued, holding nothing: no batch Job, no GPU-seconds."""
+        entering = (body.get("status") or {}).get("phase") != "Queued"
+        await self._write(body, "Queued", queue=decision, queue_position=position)
+        if entering:
+            await record_event(self.kube, body, reason=decision.reason, message=decision.message)
+
+    async def _wake_queue(self, contract: str) -> None:
+        """Reconcile the contract's Queued jobs now: one may fit, or move up."""
+        for sibling in await self.workload.contract_jobs_in_phase(contract, "Queued"):
+            metadata = sibling["metadata"]
+            self.op.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
+
     async def _deny(self, body: Manifest, decision: Decision) -> None:
-        await self._write(body, "Denied", condition=(ADMITTED, decision))
+        queued = (body.get("status") or {}).get("phase") == "Queued"
+        await self._write(
+            body, "Denied", condition=(ADMITTED, decision), queue=decision if queued else None
+        )
         await record_event(
             self.kube, body, reason=decision.reason, message=decision.message, warning=True
         )
+        if queued:
+            await self._wake_queue(body["spec"]["contract"])
 
     # --- Running ------------------------------------------------------------------------------
 
@@ -332,6 +384,7 @@ class TrainingJobReconciler:
         if await self.outputs.claim(body) is not None:
             await self._discard_output(body, OUTPUT_JOB_DELETED)
         await remove_finalizer(self.kube, body)
+        await self._wake_queue(body["spec"]["contract"])
 
     # --- Output -------------------------------------------------------------------------------
 
@@ -493,6 +546,8 @@ class TrainingJobReconciler:
             warning=phase != "Succeeded",
         )
         self.op.enqueue(DATA_CONTRACT, contract)
+        # Its GPUs are free: the next queued job may fit.
+        await self._wake_queue(contract)
 
     async def _write(
         self,
@@ -501,21 +556,29 @@ class TrainingJobReconciler:
         *,
         used: int | None = None,
         condition: tuple[str, Decision] | None = None,
+        queue: Decision | None = None,
+        queue_position: int | None = None,
         completed: bool = False,
         job: str | None = None,
         clean_room: str | None = None,
         start_time: str | None = None,
     ) -> None:
-        """Report the phase (and what else is given) in the typed status."""
+        """Report the phase (and what else is given) in the typed status. `queue` sets the
+        Queued condition: True while the phase is Queued, else why the job left the queue."""
         status = body.get("status") or {}
         generation = body["metadata"].get("generation")
         conditions = status.get("conditions") or []
-        if condition is not None:
-            type, decision = condition
+        changes = [condition] if condition is not None else []
+        changes += [(QUEUED, queue)] if queue is not None else []
+        for type, decision in changes:
+            if type == FINISHED:
+                holds = phase == "Succeeded"
+            else:
+                holds = phase == "Queued" if type == QUEUED else decision.allowed
             conditions = set_condition(
                 conditions,
                 type=type,
-                status=phase == "Succeeded" if type == FINISHED else decision.allowed,
+                status=holds,
                 reason=decision.reason,
                 message=decision.message,
                 generation=generation,
@@ -526,6 +589,7 @@ class TrainingJobReconciler:
             conditions=conditions,
             observed_generation=generation,
             gpu_seconds=None if used is None else max(used, int(status.get("gpuSeconds") or 0)),
+            queue_position=queue_position,
             job=job,
             clean_room=clean_room,
             start_time=start_time,
@@ -534,4 +598,17 @@ class TrainingJobReconciler:
                 timestamp(utcnow()) if completed and not status.get("completionTime") else None
             ),
         )
-        await write_status(self.kube, body, new_status)
+        if phase == "Queued" or status.get("queuePosition") is None:
+            await write_status(self.kube, body, new_status)
+            return
+        # Out of the queue: no position, in the same write as the new phase (a merge patch
+        # removes a field set to null).
+        fields = new_status.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+        metadata = body["metadata"]
+        await self.kube.patch_status(
+            body["apiVersion"],
+            body["kind"],
+            metadata["name"],
+            {**fields, "queuePosition": None},
+            metadata["namespace"],
+        )

@@ -89,15 +89,22 @@ class Workload:
 
     async def contract_jobs(self, contract: str) -> list[tuple[Manifest, list[Manifest]]]:
         """Every live TrainingJob of the contract, each with its own worker pods."""
-        jobs = [
-            job
-            for job in await self.kube.list(API_VERSION, TRAINING_JOB)
-            if (job.get("spec") or {}).get("contract") == contract
-        ]
+        jobs = await self.contract_jobs_in_phase(contract)
         pods = await self.kube.list(
             "v1", "Pod", clean_room_namespace(contract), f"!{MANIFEST_LABEL}"
         )
         return [(job, [pod for pod in pods if made_for(pod, job)]) for job in jobs]
+
+    async def contract_jobs_in_phase(
+        self, contract: str, phase: str | None = None
+    ) -> list[Manifest]:
+        """The contract's TrainingJobs (only those in `phase`, if given)."""
+        return [
+            job
+            for job in await self.kube.list(API_VERSION, TRAINING_JOB)
+            if (job.get("spec") or {}).get("contract") == contract
+            and (phase is None or (job.get("status") or {}).get("phase") == phase)
+        ]
 
     async def stop_workers(self, body: Manifest) -> None:
         """Delete the batch Job (and so its pods)."""

@@ -1,7 +1,9 @@
-"""Admission and metering of TrainingJobs: which term allows or denies a job, and what it used.
+"""Admission and metering of TrainingJobs: which term allows, queues or denies a job, and what
+it used.
 
 The webhook and the reconciler call `admit_training_job` with the same input, so the immediate
-answer and the enforced one never differ.
+answer and the enforced one never differ. A job that merely does not fit yet (`must_wait`) is not
+refused: the webhook lets it in and the reconciler queues it until its turn comes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from typing import Any
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import space_namespace
-from tds_operator.api.trainingjob import HOLDING_PHASES, TrainingJobSpec
+from tds_operator.api.trainingjob import (
+    CONTRACT_CONCURRENCY,
+    HOLDING_PHASES,
+    TrainingJobSpec,
+)
 from tds_operator.policy.decision import Decision, first_failing
 
 
@@ -27,6 +33,8 @@ class AdmissionInput:
     gpus_held_by_others: int
     jobs_admitted: int
     gpu_hours_used: float
+    queued_ahead: int = 0
+    """The contract's queued jobs created before this one: they are admitted first."""
 
 
 def contract_exists(case: AdmissionInput) -> Decision:
@@ -88,19 +96,45 @@ def datasets_in_contract(case: AdmissionInput) -> Decision:
     return Decision.allow("DatasetsInContract", "the datasets are in the contract")
 
 
-def within_concurrency(case: AdmissionInput) -> Decision:
-    """The job's GPUs, with those the contract's other jobs hold, fit maxConcurrentGpus."""
+def fits_concurrency_alone(case: AdmissionInput) -> Decision:
+    """The job's GPUs alone fit maxConcurrentGpus: else it could never run under the contract."""
     assert case.contract is not None
     limit = case.contract.spec.compute.max_concurrent_gpus
     wanted = case.job.total_gpus
-    if case.gpus_held_by_others + wanted > limit:
+    if wanted > limit:
         return Decision.deny(
             "ConcurrencyExceeded",
-            f"{case.job.workers} workers x {case.job.gpus_per_worker} GPUs = {wanted} GPUs, with "
-            f"the {case.gpus_held_by_others} GPUs other jobs hold, exceed the contract's "
-            f"compute.maxConcurrentGpus {limit}",
+            f"{case.job.workers} workers x {case.job.gpus_per_worker} GPUs = {wanted} GPUs "
+            f"exceed the contract's compute.maxConcurrentGpus {limit}: the job could never run",
+        )
+    return Decision.allow("FitsConcurrency", f"{wanted} GPUs fit the concurrency limit")
+
+
+def its_turn(case: AdmissionInput) -> Decision:
+    """No queued job of the contract is ahead of this one, and its GPUs fit maxConcurrentGpus
+    together with those the contract's admitted jobs hold; else it waits (`must_wait`)."""
+    assert case.contract is not None
+    limit = case.contract.spec.compute.max_concurrent_gpus
+    wanted, held = case.job.total_gpus, case.gpus_held_by_others
+    if case.queued_ahead or held + wanted > limit:
+        ahead = f", behind {case.queued_ahead} queued before it" if case.queued_ahead else ""
+        return Decision.deny(
+            CONTRACT_CONCURRENCY,
+            f"queued at position {case.queued_ahead + 1}{ahead}: {case.job.workers} workers x "
+            f"{case.job.gpus_per_worker} GPUs = {wanted} GPUs, with the {held} GPUs the "
+            f"contract's other jobs hold, exceed its compute.maxConcurrentGpus {limit}; "
+            "admitted as soon as they fit",
         )
     return Decision.allow("WithinConcurrency", f"{wanted} GPUs fit the concurrency limit")
+
+
+WAITING_REASONS = frozenset({CONTRACT_CONCURRENCY})
+"""Reasons a job waits in its contract's queue rather than being denied."""
+
+
+def must_wait(decision: Decision) -> bool:
+    """Whether the decision only means "not yet": the job is queued, not denied."""
+    return not decision.allowed and decision.reason in WAITING_REASONS
 
 
 def within_job_count(case: AdmissionInput) -> Decision:
@@ -139,7 +173,8 @@ ADMISSION_POLICIES = (
     runs_in_consumer_space,
     purpose_matches,
     datasets_in_contract,
-    within_concurrency,
+    fits_concurrency_alone,
+    its_turn,
 )
 
 
@@ -153,6 +188,32 @@ def admit_training_job(case: AdmissionInput) -> Decision:
             f"admitted under DataContract {case.job.contract}: {case.job.workers} workers x "
             f"{case.job.gpus_per_worker} GPUs",
         ),
+    )
+
+
+def queued_ahead(jobs: Iterable[Mapping[str, Any]], contract: str, *, uid: str) -> int:
+    """How many of the contract's Queued jobs were created before the job `uid` (by creation
+    time, then namespace, name and uid: one order for everyone); 0 for a job not created yet."""
+    jobs = list(jobs)
+    mine = next((_queue_order(j) for j in jobs if j["metadata"].get("uid") == uid), None)
+    if mine is None:
+        return 0
+    return sum(
+        1
+        for other in jobs
+        if (other.get("spec") or {}).get("contract") == contract
+        and (other.get("status") or {}).get("phase") == "Queued"
+        and _queue_order(other) < mine
+    )
+
+
+def _queue_order(job: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    metadata = job.get("metadata") or {}
+    return (
+        str(metadata.get("creationTimestamp") or ""),
+        str(metadata.get("namespace") or ""),
+        str(metadata.get("name") or ""),
+        str(metadata.get("uid") or ""),
     )
 
 

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Kueue on the local hub: its CRDs from the module, its manager as a local process managing
+# batch/v1 Jobs, its webhooks reached by the API server at 127.0.0.1 with a certificate of its own.
+# Usage: kueue.sh start | stop. State (config, certificates, log, pid) in $HUB_DIR/kueue.
+set -euo pipefail
+log_tag='hub-kueue'
+. "$(dirname "$0")/lib.sh"
+
+kueue_dir=$HUB_DIR/kueue
+pid_file=$kueue_dir/pid
+
+# Free TCP ports on 127.0.0.1, one per argument name, as NAME=PORT lines.
+free_ports() {
+  python3 - "$@" <<'PY'
+import socket, sys
+held = []
+for name in sys.argv[1:]:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+    print(f"{name}={s.getsockname()[1]}")
+PY
+}
+
+# A CA of the hub's Kueue and a serving certificate for 127.0.0.1 signed by it.
+make_certificates() {
+  local certs=$1
+  mkdir -p "$certs"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=tds-hub-kueue-ca" \
+    -keyout "$certs/ca.key" -out "$certs/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$certs/tls.key" -out "$certs/tls.csr" 2>/dev/null
+  openssl x509 -req -in "$certs/tls.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" \
+    -CAcreateserial -days 30 -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') \
+    -out "$certs/tls.crt" 2>/dev/null
+}
+
+# Kueue's webhook configurations for batch/v1 Jobs and its own kinds only, each service
+# reference rewritten to the local manager's URL with the hub Kueue's CA.
+webhook_configurations() {
+  local port=$1 ca=$2
+  hub_kubectl create --dry-run=client -o json -f "$KUEUE_BIN/webhooks.yaml" |
+    python3 -c '
+import base64, json, sys
+port, ca = sys.argv[1], base64.b64encode(open(sys.argv[2], "rb").read()).decode()
+kept = ("/mutate-batch-v1-job", "/validate-batch-v1-job", "-kueue-x-k8s-io-")
+text, items, at = sys.stdin.read(), [], 0
+while text[at:].strip():
+    item, at = json.JSONDecoder().raw_decode(text, len(text) - len(text[at:].lstrip()))
+    items.append(item)
+for item in items:
+    item["metadata"]["name"] = "tds-hub-kueue-" + item["metadata"]["name"]
+    hooks = [w for w in item["webhooks"] if any(k in w["clientConfig"]["service"]["path"] for k in kept)]
+    for hook in hooks:
+        path = hook["clientConfig"]["service"]["path"]
+        hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}", "caBundle": ca}
+    item["webhooks"] = hooks
+print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+' "$port" "$ca"
+}
+
+kueue_running() { [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }
+
+start() {
+  if kueue_running; then log "kueue is already running (pid $(cat "$pid_file"))"; return; fi
+  [ -x "$KUEUE_BIN/kueue" ] || "$hub_here/build.sh" kueue
+  local start=$SECONDS
+  rm -rf "$kueue_dir"; mkdir -p "$kueue_dir"
+  hub_kubectl apply --server-side --field-manager=tds-hub -f "$KUEUE_BIN/crd" >/dev/null
+  hub_kubectl wait --for=condition=Established -f "$KUEUE_BIN/crd" --timeout=60s >/dev/null
+  make_certificates "$kueue_dir/certs"
+  local WEBHOOK HEALTH METRICS VISIBILITY
+  eval "$(free_ports WEBHOOK HEALTH METRICS VISIBILITY)"
+  cat >"$kueue_dir/config.yaml" <<YAML
+apiVersion: config.kueue.x-k8s.io/v1beta2
+kind: Configuration
+health:
+  healthProbeBindAddress: 127.0.0.1:$HEALTH
+metrics:
+  bindAddress: 127.0.0.1:$METRICS
+webhook:
+  host: 127.0.0.1
+  port: $WEBHOOK
+  certDir: $kueue_dir/certs
+internalCertManagement:
+  enable: false
+leaderElection:
+  leaderElect: false
+integrations:
+  frameworks: ["batch/job"]
+YAML
+  # The manager reads its metrics certificate from a fixed path, /etc/kueue/metrics/certs: it runs
+  # in a mount namespace of its own, where /etc is a scratch directory holding only that.
+  # shellcheck disable=SC2016 # the inner shell expands its own arguments
+  KUBECONFIG=$HUB_KUBECONFIG setsid unshare --mount --propagation private -- sh -c '
+    mount -t tmpfs tmpfs /etc && mkdir -p /etc/kueue/metrics/certs &&
+    cp "$1"/tls.crt "$1"/tls.key /etc/kueue/metrics/certs/ && shift && exec "$@"' \
+    kueue "$kueue_dir/certs" "$KUEUE_BIN/kueue" --config "$kueue_dir/config.yaml" \
+    --visibility-server-port "$VISIBILITY" --feature-gates=VisibilityOnDemand=false \
+    >"$kueue_dir/kueue.log" 2>&1 </dev/null &
+  echo $! >"$pid_file"
+  local _
+  for _ in $(seq 1 120); do
+    curl -sf "http://127.0.0.1:$HEALTH/readyz" >/dev/null 2>&1 && break
+    kueue_running || { log "kueue exited; its log ($kueue_dir/kueue.log) ends with:"; tail -n 20 "$kueue_dir/kueue.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  webhook_configurations "$WEBHOOK" "$kueue_dir/certs/ca.crt" >"$kueue_dir/webhooks.json"
+  hub_kubectl apply --server-side --field-manager=tds-hub -f "$kueue_dir/webhooks.json" >/dev/null
+  log "kueue $KUEUE_VERSION serving after $((SECONDS - start))s (pid $(cat "$pid_file"), webhooks on 127.0.0.1:$WEBHOOK)"
+}
+
+stop() {
+  # Without the manager its webhooks would refuse every batch Job: they go first.
+  if [ -f "$kueue_dir/webhooks.json" ] && hub_is_serving; then
+    hub_kubectl delete --ignore-not-found -f "$kueue_dir/webhooks.json" >/dev/null
+  fi
+  if kueue_running; then
+    local pid
+    pid=$(cat "$pid_file")
+    log "stopping kueue (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$kueue_dir"
+}
+
+case ${1:-} in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

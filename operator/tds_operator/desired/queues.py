@@ -1,0 +1,118 @@
+"""The hub's Kueue queue tree, as the operator would make it (not wired into a reconcile yet).
+
+One cohort holds the hub's GPU pool. Each consumer organisation (DataSpace) has a ClusterQueue in
+it whose nominal quota is the space's guaranteed GPUs (`spec.quota.gpu`), which may borrow idle
+GPUs of the cohort (up to a borrowing limit) and shares them by fair-sharing weight. Each clean
+room has a LocalQueue onto its consumer's ClusterQueue, and every ClusterQueue asks the contract
+(the AdmissionCheck `tds-contract`, controlled by `tds.io/contract`) before it admits a workload.
+
+    cohort tds-gpu-pool
+    ├── ClusterQueue tds-<consumer space>   nominal = spec.quota.gpu, borrowing up to a limit
+    │   ├── LocalQueue tds-jobs in tds-cr-<contract>
+    │   └── ...
+    └── ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tds_operator.api.dataspace import DataSpace
+from tds_operator.desired.cleanroom import clean_room_namespace
+from tds_operator.desired.isolation import GPU_RESOURCE
+from tds_operator.desired.labels import SPACE_LABEL, Manifest, managed_labels
+from tds_operator.policy.admissioncheck import contract_check_state
+from tds_operator.policy.decision import Decision
+from tds_operator.policy.rules import HubRules
+
+KUEUE_API_VERSION = "kueue.x-k8s.io/v1beta2"
+QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
+GPU_POOL_COHORT = "tds-gpu-pool"
+GPU_FLAVOR = "tds-gpu"
+CONTRACT_CHECK = "tds-contract"
+CONTRACT_CHECK_CONTROLLER = "tds.io/contract"
+CLEAN_ROOM_QUEUE = "tds-jobs"
+# Kueue keeps at most this much of an admission check's message.
+CHECK_MESSAGE_LIMIT = 32768
+
+
+def _kueue_object(kind: str, name: str, spec: Manifest, namespace: str | None = None) -> Manifest:
+    metadata: Manifest = {"name": name, "labels": managed_labels()}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return {"apiVersion": KUEUE_API_VERSION, "kind": kind, "metadata": metadata, "spec": spec}
+
+
+def gpu_flavor(rules: HubRules) -> Manifest:
+    """The hub's GPU nodes as a ResourceFlavor: Kueue places admitted workers on them."""
+    toleration = {"key": rules.gpu_toleration_key, "operator": "Exists", "effect": "NoSchedule"}
+    spec = {"nodeLabels": dict(rules.gpu_node_selector), "tolerations": [toleration]}
+    return _kueue_object("ResourceFlavor", GPU_FLAVOR, spec)
+
+
+def contract_check() -> Manifest:
+    """The AdmissionCheck whose controller is the operator: the contract's say before a
+    clean-room workload is admitted."""
+    return _kueue_object(
+        "AdmissionCheck", CONTRACT_CHECK, {"controllerName": CONTRACT_CHECK_CONTROLLER}
+    )
+
+
+def organisation_queue_name(space: str) -> str:
+    return f"tds-{space}"
+
+
+def organisation_queue(
+    space: DataSpace,
+    clean_rooms: Iterable[str],
+    *,
+    weight: int = 1,
+    borrowing_limit: int | None = None,
+) -> Manifest:
+    """The consumer organisation's ClusterQueue: its guaranteed GPUs in the pool's cohort, open to
+    the LocalQueues of its clean rooms only (`clean_rooms`, namespaces), borrowing idle GPUs up
+    to `borrowing_limit` (None: no limit) with fair-sharing `weight`."""
+    name = space.metadata.name or ""
+    quota: Manifest = {"name": GPU_RESOURCE, "nominalQuota": space.spec.quota.gpu}
+    if borrowing_limit is not None:
+        quota["borrowingLimit"] = borrowing_limit
+    spec: Manifest = {
+        "cohortName": GPU_POOL_COHORT,
+        "namespaceSelector": {
+            "matchExpressions": [
+                {
+                    "key": "kubernetes.io/metadata.name",
+                    "operator": "In",
+                    "values": sorted(clean_rooms),
+                }
+            ]
+        },
+        "resourceGroups": [
+            {
+                "coveredResources": [GPU_RESOURCE],
+                "flavors": [{"name": GPU_FLAVOR, "resources": [quota]}],
+            }
+        ],
+        "fairSharing": {"weight": weight},
+        "admissionChecksStrategy": {"admissionChecks": [{"name": CONTRACT_CHECK}]},
+    }
+    queue = _kueue_object("ClusterQueue", organisation_queue_name(name), spec)
+    queue["metadata"]["labels"][SPACE_LABEL] = name
+    return queue
+
+
+def clean_room_queue(contract: str, consumer_space: str) -> Manifest:
+    """The clean room's LocalQueue, onto its consumer organisation's ClusterQueue."""
+    spec = {"clusterQueue": organisation_queue_name(consumer_space)}
+    return _kueue_object("LocalQueue", CLEAN_ROOM_QUEUE, spec, clean_room_namespace(contract))
+
+
+def contract_check_status(decision: Decision, now: str) -> Manifest:
+    """The Workload's `status.admissionChecks` entry for the contract check: the state Kueue acts
+    on and the term that decided it."""
+    return {
+        "name": CONTRACT_CHECK,
+        "state": contract_check_state(decision),
+        "message": f"{decision.reason}: {decision.message}"[:CHECK_MESSAGE_LIMIT],
+        "lastTransitionTime": now,
+    }

@@ -27,9 +27,15 @@ class BenchHub:
         self.env = {**os.environ, "HUB_DIR": str(hub_dir), "KUBECONFIG": self.kubeconfig}
 
     def up(self) -> None:
-        """Stop whatever hub ran in this directory and start a fresh one."""
-        self.down()
-        subprocess.run([REPO / "hack/hub/up.sh"], env=self.env, check=True)
+        """Stop whatever hub ran in this directory and start a fresh one (three tries: on a
+        machine running other hubs, a port kwokctl picked may be taken by the time it binds)."""
+        for attempt in range(3):
+            self.down()
+            started = subprocess.run([REPO / "hack/hub/up.sh"], env=self.env, check=False)
+            if started.returncode == 0:
+                return
+            print(f"the hub did not start (try {attempt + 1} of 3)", flush=True)
+        raise RuntimeError("the hub did not start; see its log in " + str(self.hub_dir))
 
     def down(self) -> None:
         """Stop the hub and remove its state."""
@@ -59,8 +65,9 @@ class BenchHub:
         )
 
     def operator(self, log: Path) -> OperatorProcess:
-        """The operator as a process against this hub (not started yet)."""
-        return OperatorProcess(self.kubeconfig, log)
+        """The operator as a process against this hub (not started yet), logging as an installed
+        one does (not every event)."""
+        return OperatorProcess(self.kubeconfig, log, verbose=False)
 
 
 def peak_rss_mib(pid: int) -> float:

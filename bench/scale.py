@@ -210,6 +210,7 @@ def by_operator(
         for key, value in written_by_kind(operator).items()
         if value > at_start.get(key, 0)
     }
+    figures["reconciles"] = reconciles(operator)
     before_idle = operator.writes()
     time.sleep(idle)
     figures["idle_writes"] = operator.writes() - before_idle
@@ -270,6 +271,9 @@ def report(n: int, clients: int, idle: int, namespace: str, f: dict[str, float])
     print(
         f"operator writes:           {f['writes']:8.0f}  (minimal {minimal:.0f}: "
         f"{f['writes'] / minimal:.2f}x)  {f['writes_by_kind']}"
+    )
+    print(
+        f"DataSpace reconciles:      {f['reconciles']:8.0f}  ({f['reconciles'] / n:.2f} per space)"
     )
     print(f"writes in {idle} idle seconds: {f['idle_writes']:8.0f}")
     print(

@@ -146,3 +146,13 @@ async def test_a_miss_is_read_from_the_api_before_the_index_is_synced_or_for_unw
     kube = RecordingKube(child(ROLE, "ledger-readers", rules=[]))
     assert not await ensure_child(kube, index, desired(ROLE, "ledger-readers", rules=[]))  # type: ignore[arg-type]
     assert kube.requests == ["get Role/ledger-readers"]
+
+
+def test_a_change_of_only_the_status_of_a_child_is_no_news() -> None:
+    index = ChildIndex([QUOTA])
+    index.wrote(child(QUOTA, "quota", "5", spec={"hard": {"pods": "50"}}))
+    counted = child(QUOTA, "quota", "6", spec={"hard": {"pods": "50"}}, status={"used": {}})
+    assert index.observe(counted, False) is False
+    relabelled = child(QUOTA, "quota", "7", spec={"hard": {"pods": "50"}}, status={"used": {}})
+    relabelled["metadata"]["labels"] = {}
+    assert index.observe(relabelled, False)

@@ -39,6 +39,16 @@ KEPT_VERSIONS = 4
 an object more than once, e.g. its finalizer and then its status)."""
 
 
+BOOKKEEPING = frozenset({"resourceVersion", "managedFields", "generation"})
+"""Metadata the API server changes with every write, whoever made it."""
+
+
+def _set_by_owner(body: Manifest) -> Manifest:
+    """What an owner of the object sets: all but its status and the API's bookkeeping."""
+    metadata = {k: v for k, v in body["metadata"].items() if k not in BOOKKEEPING}
+    return {k: v for k, v in body.items() if k != "status"} | {"metadata": metadata}
+
+
 class OwnWrites:
     """The resourceVersions of the operator's last writes of each object, to tell the events of
     those writes (nothing new) from a change someone else made."""
@@ -77,9 +87,14 @@ class ChildIndex:
         """Whether a LIST has filled the index: until then every miss is read from the API."""
 
     def observe(self, body: Manifest, deleted: bool) -> bool:
-        """Take a watch event of a child; True unless it only echoes the operator's own write."""
+        """Take a watch event of a child; True unless it only echoes the operator's own write or
+        changes nothing the operator sets (e.g. the quota controller writing a quota's usage)."""
         key = key_of(body)
-        echo = not deleted and self._written.is_echo(body)
+        previous = self._live.get(key)
+        echo = not deleted and (
+            self._written.is_echo(body)
+            or (previous is not None and _set_by_owner(previous) == _set_by_owner(body))
+        )
         if deleted:
             self._forget(key)
         else:

@@ -95,6 +95,16 @@ test: ## Everything CI runs: lint, CRDs fresh, unit, alert rules, then integrati
 bench: venv ## Benchmarks of the pure core (ledger, admission); figures as ratios of one run.
 	$(BIN)/python bench/bench_core.py
 
+N ?= 200
+CLIENTS ?= 8
+IDLE ?= 60
+BENCH_HUB_DIR ?= $(CURDIR)/.hub-bench
+PROFILE ?=
+.PHONY: bench-scale
+bench-scale: venv ## N DataSpaces on a fresh hub (BENCH_HUB_DIR): the operator vs their children by hand (N=, CLIENTS=, IDLE=, PROFILE=file for py-spy).
+	$(BIN)/python bench/scale.py --spaces $(N) --clients $(CLIENTS) --idle $(IDLE) --hub-dir $(BENCH_HUB_DIR) \
+	  $(if $(PROFILE),--profile $(PROFILE))
+
 ##@ Local GPU hub
 .PHONY: hub-build
 hub-build: ## Build (once, cached per version) the hub's Kubernetes, etcd, kwok, helm (and HUB_KUEUE=1: Kueue).

@@ -30,8 +30,17 @@ OPERATOR_IMAGE = "tds-operator:dev"
 class OperatorProcess:
     """Starts, stops and restarts the operator, and reads its metrics."""
 
-    def __init__(self, kubeconfig: str, log_path: Path, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        kubeconfig: str,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+        *,
+        verbose: bool = True,
+    ):
+        """`verbose`: log every event (as tests do), or only what an installed operator logs."""
         self.kubeconfig = kubeconfig
+        self.verbose = verbose
         self.log_path = log_path
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -56,7 +65,7 @@ class OperatorProcess:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tds_operator", "--verbose"],
+            [sys.executable, "-m", "tds_operator", *(["--verbose"] if self.verbose else [])],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -6,6 +6,7 @@ counted in `tds_api_writes_total`, which is how tests prove that a converged obj
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -95,6 +96,11 @@ def _same_quantity(desired: str, live: str) -> bool:
         return False
 
 
+MAX_REQUESTS_IN_FLIGHT = 8
+"""Requests one client has open at once. More do not finish sooner on a busy API server, and
+httpx's pool walks all its connections for every request."""
+
+
 class Kube:
     """A thin async client over kr8s for exactly the requests the operator makes."""
 
@@ -102,6 +108,7 @@ class Kube:
         """`impersonate`: a user and their groups whom every request acts as (kubectl's --as and
         --as-group), for a caller the API server lets impersonate them; empty: the caller."""
         self._api = api
+        self._in_flight = asyncio.Semaphore(MAX_REQUESTS_IN_FLIGHT)
         user, *groups = impersonate or ("",)
         self._identity: list[tuple[str, str]] = (
             [("Impersonate-User", user), *(("Impersonate-Group", group) for group in groups)]
@@ -147,15 +154,20 @@ class Kube:
         resource = resource_of(api_version, kind)
         url = "/".join(part for part in (resource.plural, name, subresource) if part)
         headers = [*self._identity, *dict(kwargs.pop("headers", {})).items()]
+        # A watch stays open as long as it lasts: it takes no place among the requests.
+        gate = contextlib.nullcontext() if kwargs.get("stream") else self._in_flight
         try:
-            async with self._api.call_api(
-                method,
-                version=api_version,
-                namespace=namespace if resource.namespaced else None,
-                url=url,
-                headers=headers,
-                **kwargs,
-            ) as response:
+            async with (
+                gate,
+                self._api.call_api(
+                    method,
+                    version=api_version,
+                    namespace=namespace if resource.namespaced else None,
+                    url=url,
+                    headers=headers,
+                    **kwargs,
+                ) as response,
+            ):
                 yield response
         except httpx.HTTPStatusError as error:
             raise _kube_error(error.response) from None
@@ -240,7 +252,7 @@ class Kube:
         live = await self.get(
             manifest["apiVersion"], manifest["kind"], metadata["name"], metadata.get("namespace")
         )
-        if live is not None and is_subset(_comparable(manifest), live):
+        if live is not None and is_subset(comparable(manifest), live):
             return False
         await self.apply(manifest)
         return True
@@ -361,7 +373,7 @@ class Kube:
         )
 
 
-def _comparable(manifest: Manifest) -> Manifest:
+def comparable(manifest: Manifest) -> Manifest:
     """The part of a desired manifest that a live object can be compared with."""
     return {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kopf
 
 from tds_operator import FIELD_MANAGER, metrics, webhooks
@@ -174,6 +175,11 @@ _background: set[asyncio.Task[None]] = set()
 
 async def lead(memo: Operator) -> None:
     """This replica became the leader: run the reconcilers, on every object."""
+    try:
+        await watches.fill_indexes(memo)
+    except (KubeError, httpx.HTTPError) as error:
+        # Reconciles then read what the indexes miss from the API server.
+        logger.warning("could not list the children of spaces and the contracts: %s", error)
     for queue in memo.queues.values():
         queue.start()
     await watches.resync(memo)
@@ -251,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     # One line per HTTP request drowns what the operator decides.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    if not args.verbose:
+        # kopf logs each watch event's handler at INFO: a line per child event of every space.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     config = OperatorConfig.from_environment()
     if args.command == "audit":
         from tds_operator.audit.verify import verify_command

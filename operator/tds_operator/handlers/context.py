@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tds_operator.api.resources import RBAC
 from tds_operator.audit.store import AuditLedger
 from tds_operator.config import OperatorConfig
 from tds_operator.election import LeaderElector
+from tds_operator.handlers.children import ChildIndex, OwnWrites
+from tds_operator.handlers.parties import ContractIndex
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.kube import Kube
 from tds_operator.policy.rules import HubRules
+
+SPACE_CHILD_KINDS = (
+    ("v1", "Namespace"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("v1", "ResourceQuota"),
+    ("v1", "LimitRange"),
+    (RBAC, "RoleBinding"),
+    (RBAC, "ClusterRoleBinding"),
+    (RBAC, "ClusterRole"),
+)
+"""The kinds of the children of spaces that the operator watches (and keeps in its index)."""
 
 
 def utcnow() -> datetime:
@@ -27,6 +41,12 @@ class Operator:
     def __init__(self, config: OperatorConfig) -> None:
         self.config = config
         self.queues: dict[str, ReconcileQueue] = {}
+        self.children = ChildIndex(SPACE_CHILD_KINDS)
+        """The children of spaces as the watches delivered them."""
+        self.contracts = ContractIndex()
+        """The DataContracts as the watch delivered them, by space."""
+        self.space_writes = OwnWrites()
+        """The operator's own writes of DataSpaces (finalizer, status): their events are no news."""
         self.identity = ""
         """The user name the API server knows the operator by (set at startup)."""
         self.elector: LeaderElector | None = None

@@ -52,6 +52,14 @@ async def jobs_of_contract(op: Operator, contract: str) -> list[Manifest]:
     ]
 
 
+async def known_contracts_of_space(op: Operator, space: str) -> list[Manifest]:
+    """The DataContracts in which the space is provider or consumer, as the watch delivered them
+    (listed from the API server until a LIST has filled the index)."""
+    if op.contracts.synced:
+        return op.contracts.of_space(space)
+    return await contracts_of_space(op, space)
+
+
 async def contracts_of_space(op: Operator, space: str) -> list[Manifest]:
     """The live DataContracts in which the space is provider or consumer."""
     return [

@@ -35,26 +35,27 @@ def validation_message(error: ValidationError) -> str:
     return f"{field}: {first['msg']}"
 
 
-async def write_status(kube: Kube, body: Manifest, status: KubeModel) -> bool:
-    """Patch the status fields given in the typed `status` that differ from the live ones; True
-    if it wrote. Fields left out or None are not sent (a merge patch leaves them as they are)."""
+async def write_status(kube: Kube, body: Manifest, status: KubeModel) -> Manifest | None:
+    """Patch the status fields given in the typed `status` that differ from the live ones; the
+    object as written, or None if nothing was. Fields left out or None are not sent (a merge
+    patch leaves them as they are)."""
     fields = status.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     if is_subset(fields, body.get("status") or {}):
-        return False
+        return None
     metadata = body["metadata"]
-    await kube.patch_status(
+    return await kube.patch_status(
         body["apiVersion"], body["kind"], metadata["name"], fields, metadata.get("namespace")
     )
-    return True
 
 
-async def ensure_finalizer(kube: Kube, body: Manifest) -> None:
-    """Add the operator's finalizer (with a resourceVersion precondition) if it is missing."""
+async def ensure_finalizer(kube: Kube, body: Manifest) -> Manifest | None:
+    """Add the operator's finalizer (with a resourceVersion precondition) if it is missing; the
+    object as written, or None if it had the finalizer."""
     metadata = body["metadata"]
     finalizers = list(metadata.get("finalizers") or [])
     if FINALIZER in finalizers:
-        return
-    await _patch_finalizers(kube, body, [*finalizers, FINALIZER])
+        return None
+    return await _patch_finalizers(kube, body, [*finalizers, FINALIZER])
 
 
 async def remove_finalizer(kube: Kube, body: Manifest) -> None:
@@ -70,9 +71,9 @@ async def remove_finalizer(kube: Kube, body: Manifest) -> None:
             raise
 
 
-async def _patch_finalizers(kube: Kube, body: Manifest, finalizers: list[str] | None) -> None:
+async def _patch_finalizers(kube: Kube, body: Manifest, finalizers: list[str] | None) -> Manifest:
     metadata = body["metadata"]
-    await kube.merge_patch(
+    return await kube.merge_patch(
         body["apiVersion"],
         body["kind"],
         metadata["name"],

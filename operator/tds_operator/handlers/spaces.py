@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from pydantic import ValidationError
@@ -24,8 +25,9 @@ from tds_operator.api.resources import DATA_SPACE, RBAC
 from tds_operator.audit.store import readable_page_names
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
 from tds_operator.desired.space import space_children, space_ledger_access
+from tds_operator.handlers.children import ensure_child, key_of
 from tds_operator.handlers.context import Operator, utcnow
-from tds_operator.handlers.gather import contracts_of_space
+from tds_operator.handlers.gather import contracts_of_space, known_contracts_of_space
 from tds_operator.handlers.objects import (
     REJECTED_STATUSES,
     ensure_finalizer,
@@ -42,6 +44,8 @@ from tds_operator.policy.space import namespace_is_ours, space_may_be_deleted
 
 logger = logging.getLogger(__name__)
 
+REFERENCED_KINDS = frozenset({"Namespace", "Role", "ClusterRole"})
+"""Children that others live in or name: made before the rest."""
 # How often a space blocked by something the operator does not watch looks again.
 RECHECK_BLOCKED_SECONDS = 30.0
 # How often a deleted space looks whether its namespace has gone.
@@ -73,56 +77,94 @@ class SpaceReconciler:
             return None
         if body["metadata"].get("deletionTimestamp"):
             return await self._finalize(body)
-        await ensure_finalizer(self.kube, body)
+        self.op.space_writes.wrote(await ensure_finalizer(self.kube, body))
         try:
             space = DataSpace.model_validate(body)
         except ValidationError as error:
             await self._report(body, Decision.deny(INVALID_SPEC, validation_message(error)))
             return None
-        namespace = await self.kube.get("v1", "Namespace", space.namespace_name)
+        namespace = await self._namespace(space.namespace_name)
         ownership = namespace_is_ours(namespace, space.metadata.uid or "")
         if not ownership.allowed:
             await self._report(body, ownership)
             return RECHECK_BLOCKED_SECONDS
-        bodies = await contracts_of_space(self.op, name)
+        bodies = await known_contracts_of_space(self.op, name)
         pages = [page for body in bodies for page in readable_page_names(body)]
         children = [
             *space_children(space, [c["metadata"]["name"] for c in bodies]),
             *space_ledger_access(space, pages, self.op.config.namespace),
         ]
-        changed: list[str] = []
-        for child in children:
-            try:
-                if await self.kube.ensure(child):
-                    changed.append(f"{child['kind']}/{child['metadata']['name']}")
-            except KubeError as error:
-                if error.status not in REJECTED_STATUSES:
-                    raise
-                decision = Decision.deny(
-                    CHILD_REJECTED,
-                    f"the API server rejected {child['kind']} {child['metadata']['name']}: "
-                    f"{error.message}",
-                )
-                logger.warning("DataSpace %s: %s", name, decision.message)
-                await self._report(body, decision)
-                return None
+        changed = await self._apply_children(children)
+        if isinstance(changed, Decision):
+            logger.warning("DataSpace %s: %s", name, changed.message)
+            await self._report(body, changed)
+            return None
         changed += await self._remove_stale_bindings(space, children)
         await self._report(body, provisioned(space), changed=changed)
         return None
 
+    async def _apply_children(self, children: list[Manifest]) -> list[str] | Decision:
+        """Make every child as desired: what others name first (the namespace, the roles), then
+        the rest, each wave at once. What was written, or why the API server refused a child."""
+        changed: list[str] = []
+        for wave in (
+            [c for c in children if c["kind"] in REFERENCED_KINDS],
+            [c for c in children if c["kind"] not in REFERENCED_KINDS],
+        ):
+            outcomes = await asyncio.gather(*(self._apply_child(child) for child in wave))
+            for outcome in outcomes:
+                if isinstance(outcome, Decision):
+                    return outcome
+                changed += [outcome] if outcome else []
+        return changed
+
+    async def _apply_child(self, child: Manifest) -> str | Decision | None:
+        """The child as desired: what was written (None: nothing), or the API server's refusal."""
+        what = f"{child['kind']}/{child['metadata']['name']}"
+        try:
+            return what if await ensure_child(self.kube, self.op.children, child) else None
+        except KubeError as error:
+            if error.status not in REJECTED_STATUSES:
+                raise
+            return Decision.deny(
+                CHILD_REJECTED,
+                f"the API server rejected {child['kind']} {child['metadata']['name']}: "
+                f"{error.message}",
+            )
+
+    async def _namespace(self, name: str) -> Manifest | None:
+        """The space's namespace: as the index holds it, else as the API server has it (it may
+        be someone else's)."""
+        index = self.op.children
+        return index.get(("v1", "Namespace", "", name)) or await self.kube.get(
+            "v1", "Namespace", name
+        )
+
+    async def _bindings(self, space: str, kind: str, namespace: str | None) -> list[Manifest]:
+        """The bindings the operator made for the space: from the index once a LIST filled it."""
+        index = self.op.children
+        if index.synced:
+            return [
+                body
+                for body in index.of_space(space, kind)
+                if body["metadata"].get("namespace") == namespace
+            ]
+        selector = f"{MANAGED_BY}=tds-operator,{SPACE_LABEL}={space}"
+        return await self.kube.list(RBAC, kind, namespace, selector)
+
     async def _remove_stale_bindings(self, space: DataSpace, children: list[Manifest]) -> list[str]:
         """Bindings the spec no longer calls for (e.g. the last member left) are deleted."""
         desired = {(c["kind"], c["metadata"]["name"]) for c in children}
-        selector = f"{MANAGED_BY}=tds-operator,{SPACE_LABEL}={space.metadata.name}"
         removed = []
         for kind, namespace in (
             ("RoleBinding", space.namespace_name),
             ("ClusterRoleBinding", None),
         ):
-            for binding in await self.kube.list(RBAC, kind, namespace, selector):
+            for binding in await self._bindings(space.metadata.name or "", kind, namespace):
                 name = binding["metadata"]["name"]
                 if (kind, name) not in desired:
                     await self.kube.delete(RBAC, kind, name, namespace)
+                    self.op.children.deleted(key_of(binding))
                     removed.append(f"{kind}/{name} (removed)")
         return removed
 
@@ -141,7 +183,7 @@ class SpaceReconciler:
             ),
             observed_generation=generation,
         )
-        await write_status(self.kube, body, new_status)
+        self.op.space_writes.wrote(await write_status(self.kube, body, new_status))
         if await record_transition(self.kube, body, READY, decision):
             return
         if decision.allowed and changed and is_true(conditions, READY):
@@ -180,5 +222,6 @@ class SpaceReconciler:
             generation=body["metadata"].get("generation"),
             now=utcnow(),
         )
-        await write_status(self.kube, body, DataSpaceStatus(conditions=conditions))
+        status = DataSpaceStatus(conditions=conditions)
+        self.op.space_writes.wrote(await write_status(self.kube, body, status))
         await record_transition(self.kube, body, TERMINATING, decision)

@@ -20,47 +20,54 @@ from tds_operator.api.resources import (
     DATA_SPACES,
     MODEL_RELEASE,
     MODEL_RELEASES,
-    RBAC,
     TRAINING_JOB,
     TRAINING_JOBS,
 )
 from tds_operator.audit.events import job_key
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
-from tds_operator.handlers.context import Operator
-from tds_operator.handlers.gather import contracts_of_space, jobs_of_contract
+from tds_operator.handlers.children import key_of, space_of_child
+from tds_operator.handlers.context import SPACE_CHILD_KINDS, Operator
+from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
+from tds_operator.kube import resource_of
 
-SPACE_CHILD_RESOURCES = (
-    ("v1", "namespaces"),
-    ("networking.k8s.io/v1", "networkpolicies"),
-    ("v1", "resourcequotas"),
-    ("v1", "limitranges"),
-    (RBAC, "rolebindings"),
-    (RBAC, "clusterrolebindings"),
-    (RBAC, "clusterroles"),
+SPACE_CHILD_RESOURCES = tuple(
+    (api_version, resource_of(api_version, kind).plural) for api_version, kind in SPACE_CHILD_KINDS
 )
 """What a space makes: a change to any of them (drift, deletion) reconciles the space."""
 WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"), ("v1", "persistentvolumeclaims"))
 """What runs a TrainingJob in the clean room (and its output claim): a change reconciles the job."""
 
 
-async def space_changed(name: str, memo: Operator, **_: Any) -> None:
-    """A DataSpace changed: reconcile it, and the contracts that name it (datasets, existence)."""
-    memo.enqueue(DATA_SPACE, name)
-    for contract in await contracts_of_space(memo, name):
+async def space_changed(name: str, event: kopf.RawEvent, memo: Operator, **_: Any) -> None:
+    """A DataSpace changed: reconcile it (unless the change is the operator's own write), and
+    the contracts that name it (datasets, existence, readiness)."""
+    body = dict(event["object"])
+    if event.get("type") == "DELETED":
+        memo.space_writes.forget(key_of(body))
+    if not memo.space_writes.is_echo(body):
+        memo.enqueue(DATA_SPACE, name)
+    for contract in await known_contracts_of_space(memo, name):
         memo.enqueue(DATA_CONTRACT, contract["metadata"]["name"])
 
 
-async def space_child_changed(labels: Mapping[str, str], memo: Operator, **_: Any) -> None:
-    """A child of a space changed or vanished: reconcile the space (repairs drift)."""
-    space = labels.get(SPACE_LABEL) if labels.get(MANAGED_BY) == FIELD_MANAGER else None
-    if space:
+async def space_child_changed(
+    event: kopf.RawEvent, labels: Mapping[str, str], memo: Operator, **_: Any
+) -> None:
+    """A child of a space changed or vanished: keep it in the index, and reconcile the space
+    (repairs drift), unless the event only echoes the operator's own write."""
+    space = space_of_child(labels)
+    deleted = event.get("type") == "DELETED"
+    if space and memo.children.observe(dict(event["object"]), deleted):
         memo.enqueue(DATA_SPACE, space)
 
 
-async def contract_changed(name: str, body: kopf.Body, memo: Operator, **_: Any) -> None:
-    """A DataContract changed: reconcile it; its spaces may now be deletable; its jobs enforce
-    it at once (revoked, expired, exhausted...)."""
+async def contract_changed(
+    name: str, body: kopf.Body, event: kopf.RawEvent, memo: Operator, **_: Any
+) -> None:
+    """A DataContract changed: keep it in the index, reconcile it; its spaces may now be
+    deletable; its jobs enforce it at once (revoked, expired, exhausted...)."""
+    memo.contracts.observe(dict(event["object"]), event.get("type") == "DELETED")
     memo.enqueue(DATA_CONTRACT, name)
     spec = body.get("spec") or {}
     for party in ("provider", "consumer"):
@@ -125,6 +132,19 @@ def _watch_own_objects(
             id=f"{prefix}-{plural}",
             registry=registry,
         )(handler)
+
+
+async def fill_indexes(memo: Operator) -> None:
+    """LIST every child of every space, and every contract, into the indexes, before this
+    replica reconciles."""
+    selector = f"{MANAGED_BY}={FIELD_MANAGER},{SPACE_LABEL}"
+    for api_version, kind in SPACE_CHILD_KINDS:
+        items = await memo.kube.list(api_version, kind, None, selector)
+        # A list's items do not repeat their apiVersion and kind.
+        memo.children.fill({"apiVersion": api_version, "kind": kind, **item} for item in items)
+    memo.children.synced = True
+    memo.contracts.fill(await memo.kube.list(API_VERSION, DATA_CONTRACT))
+    memo.contracts.synced = True
 
 
 async def resync(memo: Operator) -> None:

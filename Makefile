@@ -92,6 +92,10 @@ test: ## Everything CI runs: lint, CRDs fresh, unit, alert rules, hub up, integr
 bench: venv ## Benchmarks of the pure core (ledger, admission); figures as ratios of one run.
 	$(BIN)/python bench/bench_core.py
 
+.PHONY: chaos
+chaos: venv ## Chaos campaign on the hub: churn, KILLS=50 leader SIGKILLs, API server/etcd restarts, invariants.
+	HUB_DIR=$(HUB_DIR) $(BIN)/python -m bench.chaos
+
 ##@ Local GPU hub
 .PHONY: hub-build
 hub-build: ## Build (once, cached per version) the hub's Kubernetes, etcd, kwok and helm binaries.

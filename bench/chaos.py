@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.chaos_churn import Churn, Ledger, poll
-from bench.chaos_cluster import Killer, Prober, Replicas, restart_component
+from bench.chaos_cluster import ControlPlane, Killer, Prober, Replicas, Supervisor
 from bench.chaos_facts import (
     contracts_facts,
     dump,
@@ -93,9 +93,9 @@ def hub_up(hub_dir: Path) -> str:
 class Restarter(threading.Thread):
     """Restarts the API server and etcd at evenly spread moments of the churn."""
 
-    def __init__(self, hub_dir: Path, api: client.ApiClient, knobs: Knobs) -> None:
+    def __init__(self, control: ControlPlane, knobs: Knobs) -> None:
         super().__init__(daemon=True)
-        self.hub_dir, self.api = hub_dir, api
+        self.control = control
         order = ["kube-apiserver"] * knobs.api_restarts
         order[1:1] = ["etcd"] * knobs.etcd_restarts
         self.order, self.duration = order, knobs.duration
@@ -108,9 +108,7 @@ class Restarter(threading.Thread):
             moment = start + self.duration * (index + 1) / (len(self.order) + 1)
             time.sleep(max(0.0, moment - time.monotonic()))
             try:
-                self.downtimes.append(
-                    (component, restart_component(self.hub_dir, component, self.api))
-                )
+                self.downtimes.append((component, self.control.restart(component)))
                 say(f"restarted {component}: API answering {self.downtimes[-1][1]:.1f}s later")
             except Exception as error:  # reported
                 self.errors.append(f"{component}: {error}")
@@ -146,7 +144,7 @@ class Campaign:
     """The hub, its replicas and the churn's threads."""
 
     knobs: Knobs
-    hub_dir: Path
+    control: ControlPlane
     out: Path
     api: client.ApiClient
     replicas: Replicas
@@ -166,7 +164,8 @@ def prepare(knobs: Knobs, hub_dir: Path, out: Path) -> Campaign:
     story = Story(Hub(api))
     ledger = Ledger(spaces=[story.space() for _ in range(knobs.spaces)])
     churns = [Churn(story, ledger, knobs.seed + n) for n in range(knobs.churn)]
-    return Campaign(knobs, hub_dir, out, api, replicas, story, ledger, churns)
+    control = ControlPlane(hub_dir, api)
+    return Campaign(knobs, control, out, api, replicas, story, ledger, churns)
 
 
 def run(campaign: Campaign) -> tuple[Observer, Prober, Killer, Restarter]:
@@ -179,7 +178,9 @@ def run(campaign: Campaign) -> tuple[Observer, Prober, Killer, Restarter]:
     observer.start()
     prober.start()
     killer = Killer(campaign.replicas, knobs.kills, knobs.duration, knobs.seed)
-    restarter = Restarter(campaign.hub_dir, campaign.api, knobs)
+    restarter = Restarter(campaign.control, knobs)
+    supervisor = Supervisor(campaign.control)
+    supervisor.start()
     say(f"{knobs.spaces} spaces; churn, {knobs.kills} kills, restarts for {knobs.duration:.0f}s")
     killer.start()
     restarter.start()
@@ -193,6 +194,7 @@ def run(campaign: Campaign) -> tuple[Observer, Prober, Killer, Restarter]:
     for thread in [killer, restarter, *threads]:
         thread.join()
     prober.done.set()
+    supervisor.done.set()
     return observer, prober, killer, restarter
 
 
@@ -208,8 +210,9 @@ def judge(campaign: Campaign, observer: Observer, prober: Prober) -> list[Check]
     lag_check, _worst = check_nothing_runs_after_end(jobs, contracts, campaign.knobs.lag_bound)
     refused = Check(
         "writes refused while no replica served the webhook",
-        f"{len(prober.refused)} refused of {prober.answered + len(prober.refused)} probes "
-        f"(every 0.1 s); {prober.api_down} sent while the API server itself was down",
+        f"{len(prober.refused)} refused of {prober.sent} probes (every 0.1 s); "
+        f"{len(prober.cut)} cut in flight by the SIGKILL of the replica answering them; "
+        f"{prober.api_down} sent while the API server itself was down",
         prober.refused[:20],
     )
     return [
@@ -246,8 +249,8 @@ def main() -> int:
             f"{len(campaign.replicas.kills)} SIGKILLs of the leader (takeover worst "
             f"{max(takeovers):.1f}s, mean {sum(takeovers) / len(takeovers):.1f}s); restarts "
             + ", ".join(f"{c} {s:.1f}s" for c, s in restarter.downtimes)
-            + f"; settled in {settled:.0f}s; {len(ledger.jobs)} jobs, "
-            f"{len(ledger.refused_jobs)} refused by policy"
+            + f"; revived after dying {campaign.control.revived}; settled in {settled:.0f}s; "
+            f"{len(ledger.jobs)} jobs, {len(ledger.refused_jobs)} refused by policy"
         )
         for error in killer.errors + restarter.errors + ledger.errors:
             say(f"note: {error}")

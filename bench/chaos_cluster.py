@@ -18,9 +18,19 @@ from tests.processes import OperatorProcess, free_port
 
 LEASE, OPERATOR_NAMESPACE = "tds-operator-leader", "tds-system"
 WEBHOOK_UNREACHABLE = "failed calling webhook"
+NOBODY_LISTENS = "connection refused"
 
 
 # --- the control plane ---------------------------------------------------------------------------
+
+
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+)
 
 
 def cluster_dir(hub_dir: Path) -> Path:
@@ -28,37 +38,93 @@ def cluster_dir(hub_dir: Path) -> Path:
     return hub_dir / "kwok" / "clusters" / os.environ.get("HUB_NAME", "tds-hub")
 
 
-def restart_component(hub_dir: Path, component: str, api: client.ApiClient) -> float:
-    """Stop one control-plane process (SIGTERM) and start it again with the command line, working
-    directory and environment kwokctl gave it, its pid file updated so `hub-down` stops the new
-    one; the seconds until the API server answered /readyz again."""
-    here = cluster_dir(hub_dir)
-    pid_file = here / "pids" / f"{component}.pid"
-    pid = int(pid_file.read_text().strip())
-    command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    environ = Path(f"/proc/{pid}/environ").read_bytes().rstrip(b"\0").split(b"\0")
-    env = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
-    started = time.monotonic()
-    os.kill(pid, signal.SIGTERM)
-    while Path(f"/proc/{pid}").exists() and time.monotonic() - started < 30:
-        time.sleep(0.05)
-    with (here / "logs" / f"{component}.log").open("ab") as log:
-        process = subprocess.Popen(
-            [part.decode() for part in command],
-            cwd=here,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    pid_file.write_text(str(process.pid))
-    while time.monotonic() - started < 120:
-        try:
-            client.CoreV1Api(api).list_namespace(limit=1, _request_timeout=2)
-            return time.monotonic() - started
-        except Exception:  # anything but an answer means not ready yet
-            time.sleep(0.1)
-    raise RuntimeError(f"the API server did not answer within 120 s of restarting {component}")
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class ControlPlane:
+    """The hub's control-plane processes as kwokctl started them (command line, working
+    directory, environment, read once at the start), so that one can be restarted, and one that
+    died started again as a kubelet restarts a static pod: the controller-manager and the
+    scheduler exit when they cannot renew their own leases while the API server is down."""
+
+    def __init__(self, hub_dir: Path, api: client.ApiClient) -> None:
+        self.here, self.api = cluster_dir(hub_dir), api
+        self.lock = threading.Lock()
+        self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+        for component in COMPONENTS:
+            pid = self._pid(component)
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().rstrip(b"\0").split(b"\0")
+            env = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+            self.commands[component] = ([part.decode() for part in command], env)
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.revived: dict[str, int] = {}
+
+    def _pid(self, component: str) -> int:
+        return int((self.here / "pids" / f"{component}.pid").read_text().strip())
+
+    def _launch(self, component: str) -> None:
+        command, env = self.commands[component]
+        with (self.here / "logs" / f"{component}.log").open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=self.here,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.children.append(process)
+        (self.here / "pids" / f"{component}.pid").write_text(str(process.pid))
+
+    def restart(self, component: str) -> float:
+        """Stop one process (SIGTERM) and start it again; the seconds until the API server
+        answered again."""
+        started = time.monotonic()
+        with self.lock:
+            pid = self._pid(component)
+            os.kill(pid, signal.SIGTERM)
+            while _alive(pid) and time.monotonic() - started < 60:
+                self._reap()
+                time.sleep(0.05)
+            self._launch(component)
+        while time.monotonic() - started < 120:
+            try:
+                client.CoreV1Api(self.api).list_namespace(limit=1, _request_timeout=2)
+                return time.monotonic() - started
+            except Exception:  # anything but an answer means not ready yet
+                time.sleep(0.1)
+        raise RuntimeError(f"the API server did not answer within 120 s of restarting {component}")
+
+    def _reap(self) -> None:
+        for child in self.children:
+            child.poll()
+
+    def revive_dead(self) -> None:
+        with self.lock:
+            self._reap()
+            for component in COMPONENTS:
+                if not _alive(self._pid(component)):
+                    self._launch(component)
+                    self.revived[component] = self.revived.get(component, 0) + 1
+
+
+class Supervisor(threading.Thread):
+    """Starts again, every second, whatever control-plane process died."""
+
+    def __init__(self, control: ControlPlane) -> None:
+        super().__init__(daemon=True)
+        self.control = control
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(1.0):
+            self.control.revive_dead()
 
 
 # --- the operator's replicas ---------------------------------------------------------------------
@@ -119,9 +185,9 @@ class Replicas:
         self.running.pop(leader).stop(kill=True)
         killed = time.monotonic()
         self.kills.append(time.time())
-        self.start_one()
         self.live_leader()
         self.takeovers.append(time.monotonic() - killed)
+        self.start_one()
 
     def stop_all(self) -> None:
         for process in self.running.values():
@@ -157,8 +223,9 @@ class Killer(threading.Thread):
 
 class Prober(threading.Thread):
     """Sends an admission-bound write (a dry-run TrainingJob create) every 0.1 s and counts the
-    answers, the writes refused because no replica answered the webhook, and those lost while the
-    API server itself was down."""
+    answers, the writes refused because no replica listened on the webhook's address, those cut
+    because the replica answering them was killed in the middle, and those lost while the API
+    server itself was down."""
 
     def __init__(self, api: client.CustomObjectsApi, body: dict[str, object]) -> None:
         super().__init__(daemon=True)
@@ -166,7 +233,9 @@ class Prober(threading.Thread):
         self.done = threading.Event()
         self.answered = 0
         self.refused: list[str] = []
+        self.cut: list[str] = []
         self.api_down = 0
+        self.sent = 0
 
     def run(self) -> None:
         metadata = dict(self.body["metadata"])  # type: ignore[call-overload]
@@ -174,6 +243,7 @@ class Prober(threading.Thread):
         count = 0
         while not self.done.wait(0.1):
             count += 1
+            self.sent = count
             body = {**self.body, "metadata": {**metadata, "name": f"probe{count}"}}
             try:
                 self.api.create_namespaced_custom_object(
@@ -187,8 +257,11 @@ class Prober(threading.Thread):
                 )
                 self.answered += 1
             except ApiException as error:
-                if WEBHOOK_UNREACHABLE in str(error.body):
-                    self.refused.append(f"{time.time():.1f} {str(error.body)[:200]}")
+                text = str(error.body)
+                if WEBHOOK_UNREACHABLE in text:
+                    # Nobody listened, or the replica that had the request died with it.
+                    missed = self.refused if NOBODY_LISTENS in text else self.cut
+                    missed.append(f"{time.time():.1f} {text[-160:]}")
                 elif error.status in (0, 500, 503, 504):
                     self.api_down += 1
                 else:

@@ -83,12 +83,13 @@ class ControlPlane:
         (self.here / "pids" / f"{component}.pid").write_text(str(process.pid))
 
     def restart(self, component: str) -> float:
-        """Stop one process (SIGTERM) and start it again; the seconds until the API server
-        answered again."""
+        """Kill one process (SIGKILL, a crash; a graceful stop of the API server drains for
+        half a minute with its port free, which other local clusters may take) and start it
+        again; the seconds until the API server answered again."""
         started = time.monotonic()
         with self.lock:
             pid = self._pid(component)
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGKILL)
             while _alive(pid) and time.monotonic() - started < 60:
                 self._reap()
                 time.sleep(0.05)

@@ -93,7 +93,7 @@ bench: venv ## Benchmarks of the pure core (ledger, admission); figures as ratio
 	$(BIN)/python bench/bench_core.py
 
 .PHONY: chaos
-chaos: venv ## Chaos campaign on the hub: churn, KILLS=50 leader SIGKILLs, API server/etcd restarts, invariants.
+chaos: venv ## Chaos campaign on the hub (KILLS=50 DURATION=600 CHURN=3 SPACES=6 SEED=...; README Reliability).
 	HUB_DIR=$(HUB_DIR) $(BIN)/python -m bench.chaos
 
 ##@ Local GPU hub

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kopf
 
 from tds_operator import FIELD_MANAGER, metrics, webhooks
@@ -173,10 +174,27 @@ _background: set[asyncio.Task[None]] = set()
 
 
 async def lead(memo: Operator) -> None:
-    """This replica became the leader: run the reconcilers, on every object."""
+    """This replica became the leader: run the reconcilers, and enqueue every object in the
+    background (the election loop must go on renewing the Lease meanwhile)."""
     for queue in memo.queues.values():
         queue.start()
-    await watches.resync(memo)
+    task = asyncio.create_task(resync_while_leading(memo), name="leader-resync")
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def resync_while_leading(memo: Operator) -> None:
+    """Enqueue every object, retrying through API errors (a restarting API server answers 429
+    or 503) for as long as this replica leads."""
+    delay = 0.5
+    while memo.elector is not None and memo.elector.leading:
+        try:
+            await watches.resync(memo)
+            return
+        except (KubeError, httpx.HTTPError) as error:
+            logger.warning("resync as the new leader failed, retrying in %ss: %s", delay, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def stand_by(memo: Operator) -> None:

@@ -20,6 +20,9 @@ from tests.manifests import Body, training_job_body
 T = TypeVar("T")
 # 180 GPU-seconds: three 2-GPU jobs use them up in 30 s.
 BUDGET_GPU_HOURS = 0.05
+# Seconds a scenario waits for the operator to report a contract's phase: with a new leader every
+# ~12 s, each one resyncing every object first, a new contract may wait minutes.
+PHASE_WAIT = 180
 
 
 @dataclass
@@ -90,12 +93,12 @@ class Churn:
         with self.ledger.lock:
             self.ledger.planned[name] = planned
         if consent:
-            poll(lambda: self._phase(name) == "Proposed", f"{name} Proposed", 60)
+            poll(lambda: self._phase(name) == "Proposed", f"{name} Proposed", PHASE_WAIT)
             retry(
                 lambda: self.story.contracts.consent(owner_of(consumer), name, "consumer"),
                 f"consent {name}",
             )
-            poll(lambda: self._phase(name) == "Active", f"{name} Active", 60)
+            poll(lambda: self._phase(name) == "Active", f"{name} Active", PHASE_WAIT)
         return name, consumer
 
     def _propose(self, provider: str, consumer: str, terms: dict[str, Any]) -> None:

@@ -120,7 +120,8 @@ class Observer:
                     seen.end = _stamp(status.state.terminated.finished_at)
             deleted = _stamp(pod.metadata.deletion_timestamp)
             if seen.end is None and deleted is not None:
-                seen.end = deleted
+                # The API server sets it to the deletion request plus the grace period.
+                seen.end = deleted - (pod.metadata.deletion_grace_period_seconds or 0)
             if seen.end is None and kind == "DELETED":
                 seen.end = time.time()
 

@@ -90,8 +90,8 @@ class Churn:
             lambda: self._propose(provider, consumer, body_terms),
             f"propose {name}",
         )
-        with self.ledger.lock:
-            self.ledger.planned[name] = planned
+        # Until the churn has done what makes it so (consent, a revocation, jobs on a budget):
+        self.plan(name, "Proposed" if planned != "Expired" else planned)
         if consent:
             poll(lambda: self._phase(name) == "Proposed", f"{name} Proposed", PHASE_WAIT)
             retry(
@@ -99,7 +99,14 @@ class Churn:
                 f"consent {name}",
             )
             poll(lambda: self._phase(name) == "Active", f"{name} Active", PHASE_WAIT)
+            if planned in ("Active", "Revoked", "Exhausted"):
+                self.plan(name, "Active")
         return name, consumer
+
+    def plan(self, name: str, phase: str) -> None:
+        """The phase the contract must end in, given what the churn did to it so far."""
+        with self.ledger.lock:
+            self.ledger.planned[name] = phase
 
     def _propose(self, provider: str, consumer: str, terms: dict[str, Any]) -> None:
         if self.story.hub.get("datacontracts", terms["name"]) is None:
@@ -116,6 +123,7 @@ class Churn:
         retry(lambda: self.story.contracts.revoke(owner_of(provider), name), f"revoke {name}")
         with self.ledger.lock:
             self.ledger.revoked_at[name] = time.time()
+            self.ledger.planned[name] = "Revoked"
 
     # --- jobs ------------------------------------------------------------------------------------
 
@@ -204,6 +212,8 @@ class Churn:
     def out_of_budget(self) -> None:
         name, consumer = self.contract("Exhausted", max_gpu_hours=BUDGET_GPU_HOURS)
         jobs = [j for _ in range(3) if (j := self.submit(name, consumer, 300, 2))]
+        if jobs:
+            self.plan(name, "Exhausted")
         self.finished(jobs, 120)
 
     def deleted_while_running(self) -> None:

@@ -201,7 +201,11 @@ class TrainingJobReconciler:
         if batch is None:
             if status.get("job"):
                 lost = Decision.deny(JOB_LOST, f"batch Job {namespace}/{name} vanished")
-                await self._finish(body, "Failed", lost)
+                # What its pods still show, and never less than its status already metered:
+                # the ledger and the contract's usage get the figure the job ran up.
+                pods = await self.workload.pods(body)
+                used = gpu_seconds(pods, job.spec.gpus_per_worker, utcnow())
+                await self._finish(body, "Failed", lost, used=used)
                 return None
             sealed, batch = await self._start(body, job, contract)
             if batch is None:

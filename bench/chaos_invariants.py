@@ -306,7 +306,7 @@ def check_budgets(contracts: Sequence[ContractFacts], jobs: Sequence[JobFacts]) 
         over = contract.usage_gpu_seconds - contract.budget_gpu_seconds
         if contract.end is not None and contract.end.phase == "Exhausted":
             figures.append(f"{contract.name}: {over:+.0f} GPU-s over, {held} GPUs held")
-        if over > held:
+        if over > held + USAGE_TOLERANCE_SECONDS:
             check.violations.append(
                 f"{contract.name}: metered {contract.usage_gpu_seconds:.0f} of a "
                 f"{contract.budget_gpu_seconds:.0f} GPU-s budget holding {held} GPUs"

@@ -83,6 +83,7 @@ from tds_operator.policy.enforcement import (
     start_time,
     stop_reason,
     usage_due,
+    validity_outcome,
 )
 from tds_operator.policy.manifest import ManifestSummary, manifest_outcome
 from tds_operator.policy.outputs import output_size_allowed, quarantine_ends
@@ -215,6 +216,7 @@ class TrainingJobReconciler:
         used = gpu_seconds(pods, job.spec.gpus_per_worker, now)
         outcome = batch_outcome(batch, pods)
         if outcome is not None:
+            outcome = validity_outcome(outcome, contract.spec.validity.not_after, now)
             await self._finish(body, *outcome, used=used)
             return None
         jobs = await self.workload.contract_jobs(contract.metadata.name or "")

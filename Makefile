@@ -105,6 +105,10 @@ bench-scale: venv ## N DataSpaces on a fresh hub (BENCH_HUB_DIR): the operator v
 	$(BIN)/python bench/scale.py --spaces $(N) --clients $(CLIENTS) --idle $(IDLE) --hub-dir $(BENCH_HUB_DIR) \
 	  $(if $(PROFILE),--profile $(PROFILE))
 
+.PHONY: chaos
+chaos: venv ## Chaos campaign on the hub (KILLS=50 DURATION=600 CHURN=3 SPACES=6 SEED=...; README Reliability).
+	HUB_DIR=$(HUB_DIR) $(BIN)/python -m bench.chaos
+
 ##@ Local GPU hub
 .PHONY: hub-build
 hub-build: ## Build (once, cached per version) the hub's Kubernetes, etcd, kwok, helm (and HUB_KUEUE=1: Kueue).

@@ -41,7 +41,8 @@ RoleChange = Callable[[], Awaitable[None]]
 
 class LeaderElector:
     """Takes, renews and gives up one Lease; calls `lead` when this replica becomes the leader
-    and `stand_by` when it stops being it."""
+    and `stand_by` when it stops being it. Both must return at once (the Lease is renewed in
+    the same loop); an error in either is logged and the election goes on."""
 
     def __init__(
         self,
@@ -71,7 +72,15 @@ class LeaderElector:
             except (KubeError, httpx.HTTPError, TimeoutError) as error:
                 logger.warning("leader election: Lease %s unreachable: %s", self.name, error)
                 holds = self.leading and still_leading(self._last_renewal_sent, time.monotonic())
-            await self._become(holds)
+            except Exception:
+                # Whatever else went wrong, the loop goes on: a replica whose election ended
+                # would go on reconciling without renewing the Lease, beside the next leader.
+                logger.exception("leader election: round on Lease %s failed", self.name)
+                holds = self.leading and still_leading(self._last_renewal_sent, time.monotonic())
+            try:
+                await self._become(holds)
+            except Exception:
+                logger.exception("leader election: %s could not change its role", self.identity)
             await asyncio.sleep(RENEW_INTERVAL_SECONDS)
 
     async def _round(self) -> bool:

@@ -174,15 +174,43 @@ _background: set[asyncio.Task[None]] = set()
 
 
 async def lead(memo: Operator) -> None:
-    """This replica became the leader: run the reconcilers, on every object."""
+    """This replica became the leader: fill the indexes, run the reconcilers and enqueue every
+    object, all in the background (the election loop must go on renewing the Lease meanwhile)."""
+    task = asyncio.create_task(take_the_lead(memo), name="leader-start")
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def still_leads(memo: Operator) -> bool:
+    return memo.elector is not None and memo.elector.leading
+
+
+async def take_the_lead(memo: Operator) -> None:
+    """Indexes first, so that the first reconciles read from them; then the reconcilers."""
     try:
         await watches.fill_indexes(memo)
     except (KubeError, httpx.HTTPError) as error:
         # Reconciles then read what the indexes miss from the API server.
         logger.warning("could not list the children of spaces and the contracts: %s", error)
+    if not still_leads(memo):
+        return  # lost the Lease meanwhile: stand_by has run, the queues stay stopped
     for queue in memo.queues.values():
         queue.start()
-    await watches.resync(memo)
+    await resync_while_leading(memo)
+
+
+async def resync_while_leading(memo: Operator) -> None:
+    """Enqueue every object, retrying through API errors (a restarting API server answers 429
+    or 503) for as long as this replica leads."""
+    delay = 0.5
+    while still_leads(memo):
+        try:
+            await watches.resync(memo)
+            return
+        except (KubeError, httpx.HTTPError) as error:
+            logger.warning("resync as the new leader failed, retrying in %ss: %s", delay, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def stand_by(memo: Operator) -> None:

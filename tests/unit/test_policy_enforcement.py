@@ -9,6 +9,7 @@ import pytest
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.trainingjob import TrainingJobSpec
+from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
     LEDGER_CHECKPOINT_GPU_SECONDS,
     LiveBudget,
@@ -25,6 +26,7 @@ from tds_operator.policy.enforcement import (
     start_time,
     stop_reason,
     usage_due,
+    validity_outcome,
     worker_failure,
 )
 from tests.manifests import consented, contract_spec
@@ -290,3 +292,20 @@ def test_a_used_up_budget_stops_jobs_with_the_contracts_reason() -> None:
     assert decision.reason == "GpuBudgetExhausted"
     assert "40 of its 36 GPU-seconds" in decision.message
     assert "spec.compute.maxGpuHours" in decision.message
+
+
+def test_the_deadline_at_the_end_of_validity_is_the_contracts_expiry_not_a_failure() -> None:
+    # The chaos campaign saw jobs of an expiring contract end Failed/DeadlineExceeded: the
+    # batch Job's deadline, which never reaches past notAfter, won the race with the stop.
+    not_after = datetime(2027, 3, 1, tzinfo=UTC)
+    deadline = ("Failed", Decision.deny("DeadlineExceeded", "Job was active longer than allowed"))
+    phase, decision = validity_outcome(deadline, not_after, not_after + timedelta(seconds=1))
+    assert (phase, decision.reason) == ("Stopped", "ValidityEnded")
+    assert "spec.validity.notAfter" in decision.message
+    # Before notAfter, a deadline is the job's own (maxDurationSeconds, its budget share).
+    assert validity_outcome(deadline, not_after, not_after - timedelta(seconds=1)) == deadline
+    # Any other outcome stands.
+    crashed = ("Failed", Decision.deny("BackoffLimitExceeded", "worker 0 exited with code 1"))
+    assert validity_outcome(crashed, not_after, not_after) == crashed
+    done = ("Succeeded", Decision.allow("Completed", "all workers completed"))
+    assert validity_outcome(done, not_after, not_after) == done

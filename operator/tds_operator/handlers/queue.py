@@ -76,7 +76,9 @@ class ReconcileQueue:
         self.enqueue(key)
 
     def start(self) -> None:
-        """Start the workers on the running event loop."""
+        """Start the workers on the running event loop (once: a running queue is left as it is)."""
+        if self._tasks:
+            return
         for index in range(self._workers):
             self._tasks.append(
                 asyncio.create_task(self._work(), name=f"{self.kind}-worker-{index}")

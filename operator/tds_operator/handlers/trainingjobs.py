@@ -86,6 +86,7 @@ from tds_operator.policy.enforcement import (
     start_time,
     stop_reason,
     usage_due,
+    validity_outcome,
 )
 from tds_operator.policy.manifest import ManifestSummary, manifest_outcome
 from tds_operator.policy.outputs import output_size_allowed, quarantine_ends
@@ -253,7 +254,11 @@ class TrainingJobReconciler:
         if batch is None:
             if status.get("job"):
                 lost = Decision.deny(JOB_LOST, f"batch Job {namespace}/{name} vanished")
-                await self._finish(body, "Failed", lost)
+                # What its pods still show, and never less than its status already metered:
+                # the ledger and the contract's usage get the figure the job ran up.
+                pods = await self.workload.pods(body)
+                used = gpu_seconds(pods, job.spec.gpus_per_worker, utcnow())
+                await self._finish(body, "Failed", lost, used=used)
                 return None
             sealed, batch = await self._start(body, job, contract)
             if batch is None:
@@ -263,6 +268,7 @@ class TrainingJobReconciler:
         used = gpu_seconds(pods, job.spec.gpus_per_worker, now)
         outcome = batch_outcome(batch, pods)
         if outcome is not None:
+            outcome = validity_outcome(outcome, contract.spec.validity.not_after, now)
             await self._finish(body, *outcome, used=used)
             return None
         jobs = await self.workload.contract_jobs(contract.metadata.name or "")

@@ -103,6 +103,26 @@ def batch_outcome(
     return None
 
 
+DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
+VALIDITY_ENDED: Final = "ValidityEnded"
+
+
+def validity_outcome(
+    outcome: tuple[TrainingJobPhase, Decision], not_after: datetime, now: datetime
+) -> tuple[TrainingJobPhase, Decision]:
+    """The batch Job's outcome as the job reports it: its deadline, which never reaches past the
+    contract's notAfter, ending it at or after notAfter is the contract's expiry stopping it
+    (the backstop and the operator's own stop race for the same second), not a failure."""
+    phase, decision = outcome
+    if phase != "Failed" or decision.reason != DEADLINE_EXCEEDED or now < not_after:
+        return outcome
+    return "Stopped", Decision.deny(
+        VALIDITY_ENDED,
+        f"the validity window ended at {not_after.isoformat()} (spec.validity.notAfter); "
+        "the batch Job's deadline stopped the workers",
+    )
+
+
 def worker_failure(pods: Iterable[LiveObject]) -> str:
     """The first worker that exited with an error: its index, exit code and a reason from
     TERMINATION_REASONS. Nothing the workload wrote (its termination message) is ever copied:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -156,19 +158,30 @@ class Kube:
         headers = [*self._identity, *dict(kwargs.pop("headers", {})).items()]
         # A watch stays open as long as it lasts: it takes no place among the requests.
         gate = contextlib.nullcontext() if kwargs.get("stream") else self._in_flight
+        call = functools.partial(
+            self._api.call_api,
+            method,
+            version=api_version,
+            namespace=namespace if resource.namespaced else None,
+            url=url,
+            headers=headers,
+            **kwargs,
+        )
         try:
-            async with (
-                gate,
-                self._api.call_api(
-                    method,
-                    version=api_version,
-                    namespace=namespace if resource.namespaced else None,
-                    url=url,
-                    headers=headers,
-                    **kwargs,
-                ) as response,
-            ):
-                yield response
+            async with gate:
+                # kr8s answers a 401 or 403 by closing its connections, which breaks every other
+                # request in flight, and asking three times more. A refusal (403) is an answer:
+                # the client reads it itself. Only expired credentials (401: a rotated
+                # ServiceAccount token) are left to kr8s, which reads them again and retries.
+                async with call(raise_for_status=False) as response:
+                    if response.status_code != HTTPStatus.UNAUTHORIZED:
+                        if response.is_error:
+                            await response.aread()
+                            raise _kube_error(response)
+                        yield response
+                        return
+                async with call() as response:
+                    yield response
         except httpx.HTTPStatusError as error:
             raise _kube_error(error.response) from None
         except kr8s.ServerError as error:

@@ -386,6 +386,12 @@ class Kube:
         )
 
 
+def without_managed_fields(body: Manifest) -> Manifest:
+    """The object without managedFields, which no comparison reads and which dwarf the rest."""
+    metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+    return {**body, "metadata": metadata}
+
+
 def comparable(manifest: Manifest) -> Manifest:
     """The part of a desired manifest that a live object can be compared with."""
     return {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}

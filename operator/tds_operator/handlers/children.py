@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 from tds_operator import FIELD_MANAGER
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
-from tds_operator.kube import Kube, comparable, is_subset
+from tds_operator.kube import Kube, comparable, is_subset, without_managed_fields
 
 ObjectKey = tuple[str, str, str, str]
 """apiVersion, kind, namespace ("" when cluster-scoped) and name of one object."""
@@ -26,12 +26,6 @@ def key_of(body: Manifest) -> ObjectKey:
     """The index key of an object (a live body or a desired manifest)."""
     metadata = body["metadata"]
     return body["apiVersion"], body["kind"], metadata.get("namespace") or "", metadata["name"]
-
-
-def _slim(body: Manifest) -> Manifest:
-    """The object without managedFields, which no comparison reads and which dwarf the rest."""
-    metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
-    return {**body, "metadata": metadata}
 
 
 KEPT_VERSIONS = 4
@@ -130,7 +124,7 @@ class ChildIndex:
 
     def _keep(self, key: ObjectKey, body: Manifest) -> None:
         labels = body["metadata"].get("labels") or {}
-        self._live[key] = _slim(body)
+        self._live[key] = without_managed_fields(body)
         space = labels.get(SPACE_LABEL)
         if space:
             self._of_space.setdefault(space, set()).add(key)

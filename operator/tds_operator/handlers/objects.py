@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
 
@@ -35,12 +36,17 @@ def validation_message(error: ValidationError) -> str:
     return f"{field}: {first['msg']}"
 
 
-async def write_status(kube: Kube, body: Manifest, status: KubeModel) -> Manifest | None:
-    """Patch the status fields given in the typed `status` that differ from the live ones; the
-    object as written, or None if nothing was. Fields left out or None are not sent (a merge
-    patch leaves them as they are)."""
+async def write_status(
+    kube: Kube, body: Manifest, status: KubeModel, *, clear: Iterable[str] = ()
+) -> Manifest | None:
+    """Patch the status fields given in the typed `status` that differ from the live ones, and
+    remove the live fields named in `clear`, in one write; the object as written, or None if
+    nothing was. Fields left out or None are not sent (a merge patch leaves them as they are)."""
+    live = body.get("status") or {}
     fields = status.model_dump(mode="json", exclude_unset=True, exclude_none=True)
-    if is_subset(fields, body.get("status") or {}):
+    # A merge patch removes a field set to null.
+    fields |= {name: None for name in clear if live.get(name) is not None}
+    if is_subset(fields, live):
         return None
     metadata = body["metadata"]
     return await kube.patch_status(

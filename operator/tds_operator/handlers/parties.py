@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tds_operator.desired.labels import Manifest
+from tds_operator.kube import without_managed_fields
 
 
 def parties(body: Manifest) -> set[str]:
@@ -51,8 +52,7 @@ class ContractIndex:
         return [self._contracts[name] for name in sorted(self._of_space.get(space, ()))]
 
     def _keep(self, name: str, body: Manifest) -> None:
-        metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
-        self._contracts[name] = {**body, "metadata": metadata}
+        self._contracts[name] = without_managed_fields(body)
         for space in parties(body):
             self._of_space.setdefault(space, set()).add(name)
 

@@ -604,17 +604,6 @@ class TrainingJobReconciler:
                 timestamp(utcnow()) if completed and not status.get("completionTime") else None
             ),
         )
-        if phase == "Queued" or status.get("queuePosition") is None:
-            await write_status(self.kube, body, new_status)
-            return
-        # Out of the queue: no position, in the same write as the new phase (a merge patch
-        # removes a field set to null).
-        fields = new_status.model_dump(mode="json", exclude_unset=True, exclude_none=True)
-        metadata = body["metadata"]
-        await self.kube.patch_status(
-            body["apiVersion"],
-            body["kind"],
-            metadata["name"],
-            {**fields, "queuePosition": None},
-            metadata["namespace"],
-        )
+        # Out of the queue: no position, in the same write as the new phase.
+        clear = () if phase == "Queued" else ("queuePosition",)
+        await write_status(self.kube, body, new_status, clear=clear)

@@ -43,6 +43,10 @@ COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 NO_RESOLVER = "127.0.0.1"
 SCRATCH_MOUNT = "/tmp"
 TERMINATION_LOG = "/dev/termination-log"
+METERING_FINALIZER = "tds.io/metering"
+"""On every worker pod (through the batch Job's pod template): a pod taken away behind the
+operator's back (the Job controller at the deadline, the garbage collector, a person) stays,
+terminated with its finish time, until the operator has metered it and removes the finalizer."""
 
 
 def training_labels(job: TrainingJob) -> dict[str, str]:
@@ -145,7 +149,7 @@ def batch_job(
         container["command"] = list(spec.command)
     if spec.args:
         container["args"] = list(spec.args)
-    template_metadata: Manifest = {"labels": pod_labels}
+    template_metadata: Manifest = {"labels": pod_labels, "finalizers": [METERING_FINALIZER]}
     if pod_annotations:
         template_metadata["annotations"] = pod_annotations
     return {

@@ -139,6 +139,8 @@ class TrainingJobReconciler:
             return None
         phase = (body.get("status") or {}).get("phase")
         if phase in FINISHED_PHASES:
+            # Its final figure is recorded: pods still held for metering may go.
+            await self.workload.release_pods(body)
             return await self._keep_output(body, job)
         contract = await self.kube.get(API_VERSION, DATA_CONTRACT, job.spec.contract)
         if phase in (None, "Pending", "Queued"):
@@ -253,12 +255,7 @@ class TrainingJobReconciler:
         sealed: Decision | None = None
         if batch is None:
             if status.get("job"):
-                lost = Decision.deny(JOB_LOST, f"batch Job {namespace}/{name} vanished")
-                # What its pods still show, and never less than its status already metered:
-                # the ledger and the contract's usage get the figure the job ran up.
-                pods = await self.workload.pods(body)
-                used = gpu_seconds(pods, job.spec.gpus_per_worker, utcnow())
-                await self._finish(body, "Failed", lost, used=used)
+                await self._lost(body, contract)
                 return None
             sealed, batch = await self._start(body, job, contract)
             if batch is None:
@@ -305,6 +302,22 @@ class TrainingJobReconciler:
             )
             + WAKE_MARGIN_SECONDS
         )
+
+    async def _lost(self, body: Manifest, contract: DataContract) -> None:
+        """The batch Job is gone while the job ran. Either the operator's own stop at the budget
+        deleted it and was cut off before recording the stop (the API server restarting), or
+        something else took it: its pods are stopped (they may run on without it), metered to
+        their end and charged to the contract either way."""
+        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
+        budget = await self._live_budget(contract, jobs)
+        if budget.used_up:
+            gpu_budget = contract.spec.compute.max_gpu_hours * 3600
+            await self._stop(body, budget_exhausted(gpu_budget, budget))
+            self._wake_siblings(body, jobs)
+            return
+        name, namespace = workload_of(body)
+        lost = Decision.deny(JOB_LOST, f"batch Job {namespace}/{name} vanished")
+        await self._stop(body, lost, phase="Failed")
 
     async def _live_budget(
         self, contract: DataContract, jobs: list[tuple[Manifest, list[Manifest]]]
@@ -386,6 +399,7 @@ class TrainingJobReconciler:
         if status.get("phase") not in FINISHED_PHASES and status.get("job"):
             await self._stop(body, Decision.deny(DELETED, "the TrainingJob was deleted"))
         await self.workload.stop_workers(body)
+        await self.workload.release_pods(body)
         await self.workload.remove_rendezvous(body)
         if await self.outputs.claim(body) is not None:
             await self._discard_output(body, OUTPUT_JOB_DELETED)
@@ -510,12 +524,16 @@ class TrainingJobReconciler:
         )
         await write_status(self.kube, body, TrainingJobStatus(output=output))
 
-    async def _stop(self, body: Manifest, decision: Decision) -> None:
-        """Stop the workers now: meter up to this instant, then delete the batch Job."""
+    async def _stop(
+        self, body: Manifest, decision: Decision, phase: TrainingJobPhase = "Stopped"
+    ) -> None:
+        """Stop the workers now: meter up to this instant, then delete the batch Job and its
+        pods (held by their metering finalizer until the figure is recorded)."""
         gpus_per_worker = int((body.get("spec") or {}).get("gpusPerWorker", 1))
         used = gpu_seconds(await self.workload.pods(body), gpus_per_worker, utcnow())
         await self.workload.stop_workers(body)
-        await self._finish(body, "Stopped", decision, used=used)
+        await self.workload.stop_pods(body)
+        await self._finish(body, phase, decision, used=used)
         # The rendezvous Service holds no GPU: it goes once the stop is recorded.
         await self.workload.remove_rendezvous(body)
 
@@ -539,6 +557,7 @@ class TrainingJobReconciler:
         # One append: the final usage and the end of the job are recorded together.
         await self.op.ledger.record(contract, events)
         await self._write(body, phase, used=used, condition=(FINISHED, decision), completed=True)
+        await self.workload.release_pods(body)
         job = _parsed(body)
         if job is not None and job.spec.output is not None:
             # The output is listed into its manifest, then Quarantined (_keep_output).

@@ -17,10 +17,11 @@ from tds_operator.desired.outputs import MANIFEST_LABEL, with_output_volume
 from tds_operator.desired.trainingjob import (
     JOB_NAME_LABEL,
     JOB_NAMESPACE_LABEL,
+    METERING_FINALIZER,
     batch_job,
     rendezvous_service,
 )
-from tds_operator.kube import Kube
+from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.rules import HubRules
 
 
@@ -109,6 +110,37 @@ class Workload:
     async def stop_workers(self, body: Manifest) -> None:
         """Delete the batch Job (and so its pods)."""
         await self._delete_own("batch/v1", "Job", body)
+
+    async def stop_pods(self, body: Manifest) -> None:
+        """Delete the worker pods themselves: without their batch Job (gone, or deleted in the
+        background) they would run on until the garbage collector comes to them."""
+        for pod in await self.pods(body):
+            if not pod["metadata"].get("deletionTimestamp"):
+                await self._delete_pod(pod)
+
+    async def release_pods(self, body: Manifest) -> None:
+        """Once the job's final figure is recorded: remove the metering finalizer from its
+        worker pods, which may then go."""
+        for pod in await self.pods(body):
+            metadata = pod["metadata"]
+            finalizers = metadata.get("finalizers") or []
+            if METERING_FINALIZER not in finalizers:
+                continue
+            kept = [f for f in finalizers if f != METERING_FINALIZER]
+            patch = {"finalizers": kept or None, "resourceVersion": metadata["resourceVersion"]}
+            try:
+                await self.kube.merge_patch(
+                    "v1", "Pod", metadata["name"], {"metadata": patch}, metadata["namespace"]
+                )
+            except KubeError as error:
+                if error.status != 404:
+                    raise
+
+    async def _delete_pod(self, pod: Manifest) -> None:
+        metadata = pod["metadata"]
+        await self.kube.delete(
+            "v1", "Pod", metadata["name"], metadata["namespace"], uid=metadata["uid"]
+        )
 
     async def remove_rendezvous(self, body: Manifest) -> None:
         """Delete the rendezvous Service, which holds no GPU."""

@@ -18,6 +18,9 @@ from tests.processes import OperatorProcess, free_port
 
 LEASE, OPERATOR_NAMESPACE = "tds-operator-leader", "tds-system"
 WEBHOOK_UNREACHABLE = "failed calling webhook"
+# What kopf logs (at debug, as the replicas log) once the webhook server listens.
+WEBHOOK_SERVING = "Listening for webhooks at"
+SERVING_TIMEOUT_SECONDS = 60
 NOBODY_LISTENS = "connection refused"
 
 
@@ -151,12 +154,23 @@ class Replicas:
         }
 
     def start_one(self) -> str:
+        """Start a replica and return once it serves the webhooks (as a pod is Ready once its
+        webhook port accepts connections): killing the leader while the only other replica still
+        starts would be two failures at once, which no two replicas can cover."""
         self.started += 1
         name = f"replica-{self.started}"
         env = {**self.shared, "TDS_REPLICA_NAME": name}
-        process = OperatorProcess(self.kubeconfig, self.logs / f"{name}.log", env)
+        log = self.logs / f"{name}.log"
+        process = OperatorProcess(self.kubeconfig, log, env)
         process.start()
         self.running[name] = process
+        deadline = time.monotonic() + SERVING_TIMEOUT_SECONDS
+        while WEBHOOK_SERVING not in log.read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{name} did not serve the webhooks in {SERVING_TIMEOUT_SECONDS} s"
+                )
+            time.sleep(0.1)
         return name
 
     def holder(self) -> str | None:

@@ -5,6 +5,8 @@ second of the GPUs its jobs hold, and each job's figure is its own pod's run tim
 from __future__ import annotations
 
 import math
+import os
+import signal
 from datetime import datetime
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from tests.integration.hub import owner_of, unique
 from tests.integration.training import Deal, Story
 from tests.manifests import condition, training_job_body
+from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -95,3 +98,44 @@ def test_jobs_of_one_contract_stop_at_its_budget_to_the_second(story: Story) -> 
     )
     recorded = [e for e in ledger if e["kind"] == "UsageMetered"]
     assert sum(int(e["details"]["increment"]) for e in recorded) == total
+
+
+def test_the_batch_jobs_deadline_stops_the_job_at_its_budget_while_no_operator_runs(
+    story: Story, operator: OperatorProcess
+) -> None:
+    # 0.01 GPU-hours are 36 GPU-seconds: 18 s on one 2-GPU worker.
+    deal = story.deal(compute={"maxGpuHours": 0.01, "maxConcurrentGpus": 8})
+    name = story.submit(
+        owner_of(deal.consumer),
+        training_job_body(
+            unique("j"), deal.namespace, deal.contract, gpus_per_worker=GPUS_PER_JOB, run_for="120s"
+        ),
+    )
+    story.wait_job(deal.namespace, name, "Running", timeout=30)
+    start = started_at(story, deal, name).timestamp()
+    assert operator.process is not None
+    # A leader gap at the budget's second: the operator is frozen (as a dead leader is, until a
+    # standby takes over) from well before the budget runs out until well after.
+    os.kill(operator.process.pid, signal.SIGSTOP)
+    try:
+        (worker,) = wait_until(
+            lambda: [
+                pod
+                for pod in story.pods(deal.contract, name)
+                if pod.status.container_statuses[0].state.terminated is not None
+            ],
+            timeout=60,
+            what=f"{name}'s worker stopped by its batch Job's deadline",
+        )
+    finally:
+        os.kill(operator.process.pid, signal.SIGCONT)
+    finished = worker.status.container_statuses[0].state.terminated.finished_at.timestamp()
+    # Kubernetes stopped the worker itself at the second the budget was reached, or the next.
+    assert 36 <= (finished - start) * GPUS_PER_JOB <= 36 + 2 * GPUS_PER_JOB, finished - start
+    stopped = story.wait_job(deal.namespace, name, "Stopped", "Failed", "Succeeded", timeout=30)
+    assert stopped["status"]["phase"] == "Stopped", stopped["status"]
+    assert (condition(stopped, "Finished") or {}).get("reason") == "GpuBudgetExhausted"
+    used = int(stopped["status"]["gpuSeconds"])
+    # The contract never meters more than its budget plus one second of the GPUs it holds.
+    assert 36 <= used <= 36 + GPUS_PER_JOB, used
+    story.wait_contract(deal.contract, "Exhausted")

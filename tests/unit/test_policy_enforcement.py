@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from tds_operator.api.datacontract import DataContract
 from tds_operator.api.trainingjob import TrainingJobSpec
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
@@ -15,7 +14,7 @@ from tds_operator.policy.enforcement import (
     LiveBudget,
     batch_outcome,
     budget_exhausted,
-    budget_left,
+    budget_outcome,
     contract_lets_jobs_run,
     gpu_seconds,
     live_budget,
@@ -29,7 +28,6 @@ from tds_operator.policy.enforcement import (
     validity_outcome,
     worker_failure,
 )
-from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 
@@ -57,25 +55,31 @@ FAR_END = NOW + timedelta(days=30)
 
 def test_the_wall_clock_limit_is_the_smaller_of_duration_and_budget() -> None:
     job = a_job(workers=2, gpusPerWorker=8, maxDurationSeconds=7200)
-    assert remaining_seconds(job, 100.0, FAR_END, NOW) == 7200
-    assert remaining_seconds(job, 1.0, FAR_END, NOW) == 225  # 3600 GPU-s over 16 GPUs
-    assert remaining_seconds(job, 0.0, FAR_END, NOW) == 1
+    assert remaining_seconds(job, 360000.0, 16, FAR_END, NOW, NOW) == 7200
+    assert remaining_seconds(job, 3600.0, 16, FAR_END, NOW, NOW) == 225  # 3600 GPU-s, 16 GPUs
+    assert remaining_seconds(job, 0.0, 16, FAR_END, NOW, NOW) == 1
 
 
-def test_the_budget_deadline_is_a_backstop_after_the_budget_ends() -> None:
+def test_the_budget_deadline_is_the_second_the_budget_runs_out_at_the_gpus_held() -> None:
     job = a_job(workers=1, gpusPerWorker=8, maxDurationSeconds=7200)
-    # 0.01 GPU-hours are 36 GPU-seconds: 4 s on 8 GPUs, then 10 s of grace.
-    assert remaining_seconds(job, 0.01, FAR_END, NOW, grace_seconds=10) == 14
-    assert remaining_seconds(job, 100.0, FAR_END, NOW, grace_seconds=10) == 7200
+    started = NOW - timedelta(seconds=100, milliseconds=400)
+    # 36 GPU-seconds left at 12 GPUs (a sibling holds 4): 3 s from now, 104 s from the start
+    # (whole seconds, as the Job controller counts them), with no grace after it.
+    assert remaining_seconds(job, 36.0, 12, FAR_END, started, NOW) == 104
+    # A sibling ends: the budget lasts longer on this job's 8 GPUs alone (ceil of 4.5 s).
+    assert remaining_seconds(job, 36.0, 8, FAR_END, started, NOW) == 106
+    # Used up: the very second it is set.
+    assert remaining_seconds(job, -2.0, 8, FAR_END, started, NOW) == 101
 
 
 def test_the_deadline_never_reaches_past_the_contracts_end() -> None:
     job = a_job(workers=2, gpusPerWorker=8, maxDurationSeconds=86400)
     # 500 GPU-hours on 16 GPUs would be 112,500 s; the contract ends in 10 min 30.5 s.
     not_after = NOW + timedelta(minutes=10, seconds=30, milliseconds=500)
-    assert remaining_seconds(job, 500.0, not_after, NOW, grace_seconds=10) == 630
+    assert remaining_seconds(job, 500.0 * 3600, 16, not_after, NOW, NOW) == 630
     # A contract that ends within the second still gets no more than one second.
-    assert remaining_seconds(job, 500.0, NOW + timedelta(milliseconds=300), NOW) == 1
+    soon = NOW + timedelta(milliseconds=300)
+    assert remaining_seconds(job, 500.0 * 3600, 16, soon, NOW, NOW) == 1
 
 
 def test_usage_is_next_metered_at_the_whole_second_the_budget_runs_out() -> None:
@@ -114,16 +118,6 @@ def test_a_running_worker_counts_whole_seconds_like_its_pod_times() -> None:
 def test_workers_that_never_started_use_nothing() -> None:
     waiting = pod({"waiting": {"reason": "ContainerCreating"}})
     assert gpu_seconds([waiting, {"status": {}}], gpus_per_worker=8, now=NOW) == 0
-
-
-def test_budget_left_is_the_budget_less_the_usage_the_contract_reports() -> None:
-    spec = consented(contract_spec(compute={"maxGpuHours": 2, "maxConcurrentGpus": 16}))
-    fresh = DataContract(metadata={"name": "c"}, spec=spec)
-    used = DataContract(
-        metadata={"name": "c"}, spec=spec, status={"usage": {"gpuHours": 0.5, "jobs": 1}}
-    )
-    assert budget_left(fresh) == 7200
-    assert budget_left(used) == 5400
 
 
 def test_jobs_run_only_under_an_active_contract_nobody_revoked() -> None:
@@ -292,6 +286,20 @@ def test_a_used_up_budget_stops_jobs_with_the_contracts_reason() -> None:
     assert decision.reason == "GpuBudgetExhausted"
     assert "40 of its 36 GPU-seconds" in decision.message
     assert "spec.compute.maxGpuHours" in decision.message
+
+
+def test_the_deadline_at_the_budgets_second_is_the_budget_stopping_the_job() -> None:
+    deadline = ("Failed", Decision.deny("DeadlineExceeded", "Job was active longer than allowed"))
+    # The contract's jobs metered the budget (to within the last second of this job's 4 GPUs).
+    for left in (-2.0, 0.0, 3.0):
+        phase, decision = budget_outcome(deadline, 180.0, LiveBudget(left, 0), 4)
+        assert (phase, decision.reason) == ("Stopped", "GpuBudgetExhausted")
+        assert "spec.compute.maxGpuHours" in decision.message
+        assert "deadline" in decision.message
+    # Budget left: the deadline was the job's own (maxDurationSeconds, notAfter).
+    assert budget_outcome(deadline, 180.0, LiveBudget(4.0, 0), 4) == deadline
+    crashed = ("Failed", Decision.deny("BackoffLimitExceeded", "worker 0 exited with code 1"))
+    assert budget_outcome(crashed, 180.0, LiveBudget(-2.0, 0), 4) == crashed
 
 
 def test_the_deadline_at_the_end_of_validity_is_the_contracts_expiry_not_a_failure() -> None:

@@ -10,6 +10,7 @@ batch Job is deleted and the TrainingJob ends as Stopped with the contract's rea
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -71,12 +72,12 @@ from tds_operator.metrics import count_admission
 from tds_operator.policy.conditions import set_condition, timestamp
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
-    BUDGET_DEADLINE_GRACE_SECONDS,
     METERING_INTERVAL_SECONDS,
     LiveBudget,
     batch_outcome,
+    batch_start,
     budget_exhausted,
-    budget_left,
+    budget_outcome,
     contract_lets_jobs_run,
     gpu_seconds,
     live_budget,
@@ -263,21 +264,28 @@ class TrainingJobReconciler:
         pods = await self.workload.pods(body)
         now = utcnow()
         used = gpu_seconds(pods, job.spec.gpus_per_worker, now)
+        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
+        budget = await self._live_budget(contract, jobs)
+        gpu_budget = contract.spec.compute.max_gpu_hours * 3600
         outcome = batch_outcome(batch, pods)
         if outcome is not None:
             outcome = validity_outcome(outcome, contract.spec.validity.not_after, now)
+            outcome = budget_outcome(outcome, gpu_budget, budget, job.spec.total_gpus)
             await self._finish(body, *outcome, used=used)
+            self._wake_siblings(body, jobs)
             return None
-        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
-        budget = await self._live_budget(contract, jobs)
         if budget.used_up:
             # The job stops itself the second its contract's jobs reach the budget, without
             # waiting for the contract's usage and phase to catch up; so do its siblings.
-            gpu_budget = contract.spec.compute.max_gpu_hours * 3600
             await self._stop(body, budget_exhausted(gpu_budget, budget))
             self._wake_siblings(body, jobs)
             return None
         workers = running_workers(pods)
+        if workers:
+            # The backstop follows the second the budget runs out at the GPUs held now.
+            await self.workload.keep_deadline(
+                batch, self._backstop(job, contract, budget, batch_start(batch), now)
+            )
         phase: TrainingJobPhase = "Running" if workers else "Admitted"
         await self._write(
             body,
@@ -327,6 +335,22 @@ class TrainingJobReconciler:
         budget = contract.spec.compute.max_gpu_hours * 3600
         return live_budget(budget, recorded, jobs, utcnow())
 
+    def _backstop(
+        self,
+        job: TrainingJob,
+        contract: DataContract,
+        budget: LiveBudget,
+        started: datetime | None,
+        now: datetime,
+    ) -> int | None:
+        """The batch Job's deadline: the contract's end, the job's maxDurationSeconds, or the
+        second its contract's budget runs out at the GPUs its jobs hold (None before it started)."""
+        if started is None:
+            return None
+        not_after = contract.spec.validity.not_after
+        gpus = max(budget.gpus_running, job.spec.total_gpus)
+        return remaining_seconds(job.spec, budget.gpu_seconds_left, gpus, not_after, started, now)
+
     def _wake_siblings(self, body: Manifest, jobs: list[tuple[Manifest, list[Manifest]]]) -> None:
         """Reconcile the other unfinished TrainingJobs of the same contract now."""
         for sibling, _ in jobs:
@@ -347,14 +371,14 @@ class TrainingJobReconciler:
         if not sealed.allowed:
             await self._write(body, "Admitted", condition=(CLEAN_ROOM_READY, sealed))
             return sealed, None
-        not_after = contract.spec.validity.not_after
-        deadline = remaining_seconds(
-            job.spec,
-            budget_left(contract) / 3600,
-            not_after,
-            utcnow(),
-            BUDGET_DEADLINE_GRACE_SECONDS,
+        # Its GPUs will add to those its siblings hold: the budget runs out that much sooner.
+        budget = await self._live_budget(
+            contract, await self.workload.contract_jobs(contract.metadata.name or "")
         )
+        gpus = budget.gpus_running + job.spec.total_gpus
+        now = utcnow()
+        deadline = self._backstop(job, contract, replace(budget, gpus_running=gpus), now, now)
+        assert deadline is not None
         datasets = {name: address for name, address in inputs.datasets.items() if address}
         claim = await self._open_output(body, job)
         return sealed, await self.workload.start(job, self.op.rules, deadline, datasets, claim)

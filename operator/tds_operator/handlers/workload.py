@@ -107,6 +107,19 @@ class Workload:
             and (phase is None or (job.get("status") or {}).get("phase") == phase)
         ]
 
+    async def keep_deadline(self, batch: Manifest, seconds: int | None) -> None:
+        """Set the batch Job's activeDeadlineSeconds (its backstop) if it moved."""
+        if seconds is None or (batch.get("spec") or {}).get("activeDeadlineSeconds") == seconds:
+            return
+        metadata = batch["metadata"]
+        await self.kube.merge_patch(
+            "batch/v1",
+            "Job",
+            metadata["name"],
+            {"spec": {"activeDeadlineSeconds": seconds}},
+            metadata["namespace"],
+        )
+
     async def stop_workers(self, body: Manifest) -> None:
         """Delete the batch Job (and so its pods)."""
         await self._delete_own("batch/v1", "Job", body)

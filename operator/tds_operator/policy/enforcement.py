@@ -16,7 +16,6 @@ from tds_operator.api.datacontract import (
     ACTIVE,
     CONTRACT_NOT_ACTIVE,
     GPU_BUDGET_EXHAUSTED,
-    DataContract,
 )
 from tds_operator.api.rfc3339 import parse
 from tds_operator.api.trainingjob import (
@@ -36,9 +35,6 @@ LiveObject = Mapping[str, Any]
 
 METERING_INTERVAL_SECONDS: Final = 2.0
 """While workers run, usage is metered this often; it is what budget enforcement sees."""
-BUDGET_DEADLINE_GRACE_SECONDS: Final = 5 * int(METERING_INTERVAL_SECONDS)
-"""The batch Job's deadline ends a job this long after its share of the budget, should the
-operator be unable to stop it sooner (down, or cut off from the API server)."""
 LEDGER_CHECKPOINT_GPU_SECONDS: Final = 3600
 """Usage is recorded in the ledger when it grew by this many GPU-seconds, and when a job ends."""
 COMPLETION_INDEX_ANNOTATION: Final = "batch.kubernetes.io/job-completion-index"
@@ -46,12 +42,6 @@ TERMINATION_REASONS: Final = frozenset(
     {"Error", "OOMKilled", "DeadlineExceeded", "ContainerCannotRun", "StartError"}
 )
 """Reasons a worker's exit is reported with; any other becomes "Error"."""
-
-
-def budget_left(contract: DataContract) -> float:
-    """GPU-seconds of the contract's budget that its status does not show as used."""
-    usage = contract.status.usage if contract.status else None
-    return contract.spec.compute.max_gpu_hours * 3600 - (usage.gpu_hours if usage else 0.0) * 3600
 
 
 def revoked(contract: LiveObject | None) -> bool:
@@ -123,6 +113,24 @@ def validity_outcome(
     )
 
 
+def budget_outcome(
+    outcome: tuple[TrainingJobPhase, Decision],
+    budget_gpu_seconds: float,
+    live: LiveBudget,
+    gpus: int,
+) -> tuple[TrainingJobPhase, Decision]:
+    """The batch Job's outcome as the job reports it: its deadline, set at the second the
+    contract's budget runs out (`remaining_seconds`), ending it once its contract's jobs metered
+    the budget (to within the last second of its `gpus`) is the budget stopping it, as the
+    operator's own stop at that second would: not a failure."""
+    phase, decision = outcome
+    if phase != "Failed" or decision.reason != DEADLINE_EXCEEDED or live.gpu_seconds_left >= gpus:
+        return outcome
+    stopped = budget_exhausted(budget_gpu_seconds, live)
+    message = f"{stopped.message}; the batch Job's deadline stopped the workers"
+    return "Stopped", Decision.deny(stopped.reason, message)
+
+
 def worker_failure(pods: Iterable[LiveObject]) -> str:
     """The first worker that exited with an error: its index, exit code and a reason from
     TERMINATION_REASONS. Nothing the workload wrote (its termination message) is ever copied:
@@ -145,6 +153,12 @@ def _worker_index(annotation: str) -> str:
     return annotation if annotation.isdigit() and len(annotation) <= 5 else "?"
 
 
+def batch_start(batch: LiveObject) -> datetime | None:
+    """When the batch Job started, as the Job controller reports it: its deadline counts from
+    there."""
+    return parse((batch.get("status") or {}).get("startTime"))
+
+
 def start_time(pods: Iterable[LiveObject]) -> str | None:
     """When the first worker pod started, as the pods report it (None before any has)."""
     known = sorted(s for p in pods if (s := (p.get("status") or {}).get("startTime")))
@@ -158,23 +172,26 @@ def running_workers(pods: Iterable[LiveObject]) -> int:
 
 def remaining_seconds(
     job: TrainingJobSpec,
-    gpu_hours_left: float,
+    gpu_seconds_left: float,
+    gpus: int,
     not_after: datetime,
+    started: datetime,
     now: datetime,
-    grace_seconds: int = 0,
 ) -> int:
-    """The job's wall-clock limit: maxDurationSeconds, or less if the budget or the contract's
-    validity runs out first.
+    """The batch Job's activeDeadlineSeconds, counted from `started` (its start, whole seconds):
+    maxDurationSeconds, or less if the contract's validity or its budget runs out first.
 
-    It is the batch Job's activeDeadlineSeconds, the backstop that stops the workers when the
-    operator cannot (down, or cut off from the API server): it never reaches past `not_after`, so
-    no worker reads data after the contract has ended. The budget's limit comes `grace_seconds`
-    after the budget's end, so that the operator's metered stop, which ends the contract as
-    Exhausted, comes first.
+    It is the backstop that stops the workers when the operator cannot (down, a leader gap, or
+    cut off from the API server): it never reaches past `not_after`, so no worker reads data
+    after the contract has ended, and it ends at the very second the operator's own metering
+    sees the budget reached (see `next_metering`): the contract's `gpu_seconds_left` used at the
+    rate of the `gpus` its jobs hold, this one included. The operator sets it as the job starts
+    and again whenever that second moves (a sibling starts or ends).
     """
-    budget_seconds = int(gpu_hours_left * 3600 / job.total_gpus) + grace_seconds
-    validity_seconds = math.floor((not_after - now).total_seconds())
-    return max(1, min(job.max_duration_seconds, budget_seconds, validity_seconds))
+    start = math.floor(started.timestamp())
+    budget_end = math.floor(now.timestamp()) + math.ceil(max(0.0, gpu_seconds_left) / max(1, gpus))
+    validity_end = math.floor(not_after.timestamp())
+    return max(1, min(job.max_duration_seconds, validity_end - start, budget_end - start))
 
 
 def next_metering(

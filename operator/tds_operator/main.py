@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import kopf
 
 from tds_operator import FIELD_MANAGER, metrics, webhooks
@@ -37,6 +36,7 @@ from tds_operator.handlers.trainingjobs import TrainingJobReconciler
 from tds_operator.kube import Kube, KubeError, is_subset
 from tds_operator.local_webhooks import LocalWebhooks
 from tds_operator.signing_key import SigningKeyUnusable, ensure_signing_key
+from tds_operator.takeover import keep_indexes_warm, stand_by, take_the_lead
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +161,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
         lead=lambda: lead(memo),
         stand_by=lambda: stand_by(memo),
     )
+    _background.add(asyncio.create_task(keep_indexes_warm(memo), name="warm-indexes"))
     _background.add(asyncio.create_task(memo.elector.run(), name="leader-election"))
     if local_address is not None:
         keeper = LocalWebhooks(kube, local_address.base_url, local_address.ca_pem)
@@ -179,44 +180,6 @@ async def lead(memo: Operator) -> None:
     task = asyncio.create_task(take_the_lead(memo), name="leader-start")
     _background.add(task)
     task.add_done_callback(_background.discard)
-
-
-def still_leads(memo: Operator) -> bool:
-    return memo.elector is not None and memo.elector.leading
-
-
-async def take_the_lead(memo: Operator) -> None:
-    """Indexes first, so that the first reconciles read from them; then the reconcilers."""
-    try:
-        await watches.fill_indexes(memo)
-    except (KubeError, httpx.HTTPError) as error:
-        # Reconciles then read what the indexes miss from the API server.
-        logger.warning("could not list the children of spaces and the contracts: %s", error)
-    if not still_leads(memo):
-        return  # lost the Lease meanwhile: stand_by has run, the queues stay stopped
-    for queue in memo.queues.values():
-        queue.start()
-    await resync_while_leading(memo)
-
-
-async def resync_while_leading(memo: Operator) -> None:
-    """Enqueue every object, retrying through API errors (a restarting API server answers 429
-    or 503) for as long as this replica leads."""
-    delay = 0.5
-    while still_leads(memo):
-        try:
-            await watches.resync(memo)
-            return
-        except (KubeError, httpx.HTTPError) as error:
-            logger.warning("resync as the new leader failed, retrying in %ss: %s", delay, error)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-
-async def stand_by(memo: Operator) -> None:
-    """This replica is no longer the leader: stop reconciling (the watches go on queueing)."""
-    for queue in memo.queues.values():
-        await queue.stop()
 
 
 async def stop(memo: Operator, **_: Any) -> None:

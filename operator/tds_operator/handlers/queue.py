@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from tds_operator.metrics import (
     QUEUE_ADDS,
@@ -59,6 +59,20 @@ class ReconcileQueue:
             self._ready.put_nowait(key)
             QUEUE_ADDS.labels(name=self.kind).inc()
             QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
+
+    def put_first(self, keys: Iterable[str]) -> None:
+        """Queue `keys` ahead of every key already waiting (those queued already move up): what
+        a new leader does with the objects that have work left, so that they do not wait behind
+        everything its watches queued while it stood by."""
+        first = [key for key in dict.fromkeys(keys) if key not in self._running]
+        waiting = []
+        while not self._ready.empty():
+            waiting.append(self._ready.get_nowait())
+        chosen = set(first)
+        for key in [*first, *(key for key in waiting if key not in chosen)]:
+            self._ready.put_nowait(key)
+            self._queued.add(key)
+        QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
 
     def _schedule(self, key: str, delay: float) -> None:
         deadline = time.monotonic() + delay

@@ -23,6 +23,7 @@ from tds_operator.api.resources import (
     TRAINING_JOB,
     TRAINING_JOBS,
 )
+from tds_operator.api.trainingjob import FINISHED_PHASES
 from tds_operator.audit.events import job_key
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
@@ -30,6 +31,7 @@ from tds_operator.handlers.children import key_of, space_of_child
 from tds_operator.handlers.context import SPACE_CHILD_KINDS, Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.kube import resource_of
+from tds_operator.policy.contract import TERMINAL_PHASES
 
 SPACE_CHILD_RESOURCES = tuple(
     (api_version, resource_of(api_version, kind).plural) for api_version, kind in SPACE_CHILD_KINDS
@@ -150,12 +152,32 @@ async def fill_indexes(memo: Operator) -> None:
 async def resync(memo: Operator) -> None:
     """Enqueue every DataSpace, DataContract, TrainingJob and ModelRelease: what a replica does
     when it becomes the leader, so that nothing the previous leader left half done waits for
-    its next change."""
+    its next change. Those with work left go ahead of everything the watches queued while this
+    replica stood by; a job that finished or a contract that ended only gets looked over after."""
     kube = memo.kube
-    for kind in (DATA_SPACE, DATA_CONTRACT):
-        for body in await kube.list(API_VERSION, kind):
-            memo.enqueue(kind, body["metadata"]["name"])
-    for kind in (TRAINING_JOB, MODEL_RELEASE):
-        for body in await kube.list(API_VERSION, kind):
-            metadata = body["metadata"]
-            memo.enqueue(kind, job_key(metadata["namespace"], metadata["name"]))
+    for kind in (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB, MODEL_RELEASE):
+        bodies = await kube.list(API_VERSION, kind)
+        keys = [(_key(body), settled(kind, body)) for body in bodies]
+        memo.queues[kind].put_first(key for key, done in keys if not done)
+        for key, done in keys:
+            if done:
+                memo.enqueue(kind, key)
+
+
+def _key(body: Mapping[str, Any]) -> str:
+    metadata = body["metadata"]
+    namespace = metadata.get("namespace")
+    return job_key(namespace, metadata["name"]) if namespace else str(metadata["name"])
+
+
+def settled(kind: str, body: Mapping[str, Any]) -> bool:
+    """Whether an object is at rest as far as its status says: a finished TrainingJob, an ended
+    DataContract, a Ready DataSpace, none of them being deleted."""
+    if (body.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    phase = (body.get("status") or {}).get("phase")
+    if kind == TRAINING_JOB:
+        return phase in FINISHED_PHASES
+    if kind == DATA_CONTRACT:
+        return phase in TERMINAL_PHASES
+    return kind == DATA_SPACE and phase == "Ready"

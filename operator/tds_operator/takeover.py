@@ -1,0 +1,80 @@
+"""What a replica does as its role changes: a new leader makes its takeover cheap (indexes
+kept warm while it stood by, the objects with work left first), a replica that stands by stops
+reconciling; its watches go on queueing either way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from tds_operator.handlers import watches
+from tds_operator.handlers.context import Operator
+from tds_operator.kube import KubeError
+
+logger = logging.getLogger(__name__)
+
+
+def still_leads(memo: Operator) -> bool:
+    return memo.elector is not None and memo.elector.leading
+
+
+async def take_the_lead(memo: Operator) -> None:
+    """Indexes first (a standby keeps them warm from its watches: filled already, unless it
+    could not list yet), so that the first reconciles read from them; then the objects with
+    work left to the head of the queues, then the reconcilers."""
+    if not (memo.children.synced and memo.contracts.synced):
+        try:
+            await watches.fill_indexes(memo)
+        except (KubeError, httpx.HTTPError) as error:
+            # Reconciles then read what the indexes miss from the API server.
+            logger.warning("could not list the children of spaces and the contracts: %s", error)
+    if not still_leads(memo):
+        return  # lost the Lease meanwhile: stand_by has run, the queues stay stopped
+    try:
+        await watches.resync(memo)
+        resynced = True
+    except (KubeError, httpx.HTTPError) as error:
+        logger.warning("resync as the new leader failed, retrying: %s", error)
+        resynced = False
+    if not still_leads(memo):
+        return
+    for queue in memo.queues.values():
+        queue.start()
+    if not resynced:
+        await resync_while_leading(memo)
+
+
+async def keep_indexes_warm(memo: Operator) -> None:
+    """Fill the indexes as the replica starts, leader or standby, retrying through API errors;
+    its watches keep them current from then on, so that a takeover need not list them again."""
+    delay = 0.5
+    while True:
+        try:
+            await watches.fill_indexes(memo)
+            return
+        except (KubeError, httpx.HTTPError) as error:
+            logger.warning("could not fill the indexes yet, retrying in %ss: %s", delay, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def resync_while_leading(memo: Operator) -> None:
+    """Enqueue every object, retrying through API errors (a restarting API server answers 429
+    or 503) for as long as this replica leads."""
+    delay = 0.5
+    while still_leads(memo):
+        try:
+            await watches.resync(memo)
+            return
+        except (KubeError, httpx.HTTPError) as error:
+            logger.warning("resync as the new leader failed, retrying in %ss: %s", delay, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def stand_by(memo: Operator) -> None:
+    """This replica is no longer the leader: stop reconciling (the watches go on queueing)."""
+    for queue in memo.queues.values():
+        await queue.stop()

@@ -117,7 +117,11 @@ class Observer:
                     seen.start = _stamp(status.state.running.started_at) or seen.start
                 if status.state.terminated is not None:
                     seen.start = _stamp(status.state.terminated.started_at) or seen.start
-                    seen.end = _stamp(status.state.terminated.finished_at)
+                    # A container finishes once: the first finish seen stands (the hub's pod
+                    # simulator, re-listing after an API server restart, may apply a pod's
+                    # completion again from its stale cache and rewrite finishedAt later).
+                    finished = _stamp(status.state.terminated.finished_at)
+                    seen.end = min(seen.end, finished) if seen.end and finished else finished
             deleted = _stamp(pod.metadata.deletion_timestamp)
             if seen.end is None and deleted is not None:
                 # The API server sets it to the deletion request plus the grace period.

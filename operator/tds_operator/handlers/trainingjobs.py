@@ -265,7 +265,7 @@ class TrainingJobReconciler:
         now = utcnow()
         used = gpu_seconds(pods, job.spec.gpus_per_worker, now)
         jobs = await self.workload.contract_jobs(contract.metadata.name or "")
-        budget = await self._live_budget(contract, jobs)
+        budget = await self._live_budget(contract, jobs, now)
         gpu_budget = contract.spec.compute.max_gpu_hours * 3600
         outcome = batch_outcome(batch, pods)
         if outcome is not None:
@@ -328,12 +328,17 @@ class TrainingJobReconciler:
         await self._stop(body, lost, phase="Failed")
 
     async def _live_budget(
-        self, contract: DataContract, jobs: list[tuple[Manifest, list[Manifest]]]
+        self,
+        contract: DataContract,
+        jobs: list[tuple[Manifest, list[Manifest]]],
+        now: datetime | None = None,
     ) -> LiveBudget:
-        """The contract's budget left as all its jobs' pods show it now, and the GPUs they run."""
+        """The contract's budget left as all its jobs' pods show it at `now` (the instant the
+        caller counts from: what follows from it, the budget's second, must use the same one),
+        and the GPUs they run."""
         recorded = usage_by_job((await self.op.ledger.load(contract.metadata.name or "")).entries)
         budget = contract.spec.compute.max_gpu_hours * 3600
-        return live_budget(budget, recorded, jobs, utcnow())
+        return live_budget(budget, recorded, jobs, now or utcnow())
 
     def _backstop(
         self,
@@ -372,11 +377,10 @@ class TrainingJobReconciler:
             await self._write(body, "Admitted", condition=(CLEAN_ROOM_READY, sealed))
             return sealed, None
         # Its GPUs will add to those its siblings hold: the budget runs out that much sooner.
-        budget = await self._live_budget(
-            contract, await self.workload.contract_jobs(contract.metadata.name or "")
-        )
-        gpus = budget.gpus_running + job.spec.total_gpus
         now = utcnow()
+        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
+        budget = await self._live_budget(contract, jobs, now)
+        gpus = budget.gpus_running + job.spec.total_gpus
         deadline = self._backstop(job, contract, replace(budget, gpus_running=gpus), now, now)
         assert deadline is not None
         datasets = {name: address for name, address in inputs.datasets.items() if address}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -49,27 +50,26 @@ async def take_the_lead(memo: Operator) -> None:
 async def keep_indexes_warm(memo: Operator) -> None:
     """Fill the indexes as the replica starts, leader or standby, retrying through API errors;
     its watches keep them current from then on, so that a takeover need not list them again."""
-    delay = 0.5
-    while True:
-        try:
-            await watches.fill_indexes(memo)
-            return
-        except (KubeError, httpx.HTTPError) as error:
-            logger.warning("could not fill the indexes yet, retrying in %ss: %s", delay, error)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    await _retry(lambda: watches.fill_indexes(memo), lambda: True, "filling the indexes")
 
 
 async def resync_while_leading(memo: Operator) -> None:
     """Enqueue every object, retrying through API errors (a restarting API server answers 429
     or 503) for as long as this replica leads."""
+    await _retry(lambda: watches.resync(memo), lambda: still_leads(memo), "resync as the leader")
+
+
+async def _retry(
+    action: Callable[[], Awaitable[None]], meanwhile: Callable[[], bool], what: str
+) -> None:
+    """Run `action` until it succeeds, backing off through API errors, while `meanwhile`."""
     delay = 0.5
-    while still_leads(memo):
+    while meanwhile():
         try:
-            await watches.resync(memo)
+            await action()
             return
         except (KubeError, httpx.HTTPError) as error:
-            logger.warning("resync as the new leader failed, retrying in %ss: %s", delay, error)
+            logger.warning("%s failed, retrying in %ss: %s", what, delay, error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 
 from tests.integration.hub import clean_room, owner_of, unique
-from tests.integration.training import Story
+from tests.integration.training import Deal, Story
 from tests.manifests import Body, condition, training_job_body
 from tests.waiting import wait_until
 
@@ -24,6 +24,19 @@ pytestmark = pytest.mark.integration
 GPUS_PER_WORKER = 4
 WORKERS = 2
 ENDS = ("JobSucceeded", "JobFailed", "JobStopped")
+
+
+def _long_job(story: Story, deal: Deal) -> str:
+    """A job of WORKERS workers that would run for five minutes."""
+    body = training_job_body(
+        unique("j"),
+        deal.namespace,
+        deal.contract,
+        workers=WORKERS,
+        gpus_per_worker=GPUS_PER_WORKER,
+        run_for="300s",
+    )
+    return story.submit(owner_of(deal.consumer), body)
 
 
 def _running_pods(story: Story, contract: str, job: str) -> list[client.V1Pod]:
@@ -61,17 +74,7 @@ def test_pods_deleted_behind_the_operators_back_are_metered_to_their_deletion(
     story: Story,
 ) -> None:
     deal = story.deal()
-    name = story.submit(
-        owner_of(deal.consumer),
-        training_job_body(
-            unique("j"),
-            deal.namespace,
-            deal.contract,
-            workers=WORKERS,
-            gpus_per_worker=GPUS_PER_WORKER,
-            run_for="300s",
-        ),
-    )
+    name = _long_job(story, deal)
     pods = _running_pods(story, deal.contract, name)
     wait_until(
         lambda: (story.job(deal.namespace, name) or {}).get("status", {}).get("gpuSeconds", 0) > 0,
@@ -101,17 +104,7 @@ def test_pods_orphaned_by_their_vanished_batch_job_are_stopped_and_metered(
     story: Story,
 ) -> None:
     deal = story.deal()
-    name = story.submit(
-        owner_of(deal.consumer),
-        training_job_body(
-            unique("j"),
-            deal.namespace,
-            deal.contract,
-            workers=WORKERS,
-            gpus_per_worker=GPUS_PER_WORKER,
-            run_for="300s",
-        ),
-    )
+    name = _long_job(story, deal)
     pods = _running_pods(story, deal.contract, name)
     starts = [_started(pod) for pod in pods]
     # As hub staff: the batch Job goes, its pods are orphaned and would run on without it.

@@ -199,3 +199,10 @@ def test_workers_run_as_the_clean_rooms_account_with_a_dataset_token_only() -> N
         "mountPath": "/var/run/secrets/tds.io/datasets",
         "readOnly": True,
     }
+
+
+def test_every_worker_pod_is_held_for_metering() -> None:
+    # The Job controller copies the template's finalizers onto each pod: a pod deleted behind the
+    # operator's back stays, terminated with its finish time, until the operator metered it.
+    template = the_batch_job()["spec"]["template"]
+    assert template["metadata"]["finalizers"] == ["tds.io/metering"]

@@ -271,7 +271,7 @@ class TrainingJobReconciler:
         if outcome is not None:
             outcome = validity_outcome(outcome, contract.spec.validity.not_after, now)
             outcome = budget_outcome(outcome, gpu_budget, budget, job.spec.total_gpus)
-            await self._finish(body, *outcome, used=used)
+            await self._finish(body, *outcome, used=used, started=start_time(pods))
             self._wake_siblings(body, jobs)
             return None
         if budget.used_up:
@@ -558,10 +558,11 @@ class TrainingJobReconciler:
         """Stop the workers now: meter up to this instant, then delete the batch Job and its
         pods (held by their metering finalizer until the figure is recorded)."""
         gpus_per_worker = int((body.get("spec") or {}).get("gpusPerWorker", 1))
-        used = gpu_seconds(await self.workload.pods(body), gpus_per_worker, utcnow())
+        pods = await self.workload.pods(body)
+        used = gpu_seconds(pods, gpus_per_worker, utcnow())
         await self.workload.stop_workers(body)
         await self.workload.stop_pods(body)
-        await self._finish(body, phase, decision, used=used)
+        await self._finish(body, phase, decision, used=used, started=start_time(pods))
         # The rendezvous Service holds no GPU: it goes once the stop is recorded.
         await self.workload.remove_rendezvous(body)
 
@@ -572,7 +573,11 @@ class TrainingJobReconciler:
         decision: Decision,
         *,
         used: int | None = None,
+        started: str | None = None,
     ) -> None:
+        """Record the job's end (its final figure with it) and report it; `started`, when its
+        pods show one, is its start time should no earlier reconcile have reported it (a job
+        that ran its course while no operator led)."""
         events: list[AuditEvent] = []
         if used is not None:
             # The status never goes down; the ledger records the same final figure.
@@ -584,7 +589,15 @@ class TrainingJobReconciler:
         events.append(job_end_event(contract, uid, phase, decision.reason, used or 0, utcnow()))
         # One append: the final usage and the end of the job are recorded together.
         await self.op.ledger.record(contract, events)
-        await self._write(body, phase, used=used, condition=(FINISHED, decision), completed=True)
+        started = None if (body.get("status") or {}).get("startTime") else started
+        await self._write(
+            body,
+            phase,
+            used=used,
+            condition=(FINISHED, decision),
+            completed=True,
+            start_time=started,
+        )
         await self.workload.release_pods(body)
         job = _parsed(body)
         if job is not None and job.spec.output is not None:

@@ -32,6 +32,7 @@ from tds_operator.handlers.context import SPACE_CHILD_KINDS, Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.kube import resource_of
 from tds_operator.policy.contract import TERMINAL_PHASES
+from tds_operator.policy.enforcement import contract_lets_jobs_run
 
 SPACE_CHILD_RESOURCES = tuple(
     (api_version, resource_of(api_version, kind).plural) for api_version, kind in SPACE_CHILD_KINDS
@@ -155,8 +156,13 @@ async def resync(memo: Operator) -> None:
     its next change. Those with work left go ahead of everything the watches queued while this
     replica stood by; a job that finished or a contract that ended only gets looked over after."""
     kube = memo.kube
+    halted: set[str] = set()
     for kind in (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB, MODEL_RELEASE):
         bodies = await kube.list(API_VERSION, kind)
+        if kind == DATA_CONTRACT:
+            halted = {c["metadata"]["name"] for c in bodies if not contract_lets_jobs_run(c)}
+        # Jobs whose contract no longer lets them run are stopped first.
+        bodies.sort(key=lambda body: (body.get("spec") or {}).get("contract") not in halted)
         keys = [(_key(body), settled(kind, body)) for body in bodies]
         memo.queues[kind].put_first(key for key, done in keys if not done)
         for key, done in keys:

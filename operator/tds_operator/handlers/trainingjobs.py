@@ -380,7 +380,16 @@ class TrainingJobReconciler:
         now = utcnow()
         jobs = await self.workload.contract_jobs(contract.metadata.name or "")
         budget = await self._live_budget(contract, jobs, now)
-        gpus = budget.gpus_running + job.spec.total_gpus
+        # Siblings whose batch Job exists hold their GPUs even before their pods run.
+        held = sum(
+            int((sibling.get("spec") or {}).get("workers", 1))
+            * int((sibling.get("spec") or {}).get("gpusPerWorker", 1))
+            for sibling, _ in jobs
+            if (sibling.get("status") or {}).get("job")
+            and (sibling.get("status") or {}).get("phase") not in FINISHED_PHASES
+            and sibling["metadata"]["uid"] != job.metadata.uid
+        )
+        gpus = max(budget.gpus_running, held) + job.spec.total_gpus
         deadline = self._backstop(job, contract, replace(budget, gpus_running=gpus), now, now)
         assert deadline is not None
         datasets = {name: address for name, address in inputs.datasets.items() if address}
@@ -559,9 +568,10 @@ class TrainingJobReconciler:
         pods (held by their metering finalizer until the figure is recorded)."""
         gpus_per_worker = int((body.get("spec") or {}).get("gpusPerWorker", 1))
         pods = await self.workload.pods(body)
-        used = gpu_seconds(pods, gpus_per_worker, utcnow())
         await self.workload.stop_workers(body)
         await self.workload.stop_pods(body)
+        # Metered to the moment its pods were deleted: they ran until then.
+        used = gpu_seconds(pods, gpus_per_worker, utcnow())
         await self._finish(body, phase, decision, used=used, started=start_time(pods))
         # The rendezvous Service holds no GPU: it goes once the stop is recorded.
         await self.workload.remove_rendezvous(body)

@@ -383,6 +383,7 @@ class Kube:
             namespace=metadata.get("namespace"),
             content=json.dumps(manifest),
             headers={"Content-Type": "application/json"},
+            params={"fieldManager": FIELD_MANAGER},
         )
 
 

@@ -8,7 +8,8 @@ from tds_operator.api.resources import RBAC
 from tds_operator.audit.store import AuditLedger
 from tds_operator.config import OperatorConfig
 from tds_operator.election import LeaderElector
-from tds_operator.handlers.children import ChildIndex, OwnWrites
+from tds_operator.handlers.children import ChildIndex
+from tds_operator.handlers.known_spaces import SpaceIndex
 from tds_operator.handlers.parties import ContractIndex
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.kube import Kube
@@ -19,6 +20,7 @@ SPACE_CHILD_KINDS = (
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("v1", "ResourceQuota"),
     ("v1", "LimitRange"),
+    (RBAC, "Role"),
     (RBAC, "RoleBinding"),
     (RBAC, "ClusterRoleBinding"),
     (RBAC, "ClusterRole"),
@@ -45,8 +47,9 @@ class Operator:
         """The children of spaces as the watches delivered them."""
         self.contracts = ContractIndex()
         """The DataContracts as the watch delivered them, by space."""
-        self.space_writes = OwnWrites()
-        """The operator's own writes of DataSpaces (finalizer, status): their events are no news."""
+        self.spaces = SpaceIndex()
+        """The DataSpaces as the watch delivered them, and the operator's own writes of them
+        (finalizer, status), whose events are no news."""
         self.identity = ""
         """The user name the API server knows the operator by (set at startup)."""
         self.elector: LeaderElector | None = None

@@ -26,7 +26,7 @@ from tds_operator.api.resources import (
 from tds_operator.audit.events import job_key
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
-from tds_operator.handlers.children import key_of, space_of_child
+from tds_operator.handlers.children import space_of_child
 from tds_operator.handlers.context import SPACE_CHILD_KINDS, Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.kube import resource_of
@@ -42,10 +42,7 @@ WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"), ("v1", "persistentvo
 async def space_changed(name: str, event: kopf.RawEvent, memo: Operator, **_: Any) -> None:
     """A DataSpace changed: reconcile it (unless the change is the operator's own write), and
     the contracts that name it (datasets, existence, readiness)."""
-    body = dict(event["object"])
-    if event.get("type") == "DELETED":
-        memo.space_writes.forget(key_of(body))
-    if not memo.space_writes.is_echo(body):
+    if memo.spaces.observe(dict(event["object"]), event.get("type") == "DELETED"):
         memo.enqueue(DATA_SPACE, name)
     for contract in await known_contracts_of_space(memo, name):
         memo.enqueue(DATA_CONTRACT, contract["metadata"]["name"])
@@ -153,7 +150,11 @@ async def resync(memo: Operator) -> None:
     its next change."""
     kube = memo.kube
     for kind in (DATA_SPACE, DATA_CONTRACT):
-        for body in await kube.list(API_VERSION, kind):
+        bodies = await kube.list(API_VERSION, kind)
+        if kind == DATA_SPACE:
+            # A list's items do not repeat their apiVersion and kind.
+            memo.spaces.fill({"apiVersion": API_VERSION, "kind": kind, **b} for b in bodies)
+        for body in bodies:
             memo.enqueue(kind, body["metadata"]["name"])
     for kind in (TRAINING_JOB, MODEL_RELEASE):
         for body in await kube.list(API_VERSION, kind):

@@ -124,10 +124,25 @@ async def ensure_namespace(kube: Kube, name: str) -> None:
         )
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf keeps, for change handlers, an essence of each object: a deep copy built on every
+    watch event. The operator has only event handlers, so it keeps none."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> None:
     """Configure kopf, connect, install the roles and policies of spaces, start the reconcilers."""
     # Handlers are level-based and keep no state in the objects: kopf only delivers events.
     settings.posting.enabled = False
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.networking.error_backoffs = [1, 2, 5, 10]
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -288,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         # kopf logs each watch event's handler at INFO: a line per child event of every space.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        # And the webhook server a line per admission request: one per DataSpace created.
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     config = OperatorConfig.from_environment()
     if args.command == "audit":
         from tds_operator.audit.verify import verify_command

@@ -28,6 +28,7 @@ from tds_operator.desired.rbac import space_roles
 from tds_operator.desired.webhook_client import WEBHOOK_CONFIGURATION
 from tds_operator.election import LeaderElector
 from tds_operator.handlers import watches
+from tds_operator.handlers.child_watches import ChildWatches
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.contracts import ContractReconciler
 from tds_operator.handlers.queue import ReconcileQueue
@@ -176,6 +177,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
         lead=lambda: lead(memo),
         stand_by=lambda: stand_by(memo),
     )
+    _background.add(asyncio.create_task(ChildWatches(memo).run(), name="child-watches"))
     _background.add(asyncio.create_task(memo.elector.run(), name="leader-election"))
     if local_address is not None:
         keeper = LocalWebhooks(kube, local_address.base_url, local_address.ca_pem)
@@ -184,6 +186,8 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     logger.info("%s started; metrics on port %s", FIELD_MANAGER, config.metrics_port)
 
 
+CHILDREN_LISTED_SECONDS = 60.0
+"""How long a new leader waits for the child watches' first LISTs before reconciling anyway."""
 _background: set[asyncio.Task[None]] = set()
 """Tasks the operator runs beside kopf's (the election), kept until cleanup cancels them."""
 
@@ -206,7 +210,11 @@ async def take_the_lead(memo: Operator) -> None:
         await watches.fill_indexes(memo)
     except (KubeError, httpx.HTTPError) as error:
         # Reconciles then read what the indexes miss from the API server.
-        logger.warning("could not list the children of spaces and the contracts: %s", error)
+        logger.warning("could not list the contracts: %s", error)
+    try:
+        await asyncio.wait_for(memo.children_listed.wait(), CHILDREN_LISTED_SECONDS)
+    except TimeoutError:
+        logger.warning("the children of spaces are not all listed yet: reconciles read them")
     if not still_leads(memo):
         return  # lost the Lease meanwhile: stand_by has run, the queues stay stopped
     for queue in memo.queues.values():

@@ -118,6 +118,10 @@ class ChildIndex:
         """The child as last seen, or None if the index does not hold it."""
         return self._live.get(key)
 
+    def held(self, api_version: str, kind: str) -> list[Manifest]:
+        """Every child of one kind that the index holds."""
+        return [body for key, body in self._live.items() if key[:2] == (api_version, kind)]
+
     def of_space(self, space: str, kind: str) -> list[Manifest]:
         """The children of one kind of a space that the index holds."""
         return [self._live[key] for key in sorted(self._of_space.get(space, ())) if key[1] == kind]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from tds_operator.api.resources import RBAC
@@ -54,6 +55,8 @@ class Operator:
         """The user name the API server knows the operator by (set at startup)."""
         self.elector: LeaderElector | None = None
         """Whether this replica reconciles (set at startup)."""
+        self.children_listed = asyncio.Event()
+        """Set once the child watches have listed every kind into `children`."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None

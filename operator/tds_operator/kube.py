@@ -131,6 +131,14 @@ class Kube:
         api = await kr8s.asyncio.api(kubeconfig=kubeconfig, context=context)
         return cls(api, impersonate)
 
+    @classmethod
+    async def connect_apart(cls, kubeconfig: str | None = None) -> Kube:
+        """A connection with an HTTP client of its own (kr8s shares one per kubeconfig): for
+        long watches, which would otherwise lengthen the walk of the connection pool that
+        every other request makes."""
+        api = await kr8s.asyncio.Api(kubeconfig=kubeconfig, bypass_factory=True)
+        return cls(api)
+
     @property
     def namespace(self) -> str:
         """The namespace of the kubeconfig's context (`default` when it names none)."""

@@ -177,7 +177,8 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
         lead=lambda: lead(memo),
         stand_by=lambda: stand_by(memo),
     )
-    _background.add(asyncio.create_task(ChildWatches(memo).run(), name="child-watches"))
+    child_watches = ChildWatches(memo, await Kube.connect_apart(config.kubeconfig))
+    _background.add(asyncio.create_task(child_watches.run(), name="child-watches"))
     _background.add(asyncio.create_task(memo.elector.run(), name="leader-election"))
     if local_address is not None:
         keeper = LocalWebhooks(kube, local_address.base_url, local_address.ca_pem)

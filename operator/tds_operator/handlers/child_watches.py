@@ -19,7 +19,7 @@ from tds_operator.api.resources import DATA_SPACE
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
 from tds_operator.handlers.children import key_of, space_of_child
 from tds_operator.handlers.context import SPACE_CHILD_KINDS, Operator
-from tds_operator.kube import KubeError
+from tds_operator.kube import Kube, KubeError
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,9 @@ GONE = 410
 class ChildWatches:
     """One LIST-then-WATCH loop per kind of child, feeding the operator's child index."""
 
-    def __init__(self, memo: Operator) -> None:
-        self.memo = memo
+    def __init__(self, memo: Operator, kube: Kube) -> None:
+        """`kube`: a connection of the watches' own (Kube.connect_apart)."""
+        self.memo, self.kube = memo, kube
         self._listed: set[tuple[str, str]] = set()
 
     async def run(self) -> None:
@@ -69,7 +70,7 @@ class ChildWatches:
     async def _list(self, api_version: str, kind: str) -> str:
         """List the kind into the index; what the index held but the list lacks was deleted
         meanwhile. The version to watch from."""
-        items, version = await self.memo.kube.list_with_version(api_version, kind, None, SELECTOR)
+        items, version = await self.kube.list_with_version(api_version, kind, None, SELECTOR)
         # A list's items do not repeat their apiVersion and kind.
         bodies = [{"apiVersion": api_version, "kind": kind, **item} for item in items]
         listed = {key_of(body) for body in bodies}
@@ -92,7 +93,7 @@ class ChildWatches:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(WATCH_TIMEOUT_SECONDS),
         }
-        changes = self.memo.kube.watch_changes(api_version, kind, None, params, version)
+        changes = self.kube.watch_changes(api_version, kind, None, params, version)
         async for change, body in changes:
             if change == "ERROR":
                 # 410 Gone above all: the changes since `version` are no longer kept.

@@ -170,7 +170,8 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
     # The queues fill from the watches on every replica; only the leader's run them.
     memo.elector = LeaderElector(
-        kube,
+        # Its own client: a renewal must not wait behind the reconciles' requests in flight.
+        await Kube.connect_apart(config.kubeconfig),
         config.namespace,
         config.leader_lease,
         config.replica,

@@ -189,7 +189,8 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
 
 
 CHILDREN_LISTED_SECONDS = 60.0
-"""How long a new leader waits for the child watches' first LISTs before reconciling anyway."""
+"""How long a new leader waits for the child watches' first LISTs before reconciling anyway
+(reconciles then read what the index does not hold yet)."""
 _background: set[asyncio.Task[None]] = set()
 """Tasks the operator runs beside kopf's (the election), kept until cleanup cancels them."""
 

@@ -40,6 +40,7 @@ class ChildWatches:
         """`kube`: a connection of the watches' own (Kube.connect_apart)."""
         self.memo, self.kube = memo, kube
         self._listed: set[tuple[str, str]] = set()
+        self._tried: set[tuple[str, str]] = set()
 
     async def run(self) -> None:
         """Watch every kind until cancelled."""
@@ -57,13 +58,15 @@ class ChildWatches:
                 if error.status == GONE:
                     version = ""
                     continue
-                failures = await self._wait_after(kind, error, failures)
+                failures = await self._wait_after((api_version, kind), error, failures)
             except httpx.HTTPError as error:
-                failures = await self._wait_after(kind, error, failures)
+                failures = await self._wait_after((api_version, kind), error, failures)
 
-    async def _wait_after(self, kind: str, error: Exception, failures: int) -> int:
+    async def _wait_after(self, watched: tuple[str, str], error: Exception, failures: int) -> int:
+        self._tried_to_list(watched)
+        kind = watched[1]
         delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-        logger.warning("watching %ss failed, listing again in %ss: %s", kind, delay, error)
+        logger.warning("watching %ss failed, trying again in %ss: %s", kind, delay, error)
         await asyncio.sleep(delay)
         return failures + 1
 
@@ -82,8 +85,15 @@ class ChildWatches:
         self._listed.add((api_version, kind))
         if len(self._listed) == len(SPACE_CHILD_KINDS):
             self.memo.children.synced = True
-            self.memo.children_listed.set()
+        self._tried_to_list((api_version, kind))
         return version
+
+    def _tried_to_list(self, watched: tuple[str, str]) -> None:
+        """Once every kind has been listed or refused, a new leader need wait no longer (a
+        refused kind, e.g. for want of RBAC, leaves the index unsynced: reconciles read)."""
+        self._tried.add(watched)
+        if len(self._tried) == len(SPACE_CHILD_KINDS):
+            self.memo.children_listed.set()
 
     async def _follow(self, api_version: str, kind: str, version: str) -> str:
         """Take the changes after `version` until the API server ends the watch; the version

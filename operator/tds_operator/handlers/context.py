@@ -56,7 +56,7 @@ class Operator:
         self.elector: LeaderElector | None = None
         """Whether this replica reconciles (set at startup)."""
         self.children_listed = asyncio.Event()
-        """Set once the child watches have listed every kind into `children`."""
+        """Set once the child watches have listed (or failed to list) every kind."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None

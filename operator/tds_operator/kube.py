@@ -7,6 +7,7 @@ counted in `tds_api_writes_total`, which is how tests prove that a converged obj
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import functools
 import json
@@ -130,6 +131,14 @@ class Kube:
         api = await kr8s.asyncio.api(kubeconfig=kubeconfig, context=context)
         return cls(api, impersonate)
 
+    @classmethod
+    async def connect_apart(cls, kubeconfig: str | None = None) -> Kube:
+        """A connection with an HTTP client of its own (kr8s shares one per kubeconfig): for
+        long watches, which would otherwise lengthen the walk of the connection pool that
+        every other request makes."""
+        api = await kr8s.asyncio.Api(kubeconfig=kubeconfig, bypass_factory=True)
+        return cls(api)
+
     @property
     def namespace(self) -> str:
         """The namespace of the kubeconfig's context (`default` when it names none)."""
@@ -240,10 +249,20 @@ class Kube:
         label_selector: str | None = None,
     ) -> list[Manifest]:
         """All objects of a kind (in a namespace, when given) matching a label selector."""
+        items, _ = await self.list_with_version(api_version, kind, namespace, label_selector)
+        return items
+
+    async def list_with_version(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> tuple[builtins.list[Manifest], str]:
+        """`list`, and the resourceVersion of the list, from which a watch goes on."""
         params = {"labelSelector": label_selector} if label_selector else {}
         body = await self._request("GET", api_version, kind, None, namespace, params=params)
-        items: list[Manifest] = body.get("items", [])
-        return items
+        return body.get("items", []), str(body.get("metadata", {}).get("resourceVersion") or "")
 
     async def apply(self, manifest: Manifest) -> Manifest:
         """Server-side apply with the operator's field manager, forcing ownership of its fields."""
@@ -362,7 +381,24 @@ class Kube:
     ) -> AsyncIterator[tuple[str, Manifest]]:
         """The changes (ADDED, MODIFIED, DELETED, with the object) of one object after
         `resource_version`, as they happen; ends when the API server closes the watch."""
-        params = {"watch": "true", "fieldSelector": f"metadata.name={name}"}
+        params = {"fieldSelector": f"metadata.name={name}"}
+        async for change in self.watch_changes(
+            api_version, kind, namespace, params, resource_version
+        ):
+            yield change
+
+    async def watch_changes(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        params: dict[str, str],
+        resource_version: str = "",
+    ) -> AsyncIterator[tuple[str, Manifest]]:
+        """The changes (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR, with the object) of the
+        objects `params` select (labelSelector, fieldSelector, timeoutSeconds...) after
+        `resource_version`; ends when the API server closes the watch."""
+        params = {**params, "watch": "true"}
         if resource_version:
             params["resourceVersion"] = resource_version
         async with self._call(
@@ -383,6 +419,7 @@ class Kube:
             namespace=metadata.get("namespace"),
             content=json.dumps(manifest),
             headers={"Content-Type": "application/json"},
+            params={"fieldManager": FIELD_MANAGER},
         )
 
 

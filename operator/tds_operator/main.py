@@ -27,6 +27,7 @@ from tds_operator.desired.rbac import space_roles
 from tds_operator.desired.webhook_client import WEBHOOK_CONFIGURATION
 from tds_operator.election import LeaderElector
 from tds_operator.handlers import watches
+from tds_operator.handlers.child_watches import ChildWatches
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.contracts import ContractReconciler
 from tds_operator.handlers.queue import ReconcileQueue
@@ -124,10 +125,25 @@ async def ensure_namespace(kube: Kube, name: str) -> None:
         )
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf keeps, for change handlers, an essence of each object: a deep copy built on every
+    watch event. The operator has only event handlers, so it keeps none."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> None:
     """Configure kopf, connect, install the roles and policies of spaces, start the reconcilers."""
     # Handlers are level-based and keep no state in the objects: kopf only delivers events.
     settings.posting.enabled = False
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.networking.error_backoffs = [1, 2, 5, 10]
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -154,14 +170,18 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
     # The queues fill from the watches on every replica; only the leader's run them.
     memo.elector = LeaderElector(
-        kube,
+        # Its own client: a renewal must not wait behind the reconciles' requests in flight.
+        await Kube.connect_apart(config.kubeconfig),
         config.namespace,
         config.leader_lease,
         config.replica,
         lead=lambda: lead(memo),
         stand_by=lambda: stand_by(memo),
     )
+    # Every replica keeps its indexes warm, so that a takeover need not list them again.
     _background.add(asyncio.create_task(keep_indexes_warm(memo), name="warm-indexes"))
+    child_watches = ChildWatches(memo, await Kube.connect_apart(config.kubeconfig))
+    _background.add(asyncio.create_task(child_watches.run(), name="child-watches"))
     _background.add(asyncio.create_task(memo.elector.run(), name="leader-election"))
     if local_address is not None:
         keeper = LocalWebhooks(kube, local_address.base_url, local_address.ca_pem)
@@ -251,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         # kopf logs each watch event's handler at INFO: a line per child event of every space.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        # And the webhook server a line per admission request: one per DataSpace created.
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     config = OperatorConfig.from_environment()
     if args.command == "audit":
         from tds_operator.audit.verify import verify_command

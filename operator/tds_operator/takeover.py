@@ -16,6 +16,10 @@ from tds_operator.kube import KubeError
 
 logger = logging.getLogger(__name__)
 
+CHILDREN_LISTED_SECONDS = 60.0
+"""How long a new leader waits for the child watches' first LISTs before reconciling anyway
+(reconciles then read what the index does not hold yet)."""
+
 
 def still_leads(memo: Operator) -> bool:
     return memo.elector is not None and memo.elector.leading
@@ -25,12 +29,17 @@ async def take_the_lead(memo: Operator) -> None:
     """Indexes first (a standby keeps them warm from its watches: filled already, unless it
     could not list yet), so that the first reconciles read from them; then the objects with
     work left to the head of the queues, then the reconcilers."""
-    if not (memo.children.synced and memo.contracts.synced):
+    if not memo.contracts.synced:
         try:
             await watches.fill_indexes(memo)
         except (KubeError, httpx.HTTPError) as error:
             # Reconciles then read what the indexes miss from the API server.
-            logger.warning("could not list the children of spaces and the contracts: %s", error)
+            logger.warning("could not list the contracts: %s", error)
+    try:
+        # The children of spaces are listed by their own watches (child_watches.py).
+        await asyncio.wait_for(memo.children_listed.wait(), CHILDREN_LISTED_SECONDS)
+    except TimeoutError:
+        logger.warning("the children of spaces are not all listed yet: reconciles read them")
     if not still_leads(memo):
         return  # lost the Lease meanwhile: stand_by has run, the queues stay stopped
     try:

@@ -2,9 +2,9 @@
 
 DataContract changes are checked against who asks (the AdmissionReview's userInfo); each consent
 given or withdrawn, and the revocation, is stamped and sealed with the operator's key. A
-TrainingJob its contract does not allow is refused; DataSpace deletion is refused while the space
-is party to an active contract. The webhooks call the same gatherers and policies as the
-reconcilers, which enforce the same rules again.
+TrainingJob its contract does not allow is refused; a new DataSpace gets the operator's finalizer;
+DataSpace deletion is refused while the space is party to an active contract. The webhooks call
+the same gatherers and policies as the reconcilers, which enforce the same rules again.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tds_operator.handlers.gather import (
     data_space,
     release_inputs,
 )
-from tds_operator.handlers.objects import validation_message
+from tds_operator.handlers.objects import FINALIZER, validation_message
 from tds_operator.metrics import (
     WEBHOOK_DENIALS,
     WEBHOOK_LATENCY,
@@ -286,6 +286,15 @@ async def admit_release(
     patch.setdefault("spec", {})["review"] = {**review, "reviewer": _identity(requester)}
 
 
+async def add_space_finalizer(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """A new DataSpace carries the operator's finalizer from its creation: its first reconcile
+    need not write it (a space made while this webhook was absent gets it from the reconcile).
+    Finalizers the request gives are kept."""
+    finalizers = list(body.metadata.get("finalizers") or [])
+    if FINALIZER not in finalizers:
+        patch.setdefault("metadata", {})["finalizers"] = [*finalizers, FINALIZER]
+
+
 async def admit_space_deletion(name: str, memo: Operator, **_: Any) -> None:
     """A space that is party to an active contract cannot be deleted."""
     decision = space_may_be_deleted(name, await contracts_of_space(memo, name))
@@ -306,6 +315,9 @@ def register(registry: kopf.OperatorRegistry) -> None:
     kopf.on.validate(
         *tds, TRAINING_JOBS, operations=["CREATE"], id="training-admission", registry=registry
     )(measured("TrainingJob", admit_training))
+    kopf.on.mutate(
+        *tds, DATA_SPACES, operations=["CREATE"], id="space-finalizer", registry=registry
+    )(measured("DataSpace", add_space_finalizer))
     kopf.on.validate(
         *tds, DATA_SPACES, operations=["DELETE"], id="space-deletion", registry=registry
     )(measured("DataSpace", admit_space_deletion))

@@ -156,3 +156,13 @@ def test_a_change_of_only_the_status_of_a_child_is_no_news() -> None:
     relabelled = child(QUOTA, "quota", "7", spec={"hard": {"pods": "50"}}, status={"used": {}})
     relabelled["metadata"]["labels"] = {}
     assert index.observe(relabelled, False)
+
+
+def test_a_child_first_seen_with_only_the_operators_fields_is_no_news_but_anothers_is() -> None:
+    index = ChildIndex([QUOTA])
+    # The event of the operator's own creation, before the answer to the write that made it.
+    assert index.observe(child(QUOTA, "quota", "3"), False) is False
+    made_by_someone = child(QUOTA, "limits", "4")
+    made_by_someone["metadata"]["managedFields"].append({"manager": "kubectl-client-side-apply"})
+    assert index.observe(made_by_someone, False)
+    assert index.observe(child(QUOTA, "quota", "5"), True)

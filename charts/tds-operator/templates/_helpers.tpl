@@ -97,6 +97,10 @@ mutating:
     path: /model-release
     resource: {group: tds.io, version: v1alpha1, plural: modelreleases}
     operations: [CREATE, UPDATE]
+  - name: space-finalizer
+    path: /space-finalizer
+    resource: {group: tds.io, version: v1alpha1, plural: dataspaces}
+    operations: [CREATE]
 validating:
   - name: training-admission
     path: /training-admission

@@ -43,6 +43,12 @@ def _set_by_owner(body: Manifest) -> Manifest:
     return {k: v for k, v in body.items() if k != "status"} | {"metadata": metadata}
 
 
+def _made_by_operator(body: Manifest) -> bool:
+    """Whether every field of the object was written by the operator (its field manager)."""
+    managers = {entry.get("manager") for entry in body["metadata"].get("managedFields") or []}
+    return managers == {FIELD_MANAGER}
+
+
 class OwnWrites:
     """The resourceVersions of the operator's last writes of each object, to tell the events of
     those writes (nothing new) from a change someone else made."""
@@ -82,11 +88,16 @@ class ChildIndex:
 
     def observe(self, body: Manifest, deleted: bool) -> bool:
         """Take a watch event of a child; True unless it only echoes the operator's own write or
-        changes nothing the operator sets (e.g. the quota controller writing a quota's usage)."""
+        changes nothing the operator sets (e.g. the quota controller writing a quota's usage).
+
+        A child first seen with only the operator's fields is its own creation, whose event may
+        come before the answer to the write that made it: the reconcile that made it is not
+        done again for it."""
         key = key_of(body)
         previous = self._live.get(key)
         echo = not deleted and (
             self._written.is_echo(body)
+            or (previous is None and _made_by_operator(body))
             or (previous is not None and _set_by_owner(previous) == _set_by_owner(body))
         )
         if deleted:
@@ -117,6 +128,10 @@ class ChildIndex:
     def get(self, key: ObjectKey) -> Manifest | None:
         """The child as last seen, or None if the index does not hold it."""
         return self._live.get(key)
+
+    def held(self, api_version: str, kind: str) -> list[Manifest]:
+        """Every child of one kind that the index holds."""
+        return [body for key, body in self._live.items() if key[:2] == (api_version, kind)]
 
     def of_space(self, space: str, kind: str) -> list[Manifest]:
         """The children of one kind of a space that the index holds."""

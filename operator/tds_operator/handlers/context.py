@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from tds_operator.api.resources import RBAC
 from tds_operator.audit.store import AuditLedger
 from tds_operator.config import OperatorConfig
 from tds_operator.election import LeaderElector
-from tds_operator.handlers.children import ChildIndex, OwnWrites
+from tds_operator.handlers.children import ChildIndex
+from tds_operator.handlers.known_spaces import SpaceIndex
 from tds_operator.handlers.parties import ContractIndex
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.kube import Kube
@@ -19,6 +21,7 @@ SPACE_CHILD_KINDS = (
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("v1", "ResourceQuota"),
     ("v1", "LimitRange"),
+    (RBAC, "Role"),
     (RBAC, "RoleBinding"),
     (RBAC, "ClusterRoleBinding"),
     (RBAC, "ClusterRole"),
@@ -45,12 +48,15 @@ class Operator:
         """The children of spaces as the watches delivered them."""
         self.contracts = ContractIndex()
         """The DataContracts as the watch delivered them, by space."""
-        self.space_writes = OwnWrites()
-        """The operator's own writes of DataSpaces (finalizer, status): their events are no news."""
+        self.spaces = SpaceIndex()
+        """The DataSpaces as the watch delivered them, and the operator's own writes of them
+        (finalizer, status), whose events are no news."""
         self.identity = ""
         """The user name the API server knows the operator by (set at startup)."""
         self.elector: LeaderElector | None = None
         """Whether this replica reconciles (set at startup)."""
+        self.children_listed = asyncio.Event()
+        """Set once the child watches have listed (or failed to list) every kind."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None

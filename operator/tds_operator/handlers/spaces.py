@@ -24,7 +24,11 @@ from tds_operator.api.dataspace import (
 from tds_operator.api.resources import DATA_SPACE, RBAC
 from tds_operator.audit.store import readable_page_names
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
-from tds_operator.desired.space import space_children, space_ledger_access
+from tds_operator.desired.space import (
+    space_children,
+    space_ledger_access,
+    space_namespace_manifest,
+)
 from tds_operator.handlers.children import ensure_child, key_of
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import contracts_of_space, known_contracts_of_space
@@ -46,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 REFERENCED_KINDS = frozenset({"Namespace", "Role", "ClusterRole"})
 """Children that others live in or name: made before the rest."""
+STALE_STATUSES = frozenset({404, 409})
+"""A write refused so: the space changed or went since the version the reconcile started from."""
 # How often a space blocked by something the operator does not watch looks again.
 RECHECK_BLOCKED_SECONDS = 30.0
 # How often a deleted space looks whether its namespace has gone.
@@ -72,18 +78,33 @@ class SpaceReconciler:
         self.kube = op.kube
 
     async def __call__(self, name: str) -> float | None:
-        body = await self.kube.get(API_VERSION, DATA_SPACE, name)
+        body = self.op.spaces.get(name) or await self._read(name)
         if body is None:
             return None
+        try:
+            return await self._reconcile(name, body)
+        except KubeError as error:
+            if error.status in STALE_STATUSES:
+                self.op.spaces.forget(name)
+            raise
+
+    async def _read(self, name: str) -> Manifest | None:
+        """The space from the API server, when the watch has not delivered it (yet)."""
+        body = await self.kube.get(API_VERSION, DATA_SPACE, name)
+        self.op.spaces.fill([body] if body else [])
+        return body
+
+    async def _reconcile(self, name: str, body: Manifest) -> float | None:
         if body["metadata"].get("deletionTimestamp"):
             return await self._finalize(body)
-        self.op.space_writes.wrote(await ensure_finalizer(self.kube, body))
+        # The webhook adds the finalizer at creation; a space made while it was absent gets it here.
+        self.op.spaces.wrote(await ensure_finalizer(self.kube, body))
         try:
             space = DataSpace.model_validate(body)
         except ValidationError as error:
             await self._report(body, Decision.deny(INVALID_SPEC, validation_message(error)))
             return None
-        namespace = await self._namespace(space.namespace_name)
+        namespace = await self._namespace(space)
         ownership = namespace_is_ours(namespace, space.metadata.uid or "")
         if not ownership.allowed:
             await self._report(body, ownership)
@@ -132,13 +153,24 @@ class SpaceReconciler:
                 f"{error.message}",
             )
 
-    async def _namespace(self, name: str) -> Manifest | None:
-        """The space's namespace: as the index holds it, else as the API server has it (it may
-        be someone else's)."""
-        index = self.op.children
-        return index.get(("v1", "Namespace", "", name)) or await self.kube.get(
-            "v1", "Namespace", name
-        )
+    async def _namespace(self, space: DataSpace) -> Manifest | None:
+        """The space's namespace: as the index holds it; else, once the index is filled, made now
+        (one request where a read and an apply are two); else, or if a namespace of that name
+        exists already, as the API server has it (it may be someone else's)."""
+        index, manifest = self.op.children, space_namespace_manifest(space)
+        held = index.get(key_of(manifest))
+        if held is not None:
+            return held
+        if index.synced:
+            try:
+                created = await self.kube.create(manifest)
+            except KubeError as error:
+                if error.status != 409:
+                    raise
+            else:
+                index.wrote(created)
+                return created
+        return await self.kube.get("v1", "Namespace", space.namespace_name)
 
     async def _bindings(self, space: str, kind: str, namespace: str | None) -> list[Manifest]:
         """The bindings the operator made for the space: from the index once a LIST filled it."""
@@ -183,7 +215,7 @@ class SpaceReconciler:
             ),
             observed_generation=generation,
         )
-        self.op.space_writes.wrote(await write_status(self.kube, body, new_status))
+        self.op.spaces.wrote(await write_status(self.kube, body, new_status))
         if await record_transition(self.kube, body, READY, decision):
             return
         if decision.allowed and changed and is_true(conditions, READY):
@@ -223,5 +255,5 @@ class SpaceReconciler:
             now=utcnow(),
         )
         status = DataSpaceStatus(conditions=conditions)
-        self.op.space_writes.wrote(await write_status(self.kube, body, status))
+        self.op.spaces.wrote(await write_status(self.kube, body, status))
         await record_transition(self.kube, body, TERMINATING, decision)

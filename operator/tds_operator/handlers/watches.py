@@ -2,12 +2,13 @@
 
 kopf only delivers events; each handler here maps an event to the keys of the objects whose
 reconcile it may affect, and enqueues them. Nothing is registered at import: `register` adds the
-handlers to the registry the operator runs with.
+handlers to the registry the operator runs with. The children of spaces are watched without
+kopf (child_watches.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -25,19 +26,13 @@ from tds_operator.api.resources import (
 )
 from tds_operator.api.trainingjob import FINISHED_PHASES
 from tds_operator.audit.events import job_key
-from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
+from tds_operator.desired.labels import MANAGED_BY
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
-from tds_operator.handlers.children import key_of, space_of_child
-from tds_operator.handlers.context import SPACE_CHILD_KINDS, Operator
+from tds_operator.handlers.context import Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
-from tds_operator.kube import resource_of
 from tds_operator.policy.contract import TERMINAL_PHASES
 from tds_operator.policy.enforcement import contract_lets_jobs_run
 
-SPACE_CHILD_RESOURCES = tuple(
-    (api_version, resource_of(api_version, kind).plural) for api_version, kind in SPACE_CHILD_KINDS
-)
-"""What a space makes: a change to any of them (drift, deletion) reconciles the space."""
 WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"), ("v1", "persistentvolumeclaims"))
 """What runs a TrainingJob in the clean room (and its output claim): a change reconciles the job."""
 
@@ -45,24 +40,10 @@ WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"), ("v1", "persistentvo
 async def space_changed(name: str, event: kopf.RawEvent, memo: Operator, **_: Any) -> None:
     """A DataSpace changed: reconcile it (unless the change is the operator's own write), and
     the contracts that name it (datasets, existence, readiness)."""
-    body = dict(event["object"])
-    if event.get("type") == "DELETED":
-        memo.space_writes.forget(key_of(body))
-    if not memo.space_writes.is_echo(body):
+    if memo.spaces.observe(dict(event["object"]), event.get("type") == "DELETED"):
         memo.enqueue(DATA_SPACE, name)
     for contract in await known_contracts_of_space(memo, name):
         memo.enqueue(DATA_CONTRACT, contract["metadata"]["name"])
-
-
-async def space_child_changed(
-    event: kopf.RawEvent, labels: Mapping[str, str], memo: Operator, **_: Any
-) -> None:
-    """A child of a space changed or vanished: keep it in the index, and reconcile the space
-    (repairs drift), unless the event only echoes the operator's own write."""
-    space = space_of_child(labels)
-    deleted = event.get("type") == "DELETED"
-    if space and memo.children.observe(dict(event["object"]), deleted):
-        memo.enqueue(DATA_SPACE, space)
 
 
 async def contract_changed(
@@ -113,39 +94,20 @@ def register(registry: kopf.OperatorRegistry) -> None:
     kopf.on.event(*tds, DATA_CONTRACTS, registry=registry)(contract_changed)
     kopf.on.event(*tds, TRAINING_JOBS, registry=registry)(training_job_changed)
     kopf.on.event(*tds, MODEL_RELEASES, registry=registry)(release_changed)
-    _watch_own_objects(
-        registry, SPACE_CHILD_RESOURCES, SPACE_LABEL, "space-child", space_child_changed
-    )
-    _watch_own_objects(registry, WORKLOAD_RESOURCES, JOB_NAME_LABEL, "workload", workload_changed)
-
-
-def _watch_own_objects(
-    registry: kopf.OperatorRegistry,
-    resources: tuple[tuple[str, str], ...],
-    key_label: str,
-    prefix: str,
-    handler: Callable[..., Awaitable[None]],
-) -> None:
-    """Watch the operator's own objects of these resources that carry `key_label`."""
-    for group_version, plural in resources:
+    # The operator's own clean-room objects, by the TrainingJob label they carry.
+    for group_version, plural in WORKLOAD_RESOURCES:
         kopf.on.event(
             group_version,
             plural,
-            labels={MANAGED_BY: FIELD_MANAGER, key_label: kopf.PRESENT},
-            id=f"{prefix}-{plural}",
+            labels={MANAGED_BY: FIELD_MANAGER, JOB_NAME_LABEL: kopf.PRESENT},
+            id=f"workload-{plural}",
             registry=registry,
-        )(handler)
+        )(workload_changed)
 
 
 async def fill_indexes(memo: Operator) -> None:
-    """LIST every child of every space, and every contract, into the indexes, before this
-    replica reconciles."""
-    selector = f"{MANAGED_BY}={FIELD_MANAGER},{SPACE_LABEL}"
-    for api_version, kind in SPACE_CHILD_KINDS:
-        items = await memo.kube.list(api_version, kind, None, selector)
-        # A list's items do not repeat their apiVersion and kind.
-        memo.children.fill({"apiVersion": api_version, "kind": kind, **item} for item in items)
-    memo.children.synced = True
+    """LIST every contract into the index, before this replica reconciles (the children of
+    spaces are listed by their own watches: child_watches.py)."""
     memo.contracts.fill(await memo.kube.list(API_VERSION, DATA_CONTRACT))
     memo.contracts.synced = True
 
@@ -159,6 +121,9 @@ async def resync(memo: Operator) -> None:
     halted: set[str] = set()
     for kind in (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB, MODEL_RELEASE):
         bodies = await kube.list(API_VERSION, kind)
+        if kind == DATA_SPACE:
+            # A list's items do not repeat their apiVersion and kind.
+            memo.spaces.fill({"apiVersion": API_VERSION, "kind": kind, **b} for b in bodies)
         if kind == DATA_CONTRACT:
             halted = {c["metadata"]["name"] for c in bodies if not contract_lets_jobs_run(c)}
         # Jobs whose contract no longer lets them run are stopped first.

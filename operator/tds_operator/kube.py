@@ -238,9 +238,18 @@ class Kube:
         kind: str,
         namespace: str | None = None,
         label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> list[Manifest]:
-        """All objects of a kind (in a namespace, when given) matching a label selector."""
-        params = {"labelSelector": label_selector} if label_selector else {}
+        """All objects of a kind (in a namespace, when given) matching a label selector and a
+        field selector (of the kind's selectable fields)."""
+        params = {
+            name: selector
+            for name, selector in (
+                ("labelSelector", label_selector),
+                ("fieldSelector", field_selector),
+            )
+            if selector
+        }
         body = await self._request("GET", api_version, kind, None, namespace, params=params)
         items: list[Manifest] = body.get("items", [])
         return items

@@ -9,7 +9,7 @@ at even intervals by their providers. A watch of every TrainingJob records when 
 each phase, on the benchmark's own clock. It prints:
   - admission latency (the create request answered → the job seen Admitted or later) p50/p95/p99;
   - revocation → Stopped (the revoke answered → each of the contract's running jobs seen
-    Stopped) p50/p99 across the revoked contracts' jobs;
+    Stopped, or ended at all) p50/p99 across the revoked contracts' jobs;
   - the operator's peak RSS and CPU seconds per admitted job, and the CPU seconds of each hub
     component over the same minutes: where the machine's time went.
 It is a benchmark, never a test; the machine running it is small and shared.
@@ -343,8 +343,10 @@ class HubRun:
         lags = []
         for revoked_at, jobs in self.revoked.values():
             for job in jobs:
-                stopped = self.watch.first(job, ("Stopped",))
-                lags.append(float("inf") if stopped is None else max(0.0, stopped - revoked_at))
+                # A job that ran on and succeeded after the revocation was not stopped in time
+                # either: its end counts.
+                ended = self.watch.first(job, ("Stopped", "Succeeded", "Failed"))
+                lags.append(float("inf") if ended is None else max(0.0, ended - revoked_at))
         return lags
 
     def phases(self) -> Counter[str]:

@@ -150,7 +150,7 @@ class TrainingJobReconciler:
             await self._stop(body, stop_reason(contract))
             return None
         assert contract is not None
-        return await self._run(body, job, DataContract.model_validate(contract))
+        return await self._run(body, job, contract)
 
     # --- Admission ----------------------------------------------------------------------------
 
@@ -243,13 +243,20 @@ class TrainingJobReconciler:
 
     # --- Running ------------------------------------------------------------------------------
 
-    async def _run(self, body: Manifest, job: TrainingJob, contract: DataContract) -> float | None:
+    async def _run(self, body: Manifest, job: TrainingJob, contract_body: Manifest) -> float | None:
+        """Start the workers, then meter them until they end or the budget does. A metering
+        pass reads the job, its contract, its batch Job, the contract's jobs with their pods
+        and the ledger once each: it runs every few seconds for every running job of the hub."""
         status = body.get("status") or {}
         name, namespace = workload_of(body)
-        if not await self.workload.clean_room_ready(body, contract.metadata.uid or ""):
-            # The contract's reconcile is opening it, or reports CleanRoomNameTaken.
-            return CLEAN_ROOM_RECHECK_SECONDS
+        contract = DataContract.model_validate(contract_body)
         batch = await self.workload.batch_job(body)
+        if batch is None and not await self.workload.clean_room_ready(
+            body, contract.metadata.uid or ""
+        ):
+            # The contract's reconcile is opening it, or reports CleanRoomNameTaken. (A batch
+            # Job made for this job stands in the clean room only once it was ready.)
+            return CLEAN_ROOM_RECHECK_SECONDS
         sealed: Decision | None = None
         if batch is None:
             if status.get("job"):
@@ -263,7 +270,11 @@ class TrainingJobReconciler:
             sealed, batch = await self._start(body, job, contract)
             if batch is None:
                 return CLEAN_ROOM_RECHECK_SECONDS
-        pods = await self.workload.pods(body)
+        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
+        uid = body["metadata"]["uid"]
+        own = [pods for sibling, pods in jobs if sibling["metadata"]["uid"] == uid]
+        # (Not among them if it was deleted a moment ago: its pods are read on their own.)
+        pods = own[0] if own else await self.workload.pods(body)
         now = utcnow()
         used = gpu_seconds(pods, job.spec.gpus_per_worker, now)
         outcome = batch_outcome(batch, pods)
@@ -271,8 +282,8 @@ class TrainingJobReconciler:
             outcome = validity_outcome(outcome, contract.spec.validity.not_after, now)
             await self._finish(body, *outcome, used=used)
             return None
-        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
-        budget = await self._live_budget(contract, jobs)
+        recorded = (await self.op.ledger.load(contract.metadata.name or "", contract_body)).entries
+        budget = self._live_budget(contract, jobs, recorded)
         if budget.used_up:
             # The job stops itself the second its contract's jobs reach the budget, without
             # waiting for the contract's usage and phase to catch up; so do its siblings.
@@ -291,7 +302,7 @@ class TrainingJobReconciler:
             clean_room=namespace,
             start_time=None if status.get("startTime") else start_time(pods),
         )
-        await self._checkpoint(body, used)
+        await self._checkpoint(body, used, recorded)
         if phase == "Running" and status.get("phase") != "Running":
             message = f"workers run in {namespace}"
             await record_event(self.kube, body, reason=RUNNING_REASON, message=message)
@@ -306,13 +317,15 @@ class TrainingJobReconciler:
             + WAKE_MARGIN_SECONDS
         )
 
-    async def _live_budget(
-        self, contract: DataContract, jobs: list[tuple[Manifest, list[Manifest]]]
+    @staticmethod
+    def _live_budget(
+        contract: DataContract,
+        jobs: list[tuple[Manifest, list[Manifest]]],
+        recorded: list[AuditEntry],
     ) -> LiveBudget:
         """The contract's budget left as all its jobs' pods show it now, and the GPUs they run."""
-        recorded = usage_by_job((await self.op.ledger.load(contract.metadata.name or "")).entries)
         budget = contract.spec.compute.max_gpu_hours * 3600
-        return live_budget(budget, recorded, jobs, utcnow())
+        return live_budget(budget, usage_by_job(recorded), jobs, utcnow())
 
     def _wake_siblings(self, body: Manifest, jobs: list[tuple[Manifest, list[Manifest]]]) -> None:
         """Reconcile the other unfinished TrainingJobs of the same contract now."""
@@ -360,22 +373,33 @@ class TrainingJobReconciler:
         await self._write_output(body, job, "Writable")
         return name
 
-    async def _checkpoint(self, body: Manifest, used: int) -> None:
-        """Record usage in the ledger when it grew by a checkpoint's worth."""
-        event = await self._usage_event(body, used, final=False)
+    async def _checkpoint(self, body: Manifest, used: int, recorded: list[AuditEntry]) -> None:
+        """Record usage in the ledger when it grew by a checkpoint's worth (`recorded`: the
+        ledger's entries as this pass read them)."""
+        event = await self._usage_event(body, used, final=False, recorded=recorded)
         if event is not None:
             await self.op.ledger.record(body["spec"]["contract"], [event])
 
-    async def _usage_event(self, body: Manifest, used: int, *, final: bool) -> AuditEvent | None:
-        """The ledger entry of the usage not yet recorded (at a checkpoint, or at the end)."""
+    async def _usage_event(
+        self,
+        body: Manifest,
+        used: int,
+        *,
+        final: bool,
+        recorded: list[AuditEntry] | None = None,
+    ) -> AuditEvent | None:
+        """The ledger entry of the usage not yet recorded (at a checkpoint, or at the end),
+        from `recorded` entries or the ledger read now."""
         contract = body["spec"]["contract"]
         metadata = body["metadata"]
         uid = metadata["uid"]
-        recorded = usage_by_job((await self.op.ledger.load(contract)).entries).get(uid, 0)
-        if not usage_due(used, recorded, final=final):
+        if recorded is None:
+            recorded = (await self.op.ledger.load(contract)).entries
+        already = usage_by_job(recorded).get(uid, 0)
+        if not usage_due(used, already, final=final):
             return None
         job = job_key(metadata["namespace"], metadata["name"])
-        return usage_event(contract, uid, job, used, recorded, utcnow())
+        return usage_event(contract, uid, job, used, already, utcnow())
 
     # --- Ending -------------------------------------------------------------------------------
 

@@ -22,7 +22,6 @@ import json
 import os
 import random
 import signal
-import statistics
 import threading
 import time
 from collections import Counter
@@ -32,14 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hubbench import REPO, BenchHub, cpu_seconds, peak_rss_mib, wait_until
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
-from scale import documents, prepare, profiler, spaces
-from tds_operator.config import OperatorConfig
-from tds_operator.api.dataspace import space_namespace
 from tests.integration.training import gateway
 from tests.manifests import GROUP, VERSION, contract_body, training_job_body
+
+from hubbench import REPO, BenchHub, cpu_seconds, peak_rss_mib, wait_until
+from scale import documents, prepare, profiler, spaces
+from tds_operator.api.dataspace import space_namespace
+from tds_operator.config import OperatorConfig
 
 CONTRACTS = "datacontracts"
 JOBS = "trainingjobs"

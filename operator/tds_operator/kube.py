@@ -124,10 +124,18 @@ class Kube:
         kubeconfig: str | None = None,
         context: str | None = None,
         impersonate: Sequence[str] = (),
+        *,
+        dedicated: bool = False,
     ) -> Kube:
         """Connect with a kubeconfig file (and one of its contexts), or in-cluster/$KUBECONFIG
-        when None."""
-        api = await kr8s.asyncio.api(kubeconfig=kubeconfig, context=context)
+        when None. `dedicated`: over connections of its own, which no other client's requests
+        queue in front of (kr8s otherwise shares one client per kubeconfig and event loop)."""
+        if dedicated:
+            api = await kr8s.asyncio.Api(
+                kubeconfig=kubeconfig, context=context, bypass_factory=True
+            )
+        else:
+            api = await kr8s.asyncio.api(kubeconfig=kubeconfig, context=context)
         return cls(api, impersonate)
 
     @property

@@ -152,9 +152,11 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     memo.queues[DATA_CONTRACT] = ReconcileQueue(DATA_CONTRACT, ContractReconciler(memo))
     memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, TrainingJobReconciler(memo), workers=8)
     memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
-    # The queues fill from the watches on every replica; only the leader's run them.
+    # The queues fill from the watches on every replica; only the leader's run them. The
+    # Lease is renewed over a connection of its own: behind a busy queue's requests, a renewal
+    # came too late and the only replica stood down, again and again.
     memo.elector = LeaderElector(
-        kube,
+        await Kube.connect(config.kubeconfig, dedicated=True),
         config.namespace,
         config.leader_lease,
         config.replica,

@@ -107,7 +107,7 @@ bench-scale: venv ## N DataSpaces on a fresh hub (BENCH_HUB_DIR): the operator v
 
 .PHONY: bench-hub
 bench-hub: venv ## A Chengdu-sized hub under steady training on a fresh hub (BENCH_HUB_DIR): admission and revocation latency, RSS, CPU per job (SPACES= CONTRACTS= JOBS= DURATION= RUN_FOR= REVOCATIONS= GPU_NODES= CPU_NODES= SEED= PROFILE=file).
-	$(BIN)/python bench/hub_scenario.py --hub-dir $(BENCH_HUB_DIR) \
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/hub_scenario.py --hub-dir $(BENCH_HUB_DIR) \
 	  --spaces $(or $(SPACES),100) --contracts $(or $(CONTRACTS),1000) --jobs $(or $(JOBS),5000) \
 	  --duration $(or $(DURATION),1800) --run-for $(or $(RUN_FOR),20) \
 	  --revocations $(or $(REVOCATIONS),50) --gpu-nodes $(or $(GPU_NODES),200) \

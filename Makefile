@@ -105,6 +105,14 @@ bench-scale: venv ## N DataSpaces on a fresh hub (BENCH_HUB_DIR): the operator v
 	$(BIN)/python bench/scale.py --spaces $(N) --clients $(CLIENTS) --idle $(IDLE) --hub-dir $(BENCH_HUB_DIR) \
 	  $(if $(PROFILE),--profile $(PROFILE))
 
+.PHONY: bench-hub
+bench-hub: venv ## A Chengdu-sized hub under steady training on a fresh hub (BENCH_HUB_DIR): admission and revocation latency, RSS, CPU per job (SPACES= CONTRACTS= JOBS= DURATION= RUN_FOR= REVOCATIONS= GPU_NODES= CPU_NODES= SEED= PROFILE=file).
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/hub_scenario.py --hub-dir $(BENCH_HUB_DIR) \
+	  --spaces $(or $(SPACES),100) --contracts $(or $(CONTRACTS),1000) --jobs $(or $(JOBS),5000) \
+	  --duration $(or $(DURATION),1800) --run-for $(or $(RUN_FOR),20) \
+	  --revocations $(or $(REVOCATIONS),50) --gpu-nodes $(or $(GPU_NODES),200) \
+	  --cpu-nodes $(or $(CPU_NODES),400) $(if $(SEED),--seed $(SEED)) $(if $(PROFILE),--profile $(PROFILE))
+
 .PHONY: chaos
 chaos: venv ## Chaos campaign on the hub (KILLS=50 DURATION=600 CHURN=3 SPACES=6 SEED=...; README Reliability).
 	HUB_DIR=$(HUB_DIR) $(BIN)/python -m bench.chaos

@@ -247,9 +247,13 @@ class Kube:
         kind: str,
         namespace: str | None = None,
         label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> list[Manifest]:
-        """All objects of a kind (in a namespace, when given) matching a label selector."""
-        items, _ = await self.list_with_version(api_version, kind, namespace, label_selector)
+        """All objects of a kind (in a namespace, when given) matching a label selector and a
+        field selector (of the kind's selectable fields)."""
+        items, _ = await self.list_with_version(
+            api_version, kind, namespace, label_selector, field_selector
+        )
         return items
 
     async def list_with_version(
@@ -258,9 +262,17 @@ class Kube:
         kind: str,
         namespace: str | None = None,
         label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> tuple[builtins.list[Manifest], str]:
         """`list`, and the resourceVersion of the list, from which a watch goes on."""
-        params = {"labelSelector": label_selector} if label_selector else {}
+        params = {
+            name: selector
+            for name, selector in (
+                ("labelSelector", label_selector),
+                ("fieldSelector", field_selector),
+            )
+            if selector
+        }
         body = await self._request("GET", api_version, kind, None, namespace, params=params)
         return body.get("items", []), str(body.get("metadata", {}).get("resourceVersion") or "")
 

@@ -117,9 +117,13 @@ class AuditLedger:
         """The raw stored entries of the live contract's ledger, all pages merged."""
         return (await self._stored(contract))[0]
 
-    async def _stored(self, contract: str) -> tuple[dict[str, str], int]:
-        """The raw stored entries and how many of them status.audit records."""
-        body = await self.kube.get(API_VERSION, "DataContract", contract)
+    async def _stored(
+        self, contract: str, body: Manifest | None = None
+    ) -> tuple[dict[str, str], int]:
+        """The raw stored entries and how many of them status.audit records (of the contract
+        as `body` shows it, or as read now)."""
+        if body is None:
+            body = await self.kube.get(API_VERSION, "DataContract", contract)
         if body is None:
             return {}, 0
         try:
@@ -135,11 +139,13 @@ class AuditLedger:
         recorded = audit.get("entries") if isinstance(audit, dict) else None
         return data, recorded if isinstance(recorded, int) else 0
 
-    async def load(self, contract: str) -> DecodedEntries:
+    async def load(self, contract: str, body: Manifest | None = None) -> DecodedEntries:
         """The entries of a contract's ledger that decisions may rest on, in sequence order:
         those status.audit records, then those the operator sealed (with its key; all of them
-        for a reader without it). An entry someone else slipped in never counts as usage."""
-        data, recorded = await self._stored(contract)
+        for a reader without it). An entry someone else slipped in never counts as usage.
+        `body`: the contract as just read, if the caller has it (one request fewer); entries
+        appended since then count as well, being sealed."""
+        data, recorded = await self._stored(contract, body)
         decoded = decode_entries(data)
         if self.signing_key is None:
             return decoded

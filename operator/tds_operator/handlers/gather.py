@@ -25,6 +25,7 @@ from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.labels import Manifest
 from tds_operator.desired.trainingjob import dataset_addresses
 from tds_operator.handlers.context import Operator
+from tds_operator.handlers.workload import contract_training_jobs
 from tds_operator.kube import is_subset
 from tds_operator.policy.outputs import effective_clause
 from tds_operator.policy.sealing import CleanRoomObservation
@@ -45,11 +46,7 @@ async def data_space(op: Operator, name: str) -> DataSpace | None:
 
 async def jobs_of_contract(op: Operator, contract: str) -> list[Manifest]:
     """The live TrainingJobs that name the contract."""
-    return [
-        job
-        for job in await op.kube.list(API_VERSION, TRAINING_JOB)
-        if (job.get("spec") or {}).get("contract") == contract
-    ]
+    return await contract_training_jobs(op.kube, contract)
 
 
 async def known_contracts_of_space(op: Operator, space: str) -> list[Manifest]:
@@ -131,7 +128,7 @@ async def admission_input(
     """A job asking to run under its contract, with what the contract already uses."""
     if recorded is None:
         recorded = (await op.ledger.load(job.spec.contract)).entries
-    jobs = await op.kube.list(API_VERSION, TRAINING_JOB)
+    jobs = await contract_training_jobs(op.kube, job.spec.contract)
     usage = contract_usage(recorded, jobs)
     return AdmissionInput(
         job=job.spec,

@@ -153,7 +153,7 @@ class TrainingJobReconciler:
             await self._stop(body, stop_reason(contract))
             return None
         assert contract is not None
-        return await self._run(body, job, DataContract.model_validate(contract))
+        return await self._run(body, job, contract)
 
     # --- Admission ----------------------------------------------------------------------------
 
@@ -246,13 +246,20 @@ class TrainingJobReconciler:
 
     # --- Running ------------------------------------------------------------------------------
 
-    async def _run(self, body: Manifest, job: TrainingJob, contract: DataContract) -> float | None:
+    async def _run(self, body: Manifest, job: TrainingJob, contract_body: Manifest) -> float | None:
+        """Start the workers, then meter them until they end or the budget does. A metering
+        pass reads the job, its contract, its batch Job, the contract's jobs with their pods
+        and the ledger once each: it runs every few seconds for every running job of the hub."""
         status = body.get("status") or {}
         name, namespace = workload_of(body)
-        if not await self.workload.clean_room_ready(body, contract.metadata.uid or ""):
-            # The contract's reconcile is opening it, or reports CleanRoomNameTaken.
-            return CLEAN_ROOM_RECHECK_SECONDS
+        contract = DataContract.model_validate(contract_body)
         batch = await self.workload.batch_job(body)
+        if batch is None and not await self.workload.clean_room_ready(
+            body, contract.metadata.uid or ""
+        ):
+            # The contract's reconcile is opening it, or reports CleanRoomNameTaken. (A batch
+            # Job made for this job stands in the clean room only once it was ready.)
+            return CLEAN_ROOM_RECHECK_SECONDS
         sealed: Decision | None = None
         if batch is None:
             if status.get("job"):
@@ -261,11 +268,15 @@ class TrainingJobReconciler:
             sealed, batch = await self._start(body, job, contract)
             if batch is None:
                 return CLEAN_ROOM_RECHECK_SECONDS
-        pods = await self.workload.pods(body)
+        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
+        uid = body["metadata"]["uid"]
+        own = [pods for sibling, pods in jobs if sibling["metadata"]["uid"] == uid]
+        # (Not among them if it was deleted a moment ago: its pods are read on their own.)
+        pods = own[0] if own else await self.workload.pods(body)
         now = utcnow()
         used = gpu_seconds(pods, job.spec.gpus_per_worker, now)
-        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
-        budget = await self._live_budget(contract, jobs, now)
+        recorded = (await self.op.ledger.load(contract.metadata.name or "", contract_body)).entries
+        budget = await self._live_budget(contract, jobs, now, recorded)
         gpu_budget = contract.spec.compute.max_gpu_hours * 3600
         outcome = batch_outcome(batch, pods)
         if outcome is not None:
@@ -296,7 +307,7 @@ class TrainingJobReconciler:
             clean_room=namespace,
             start_time=None if status.get("startTime") else start_time(pods),
         )
-        await self._checkpoint(body, used)
+        await self._checkpoint(body, used, recorded)
         if phase == "Running" and status.get("phase") != "Running":
             message = f"workers run in {namespace}"
             await record_event(self.kube, body, reason=RUNNING_REASON, message=message)
@@ -332,13 +343,15 @@ class TrainingJobReconciler:
         contract: DataContract,
         jobs: list[tuple[Manifest, list[Manifest]]],
         now: datetime | None = None,
+        recorded: list[AuditEntry] | None = None,
     ) -> LiveBudget:
         """The contract's budget left as all its jobs' pods show it at `now` (the instant the
         caller counts from: what follows from it, the budget's second, must use the same one),
-        and the GPUs they run."""
-        recorded = usage_by_job((await self.op.ledger.load(contract.metadata.name or "")).entries)
+        and the GPUs they run; from the ledger's `recorded` entries, or the ledger read now."""
+        if recorded is None:
+            recorded = (await self.op.ledger.load(contract.metadata.name or "")).entries
         budget = contract.spec.compute.max_gpu_hours * 3600
-        return live_budget(budget, recorded, jobs, now or utcnow())
+        return live_budget(budget, usage_by_job(recorded), jobs, now or utcnow())
 
     def _backstop(
         self,
@@ -410,22 +423,33 @@ class TrainingJobReconciler:
         await self._write_output(body, job, "Writable")
         return name
 
-    async def _checkpoint(self, body: Manifest, used: int) -> None:
-        """Record usage in the ledger when it grew by a checkpoint's worth."""
-        event = await self._usage_event(body, used, final=False)
+    async def _checkpoint(self, body: Manifest, used: int, recorded: list[AuditEntry]) -> None:
+        """Record usage in the ledger when it grew by a checkpoint's worth (`recorded`: the
+        ledger's entries as this pass read them)."""
+        event = await self._usage_event(body, used, final=False, recorded=recorded)
         if event is not None:
             await self.op.ledger.record(body["spec"]["contract"], [event])
 
-    async def _usage_event(self, body: Manifest, used: int, *, final: bool) -> AuditEvent | None:
-        """The ledger entry of the usage not yet recorded (at a checkpoint, or at the end)."""
+    async def _usage_event(
+        self,
+        body: Manifest,
+        used: int,
+        *,
+        final: bool,
+        recorded: list[AuditEntry] | None = None,
+    ) -> AuditEvent | None:
+        """The ledger entry of the usage not yet recorded (at a checkpoint, or at the end),
+        from `recorded` entries or the ledger read now."""
         contract = body["spec"]["contract"]
         metadata = body["metadata"]
         uid = metadata["uid"]
-        recorded = usage_by_job((await self.op.ledger.load(contract)).entries).get(uid, 0)
-        if not usage_due(used, recorded, final=final):
+        if recorded is None:
+            recorded = (await self.op.ledger.load(contract)).entries
+        already = usage_by_job(recorded).get(uid, 0)
+        if not usage_due(used, already, final=final):
             return None
         job = job_key(metadata["namespace"], metadata["name"])
-        return usage_event(contract, uid, job, used, recorded, utcnow())
+        return usage_event(contract, uid, job, used, already, utcnow())
 
     # --- Ending -------------------------------------------------------------------------------
 

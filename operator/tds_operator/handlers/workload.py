@@ -43,6 +43,18 @@ def made_for(live: Manifest | None, body: Manifest) -> bool:
     )
 
 
+async def contract_training_jobs(kube: Kube, contract: str) -> list[Manifest]:
+    """The live TrainingJobs that name the contract, selected by the API server (the field
+    `spec.contract` is selectable): a hub's other jobs are neither sent nor decoded."""
+    return [
+        job
+        for job in await kube.list(
+            API_VERSION, TRAINING_JOB, field_selector=f"spec.contract={contract}"
+        )
+        if (job.get("spec") or {}).get("contract") == contract
+    ]
+
+
 class Workload:
     """The clean-room objects that run one TrainingJob's workers."""
 
@@ -102,9 +114,8 @@ class Workload:
         """The contract's TrainingJobs (only those in `phase`, if given)."""
         return [
             job
-            for job in await self.kube.list(API_VERSION, TRAINING_JOB)
-            if (job.get("spec") or {}).get("contract") == contract
-            and (phase is None or (job.get("status") or {}).get("phase") == phase)
+            for job in await contract_training_jobs(self.kube, contract)
+            if phase is None or (job.get("status") or {}).get("phase") == phase
         ]
 
     async def keep_deadline(self, batch: Manifest, seconds: int | None) -> None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.chaos_cluster import COMPONENTS, cluster_dir
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from tests.integration.training import gateway
@@ -45,13 +46,6 @@ CONTRACTS = "datacontracts"
 JOBS = "trainingjobs"
 ADMITTED_OR_LATER = ("Admitted", "Running", "Succeeded", "Failed", "Stopped")
 ENDED = ("Succeeded", "Failed", "Stopped", "Denied")
-COMPONENTS = (
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kwok-controller",
-)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -355,7 +349,7 @@ class HubRun:
 
 def component_cpu(hub_dir: Path) -> dict[str, float]:
     """CPU seconds used so far by each of the hub's processes."""
-    pids = hub_dir / "kwok" / "clusters" / os.environ.get("HUB_NAME", "tds-hub") / "pids"
+    pids = cluster_dir(hub_dir) / "pids"
     used = {}
     for component in COMPONENTS:
         try:

@@ -259,6 +259,28 @@ class Kube:
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
         )
 
+    async def apply_status(self, live: Manifest, status: Manifest) -> Manifest:
+        """Server-side apply of the given status fields (the operator's own entries of a status
+        that others write too, such as one admission check of a Kueue Workload)."""
+        metadata = live["metadata"]
+        manifest = {
+            "apiVersion": live["apiVersion"],
+            "kind": live["kind"],
+            "metadata": {"name": metadata["name"], "namespace": metadata.get("namespace")},
+            "status": status,
+        }
+        return await self._write(
+            "apply",
+            live["apiVersion"],
+            live["kind"],
+            name=metadata["name"],
+            namespace=metadata.get("namespace"),
+            subresource="status",
+            content=json.dumps(manifest),
+            headers={"Content-Type": "application/apply-patch+yaml"},
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+        )
+
     async def ensure(self, manifest: Manifest) -> bool:
         """Apply `manifest` unless the live object already has every field; True if it wrote."""
         metadata = manifest["metadata"]

@@ -51,6 +51,8 @@ class Operator:
         """The user name the API server knows the operator by (set at startup)."""
         self.elector: LeaderElector | None = None
         """Whether this replica reconciles (set at startup)."""
+        self.kueue = False
+        """Whether TrainingJobs queue in Kueue (TDS_KUEUE, decided at startup)."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None

@@ -18,6 +18,7 @@ from tds_operator.api.resources import (
     DATA_CONTRACTS,
     DATA_SPACE,
     DATA_SPACES,
+    KUEUE,
     MODEL_RELEASE,
     MODEL_RELEASES,
     TRAINING_JOB,
@@ -29,6 +30,7 @@ from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.children import key_of, space_of_child
 from tds_operator.handlers.context import SPACE_CHILD_KINDS, Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
+from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
 from tds_operator.kube import resource_of
 
 SPACE_CHILD_RESOURCES = tuple(
@@ -103,8 +105,9 @@ async def release_changed(
     memo.enqueue(MODEL_RELEASE, job_key(namespace or "", name))
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    """Add every watch to `registry`."""
+def register(registry: kopf.OperatorRegistry, *, kueue: bool = True) -> None:
+    """Add every watch to `registry` (with `kueue`, Kueue's Workloads: a cluster without Kueue
+    only logs that it does not serve them)."""
     tds = (GROUP, VERSION)
     kopf.on.event(*tds, DATA_SPACES, registry=registry)(space_changed)
     kopf.on.event(*tds, DATA_CONTRACTS, registry=registry)(contract_changed)
@@ -114,6 +117,9 @@ def register(registry: kopf.OperatorRegistry) -> None:
         registry, SPACE_CHILD_RESOURCES, SPACE_LABEL, "space-child", space_child_changed
     )
     _watch_own_objects(registry, WORKLOAD_RESOURCES, JOB_NAME_LABEL, "workload", workload_changed)
+    if kueue:
+        group, version = KUEUE.split("/")
+        kopf.on.event(group, version, "workloads", registry=registry)(kueue_workload_changed)
 
 
 def _watch_own_objects(

@@ -14,6 +14,7 @@ from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
 from tds_operator.desired.labels import Manifest, controlled_by
 from tds_operator.desired.outputs import MANIFEST_LABEL, with_output_volume
+from tds_operator.desired.queues import queued_batch_job
 from tds_operator.desired.trainingjob import (
     JOB_NAME_LABEL,
     JOB_NAMESPACE_LABEL,
@@ -45,8 +46,11 @@ def made_for(live: Manifest | None, body: Manifest) -> bool:
 class Workload:
     """The clean-room objects that run one TrainingJob's workers."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, queue: str | None = None) -> None:
+        """`queue`: the clean room's Kueue LocalQueue its batch Jobs wait in (created suspended),
+        or None to start them at once."""
         self.kube = kube
+        self.queue = queue
 
     async def batch_job(self, body: Manifest) -> Manifest | None:
         """The live batch Job, if there is one."""
@@ -76,6 +80,8 @@ class Workload:
         desired = batch_job(job, rules, deadline_seconds, str(master), datasets)
         if output_claim is not None:
             desired = with_output_volume(desired, output_claim)
+        if self.queue is not None:
+            desired = queued_batch_job(desired, self.queue)
         return await self.kube.apply(desired)
 
     async def pods(self, body: Manifest) -> list[Manifest]:

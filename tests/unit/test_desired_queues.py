@@ -36,12 +36,11 @@ def test_an_organisations_guaranteed_gpus_are_its_nominal_quota_in_the_pools_coh
     assert queue["metadata"]["name"] == "tds-cmcc"
     assert spec["cohortName"] == "tds-gpu-pool"
     [group] = spec["resourceGroups"]
-    assert group["coveredResources"] == ["nvidia.com/gpu"]
+    assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu"]
     [flavor] = group["flavors"]
-    assert flavor == {
-        "name": "tds-gpu",
-        "resources": [{"name": "nvidia.com/gpu", "nominalQuota": 32, "borrowingLimit": 16}],
-    }
+    assert flavor["name"] == "tds-gpu"
+    gpus = {"name": "nvidia.com/gpu", "nominalQuota": 32, "borrowingLimit": 16}
+    assert flavor["resources"][-1] == gpus
     assert spec["fairSharing"] == {"weight": 2}
     assert spec["admissionChecksStrategy"] == {"admissionChecks": [{"name": "tds-contract"}]}
     # Only the organisation's own clean rooms may queue onto its share.
@@ -55,7 +54,7 @@ def test_an_organisations_guaranteed_gpus_are_its_nominal_quota_in_the_pools_coh
 
 def test_without_a_borrowing_limit_an_organisation_may_borrow_every_idle_gpu() -> None:
     [group] = organisation_queue(a_consumer(8), [])["spec"]["resourceGroups"]
-    assert "borrowingLimit" not in group["flavors"][0]["resources"][0]
+    assert not any("borrowingLimit" in quota for quota in group["flavors"][0]["resources"])
 
 
 def test_each_clean_room_queues_onto_its_consumers_cluster_queue() -> None:

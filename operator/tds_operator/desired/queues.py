@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tds_operator.api.dataspace import DataSpace
-from tds_operator.api.resources import KUEUE
+from tds_operator import API_VERSION
+from tds_operator.api.resources import DATA_SPACE, KUEUE
 from tds_operator.desired.cleanroom import clean_room_namespace
 from tds_operator.desired.isolation import GPU_RESOURCE
 from tds_operator.desired.labels import SPACE_LABEL, Manifest, managed_labels
@@ -73,13 +74,21 @@ def organisation_queue(
     weight: int = 1,
     borrowing_limit: int | None = None,
 ) -> Manifest:
-    """The consumer organisation's ClusterQueue: its guaranteed GPUs in the pool's cohort, open to
+    """The consumer organisation's ClusterQueue: its guaranteed GPUs (and its space's CPU and
+    memory quota, which the workers' requests count against) in the pool's cohort, open to
     the LocalQueues of its clean rooms only (`clean_rooms`, namespaces), borrowing idle GPUs up
     to `borrowing_limit` (None: no limit) with fair-sharing `weight`."""
     name = space.metadata.name or ""
     quota: Manifest = {"name": GPU_RESOURCE, "nominalQuota": space.spec.quota.gpu}
     if borrowing_limit is not None:
         quota["borrowingLimit"] = borrowing_limit
+    # Kueue admits a workload only if its queue covers every resource its pods request: the
+    # workers' CPU and memory (set by the clean room's defaults) count against the space's quota.
+    quotas = [
+        {"name": "cpu", "nominalQuota": space.spec.quota.cpu},
+        {"name": "memory", "nominalQuota": space.spec.quota.memory},
+        quota,
+    ]
     spec: Manifest = {
         "cohortName": GPU_POOL_COHORT,
         "namespaceSelector": {
@@ -93,8 +102,8 @@ def organisation_queue(
         },
         "resourceGroups": [
             {
-                "coveredResources": [GPU_RESOURCE],
-                "flavors": [{"name": GPU_FLAVOR, "resources": [quota]}],
+                "coveredResources": [item["name"] for item in quotas],
+                "flavors": [{"name": GPU_FLAVOR, "resources": quotas}],
             }
         ],
         "fairSharing": {"weight": weight},
@@ -102,6 +111,10 @@ def organisation_queue(
     }
     queue = _kueue_object("ClusterQueue", organisation_queue_name(name), spec)
     queue["metadata"]["labels"][SPACE_LABEL] = name
+    if space.metadata.uid:
+        # The organisation's queue goes with its DataSpace.
+        owner = {"apiVersion": API_VERSION, "kind": DATA_SPACE, "name": name}
+        queue["metadata"]["ownerReferences"] = [{**owner, "uid": space.metadata.uid}]
     return queue
 
 

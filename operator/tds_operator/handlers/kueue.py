@@ -48,7 +48,7 @@ from tds_operator.desired.queues import (
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import admission_input, data_space, known_contracts_of_space
-from tds_operator.kube import Kube
+from tds_operator.kube import Kube, KubeError
 from tds_operator.metrics import count_admission
 from tds_operator.policy.admissioncheck import (
     check_of,
@@ -169,16 +169,22 @@ class ContractCheck:
         if workload is None:
             return None
         body = await self._training_job(workload)
+        state = check_of(workload, CONTRACT_CHECK)
+        pending = state is not None and state.get("state") == "Pending"
+        if pending and holds(workload, "QuotaReserved"):
+            decision = await self._decide(body)
+            entry = contract_check_status(decision, timestamp(utcnow()))
+            try:
+                await self.op.kube.apply_status(workload, {"admissionChecks": [entry]})
+            except KubeError as error:
+                if error.status != 404:
+                    raise
+                return None  # the Workload went with its batch Job
+            logger.info("contract check of %s: %s (%s)", key, entry["state"], decision.reason)
         if body is not None:
+            # Its phase follows: Queued (and why), or Admitted.
             metadata = body["metadata"]
             self.op.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
-        state = check_of(workload, CONTRACT_CHECK)
-        if state is None or state.get("state") != "Pending" or not holds(workload, "QuotaReserved"):
-            return None
-        decision = await self._decide(body)
-        entry = contract_check_status(decision, timestamp(utcnow()))
-        await self.op.kube.apply_status(workload, {"admissionChecks": [entry]})
-        logger.info("contract check of %s: %s (%s)", key, entry["state"], decision.reason)
         return None
 
     async def _decide(self, body: Manifest | None) -> Decision:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -65,7 +65,8 @@ def queued(story: Story, deal: Deal, name: str) -> Body:
     """The job once Queued with a waiting reason, its batch Job suspended in the clean room."""
     body = story.wait_job(deal.namespace, name, "Queued", timeout=30)
     why = condition(body, "Queued")
-    assert why is not None and why["status"] == "True"
+    assert why is not None
+    assert why["status"] == "True"
     assert why["reason"] in WAITING_REASONS | {"CleanRoomNotReady"}, why
     return body
 
@@ -88,7 +89,8 @@ def test_jobs_that_do_not_fit_run_one_after_another_each_metered_for_its_own_run
                 assert not status.get("gpuSeconds"), status
                 reasons.add((condition(body, "Queued") or {}).get("reason") or "")
         time.sleep(0.2)
-    assert reasons and reasons <= WAITING_REASONS | {"CleanRoomNotReady"}, reasons
+    assert reasons, "no job was seen Queued"
+    assert reasons <= WAITING_REASONS | {"CleanRoomNotReady"}, reasons
     windows = []
     for name in names:
         body = story.job(deal.namespace, name) or {}
@@ -98,9 +100,7 @@ def test_jobs_that_do_not_fit_run_one_after_another_each_metered_for_its_own_run
         assert 16 * RUN_SECONDS <= used <= 16 * (RUN_SECONDS + 2), body["status"]
         pods = story.pods(deal.contract, name)
         assert len(pods) == 2
-        windows.append(
-            (min(p.status.start_time for p in pods), max(_finished_at(p) for p in pods))
-        )
+        windows.append((min(p.status.start_time for p in pods), max(_finished_at(p) for p in pods)))
     windows.sort()
     for (_, end), (start, _) in itertools.pairwise(windows):
         assert start >= end, f"two jobs ran at once: {windows}"

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tds_operator.api.dataspace import DataSpace
 from tds_operator import API_VERSION
+from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.resources import DATA_SPACE, KUEUE
 from tds_operator.desired.cleanroom import clean_room_namespace
 from tds_operator.desired.isolation import GPU_RESOURCE

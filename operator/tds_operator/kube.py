@@ -245,8 +245,9 @@ class Kube:
         items: list[Manifest] = body.get("items", [])
         return items
 
-    async def apply(self, manifest: Manifest) -> Manifest:
-        """Server-side apply with the operator's field manager, forcing ownership of its fields."""
+    async def apply(self, manifest: Manifest, *, subresource: str = "") -> Manifest:
+        """Server-side apply with the operator's field manager, forcing ownership of its fields
+        (of the object, or of its `subresource`)."""
         metadata = manifest["metadata"]
         return await self._write(
             "apply",
@@ -254,6 +255,7 @@ class Kube:
             manifest["kind"],
             name=metadata["name"],
             namespace=metadata.get("namespace"),
+            subresource=subresource,
             content=json.dumps(manifest),
             headers={"Content-Type": "application/apply-patch+yaml"},
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
@@ -263,23 +265,9 @@ class Kube:
         """Server-side apply of the given status fields (the operator's own entries of a status
         that others write too, such as one admission check of a Kueue Workload)."""
         metadata = live["metadata"]
-        manifest = {
-            "apiVersion": live["apiVersion"],
-            "kind": live["kind"],
-            "metadata": {"name": metadata["name"], "namespace": metadata.get("namespace")},
-            "status": status,
-        }
-        return await self._write(
-            "apply",
-            live["apiVersion"],
-            live["kind"],
-            name=metadata["name"],
-            namespace=metadata.get("namespace"),
-            subresource="status",
-            content=json.dumps(manifest),
-            headers={"Content-Type": "application/apply-patch+yaml"},
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
-        )
+        identity = {"name": metadata["name"], "namespace": metadata.get("namespace")}
+        manifest = {"apiVersion": live["apiVersion"], "kind": live["kind"], "metadata": identity}
+        return await self.apply({**manifest, "status": status}, subresource="status")
 
     async def ensure(self, manifest: Manifest) -> bool:
         """Apply `manifest` unless the live object already has every field; True if it wrote."""

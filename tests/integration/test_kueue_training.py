@@ -200,3 +200,51 @@ def test_the_consumer_can_neither_edit_kueues_objects_nor_answer_the_contract_ch
     # The job still waits for the contract's answer, which the attacker could not give.
     live = story.job(deal.namespace, name) or {}
     assert live["status"]["phase"] in ("Queued", "Admitted", "Running")
+
+
+def running_gpus(story: Story, deal: Deal, names: list[str]) -> int:
+    """The GPUs the jobs' Running workers hold now (8 each)."""
+    return sum(
+        8
+        for name in names
+        for pod in story.pods(deal.contract, name)
+        if pod.status.phase == "Running"
+    )
+
+
+def test_each_organisation_gets_its_guaranteed_share_and_borrows_an_idle_ones(
+    story: Story,
+) -> None:
+    # Two consumer organisations, each guaranteed 8 of the hub's 16 GPUs.
+    first = story.deal(gpus=8, compute={"maxGpuHours": 10, "maxConcurrentGpus": 16})
+    second = story.deal(gpus=8, compute={"maxGpuHours": 10, "maxConcurrentGpus": 16})
+    (warm_up,) = submit(story, second, 1, workers=1, run_for="1s")
+    story.wait_job(second.namespace, warm_up, "Succeeded", timeout=60)
+    # The second is idle: the first borrows its share and runs two 8-GPU jobs at once.
+    a1, a2, a3 = (submit(story, first, 1, workers=1, run_for=run)[0] for run in ("6s", "14s", "4s"))
+    wait_until(
+        lambda: running_gpus(story, first, [a1, a2]) == 16,
+        timeout=30,
+        what="the first organisation running 16 GPUs, 8 of them borrowed",
+    )
+    # The second wants its share back: when a GPU node frees, its job (within its guarantee)
+    # comes before the first's third job (which would borrow), although queued later.
+    b1, b2 = (submit(story, second, 1, workers=1, run_for="4s")[0] for _ in range(2))
+    for deal, name in ((first, a1), (first, a2), (first, a3), (second, b1), (second, b2)):
+        story.wait_job(deal.namespace, name, "Succeeded", timeout=90)
+    runs = {
+        label: (
+            min(pod.status.start_time for pod in story.pods(deal.contract, name)),
+            max(_finished_at(pod) for pod in story.pods(deal.contract, name)),
+        )
+        for label, deal, name in (
+            ("a1", first, a1), ("a2", first, a2), ("a3", first, a3),
+            ("b1", second, b1), ("b2", second, b2),
+        )
+    }  # fmt: skip
+    origin = runs["a1"][0]
+    print("\nruns (s from the first start, 8 GPUs each):", {
+        label: ((begin - origin).total_seconds(), (end - origin).total_seconds())
+        for label, (begin, end) in runs.items()
+    })  # fmt: skip
+    assert runs["a1"][1] <= runs["b1"][0] < runs["a3"][0], runs

@@ -73,11 +73,11 @@ class Story:
 
     # --- spaces and contracts ------------------------------------------------------------------
 
-    def space(self, *, members: bool = False) -> str:
-        """A new DataSpace with 16 GPUs and both DATASETS, Ready, each dataset served by its
+    def space(self, *, members: bool = False, gpus: int = 16) -> str:
+        """A new DataSpace with `gpus` GPUs and both DATASETS, Ready, each dataset served by its
         gateway Service (which has a cluster IP); no members, unless `members` (then its member
         is `member_of(space)`)."""
-        name = self.spaces.create(analysts=None if members else (), gpus=16, gateways=DATASETS)
+        name = self.spaces.create(analysts=None if members else (), gpus=gpus, gateways=DATASETS)
         self.spaces.wait_ready(name)
         for dataset in DATASETS:
             self.hub.core.create_namespaced_service(space_namespace(name), gateway(dataset))
@@ -109,10 +109,11 @@ class Story:
             self.contracts.consent(owner_of(consumer), name, "consumer")
         return name
 
-    def deal(self, *, members: bool = False, **spec: Any) -> Deal:
-        """Two new spaces (with members, if told) and an Active contract between them with
-        these terms."""
-        provider, consumer = self.space(members=members), self.space(members=members)
+    def deal(self, *, members: bool = False, gpus: int = 16, **spec: Any) -> Deal:
+        """Two new spaces (with members, if told; `gpus` GPUs of quota each) and an Active
+        contract between them with these terms."""
+        provider = self.space(members=members, gpus=gpus)
+        consumer = self.space(members=members, gpus=gpus)
         contract = self.propose(provider, consumer, **spec)
         self.wait_contract(contract, "Active")
         return Deal(provider, consumer, contract)

@@ -247,8 +247,11 @@ class TrainingJobStatus(ObservedStatus):
     queue_position: StrictInt | None = Field(
         None,
         ge=1,
-        description="While Queued: the job's place among its contract's queued jobs, 1 being "
-        "the next to be admitted (they are admitted in the order they were created).",
+        description="While Queued in the operator's own queue: the job's place among its "
+        "contract's queued jobs, 1 being the next to be admitted (they are admitted in the order "
+        "they were created). Unset when the job waits in Kueue (TDS_KUEUE), which gives no "
+        "position: the Queued condition says why it waits (ContractConcurrency, "
+        "OrganisationQuota, HubCapacity).",
     )
     gpu_seconds: StrictInt | None = Field(
         None, ge=0, description="GPU-seconds metered from worker start to stop."

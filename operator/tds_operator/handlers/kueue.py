@@ -104,7 +104,7 @@ async def ensure_queues(op: Operator, contract: DataContract) -> None:
     consumer = contract.spec.consumer.space
     space = await data_space(op, consumer)
     if space is None:
-        raise kopf.TemporaryError(f"the consumer DataSpace {consumer} is not readable", delay=1)
+        raise RuntimeError(f"the consumer DataSpace {consumer} is gone or does not parse")
     clean_rooms = {clean_room_namespace(contract.metadata.name or "")} | {
         clean_room_namespace(other["metadata"]["name"])
         for other in await known_contracts_of_space(op, consumer)

@@ -221,7 +221,9 @@ def test_each_organisation_gets_its_guaranteed_share_and_borrows_an_idle_ones(
     (warm_up,) = submit(story, second, 1, workers=1, run_for="1s")
     story.wait_job(second.namespace, warm_up, "Succeeded", timeout=60)
     # The second is idle: the first borrows its share and runs two 8-GPU jobs at once.
-    a1, a2, a3 = (submit(story, first, 1, workers=1, run_for=run)[0] for run in ("6s", "14s", "4s"))
+    a1, a2, a3 = (
+        submit(story, first, 1, workers=1, run_for=run)[0] for run in ("20s", "30s", "4s")
+    )
     wait_until(
         lambda: running_gpus(story, first, [a1, a2]) == 16,
         timeout=30,
@@ -230,6 +232,12 @@ def test_each_organisation_gets_its_guaranteed_share_and_borrows_an_idle_ones(
     # The second wants its share back: when a GPU node frees, its job (within its guarantee)
     # comes before the first's third job (which would borrow), although queued later.
     b1, b2 = (submit(story, second, 1, workers=1, run_for="4s")[0] for _ in range(2))
+    wait_until(
+        lambda: len(workloads(story, second.contract)) == 3,
+        timeout=30,
+        what="the second organisation's two jobs waiting in Kueue",
+    )
+    assert running_gpus(story, first, [a1, a2]) == 16, "the borrowed GPUs ended before the test"
     for deal, name in ((first, a1), (first, a2), (first, a3), (second, b1), (second, b2)):
         story.wait_job(deal.namespace, name, "Succeeded", timeout=90)
     runs = {

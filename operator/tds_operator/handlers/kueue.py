@@ -128,10 +128,11 @@ async def workload_of_job(kube: Kube, batch: Manifest) -> Manifest | None:
 async def why_queued(op: Operator, job: TrainingJob, workload: Manifest | None) -> Decision:
     """Why a TrainingJob's Workload still waits: its contract, its organisation's quota or the
     hub's capacity."""
-    consumer = ((workload or {}).get("spec") or {}).get("queueName")
     contract = await op.kube.get(API_VERSION, DATA_CONTRACT, job.spec.contract)
-    space = ((contract or {}).get("spec") or {}).get("consumer", {}).get("space", consumer)
-    cluster_queue = await op.kube.get(KUEUE, "ClusterQueue", organisation_queue_name(str(space)))
+    space = (((contract or {}).get("spec") or {}).get("consumer") or {}).get("space")
+    cluster_queue = (
+        await op.kube.get(KUEUE, "ClusterQueue", organisation_queue_name(space)) if space else None
+    )
     usage = organisation_gpus(cluster_queue, GPU_RESOURCE)
     return waiting_reason(workload, CONTRACT_CHECK, job.spec.total_gpus, usage)
 

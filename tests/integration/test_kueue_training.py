@@ -14,8 +14,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.hub import clean_room, owner_of, refusal, running_operator, unique
-from tests.integration.training import Deal, Story
+from tests.integration.hub import (
+    clean_room,
+    get_or_none,
+    owner_of,
+    refusal,
+    running_operator,
+    unique,
+)
+from tests.integration.training import STOP_LATENCY_TARGET, Deal, Story
 from tests.manifests import Body, condition, training_job_body
 from tests.processes import OperatorProcess
 from tests.waiting import wait_until
@@ -137,6 +144,20 @@ def test_a_two_by_eight_job_waits_for_sixteen_free_gpus(story: Story) -> None:
     assert body["status"]["gpuSeconds"] >= 16 * 2
 
 
+def test_revocation_stops_a_job_running_in_kueue_as_soon_as_without_it(story: Story) -> None:
+    """Kueue admitted the job; the operator's stop does not wait for Kueue to evict it."""
+    deal = story.deal()
+    (name,) = submit(story, deal, 1, run_for="60s")
+    story.wait_job(deal.namespace, name, "Running", timeout=30)
+    time.sleep(2.0)  # some GPU time to meter at the stop
+    stop_lag, gone_lag = story.revoke_timed(deal, name)
+    assert stop_lag <= STOP_LATENCY_TARGET
+    assert gone_lag <= STOP_LATENCY_TARGET
+    stopped = story.job(deal.namespace, name) or {}
+    assert (condition(stopped, "Finished") or {}).get("reason") == "Revoked", stopped.get("status")
+    assert stopped["status"]["gpuSeconds"] > 0
+
+
 def test_revocation_stops_the_running_job_and_denies_the_queued_ones(story: Story) -> None:
     deal = story.deal(compute={"maxGpuHours": 10, "maxConcurrentGpus": 16})
     first, *waiting = submit(story, deal, 3, run_for="120s")
@@ -256,3 +277,42 @@ def test_each_organisation_gets_its_guaranteed_share_and_borrows_an_idle_ones(
         for label, (begin, end) in runs.items()
     })  # fmt: skip
     assert runs["a1"][1] <= runs["b1"][0] < runs["a3"][0], runs
+
+
+def test_an_organisation_joins_the_pool_when_its_contract_becomes_active(story: Story) -> None:
+    """Its ClusterQueue, open to the contract's clean room, and the clean room's LocalQueue exist
+    before any job starts; the consumer can still not point that LocalQueue elsewhere."""
+    deal = story.deal()
+    story.wait_contract(deal.contract, "Active")
+    room = clean_room(deal.contract)
+
+    def pool_member() -> Body | None:
+        found: Body | None = get_or_none(
+            lambda: story.hub.custom.get_cluster_custom_object(
+                KUEUE, VERSION, "clusterqueues", f"tds-{deal.consumer}"
+            )
+        )
+        selector = ((found or {}).get("spec") or {}).get("namespaceSelector") or {}
+        names = {n for e in selector.get("matchExpressions") or [] for n in e.get("values", [])}
+        return found if room in names else None
+
+    queue = wait_until(pool_member, timeout=30, what=f"ClusterQueue tds-{deal.consumer} for {room}")
+    assert queue["spec"]["cohortName"] == "tds-gpu-pool", queue["spec"]
+    local = wait_until(
+        lambda: get_or_none(
+            lambda: story.hub.custom.get_namespaced_custom_object(
+                KUEUE, VERSION, room, "localqueues", "tds-jobs"
+            )
+        ),
+        timeout=30,
+        what=f"LocalQueue tds-jobs in {room}",
+    )
+    assert local["spec"]["clusterQueue"] == f"tds-{deal.consumer}", local["spec"]
+    assert not workloads(story, deal.contract), "a Workload before any job"
+    message = refusal(
+        lambda: owner_of(deal.consumer).kubectl(
+            "patch", "localqueues.kueue.x-k8s.io", "tds-jobs", "-n", room, "--type=merge",
+            "-p", '{"spec":{"clusterQueue":"elsewhere"}}',
+        )
+    )  # fmt: skip
+    assert "forbidden" in message, message

@@ -7,6 +7,7 @@ import json
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ from tests.manifests import (
 from tests.waiting import wait_until
 
 GPU_RESOURCE = "nvidia.com/gpu"
+# How soon a revocation stops a running job and deletes its batch Job (the operator's own queue or
+# Kueue alike); REVOCATION_WATCH: how long a test watches for it at most.
+STOP_LATENCY_TARGET = 2.0
+REVOCATION_WATCH = 10.0
 MANIFEST_LABEL = "tds.io/output-manifest"
 # Datasets of every space made here; contracts cover the first unless told otherwise.
 DATASETS = ("records", "weather")
@@ -202,6 +207,34 @@ class Story:
 
     def batch_job(self, contract: str, job: str) -> client.V1Job | None:
         return get_or_none(lambda: self.hub.batch.read_namespaced_job(job, clean_room(contract)))
+
+    def revoke_timed(self, deal: Deal, job: str) -> tuple[float, float]:
+        """The provider's owner revokes the contract (through a client of their own: no kubectl
+        start-up to time); seconds after the API server accepted it until the running `job` was
+        Stopped and until its batch Job was gone (at most REVOCATION_WATCH each)."""
+        provider = owner_of(deal.provider).api()
+        requested = time.monotonic()
+        provider.patch_cluster_custom_object(
+            GROUP, VERSION, CONTRACTS, deal.contract, {"spec": {"revoked": True}}
+        )
+        accepted = time.monotonic()
+        provider.api_client.close()
+        stopped_at = gone_at = None
+        while time.monotonic() - accepted < REVOCATION_WATCH and None in (stopped_at, gone_at):
+            if stopped_at is None:
+                body = self.job(deal.namespace, job) or {}
+                if (body.get("status") or {}).get("phase") == "Stopped":
+                    stopped_at = time.monotonic()
+            if gone_at is None and self.batch_job(deal.contract, job) is None:
+                gone_at = time.monotonic()
+            time.sleep(0.02)
+        assert stopped_at is not None, f"TrainingJob {job} not Stopped in {REVOCATION_WATCH} s"
+        assert gone_at is not None, f"the batch Job {job} not deleted in {REVOCATION_WATCH} s"
+        print(
+            f"\nrevocation: patch took {accepted - requested:.3f}s; after it, TrainingJob Stopped "
+            f"in {stopped_at - accepted:.3f}s, batch Job gone in {gone_at - accepted:.3f}s"
+        )
+        return stopped_at - accepted, gone_at - accepted
 
     def service(self, contract: str, job: str) -> client.V1Service | None:
         return get_or_none(lambda: self.hub.core.read_namespaced_service(job, clean_room(contract)))

@@ -3,10 +3,11 @@ contract as Kueue's AdmissionCheck.
 
 The queue tree (desired/queues.py): the GPU pool's ResourceFlavor and the AdmissionCheck
 `tds-contract` once, a ClusterQueue per consumer organisation and a LocalQueue per clean room once
-a contract of theirs is Active (and again as their jobs start). The contract check: for each clean-room Workload whose `tds-contract` check is
-Pending once Kueue has reserved its GPUs, the operator answers Ready, Retry or Rejected from the
-same decision as its own admission (policy/admissioncheck.py), and records an admission on the
-contract's audit ledger before it answers Ready.
+a contract of theirs is Active (and again as their jobs start). The contract check: for each
+clean-room Workload whose `tds-contract` check is Pending once Kueue has reserved its GPUs, the
+operator answers Ready, Retry or Rejected from the same decision as its own admission
+(policy/admissioncheck.py), and records an admission on the contract's audit ledger before it
+answers Ready.
 """
 
 from __future__ import annotations

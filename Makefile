@@ -76,7 +76,11 @@ integration-kueue: venv ## Integration tests of Kueue on the hub (HUB_KUEUE=1 ma
 
 .PHONY: e2e
 e2e: venv ## End-to-end: install the chart on KUBECONFIG (default: the hub), walk the story, uninstall.
-	$(PYTEST) -m e2e tests/e2e $(PYTEST_FLAGS)
+	$(PYTEST) -m "e2e and not kueue" tests/e2e $(PYTEST_FLAGS)
+
+.PHONY: e2e-kueue
+e2e-kueue: venv ## End-to-end with Kueue: the chart installed with kueue.enabled=auto (HUB_KUEUE=1 make hub-up first).
+	TDS_E2E_KUEUE=auto $(PYTEST) -m "e2e and (kueue or both_queues)" tests/e2e $(PYTEST_FLAGS)
 
 .PHONY: e2e-kind
 e2e-kind: venv ## The e2e suite on a new kind cluster running the operator image (needs Docker, kind).
@@ -87,7 +91,7 @@ chart-lint: ## helm lint, the chart's CRDs are crds/, checkov on what the chart 
 	hack/chart-lint.sh
 
 .PHONY: test
-test: ## Everything CI runs: lint, CRDs fresh, unit, alert rules, then integration and e2e side by side on two hubs.
+test: ## Everything CI runs: lint, CRDs fresh, unit, alert rules, then integration and e2e (each also with Kueue) side by side on two hubs.
 	$(MAKE) lint check-crds unit rules-test
 	HUB_DIR=$(HUB_DIR) E2E_HUB_DIR=$(E2E_HUB_DIR) hack/test-tiers.sh
 

@@ -27,14 +27,17 @@ trap stop_hubs EXIT
 # they take the cores the integration tier leaves idle rather than its time.
 E2E_NICENESS=${E2E_NICENESS:-10}
 
-# The first start builds the hub's binaries if they are not cached yet; the second reuses them.
+# Both hubs run Kueue: each tier runs its tests without it (the operator's own queue; Kueue
+# leaves Jobs that name no queue alone), then its Kueue tests. The first start builds the hub's
+# binaries, Kueue's among them, if they are not cached yet; the second reuses them.
+export HUB_KUEUE=1
 on_hub "$integration_hub" "$repo_root/hack/hub/up.sh"
 on_hub "$e2e_hub" nice -n "$E2E_NICENESS" "$repo_root/hack/hub/up.sh"
 
 start=$SECONDS
-run_tier() { # TIER HUB_DIR [NICENESS]: `make TIER` against one hub, its lines tagged
+run_tier() { # TIER HUB_DIR [NICENESS]: `make TIER TIER-kueue` against one hub, its lines tagged
   local tier=$1 hub=$2 niceness=${3:-0} status
-  on_hub "$hub" nice -n "$niceness" make --no-print-directory -C "$repo_root" "$tier" 2>&1 |
+  on_hub "$hub" nice -n "$niceness" make --no-print-directory --keep-going -C "$repo_root" "$tier" "$tier-kueue" 2>&1 |
     sed -u "s/^/[$tier] /"
   status=${PIPESTATUS[0]}
   log "$tier finished with status $status after $((SECONDS - start))s"

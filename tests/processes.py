@@ -61,6 +61,8 @@ class OperatorProcess:
             # The image the manifest step's pod names (the hub never runs it: see
             # tests/integration/hub.py complete_manifest_step).
             "TDS_OPERATOR_IMAGE": OPERATOR_IMAGE,
+            # The operator's own queue, even on a hub that runs Kueue; the Kueue tests say on.
+            "TDS_KUEUE": "off",
             **self.extra_env,
         }
         log = self.log_path.open("ab")

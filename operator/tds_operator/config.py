@@ -12,6 +12,8 @@ from typing import Literal
 from tds_operator.policy.rules import HubRules
 
 WebhookMode = Literal["local", "cluster"]
+KueueMode = Literal["auto", "on", "off"]
+KUEUE_MODES: tuple[KueueMode, ...] = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class OperatorConfig:
     replica: str
     """This replica's name as the Lease's holderIdentity: the pod's name, else host and pid."""
     hub_rules: HubRules
+    kueue: KueueMode = "auto"
+    """Whether TrainingJobs queue in Kueue: `on`, `off`, or `auto` (when the cluster serves
+    Kueue's Workload CRD, workloads.kueue.x-k8s.io, at startup)."""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -46,6 +51,12 @@ class OperatorConfig:
         if mode not in ("local", "cluster"):
             raise ValueError(f"TDS_WEBHOOK_MODE must be local or cluster, not {mode!r}")
         cert_dir = env.get("TDS_WEBHOOK_CERT_DIR")
+        kueue = env.get("TDS_KUEUE", "auto")
+        if kueue not in KUEUE_MODES:
+            raise ValueError(
+                f"TDS_KUEUE must be auto, on or off (Helm value kueue.enabled: auto, true or "
+                f"false), not {kueue!r}"
+            )
         return cls(
             kubeconfig=env.get("KUBECONFIG") or None,
             namespace=env.get("TDS_NAMESPACE", "tds-system"),
@@ -61,4 +72,5 @@ class OperatorConfig:
             leader_lease=env.get("TDS_LEADER_LEASE", "tds-operator-leader"),
             replica=env.get("TDS_REPLICA_NAME") or f"{socket.gethostname()}-{os.getpid()}",
             hub_rules=HubRules.from_environment(env),
+            kueue=kueue,
         )

@@ -276,8 +276,9 @@ class Kube:
         body = await self._request("GET", api_version, kind, None, namespace, params=params)
         return body.get("items", []), str(body.get("metadata", {}).get("resourceVersion") or "")
 
-    async def apply(self, manifest: Manifest) -> Manifest:
-        """Server-side apply with the operator's field manager, forcing ownership of its fields."""
+    async def apply(self, manifest: Manifest, *, subresource: str = "") -> Manifest:
+        """Server-side apply with the operator's field manager, forcing ownership of its fields
+        (of the object, or of its `subresource`)."""
         metadata = manifest["metadata"]
         return await self._write(
             "apply",
@@ -285,10 +286,19 @@ class Kube:
             manifest["kind"],
             name=metadata["name"],
             namespace=metadata.get("namespace"),
+            subresource=subresource,
             content=json.dumps(manifest),
             headers={"Content-Type": "application/apply-patch+yaml"},
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
         )
+
+    async def apply_status(self, live: Manifest, status: Manifest) -> Manifest:
+        """Server-side apply of the given status fields (the operator's own entries of a status
+        that others write too, such as one admission check of a Kueue Workload)."""
+        metadata = live["metadata"]
+        identity = {"name": metadata["name"], "namespace": metadata.get("namespace")}
+        manifest = {"apiVersion": live["apiVersion"], "kind": live["kind"], "metadata": identity}
+        return await self.apply({**manifest, "status": status}, subresource="status")
 
     async def ensure(self, manifest: Manifest) -> bool:
         """Apply `manifest` unless the live object already has every field; True if it wrote."""

@@ -19,7 +19,7 @@ import kopf
 from tds_operator import FIELD_MANAGER, metrics, webhooks
 from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, MODEL_RELEASE, TRAINING_JOB
 from tds_operator.certs import serving_certificate
-from tds_operator.config import OperatorConfig
+from tds_operator.config import KueueMode, OperatorConfig
 from tds_operator.connection import EXIT_CODES_HELP, Caller
 from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.labels import Manifest
@@ -30,6 +30,8 @@ from tds_operator.handlers import watches
 from tds_operator.handlers.child_watches import ChildWatches
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.contracts import ContractReconciler
+from tds_operator.handlers.kueue import WORKLOAD, ContractCheck, uses_kueue
+from tds_operator.handlers.kueue_jobs import KueueTrainingJobReconciler
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.handlers.releases import ReleaseReconciler
 from tds_operator.handlers.spaces import SpaceReconciler
@@ -166,7 +168,12 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     memo.connect(kube, signing_key)
     memo.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, SpaceReconciler(memo))
     memo.queues[DATA_CONTRACT] = ReconcileQueue(DATA_CONTRACT, ContractReconciler(memo))
-    memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, TrainingJobReconciler(memo), workers=8)
+    memo.kueue = await uses_kueue(kube, config.kueue)
+    logger.info("TrainingJobs queue in %s", "Kueue" if memo.kueue else "the operator's own queue")
+    jobs = KueueTrainingJobReconciler(memo) if memo.kueue else TrainingJobReconciler(memo)
+    memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, jobs, workers=8)
+    if memo.kueue:
+        memo.queues[WORKLOAD] = ReconcileQueue(WORKLOAD, ContractCheck(memo))
     memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
     # The queues fill from the watches on every replica; only the leader's run them.
     memo.elector = LeaderElector(
@@ -219,14 +226,15 @@ async def stop(memo: Operator, **_: Any) -> None:
             await memo.kube.delete("admissionregistration.k8s.io/v1", kind, WEBHOOK_CONFIGURATION)
 
 
-def operator_registry() -> kopf.OperatorRegistry:
-    """Every handler of the operator, registered explicitly: login, lifecycle, watches, webhooks."""
+def operator_registry(kueue: KueueMode = "auto") -> kopf.OperatorRegistry:
+    """Every handler of the operator, registered explicitly: login, lifecycle, watches (Kueue's
+    Workloads too unless `kueue` is off), webhooks."""
     registry = kopf.OperatorRegistry()
     # The kubeconfig, or the pod's ServiceAccount in a cluster: what kopf's default registry does.
     kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.startup(registry=registry)(start)
     kopf.on.cleanup(registry=registry)(stop)
-    watches.register(registry)
+    watches.register(registry, kueue=kueue != "off")
     webhooks.register(registry)
     return registry
 
@@ -235,7 +243,7 @@ def run(config: OperatorConfig) -> None:
     """Run the operator until interrupted."""
     asyncio.run(
         kopf.operator(
-            registry=operator_registry(),
+            registry=operator_registry(config.kueue),
             clusterwide=True,
             standalone=True,
             liveness_endpoint=config.liveness_endpoint,

@@ -20,6 +20,15 @@ EXAMPLES = REPO_ROOT / "examples"
 # The chart's release and namespace in the suite (a real installation may use any).
 RELEASE = os.environ.get("TDS_E2E_RELEASE", "tds-operator")
 NAMESPACE = os.environ.get("TDS_E2E_NAMESPACE", "tds-system")
+# The chart's kueue.enabled in the suite: false (the operator's own queue, also on a cluster that
+# runs Kueue), or auto/true for the Kueue-mode tests (make e2e-kueue), which need Kueue.
+KUEUE_ENABLED = os.environ.get("TDS_E2E_KUEUE", "false")
+
+
+def kueue_mode() -> bool:
+    """Whether the suite's release queues TrainingJobs in Kueue."""
+    return KUEUE_ENABLED != "false"
+
 
 Manifest = dict[str, Any]
 

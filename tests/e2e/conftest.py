@@ -7,7 +7,9 @@ are simulated: a process on this machine with the chart's ServiceAccount token) 
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,15 +17,26 @@ import pytest
 
 from tests.e2e.cluster import (
     CHART,
+    KUEUE_ENABLED,
     NAMESPACE,
     RELEASE,
     CommandError,
+    Manifest,
+    fullname,
+    get,
     helm,
     kubeconfig,
     kubectl,
+    kueue_mode,
     set_flags,
 )
-from tests.e2e.operator_runner import InClusterOperator, Operator, ServiceAccountOperator
+from tests.e2e.confinement import MANAGED, Scratch, Token, namespace
+from tests.e2e.operator_runner import (
+    InClusterOperator,
+    Operator,
+    ServiceAccountOperator,
+    service_account_kubeconfig,
+)
 from tests.e2e.release import (
     Release,
     adopt_space_objects,
@@ -32,7 +45,9 @@ from tests.e2e.release import (
     snapshot,
     wait_until_authorized,
 )
+from tests.manifests import space_body
 from tests.processes import free_port
+from tests.waiting import wait_until
 
 # Tests that must come first (before the release is installed: a dry run of the chart over an
 # installed release would merge the two) and last (the uninstall); the rest keep file order.
@@ -61,6 +76,17 @@ def cluster() -> None:
         pytest.fail(f"the cluster at {kubeconfig()} is unreachable: {error}")
 
 
+def kueue_served() -> None:
+    """The Kueue-mode tests need a cluster that runs Kueue; fails (never skips) without it."""
+    try:
+        kubectl("get", "crd", "workloads.kueue.x-k8s.io")
+    except CommandError:
+        pytest.fail(
+            f"kueue.enabled={KUEUE_ENABLED} needs Kueue on {kubeconfig()}: "
+            "start the hub with HUB_KUEUE=1 make hub-up"
+        )
+
+
 @pytest.fixture(scope="session")
 def release(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
     """`helm install` of the chart, with the operator running; uninstalled at the end."""
@@ -82,6 +108,9 @@ def release(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         operator = InClusterOperator()
     else:
         pytest.fail(f"TDS_E2E_OPERATOR must be local or cluster, not {mode!r}")
+    values["kueue.enabled"] = KUEUE_ENABLED
+    if kueue_mode():
+        kueue_served()
     # The local hub simulates pods, and the story steers them with hub.tds.io/* metadata.
     values["hubRules.simulationHub"] = "true"
     # The class of output volumes: the local hub's pool (the chart's default), or the cluster's.
@@ -112,3 +141,55 @@ def release(cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         log = getattr(operator, "log_path", None)
         if log is not None:
             print(f"\noperator logs: {Path(log).parent}")
+
+
+# --- what the confinement tests write with (test_confinement.py, test_kueue.py) ---
+
+
+@pytest.fixture(scope="module")
+def token(release: Release, tmp_path_factory: pytest.TempPathFactory) -> Token:
+    path = tmp_path_factory.mktemp("confinement") / "token.kubeconfig"
+    return Token(service_account_kubeconfig(fullname(), path))
+
+
+@pytest.fixture(scope="module")
+def space(release: Release) -> Iterator[Manifest]:
+    """A DataSpace the operator has provisioned: its namespace is one the operator made."""
+    name = f"conf{uuid.uuid4().hex[:6]}"
+    kubectl("apply", "-f", "-", stdin=json.dumps(space_body(name)))
+    wait_until(
+        lambda: get("rolebinding", "tds-owners", f"tds-{name}") is not None,
+        timeout=60,
+        what=f"space {name} to be provisioned",
+    )
+    found = get("dataspace", name)
+    assert found is not None
+    yield found
+    kubectl("delete", "dataspace", name, "--timeout=90s", check=False)
+
+
+@pytest.fixture
+def scratch() -> Iterator[Scratch]:
+    """(kind, name, namespace) of objects to delete as the admin after the test, should a
+    write the policy must refuse go through."""
+    made: Scratch = []
+    yield made
+    for kind, name, where in made:
+        scope = ["-n", where] if where else []
+        kubectl("delete", kind, name, *scope, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def clean_room(space: Manifest) -> Iterator[str]:
+    """A namespace shaped as the operator shapes a clean room (made here by the admin, owned by
+    the space), to show what the policy allows and refuses in a clean room."""
+    name = f"tds-cr-{space['metadata']['name']}"
+    labels = {
+        **MANAGED,
+        "tds.io/contract": space["metadata"]["name"],
+        "tds.io/clean-room": "true",
+        "pod-security.kubernetes.io/enforce": "restricted",
+    }
+    kubectl("create", "-f", "-", stdin=json.dumps(namespace(name, labels, space)))
+    yield name
+    kubectl("delete", "namespace", name, "--timeout=90s", check=False)

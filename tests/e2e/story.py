@@ -35,6 +35,7 @@ from tests.e2e.cluster import (
     items,
     kubeconfig,
     kubectl,
+    kueue_mode,
     load_example,
     may_get_dataset,
 )
@@ -421,6 +422,8 @@ class Story:
         batch = get("job", name, self.clean_room)
         assert batch is not None, f"no batch Job {name} in {self.clean_room}"
         assert batch["spec"]["parallelism"] == self.job["spec"]["workers"], batch["spec"]
+        if kueue_mode():
+            self.admitted_by_kueue(batch)
         pods = items("pod", self.clean_room, f"job-name={name}")
         assert len(pods) == self.job["spec"]["workers"], [p["metadata"]["name"] for p in pods]
         for pod in pods:
@@ -437,6 +440,26 @@ class Story:
         assert get("networkpolicy", "tds-allow-dns", self.clean_room) is None
         assert not get("job", name, namespace), "the training ran in the consumer's space"
         self.wait(lambda: self.job_status().get("gpuSeconds", 0) > 0, "GPU-seconds metered")
+
+    def admitted_by_kueue(self, batch: Manifest) -> None:
+        """With Kueue: the batch Job waited on the clean room's LocalQueue, and Kueue admitted
+        its Workload into the consumer's ClusterQueue once the contract check said Ready."""
+        name = batch["metadata"]["name"]
+        assert batch["metadata"]["labels"].get("kueue.x-k8s.io/queue-name") == "tds-jobs", batch[
+            "metadata"
+        ]
+        assert batch["spec"].get("suspend") is False, "Kueue did not start the batch Job"
+        workloads = [
+            w
+            for w in items("workloads.kueue.x-k8s.io", self.clean_room)
+            if any(o["name"] == name for o in w["metadata"].get("ownerReferences") or [])
+        ]
+        assert len(workloads) == 1, f"{len(workloads)} Workloads of batch Job {name}"
+        status = workloads[0].get("status") or {}
+        assert (condition(workloads[0], "Admitted") or {}).get("status") == "True", status
+        checks = {c["name"]: c["state"] for c in status.get("admissionChecks") or []}
+        assert checks == {"tds-contract": "Ready"}, checks
+        assert status["admission"]["clusterQueue"] == f"tds-{self.consumer}", status["admission"]
 
     def provider_revokes(self) -> None:
         """The provider's owner revokes: access ends at once and the ledger still verifies."""

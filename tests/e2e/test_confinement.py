@@ -10,109 +10,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import (
-    NAMESPACE,
-    Manifest,
-    fullname,
-    get,
-    kubectl,
-    kubectl_binary,
-    run,
-)
-from tests.e2e.operator_runner import service_account_kubeconfig
-from tests.e2e.release import Release
+from tests.e2e.cluster import NAMESPACE, Manifest, fullname, get, kubectl
+from tests.e2e.confinement import MANAGED, POLICY, Scratch, Token, namespace
 from tests.e2e.story import refused
-from tests.manifests import space_body
-from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
-
-POLICY = f"ValidatingAdmissionPolicy '{fullname()}-confinement'"
-MANAGED = {"app.kubernetes.io/managed-by": "tds-operator"}
-# (kind, name, namespace) of objects a test may have made.
-Scratch = list[tuple[str, str, str | None]]
-
-
-class Token:
-    """kubectl with a token of the chart's ServiceAccount, as whoever stole it would run it."""
-
-    def __init__(self, kubeconfig: Path) -> None:
-        self.kubeconfig = kubeconfig
-
-    def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        return run([kubectl_binary(), "--kubeconfig", str(self.kubeconfig), *args], stdin=stdin)
-
-    def create(self, manifest: Manifest) -> str:
-        return self.kubectl("create", "-f", "-", stdin=json.dumps(manifest))
-
-
-@pytest.fixture(scope="module")
-def token(release: Release, tmp_path_factory: pytest.TempPathFactory) -> Token:
-    path = tmp_path_factory.mktemp("confinement") / "token.kubeconfig"
-    return Token(service_account_kubeconfig(fullname(), path))
-
-
-@pytest.fixture(scope="module")
-def space(release: Release) -> Iterator[Manifest]:
-    """A DataSpace the operator has provisioned: its namespace is one the operator made."""
-    name = f"conf{uuid.uuid4().hex[:6]}"
-    kubectl("apply", "-f", "-", stdin=json.dumps(space_body(name)))
-    wait_until(
-        lambda: get("rolebinding", "tds-owners", f"tds-{name}") is not None,
-        timeout=60,
-        what=f"space {name} to be provisioned",
-    )
-    found = get("dataspace", name)
-    assert found is not None
-    yield found
-    kubectl("delete", "dataspace", name, "--timeout=90s", check=False)
-
-
-def namespace(name: str, labels: dict[str, str], owner: Manifest | None = None) -> Manifest:
-    metadata: Manifest = {"name": name, "labels": labels}
-    if owner is not None:
-        metadata["ownerReferences"] = [
-            {
-                "apiVersion": owner["apiVersion"],
-                "kind": owner["kind"],
-                "name": owner["metadata"]["name"],
-                "uid": owner["metadata"]["uid"],
-                "controller": True,
-            }
-        ]
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
-
-
-@pytest.fixture
-def scratch() -> Iterator[Scratch]:
-    """(kind, name, namespace) of objects to delete as the admin after the test, should a
-    write the policy must refuse go through."""
-    made: Scratch = []
-    yield made
-    for kind, name, where in made:
-        scope = ["-n", where] if where else []
-        kubectl("delete", kind, name, *scope, "--wait=false", check=False)
-
-
-@pytest.fixture(scope="module")
-def clean_room(space: Manifest) -> Iterator[str]:
-    """A namespace shaped as the operator shapes a clean room (made here by the admin, owned by
-    the space), to show what the policy allows and refuses in a clean room."""
-    name = f"tds-cr-{space['metadata']['name']}"
-    labels = {
-        **MANAGED,
-        "tds.io/contract": space["metadata"]["name"],
-        "tds.io/clean-room": "true",
-        "pod-security.kubernetes.io/enforce": "restricted",
-    }
-    kubectl("create", "-f", "-", stdin=json.dumps(namespace(name, labels, space)))
-    yield name
-    kubectl("delete", "namespace", name, "--timeout=90s", check=False)
 
 
 def binding(kind: str, name: str, role: str, where: str | None = None) -> Manifest:

@@ -186,6 +186,8 @@ def test_kueue_accepts_the_operators_queue_tree(
         "clusterqueues": organisation_queue(consumer, [namespace], weight=2, borrowing_limit=8),
     }
     for plural, body in cluster_scoped.items():
+        # A name of its own: an operator that ran on this hub with Kueue made the real ones.
+        body["metadata"]["name"] += f"-{uuid.uuid4().hex[:6]}"
         created = objects.create_cluster_custom_object(
             KUEUE, KUEUE_VERSION, plural, body, dry_run="All"
         )

@@ -7,6 +7,7 @@ import json
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ from tests.manifests import (
 from tests.waiting import wait_until
 
 GPU_RESOURCE = "nvidia.com/gpu"
+# How soon a revocation stops a running job and deletes its batch Job (the operator's own queue or
+# Kueue alike); REVOCATION_WATCH: how long a test watches for it at most.
+STOP_LATENCY_TARGET = 2.0
+REVOCATION_WATCH = 10.0
 MANIFEST_LABEL = "tds.io/output-manifest"
 # Datasets of every space made here; contracts cover the first unless told otherwise.
 DATASETS = ("records", "weather")
@@ -73,11 +78,11 @@ class Story:
 
     # --- spaces and contracts ------------------------------------------------------------------
 
-    def space(self, *, members: bool = False) -> str:
-        """A new DataSpace with 16 GPUs and both DATASETS, Ready, each dataset served by its
+    def space(self, *, members: bool = False, gpus: int = 16) -> str:
+        """A new DataSpace with `gpus` GPUs and both DATASETS, Ready, each dataset served by its
         gateway Service (which has a cluster IP); no members, unless `members` (then its member
         is `member_of(space)`)."""
-        name = self.spaces.create(analysts=None if members else (), gpus=16, gateways=DATASETS)
+        name = self.spaces.create(analysts=None if members else (), gpus=gpus, gateways=DATASETS)
         self.spaces.wait_ready(name)
         for dataset in DATASETS:
             self.hub.core.create_namespaced_service(space_namespace(name), gateway(dataset))
@@ -109,10 +114,11 @@ class Story:
             self.contracts.consent(owner_of(consumer), name, "consumer")
         return name
 
-    def deal(self, *, members: bool = False, **spec: Any) -> Deal:
-        """Two new spaces (with members, if told) and an Active contract between them with
-        these terms."""
-        provider, consumer = self.space(members=members), self.space(members=members)
+    def deal(self, *, members: bool = False, gpus: int = 16, **spec: Any) -> Deal:
+        """Two new spaces (with members, if told; `gpus` GPUs of quota each) and an Active
+        contract between them with these terms."""
+        provider = self.space(members=members, gpus=gpus)
+        consumer = self.space(members=members, gpus=gpus)
         contract = self.propose(provider, consumer, **spec)
         self.wait_contract(contract, "Active")
         return Deal(provider, consumer, contract)
@@ -201,6 +207,34 @@ class Story:
 
     def batch_job(self, contract: str, job: str) -> client.V1Job | None:
         return get_or_none(lambda: self.hub.batch.read_namespaced_job(job, clean_room(contract)))
+
+    def revoke_timed(self, deal: Deal, job: str) -> tuple[float, float]:
+        """The provider's owner revokes the contract (through a client of their own: no kubectl
+        start-up to time); seconds after the API server accepted it until the running `job` was
+        Stopped and until its batch Job was gone (at most REVOCATION_WATCH each)."""
+        provider = owner_of(deal.provider).api()
+        requested = time.monotonic()
+        provider.patch_cluster_custom_object(
+            GROUP, VERSION, CONTRACTS, deal.contract, {"spec": {"revoked": True}}
+        )
+        accepted = time.monotonic()
+        provider.api_client.close()
+        stopped_at = gone_at = None
+        while time.monotonic() - accepted < REVOCATION_WATCH and None in (stopped_at, gone_at):
+            if stopped_at is None:
+                body = self.job(deal.namespace, job) or {}
+                if (body.get("status") or {}).get("phase") == "Stopped":
+                    stopped_at = time.monotonic()
+            if gone_at is None and self.batch_job(deal.contract, job) is None:
+                gone_at = time.monotonic()
+            time.sleep(0.02)
+        assert stopped_at is not None, f"TrainingJob {job} not Stopped in {REVOCATION_WATCH} s"
+        assert gone_at is not None, f"the batch Job {job} not deleted in {REVOCATION_WATCH} s"
+        print(
+            f"\nrevocation: patch took {accepted - requested:.3f}s; after it, TrainingJob Stopped "
+            f"in {stopped_at - accepted:.3f}s, batch Job gone in {gone_at - accepted:.3f}s"
+        )
+        return stopped_at - accepted, gone_at - accepted
 
     def service(self, contract: str, job: str) -> client.V1Service | None:
         return get_or_none(lambda: self.hub.core.read_namespaced_service(job, clean_room(contract)))

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from tds_operator.api import TrainingJob
-from tds_operator.api.trainingjob import RESERVED_ENV_NAMES
+from tds_operator.api.trainingjob import RESERVED_ENV_NAMES, of_contract
 from tests.manifests import example
 
 pytestmark = pytest.mark.unit
@@ -138,3 +138,9 @@ def test_status_parses_what_the_operator_writes() -> None:
         1234,
         "tds-cr-sgcc-to-cmcc-load",
     )
+
+
+def test_a_contracts_jobs_are_selected_by_a_field_the_crd_makes_selectable() -> None:
+    field, value = of_contract("c-1").split("=")
+    assert value == "c-1"
+    assert "." + field in TrainingJob.SELECTABLE_FIELDS

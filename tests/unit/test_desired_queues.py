@@ -10,9 +10,11 @@ from tds_operator.api.dataspace import DataSpace
 from tds_operator.desired.queues import (
     clean_room_queue,
     contract_check,
+    contract_check_active,
     contract_check_status,
     gpu_flavor,
     organisation_queue,
+    queued_batch_job,
 )
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.rules import HubRules
@@ -36,12 +38,11 @@ def test_an_organisations_guaranteed_gpus_are_its_nominal_quota_in_the_pools_coh
     assert queue["metadata"]["name"] == "tds-cmcc"
     assert spec["cohortName"] == "tds-gpu-pool"
     [group] = spec["resourceGroups"]
-    assert group["coveredResources"] == ["nvidia.com/gpu"]
+    assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu"]
     [flavor] = group["flavors"]
-    assert flavor == {
-        "name": "tds-gpu",
-        "resources": [{"name": "nvidia.com/gpu", "nominalQuota": 32, "borrowingLimit": 16}],
-    }
+    assert flavor["name"] == "tds-gpu"
+    gpus = {"name": "nvidia.com/gpu", "nominalQuota": 32, "borrowingLimit": 16}
+    assert flavor["resources"][-1] == gpus
     assert spec["fairSharing"] == {"weight": 2}
     assert spec["admissionChecksStrategy"] == {"admissionChecks": [{"name": "tds-contract"}]}
     # Only the organisation's own clean rooms may queue onto its share.
@@ -55,7 +56,7 @@ def test_an_organisations_guaranteed_gpus_are_its_nominal_quota_in_the_pools_coh
 
 def test_without_a_borrowing_limit_an_organisation_may_borrow_every_idle_gpu() -> None:
     [group] = organisation_queue(a_consumer(8), [])["spec"]["resourceGroups"]
-    assert "borrowingLimit" not in group["flavors"][0]["resources"][0]
+    assert not any("borrowingLimit" in quota for quota in group["flavors"][0]["resources"])
 
 
 def test_each_clean_room_queues_onto_its_consumers_cluster_queue() -> None:
@@ -93,3 +94,30 @@ def test_the_contract_check_says_ready_retry_or_rejected(decision: Decision, sta
     assert status["state"] == state
     assert status["message"].startswith(f"{decision.reason}: ")
     assert status["lastTransitionTime"] == NOW
+    # A Retry asks again after a pause, so that Kueue does not re-reserve the GPUs at once.
+    assert ("requeueAfterSeconds" in status) == (state == "Retry")
+
+
+def test_a_queued_batch_job_is_created_suspended_on_the_clean_rooms_queue() -> None:
+    job = {
+        "metadata": {"name": "j", "labels": {"tds.io/contract": "c"}},
+        "spec": {"parallelism": 2},
+    }
+    queued = queued_batch_job(job)
+    assert queued["spec"] == {"parallelism": 2, "suspend": True}
+    assert queued["metadata"]["labels"] == {
+        "tds.io/contract": "c",
+        "kueue.x-k8s.io/queue-name": "tds-jobs",
+    }
+    assert "suspend" not in job["spec"], "the builder's manifest was changed"
+
+
+def test_the_contract_check_reports_itself_active() -> None:
+    [active] = contract_check_active(NOW)["conditions"]
+    assert (active["type"], active["status"]) == ("Active", "True")
+
+
+def test_an_organisations_queue_goes_with_its_space() -> None:
+    space = DataSpace(metadata={"name": "cmcc", "uid": "u-1"}, spec=cmcc())
+    [owner] = organisation_queue(space, [])["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("DataSpace", "cmcc", "u-1")

@@ -73,6 +73,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* Whether TrainingJobs queue in Kueue: kueue.enabled true or false, or auto (Kueue's
+Workload API served by the cluster at install or upgrade). "true" or "false". */}}
+{{- define "tds-operator.kueue" -}}
+{{- $enabled := .Values.kueue.enabled | toString }}
+{{- if eq $enabled "auto" }}
+{{- .Capabilities.APIVersions.Has "kueue.x-k8s.io/v1beta2/Workload" | toString }}
+{{- else }}
+{{- $enabled }}
+{{- end }}
+{{- end }}
+
 {{/* The host the API server connects to: the Service's DNS name, or webhook.url's host. */}}
 {{- define "tds-operator.webhookHost" -}}
 {{- if .Values.webhook.url }}

@@ -62,6 +62,16 @@ def resource_for(kind: str) -> Resource:
 
 
 RBAC = "rbac.authorization.k8s.io/v1"
+KUEUE = "kueue.x-k8s.io/v1beta2"
+KUEUE_KINDS = {
+    "ResourceFlavor": False,
+    "ClusterQueue": False,
+    "LocalQueue": True,
+    "AdmissionCheck": False,
+    "Workload": True,
+}
+"""Kueue's kinds the operator handles when the cluster runs Kueue (TDS_KUEUE)."""
+KUEUE_WORKLOAD_CRD = "workloads.kueue.x-k8s.io"
 ADMISSION = "admissionregistration.k8s.io/v1"
 BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     ("v1", "Namespace"): False,
@@ -89,8 +99,9 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): False,
     ("authentication.k8s.io/v1", "SelfSubjectReview"): False,
     ("coordination.k8s.io/v1", "Lease"): True,
+    **{(KUEUE, kind): namespaced for kind, namespaced in KUEUE_KINDS.items()},
 }
-"""The built-in kinds the operator handles, and whether each is namespaced."""
+"""The built-in kinds (and Kueue's) the operator handles, and whether each is namespaced."""
 
 
 def builtin_plural(kind: str) -> str:

@@ -247,8 +247,11 @@ class TrainingJobStatus(ObservedStatus):
     queue_position: StrictInt | None = Field(
         None,
         ge=1,
-        description="While Queued: the job's place among its contract's queued jobs, 1 being "
-        "the next to be admitted (they are admitted in the order they were created).",
+        description="While Queued in the operator's own queue: the job's place among its "
+        "contract's queued jobs, 1 being the next to be admitted (they are admitted in the order "
+        "they were created). Unset when the job waits in Kueue (TDS_KUEUE), which gives no "
+        "position: the Queued condition says why it waits (ContractConcurrency, "
+        "OrganisationQuota, HubCapacity).",
     )
     gpu_seconds: StrictInt | None = Field(
         None, ge=0, description="GPU-seconds metered from worker start to stop."
@@ -296,6 +299,10 @@ CLEAN_ROOM_READY: Final = "CleanRoomReady"
 QUEUED: Final = "Queued"
 """True while the job waits for its turn, with why and its place; False once it left the queue."""
 CONTRACT_CONCURRENCY: Final = "ContractConcurrency"
+ORGANISATION_QUOTA: Final = "OrganisationQuota"
+"""With Kueue: the consumer organisation's guaranteed GPUs are taken and none are idle to borrow."""
+HUB_CAPACITY: Final = "HubCapacity"
+"""With Kueue: the organisation has quota left, but the hub's GPUs are in use (lent to others)."""
 ADMITTED_REASON: Final = "Admitted"
 CLEAN_ROOM_SEALED: Final = "CleanRoomSealed"
 CLEAN_ROOM_NOT_READY: Final = "CleanRoomNotReady"
@@ -310,3 +317,9 @@ HOLDING_PHASES: Final = frozenset({"Admitted", "Running"})
 """Phases of a job that hold (or will hold) GPUs of its contract."""
 FINISHED_PHASES: Final = frozenset({"Succeeded", "Failed", "Denied", "Stopped"})
 """Phases a job never leaves."""
+
+
+def of_contract(contract: str) -> str:
+    """The field selector of a contract's TrainingJobs (`spec.contract` is a selectable field):
+    the API server then sends only those, not the hub's every job."""
+    return f"spec.contract={contract}"

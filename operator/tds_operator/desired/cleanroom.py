@@ -95,9 +95,12 @@ def bounded_name(prefix: str, contract: str) -> str:
     return f"{prefix}{contract[: 63 - len(prefix) - 9].rstrip('-')}-{digest}"
 
 
+CLEAN_ROOM_PREFIX = "tds-cr-"
+
+
 def clean_room_namespace(contract: str) -> str:
     """The clean room's namespace: `tds-cr-<contract>`, shortened with a digest if too long."""
-    return bounded_name("tds-cr-", contract)
+    return bounded_name(CLEAN_ROOM_PREFIX, contract)
 
 
 def provider_policy_name(contract: str) -> str:

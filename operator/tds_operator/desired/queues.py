@@ -1,4 +1,4 @@
-"""The hub's Kueue queue tree, as the operator would make it (not wired into a reconcile yet).
+"""The hub's Kueue queue tree, as the operator makes it when the cluster runs Kueue (TDS_KUEUE).
 
 One cohort holds the hub's GPU pool. Each consumer organisation (DataSpace) has a ClusterQueue in
 it whose nominal quota is the space's guaranteed GPUs (`spec.quota.gpu`), which may borrow idle
@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tds_operator import API_VERSION
 from tds_operator.api.dataspace import DataSpace
+from tds_operator.api.resources import DATA_SPACE, KUEUE
 from tds_operator.desired.cleanroom import clean_room_namespace
 from tds_operator.desired.isolation import GPU_RESOURCE
 from tds_operator.desired.labels import SPACE_LABEL, Manifest, managed_labels
@@ -25,7 +27,7 @@ from tds_operator.policy.admissioncheck import contract_check_state
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.rules import HubRules
 
-KUEUE_API_VERSION = "kueue.x-k8s.io/v1beta2"
+KUEUE_API_VERSION = KUEUE
 QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
 GPU_POOL_COHORT = "tds-gpu-pool"
 GPU_FLAVOR = "tds-gpu"
@@ -34,6 +36,9 @@ CONTRACT_CHECK_CONTROLLER = "tds.io/contract"
 CLEAN_ROOM_QUEUE = "tds-jobs"
 # Kueue keeps at most this much of an admission check's message.
 CHECK_MESSAGE_LIMIT = 32768
+# A workload that does not fit its contract yet is asked about again after this long (Kueue
+# gives its reserved GPUs back meanwhile; without a delay it would reserve them again at once).
+CHECK_RETRY_SECONDS = 2
 
 
 def _kueue_object(kind: str, name: str, spec: Manifest, namespace: str | None = None) -> Manifest:
@@ -69,13 +74,21 @@ def organisation_queue(
     weight: int = 1,
     borrowing_limit: int | None = None,
 ) -> Manifest:
-    """The consumer organisation's ClusterQueue: its guaranteed GPUs in the pool's cohort, open to
+    """The consumer organisation's ClusterQueue: its guaranteed GPUs (and its space's CPU and
+    memory quota, which the workers' requests count against) in the pool's cohort, open to
     the LocalQueues of its clean rooms only (`clean_rooms`, namespaces), borrowing idle GPUs up
     to `borrowing_limit` (None: no limit) with fair-sharing `weight`."""
     name = space.metadata.name or ""
     quota: Manifest = {"name": GPU_RESOURCE, "nominalQuota": space.spec.quota.gpu}
     if borrowing_limit is not None:
         quota["borrowingLimit"] = borrowing_limit
+    # Kueue admits a workload only if its queue covers every resource its pods request: the
+    # workers' CPU and memory (set by the clean room's defaults) count against the space's quota.
+    quotas = [
+        {"name": "cpu", "nominalQuota": space.spec.quota.cpu},
+        {"name": "memory", "nominalQuota": space.spec.quota.memory},
+        quota,
+    ]
     spec: Manifest = {
         "cohortName": GPU_POOL_COHORT,
         "namespaceSelector": {
@@ -89,8 +102,8 @@ def organisation_queue(
         },
         "resourceGroups": [
             {
-                "coveredResources": [GPU_RESOURCE],
-                "flavors": [{"name": GPU_FLAVOR, "resources": [quota]}],
+                "coveredResources": [item["name"] for item in quotas],
+                "flavors": [{"name": GPU_FLAVOR, "resources": quotas}],
             }
         ],
         "fairSharing": {"weight": weight},
@@ -98,6 +111,10 @@ def organisation_queue(
     }
     queue = _kueue_object("ClusterQueue", organisation_queue_name(name), spec)
     queue["metadata"]["labels"][SPACE_LABEL] = name
+    if space.metadata.uid:
+        # The organisation's queue goes with its DataSpace.
+        owner = {"apiVersion": API_VERSION, "kind": DATA_SPACE, "name": name}
+        queue["metadata"]["ownerReferences"] = [{**owner, "uid": space.metadata.uid}]
     return queue
 
 
@@ -109,10 +126,35 @@ def clean_room_queue(contract: str, consumer_space: str) -> Manifest:
 
 def contract_check_status(decision: Decision, now: str) -> Manifest:
     """The Workload's `status.admissionChecks` entry for the contract check: the state Kueue acts
-    on and the term that decided it."""
-    return {
+    on and the term that decided it (a Retry asks again after CHECK_RETRY_SECONDS)."""
+    state = contract_check_state(decision)
+    entry: Manifest = {
         "name": CONTRACT_CHECK,
-        "state": contract_check_state(decision),
+        "state": state,
         "message": f"{decision.reason}: {decision.message}"[:CHECK_MESSAGE_LIMIT],
         "lastTransitionTime": now,
     }
+    if state == "Retry":
+        entry["requeueAfterSeconds"] = CHECK_RETRY_SECONDS
+    return entry
+
+
+def contract_check_active(now: str) -> Manifest:
+    """The AdmissionCheck's status while the operator runs: Active, so that Kueue admits through
+    the ClusterQueues that ask it (an inactive check stops them)."""
+    condition = {
+        "type": "Active",
+        "status": "True",
+        "reason": "OperatorRunning",
+        "message": "the tds operator answers the contract check",
+        "lastTransitionTime": now,
+    }
+    return {"conditions": [condition]}
+
+
+def queued_batch_job(batch_job: Manifest, queue: str = CLEAN_ROOM_QUEUE) -> Manifest:
+    """The batch Job as Kueue takes it: created suspended, on the clean room's LocalQueue. Kueue
+    starts all its workers at once when it admits it (quota for every worker, contract Ready)."""
+    metadata = {**batch_job["metadata"]}
+    metadata["labels"] = {**metadata.get("labels", {}), QUEUE_NAME_LABEL: queue}
+    return {**batch_job, "metadata": metadata, "spec": {**batch_job["spec"], "suspend": True}}

@@ -57,6 +57,8 @@ class Operator:
         """Whether this replica reconciles (set at startup)."""
         self.children_listed = asyncio.Event()
         """Set once the child watches have listed (or failed to list) every kind."""
+        self.kueue = False
+        """Whether TrainingJobs queue in Kueue (TDS_KUEUE, decided at startup)."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None

@@ -36,6 +36,7 @@ from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.cleanroom import CleanRoom
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import ContractInputs, contract_inputs
+from tds_operator.handlers.kueue import ensure_queues
 from tds_operator.handlers.objects import (
     ensure_finalizer,
     record_event,
@@ -166,6 +167,11 @@ class ContractReconciler:
         chain, ledger = await self._record(name, [*decision.events, *([grant] if grant else [])])
         await self._report(body, inputs, decision, clean_room, chain, ledger)
         report_contract(name, contract_figures(inputs, decision, ledger.allowed))
+        if self.op.kueue and decision.phase.is_active and clean_room.allowed:
+            # With Kueue the consumer organisation joins the GPU pool (its ClusterQueue, open to
+            # this clean room) as soon as it may run jobs, not only once its first job starts
+            # (after the status: a failure here is retried, and holds up no report).
+            await ensure_queues(self.op, contract)
         retry = (
             CLEAN_ROOM_CLOSING_RETRY_SECONDS if clean_room.reason == CLEAN_ROOM_CLOSING else None
         )

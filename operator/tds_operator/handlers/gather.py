@@ -16,7 +16,7 @@ from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, MODEL_RELEASE, TRAINING_JOB
 from tds_operator.api.terms import ModelExport
-from tds_operator.api.trainingjob import TrainingJob
+from tds_operator.api.trainingjob import TrainingJob, of_contract
 from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.usage import contract_usage
 from tds_operator.desired.cleanroom import clean_room_namespace, clean_room_policies
@@ -25,8 +25,7 @@ from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.labels import Manifest
 from tds_operator.desired.trainingjob import dataset_addresses
 from tds_operator.handlers.context import Operator
-from tds_operator.handlers.workload import contract_training_jobs
-from tds_operator.kube import is_subset
+from tds_operator.kube import Kube, is_subset
 from tds_operator.policy.outputs import effective_clause
 from tds_operator.policy.sealing import CleanRoomObservation
 from tds_operator.policy.signatures import signatures_of, verified_stamps
@@ -47,6 +46,15 @@ async def data_space(op: Operator, name: str) -> DataSpace | None:
 async def jobs_of_contract(op: Operator, contract: str) -> list[Manifest]:
     """The live TrainingJobs that name the contract."""
     return await contract_training_jobs(op.kube, contract)
+
+
+async def contract_training_jobs(kube: Kube, contract: str) -> list[Manifest]:
+    """The live TrainingJobs that name the contract, selected by the API server."""
+    return [
+        job
+        for job in await kube.list(API_VERSION, TRAINING_JOB, field_selector=of_contract(contract))
+        if (job.get("spec") or {}).get("contract") == contract
+    ]
 
 
 async def known_contracts_of_space(op: Operator, space: str) -> list[Manifest]:

@@ -220,7 +220,7 @@ class TrainingJobReconciler:
             decision = output_size_allowed(job.spec.output.size, self.op.rules)
         return decision, None
 
-    async def _queue(self, body: Manifest, decision: Decision, position: int) -> None:
+    async def _queue(self, body: Manifest, decision: Decision, position: int | None) -> None:
         """The job waits for its turn, Queued, holding nothing: no batch Job, no GPU-seconds."""
         entering = (body.get("status") or {}).get("phase") != "Queued"
         await self._write(body, "Queued", queue=decision, queue_position=position)

@@ -19,6 +19,7 @@ from tds_operator.api.resources import (
     DATA_CONTRACTS,
     DATA_SPACE,
     DATA_SPACES,
+    KUEUE,
     MODEL_RELEASE,
     MODEL_RELEASES,
     TRAINING_JOB,
@@ -30,6 +31,7 @@ from tds_operator.desired.labels import MANAGED_BY
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
+from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
 from tds_operator.policy.contract import TERMINAL_PHASES
 from tds_operator.policy.enforcement import contract_lets_jobs_run
 
@@ -87,13 +89,17 @@ async def release_changed(
     memo.enqueue(MODEL_RELEASE, job_key(namespace or "", name))
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    """Add every watch to `registry`."""
+def register(registry: kopf.OperatorRegistry, *, kueue: bool = True) -> None:
+    """Add every watch to `registry` (with `kueue`, Kueue's Workloads: a cluster without Kueue
+    only logs that it does not serve them)."""
     tds = (GROUP, VERSION)
     kopf.on.event(*tds, DATA_SPACES, registry=registry)(space_changed)
     kopf.on.event(*tds, DATA_CONTRACTS, registry=registry)(contract_changed)
     kopf.on.event(*tds, TRAINING_JOBS, registry=registry)(training_job_changed)
     kopf.on.event(*tds, MODEL_RELEASES, registry=registry)(release_changed)
+    if kueue:
+        group, version = KUEUE.split("/")
+        kopf.on.event(group, version, "workloads", registry=registry)(kueue_workload_changed)
     # The operator's own clean-room objects, by the TrainingJob label they carry.
     for group_version, plural in WORKLOAD_RESOURCES:
         kopf.on.event(

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 
 from tds_operator import API_VERSION
 from tds_operator.api.resources import TRAINING_JOB
-from tds_operator.api.trainingjob import TrainingJob
+from tds_operator.api.trainingjob import TrainingJob, of_contract
 from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
 from tds_operator.desired.labels import Manifest, controlled_by
 from tds_operator.desired.outputs import MANIFEST_LABEL, with_output_volume
+from tds_operator.desired.queues import queued_batch_job
 from tds_operator.desired.trainingjob import (
     JOB_NAME_LABEL,
     JOB_NAMESPACE_LABEL,
@@ -43,23 +44,14 @@ def made_for(live: Manifest | None, body: Manifest) -> bool:
     )
 
 
-async def contract_training_jobs(kube: Kube, contract: str) -> list[Manifest]:
-    """The live TrainingJobs that name the contract, selected by the API server (the field
-    `spec.contract` is selectable): a hub's other jobs are neither sent nor decoded."""
-    return [
-        job
-        for job in await kube.list(
-            API_VERSION, TRAINING_JOB, field_selector=f"spec.contract={contract}"
-        )
-        if (job.get("spec") or {}).get("contract") == contract
-    ]
-
-
 class Workload:
     """The clean-room objects that run one TrainingJob's workers."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, queue: str | None = None) -> None:
+        """`queue`: the clean room's Kueue LocalQueue its batch Jobs wait in (created suspended),
+        or None to start them at once."""
         self.kube = kube
+        self.queue = queue
 
     async def batch_job(self, body: Manifest) -> Manifest | None:
         """The live batch Job, if there is one."""
@@ -89,6 +81,8 @@ class Workload:
         desired = batch_job(job, rules, deadline_seconds, str(master), datasets)
         if output_claim is not None:
             desired = with_output_volume(desired, output_claim)
+        if self.queue is not None:
+            desired = queued_batch_job(desired, self.queue)
         return await self.kube.apply(desired)
 
     async def pods(self, body: Manifest) -> list[Manifest]:
@@ -114,8 +108,11 @@ class Workload:
         """The contract's TrainingJobs (only those in `phase`, if given)."""
         return [
             job
-            for job in await contract_training_jobs(self.kube, contract)
-            if phase is None or (job.get("status") or {}).get("phase") == phase
+            for job in await self.kube.list(
+                API_VERSION, TRAINING_JOB, field_selector=of_contract(contract)
+            )
+            if (job.get("spec") or {}).get("contract") == contract
+            and (phase is None or (job.get("status") or {}).get("phase") == phase)
         ]
 
     async def keep_deadline(self, batch: Manifest, seconds: int | None) -> None:

@@ -128,6 +128,8 @@ class TrainingJobReconciler:
         namespace, name = key.split("/", 1)
         body = await self.kube.get(API_VERSION, TRAINING_JOB, name, namespace)
         if body is None:
+            # Gone: if its finalizer was removed by hand, pods may still be held for metering.
+            await self.workload.release_orphans(namespace, name)
             return None
         if body["metadata"].get("deletionTimestamp"):
             await self._delete(body)

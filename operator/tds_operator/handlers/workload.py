@@ -143,19 +143,31 @@ class Workload:
         """Once the job's final figure is recorded: remove the metering finalizer from its
         worker pods, which may then go."""
         for pod in await self.pods(body):
-            metadata = pod["metadata"]
-            finalizers = metadata.get("finalizers") or []
-            if METERING_FINALIZER not in finalizers:
-                continue
-            kept = [f for f in finalizers if f != METERING_FINALIZER]
-            patch = {"finalizers": kept or None, "resourceVersion": metadata["resourceVersion"]}
-            try:
-                await self.kube.merge_patch(
-                    "v1", "Pod", metadata["name"], {"metadata": patch}, metadata["namespace"]
-                )
-            except KubeError as error:
-                if error.status != 404:
-                    raise
+            await self._release(pod)
+
+    async def release_orphans(self, namespace: str, name: str) -> None:
+        """The TrainingJob `namespace/name` is gone without its final figure (its finalizer was
+        removed by hand): no figure will be recorded, so nothing holds its worker pods any more,
+        wherever they are."""
+        selector = f"{JOB_NAMESPACE_LABEL}={namespace},{JOB_NAME_LABEL}={name}"
+        for pod in await self.kube.list("v1", "Pod", None, selector):
+            await self._release(pod)
+
+    async def _release(self, pod: Manifest) -> None:
+        """Remove the metering finalizer from one pod (if it still carries it)."""
+        metadata = pod["metadata"]
+        finalizers = metadata.get("finalizers") or []
+        if METERING_FINALIZER not in finalizers:
+            return
+        kept = [f for f in finalizers if f != METERING_FINALIZER]
+        patch = {"finalizers": kept or None, "resourceVersion": metadata["resourceVersion"]}
+        try:
+            await self.kube.merge_patch(
+                "v1", "Pod", metadata["name"], {"metadata": patch}, metadata["namespace"]
+            )
+        except KubeError as error:
+            if error.status != 404:
+                raise
 
     async def _delete_pod(self, pod: Manifest) -> None:
         metadata = pod["metadata"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local hub's binaries from pinned Go modules and caches them per version.
 # A component whose binary is already cached is not rebuilt. Usage: build.sh [component...]
+# shellcheck disable=SC2329 # the build_<component> functions are called by name, in the background
 set -euo pipefail
 log_tag='hub-build'
 . "$(dirname "$0")/lib.sh"
@@ -63,12 +64,13 @@ build_kubernetes() {
     ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$kminor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
   done
+  # One go build for the four commands: their shared packages compile once, and one command links
+  # while the others still compile.
+  local packages=()
+  for c in "${cmds[@]}"; do packages+=("k8s.io/kubernetes/cmd/$c"); done
   mkdir -p "$out.tmp"
-  for c in "${cmds[@]}"; do
-    with_progress "$c $K8S_VERSION" \
-      env -C "$work" go build -trimpath -ldflags "-s -w$ldflags" \
-      -o "$out.tmp/$c" "k8s.io/kubernetes/cmd/$c"
-  done
+  with_progress "kubernetes $K8S_VERSION (${cmds[*]})" \
+    env -C "$work" go build -trimpath -ldflags "-s -w$ldflags" -o "$out.tmp/" "${packages[@]}"
   publish "$out"
 }
 
@@ -92,15 +94,16 @@ build_etcd() {
 build_kwok() {
   local out=$KWOK_BIN
   if all_present "$out" kwok kwokctl; then return; fi
-  local work=$HUB_CACHE_DIR/work/kwok-$KWOK_VERSION c
+  local work=$HUB_CACHE_DIR/work/kwok-$KWOK_VERSION c packages=()
   wrapper_module "$work"
-  mkdir -p "$out.tmp"
   for c in kwok kwokctl; do
     (cd "$work" && quiet go get -tool "sigs.k8s.io/kwok/cmd/$c@$KWOK_VERSION")
-    with_progress "$c $KWOK_VERSION" \
-      env -C "$work" go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
-      -o "$out.tmp/$c" "sigs.k8s.io/kwok/cmd/$c"
+    packages+=("sigs.k8s.io/kwok/cmd/$c")
   done
+  mkdir -p "$out.tmp"
+  with_progress "kwok $KWOK_VERSION (kwok kwokctl)" \
+    env -C "$work" go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" \
+    -o "$out.tmp/" "${packages[@]}"
   publish "$out"
 }
 
@@ -158,6 +161,15 @@ if [ ${#components[@]} -eq 0 ]; then
   components=(etcd kwok helm kubernetes)
   [ "$HUB_KUEUE" = 0 ] || components+=(kueue)
 fi
+# The components build side by side: each one's module downloads and links leave the cores idle
+# that the others' compiles then take (the Go build and module caches are safe to share).
+builds=()
 for component in "${components[@]}"; do
-  "build_$component"
+  "build_$component" &
+  builds+=("$!")
 done
+failed=0
+for build in "${builds[@]}"; do
+  wait "$build" || failed=1
+done
+exit "$failed"

@@ -14,10 +14,10 @@ with_progress() {
   stats=$(mktemp)
   /usr/bin/time -f '%M' -o "$stats" "$@" &
   local pid=$!
-  local next=$((SECONDS + 30))
+  local next=$((SECONDS + 60))
   while kill -0 "$pid" 2>/dev/null; do
     sleep 1
-    if ((SECONDS >= next)); then log "$what: still building ($((SECONDS - start))s)"; next=$((SECONDS + 30)); fi
+    if ((SECONDS >= next)); then log "$what: still building ($((SECONDS - start))s)"; next=$((SECONDS + 60)); fi
   done
   if ! wait "$pid"; then log "$what: FAILED after $((SECONDS - start))s"; rm -f "$stats"; return 1; fi
   log "$what: built in $((SECONDS - start))s, peak memory $(( $(tail -n1 "$stats") / 1024 )) MiB"
@@ -161,15 +161,26 @@ if [ ${#components[@]} -eq 0 ]; then
   components=(etcd kwok helm kubernetes)
   [ "$HUB_KUEUE" = 0 ] || components+=(kueue)
 fi
-# The components build side by side: each one's module downloads and links leave the cores idle
-# that the others' compiles then take (the Go build and module caches are safe to share).
-builds=()
+# Two lanes side by side: Kubernetes and Kueue, the longest compiles, in one; the rest in the other.
+# Each lane's module downloads and links leave cores idle that the other lane's compiles take; two
+# lanes, not one per component, because a 2-core machine only thrashes with more (the Go build and
+# module caches are safe to share).
+lane() { # COMPONENT...: build them one after the other (in a background job: errexit holds)
+  local component
+  for component in "$@"; do "build_$component"; done
+}
+long=() short=()
 for component in "${components[@]}"; do
-  "build_$component" &
-  builds+=("$!")
+  case $component in
+    kubernetes | kueue) long+=("$component") ;;
+    *) short+=("$component") ;;
+  esac
 done
+lane "${long[@]}" &
+long_lane=$!
+lane "${short[@]}" &
+short_lane=$!
 failed=0
-for build in "${builds[@]}"; do
-  wait "$build" || failed=1
-done
+wait "$long_lane" || failed=1
+wait "$short_lane" || failed=1
 exit "$failed"

@@ -1,0 +1,151 @@
+"""How consumer organisations share the hub's GPU pool in Kueue, by the hub rules (HUB_KUEUE=1
+make hub-up; make integration-kueue): each organisation's ClusterQueue carries the fair-sharing
+weight and the GPU borrowing limit the rules give it, a restart with new rules updates the queues
+that exist, a borrowing limit keeps an organisation's job waiting while the pool has idle GPUs,
+and two organisations competing for the idle GPUs get them by weight. The hub has 16 GPUs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.hub import owner_of, refusal, running_operator
+from tests.integration.kueue import cluster_queue, running_gpus, submit, workloads
+from tests.integration.training import Deal, Story
+from tests.manifests import Body, condition
+from tests.processes import OperatorProcess
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.kueue]
+
+GPU = "nvidia.com/gpu"
+
+
+@pytest.fixture(scope="module")
+def operator(
+    crds_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator with TDS_KUEUE=on; each test sets its own sharing rules and restarts it."""
+    with running_operator(tmp_path_factory, {"TDS_KUEUE": "on"}) as process:
+        yield process
+
+
+def with_rules(operator: OperatorProcess, **rules: str) -> None:
+    """Restart the operator with these hub rules (TDS_* names), as a Helm upgrade would."""
+    for name in ("WEIGHTS", "WEIGHT"):
+        operator.extra_env.pop(f"TDS_FAIR_SHARING_{name}", None)
+    for name in ("LIMITS", "LIMIT"):
+        operator.extra_env.pop(f"TDS_GPU_BORROWING_{name}", None)
+    operator.extra_env.update({f"TDS_{name}": value for name, value in rules.items()})
+    operator.restart()
+
+
+def sharing(queue: Body | None) -> tuple[object, object]:
+    """A ClusterQueue's fair-sharing weight and GPU borrowing limit (None: unset)."""
+    spec = (queue or {}).get("spec") or {}
+    [group] = spec.get("resourceGroups") or [{}]
+    quotas = {q["name"]: q for f in group.get("flavors") or [] for q in f.get("resources") or []}
+    weight = (spec.get("fairSharing") or {}).get("weight")
+    return (str(weight) if weight is not None else None), quotas.get(GPU, {}).get("borrowingLimit")
+
+
+def queue_shares(story: Story, space: str, expected: tuple[object, object]) -> Body:
+    """The organisation's ClusterQueue once it carries this weight and borrowing limit."""
+
+    def shared() -> Body | None:
+        queue = cluster_queue(story, space)
+        return queue if sharing(queue) == expected else None
+
+    return wait_until(
+        shared, timeout=30, what=f"ClusterQueue tds-{space} with weight, limit {expected}"
+    )
+
+
+def organisation(story: Story, gpus: int) -> Deal:
+    """A contract whose consumer organisation is guaranteed `gpus` GPUs and may run 16 at once."""
+    return story.deal(gpus=gpus, compute={"maxGpuHours": 10, "maxConcurrentGpus": 16})
+
+
+def test_a_borrowing_limit_keeps_a_job_waiting_while_the_pool_has_idle_gpus(
+    story: Story, operator: OperatorProcess
+) -> None:
+    with_rules(operator)
+    lender = organisation(story, 8)  # idle: its 8 GPUs are the pool's to lend
+    deal = organisation(story, 8)
+    queue_shares(story, deal.consumer, ("1", None))
+    # The platform team caps the consumer's borrowing at 0 and weighs it 3: the next reconcile
+    # after the restart updates the queue that exists.
+    with_rules(operator, FAIR_SHARING_WEIGHTS=f"{deal.consumer}=3",
+               GPU_BORROWING_LIMITS=f"{deal.consumer}=0")  # fmt: skip
+    queue_shares(story, deal.consumer, ("3", 0))
+    assert sharing(cluster_queue(story, lender.consumer)) == ("1", None)
+    # Nor may the consumer raise its own weight or limit.
+    attack = ("patch", "clusterqueues.kueue.x-k8s.io", f"tds-{deal.consumer}", "--type=merge",
+              "-p", '{"spec":{"fairSharing":{"weight":"100"}}}')  # fmt: skip
+    assert "forbidden" in refusal(lambda: owner_of(deal.consumer).kubectl(*attack)).lower()
+    first, second = submit(story, deal, 2, workers=1, run_for="15s")
+    story.wait_job(deal.namespace, first, "Running", timeout=30)
+    # 8 GPUs idle, but the second would borrow them: it waits for the organisation's quota.
+    waiting = wait_until(
+        lambda: (
+            (body := story.job(deal.namespace, second) or {}).get("status", {}).get("phase")
+            == "Queued"
+            and (condition(body, "Queued") or {}).get("reason") == "OrganisationQuota"
+            and body
+        ),
+        timeout=30,
+        what=f"{second} waiting for its organisation's quota",
+    )
+    assert waiting["status"]["phase"] == "Queued"
+    assert (story.job(deal.namespace, first) or {})["status"]["phase"] == "Running"
+    assert running_gpus(story, deal, [first, second]) == 8
+    assert story.pods(deal.contract, second) == [], "the limit let it borrow"
+    # It runs once its organisation's own GPUs are free again.
+    story.wait_job(deal.namespace, second, "Running", timeout=60)
+    # The limit lifted (a restart without it): the queue loses it, and borrows again.
+    with_rules(operator)
+    queue_shares(story, deal.consumer, ("1", None))
+    third, fourth = submit(story, deal, 2, workers=1, run_for="20s")
+    story.wait_job(deal.namespace, second, "Succeeded", timeout=60)
+    wait_until(
+        lambda: running_gpus(story, deal, [third, fourth]) == 16,
+        timeout=60,
+        what="the organisation borrowing the lender's 8 idle GPUs again",
+    )
+
+
+def test_two_organisations_share_the_idle_gpus_by_weight(
+    story: Story, operator: OperatorProcess
+) -> None:
+    with_rules(operator)
+    lender = organisation(story, 16)
+    heavy, light = organisation(story, 0), organisation(story, 0)
+    with_rules(operator, FAIR_SHARING_WEIGHTS=f"{heavy.consumer}=2,{light.consumer}=1")
+    queue_shares(story, heavy.consumer, ("2", None))
+    # The lender's own job holds the whole pool while both borrowers queue eight 2-GPU jobs each.
+    (blocker,) = submit(story, lender, 1, run_for="25s")
+    story.wait_job(lender.namespace, blocker, "Running", timeout=30)
+    jobs = {
+        deal: submit(story, deal, 8, workers=1, gpus_per_worker=2, run_for="120s")
+        for deal in (heavy, light)
+    }
+    wait_until(
+        lambda: all(len(workloads(story, deal.contract)) == 8 for deal in jobs),
+        timeout=60,
+        what="both organisations' jobs waiting in Kueue",
+    )
+    story.wait_job(lender.namespace, blocker, "Succeeded", timeout=60)
+    wait_until(
+        lambda: sum(running_gpus(story, deal, names, 2) for deal, names in jobs.items()) >= 16,
+        timeout=60,
+        what="the freed pool taken by the two borrowers",
+    )
+    time.sleep(2.0)  # no further admission: the pool is full
+    shares = {deal.consumer: running_gpus(story, deal, names, 2) for deal, names in jobs.items()}
+    print(f"\nGPUs held, weight 2 : weight 1 = {shares[heavy.consumer]} : {shares[light.consumer]}")
+    assert shares[heavy.consumer] + shares[light.consumer] == 16, shares
+    # Weights 2 : 1 of 16 GPUs in 2-GPU jobs: 10 or 12 (10.7 exactly) against 6 or 4.
+    assert shares[heavy.consumer] >= 10, shares
+    assert shares[light.consumer] >= 4, shares

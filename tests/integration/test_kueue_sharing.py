@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.hub import owner_of, refusal, running_operator
-from tests.integration.kueue import cluster_queue, running_gpus, submit, workloads
+from tests.integration.kueue import KUEUE, VERSION, cluster_queue, running_gpus, submit, workloads
 from tests.integration.training import Deal, Story
 from tests.manifests import Body, condition
 from tests.processes import OperatorProcess
@@ -116,6 +116,27 @@ def test_a_borrowing_limit_keeps_a_job_waiting_while_the_pool_has_idle_gpus(
     )
 
 
+def pool_gpus(story: Story) -> int:
+    """The GPUs of the pool's cohort: the guaranteed shares of every organisation's queue."""
+    queues = story.hub.custom.list_cluster_custom_object(KUEUE, VERSION, "clusterqueues")
+    return sum(
+        int(quota["nominalQuota"])
+        for queue in queues["items"]
+        if queue["spec"].get("cohortName") == "tds-gpu-pool"
+        for group in queue["spec"]["resourceGroups"]
+        for flavor in group["flavors"]
+        for quota in flavor["resources"]
+        if quota["name"] == GPU
+    )
+
+
+def reserved(workload: Body) -> bool:
+    """Whether Kueue holds the pool's GPUs for the Workload (admitted, or its check pending)."""
+    listed = (workload.get("status") or {}).get("conditions") or []
+    conditions = {c["type"]: c["status"] for c in listed}
+    return conditions.get("QuotaReserved") == "True" and conditions.get("Finished") != "True"
+
+
 def test_two_organisations_share_the_idle_gpus_by_weight(
     story: Story, operator: OperatorProcess
 ) -> None:
@@ -124,6 +145,8 @@ def test_two_organisations_share_the_idle_gpus_by_weight(
     heavy, light = organisation(story, 0), organisation(story, 0)
     with_rules(operator, FAIR_SHARING_WEIGHTS=f"{heavy.consumer}=2,{light.consumer}=1")
     queue_shares(story, heavy.consumer, ("2", None))
+    # The pool is the hub's 16 GPUs, all the lender's (no queue of an earlier test is left).
+    wait_until(lambda: pool_gpus(story) == 16, timeout=60, what="a pool of the hub's 16 GPUs")
     # The lender's own job holds the whole pool while both borrowers queue eight 2-GPU jobs each.
     (blocker,) = submit(story, lender, 1, run_for="25s")
     story.wait_job(lender.namespace, blocker, "Running", timeout=30)
@@ -137,15 +160,22 @@ def test_two_organisations_share_the_idle_gpus_by_weight(
         what="both organisations' jobs waiting in Kueue",
     )
     story.wait_job(lender.namespace, blocker, "Succeeded", timeout=60)
+
+    def shares() -> dict[str, int]:
+        return {
+            deal.consumer: 2 * sum(reserved(w) for w in workloads(story, deal.contract))
+            for deal in jobs
+        }
+
     wait_until(
-        lambda: sum(running_gpus(story, deal, names, 2) for deal, names in jobs.items()) >= 16,
-        timeout=60,
-        what="the freed pool taken by the two borrowers",
+        lambda: sum(shares().values()) >= 16, timeout=60, what="the freed pool taken by the two"
     )
     time.sleep(2.0)  # no further admission: the pool is full
-    shares = {deal.consumer: running_gpus(story, deal, names, 2) for deal, names in jobs.items()}
-    print(f"\nGPUs held, weight 2 : weight 1 = {shares[heavy.consumer]} : {shares[light.consumer]}")
-    assert shares[heavy.consumer] + shares[light.consumer] == 16, shares
+    held = shares()
+    running = {deal.consumer: running_gpus(story, deal, names, 2) for deal, names in jobs.items()}
+    print(f"\nGPUs held in Kueue, weight 2 : weight 1 = {held[heavy.consumer]} : "
+          f"{held[light.consumer]} (workers running: {running})")  # fmt: skip
+    assert sum(held.values()) == 16, held
     # Weights 2 : 1 of 16 GPUs in 2-GPU jobs: 10 or 12 (10.7 exactly) against 6 or 4.
-    assert shares[heavy.consumer] >= 10, shares
-    assert shares[light.consumer] >= 4, shares
+    assert held[heavy.consumer] >= 10, held
+    assert held[light.consumer] >= 4, held

@@ -126,4 +126,5 @@ def test_an_organisations_queue_goes_with_its_space() -> None:
 
 @pytest.mark.parametrize("limit", [None, 0, 16])
 def test_the_borrowing_limit_reads_back_from_the_queue(limit: int | None) -> None:
-    assert gpu_borrowing_limit(organisation_queue(a_consumer(8), [], borrowing_limit=limit)) == limit
+    queue = organisation_queue(a_consumer(8), [], borrowing_limit=limit)
+    assert gpu_borrowing_limit(queue) == limit

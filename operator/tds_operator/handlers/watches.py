@@ -25,7 +25,7 @@ from tds_operator.api.resources import (
     TRAINING_JOB,
     TRAINING_JOBS,
 )
-from tds_operator.api.trainingjob import FINISHED_PHASES
+from tds_operator.api.trainingjob import FINISHED_PHASES, HOLDING_PHASES
 from tds_operator.audit.events import job_key
 from tds_operator.desired.labels import MANAGED_BY
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
@@ -60,7 +60,10 @@ async def contract_changed(
         space = (spec.get(party) or {}).get("space")
         if space:
             memo.enqueue(DATA_SPACE, space)
-    for job in await jobs_of_contract(memo, name):
+    jobs = await jobs_of_contract(memo, name)
+    # Jobs holding GPUs first: a revocation stops them before it denies the queued ones.
+    jobs.sort(key=lambda job: (job.get("status") or {}).get("phase") not in HOLDING_PHASES)
+    for job in jobs:
         metadata = job["metadata"]
         memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Number = TypeVar("_Number", int, int | None)
 
 DEFAULT_GPU_NODE_SELECTOR = {"hub.tds.io/pool": "gpu"}
 DEFAULT_GPU_TOLERATION_KEY = "nvidia.com/gpu"
@@ -169,18 +171,23 @@ def _limit(name: str, text: str, example: str = "8") -> int | None:
     return None if text.lower() in ("", NO_LIMIT) else _whole(name, text, example)
 
 
-def _per_space(env: Mapping[str, str], name: str, example: str) -> dict[str, str]:
-    """Comma-separated space=value pairs."""
-    pairs: dict[str, str] = {}
+def _per_space(
+    env: Mapping[str, str], name: str, example: str, number: Callable[[str], _Number]
+) -> dict[str, _Number]:
+    """Comma-separated space=number pairs, each number read by `number`."""
+    numbers: dict[str, _Number] = {}
     for pair in _words(env, name):
         space, equals, value = (part.strip() for part in pair.partition("="))
-        if not equals or not space:
+        try:
+            if not equals or not space:
+                raise ValueError(pair)
+            numbers[space] = number(value)
+        except ValueError:
             raise ValueError(
                 f"{name} must be comma-separated space=number pairs, such as {example}; "
                 f"got {pair!r}"
-            )
-        pairs[space] = value
-    return pairs
+            ) from None
+    return numbers
 
 
 def _default_weight(env: Mapping[str, str]) -> int:
@@ -190,18 +197,17 @@ def _default_weight(env: Mapping[str, str]) -> int:
 
 def _weights(env: Mapping[str, str]) -> dict[str, int]:
     name, example = "TDS_FAIR_SHARING_WEIGHTS", "lab-a=2,lab-b=1"
-    return {
-        space: _whole(name, value, example)
-        for space, value in _per_space(env, name, example).items()
-    }
+    return _per_space(env, name, example, lambda value: _whole(name, value, example))
 
 
 def _limits(env: Mapping[str, str]) -> dict[str, int | None]:
     name, example = "TDS_GPU_BORROWING_LIMITS", f"lab-a=16,lab-b={NO_LIMIT}"
-    return {
-        space: _limit(name, value, example) if value else _whole(name, value, example)
-        for space, value in _per_space(env, name, example).items()
-    }
+    return _per_space(
+        env,
+        name,
+        example,
+        lambda value: _limit(name, value, example) if value else _whole(name, value, example),
+    )
 
 
 def _positive_float(env: Mapping[str, str], name: str) -> float | None:

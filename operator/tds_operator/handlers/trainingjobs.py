@@ -697,4 +697,8 @@ class TrainingJobReconciler:
         )
         # Out of the queue: no position, in the same write as the new phase.
         clear = () if phase == "Queued" else ("queuePosition",)
-        await write_status(self.kube, body, new_status, clear=clear)
+        written = await write_status(self.kube, body, new_status, clear=clear)
+        if phase == "Running" and status.get("phase") == "Running":
+            # A metering pass's write: its event would only start the next pass at once,
+            # keeping the job's reconcile busy (and a stop waiting) when it is due in seconds.
+            self.op.metering_writes.wrote(written)

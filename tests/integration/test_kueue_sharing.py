@@ -147,9 +147,19 @@ def test_two_organisations_share_the_idle_gpus_by_weight(
     queue_shares(story, heavy.consumer, ("2", None))
     # The pool is the hub's 16 GPUs, all the lender's (no queue of an earlier test is left).
     wait_until(lambda: pool_gpus(story) == 16, timeout=60, what="a pool of the hub's 16 GPUs")
-    # The lender's own job holds the whole pool while both borrowers queue eight 2-GPU jobs each.
-    (blocker,) = submit(story, lender, 1, run_for="25s")
-    story.wait_job(lender.namespace, blocker, "Running", timeout=30)
+    # The lender's eight 2-GPU jobs hold the whole pool while both borrowers queue eight 2-GPU
+    # jobs each; then they end one by one, 3 s apart. Kueue admits one job of each organisation
+    # at a time: as GPUs free one job's worth at a time, each goes to the organisation whose
+    # weighted share would be the lower (so, all freed at once, they would be split evenly).
+    blockers = [
+        submit(story, lender, 1, workers=1, gpus_per_worker=2, run_for=f"{80 + 3 * index}s")[0]
+        for index in range(8)
+    ]
+    wait_until(
+        lambda: running_gpus(story, lender, blockers, 2) == 16,
+        timeout=60,
+        what="the lender's jobs holding the pool",
+    )
     jobs = {
         deal: submit(story, deal, 8, workers=1, gpus_per_worker=2, run_for="120s")
         for deal in (heavy, light)
@@ -159,7 +169,9 @@ def test_two_organisations_share_the_idle_gpus_by_weight(
         timeout=60,
         what="both organisations' jobs waiting in Kueue",
     )
-    story.wait_job(lender.namespace, blocker, "Succeeded", timeout=60)
+    assert running_gpus(story, lender, blockers, 2) == 16, "a lender's job ended before the test"
+    for name in blockers:
+        story.wait_job(lender.namespace, name, "Succeeded", timeout=150)
 
     def shares() -> dict[str, int]:
         return {

@@ -88,6 +88,10 @@ leaderElection:
   leaderElect: false
 integrations:
   frameworks: ["batch/job"]
+# Fair sharing on: organisations borrow the pool's idle GPUs by the weights of their ClusterQueues
+# (the strategies only matter to queues that preempt, which the operator's do not).
+fairSharing:
+  preemptionStrategies: [LessThanOrEqualToFinalShare, LessThanInitialShare]
 YAML
   # The manager reads its metrics certificate from a fixed path, /etc/kueue/metrics/certs: it runs
   # in a mount namespace of its own, where /etc is a scratch directory holding only that.

@@ -122,6 +122,11 @@ def test_its_cluster_queues_admit_only_clean_rooms_and_ask_the_contract(
     ):
         refused(partial(token.create, manifest), POLICY)
         refused(partial(token.create, manifest), rule)
+    # What the operator writes passes, with the weight and borrowing limit of the hub rules.
+    shared = cluster_queue("tds-mallory", by_name("tds-cr-mallory"))
+    shared["spec"]["fairSharing"] = {"weight": 3}
+    shared["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["borrowingLimit"] = 8
+    token.create(shared)
 
 
 def local_queue(where: str, name: str = "tds-jobs", onto: str = "tds-mallory") -> Manifest:

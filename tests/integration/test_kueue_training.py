@@ -20,18 +20,25 @@ from tests.integration.hub import (
     owner_of,
     refusal,
     running_operator,
-    unique,
+)
+from tests.integration.kueue import (
+    KUEUE,
+    VERSION,
+    WAITING_REASONS,
+    admitted,
+    cluster_queue,
+    queued,
+    running_gpus,
+    submit,
+    workloads,
 )
 from tests.integration.training import STOP_LATENCY_TARGET, Deal, Story
-from tests.manifests import Body, condition, training_job_body
+from tests.manifests import Body, condition
 from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 
-KUEUE, VERSION = "kueue.x-k8s.io", "v1beta2"
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-WAITING_REASONS = {"ContractConcurrency", "OrganisationQuota", "HubCapacity"}
 RUN_SECONDS = 3
 
 
@@ -42,40 +49,6 @@ def operator(
     """The operator with TDS_KUEUE=on: it refuses to start on a hub without Kueue."""
     with running_operator(tmp_path_factory, {"TDS_KUEUE": "on"}) as process:
         yield process
-
-
-def submit(story: Story, deal: Deal, count: int, **job: Any) -> list[str]:
-    """`count` jobs of 2 x 8 GPUs (unless told), created in order by the consumer's owner."""
-    base = unique("k")
-    names = [f"{base}-{index}" for index in range(count)]
-    shape = {"workers": 2, "gpus_per_worker": 8, **job}
-    for name in names:
-        story.submit(
-            owner_of(deal.consumer), training_job_body(name, deal.namespace, deal.contract, **shape)
-        )
-    return names
-
-
-def workloads(story: Story, contract: str) -> list[Body]:
-    items: list[Body] = story.hub.custom.list_namespaced_custom_object(
-        KUEUE, VERSION, clean_room(contract), "workloads"
-    )["items"]
-    return items
-
-
-def admitted(workload: Body) -> bool:
-    conditions = (workload.get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Admitted" and c["status"] == "True" for c in conditions)
-
-
-def queued(story: Story, deal: Deal, name: str) -> Body:
-    """The job once Queued with a waiting reason, its batch Job suspended in the clean room."""
-    body = story.wait_job(deal.namespace, name, "Queued", timeout=30)
-    why = condition(body, "Queued")
-    assert why is not None
-    assert why["status"] == "True"
-    assert why["reason"] in WAITING_REASONS | {"CleanRoomNotReady"}, why
-    return body
 
 
 def test_jobs_that_do_not_fit_run_one_after_another_each_metered_for_its_own_run(
@@ -164,7 +137,8 @@ def test_revocation_stops_the_running_job_and_denies_the_queued_ones(story: Stor
     story.wait_job(deal.namespace, first, "Running", timeout=30)
     for name in waiting:
         queued(story, deal, name)
-    story.contracts.revoke(owner_of(deal.consumer), deal.contract)
+    # Timed, for the README's figures; the bound is asserted on a job running alone (above).
+    story.revoke_timed(deal, first)
     stopped = story.wait_job(deal.namespace, first, "Stopped", timeout=10)
     assert (condition(stopped, "Finished") or {}).get("reason") == "Revoked", stopped["status"]
     for name in waiting:
@@ -223,16 +197,6 @@ def test_the_consumer_can_neither_edit_kueues_objects_nor_answer_the_contract_ch
     assert live["status"]["phase"] in ("Queued", "Admitted", "Running")
 
 
-def running_gpus(story: Story, deal: Deal, names: list[str]) -> int:
-    """The GPUs the jobs' Running workers hold now (8 each)."""
-    return sum(
-        8
-        for name in names
-        for pod in story.pods(deal.contract, name)
-        if pod.status.phase == "Running"
-    )
-
-
 def test_each_organisation_gets_its_guaranteed_share_and_borrows_an_idle_ones(
     story: Story,
 ) -> None:
@@ -287,11 +251,7 @@ def test_an_organisation_joins_the_pool_when_its_contract_becomes_active(story: 
     room = clean_room(deal.contract)
 
     def pool_member() -> Body | None:
-        found: Body | None = get_or_none(
-            lambda: story.hub.custom.get_cluster_custom_object(
-                KUEUE, VERSION, "clusterqueues", f"tds-{deal.consumer}"
-            )
-        )
+        found = cluster_queue(story, deal.consumer)
         selector = ((found or {}).get("spec") or {}).get("namespaceSelector") or {}
         names = {n for e in selector.get("matchExpressions") or [] for n in e.get("values", [])}
         return found if room in names else None

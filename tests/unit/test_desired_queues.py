@@ -12,6 +12,7 @@ from tds_operator.desired.queues import (
     contract_check,
     contract_check_active,
     contract_check_status,
+    gpu_borrowing_limit,
     gpu_flavor,
     organisation_queue,
     queued_batch_job,
@@ -121,3 +122,9 @@ def test_an_organisations_queue_goes_with_its_space() -> None:
     space = DataSpace(metadata={"name": "cmcc", "uid": "u-1"}, spec=cmcc())
     [owner] = organisation_queue(space, [])["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["uid"]) == ("DataSpace", "cmcc", "u-1")
+
+
+@pytest.mark.parametrize("limit", [None, 0, 16])
+def test_the_borrowing_limit_reads_back_from_the_queue(limit: int | None) -> None:
+    queue = organisation_queue(a_consumer(8), [], borrowing_limit=limit)
+    assert gpu_borrowing_limit(queue) == limit

@@ -64,6 +64,10 @@ def test_empty_values_keep_the_defaults() -> None:
         "TDS_SERVICE_CIDRS",
         "TDS_API_SERVER_CIDRS",
         "TDS_ALLOW_ANY_EGRESS_DESTINATION",
+        "TDS_FAIR_SHARING_WEIGHT",
+        "TDS_FAIR_SHARING_WEIGHTS",
+        "TDS_GPU_BORROWING_LIMIT",
+        "TDS_GPU_BORROWING_LIMITS",
     ]
     assert HubRules.from_environment(dict.fromkeys(names, " ")) == HubRules()
 
@@ -91,6 +95,15 @@ def test_the_default_node_selector_is_not_shared_between_instances() -> None:
         ("TDS_POD_CIDRS", "10.244.0.1/16", "comma-separated CIDRs"),  # host bits set
         ("TDS_SERVICE_CIDRS", "ten", "comma-separated CIDRs"),
         ("TDS_ALLOW_ANY_EGRESS_DESTINATION", "always", "true or false"),
+        ("TDS_FAIR_SHARING_WEIGHT", "-1", "whole number, 0 or more"),
+        ("TDS_FAIR_SHARING_WEIGHT", "1.5", "whole number, 0 or more"),
+        ("TDS_FAIR_SHARING_WEIGHTS", "cmcc", "space=number pairs"),
+        ("TDS_FAIR_SHARING_WEIGHTS", "=2", "space=number pairs"),
+        ("TDS_FAIR_SHARING_WEIGHTS", "cmcc=heavy", "space=number pairs"),
+        ("TDS_FAIR_SHARING_WEIGHTS", "cmcc=none", "space=number pairs"),
+        ("TDS_GPU_BORROWING_LIMIT", "eight", "whole number, 0 or more"),
+        ("TDS_GPU_BORROWING_LIMITS", "cmcc=", "space=number pairs"),
+        ("TDS_GPU_BORROWING_LIMITS", "cmcc=-8", "space=number pairs"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_expected_form(
@@ -120,3 +133,22 @@ def test_the_clusters_own_ranges_are_read_as_networks() -> None:
     assert [str(n) for n in rules.service_cidrs] == ["10.96.0.0/12"]
     assert [str(n) for n in rules.api_server_cidrs] == ["192.168.10.5/32", "fd00::1/128"]
     assert rules.allow_any_egress_destination is True
+
+
+def test_every_organisation_shares_the_gpu_pool_by_weight_one_and_borrows_without_limit() -> None:
+    rules = HubRules.from_environment({})
+    assert rules.fair_sharing_weight_of("cmcc") == 1
+    assert rules.gpu_borrowing_limit_of("cmcc") is None
+
+
+def test_the_hub_rules_weigh_and_limit_organisations_by_default_and_by_name() -> None:
+    rules = HubRules.from_environment(
+        {
+            "TDS_FAIR_SHARING_WEIGHT": "3",
+            "TDS_FAIR_SHARING_WEIGHTS": " cmcc=2, sgcc=0 ",
+            "TDS_GPU_BORROWING_LIMIT": "8",
+            "TDS_GPU_BORROWING_LIMITS": "cmcc=0, sgcc=None",
+        }
+    )
+    assert [rules.fair_sharing_weight_of(s) for s in ("cmcc", "sgcc", "cma")] == [2, 0, 3]
+    assert [rules.gpu_borrowing_limit_of(s) for s in ("cmcc", "sgcc", "cma")] == [0, None, 8]

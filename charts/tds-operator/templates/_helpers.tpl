@@ -132,6 +132,20 @@ validating:
 {{- join "," $pairs }}
 {{- end }}
 
+{{/* A whole number as written in values (YAML numbers arrive as floats), other values as text. */}}
+{{- define "tds-operator.number" -}}
+{{- if or (kindIs "float64" .) (kindIs "int64" .) (kindIs "int" .) }}{{ int64 . }}{{ else }}{{ toString . }}{{ end }}
+{{- end }}
+
+{{/* A map of DataSpace name to number as comma-separated name=number pairs (the TDS_* form). */}}
+{{- define "tds-operator.numberList" -}}
+{{- $pairs := list }}
+{{- range $key, $value := . }}
+{{- $pairs = append $pairs (printf "%s=%s" $key (include "tds-operator.number" $value)) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
 {{/* Labels of the roles spaces bind. */}}
 {{- define "tds-operator.spaceRoleLabels" -}}
 helm.sh/chart: {{ include "tds-operator.chart" . }}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tds_operator import API_VERSION
@@ -31,6 +31,7 @@ from tds_operator.audit.chain import (
     trusted_entries,
     verify_before_append,
 )
+from tds_operator.audit.turns import Turns
 from tds_operator.desired.labels import (
     CONTRACT_LABEL,
     CONTRACT_UID_LABEL,
@@ -92,7 +93,7 @@ class AuditLedger:
         self.kube = kube
         self.namespace = namespace
         self.signing_key = signing_key
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._turns: dict[str, Turns] = {}
 
     async def _pages(self, contract: str, uid: str | None = None) -> list[Manifest]:
         selector = f"{LEDGER_LABEL}=true,{CONTRACT_LABEL}={contract}"
@@ -158,20 +159,40 @@ class AuditLedger:
         Raises LedgerBroken, and writes nothing, if the stored ledger does not verify against
         the contract's status.audit.
         """
+        return await self.record_from(contract, lambda _chain: events)
+
+    async def record_from(
+        self,
+        contract: str,
+        events_of: Callable[[list[AuditEntry]], Sequence[AuditEvent]],
+        *,
+        urgent: bool = False,
+    ) -> list[AuditEntry]:
+        """As `record`, the events made from the verified chain as it stands (one read of the
+        ledger for what to append and the append itself, e.g. usage not yet recorded).
+        `urgent`: before every other append to the contract's ledger still waiting its turn
+        (the end of a job, which its status reports only once recorded)."""
         if self.signing_key is None:
             raise RuntimeError("a ledger without the signing key cannot be appended to")
         key = self.signing_key
-        lock = self._locks.setdefault(contract, asyncio.Lock())
-        async with lock:
+        async with self._turns.setdefault(contract, Turns()).turn(urgent=urgent):
             for attempt in range(CONFLICT_RETRIES):
-                body = await self.kube.get(API_VERSION, "DataContract", contract)
+                # The contract and the pages of every ledger kept under its name, read at once
+                # (only this lock's holder writes pages), then narrowed to the live one's.
+                body, every_page = await asyncio.gather(
+                    self.kube.get(API_VERSION, "DataContract", contract), self._pages(contract)
+                )
                 if body is None:
                     # The contract is gone: there is no ledger of a live contract to extend.
                     return []
                 uid = body["metadata"]["uid"]
                 audit = (body.get("status") or {}).get("audit")
                 recorded: dict[str, Any] = dict(audit) if isinstance(audit, dict) else {}
-                pages = await self._pages(contract, uid)
+                pages = [
+                    page
+                    for page in every_page
+                    if (page["metadata"].get("labels") or {}).get(CONTRACT_UID_LABEL) == uid
+                ]
                 data: dict[str, str] = {}
                 versions: dict[int, str] = {}
                 for page in pages:
@@ -185,7 +206,7 @@ class AuditLedger:
                     count_ledger_failure(contract)
                     raise LedgerBroken(contract, intact)
                 chain = decode_entries(data).entries
-                added = extend(chain, events, key)
+                added = extend(chain, events_of(chain), key)
                 if not added:
                     return chain
                 try:

@@ -118,6 +118,16 @@ def organisation_queue(
     return queue
 
 
+def gpu_borrowing_limit(queue: Manifest | None) -> int | None:
+    """The GPU borrowing limit a (live) ClusterQueue sets, None if it sets none."""
+    for group in ((queue or {}).get("spec") or {}).get("resourceGroups") or []:
+        for flavor in group.get("flavors") or []:
+            for quota in flavor.get("resources") or []:
+                if quota.get("name") == GPU_RESOURCE and "borrowingLimit" in quota:
+                    return int(quota["borrowingLimit"])
+    return None
+
+
 def clean_room_queue(contract: str, consumer_space: str) -> Manifest:
     """The clean room's LocalQueue, onto its consumer organisation's ClusterQueue."""
     spec = {"clusterQueue": organisation_queue_name(consumer_space)}

@@ -9,7 +9,7 @@ from tds_operator.api.resources import RBAC
 from tds_operator.audit.store import AuditLedger
 from tds_operator.config import OperatorConfig
 from tds_operator.election import LeaderElector
-from tds_operator.handlers.children import ChildIndex
+from tds_operator.handlers.children import ChildIndex, OwnWrites
 from tds_operator.handlers.known_spaces import SpaceIndex
 from tds_operator.handlers.parties import ContractIndex
 from tds_operator.handlers.queue import ReconcileQueue
@@ -59,6 +59,9 @@ class Operator:
         """Set once the child watches have listed (or failed to list) every kind."""
         self.kueue = False
         """Whether TrainingJobs queue in Kueue (TDS_KUEUE, decided at startup)."""
+        self.metering_writes = OwnWrites()
+        """The operator's status writes of running TrainingJobs (each metering pass writes the
+        GPU-seconds): their events are no news, the next pass comes on its own schedule."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None

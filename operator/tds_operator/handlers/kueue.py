@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from tds_operator import API_VERSION, FIELD_MANAGER
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.resources import (
     DATA_CONTRACT,
     KUEUE,
@@ -42,6 +43,7 @@ from tds_operator.desired.queues import (
     contract_check,
     contract_check_active,
     contract_check_status,
+    gpu_borrowing_limit,
     gpu_flavor,
     organisation_queue,
     organisation_queue_name,
@@ -49,7 +51,7 @@ from tds_operator.desired.queues import (
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import admission_input, data_space, known_contracts_of_space
-from tds_operator.kube import Kube, KubeError
+from tds_operator.kube import Kube, KubeError, comparable, is_subset
 from tds_operator.metrics import count_admission
 from tds_operator.policy.admissioncheck import (
     check_of,
@@ -111,8 +113,27 @@ async def ensure_queues(op: Operator, contract: DataContract) -> None:
         for other in await known_contracts_of_space(op, consumer)
         if ((other.get("spec") or {}).get("consumer") or {}).get("space") == consumer
     }
-    await op.kube.ensure(organisation_queue(space, clean_rooms))
+    await ensure_organisation_queue(op, space, clean_rooms)
     await op.kube.ensure(clean_room_queue(contract.metadata.name or "", consumer))
+
+
+async def ensure_organisation_queue(op: Operator, space: DataSpace, clean_rooms: set[str]) -> None:
+    """The organisation's ClusterQueue with the hub rules' weight and borrowing limit, applied
+    when anything differs (a limit the rules lifted too: the live queue still has it)."""
+    name = space.metadata.name or ""
+    desired = organisation_queue(
+        space,
+        clean_rooms,
+        weight=op.rules.fair_sharing_weight_of(name),
+        borrowing_limit=op.rules.gpu_borrowing_limit_of(name),
+    )
+    live = await op.kube.get(KUEUE, "ClusterQueue", organisation_queue_name(name))
+    if (
+        live is None
+        or not is_subset(comparable(desired), live)
+        or gpu_borrowing_limit(live) != gpu_borrowing_limit(desired)
+    ):
+        await op.kube.apply(desired)
 
 
 async def workload_of_job(kube: Kube, batch: Manifest) -> Manifest | None:

@@ -75,17 +75,18 @@ class KueueTrainingJobReconciler(TrainingJobReconciler):
         return await self._wait_in_kueue(body, job, DataContract.model_validate(contract))
 
     async def _refuse(self, body: Manifest, job: TrainingJob, decision: Decision) -> None:
-        """Denied, on the record; a batch Job it queued goes (its Workload with it)."""
+        """Denied, on the record; a batch Job it queued goes first (its Workload with it, so
+        that Kueue admits nothing of it meanwhile), the record of the denial second."""
         name, uid = job.spec.contract, body["metadata"]["uid"]
+        await self.workload.stop_workers(body)
         key = job_key(job.metadata.namespace or "", job.metadata.name or "")
         event = admission_event(
             name, uid, key, job.spec.total_gpus, False, decision.reason, utcnow()
         )
         await self.op.ledger.record(name, [event])
         count_admission(name, False, decision.reason)
-        await self.workload.stop_workers(body)
-        await self.workload.remove_rendezvous(body)
         await self._deny(body, decision)
+        await self.workload.remove_rendezvous(body)
 
     async def _wait_in_kueue(
         self, body: Manifest, job: TrainingJob, contract: DataContract

@@ -114,6 +114,18 @@ def _parsed(body: Manifest) -> TrainingJob | None:
         return None
 
 
+def _usage_due(
+    body: Manifest, used: int, recorded: list[AuditEntry], *, final: bool
+) -> AuditEvent | None:
+    """The ledger entry of the job's usage beyond what `recorded` holds, if one is due."""
+    contract, metadata = body["spec"]["contract"], body["metadata"]
+    already = usage_by_job(recorded).get(metadata["uid"], 0)
+    if not usage_due(used, already, final=final):
+        return None
+    job = job_key(metadata["namespace"], metadata["name"])
+    return usage_event(contract, metadata["uid"], job, used, already, utcnow())
+
+
 class TrainingJobReconciler:
     """Makes the world match one TrainingJob."""
 
@@ -428,30 +440,9 @@ class TrainingJobReconciler:
     async def _checkpoint(self, body: Manifest, used: int, recorded: list[AuditEntry]) -> None:
         """Record usage in the ledger when it grew by a checkpoint's worth (`recorded`: the
         ledger's entries as this pass read them)."""
-        event = await self._usage_event(body, used, final=False, recorded=recorded)
+        event = _usage_due(body, used, recorded, final=False)
         if event is not None:
             await self.op.ledger.record(body["spec"]["contract"], [event])
-
-    async def _usage_event(
-        self,
-        body: Manifest,
-        used: int,
-        *,
-        final: bool,
-        recorded: list[AuditEntry] | None = None,
-    ) -> AuditEvent | None:
-        """The ledger entry of the usage not yet recorded (at a checkpoint, or at the end),
-        from `recorded` entries or the ledger read now."""
-        contract = body["spec"]["contract"]
-        metadata = body["metadata"]
-        uid = metadata["uid"]
-        if recorded is None:
-            recorded = (await self.op.ledger.load(contract)).entries
-        already = usage_by_job(recorded).get(uid, 0)
-        if not usage_due(used, already, final=final):
-            return None
-        job = job_key(metadata["namespace"], metadata["name"])
-        return usage_event(contract, uid, job, used, already, utcnow())
 
     # --- Ending -------------------------------------------------------------------------------
 
@@ -595,7 +586,7 @@ class TrainingJobReconciler:
         gpus_per_worker = int((body.get("spec") or {}).get("gpusPerWorker", 1))
         pods = await self.workload.pods(body)
         await self.workload.stop_workers(body)
-        await self.workload.stop_pods(body)
+        await self.workload.stop_pods(body, pods)
         # Metered to the moment its pods were deleted: they ran until then.
         used = gpu_seconds(pods, gpus_per_worker, utcnow())
         await self._finish(body, phase, decision, used=used, started=start_time(pods))
@@ -614,17 +605,21 @@ class TrainingJobReconciler:
         """Record the job's end (its final figure with it) and report it; `started`, when its
         pods show one, is its start time should no earlier reconcile have reported it (a job
         that ran its course while no operator led)."""
-        events: list[AuditEvent] = []
         if used is not None:
             # The status never goes down; the ledger records the same final figure.
             used = max(used, int((body.get("status") or {}).get("gpuSeconds") or 0))
-            usage = await self._usage_event(body, used, final=True)
-            events.extend([usage] if usage is not None else [])
         contract = (body.get("spec") or {}).get("contract", "")
-        uid = body["metadata"]["uid"]
-        events.append(job_end_event(contract, uid, phase, decision.reason, used or 0, utcnow()))
-        # One append: the final usage and the end of the job are recorded together.
-        await self.op.ledger.record(contract, events)
+        end = job_end_event(
+            contract, body["metadata"]["uid"], phase, decision.reason, used or 0, utcnow()
+        )
+
+        def final_events(recorded: list[AuditEntry]) -> list[AuditEvent]:
+            usage = None if used is None else _usage_due(body, used, recorded, final=True)
+            return [*([usage] if usage is not None else []), end]
+
+        # One append, from the ledger as it stands: the final usage and the end of the job,
+        # before the contract's admissions and denials waiting their turn at its ledger.
+        await self.op.ledger.record_from(contract, final_events, urgent=True)
         started = None if (body.get("status") or {}).get("startTime") else started
         await self._write(
             body,
@@ -702,4 +697,8 @@ class TrainingJobReconciler:
         )
         # Out of the queue: no position, in the same write as the new phase.
         clear = () if phase == "Queued" else ("queuePosition",)
-        await write_status(self.kube, body, new_status, clear=clear)
+        written = await write_status(self.kube, body, new_status, clear=clear)
+        if phase == "Running" and status.get("phase") == "Running":
+            # A metering pass's write: its event would only start the next pass at once,
+            # keeping the job's reconcile busy (and a stop waiting) when it is due in seconds.
+            self.op.metering_writes.wrote(written)

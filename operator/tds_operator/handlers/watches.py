@@ -25,10 +25,11 @@ from tds_operator.api.resources import (
     TRAINING_JOB,
     TRAINING_JOBS,
 )
-from tds_operator.api.trainingjob import FINISHED_PHASES
+from tds_operator.api.trainingjob import FINISHED_PHASES, HOLDING_PHASES
 from tds_operator.audit.events import job_key
 from tds_operator.desired.labels import MANAGED_BY
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
+from tds_operator.handlers.children import key_of
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
@@ -60,16 +61,29 @@ async def contract_changed(
         space = (spec.get(party) or {}).get("space")
         if space:
             memo.enqueue(DATA_SPACE, space)
-    for job in await jobs_of_contract(memo, name):
+    jobs = await jobs_of_contract(memo, name)
+    # Jobs holding GPUs first: a revocation stops them before it denies the queued ones.
+    jobs.sort(key=lambda job: (job.get("status") or {}).get("phase") not in HOLDING_PHASES)
+    for job in jobs:
         metadata = job["metadata"]
         memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
 
 
 async def training_job_changed(
-    name: str, namespace: str | None, body: kopf.Body, memo: Operator, **_: Any
+    name: str,
+    namespace: str | None,
+    body: kopf.Body,
+    event: kopf.RawEvent,
+    memo: Operator,
+    **_: Any,
 ) -> None:
-    """A TrainingJob changed: reconcile it, and its contract (usage, running jobs)."""
-    memo.enqueue(TRAINING_JOB, job_key(namespace or "", name))
+    """A TrainingJob changed: reconcile it (unless the change is a metering pass's own write of
+    its status), and its contract (usage, running jobs)."""
+    job = dict(event["object"])
+    if event.get("type") == "DELETED":
+        memo.metering_writes.forget(key_of(job))
+    if not memo.metering_writes.is_echo(job):
+        memo.enqueue(TRAINING_JOB, job_key(namespace or "", name))
     contract = (body.get("spec") or {}).get("contract")
     if contract:
         memo.enqueue(DATA_CONTRACT, contract)

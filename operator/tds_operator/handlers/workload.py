@@ -6,6 +6,7 @@ own: a namespace shared by name with another contract's must never hand over, or
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from tds_operator import API_VERSION
@@ -132,12 +133,14 @@ class Workload:
         """Delete the batch Job (and so its pods)."""
         await self._delete_own("batch/v1", "Job", body)
 
-    async def stop_pods(self, body: Manifest) -> None:
-        """Delete the worker pods themselves: without their batch Job (gone, or deleted in the
-        background) they would run on until the garbage collector comes to them."""
-        for pod in await self.pods(body):
-            if not pod["metadata"].get("deletionTimestamp"):
-                await self._delete_pod(pod)
+    async def stop_pods(self, body: Manifest, pods: list[Manifest] | None = None) -> None:
+        """Delete the worker pods themselves (`pods`, if the caller just listed them), all at
+        once: without their batch Job (gone, or deleted in the background) they would run on
+        until the garbage collector comes to them."""
+        pods = await self.pods(body) if pods is None else pods
+        await asyncio.gather(
+            *(self._delete_pod(pod) for pod in pods if not pod["metadata"].get("deletionTimestamp"))
+        )
 
     async def release_pods(self, body: Manifest) -> None:
         """Once the job's final figure is recorded: remove the metering finalizer from its

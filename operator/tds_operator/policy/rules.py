@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Number = TypeVar("_Number", int, int | None)
 
 DEFAULT_GPU_NODE_SELECTOR = {"hub.tds.io/pool": "gpu"}
 DEFAULT_GPU_TOLERATION_KEY = "nvidia.com/gpu"
@@ -22,6 +24,10 @@ _DURATION = re.compile(r"([1-9][0-9]*)(s|m|h)")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 DEFAULT_GATEWAY_FILE_SERVER_IMAGE = "python:3.11-slim"
 DEFAULT_GATEWAY_PROXY_IMAGE = "quay.io/brancz/kube-rbac-proxy:v0.19.1"
+DEFAULT_FAIR_SHARING_WEIGHT = 1
+# The word that lifts an organisation's GPU borrowing limit (TDS_GPU_BORROWING_LIMITS).
+NO_LIMIT = "none"
+_WHOLE = re.compile(r"[0-9]+")
 # A whole, positive Kubernetes quantity of bytes, such as 10Gi, 500M or 1073741824.
 _BYTE_QUANTITY = re.compile(r"[1-9][0-9]*([KMGTPE]i|[kMGTPE])?")
 _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
@@ -74,6 +80,25 @@ class HubRules:
     standard `http.server`); the chart sets the operator's own image."""
     gateway_proxy_image: str = DEFAULT_GATEWAY_PROXY_IMAGE
     """Image of kube-rbac-proxy in front of volume datasets' gateways."""
+    fair_sharing_weight: int = DEFAULT_FAIR_SHARING_WEIGHT
+    """With Kueue: each consumer organisation's fair-sharing weight in the GPU pool, unless
+    `fair_sharing_weights` names it (0: it borrows only what no other organisation wants)."""
+    fair_sharing_weights: dict[str, int] = field(default_factory=dict)
+    """With Kueue: fair-sharing weights of named organisations (DataSpaces)."""
+    gpu_borrowing_limit: int | None = None
+    """With Kueue: how many idle GPUs of the pool each consumer organisation may borrow beyond its
+    guaranteed share (spec.quota.gpu), unless `gpu_borrowing_limits` names it (None: no limit,
+    0: none)."""
+    gpu_borrowing_limits: dict[str, int | None] = field(default_factory=dict)
+    """With Kueue: the borrowing limits of named organisations (None: no limit)."""
+
+    def fair_sharing_weight_of(self, space: str) -> int:
+        """The consumer organisation's fair-sharing weight in the GPU pool."""
+        return self.fair_sharing_weights.get(space, self.fair_sharing_weight)
+
+    def gpu_borrowing_limit_of(self, space: str) -> int | None:
+        """How many idle GPUs the consumer organisation may borrow (None: no limit)."""
+        return self.gpu_borrowing_limits.get(space, self.gpu_borrowing_limit)
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> HubRules:
@@ -106,6 +131,12 @@ class HubRules:
             or defaults.gateway_file_server_image,
             gateway_proxy_image=_text(env, "TDS_GATEWAY_PROXY_IMAGE")
             or defaults.gateway_proxy_image,
+            fair_sharing_weight=_default_weight(env),
+            fair_sharing_weights=_weights(env),
+            gpu_borrowing_limit=_limit(
+                "TDS_GPU_BORROWING_LIMIT", _text(env, "TDS_GPU_BORROWING_LIMIT")
+            ),
+            gpu_borrowing_limits=_limits(env),
         )
 
 
@@ -124,6 +155,59 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     if value <= 0:
         raise ValueError(f"{name} must be a positive whole number, such as 365; got {text!r}")
     return value
+
+
+def _whole(name: str, text: str, example: str) -> int:
+    """A whole number, 0 or more, read from (one entry of) the variable `name`."""
+    if not _WHOLE.fullmatch(text):
+        raise ValueError(
+            f"{name} must be a whole number, 0 or more, such as {example}; got {text!r}"
+        )
+    return int(text)
+
+
+def _limit(name: str, text: str, example: str = "8") -> int | None:
+    """A GPU borrowing limit: a whole number, 0 or more, or `none` (no limit)."""
+    return None if text.lower() in ("", NO_LIMIT) else _whole(name, text, example)
+
+
+def _per_space(
+    env: Mapping[str, str], name: str, example: str, number: Callable[[str], _Number]
+) -> dict[str, _Number]:
+    """Comma-separated space=number pairs, each number read by `number`."""
+    numbers: dict[str, _Number] = {}
+    for pair in _words(env, name):
+        space, equals, value = (part.strip() for part in pair.partition("="))
+        try:
+            if not equals or not space:
+                raise ValueError(pair)
+            numbers[space] = number(value)
+        except ValueError:
+            raise ValueError(
+                f"{name} must be comma-separated space=number pairs, such as {example}; "
+                f"got {pair!r}"
+            ) from None
+    return numbers
+
+
+def _default_weight(env: Mapping[str, str]) -> int:
+    text = _text(env, "TDS_FAIR_SHARING_WEIGHT")
+    return _whole("TDS_FAIR_SHARING_WEIGHT", text, "1") if text else DEFAULT_FAIR_SHARING_WEIGHT
+
+
+def _weights(env: Mapping[str, str]) -> dict[str, int]:
+    name, example = "TDS_FAIR_SHARING_WEIGHTS", "lab-a=2,lab-b=1"
+    return _per_space(env, name, example, lambda value: _whole(name, value, example))
+
+
+def _limits(env: Mapping[str, str]) -> dict[str, int | None]:
+    name, example = "TDS_GPU_BORROWING_LIMITS", f"lab-a=16,lab-b={NO_LIMIT}"
+    return _per_space(
+        env,
+        name,
+        example,
+        lambda value: _limit(name, value, example) if value else _whole(name, value, example),
+    )
 
 
 def _positive_float(env: Mapping[str, str], name: str) -> float | None:

@@ -167,7 +167,9 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
         raise kopf.PermanentError(str(error)) from None
     memo.connect(kube, signing_key)
     memo.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, SpaceReconciler(memo))
-    memo.queues[DATA_CONTRACT] = ReconcileQueue(DATA_CONTRACT, ContractReconciler(memo))
+    memo.queues[DATA_CONTRACT] = ReconcileQueue(
+        DATA_CONTRACT, ContractReconciler(memo), urgent=memo.contract_ends_now
+    )
     memo.kueue = await uses_kueue(kube, config.kueue)
     logger.info("TrainingJobs queue in %s", "Kueue" if memo.kueue else "the operator's own queue")
     jobs = KueueTrainingJobReconciler(memo) if memo.kueue else TrainingJobReconciler(memo)

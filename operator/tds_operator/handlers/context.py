@@ -14,6 +14,7 @@ from tds_operator.handlers.known_spaces import SpaceIndex
 from tds_operator.handlers.parties import ContractIndex
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.kube import Kube
+from tds_operator.policy.contract import ends_now
 from tds_operator.policy.rules import HubRules
 
 SPACE_CHILD_KINDS = (
@@ -99,6 +100,10 @@ class Operator:
         """The hub rules this operator enforces."""
         return self.config.hub_rules
 
-    def enqueue(self, kind: str, key: str, delay: float = 0.0) -> None:
-        """Ask for a reconcile of one object."""
-        self.queues[kind].enqueue(key, delay)
+    def enqueue(self, kind: str, key: str, delay: float = 0.0, *, urgent: bool = False) -> None:
+        """Ask for a reconcile of one object (`urgent`: it stops jobs, ahead of routine work)."""
+        self.queues[kind].enqueue(key, delay, urgent=urgent)
+
+    def contract_ends_now(self, name: str) -> bool:
+        """Whether the contract's next reconcile ends it, as the watch last delivered it."""
+        return ends_now(self.contracts.get(name), utcnow())

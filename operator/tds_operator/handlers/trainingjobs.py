@@ -10,7 +10,6 @@ batch Job is deleted and the TrainingJob ends as Stopped with the contract's rea
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -56,6 +55,7 @@ from tds_operator.audit.events import (
 from tds_operator.audit.usage import admitted_jobs, usage_by_job
 from tds_operator.desired.labels import Manifest
 from tds_operator.desired.outputs import output_claim_name
+from tds_operator.handlers.backstops import Backstops
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import admission_input, clean_room_inputs
 from tds_operator.handlers.objects import (
@@ -75,7 +75,6 @@ from tds_operator.policy.enforcement import (
     METERING_INTERVAL_SECONDS,
     LiveBudget,
     batch_outcome,
-    batch_start,
     budget_exhausted,
     budget_outcome,
     contract_lets_jobs_run,
@@ -121,6 +120,7 @@ class TrainingJobReconciler:
         self.op = op
         self.kube = op.kube
         self.workload = Workload(op.kube)
+        self.backstops = Backstops(self.workload)
         self.outputs = OutputVolume(op.kube, op.rules)
         self._admission_locks: dict[str, asyncio.Lock] = {}
 
@@ -285,6 +285,9 @@ class TrainingJobReconciler:
             outcome = validity_outcome(outcome, contract.spec.validity.not_after, now)
             outcome = budget_outcome(outcome, gpu_budget, budget, job.spec.total_gpus)
             await self._finish(body, *outcome, used=used, started=start_time(pods))
+            if not budget.used_up:
+                # Its GPUs are free: its siblings' shared second moves later.
+                await self._keep_backstops(contract, jobs, budget, now)
             self._wake_siblings(body, jobs)
             return None
         if budget.used_up:
@@ -295,10 +298,8 @@ class TrainingJobReconciler:
             return None
         workers = running_workers(pods)
         if workers:
-            # The backstop follows the second the budget runs out at the GPUs held now.
-            await self.workload.keep_deadline(
-                batch, self._backstop(job, contract, budget, batch_start(batch), now)
-            )
+            # Every backstop follows the second the budget runs out at the GPUs held now.
+            await self._keep_backstops(contract, jobs, budget, now)
         phase: TrainingJobPhase = "Running" if workers else "Admitted"
         await self._write(
             body,
@@ -355,21 +356,21 @@ class TrainingJobReconciler:
         budget = contract.spec.compute.max_gpu_hours * 3600
         return live_budget(budget, usage_by_job(recorded), jobs, now or utcnow())
 
-    def _backstop(
+    async def _keep_backstops(
         self,
-        job: TrainingJob,
         contract: DataContract,
+        jobs: list[tuple[Manifest, list[Manifest]]],
         budget: LiveBudget,
-        started: datetime | None,
         now: datetime,
-    ) -> int | None:
-        """The batch Job's deadline: the contract's end, the job's maxDurationSeconds, or the
-        second its contract's budget runs out at the GPUs its jobs hold (None before it started)."""
-        if started is None:
-            return None
-        not_after = contract.spec.validity.not_after
-        gpus = max(budget.gpus_running, job.spec.total_gpus)
-        return remaining_seconds(job.spec, budget.gpu_seconds_left, gpus, not_after, started, now)
+    ) -> None:
+        """Move every running batch Job of the contract to the second its `budget` (measured at
+        `now`) runs out at the GPUs its batch Jobs hold."""
+        name = contract.metadata.name or ""
+        async with self.backstops.held(name):
+            batches = await self.backstops.batch_jobs(name)
+            gpus = self.backstops.gpus(batches, budget)
+            siblings = [sibling for sibling, _ in jobs]
+            await self.backstops.align(contract, siblings, batches, gpus, budget, now)
 
     def _wake_siblings(self, body: Manifest, jobs: list[tuple[Manifest, list[Manifest]]]) -> None:
         """Reconcile the other unfinished TrainingJobs of the same contract now."""
@@ -391,25 +392,24 @@ class TrainingJobReconciler:
         if not sealed.allowed:
             await self._write(body, "Admitted", condition=(CLEAN_ROOM_READY, sealed))
             return sealed, None
-        # Its GPUs will add to those its siblings hold: the budget runs out that much sooner.
-        now = utcnow()
-        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
-        budget = await self._live_budget(contract, jobs, now)
-        # Siblings whose batch Job exists hold their GPUs even before their pods run.
-        held = sum(
-            int((sibling.get("spec") or {}).get("workers", 1))
-            * int((sibling.get("spec") or {}).get("gpusPerWorker", 1))
-            for sibling, _ in jobs
-            if (sibling.get("status") or {}).get("job")
-            and (sibling.get("status") or {}).get("phase") not in FINISHED_PHASES
-            and sibling["metadata"]["uid"] != job.metadata.uid
-        )
-        gpus = max(budget.gpus_running, held) + job.spec.total_gpus
-        deadline = self._backstop(job, contract, replace(budget, gpus_running=gpus), now, now)
-        assert deadline is not None
         datasets = {name: address for name, address in inputs.datasets.items() if address}
         claim = await self._open_output(body, job)
-        return sealed, await self.workload.start(job, self.op.rules, deadline, datasets, claim)
+        name = contract.metadata.name or ""
+        async with self.backstops.held(name):
+            # Its GPUs add to those its siblings' batch Jobs hold: the budget runs out that much
+            # sooner, for every one of them; no sibling starts meanwhile.
+            now = utcnow()
+            jobs = await self.workload.contract_jobs(name)
+            budget = await self._live_budget(contract, jobs, now)
+            batches = await self.backstops.batch_jobs(name)
+            gpus = self.backstops.gpus(batches, budget) + job.spec.total_gpus
+            not_after = contract.spec.validity.not_after
+            left = budget.gpu_seconds_left
+            deadline = remaining_seconds(job.spec, left, gpus, not_after, now, now)
+            batch = await self.workload.start(job, self.op.rules, deadline, datasets, claim)
+            siblings = [sibling for sibling, _ in jobs]
+            await self.backstops.align(contract, siblings, batches, gpus, budget, now)
+        return sealed, batch
 
     async def _open_output(self, body: Manifest, job: TrainingJob) -> str | None:
         """The job's output claim in the clean room, created (and recorded) before its workers."""

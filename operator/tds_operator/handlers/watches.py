@@ -60,9 +60,11 @@ async def contract_changed(
         space = (spec.get(party) or {}).get("space")
         if space:
             memo.enqueue(DATA_SPACE, space)
+    # Jobs whose contract no longer lets them run are stopped ahead of routine work.
+    stop = not contract_lets_jobs_run(body)
     for job in await jobs_of_contract(memo, name):
         metadata = job["metadata"]
-        memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
+        memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]), urgent=stop)
 
 
 async def training_job_changed(
@@ -132,9 +134,12 @@ async def resync(memo: Operator) -> None:
             memo.spaces.fill({"apiVersion": API_VERSION, "kind": kind, **b} for b in bodies)
         if kind == DATA_CONTRACT:
             halted = {c["metadata"]["name"] for c in bodies if not contract_lets_jobs_run(c)}
-        # Jobs whose contract no longer lets them run are stopped first.
-        bodies.sort(key=lambda body: (body.get("spec") or {}).get("contract") not in halted)
         keys = [(_key(body), settled(kind, body)) for body in bodies]
+        if kind == TRAINING_JOB:
+            # Jobs whose contract no longer lets them run are stopped first, ahead of all.
+            for body in bodies:
+                if not settled(kind, body) and (body.get("spec") or {}).get("contract") in halted:
+                    memo.enqueue(kind, _key(body), urgent=True)
         memo.queues[kind].put_first(key for key, done in keys if not done)
         for key, done in keys:
             if done:

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from tds_operator.api.trainingjob import TrainingJobSpec
-from tds_operator.policy.backstop import batch_gpus, gpus_held, holds_gpus, shared_deadlines
+from tds_operator.policy.backstop import (
+    batch_gpus,
+    deadline_of,
+    gpus_held,
+    holds_gpus,
+    shared_deadlines,
+)
 from tds_operator.policy.enforcement import LiveBudget
 
 pytestmark = pytest.mark.unit
@@ -70,3 +76,16 @@ def test_the_shared_second_never_passes_the_contracts_end_or_a_jobs_own_limit() 
     assert [seconds for _, seconds in deadlines] == [90, 60]
     finished = batch(conditions=[{"type": "Failed", "status": "True"}])
     assert shared_deadlines([(spec(), finished)], 2, budget, NOW, NOW) == []
+
+
+def test_a_batch_jobs_deadline_is_its_start_plus_its_seconds_while_it_holds_gpus() -> None:
+    running = batch(started=NOW)
+    running["spec"]["activeDeadlineSeconds"] = 30
+    assert deadline_of(running) == NOW + timedelta(seconds=30)
+    assert deadline_of(batch(started=NOW)) is None  # no deadline written
+    unstarted = batch(started=None)
+    unstarted["spec"]["activeDeadlineSeconds"] = 30
+    assert deadline_of(unstarted) is None
+    ended = batch(started=NOW, conditions=[{"type": "Failed", "status": "True"}])
+    ended["spec"]["activeDeadlineSeconds"] = 30
+    assert deadline_of(ended) is None  # the Job controller ended it: nothing left to stop

@@ -28,10 +28,12 @@ from tds_operator.api.resources import (
 from tds_operator.api.trainingjob import FINISHED_PHASES
 from tds_operator.audit.events import job_key
 from tds_operator.desired.labels import MANAGED_BY
+from tds_operator.desired.outputs import MANIFEST_LABEL
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
+from tds_operator.policy.backstop import deadline_of
 from tds_operator.policy.contract import TERMINAL_PHASES
 from tds_operator.policy.enforcement import contract_lets_jobs_run
 
@@ -77,11 +79,19 @@ async def training_job_changed(
         memo.enqueue(DATA_CONTRACT, contract)
 
 
-async def workload_changed(labels: Mapping[str, str], memo: Operator, **_: Any) -> None:
-    """A clean-room batch Job or worker pod changed: reconcile its TrainingJob (phase, metering)."""
+async def workload_changed(
+    labels: Mapping[str, str], event: kopf.RawEvent, memo: Operator, **_: Any
+) -> None:
+    """A clean-room batch Job or worker pod changed: reconcile its TrainingJob (phase, metering).
+    A batch Job's deadline is noted: once it has come, the job's reconcile stops it (urgent)."""
     namespace, name = labels.get(JOB_NAMESPACE_LABEL), labels.get(JOB_NAME_LABEL)
-    if namespace and name:
-        memo.enqueue(TRAINING_JOB, job_key(namespace, name))
+    if not (namespace and name):
+        return
+    key = job_key(namespace, name)
+    body = event["object"]
+    if body.get("kind") == "Job" and MANIFEST_LABEL not in labels:
+        memo.note_deadline(key, None if event.get("type") == "DELETED" else deadline_of(body))
+    memo.enqueue(TRAINING_JOB, key)
 
 
 async def release_changed(

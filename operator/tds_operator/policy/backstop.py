@@ -10,7 +10,7 @@ job started would run past the budget through a leader gap.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from tds_operator.api.trainingjob import TrainingJobSpec
@@ -73,3 +73,13 @@ def shared_deadlines(
         if holds_gpus(batch)
         for started in [batch_start(batch) or now]
     ]
+
+
+def deadline_of(batch: LiveObject) -> datetime | None:
+    """The instant a batch Job's deadline ends it (its start plus activeDeadlineSeconds), while it
+    holds GPUs; None before it started, or once it no longer holds them."""
+    started = batch_start(batch)
+    seconds = (batch.get("spec") or {}).get("activeDeadlineSeconds")
+    if started is None or seconds is None or not holds_gpus(batch):
+        return None
+    return started + timedelta(seconds=int(seconds))

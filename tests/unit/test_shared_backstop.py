@@ -86,6 +86,10 @@ def test_a_batch_jobs_deadline_is_its_start_plus_its_seconds_while_it_holds_gpus
     unstarted = batch(started=None)
     unstarted["spec"]["activeDeadlineSeconds"] = 30
     assert deadline_of(unstarted) is None
+    completed = batch(started=NOW, conditions=[{"type": "Complete", "status": "True"}])
+    completed["spec"]["activeDeadlineSeconds"] = 30
+    assert deadline_of(completed) is None  # its workers ended on their own
+    # Ended by its deadline: still noted, so that the job's report of the stop is urgent too.
     ended = batch(started=NOW, conditions=[{"type": "Failed", "status": "True"}])
     ended["spec"]["activeDeadlineSeconds"] = 30
-    assert deadline_of(ended) is None  # the Job controller ended it: nothing left to stop
+    assert deadline_of(ended) == NOW + timedelta(seconds=30)

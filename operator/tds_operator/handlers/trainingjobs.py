@@ -596,8 +596,12 @@ class TrainingJobReconciler:
         pods = await self.workload.pods(body)
         await self.workload.stop_workers(body)
         await self.workload.stop_pods(body)
-        # Metered to the moment its pods were deleted: they ran until then.
-        used = gpu_seconds(pods, gpus_per_worker, utcnow())
+        # Metered to the moment its pods were deleted: they ran until then, or until the finish
+        # they show (held by the metering finalizer) if they ended sooner (the Job controller
+        # may delete them first, while the API calls of the stop are slow).
+        now = utcnow()
+        ended = await self.workload.pods(body)
+        used = gpu_seconds(ended if len(ended) >= len(pods) else pods, gpus_per_worker, now)
         await self._finish(body, phase, decision, used=used, started=start_time(pods))
         # The rendezvous Service holds no GPU: it goes once the stop is recorded.
         await self.workload.remove_rendezvous(body)

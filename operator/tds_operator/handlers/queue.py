@@ -61,6 +61,7 @@ class ReconcileQueue:
         self._available = asyncio.Semaphore(0)
         self._queued: set[str] = set()
         self._urgent_dirty: set[str] = set()
+        self._urgent_since: dict[str, float] = {}
         self._running: set[str] = set()
         self._dirty: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -82,6 +83,8 @@ class ReconcileQueue:
         elif key not in self._queued:
             self._queued.add(key)
             (self._urgent if urgent else self._routine).append(key)
+            if urgent:
+                self._urgent_since[key] = time.monotonic()
             self._available.release()
             QUEUE_ADDS.labels(name=self.kind).inc()
             QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
@@ -89,6 +92,7 @@ class ReconcileQueue:
             # Already waiting as routine work: it moves to the urgent lane.
             self._routine.remove(key)
             self._urgent.append(key)
+            self._urgent_since[key] = time.monotonic()
 
     def put_first(self, keys: Iterable[str]) -> None:
         """Queue `keys` ahead of every routine key already waiting (those queued already move
@@ -108,6 +112,7 @@ class ReconcileQueue:
                 self._available.release()
         urgent = {key for key in first if self._is_urgent is not None and self._is_urgent(key)}
         self._urgent.extend(key for key in first if key in urgent)
+        self._urgent_since.update(dict.fromkeys(urgent, time.monotonic()))
         self._routine.extendleft(reversed([key for key in first if key not in urgent]))
         QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
 
@@ -161,8 +166,9 @@ class ReconcileQueue:
             self._queued.discard(key)
             QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
             self._running.add(key)
+            since = self._urgent_since.pop(key, None)
             try:
-                await self._run_one(key)
+                await self._run_one(key, since)
             finally:
                 self._running.discard(key)
                 if key in self._dirty:
@@ -171,8 +177,9 @@ class ReconcileQueue:
                     self._urgent_dirty.discard(key)
                     self.enqueue(key, urgent=urgent)
 
-    async def _run_one(self, key: str) -> None:
+    async def _run_one(self, key: str, urgent_since: float | None = None) -> None:
         started = time.perf_counter()
+        waited = None if urgent_since is None else time.monotonic() - urgent_since
         try:
             wake_after = await self._reconcile(key)
         except asyncio.CancelledError:
@@ -194,4 +201,14 @@ class ReconcileQueue:
             if wake_after is not None:
                 self._schedule(key, max(wake_after, 0.001))
         finally:
-            RECONCILE_DURATION.labels(kind=self.kind).observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            RECONCILE_DURATION.labels(kind=self.kind).observe(took)
+            if waited is not None:
+                # A stop's lag is this wait for a worker, the reconcile, and any time nobody led.
+                logger.info(
+                    "urgent reconcile of %s %s: %.2fs in the queue, %.2fs to run",
+                    self.kind,
+                    key,
+                    waited,
+                    took,
+                )

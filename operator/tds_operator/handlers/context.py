@@ -115,8 +115,8 @@ class Operator:
 
     def job_due(self, job: str) -> bool:
         """Whether a TrainingJob's batch Job has reached its deadline (the contract's end, the
-        budget's second): its reconcile stops it, or reports the stop, ahead of routine work.
-        The Job controller should have ended it; it may be down (a control plane restarting)."""
+        budget's second) and still runs: its reconcile stops it, ahead of routine work. The Job
+        controller should have ended it; it may be down (a control plane restarting)."""
         deadline = self.deadlines.get(job)
         return deadline is not None and deadline <= utcnow()
 

@@ -66,7 +66,8 @@ async def contract_changed(
     stop = not contract_lets_jobs_run(body)
     for job in await jobs_of_contract(memo, name):
         metadata = job["metadata"]
-        memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]), urgent=stop)
+        urgent = stop and not settled(TRAINING_JOB, job)
+        memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]), urgent=urgent)
 
 
 async def training_job_changed(

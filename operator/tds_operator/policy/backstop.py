@@ -76,14 +76,11 @@ def shared_deadlines(
 
 
 def deadline_of(batch: LiveObject) -> datetime | None:
-    """The instant a batch Job's deadline ends it (its start plus activeDeadlineSeconds); None
-    before it started, or once it completed (its workers ended on their own)."""
+    """The instant a batch Job's deadline ends it (its start plus activeDeadlineSeconds), while it
+    holds GPUs; None before it started, or once it no longer holds them (a batch Job that ended,
+    even at its deadline, stays behind its finished TrainingJob: its report is not urgent)."""
     started = batch_start(batch)
     seconds = (batch.get("spec") or {}).get("activeDeadlineSeconds")
-    completed = any(
-        condition.get("status") == "True" and condition.get("type") == "Complete"
-        for condition in (batch.get("status") or {}).get("conditions") or []
-    )
-    if started is None or seconds is None or completed:
+    if started is None or seconds is None or not holds_gpus(batch):
         return None
     return started + timedelta(seconds=int(seconds))

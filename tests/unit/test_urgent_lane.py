@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tds_operator.handlers.queue import ReconcileQueue
-from tds_operator.policy.contract import ends_now
+from tds_operator.policy.contract import ends_now, validity_passed
 
 pytestmark = pytest.mark.unit
 
@@ -96,3 +96,13 @@ def test_a_contract_ends_now_when_revoked_expired_or_at_its_budget_and_not_ended
     assert ends_now(contract(status={"phase": "Active", "usage": {"gpuHours": 0.05}}), NOW)
     # Ended already: its reconcile is routine (its jobs are stopped through their own lane).
     assert not ends_now(contract(revoked=True, status={"phase": "Revoked"}), NOW)
+
+
+def test_a_contracts_jobs_stop_at_its_not_after_before_it_turns_expired() -> None:
+    assert validity_passed(contract(), NOW) is None
+    assert validity_passed(None, NOW) is None
+    ended = validity_passed(contract(validity={"notAfter": NOW.isoformat()}), NOW)
+    assert ended is not None
+    assert not ended.allowed
+    assert ended.reason == "ValidityEnded"
+    assert "spec.validity.notAfter" in ended.message

@@ -70,6 +70,7 @@ from tds_operator.handlers.outputs import OutputVolume
 from tds_operator.handlers.workload import Workload, workload_of
 from tds_operator.metrics import count_admission
 from tds_operator.policy.conditions import set_condition, timestamp
+from tds_operator.policy.contract import validity_passed
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
     METERING_INTERVAL_SECONDS,
@@ -153,6 +154,10 @@ class TrainingJobReconciler:
             body = await self.kube.get(API_VERSION, TRAINING_JOB, name, namespace) or body
         if not contract_lets_jobs_run(contract):
             await self._stop(body, stop_reason(contract))
+            return None
+        expired = validity_passed(contract, utcnow())
+        if expired is not None:
+            await self._stop(body, expired)
             return None
         assert contract is not None
         return await self._run(body, job, contract)

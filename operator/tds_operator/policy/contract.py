@@ -228,3 +228,18 @@ def ends_now(contract: Mapping[str, Any] | None, now: datetime) -> bool:
         or (not_after is not None and not_after <= now)
         or (budget is not None and used >= float(budget))
     )
+
+
+def validity_passed(contract: Mapping[str, Any] | None, now: datetime) -> Decision | None:
+    """Why the contract's jobs stop at `now` if its notAfter has passed: they stop at once, as
+    they do at the budget, without waiting for the contract's reconcile to turn it Expired."""
+    spec = (contract or {}).get("spec") or {}
+    not_after = parse(str((spec.get("validity") or {}).get("notAfter") or ""))
+    if contract is None or not_after is None or now < not_after:
+        return None
+    name = contract["metadata"]["name"]
+    return Decision.deny(
+        "ValidityEnded",
+        f"DataContract {name} expired: the validity window ended at {timestamp(not_after)} "
+        "(spec.validity.notAfter)",
+    )

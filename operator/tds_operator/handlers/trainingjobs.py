@@ -3,8 +3,9 @@
 Admission happens once per job, under a per-contract lock so that two jobs cannot both take the
 last GPUs. A job that does not fit the contract's concurrency yet waits Queued, and is admitted in
 creation order as soon as it fits; while it waits, the contract's permanent refusals still deny it.
-Enforcement happens on every reconcile: the moment the contract is not Active, the
-batch Job is deleted and the TrainingJob ends as Stopped with the contract's reason.
+Enforcement happens on every reconcile: the moment the contract is not Active (or its notAfter
+has passed, or its jobs have used its budget up), the batch Job is deleted and the TrainingJob
+ends as Stopped with the contract's reason.
 """
 
 from __future__ import annotations

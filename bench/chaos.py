@@ -100,6 +100,8 @@ class Restarter(threading.Thread):
         order[1:1] = ["etcd"] * knobs.etcd_restarts
         self.order, self.duration = order, knobs.duration
         self.downtimes: list[tuple[str, float]] = []
+        self.outages: list[tuple[float, float]] = []
+        """When the API server did not answer (wall clock, from the kill to its answer)."""
         self.errors: list[str] = []
 
     def run(self) -> None:
@@ -108,7 +110,9 @@ class Restarter(threading.Thread):
             moment = start + self.duration * (index + 1) / (len(self.order) + 1)
             time.sleep(max(0.0, moment - time.monotonic()))
             try:
+                killed = time.time()
                 self.downtimes.append((component, self.control.restart(component)))
+                self.outages.append((killed, killed + self.downtimes[-1][1]))
                 say(f"restarted {component}: API answering {self.downtimes[-1][1]:.1f}s later")
             except Exception as error:  # reported
                 self.errors.append(f"{component}: {error}")
@@ -198,7 +202,9 @@ def run(campaign: Campaign) -> tuple[Observer, Prober, Killer, Restarter]:
     return observer, prober, killer, restarter
 
 
-def judge(campaign: Campaign, observer: Observer, prober: Prober) -> list[Check]:
+def judge(
+    campaign: Campaign, observer: Observer, prober: Prober, restarter: Restarter
+) -> list[Check]:
     """Every invariant on the facts read from the settled hub."""
     hub, ledger = campaign.story.hub, campaign.ledger
     jobs = [job_facts(hub, record, observer) for record in ledger.jobs]
@@ -207,7 +213,15 @@ def judge(campaign: Campaign, observer: Observer, prober: Prober) -> list[Check]
     owners |= existing_jobs(hub, ledger.jobs)
     spaces = space_facts(hub, campaign.api, ledger.spaces)
     dump(str(campaign.out / "facts.json"), jobs=jobs, contracts=contracts, owned=owned)
-    lag_check, _worst = check_nothing_runs_after_end(jobs, contracts, campaign.knobs.lag_bound)
+    replicas = campaign.replicas
+    # A lag splits into the time nobody led (a SIGKILL to the standby's takeover) or the API
+    # server was down, and the time a leader had: its queues and its work.
+    gaps = [
+        (kill, kill + took) for kill, took in zip(replicas.kills, replicas.takeovers, strict=False)
+    ]
+    lag_check, _worst = check_nothing_runs_after_end(
+        jobs, contracts, campaign.knobs.lag_bound, gaps + restarter.outages
+    )
     refused = Check(
         "writes refused while no replica served the webhook",
         f"{len(prober.refused)} refused of {prober.sent} probes (every 0.1 s); "
@@ -243,7 +257,7 @@ def main() -> int:
         say(f"churn over: {len(ledger.jobs)} jobs, {len(ledger.planned)} contracts; settling")
         settled = settle(campaign.churns[0], ledger, knobs.settle)
         observer.stop()
-        checks = judge(campaign, observer, prober)
+        checks = judge(campaign, observer, prober, restarter)
         takeovers = campaign.replicas.takeovers or [0.0]
         say(
             f"{len(campaign.replicas.kills)} SIGKILLs of the leader (takeover worst "

@@ -175,30 +175,57 @@ def stop_lag(job: JobFacts, end: ContractEnd | None) -> float | None:
     return job.stopped_seen - end.at
 
 
+def unserved(start: float, end: float, gaps: Sequence[tuple[float, float]]) -> float:
+    """Seconds of [start, end] inside the `gaps` (no leader, or no API server; they may
+    overlap: counted once)."""
+    covered, reach = 0.0, start
+    for low, high in sorted(gaps):
+        low, high = max(low, reach), min(high, end)
+        if high > low:
+            covered += high - low
+            reach = high
+    return covered
+
+
 def check_nothing_runs_after_end(
-    jobs: Sequence[JobFacts], contracts: Sequence[ContractFacts], bound: float
+    jobs: Sequence[JobFacts],
+    contracts: Sequence[ContractFacts],
+    bound: float,
+    gaps: Sequence[tuple[float, float]] = (),
 ) -> tuple[Check, dict[str, float]]:
     """No job's pods run more than `bound` seconds past its contract's end; the worst lag per
-    kind of end (revocation, expiry, budget)."""
+    kind of end (revocation, expiry, budget), and how much of it fell in the `gaps` (no leader
+    or no API server: wall-clock intervals) rather than on a leader's queues and work."""
     index = contract_index(contracts)
     check = Check("nothing runs under a contract that is not Active")
     worst: dict[str, float] = {}
+    split: dict[str, float] = {}
     for job in jobs:
         contract = index.get(job.contract)
         end = contract.end if contract else None
         lag = stop_lag(job, end)
         if end is None or lag is None:
             continue
+        gap = unserved(end.at, end.at + lag, gaps) if lag > 0 else 0.0
+        if lag >= worst.get(end.phase, lag):
+            split[end.phase] = gap
         worst[end.phase] = max(worst.get(end.phase, lag), lag)
         if lag > bound:
-            check.violations.append(f"{job.name}: ran {lag:.1f}s after {end.phase}")
+            check.violations.append(
+                f"{job.name}: ran {lag:.1f}s after {end.phase} ({gap:.1f}s of it unserved: "
+                "no leader or no API server)"
+            )
         for pod in job.pods:
             if pod.end > end.at + bound:
                 check.violations.append(
                     f"{job.name}: a pod ran until {pod.end - end.at:.1f}s after {end.phase}"
                 )
     check.figures = "worst lag: " + (
-        ", ".join(f"{phase} {lag:.2f}s" for phase, lag in sorted(worst.items())) or "none"
+        ", ".join(
+            f"{phase} {lag:.2f}s ({split.get(phase, 0.0):.1f}s unserved)"
+            for phase, lag in sorted(worst.items())
+        )
+        or "none"
     )
     return check, worst
 

@@ -167,11 +167,13 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
         raise kopf.PermanentError(str(error)) from None
     memo.connect(kube, signing_key)
     memo.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, SpaceReconciler(memo))
-    memo.queues[DATA_CONTRACT] = ReconcileQueue(DATA_CONTRACT, ContractReconciler(memo))
+    memo.queues[DATA_CONTRACT] = ReconcileQueue(
+        DATA_CONTRACT, ContractReconciler(memo), urgent=memo.contract_ends_now
+    )
     memo.kueue = await uses_kueue(kube, config.kueue)
     logger.info("TrainingJobs queue in %s", "Kueue" if memo.kueue else "the operator's own queue")
     jobs = KueueTrainingJobReconciler(memo) if memo.kueue else TrainingJobReconciler(memo)
-    memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, jobs, workers=8)
+    memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, jobs, workers=8, urgent=memo.job_due)
     if memo.kueue:
         memo.queues[WORKLOAD] = ReconcileQueue(WORKLOAD, ContractCheck(memo))
     memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))

@@ -139,3 +139,76 @@ def test_the_batch_jobs_deadline_stops_the_job_at_its_budget_while_no_operator_r
     # The contract never meters more than its budget plus one second of the GPUs it holds.
     assert 36 <= used <= 36 + GPUS_PER_JOB, used
     story.wait_contract(deal.contract, "Exhausted")
+
+
+def test_a_jobs_start_moves_its_running_siblings_deadline_to_the_shared_second(
+    story: Story, operator: OperatorProcess
+) -> None:
+    # 0.03 GPU-hours are 108 GPU-seconds: 54 s for the first 2-GPU job alone; once a second one
+    # starts, both together use the rest up at 4 GPUs. A leader gap follows the second start at
+    # once and lasts past the budget's second: only the batch Jobs' deadlines can stop them.
+    budget = 108
+    deal = story.deal(compute={"maxGpuHours": 0.03, "maxConcurrentGpus": 8})
+
+    def submit() -> str:
+        body = training_job_body(
+            unique("j"), deal.namespace, deal.contract, gpus_per_worker=GPUS_PER_JOB, run_for="300s"
+        )
+        return story.submit(owner_of(deal.consumer), body)
+
+    first = submit()
+    story.wait_job(deal.namespace, first, "Running", timeout=30)
+    first_start = started_at(story, deal, first).timestamp()
+    alone = story.batch_job(deal.contract, first)
+    assert alone is not None
+    second = submit()
+    # The second job has started as soon as its status names its batch Job: freeze then.
+    wait_until(
+        lambda: (story.job(deal.namespace, second) or {}).get("status", {}).get("job"),
+        timeout=30,
+        interval=0.05,
+        what=f"{second}'s batch Job",
+    )
+    assert operator.process is not None
+    os.kill(operator.process.pid, signal.SIGSTOP)
+    try:
+        deadlines = {
+            name: (story.batch_job(deal.contract, name) or alone).spec.active_deadline_seconds
+            for name in (first, second)
+        }
+        ends = {}
+        for name in (first, second):
+            (worker,) = wait_until(
+                lambda name=name: [
+                    pod
+                    for pod in story.pods(deal.contract, name)
+                    if pod.status.container_statuses
+                    and pod.status.container_statuses[0].state.terminated is not None
+                ],
+                timeout=90,
+                what=f"{name}'s worker stopped by its batch Job's deadline",
+            )
+            state = worker.status.container_statuses[0].state.terminated
+            ends[name] = (state.started_at.timestamp(), state.finished_at.timestamp())
+    finally:
+        os.kill(operator.process.pid, signal.SIGCONT)
+    # The first job's deadline no longer lets it run its 54 s alone: it was moved to the second
+    # both jobs' GPUs use the budget up, which ends the second one too (to the second).
+    assert deadlines[first] < alone.spec.active_deadline_seconds, (deadlines, alone.spec)
+    assert abs(ends[first][1] - ends[second][1]) <= 1, ends
+    metered = sum((end - start) * GPUS_PER_JOB for start, end in ends.values())
+    print(
+        f"\nshared deadline: {budget} GPU-s allowed, {metered:.0f} run by 2 jobs through a leader "
+        f"gap (first alone for {ends[second][0] - first_start:.0f} s; deadlines {deadlines})"
+    )
+    # Never more than the budget plus one second of the GPUs held; the second job's GPUs count
+    # from its start, a moment before its worker ran, so a few GPU-seconds may stay unused.
+    assert budget - 4 * GPUS_PER_JOB <= metered <= budget + 2 * GPUS_PER_JOB, metered
+    reported = [
+        story.wait_job(deal.namespace, name, "Stopped", "Failed", "Succeeded", timeout=30)
+        for name in (first, second)
+    ]
+    for stopped in reported:
+        assert stopped["status"]["phase"] == "Stopped", stopped["status"]
+        assert (condition(stopped, "Finished") or {}).get("reason") == "GpuBudgetExhausted"
+    assert sum(int(body["status"]["gpuSeconds"]) for body in reported) <= budget + 2 * GPUS_PER_JOB

@@ -23,6 +23,7 @@ from bench.chaos_invariants import (
     check_phases,
     check_space_children,
     expected_phases,
+    unserved,
 )
 
 pytestmark = pytest.mark.unit
@@ -118,6 +119,17 @@ def test_the_worst_lag_after_a_revocation_is_reported_and_bounded() -> None:
     check, _ = check_nothing_runs_after_end([late], [contract()], bound=10)
     assert not check.holds
     assert "15.0s after Revoked" in check.violations[0]
+
+
+def test_a_lag_tells_the_time_no_leader_or_no_api_server_served_from_the_leaders_own() -> None:
+    late = replace(stopped_by_revocation(), stopped_seen=T0 + 45, pods=(PodRun(T0, T0 + 45, 1),))
+    # Revoked at T0 + 30: a leader killed at T0 + 28 (standby led 5 s later), the API server
+    # down from T0 + 31 to T0 + 36 (overlapping), another kill long after.
+    gaps = [(T0 + 28, T0 + 33), (T0 + 31, T0 + 36), (T0 + 100, T0 + 104)]
+    assert unserved(T0 + 30, T0 + 45, gaps) == pytest.approx(6.0)
+    check, _ = check_nothing_runs_after_end([late], [contract()], bound=10, gaps=gaps)
+    assert "(6.0s of it unserved" in check.violations[0]
+    assert "Revoked 15.00s (6.0s unserved)" in check.figures
 
 
 def test_an_object_whose_owner_is_gone_is_an_orphan() -> None:

@@ -14,6 +14,7 @@ from tds_operator.handlers.known_spaces import SpaceIndex
 from tds_operator.handlers.parties import ContractIndex
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.kube import Kube
+from tds_operator.policy.contract import ends_now
 from tds_operator.policy.rules import HubRules
 
 SPACE_CHILD_KINDS = (
@@ -51,6 +52,8 @@ class Operator:
         self.spaces = SpaceIndex()
         """The DataSpaces as the watch delivered them, and the operator's own writes of them
         (finalizer, status), whose events are no news."""
+        self.deadlines: dict[str, datetime] = {}
+        """When each TrainingJob's batch Job's deadline ends it, as the watch last delivered it."""
         self.identity = ""
         """The user name the API server knows the operator by (set at startup)."""
         self.elector: LeaderElector | None = None
@@ -102,6 +105,24 @@ class Operator:
         """The hub rules this operator enforces."""
         return self.config.hub_rules
 
-    def enqueue(self, kind: str, key: str, delay: float = 0.0) -> None:
-        """Ask for a reconcile of one object."""
-        self.queues[kind].enqueue(key, delay)
+    def enqueue(self, kind: str, key: str, delay: float = 0.0, *, urgent: bool = False) -> None:
+        """Ask for a reconcile of one object (`urgent`: it stops jobs, ahead of routine work)."""
+        self.queues[kind].enqueue(key, delay, urgent=urgent)
+
+    def note_deadline(self, job: str, deadline: datetime | None) -> None:
+        """Note when a TrainingJob's batch Job's deadline ends it (None: it has none now)."""
+        if deadline is None:
+            self.deadlines.pop(job, None)
+        else:
+            self.deadlines[job] = deadline
+
+    def job_due(self, job: str) -> bool:
+        """Whether a TrainingJob's batch Job has reached its deadline (the contract's end, the
+        budget's second) and still runs: its reconcile stops it, ahead of routine work. The Job
+        controller should have ended it; it may be down (a control plane restarting)."""
+        deadline = self.deadlines.get(job)
+        return deadline is not None and deadline <= utcnow()
+
+    def contract_ends_now(self, name: str) -> bool:
+        """Whether the contract's next reconcile ends it, as the watch last delivered it."""
+        return ends_now(self.contracts.get(name), utcnow())

@@ -47,6 +47,10 @@ class ContractIndex:
             if body["metadata"]["name"] not in self._contracts:
                 self._keep(body["metadata"]["name"], body)
 
+    def get(self, name: str) -> Manifest | None:
+        """The contract as the watch last delivered it (None if unknown)."""
+        return self._contracts.get(name)
+
     def of_space(self, space: str) -> list[Manifest]:
         """The contracts in which the space is provider or consumer, by name."""
         return [self._contracts[name] for name in sorted(self._of_space.get(space, ()))]

@@ -4,6 +4,11 @@ kopf delivers watch events; the handlers only enqueue the affected object's key 
 coalesces bursts of events into one reconcile, re-runs a reconcile whose object changed while it
 ran, retries failures with per-key exponential backoff, and wakes objects up at an exact instant
 (for validity windows) instead of polling.
+
+Two lanes: work that stops jobs (a contract revoked, expired or exhausted, the jobs of a contract
+that ended) goes in the urgent lane, which the workers empty before they take routine work
+(metering, status). A stop never waits behind a burst of routine reconciles: a new leader's
+resync, or the metering passes of every running job of the hub.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
 from tds_operator.metrics import (
@@ -26,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 # A reconcile returns the seconds after which it wants to run again (a scheduled wake-up), or None.
 ReconcileFn = Callable[[str], Awaitable[float | None]]
+# Whether the reconcile of a key stops jobs (asked as the key becomes ready: enqueued, woken up).
+UrgencyFn = Callable[[str], bool]
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
@@ -34,12 +42,26 @@ MAX_BACKOFF = 30.0
 class ReconcileQueue:
     """Serialises reconciles per key; any number of keys run concurrently up to `workers`."""
 
-    def __init__(self, kind: str, reconcile: ReconcileFn, *, workers: int = 4) -> None:
+    def __init__(
+        self,
+        kind: str,
+        reconcile: ReconcileFn,
+        *,
+        workers: int = 4,
+        urgent: UrgencyFn | None = None,
+    ) -> None:
+        """`urgent`: whether a key's reconcile stops jobs (it then goes ahead of routine work),
+        besides the keys enqueued as urgent."""
         self.kind = kind
         self._reconcile = reconcile
         self._workers = workers
-        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._is_urgent = urgent
+        self._urgent: deque[str] = deque()
+        self._routine: deque[str] = deque()
+        self._available = asyncio.Semaphore(0)
         self._queued: set[str] = set()
+        self._urgent_dirty: set[str] = set()
+        self._urgent_since: dict[str, float] = {}
         self._running: set[str] = set()
         self._dirty: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -47,32 +69,60 @@ class ReconcileQueue:
         self._failures: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    def enqueue(self, key: str, delay: float = 0.0) -> None:
-        """Reconcile `key` now, or after `delay` seconds (the earliest pending wake-up wins)."""
+    def enqueue(self, key: str, delay: float = 0.0, *, urgent: bool = False) -> None:
+        """Reconcile `key` now, or after `delay` seconds (the earliest pending wake-up wins);
+        `urgent`: it stops jobs, ahead of routine work."""
         if delay > 0:
             self._schedule(key, delay)
             return
+        urgent = urgent or (self._is_urgent is not None and self._is_urgent(key))
         if key in self._running:
             self._dirty.add(key)
+            if urgent:
+                self._urgent_dirty.add(key)
         elif key not in self._queued:
             self._queued.add(key)
-            self._ready.put_nowait(key)
+            (self._urgent if urgent else self._routine).append(key)
+            if urgent:
+                self._urgent_since[key] = time.monotonic()
+            self._available.release()
             QUEUE_ADDS.labels(name=self.kind).inc()
             QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
+        elif urgent and key in self._routine:
+            # Already waiting as routine work: it moves to the urgent lane.
+            self._routine.remove(key)
+            self._urgent.append(key)
+            self._urgent_since[key] = time.monotonic()
 
     def put_first(self, keys: Iterable[str]) -> None:
-        """Queue `keys` ahead of every key already waiting (those queued already move up): what
-        a new leader does with the objects that have work left, so that they do not wait behind
-        everything its watches queued while it stood by."""
-        first = [key for key in dict.fromkeys(keys) if key not in self._running]
-        waiting = []
-        while not self._ready.empty():
-            waiting.append(self._ready.get_nowait())
-        chosen = set(first)
-        for key in [*first, *(key for key in waiting if key not in chosen)]:
-            self._ready.put_nowait(key)
-            self._queued.add(key)
+        """Queue `keys` ahead of every routine key already waiting (those queued already move
+        up; urgent work stays ahead of them): what a new leader does with the objects that have
+        work left, so that they do not wait behind everything its watches queued while it stood
+        by."""
+        first = [
+            key
+            for key in dict.fromkeys(keys)
+            if key not in self._running and key not in self._urgent
+        ]
+        for key in first:
+            if key in self._routine:
+                self._routine.remove(key)
+            else:
+                self._queued.add(key)
+                self._available.release()
+        urgent = {key for key in first if self._is_urgent is not None and self._is_urgent(key)}
+        self._urgent.extend(key for key in first if key in urgent)
+        self._urgent_since.update(dict.fromkeys(urgent, time.monotonic()))
+        self._routine.extendleft(reversed([key for key in first if key not in urgent]))
         QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
+
+    @property
+    def waiting(self) -> tuple[list[str], list[str]]:
+        """The keys waiting, urgent then routine, in the order the workers will take them."""
+        return list(self._urgent), list(self._routine)
+
+    def _take(self) -> str:
+        return self._urgent.popleft() if self._urgent else self._routine.popleft()
 
     def _schedule(self, key: str, delay: float) -> None:
         deadline = time.monotonic() + delay
@@ -111,20 +161,25 @@ class ReconcileQueue:
 
     async def _work(self) -> None:
         while True:
-            key = await self._ready.get()
+            await self._available.acquire()
+            key = self._take()
             self._queued.discard(key)
             QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
             self._running.add(key)
+            since = self._urgent_since.pop(key, None)
             try:
-                await self._run_one(key)
+                await self._run_one(key, since)
             finally:
                 self._running.discard(key)
                 if key in self._dirty:
                     self._dirty.discard(key)
-                    self.enqueue(key)
+                    urgent = key in self._urgent_dirty
+                    self._urgent_dirty.discard(key)
+                    self.enqueue(key, urgent=urgent)
 
-    async def _run_one(self, key: str) -> None:
+    async def _run_one(self, key: str, urgent_since: float | None = None) -> None:
         started = time.perf_counter()
+        waited = None if urgent_since is None else time.monotonic() - urgent_since
         try:
             wake_after = await self._reconcile(key)
         except asyncio.CancelledError:
@@ -146,4 +201,14 @@ class ReconcileQueue:
             if wake_after is not None:
                 self._schedule(key, max(wake_after, 0.001))
         finally:
-            RECONCILE_DURATION.labels(kind=self.kind).observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            RECONCILE_DURATION.labels(kind=self.kind).observe(took)
+            if waited is not None:
+                # A stop's lag is this wait for a worker, the reconcile, and any time nobody led.
+                logger.info(
+                    "urgent reconcile of %s %s: %.2fs in the queue, %.2fs to run",
+                    self.kind,
+                    key,
+                    waited,
+                    took,
+                )

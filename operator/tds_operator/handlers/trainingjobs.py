@@ -3,14 +3,14 @@
 Admission happens once per job, under a per-contract lock so that two jobs cannot both take the
 last GPUs. A job that does not fit the contract's concurrency yet waits Queued, and is admitted in
 creation order as soon as it fits; while it waits, the contract's permanent refusals still deny it.
-Enforcement happens on every reconcile: the moment the contract is not Active, the
-batch Job is deleted and the TrainingJob ends as Stopped with the contract's reason.
+Enforcement happens on every reconcile: the moment the contract is not Active (or its notAfter
+has passed, or its jobs have used its budget up), the batch Job is deleted and the TrainingJob
+ends as Stopped with the contract's reason.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -56,6 +56,7 @@ from tds_operator.audit.events import (
 from tds_operator.audit.usage import admitted_jobs, usage_by_job
 from tds_operator.desired.labels import Manifest
 from tds_operator.desired.outputs import output_claim_name
+from tds_operator.handlers.backstops import Backstops
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import admission_input, clean_room_inputs
 from tds_operator.handlers.objects import (
@@ -70,12 +71,12 @@ from tds_operator.handlers.outputs import OutputVolume
 from tds_operator.handlers.workload import Workload, workload_of
 from tds_operator.metrics import count_admission
 from tds_operator.policy.conditions import set_condition, timestamp
+from tds_operator.policy.contract import validity_passed
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
     METERING_INTERVAL_SECONDS,
     LiveBudget,
     batch_outcome,
-    batch_start,
     budget_exhausted,
     budget_outcome,
     contract_lets_jobs_run,
@@ -133,6 +134,7 @@ class TrainingJobReconciler:
         self.op = op
         self.kube = op.kube
         self.workload = Workload(op.kube)
+        self.backstops = Backstops(self.workload)
         self.outputs = OutputVolume(op.kube, op.rules)
         self._admission_locks: dict[str, asyncio.Lock] = {}
 
@@ -165,6 +167,10 @@ class TrainingJobReconciler:
             body = await self.kube.get(API_VERSION, TRAINING_JOB, name, namespace) or body
         if not contract_lets_jobs_run(contract):
             await self._stop(body, stop_reason(contract))
+            return None
+        expired = validity_passed(contract, utcnow())
+        if expired is not None:
+            await self._stop(body, expired)
             return None
         assert contract is not None
         return await self._run(body, job, contract)
@@ -297,6 +303,9 @@ class TrainingJobReconciler:
             outcome = validity_outcome(outcome, contract.spec.validity.not_after, now)
             outcome = budget_outcome(outcome, gpu_budget, budget, job.spec.total_gpus)
             await self._finish(body, *outcome, used=used, started=start_time(pods))
+            if not budget.used_up:
+                # Its GPUs are free: its siblings' shared second moves later.
+                await self._keep_backstops(contract, jobs, budget, now)
             self._wake_siblings(body, jobs)
             return None
         if budget.used_up:
@@ -307,10 +316,8 @@ class TrainingJobReconciler:
             return None
         workers = running_workers(pods)
         if workers:
-            # The backstop follows the second the budget runs out at the GPUs held now.
-            await self.workload.keep_deadline(
-                batch, self._backstop(job, contract, budget, batch_start(batch), now)
-            )
+            # Every backstop follows the second the budget runs out at the GPUs held now.
+            await self._keep_backstops(contract, jobs, budget, now)
         phase: TrainingJobPhase = "Running" if workers else "Admitted"
         await self._write(
             body,
@@ -367,21 +374,21 @@ class TrainingJobReconciler:
         budget = contract.spec.compute.max_gpu_hours * 3600
         return live_budget(budget, usage_by_job(recorded), jobs, now or utcnow())
 
-    def _backstop(
+    async def _keep_backstops(
         self,
-        job: TrainingJob,
         contract: DataContract,
+        jobs: list[tuple[Manifest, list[Manifest]]],
         budget: LiveBudget,
-        started: datetime | None,
         now: datetime,
-    ) -> int | None:
-        """The batch Job's deadline: the contract's end, the job's maxDurationSeconds, or the
-        second its contract's budget runs out at the GPUs its jobs hold (None before it started)."""
-        if started is None:
-            return None
-        not_after = contract.spec.validity.not_after
-        gpus = max(budget.gpus_running, job.spec.total_gpus)
-        return remaining_seconds(job.spec, budget.gpu_seconds_left, gpus, not_after, started, now)
+    ) -> None:
+        """Move every running batch Job of the contract to the second its `budget` (measured at
+        `now`) runs out at the GPUs its batch Jobs hold."""
+        name = contract.metadata.name or ""
+        async with self.backstops.held(name):
+            batches = await self.backstops.batch_jobs(name)
+            gpus = self.backstops.gpus(batches, budget)
+            siblings = [sibling for sibling, _ in jobs]
+            await self.backstops.align(contract, siblings, batches, gpus, budget, now)
 
     def _wake_siblings(self, body: Manifest, jobs: list[tuple[Manifest, list[Manifest]]]) -> None:
         """Reconcile the other unfinished TrainingJobs of the same contract now."""
@@ -403,25 +410,24 @@ class TrainingJobReconciler:
         if not sealed.allowed:
             await self._write(body, "Admitted", condition=(CLEAN_ROOM_READY, sealed))
             return sealed, None
-        # Its GPUs will add to those its siblings hold: the budget runs out that much sooner.
-        now = utcnow()
-        jobs = await self.workload.contract_jobs(contract.metadata.name or "")
-        budget = await self._live_budget(contract, jobs, now)
-        # Siblings whose batch Job exists hold their GPUs even before their pods run.
-        held = sum(
-            int((sibling.get("spec") or {}).get("workers", 1))
-            * int((sibling.get("spec") or {}).get("gpusPerWorker", 1))
-            for sibling, _ in jobs
-            if (sibling.get("status") or {}).get("job")
-            and (sibling.get("status") or {}).get("phase") not in FINISHED_PHASES
-            and sibling["metadata"]["uid"] != job.metadata.uid
-        )
-        gpus = max(budget.gpus_running, held) + job.spec.total_gpus
-        deadline = self._backstop(job, contract, replace(budget, gpus_running=gpus), now, now)
-        assert deadline is not None
         datasets = {name: address for name, address in inputs.datasets.items() if address}
         claim = await self._open_output(body, job)
-        return sealed, await self.workload.start(job, self.op.rules, deadline, datasets, claim)
+        name = contract.metadata.name or ""
+        async with self.backstops.held(name):
+            # Its GPUs add to those its siblings' batch Jobs hold: the budget runs out that much
+            # sooner, for every one of them; no sibling starts meanwhile.
+            now = utcnow()
+            jobs = await self.workload.contract_jobs(name)
+            budget = await self._live_budget(contract, jobs, now)
+            batches = await self.backstops.batch_jobs(name)
+            gpus = self.backstops.gpus(batches, budget) + job.spec.total_gpus
+            not_after = contract.spec.validity.not_after
+            left = budget.gpu_seconds_left
+            deadline = remaining_seconds(job.spec, left, gpus, not_after, now, now)
+            batch = await self.workload.start(job, self.op.rules, deadline, datasets, claim)
+            siblings = [sibling for sibling, _ in jobs]
+            await self.backstops.align(contract, siblings, batches, gpus, budget, now)
+        return sealed, batch
 
     async def _open_output(self, body: Manifest, job: TrainingJob) -> str | None:
         """The job's output claim in the clean room, created (and recorded) before its workers."""
@@ -587,8 +593,12 @@ class TrainingJobReconciler:
         pods = await self.workload.pods(body)
         await self.workload.stop_workers(body)
         await self.workload.stop_pods(body, pods)
-        # Metered to the moment its pods were deleted: they ran until then.
-        used = gpu_seconds(pods, gpus_per_worker, utcnow())
+        # Metered to the moment its pods were deleted: they ran until then, or until the finish
+        # they show (held by the metering finalizer) if they ended sooner (the Job controller
+        # may delete them first, while the API calls of the stop are slow).
+        now = utcnow()
+        ended = await self.workload.pods(body)
+        used = gpu_seconds(ended if len(ended) >= len(pods) else pods, gpus_per_worker, now)
         await self._finish(body, phase, decision, used=used, started=start_time(pods))
         # The rendezvous Service holds no GPU: it goes once the stop is recorded.
         await self.workload.remove_rendezvous(body)

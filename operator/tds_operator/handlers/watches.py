@@ -28,11 +28,13 @@ from tds_operator.api.resources import (
 from tds_operator.api.trainingjob import FINISHED_PHASES, HOLDING_PHASES
 from tds_operator.audit.events import job_key
 from tds_operator.desired.labels import MANAGED_BY
+from tds_operator.desired.outputs import MANIFEST_LABEL
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.children import key_of
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
+from tds_operator.policy.backstop import deadline_of
 from tds_operator.policy.contract import TERMINAL_PHASES
 from tds_operator.policy.enforcement import contract_lets_jobs_run
 
@@ -61,12 +63,15 @@ async def contract_changed(
         space = (spec.get(party) or {}).get("space")
         if space:
             memo.enqueue(DATA_SPACE, space)
+    # Jobs whose contract no longer lets them run are stopped ahead of routine work, those holding
+    # GPUs first: a revocation stops them before it denies the queued ones.
+    stop = not contract_lets_jobs_run(body)
     jobs = await jobs_of_contract(memo, name)
-    # Jobs holding GPUs first: a revocation stops them before it denies the queued ones.
     jobs.sort(key=lambda job: (job.get("status") or {}).get("phase") not in HOLDING_PHASES)
     for job in jobs:
         metadata = job["metadata"]
-        memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
+        urgent = stop and not settled(TRAINING_JOB, job)
+        memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]), urgent=urgent)
 
 
 async def training_job_changed(
@@ -89,11 +94,19 @@ async def training_job_changed(
         memo.enqueue(DATA_CONTRACT, contract)
 
 
-async def workload_changed(labels: Mapping[str, str], memo: Operator, **_: Any) -> None:
-    """A clean-room batch Job or worker pod changed: reconcile its TrainingJob (phase, metering)."""
+async def workload_changed(
+    labels: Mapping[str, str], event: kopf.RawEvent, memo: Operator, **_: Any
+) -> None:
+    """A clean-room batch Job or worker pod changed: reconcile its TrainingJob (phase, metering).
+    A batch Job's deadline is noted: once it has come, the job's reconcile stops it (urgent)."""
     namespace, name = labels.get(JOB_NAMESPACE_LABEL), labels.get(JOB_NAME_LABEL)
-    if namespace and name:
-        memo.enqueue(TRAINING_JOB, job_key(namespace, name))
+    if not (namespace and name):
+        return
+    key = job_key(namespace, name)
+    body = event["object"]
+    if body.get("kind") == "Job" and MANIFEST_LABEL not in labels:
+        memo.note_deadline(key, None if event.get("type") == "DELETED" else deadline_of(body))
+    memo.enqueue(TRAINING_JOB, key)
 
 
 async def release_changed(
@@ -146,9 +159,12 @@ async def resync(memo: Operator) -> None:
             memo.spaces.fill({"apiVersion": API_VERSION, "kind": kind, **b} for b in bodies)
         if kind == DATA_CONTRACT:
             halted = {c["metadata"]["name"] for c in bodies if not contract_lets_jobs_run(c)}
-        # Jobs whose contract no longer lets them run are stopped first.
-        bodies.sort(key=lambda body: (body.get("spec") or {}).get("contract") not in halted)
         keys = [(_key(body), settled(kind, body)) for body in bodies]
+        if kind == TRAINING_JOB:
+            # Jobs whose contract no longer lets them run are stopped first, ahead of all.
+            for body in bodies:
+                if not settled(kind, body) and (body.get("spec") or {}).get("contract") in halted:
+                    memo.enqueue(kind, _key(body), urgent=True)
         memo.queues[kind].put_first(key for key, done in keys if not done)
         for key, done in keys:
             if done:

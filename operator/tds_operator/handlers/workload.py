@@ -116,6 +116,12 @@ class Workload:
             and (phase is None or (job.get("status") or {}).get("phase") == phase)
         ]
 
+    async def contract_batch_jobs(self, contract: str) -> list[Manifest]:
+        """Every batch Job of the contract's TrainingJobs in its clean room (not the manifest
+        steps of their outputs)."""
+        selector = f"{JOB_NAME_LABEL},!{MANIFEST_LABEL}"
+        return await self.kube.list("batch/v1", "Job", clean_room_namespace(contract), selector)
+
     async def keep_deadline(self, batch: Manifest, seconds: int | None) -> None:
         """Set the batch Job's activeDeadlineSeconds (its backstop) if it moved."""
         if seconds is None or (batch.get("spec") or {}).get("activeDeadlineSeconds") == seconds:

@@ -6,10 +6,10 @@ certificate controller reads the same way). The webhook and the reconciler call 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from tds_operator.api.datacontract import (
     CONSENT_UNSIGNED,
@@ -19,6 +19,7 @@ from tds_operator.api.datacontract import (
     DataContractSpec,
     Party,
 )
+from tds_operator.api.rfc3339 import parse
 from tds_operator.policy.conditions import timestamp
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.digest import sha256_digest
@@ -208,3 +209,37 @@ def effective_phase(
     if phase.phase in ("Active", "Suspended") and not terms.allowed:
         return PhaseDecision("Suspended", terms.reason, terms.message, phase.next_transition)
     return phase
+
+
+def ends_now(contract: Mapping[str, Any] | None, now: datetime) -> bool:
+    """Whether the contract (as live) is to end at its next reconcile, and stop its jobs: it has
+    not ended yet, but a party revoked it, its notAfter has passed, or its recorded usage reached
+    its GPU budget. Its reconcile is then urgent (see handlers/queue.py)."""
+    if contract is None:
+        return False
+    spec, status = contract.get("spec") or {}, contract.get("status") or {}
+    if status.get("phase") in TERMINAL_PHASES:
+        return False
+    not_after = parse(str((spec.get("validity") or {}).get("notAfter") or ""))
+    used = float((status.get("usage") or {}).get("gpuHours") or 0.0)
+    budget = (spec.get("compute") or {}).get("maxGpuHours")
+    return (
+        bool(spec.get("revoked"))
+        or (not_after is not None and not_after <= now)
+        or (budget is not None and used >= float(budget))
+    )
+
+
+def validity_passed(contract: Mapping[str, Any] | None, now: datetime) -> Decision | None:
+    """Why the contract's jobs stop at `now` if its notAfter has passed: they stop at once, as
+    they do at the budget, without waiting for the contract's reconcile to turn it Expired."""
+    spec = (contract or {}).get("spec") or {}
+    not_after = parse(str((spec.get("validity") or {}).get("notAfter") or ""))
+    if contract is None or not_after is None or now < not_after:
+        return None
+    name = contract["metadata"]["name"]
+    return Decision.deny(
+        "ValidityEnded",
+        f"DataContract {name} expired: the validity window ended at {timestamp(not_after)} "
+        "(spec.validity.notAfter)",
+    )

@@ -90,14 +90,16 @@ def crds_installed(api_client: client.ApiClient) -> None:
 
 @pytest.fixture(scope="module")
 def operator(
-    crds_installed: None, tmp_path_factory: pytest.TempPathFactory
+    crds_installed: None, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[OperatorProcess]:
-    """The operator running as a process for one test module.
+    """The operator running as a process for one test module; in a module of marker `kueue`
+    with TDS_KUEUE=on (it refuses to start on a hub without Kueue), elsewhere off.
 
     Modules that test the API server alone (CRD schemas) run without it, so its admission
     webhook does not answer for them; after it stops, its webhook configuration is gone.
     """
-    with running_operator(tmp_path_factory) as process:
+    kueue = {"TDS_KUEUE": "on"} if request.node.get_closest_marker("kueue") else None
+    with running_operator(tmp_path_factory, kueue) as process:
         yield process
 
 

@@ -7,11 +7,10 @@ and two organisations competing for the idle GPUs get them by weight. The hub ha
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.hub import owner_of, refusal, running_operator
+from tests.integration.hub import owner_of, refusal
 from tests.integration.kueue import KUEUE, VERSION, cluster_queue, running_gpus, submit, workloads
 from tests.integration.training import Deal, Story
 from tests.manifests import Body, condition
@@ -21,15 +20,6 @@ from tests.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 
 GPU = "nvidia.com/gpu"
-
-
-@pytest.fixture(scope="module")
-def operator(
-    crds_installed: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """The operator with TDS_KUEUE=on; each test sets its own sharing rules and restarts it."""
-    with running_operator(tmp_path_factory, {"TDS_KUEUE": "on"}) as process:
-        yield process
 
 
 def with_rules(operator: OperatorProcess, **rules: str) -> None:

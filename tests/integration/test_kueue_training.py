@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,6 @@ from tests.integration.hub import (
     get_or_none,
     owner_of,
     refusal,
-    running_operator,
 )
 from tests.integration.kueue import (
     KUEUE,
@@ -34,21 +32,11 @@ from tests.integration.kueue import (
 )
 from tests.integration.training import STOP_LATENCY_TARGET, Deal, Story
 from tests.manifests import Body, condition
-from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 
 RUN_SECONDS = 3
-
-
-@pytest.fixture(scope="module")
-def operator(
-    crds_installed: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """The operator with TDS_KUEUE=on: it refuses to start on a hub without Kueue."""
-    with running_operator(tmp_path_factory, {"TDS_KUEUE": "on"}) as process:
-        yield process
 
 
 def test_jobs_that_do_not_fit_run_one_after_another_each_metered_for_its_own_run(

@@ -42,6 +42,21 @@ def created(body: dict[str, Any], by: Person = HUB_STAFF) -> dict[str, Any]:
     return answer
 
 
+def wait_for_space_finalizer_webhook() -> None:
+    """Until the API server calls the operator's mutating webhook for new DataSpaces: its
+    configuration reaches the API server a moment after a freshly started operator writes it."""
+    probe = space_body(unique("s"), analysts=("nobody",))
+
+    def mutated() -> bool:
+        with manifest_file(probe) as path:
+            answer = json.loads(
+                HUB_STAFF.kubectl("create", "--dry-run=server", "-f", path, "-o", "json")
+            )
+        return FINALIZER in (answer["metadata"].get("finalizers") or [])
+
+    wait_until(mutated, timeout=30, interval=0.3, what="the DataSpace finalizer webhook")
+
+
 def new_space(hub: Hub) -> dict[str, Any]:
     """A DataSpace created by the hub's staff, as the API server stored it."""
     name = unique("s")
@@ -54,6 +69,7 @@ def finalizers(spaces: Spaces, name: str) -> list[str]:
 
 
 def test_a_new_space_carries_the_finalizer_from_its_creation(hub: Hub, spaces: Spaces) -> None:
+    wait_for_space_finalizer_webhook()
     body = new_space(hub)
     name = body["metadata"]["name"]
     assert body["metadata"]["finalizers"] == [FINALIZER]

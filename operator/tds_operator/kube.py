@@ -352,11 +352,29 @@ class Kube:
         uid: str | None = None,
     ) -> bool:
         """Delete an object (only the one with this `uid`, if given); False if it was gone."""
+        answer = await self.delete_answered(
+            api_version, kind, name, namespace, propagation=propagation, uid=uid
+        )
+        return answer is not None
+
+    async def delete_answered(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Background",
+        uid: str | None = None,
+    ) -> Manifest | None:
+        """Delete an object (only the one with this `uid`, if given): what the API server
+        answered (the object as the delete left it, e.g. terminating behind its finalizers, or
+        a Status), or None if it was gone."""
         options: Manifest = {"propagationPolicy": propagation}
         if uid is not None:
             options["preconditions"] = {"uid": uid}
         try:
-            await self._write(
+            return await self._write(
                 "delete",
                 api_version,
                 kind,
@@ -368,9 +386,8 @@ class Kube:
         except KubeError as error:
             # 409: the precondition failed, the object of that name is another one by now.
             if error.status == 404 or (error.status == 409 and uid is not None):
-                return False
+                return None
             raise
-        return True
 
     async def whoami(self) -> str:
         """The user name the API server authenticates this connection as."""

@@ -23,6 +23,7 @@ from tds_operator.policy.enforcement import (
     revoked,
     running_workers,
     start_time,
+    stop_order,
     stop_reason,
     usage_due,
     validity_outcome,
@@ -317,3 +318,35 @@ def test_the_deadline_at_the_end_of_validity_is_the_contracts_expiry_not_a_failu
     assert validity_outcome(crashed, not_after, not_after) == crashed
     done = ("Succeeded", Decision.allow("Completed", "all workers completed"))
     assert validity_outcome(done, not_after, not_after) == done
+
+
+def a_job_in(phase: str | None, name: str, *, deleting: bool = False) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": "cmcc"}
+    if deleting:
+        metadata["deletionTimestamp"] = "2027-01-15T12:00:00Z"
+    return {"metadata": metadata, "status": {"phase": phase} if phase else {}}
+
+
+def names(jobs: list[Any]) -> list[str]:
+    return [job["metadata"]["name"] for job in jobs]
+
+
+def test_an_ended_contracts_stops_come_before_its_queued_jobs_denials() -> None:
+    jobs = [
+        a_job_in("Queued", "second"),
+        a_job_in("Running", "first"),
+        a_job_in("Queued", "third"),
+        a_job_in(None, "new"),
+        a_job_in("Admitted", "starting"),
+    ]
+    # The queued jobs are left to the stops' waking of the contract's queue.
+    assert names(stop_order(jobs)) == ["first", "new", "starting"]
+
+
+def test_with_no_job_holding_gpus_every_job_of_an_ended_contract_is_reconciled() -> None:
+    jobs = [
+        a_job_in("Queued", "second"),
+        a_job_in("Running", "going", deleting=True),
+        a_job_in("Succeeded", "done"),
+    ]
+    assert names(stop_order(jobs)) == ["second", "going", "done"]

@@ -78,6 +78,32 @@ async def test_a_key_that_turns_urgent_while_it_runs_reruns_ahead_of_routine_wor
     assert calls == ["job", "job", "meter-1"]
 
 
+async def test_a_running_pass_sees_a_stop_come_for_its_key_and_only_for_its_key() -> None:
+    seen: dict[str, bool] = {}
+    release = asyncio.Event()
+    queue: ReconcileQueue
+
+    async def reconcile(key: str) -> None:
+        if key not in seen:
+            await release.wait()
+            seen[key] = queue.urgent_waiting(key)
+
+    queue = ReconcileQueue("Test", reconcile, workers=2)
+    queue.start()
+    try:
+        queue.enqueue("job")
+        queue.enqueue("sibling")
+        await asyncio.sleep(0.01)
+        queue.enqueue("job", urgent=True)  # its contract was revoked during the pass
+        queue.enqueue("sibling")  # a routine event: no reason to give way
+        release.set()
+        await asyncio.sleep(0.05)
+    finally:
+        await queue.stop()
+    assert seen == {"job": True, "sibling": False}
+    assert not queue.urgent_waiting("job")  # its urgent rerun took it
+
+
 def contract(**fields: object) -> dict[str, object]:
     status = fields.pop("status", {"phase": "Active", "usage": {"gpuHours": 0.01}})
     spec = {

@@ -109,6 +109,11 @@ class Operator:
         """Ask for a reconcile of one object (`urgent`: it stops jobs, ahead of routine work)."""
         self.queues[kind].enqueue(key, delay, urgent=urgent)
 
+    def stop_waiting(self, kind: str, key: str) -> bool:
+        """Whether work that stops jobs came for an object while its reconcile runs: a routine
+        pass may give way to it (the reconcile runs again at once, in the urgent lane)."""
+        return self.queues[kind].urgent_waiting(key)
+
     def note_deadline(self, job: str, deadline: datetime | None) -> None:
         """Note when a TrainingJob's batch Job's deadline ends it (None: it has none now)."""
         if deadline is None:

@@ -116,6 +116,11 @@ class ReconcileQueue:
         self._routine.extendleft(reversed([key for key in first if key not in urgent]))
         QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
 
+    def urgent_waiting(self, key: str) -> bool:
+        """Whether `key`, while its reconcile runs, was enqueued again as urgent (it runs again
+        as soon as this reconcile returns)."""
+        return key in self._urgent_dirty
+
     @property
     def waiting(self) -> tuple[list[str], list[str]]:
         """The keys waiting, urgent then routine, in the order the workers will take them."""

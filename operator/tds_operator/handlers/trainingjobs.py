@@ -314,6 +314,11 @@ class TrainingJobReconciler:
             await self._stop(body, budget_exhausted(gpu_budget, budget))
             self._wake_siblings(body, jobs)
             return None
+        metadata = body["metadata"]
+        if self.op.stop_waiting(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"])):
+            # A stop came while this pass read (a revocation, an expiry): it runs at once,
+            # instead of this pass's writes.
+            return None
         workers = running_workers(pods)
         if workers:
             # Every backstop follows the second the budget runs out at the GPUs held now.
@@ -591,14 +596,11 @@ class TrainingJobReconciler:
         pods (held by their metering finalizer until the figure is recorded)."""
         gpus_per_worker = int((body.get("spec") or {}).get("gpusPerWorker", 1))
         pods = await self.workload.pods(body)
-        await self.workload.stop_workers(body)
-        await self.workload.stop_pods(body, pods)
+        ended = await self.workload.stop(body, pods)
         # Metered to the moment its pods were deleted: they ran until then, or until the finish
-        # they show (held by the metering finalizer) if they ended sooner (the Job controller
-        # may delete them first, while the API calls of the stop are slow).
-        now = utcnow()
-        ended = await self.workload.pods(body)
-        used = gpu_seconds(ended if len(ended) >= len(pods) else pods, gpus_per_worker, now)
+        # their deletes show (held by the metering finalizer) if they ended sooner (the Job
+        # controller may delete them first, while the API calls of the stop are slow).
+        used = gpu_seconds(ended, gpus_per_worker, utcnow())
         await self._finish(body, phase, decision, used=used, started=start_time(pods))
         # The rendezvous Service holds no GPU: it goes once the stop is recorded.
         await self.workload.remove_rendezvous(body)

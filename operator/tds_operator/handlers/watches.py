@@ -25,7 +25,7 @@ from tds_operator.api.resources import (
     TRAINING_JOB,
     TRAINING_JOBS,
 )
-from tds_operator.api.trainingjob import FINISHED_PHASES, HOLDING_PHASES
+from tds_operator.api.trainingjob import FINISHED_PHASES
 from tds_operator.audit.events import job_key
 from tds_operator.desired.labels import MANAGED_BY
 from tds_operator.desired.outputs import MANIFEST_LABEL
@@ -36,7 +36,7 @@ from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_sp
 from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
 from tds_operator.policy.backstop import deadline_of
 from tds_operator.policy.contract import TERMINAL_PHASES
-from tds_operator.policy.enforcement import contract_lets_jobs_run
+from tds_operator.policy.enforcement import contract_lets_jobs_run, stop_order
 
 WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"), ("v1", "persistentvolumeclaims"))
 """What runs a TrainingJob in the clean room (and its output claim): a change reconciles the job."""
@@ -63,12 +63,10 @@ async def contract_changed(
         space = (spec.get(party) or {}).get("space")
         if space:
             memo.enqueue(DATA_SPACE, space)
-    # Jobs whose contract no longer lets them run are stopped ahead of routine work, those holding
-    # GPUs first: a revocation stops them before it denies the queued ones.
+    # Jobs whose contract no longer lets them run are stopped ahead of routine work.
     stop = not contract_lets_jobs_run(body)
     jobs = await jobs_of_contract(memo, name)
-    jobs.sort(key=lambda job: (job.get("status") or {}).get("phase") not in HOLDING_PHASES)
-    for job in jobs:
+    for job in stop_order(jobs) if stop else jobs:
         metadata = job["metadata"]
         urgent = stop and not settled(TRAINING_JOB, job)
         memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]), urgent=urgent)

@@ -139,14 +139,34 @@ class Workload:
         """Delete the batch Job (and so its pods)."""
         await self._delete_own("batch/v1", "Job", body)
 
-    async def stop_pods(self, body: Manifest, pods: list[Manifest] | None = None) -> None:
-        """Delete the worker pods themselves (`pods`, if the caller just listed them), all at
-        once: without their batch Job (gone, or deleted in the background) they would run on
-        until the garbage collector comes to them."""
-        pods = await self.pods(body) if pods is None else pods
-        await asyncio.gather(
-            *(self._delete_pod(pod) for pod in pods if not pod["metadata"].get("deletionTimestamp"))
-        )
+    async def stop(self, body: Manifest, pods: list[Manifest]) -> list[Manifest]:
+        """Delete the batch Job, then the worker `pods` (just listed) all at once: without their
+        batch Job (gone, or deleted in the background) they would run on until the garbage
+        collector came to them; while it lives, it would replace them. The pods as their deletes
+        left them: terminating, held by the metering finalizer, each showing its finish if it
+        had ended by then (the Job controller may have ended it first); a pod gone meanwhile, as
+        listed."""
+        await self._stop_batch_job(body, pods)
+        answers = await asyncio.gather(*(self._delete_pod(pod) for pod in pods))
+        return [
+            answer if answer is not None and answer.get("kind") == "Pod" else listed
+            for listed, answer in zip(pods, answers, strict=True)
+        ]
+
+    async def _stop_batch_job(self, body: Manifest, pods: list[Manifest]) -> None:
+        """Delete the batch Job: the one its pods name as their owner, with no read first; else
+        (no pods, or that one is gone) the one of its name made for this job, if any."""
+        name, namespace = workload_of(body)
+        owners = {
+            reference["uid"]
+            for pod in pods
+            for reference in pod["metadata"].get("ownerReferences") or []
+            if reference.get("kind") == "Job" and reference.get("name") == name
+        }
+        for uid in owners:
+            if await self.kube.delete("batch/v1", "Job", name, namespace, uid=uid):
+                return
+        await self.stop_workers(body)
 
     async def release_pods(self, body: Manifest) -> None:
         """Once the job's final figure is recorded: remove the metering finalizer from its
@@ -178,9 +198,9 @@ class Workload:
             if error.status != 404:
                 raise
 
-    async def _delete_pod(self, pod: Manifest) -> None:
+    async def _delete_pod(self, pod: Manifest) -> Manifest | None:
         metadata = pod["metadata"]
-        await self.kube.delete(
+        return await self.kube.delete_answered(
             "v1", "Pod", metadata["name"], metadata["namespace"], uid=metadata["uid"]
         )
 

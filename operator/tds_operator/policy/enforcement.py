@@ -22,6 +22,7 @@ from tds_operator.api.trainingjob import (
     COMPLETED,
     CONTRACT_DELETED,
     FINISHED_PHASES,
+    HOLDING_PHASES,
     JOB_FAILED,
     REVOKED,
     TrainingJobPhase,
@@ -54,6 +55,25 @@ def contract_lets_jobs_run(contract: LiveObject | None) -> bool:
     """Whether jobs may run under the contract (as live): it exists, is Active, is not revoked."""
     phase = ((contract or {}).get("status") or {}).get("phase")
     return phase == "Active" and not revoked(contract)
+
+
+def stop_order(jobs: Sequence[LiveObject]) -> list[LiveObject]:
+    """The jobs of a contract that no longer lets them run, to reconcile at once: those holding
+    GPUs (and every other not queued), if any; the queued ones are denied after them (each stop
+    ends by waking its contract's queue), so that the stops have the API server and the
+    contract's ledger to themselves. With no job holding GPUs, every job."""
+
+    def phase(job: LiveObject) -> str | None:
+        return (job.get("status") or {}).get("phase")
+
+    holding = [
+        job
+        for job in jobs
+        if phase(job) in HOLDING_PHASES and not (job.get("metadata") or {}).get("deletionTimestamp")
+    ]
+    if not holding:
+        return list(jobs)
+    return [job for job in jobs if phase(job) != "Queued"]
 
 
 def stop_reason(contract: LiveObject | None) -> Decision:

@@ -121,6 +121,10 @@ bench-hub: venv ## A Chengdu-sized hub under steady training on a fresh hub (BEN
 	  --revocations $(or $(REVOCATIONS),50) --gpu-nodes $(or $(GPU_NODES),200) \
 	  --cpu-nodes $(or $(CPU_NODES),400) $(if $(SEED),--seed $(SEED)) $(if $(PROFILE),--profile $(PROFILE))
 
+.PHONY: bench-stop
+bench-stop: venv ## Revocation -> Stopped on the hub (HUB_DIR; with Kueue unless HUB_KUEUE=0): a job alone and one with two queued behind it, ROUNDS= (10) of each.
+	HUB_DIR=$(HUB_DIR) KUBECONFIG=$(HUB_DIR)/kubeconfig PYTHONPATH=$(CURDIR) $(BIN)/python bench/stop_latency.py --rounds $(or $(ROUNDS),10)
+
 .PHONY: chaos
 chaos: venv ## Chaos campaign on the hub (KILLS=50 DURATION=600 CHURN=3 SPACES=6 SEED=...; README Reliability).
 	HUB_DIR=$(HUB_DIR) $(BIN)/python -m bench.chaos

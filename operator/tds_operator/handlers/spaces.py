@@ -215,8 +215,13 @@ class SpaceReconciler:
             ),
             observed_generation=generation,
         )
-        self.op.spaces.wrote(await write_status(self.kube, body, new_status))
-        if await record_transition(self.kube, body, READY, decision):
+        # The Event is decided from the status as it was, not as written: both go at once.
+        written, posted = await asyncio.gather(
+            write_status(self.kube, body, new_status),
+            record_transition(self.kube, body, READY, decision),
+        )
+        self.op.spaces.wrote(written)
+        if posted:
             return
         if decision.allowed and changed and is_true(conditions, READY):
             spec_changed = status.get("observedGeneration") != generation

@@ -39,9 +39,10 @@ class OperatorConfig:
     Kueue's Workload CRD, workloads.kueue.x-k8s.io, at startup)."""
     space_workers: int = 4
     """DataSpaces reconciled at once (TDS_SPACE_WORKERS)."""
-    requests_in_flight: int = 8
+    requests_in_flight: int = 16
     """Requests the reconcilers have open at once against the API server
-    (TDS_API_REQUESTS_IN_FLIGHT)."""
+    (TDS_API_REQUESTS_IN_FLIGHT): enough for one space's children to go at once beside the
+    other workers' requests, not so many that the API server serves people's requests later."""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -79,7 +80,7 @@ class OperatorConfig:
             hub_rules=HubRules.from_environment(env),
             kueue=kueue,
             space_workers=_positive(env, "TDS_SPACE_WORKERS", 4),
-            requests_in_flight=_positive(env, "TDS_API_REQUESTS_IN_FLIGHT", 8),
+            requests_in_flight=_positive(env, "TDS_API_REQUESTS_IN_FLIGHT", 16),
         )
 
 

@@ -9,16 +9,16 @@ from tds_operator.config import OperatorConfig
 pytestmark = pytest.mark.unit
 
 
-def test_the_defaults_are_four_space_workers_and_eight_requests_in_flight() -> None:
+def test_the_defaults_are_four_space_workers_and_sixteen_requests_in_flight() -> None:
     config = OperatorConfig.from_environment({})
-    assert (config.space_workers, config.requests_in_flight) == (4, 8)
+    assert (config.space_workers, config.requests_in_flight) == (4, 16)
 
 
 def test_both_are_read_from_the_environment() -> None:
     config = OperatorConfig.from_environment(
-        {"TDS_SPACE_WORKERS": "8", "TDS_API_REQUESTS_IN_FLIGHT": " 16 "}
+        {"TDS_SPACE_WORKERS": "8", "TDS_API_REQUESTS_IN_FLIGHT": " 32 "}
     )
-    assert (config.space_workers, config.requests_in_flight) == (8, 16)
+    assert (config.space_workers, config.requests_in_flight) == (8, 32)
 
 
 @pytest.mark.parametrize("name", ["TDS_SPACE_WORKERS", "TDS_API_REQUESTS_IN_FLIGHT"])

@@ -317,14 +317,14 @@ def sweep(hub: BenchHub, n: int, work: Path, settings: list[tuple[int, int]]) ->
     """The operator with each number of space workers and requests in flight in turn, on the
     same hub: N new spaces each, once it has reconciled those the settings before made."""
     made = 0
-    for workers, in_flight in settings:
+    for turn, (workers, in_flight) in enumerate(settings):
         env = operator_settings(workers, in_flight)
         operator = hub.operator(work / f"operator-{workers}-{in_flight}.log", env)
         operator.start()
         wait_until(functools.partial(reconciled, operator, made), timeout=1800, interval=0.5)
         time.sleep(5)
         load = Path("/proc/loadavg").read_text().split()[0]
-        f = provision(hub, operator, n, f"w{workers}-f{in_flight}", None)
+        f = provision(hub, operator, n, f"s{turn}-w{workers}-f{in_flight}", None)
         made += n
         print(
             f"workers {workers:3d}, in flight {in_flight:3d}: {f['t_operator']:6.1f} s "

@@ -1,4 +1,5 @@
-"""The only module that talks to the API server: reads, server-side apply, status and deletes.
+"""The only module that talks to the API server: reads, server-side apply, status and deletes
+(the reconcilers' requests through kube_session.py's HTTP session, the rest through kr8s).
 
 Every write goes through here, is made with the single field manager `tds-operator`, and is
 counted in `tds_api_writes_total`, which is how tests prove that a converged object costs no write.

@@ -216,11 +216,10 @@ class SpaceReconciler:
             observed_generation=generation,
         )
         # The Event is decided from the status as it was, not as written: both go at once.
-        written, posted = await asyncio.gather(
-            write_status(self.kube, body, new_status),
+        _, posted = await asyncio.gather(
+            self._write_status(body, new_status),
             record_transition(self.kube, body, READY, decision),
         )
-        self.op.spaces.wrote(written)
         if posted:
             return
         if decision.allowed and changed and is_true(conditions, READY):
@@ -232,6 +231,11 @@ class SpaceReconciler:
                 message=("applied the new spec: " if spec_changed else "restored ")
                 + ", ".join(changed),
             )
+
+    async def _write_status(self, body: Manifest, status: DataSpaceStatus) -> None:
+        """Write the status, and note the write at once: its watch event, which may come before
+        the Event's answer, is no news."""
+        self.op.spaces.wrote(await write_status(self.kube, body, status))
 
     async def _finalize(self, body: Manifest) -> float | None:
         name = body["metadata"]["name"]
@@ -259,6 +263,5 @@ class SpaceReconciler:
             generation=body["metadata"].get("generation"),
             now=utcnow(),
         )
-        status = DataSpaceStatus(conditions=conditions)
-        self.op.spaces.wrote(await write_status(self.kube, body, status))
+        await self._write_status(body, DataSpaceStatus(conditions=conditions))
         await record_transition(self.kube, body, TERMINATING, decision)

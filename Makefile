@@ -109,9 +109,10 @@ IDLE ?= 60
 BENCH_HUB_DIR ?= $(CURDIR)/.hub-bench
 PROFILE ?=
 .PHONY: bench-scale
-bench-scale: venv ## N DataSpaces on a fresh hub (BENCH_HUB_DIR): the operator vs their children by hand (N=, CLIENTS=, IDLE=, PROFILE=file for py-spy).
+bench-scale: venv ## N DataSpaces on a fresh hub (BENCH_HUB_DIR): the operator vs their children by hand (N=, CLIENTS=, IDLE=, PROFILE=file for py-spy, WORKERS= IN_FLIGHT=, SWEEP=4:8,4:16 instead: the operator alone with each).
 	$(BIN)/python bench/scale.py --spaces $(N) --clients $(CLIENTS) --idle $(IDLE) --hub-dir $(BENCH_HUB_DIR) \
-	  $(if $(PROFILE),--profile $(PROFILE))
+	  $(if $(PROFILE),--profile $(PROFILE)) $(if $(WORKERS),--workers $(WORKERS)) \
+	  $(if $(IN_FLIGHT),--in-flight $(IN_FLIGHT)) $(if $(SWEEP),--sweep $(SWEEP))
 
 .PHONY: bench-hub
 bench-hub: venv ## A Chengdu-sized hub under steady training on a fresh hub (BENCH_HUB_DIR): admission and revocation latency, RSS, CPU per job (SPACES= CONTRACTS= JOBS= DURATION= RUN_FOR= REVOCATIONS= GPU_NODES= CPU_NODES= SEED= PROFILE=file).

@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.chaos_cluster import COMPONENTS, cluster_dir
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from tests.integration.training import gateway
 from tests.manifests import GROUP, VERSION, contract_body, training_job_body
 
-from hubbench import REPO, BenchHub, cpu_seconds, peak_rss_mib, wait_until
+from hubbench import REPO, BenchHub, component_cpu, cpu_seconds, peak_rss_mib, wait_until
 from scale import documents, prepare, profiler, spaces
 from tds_operator.api.dataspace import space_namespace
 from tds_operator.config import OperatorConfig
@@ -345,18 +344,6 @@ class HubRun:
 
     def phases(self) -> Counter[str]:
         return Counter(self.watch.phase_now(job) or "(none seen)" for job in self.submitted)
-
-
-def component_cpu(hub_dir: Path) -> dict[str, float]:
-    """CPU seconds used so far by each of the hub's processes."""
-    pids = cluster_dir(hub_dir) / "pids"
-    used = {}
-    for component in COMPONENTS:
-        try:
-            used[component] = cpu_seconds(int((pids / f"{component}.pid").read_text().strip()))
-        except (OSError, ValueError):
-            used[component] = float("nan")
-    return used
 
 
 def report(scenario: Scenario, run: HubRun, f: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.chaos_cluster import COMPONENTS, cluster_dir  # noqa: E402
 from tests.processes import OperatorProcess  # noqa: E402
 
 
@@ -64,10 +65,10 @@ class BenchHub:
             text=True,
         )
 
-    def operator(self, log: Path) -> OperatorProcess:
+    def operator(self, log: Path, env: dict[str, str] | None = None) -> OperatorProcess:
         """The operator as a process against this hub (not started yet), logging as an installed
-        one does (not every event)."""
-        return OperatorProcess(self.kubeconfig, log, verbose=False)
+        one does (not every event), with `env` added to its environment."""
+        return OperatorProcess(self.kubeconfig, log, env, verbose=False)
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -92,3 +93,15 @@ def wait_until(condition: object, timeout: float, interval: float = 1.0) -> floa
             raise TimeoutError(f"not done after {timeout:.0f}s")
         time.sleep(interval)
     return time.monotonic() - started
+
+
+def component_cpu(hub_dir: Path) -> dict[str, float]:
+    """CPU seconds used so far by each of the hub's processes."""
+    pids = cluster_dir(hub_dir) / "pids"
+    used = {}
+    for component in COMPONENTS:
+        try:
+            used[component] = cpu_seconds(int((pids / f"{component}.pid").read_text().strip()))
+        except (OSError, ValueError):
+            used[component] = float("nan")
+    return used

@@ -16,6 +16,7 @@ Machines here are small and shared: the figures that matter are the ratios of on
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
 import subprocess
@@ -23,8 +24,19 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from hubbench import REPO, BenchHub, OperatorProcess, cpu_seconds, peak_rss_mib, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+
+from hubbench import (
+    REPO,
+    BenchHub,
+    OperatorProcess,
+    component_cpu,
+    cpu_seconds,
+    peak_rss_mib,
+    wait_until,
+)
 from tds_operator import API_VERSION
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.config import OperatorConfig
@@ -41,8 +53,8 @@ def documents(manifests: list[Manifest]) -> str:
     return "".join(f"---\n{json.dumps(m)}\n" for m in manifests)
 
 
-def space_names(n: int) -> list[str]:
-    return [f"bench-{index:04d}" for index in range(n)]
+def space_names(n: int, prefix: str = "bench") -> list[str]:
+    return [f"{prefix}-{index:04d}" for index in range(n)]
 
 
 def operator_children(hub: BenchHub, namespace: str) -> dict[str, list[Manifest]]:
@@ -116,11 +128,13 @@ class ReadyWatch:
 
 def by_hand(hub: BenchHub, n: int, clients: int, work: Path, namespace: str) -> dict[str, float]:
     """Phases 1 and 2: the operator's children of N spaces written by hand."""
+    figures = {}
+    started = time.monotonic()
     hub.kubectl("apply", "--server-side", "-f", "-", stdin=documents(spaces(n)))
+    figures["t_spaces_alone"] = time.monotonic() - started
     children = operator_children(hub, namespace)
     flat = [child for objects in children.values() for child in objects]
     namespaces_first = sorted(flat, key=lambda m: m["kind"] != "Namespace")
-    figures = {}
     figures["t_by_hand"] = timed_apply(hub, [namespaces_first], work)
     print(f"by hand, one apply: {len(flat)} objects in {figures['t_by_hand']:.1f}s", flush=True)
     delete_children(hub, namespace)
@@ -134,7 +148,7 @@ def by_hand(hub: BenchHub, n: int, clients: int, work: Path, namespace: str) -> 
     return figures
 
 
-def spaces(n: int) -> list[Manifest]:
+def spaces(n: int, prefix: str = "bench") -> list[Manifest]:
     """N DataSpaces, each with an owner group, a member and one dataset."""
     return [
         {
@@ -155,12 +169,17 @@ def spaces(n: int) -> list[Manifest]:
                 ],
             },
         }
-        for name in space_names(n)
+        for name in space_names(n, prefix)
     ]
 
 
 def reconciles(operator: OperatorProcess) -> float:
     return operator.metric("tds_reconcile_total", kind="DataSpace")
+
+
+def reconciled(operator: OperatorProcess, spaces: int) -> bool:
+    """Whether the operator has reconciled `spaces` DataSpaces since it started."""
+    return reconciles(operator) >= spaces
 
 
 def written_by_kind(operator: OperatorProcess) -> dict[str, float]:
@@ -183,41 +202,91 @@ def profiler(pid: int, output: Path | None) -> subprocess.Popen[bytes] | None:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def by_operator(
-    hub: BenchHub, n: int, idle: int, work: Path, profile: Path | None
-) -> dict[str, float]:
-    """Phase 3: the operator provisions N DataSpaces; idle; restart."""
-    operator = hub.operator(work / "operator.log")
-    operator.start()
+def webhook_calls(hub: BenchHub) -> tuple[float, float]:
+    """How many admission webhook calls the API server has made, and their seconds in all (as
+    the API server measures them: the operator's answer and the wait for it)."""
+    text = hub.kubectl("get", "--raw", "/metrics")
+    totals = {"_count": 0.0, "_sum": 0.0}
+    for family in text_string_to_metric_families(text):
+        if family.name == "apiserver_admission_webhook_admission_duration_seconds":
+            for sample in family.samples:
+                for suffix in totals:
+                    if sample.name == family.name + suffix:
+                        totals[suffix] += sample.value
+    return totals["_count"], totals["_sum"]
+
+
+def provision(
+    hub: BenchHub, operator: OperatorProcess, n: int, prefix: str, profile: Path | None
+) -> dict[str, Any]:
+    """The operator provisions N new DataSpaces: from `kubectl apply` until all are Ready."""
     assert operator.process is not None
-    recording = profiler(operator.process.pid, profile)
-    time.sleep(5)
-    figures = {"writes_at_start": operator.writes()}
+    pid = operator.process.pid
+    recording = profiler(pid, profile)
     at_start = written_by_kind(operator)
+    before = {
+        "writes": operator.writes(),
+        "cpu": cpu_seconds(pid),
+        "hub": component_cpu(hub.hub_dir),
+        "webhook": webhook_calls(hub),
+    }
+    names = set(space_names(n, prefix))
     watch = ReadyWatch(hub)
     started = time.monotonic()
-    hub.kubectl("apply", "--server-side", "-f", "-", stdin=documents(spaces(n)))
-    figures["t_applied"] = time.monotonic() - started
-    wait_until(lambda: len(watch.ready) >= n, timeout=3600, interval=0.2)
+    hub.kubectl("apply", "--server-side", "-f", "-", stdin=documents(spaces(n, prefix)))
+    figures: dict[str, Any] = {"t_applied": time.monotonic() - started}
+    figures["ready_at_applied"] = len(watch.ready & names)
+    wait_until(lambda: names <= watch.ready, timeout=3600, interval=0.2)
     figures["t_operator"] = time.monotonic() - started
-    print(f"operator: {n} spaces Ready in {figures['t_operator']:.1f}s", flush=True)
     watch.stop()
+    figures["cpu_seconds"] = cpu_seconds(pid) - before["cpu"]
+    figures["hub_cpu"] = {
+        name: used - before["hub"][name] for name, used in component_cpu(hub.hub_dir).items()
+    }
+    calls, seconds = webhook_calls(hub)
+    figures["webhook_ms"] = (
+        1000 * (seconds - before["webhook"][1]) / max(1, calls - before["webhook"][0])
+    )
     if recording is not None:
         recording.send_signal(signal.SIGINT)
         recording.wait()
     time.sleep(5)
-    figures["writes"] = operator.writes() - figures["writes_at_start"]
-    figures["writes_by_kind"] = {  # type: ignore[assignment]
+    figures["writes"] = operator.writes() - before["writes"]
+    figures["writes_by_kind"] = {
         key: value - at_start.get(key, 0)
         for key, value in written_by_kind(operator).items()
         if value > at_start.get(key, 0)
     }
+    return figures
+
+
+def operator_settings(workers: int | None, in_flight: int | None) -> dict[str, str]:
+    """The operator's environment for a number of space workers and requests in flight."""
+    return {
+        name: str(value)
+        for name, value in (
+            ("TDS_SPACE_WORKERS", workers),
+            ("TDS_API_REQUESTS_IN_FLIGHT", in_flight),
+        )
+        if value is not None
+    }
+
+
+def by_operator(
+    hub: BenchHub, n: int, idle: int, work: Path, profile: Path | None, env: dict[str, str]
+) -> dict[str, Any]:
+    """Phase 3: the operator provisions N DataSpaces; idle; restart."""
+    operator = hub.operator(work / "operator.log", env)
+    operator.start()
+    assert operator.process is not None
+    time.sleep(5)
+    figures = provision(hub, operator, n, "bench", profile)
+    print(f"operator: {n} spaces Ready in {figures['t_operator']:.1f}s", flush=True)
     figures["reconciles"] = reconciles(operator)
     before_idle = operator.writes()
     time.sleep(idle)
     figures["idle_writes"] = operator.writes() - before_idle
     figures["rss_mib"] = peak_rss_mib(operator.process.pid)
-    figures["cpu_seconds"] = cpu_seconds(operator.process.pid)
     operator.stop()
     started = time.monotonic()
     operator.start()
@@ -230,13 +299,46 @@ def by_operator(
     figures["restart_writes"] = operator.writes()
     figures["restart_rss_mib"] = peak_rss_mib(operator.process.pid)
     operator.stop()
+    remove_webhooks(hub)
+    return figures
+
+
+def remove_webhooks(hub: BenchHub) -> None:
+    """The webhook configuration a stopped operator left (it would refuse every space)."""
     hub.kubectl(
         "delete",
         "validatingwebhookconfiguration,mutatingwebhookconfiguration",
         "tds-operator",
         "--ignore-not-found",
     )
-    return figures
+
+
+def sweep(hub: BenchHub, n: int, work: Path, settings: list[tuple[int, int]]) -> None:
+    """The operator with each number of space workers and requests in flight in turn, on the
+    same hub: N new spaces each, once it has reconciled those the settings before made."""
+    made = 0
+    for turn, (workers, in_flight) in enumerate(settings):
+        env = operator_settings(workers, in_flight)
+        operator = hub.operator(work / f"operator-{workers}-{in_flight}.log", env)
+        operator.start()
+        wait_until(functools.partial(reconciled, operator, made), timeout=1800, interval=0.5)
+        time.sleep(5)
+        load = Path("/proc/loadavg").read_text().split()[0]
+        f = provision(hub, operator, n, f"s{turn}-w{workers}-f{in_flight}", None)
+        made += n
+        print(
+            f"workers {workers:3d}, in flight {in_flight:3d}: {f['t_operator']:6.1f} s "
+            f"(apply {f['t_applied']:5.1f} s, {f['ready_at_applied']} Ready then; webhook "
+            f"{f['webhook_ms']:.0f} ms) writes {f['writes']:.0f}, operator CPU "
+            f"{f['cpu_seconds']:.0f} s, hub CPU {hub_cpu_line(f['hub_cpu'])}; load {load}",
+            flush=True,
+        )
+        operator.stop()
+        remove_webhooks(hub)
+
+
+def hub_cpu_line(used: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.0f} s" for name, seconds in used.items())
 
 
 def prepare(hub: BenchHub, namespace: str) -> None:
@@ -261,17 +363,21 @@ def children_per_space(namespace: str) -> int:
     return len(space_children(space, [])) + len(space_ledger_access(space, [], namespace))
 
 
-def report(n: int, clients: int, idle: int, namespace: str, f: dict[str, float]) -> None:
+def report(n: int, clients: int, idle: int, namespace: str, f: dict[str, Any]) -> None:
     children = children_per_space(namespace)
     minimal = n * (children + 1)
     # The operator promises an Event of each Ready transition (`kubectl describe`): one a space.
     promised = minimal + n
     print(f"\n== {n} DataSpaces ({children} children each) ==")
-    print(f"by hand, one apply:        {f['t_by_hand']:8.1f} s")
+    print(
+        f"by hand, one apply:        {f['t_by_hand']:8.1f} s  (the DataSpaces before, with no "
+        f"operator: {f['t_spaces_alone']:.1f} s)"
+    )
     print(f"by hand, {clients} clients:        {f['t_parallel']:8.1f} s")
     print(
         f"operator, apply → Ready:   {f['t_operator']:8.1f} s  (the apply of the DataSpaces "
-        f"itself: {f['t_applied']:.1f} s)"
+        f"itself: {f['t_applied']:.1f} s, {f['ready_at_applied']} Ready then; webhook calls "
+        f"{f['webhook_ms']:.0f} ms on average)"
     )
     print(f"T_by_hand / T_operator:    {f['t_by_hand'] / f['t_operator']:8.2f}")
     print(f"T_{clients}_clients / T_operator: {f['t_parallel'] / f['t_operator']:8.2f}")
@@ -292,6 +398,7 @@ def report(n: int, clients: int, idle: int, namespace: str, f: dict[str, float])
         f"operator peak RSS:         {f['rss_mib']:8.0f} MiB (after restart "
         f"{f['restart_rss_mib']:.0f} MiB); CPU {f['cpu_seconds']:.0f} s provisioning"
     )
+    print(f"hub CPU while provisioning: {hub_cpu_line(f['hub_cpu'])}")
 
 
 def main() -> None:
@@ -307,6 +414,14 @@ def main() -> None:
         "--operator-only", action="store_true", help="skip the by-hand runs (to tune the operator)"
     )
     parser.add_argument("--keep-hub", action="store_true", help="leave the hub running")
+    parser.add_argument("--workers", type=int, help="the operator's space workers (its default: 4)")
+    parser.add_argument(
+        "--in-flight", type=int, help="the operator's requests in flight (its default: 8)"
+    )
+    parser.add_argument(
+        "--sweep",
+        help="instead: provision N spaces with each WORKERS:IN_FLIGHT in turn, e.g. 4:8,8:16",
+    )
     args = parser.parse_args()
     hub = BenchHub(args.hub_dir)
     work = args.hub_dir.with_name(args.hub_dir.name + "-work")
@@ -315,12 +430,18 @@ def main() -> None:
     hub.up()
     try:
         prepare(hub, namespace)
+        if args.sweep:
+            settings = [tuple(map(int, pair.split(":"))) for pair in args.sweep.split(",")]
+            sweep(hub, args.spaces, work, settings)  # type: ignore[arg-type]
+            return
+        nothing = float("nan")
         figures = (
-            {"t_by_hand": float("nan"), "t_parallel": float("nan")}
+            {"t_by_hand": nothing, "t_parallel": nothing, "t_spaces_alone": nothing}
             if args.operator_only
             else by_hand(hub, args.spaces, args.clients, work, namespace)
         )
-        figures |= by_operator(hub, args.spaces, args.idle, work, args.profile)
+        env = operator_settings(args.workers, args.in_flight)
+        figures |= by_operator(hub, args.spaces, args.idle, work, args.profile, env)
         report(args.spaces, args.clients, args.idle, namespace, figures)
     finally:
         if not args.keep_hub:

@@ -37,6 +37,12 @@ class OperatorConfig:
     kueue: KueueMode = "auto"
     """Whether TrainingJobs queue in Kueue: `on`, `off`, or `auto` (when the cluster serves
     Kueue's Workload CRD, workloads.kueue.x-k8s.io, at startup)."""
+    space_workers: int = 4
+    """DataSpaces reconciled at once (TDS_SPACE_WORKERS)."""
+    requests_in_flight: int = 16
+    """Requests the reconcilers have open at once against the API server
+    (TDS_API_REQUESTS_IN_FLIGHT): enough for one space's children to go at once beside the
+    other workers' requests, not so many that the API server serves people's requests later."""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -73,4 +79,16 @@ class OperatorConfig:
             replica=env.get("TDS_REPLICA_NAME") or f"{socket.gethostname()}-{os.getpid()}",
             hub_rules=HubRules.from_environment(env),
             kueue=kueue,
+            space_workers=_positive(env, "TDS_SPACE_WORKERS", 4),
+            requests_in_flight=_positive(env, "TDS_API_REQUESTS_IN_FLIGHT", 16),
         )
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1 from the environment variable `name`, or `default`."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)

@@ -1,4 +1,5 @@
-"""The only module that talks to the API server: reads, server-side apply, status and deletes.
+"""The only module that talks to the API server: reads, server-side apply, status and deletes
+(the reconcilers' requests through kube_session.py's HTTP session, the rest through kr8s).
 
 Every write goes through here, is made with the single field manager `tds-operator`, and is
 counted in `tds_api_writes_total`, which is how tests prove that a converged object costs no write.
@@ -24,6 +25,7 @@ from kubernetes.utils.quantity import parse_quantity
 from tds_operator import FIELD_MANAGER
 from tds_operator.api.resources import BUILTIN_KINDS, RESOURCES, builtin_plural
 from tds_operator.desired.labels import Manifest
+from tds_operator.kube_session import ApiSession
 from tds_operator.metrics import API_WRITES
 
 logger = logging.getLogger(__name__)
@@ -100,18 +102,27 @@ def _same_quantity(desired: str, live: str) -> bool:
 
 
 MAX_REQUESTS_IN_FLIGHT = 8
-"""Requests one client has open at once. More do not finish sooner on a busy API server, and
-httpx's pool walks all its connections for every request."""
+"""Requests one client has open at once, unless told otherwise (TDS_API_REQUESTS_IN_FLIGHT for
+the reconcilers' client)."""
 
 
 class Kube:
     """A thin async client over kr8s for exactly the requests the operator makes."""
 
-    def __init__(self, api: kr8s.asyncio.Api, impersonate: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        api: kr8s.asyncio.Api,
+        impersonate: Sequence[str] = (),
+        in_flight: int = MAX_REQUESTS_IN_FLIGHT,
+        session: ApiSession | None = None,
+    ) -> None:
         """`impersonate`: a user and their groups whom every request acts as (kubectl's --as and
-        --as-group), for a caller the API server lets impersonate them; empty: the caller."""
+        --as-group), for a caller the API server lets impersonate them; empty: the caller.
+        `in_flight`: how many requests it has open at once (a watch takes no place).
+        `session`: what sends its requests but watches (else kr8s's)."""
         self._api = api
-        self._in_flight = asyncio.Semaphore(MAX_REQUESTS_IN_FLIGHT)
+        self._session = session
+        self._in_flight = asyncio.Semaphore(in_flight)
         user, *groups = impersonate or ("",)
         self._identity: list[tuple[str, str]] = (
             [("Impersonate-User", user), *(("Impersonate-Group", group) for group in groups)]
@@ -125,11 +136,25 @@ class Kube:
         kubeconfig: str | None = None,
         context: str | None = None,
         impersonate: Sequence[str] = (),
+        in_flight: int = MAX_REQUESTS_IN_FLIGHT,
     ) -> Kube:
         """Connect with a kubeconfig file (and one of its contexts), or in-cluster/$KUBECONFIG
         when None."""
         api = await kr8s.asyncio.api(kubeconfig=kubeconfig, context=context)
-        return cls(api, impersonate)
+        return cls(api, impersonate, in_flight)
+
+    @classmethod
+    async def connect_reconcilers(cls, kubeconfig: str | None, in_flight: int) -> Kube:
+        """The reconcilers' connection: their requests (all but watches) go through an aiohttp
+        session of its own (kube_session.py), whose cost per request is a fraction of kr8s's;
+        `close` it at the end."""
+        api = await kr8s.asyncio.api(kubeconfig=kubeconfig)
+        return cls(api, in_flight=in_flight, session=ApiSession(api, in_flight))
+
+    async def close(self) -> None:
+        """Close the connections of its own session, if it has one."""
+        if self._session is not None:
+            await self._session.close()
 
     @classmethod
     async def connect_apart(cls, kubeconfig: str | None = None) -> Kube:
@@ -210,11 +235,51 @@ class Kube:
         subresource: str = "",
         **kwargs: Any,
     ) -> Manifest:
+        if self._session is not None:
+            return await self._session_request(
+                method, api_version, kind, name, namespace, subresource=subresource, **kwargs
+            )
         async with self._call(
             method, api_version, kind, name, namespace, subresource=subresource, **kwargs
         ) as response:
             body: Manifest = response.json() if response.content else {}
             return body
+
+    async def _session_request(
+        self,
+        method: str,
+        api_version: str,
+        kind: str,
+        name: str | None,
+        namespace: str | None,
+        *,
+        subresource: str,
+        params: dict[str, str] | None = None,
+        content: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Manifest:
+        """`_request` through the connection's own session."""
+        assert self._session is not None
+        resource = resource_of(api_version, kind)
+        parts = [
+            "/api" if api_version == "v1" else "/apis",
+            api_version,
+            *(["namespaces", namespace] if namespace and resource.namespaced else []),
+            resource.plural,
+            *(part for part in (name, subresource) if part),
+        ]
+        async with self._in_flight:
+            status, reason, content_read = await self._session.request(
+                method,
+                "/".join(parts),
+                headers=[*self._identity, *(headers or {}).items()],
+                params=params,
+                content=content,
+            )
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise _error_of(status, reason, content_read)
+        body: Manifest = json.loads(content_read) if content_read else {}
+        return body
 
     async def _write(
         self,
@@ -474,12 +539,16 @@ def comparable(manifest: Manifest) -> Manifest:
 
 
 def _kube_error(response: httpx.Response) -> KubeError:
+    return _error_of(response.status_code, response.reason_phrase, response.content)
+
+
+def _error_of(status: int, reason: str, content: bytes) -> KubeError:
+    """The KubeError of an answer with an HTTP error status (the API's Status, if it sent one)."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
         body = {}
-    return KubeError(
-        response.status_code,
-        str(body.get("reason", response.reason_phrase)),
-        str(body.get("message", response.text[:500])),
-    )
+    if not isinstance(body, dict):
+        body = {}
+    text = content[:500].decode(errors="replace")
+    return KubeError(status, str(body.get("reason", reason)), str(body.get("message", text)))

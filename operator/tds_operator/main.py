@@ -155,7 +155,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     if config.webhook_mode == "local":
         settings.admission.managed = WEBHOOK_CONFIGURATION
 
-    kube = await Kube.connect(config.kubeconfig)
+    kube = await Kube.connect_reconcilers(config.kubeconfig, config.requests_in_flight)
     # The webhook lets only the operator itself change a contract's reserved metadata.
     memo.identity = await kube.whoami()
     logger.info("%s runs as %s", FIELD_MANAGER, memo.identity)
@@ -166,7 +166,9 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     except SigningKeyUnusable as error:
         raise kopf.PermanentError(str(error)) from None
     memo.connect(kube, signing_key)
-    memo.queues[DATA_SPACE] = ReconcileQueue(DATA_SPACE, SpaceReconciler(memo))
+    memo.queues[DATA_SPACE] = ReconcileQueue(
+        DATA_SPACE, SpaceReconciler(memo), workers=config.space_workers
+    )
     memo.queues[DATA_CONTRACT] = ReconcileQueue(
         DATA_CONTRACT, ContractReconciler(memo), urgent=memo.contract_ends_now
     )
@@ -226,6 +228,7 @@ async def stop(memo: Operator, **_: Any) -> None:
     if memo.config.webhook_mode == "local":
         for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
             await memo.kube.delete("admissionregistration.k8s.io/v1", kind, WEBHOOK_CONFIGURATION)
+    await memo.kube.close()
 
 
 def operator_registry(kueue: KueueMode = "auto") -> kopf.OperatorRegistry:

@@ -304,6 +304,15 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
     assert config.namespace == NAMESPACE
     assert config.webhook_mode == "cluster"
     assert config.webhook_address == "0.0.0.0"
+    assert (config.space_workers, config.requests_in_flight) == (
+        OperatorConfig.space_workers,
+        OperatorConfig.requests_in_flight,
+    )
+    throughput = render_chart(
+        values_file={"throughput": {"spaceWorkers": 6, "apiRequestsInFlight": 24}}
+    )
+    tuned = OperatorConfig.from_environment(environment(throughput))
+    assert (tuned.space_workers, tuned.requests_in_flight) == (6, 24)
     # Gateways serve files with the operator's own image, and an output's manifest step runs it.
     operator = find(defaults, "Deployment", fullname())["spec"]["template"]["spec"]
     image = operator["containers"][0]["image"]
@@ -409,6 +418,7 @@ def test_with_cert_manager_the_ca_is_injected_and_helm_makes_no_key() -> None:
         {"webhook.url": "http://insecure.example"},
         {"hubRules.suspendedSpaces": "{Not_A_Name}"},
         {"hubRules.scratchSizeLimit": "10GB"},
+        {"throughput.apiRequestsInFlight": "0"},
     ],
     ids=str,
 )

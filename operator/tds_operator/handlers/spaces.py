@@ -215,8 +215,12 @@ class SpaceReconciler:
             ),
             observed_generation=generation,
         )
-        self.op.spaces.wrote(await write_status(self.kube, body, new_status))
-        if await record_transition(self.kube, body, READY, decision):
+        # The Event is decided from the status as it was, not as written: both go at once.
+        _, posted = await asyncio.gather(
+            self._write_status(body, new_status),
+            record_transition(self.kube, body, READY, decision),
+        )
+        if posted:
             return
         if decision.allowed and changed and is_true(conditions, READY):
             spec_changed = status.get("observedGeneration") != generation
@@ -227,6 +231,11 @@ class SpaceReconciler:
                 message=("applied the new spec: " if spec_changed else "restored ")
                 + ", ".join(changed),
             )
+
+    async def _write_status(self, body: Manifest, status: DataSpaceStatus) -> None:
+        """Write the status, and note the write at once: its watch event, which may come before
+        the Event's answer, is no news."""
+        self.op.spaces.wrote(await write_status(self.kube, body, status))
 
     async def _finalize(self, body: Manifest) -> float | None:
         name = body["metadata"]["name"]
@@ -254,6 +263,5 @@ class SpaceReconciler:
             generation=body["metadata"].get("generation"),
             now=utcnow(),
         )
-        status = DataSpaceStatus(conditions=conditions)
-        self.op.spaces.wrote(await write_status(self.kube, body, status))
+        await self._write_status(body, DataSpaceStatus(conditions=conditions))
         await record_transition(self.kube, body, TERMINATING, decision)

@@ -6,9 +6,9 @@ counted in `tds_api_writes_total`, which is how tests prove that a converged obj
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
+import contextvars
 import functools
 import json
 import logging
@@ -25,6 +25,7 @@ from tds_operator import FIELD_MANAGER
 from tds_operator.api.resources import BUILTIN_KINDS, RESOURCES, builtin_plural
 from tds_operator.desired.labels import Manifest
 from tds_operator.metrics import API_WRITES
+from tds_operator.turns import Turns
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,12 @@ MAX_REQUESTS_IN_FLIGHT = 8
 """Requests one client has open at once. More do not finish sooner on a busy API server, and
 httpx's pool walks all its connections for every request."""
 
+URGENT_REQUESTS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "URGENT_REQUESTS", default=False
+)
+"""Whether the requests made in this context stop jobs (an urgent reconcile sets it): they take
+the next free place among the requests in flight, ahead of the routine requests waiting."""
+
 
 class Kube:
     """A thin async client over kr8s for exactly the requests the operator makes."""
@@ -111,7 +118,7 @@ class Kube:
         """`impersonate`: a user and their groups whom every request acts as (kubectl's --as and
         --as-group), for a caller the API server lets impersonate them; empty: the caller."""
         self._api = api
-        self._in_flight = asyncio.Semaphore(MAX_REQUESTS_IN_FLIGHT)
+        self._in_flight = Turns(MAX_REQUESTS_IN_FLIGHT)
         user, *groups = impersonate or ("",)
         self._identity: list[tuple[str, str]] = (
             [("Impersonate-User", user), *(("Impersonate-Group", group) for group in groups)]
@@ -166,7 +173,11 @@ class Kube:
         url = "/".join(part for part in (resource.plural, name, subresource) if part)
         headers = [*self._identity, *dict(kwargs.pop("headers", {})).items()]
         # A watch stays open as long as it lasts: it takes no place among the requests.
-        gate = contextlib.nullcontext() if kwargs.get("stream") else self._in_flight
+        gate = (
+            contextlib.nullcontext()
+            if kwargs.get("stream")
+            else self._in_flight.turn(urgent=URGENT_REQUESTS.get())
+        )
         call = functools.partial(
             self._api.call_api,
             method,

@@ -22,6 +22,7 @@ from tds_operator.policy.enforcement import (
     remaining_seconds,
     revoked,
     running_workers,
+    seconds_to_budget_end,
     start_time,
     stop_reason,
     usage_due,
@@ -88,11 +89,22 @@ def test_usage_is_next_metered_at_the_whole_second_the_budget_runs_out() -> None
     assert next_metering(36, 8, at, interval=10.0) == pytest.approx(4.7)
     assert next_metering(36, 8, at, interval=2.0) == 2.0
     assert next_metering(1000, 8, at, interval=2.0) == 2.0
+    assert seconds_to_budget_end(36, 8, at) == pytest.approx(4.7)
+
+
+def test_a_stop_is_prepared_its_lead_before_the_budgets_second() -> None:
+    at = NOW.replace(microsecond=300_000)
+    # The budget's second is 4.7 s away: wake 1 s before it, and at once once that is past.
+    assert next_metering(36, 8, at, interval=10.0, lead=1.0) == pytest.approx(3.7)
+    assert next_metering(4, 8, at, interval=10.0, lead=1.0) == 0.0
+    assert seconds_to_budget_end(4, 8, at) == pytest.approx(0.7)
 
 
 def test_without_running_gpus_or_budget_left_usage_is_metered_at_the_interval() -> None:
     assert next_metering(36, 0, NOW, interval=2.0) == 2.0
     assert next_metering(-5, 8, NOW, interval=2.0) == 2.0
+    assert seconds_to_budget_end(36, 0, NOW) is None
+    assert seconds_to_budget_end(-5, 8, NOW) is None
 
 
 def pod(state: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,11 @@ def made_for(live: Manifest | None, body: Manifest) -> bool:
     )
 
 
+def with_pods(jobs: list[Manifest], pods: list[Manifest]) -> list[tuple[Manifest, list[Manifest]]]:
+    """Each TrainingJob with the worker pods made for it."""
+    return [(job, [pod for pod in pods if made_for(pod, job)]) for job in jobs]
+
+
 class Workload:
     """The clean-room objects that run one TrainingJob's workers."""
 
@@ -98,10 +103,13 @@ class Workload:
     async def contract_jobs(self, contract: str) -> list[tuple[Manifest, list[Manifest]]]:
         """Every live TrainingJob of the contract, each with its own worker pods."""
         jobs = await self.contract_jobs_in_phase(contract)
-        pods = await self.kube.list(
+        return with_pods(jobs, await self.contract_pods(contract))
+
+    async def contract_pods(self, contract: str) -> list[Manifest]:
+        """Every worker pod in the contract's clean room."""
+        return await self.kube.list(
             "v1", "Pod", clean_room_namespace(contract), f"!{MANIFEST_LABEL}"
         )
-        return [(job, [pod for pod in pods if made_for(pod, job)]) for job in jobs]
 
     async def contract_jobs_in_phase(
         self, contract: str, phase: str | None = None

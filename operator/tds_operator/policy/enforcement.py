@@ -194,16 +194,27 @@ def remaining_seconds(
     return max(1, min(job.max_duration_seconds, validity_end - start, budget_end - start))
 
 
-def next_metering(
-    gpu_seconds_left: float, gpus_running: int, now: datetime, interval: float
-) -> float:
-    """Seconds until usage is next metered: every `interval`, and at the whole second at which
-    the metered usage (see `gpu_seconds`) reaches the budget at the current rate."""
+def seconds_to_budget_end(
+    gpu_seconds_left: float, gpus_running: int, now: datetime
+) -> float | None:
+    """Seconds from `now` to the whole second at which the metered usage (see `gpu_seconds`)
+    reaches the budget at the current rate; None while nothing uses it up."""
     if gpus_running <= 0 or gpu_seconds_left <= 0:
+        return None
+    at = math.floor(now.timestamp()) + math.ceil(gpu_seconds_left / gpus_running)
+    return max(0.0, at - now.timestamp())
+
+
+def next_metering(
+    gpu_seconds_left: float, gpus_running: int, now: datetime, interval: float, lead: float = 0.0
+) -> float:
+    """Seconds until usage is next metered: every `interval`, and `lead` seconds before the
+    whole second at which the metered usage reaches the budget at the current rate (to
+    prepare the stop at that second)."""
+    due = seconds_to_budget_end(gpu_seconds_left, gpus_running, now)
+    if due is None:
         return interval  # nothing runs out; a used-up budget ends the contract, which wakes us
-    whole_seconds = math.ceil(gpu_seconds_left / gpus_running)
-    at = math.floor(now.timestamp()) + whole_seconds
-    return min(interval, max(0.0, at - now.timestamp()))
+    return min(interval, max(0.0, due - lead))
 
 
 def pod_run_window(pod: Mapping[str, Any], now: datetime) -> tuple[datetime, datetime] | None:

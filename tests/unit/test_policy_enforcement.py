@@ -15,6 +15,7 @@ from tds_operator.policy.enforcement import (
     batch_outcome,
     budget_exhausted,
     budget_outcome,
+    contract_ended_at,
     contract_lets_jobs_run,
     gpu_seconds,
     live_budget,
@@ -25,6 +26,7 @@ from tds_operator.policy.enforcement import (
     seconds_to_budget_end,
     start_time,
     stop_reason,
+    succeeded_by,
     usage_due,
     validity_outcome,
     worker_failure,
@@ -329,3 +331,32 @@ def test_the_deadline_at_the_end_of_validity_is_the_contracts_expiry_not_a_failu
     assert validity_outcome(crashed, not_after, not_after) == crashed
     done = ("Succeeded", Decision.allow("Completed", "all workers completed"))
     assert validity_outcome(done, not_after, not_after) == done
+
+
+def test_a_contract_ended_at_its_not_after_or_when_its_active_condition_turned_false() -> None:
+    expired = live_contract() | {"spec": {"validity": {"notAfter": "2027-01-15T11:59:50Z"}}}
+    assert contract_ended_at(expired, NOW) == NOW - timedelta(seconds=10)
+    revoked = live_contract("Revoked", active={"lastTransitionTime": "2027-01-15T11:59:40Z"})
+    assert contract_ended_at(revoked, NOW) == NOW - timedelta(seconds=20)
+    # Revoked a moment ago, not reported yet; or deleted: it ends now.
+    assert contract_ended_at(live_contract(revoked=True), NOW) == NOW
+    assert contract_ended_at(None, NOW) == NOW
+
+
+def test_a_job_whose_workers_completed_before_its_contract_ended_succeeded() -> None:
+    done = pod(
+        {"terminated": {"startedAt": "2027-01-15T11:59:00Z", "finishedAt": "2027-01-15T11:59:30Z"}}
+    )
+    outcome = succeeded_by(batch("Complete"), [done], NOW)
+    assert outcome is not None
+    assert outcome[0] == "Succeeded"
+    # Completed after the contract's end, failed, or still running: the stop stands.
+    assert succeeded_by(batch("Complete"), [done], NOW - timedelta(seconds=31)) is None
+    assert succeeded_by(batch("Failed"), [done], NOW) is None
+    assert succeeded_by({"status": {}}, [done], NOW) is None
+    # Pods gone: the batch Job's completion time tells.
+    complete = batch("Complete") | {
+        "status": {**batch("Complete")["status"], "completionTime": "2027-01-15T12:00:05Z"}
+    }
+    assert succeeded_by(complete, [], NOW) is None
+    assert succeeded_by(complete, [], NOW + timedelta(seconds=5)) is not None

@@ -79,6 +79,7 @@ from tds_operator.policy.enforcement import (
     batch_outcome,
     budget_exhausted,
     budget_outcome,
+    contract_ended_at,
     contract_lets_jobs_run,
     gpu_seconds,
     live_budget,
@@ -88,6 +89,7 @@ from tds_operator.policy.enforcement import (
     seconds_to_budget_end,
     start_time,
     stop_reason,
+    succeeded_by,
     usage_due,
     validity_outcome,
 )
@@ -170,11 +172,11 @@ class TrainingJobReconciler:
                 return admitted
             body = await self.kube.get(API_VERSION, TRAINING_JOB, name, namespace) or body
         if not contract_lets_jobs_run(contract):
-            await self._stop(body, stop_reason(contract))
+            await self._stop_unless_done(body, contract, stop_reason(contract))
             return None
         expired = validity_passed(contract, utcnow())
         if expired is not None:
-            await self._stop(body, expired)
+            await self._stop_unless_done(body, contract, expired)
             return None
         assert contract is not None
         return await self._run(body, job, contract)
@@ -354,6 +356,26 @@ class TrainingJobReconciler:
             )
             + WAKE_MARGIN_SECONDS
         )
+
+    async def _stop_unless_done(
+        self, body: Manifest, contract: Manifest | None, decision: Decision
+    ) -> None:
+        """The contract no longer lets the job run: stop its workers, unless they had all
+        completed before the contract ended (while no operator looked at the job): then it
+        Succeeded."""
+        batch = await self.workload.batch_job(body)
+        if batch is None:
+            await self._stop(body, decision)
+            return
+        pods = await self.workload.pods(body)
+        now = utcnow()
+        done = succeeded_by(batch, pods, contract_ended_at(contract, now))
+        if done is None:
+            await self._stop(body, decision, pods=pods)
+            return
+        gpus_per_worker = int((body.get("spec") or {}).get("gpusPerWorker", 1))
+        used = gpu_seconds(pods, gpus_per_worker, now)
+        await self._finish(body, *done, used=used, started=start_time(pods))
 
     async def _stop_at_budget(
         self,

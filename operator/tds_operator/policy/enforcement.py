@@ -93,6 +93,38 @@ def batch_outcome(
     return None
 
 
+def contract_ended_at(contract: LiveObject | None, now: datetime) -> datetime:
+    """When the contract stopped letting jobs run: its notAfter once passed, else when its
+    Active condition turned False, else `now` (revoked or deleted a moment ago)."""
+    spec, status = (contract or {}).get("spec") or {}, (contract or {}).get("status") or {}
+    not_after = parse(str((spec.get("validity") or {}).get("notAfter") or ""))
+    if not_after is not None and not_after <= now:
+        return not_after
+    active = find_condition(status.get("conditions") or [], ACTIVE) or {}
+    turned = parse(str(active.get("lastTransitionTime") or ""))
+    if active.get("status") == "False" and turned is not None and turned <= now:
+        return turned
+    return now
+
+
+def succeeded_by(
+    batch: LiveObject, pods: Sequence[LiveObject], end: datetime
+) -> tuple[TrainingJobPhase, Decision] | None:
+    """The batch Job's Succeeded outcome if its workers all completed by `end` (the contract's
+    end): a job that finished its work while no operator looked, before its contract ended, is
+    reported Succeeded, not stopped."""
+    outcome = batch_outcome(batch, pods)
+    if outcome is None or outcome[0] != "Succeeded":
+        return None
+    windows = [window for pod in pods if (window := pod_run_window(pod, end)) is not None]
+    completed = (
+        max(finish for _, finish in windows)
+        if windows
+        else parse(str((batch.get("status") or {}).get("completionTime") or ""))
+    )
+    return outcome if completed is not None and completed <= end else None
+
+
 DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
 VALIDITY_ENDED: Final = "ValidityEnded"
 

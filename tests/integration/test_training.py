@@ -415,15 +415,7 @@ def test_a_job_that_completed_unseen_before_its_contract_expired_succeeded(
     assert operator.process is not None
     os.kill(operator.process.pid, signal.SIGSTOP)  # a leader gap
     try:
-        (worker,) = wait_until(
-            lambda: [
-                pod
-                for pod in story.pods(deal.contract, name)
-                if pod.status.container_statuses[0].state.terminated is not None
-            ],
-            timeout=30,
-            what=f"{name}'s worker completed",
-        )
+        worker = story.terminated_worker(deal.contract, name, f"{name}'s worker completed")
         wait_until(
             lambda: datetime.now(UTC) > not_after + timedelta(seconds=1),
             timeout=60,

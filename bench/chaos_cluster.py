@@ -52,8 +52,8 @@ def _alive(pid: int) -> bool:
 class ControlPlane:
     """The hub's control-plane processes as kwokctl started them (command line, working
     directory, environment, read once at the start), so that one can be restarted, and one that
-    died started again as a kubelet restarts a static pod: the controller-manager and the
-    scheduler exit when they cannot renew their own leases while the API server is down."""
+    died started again as a kubelet restarts a static pod (the hub's controller-manager and
+    scheduler run without leader election, so an API server restart no longer ends them)."""
 
     def __init__(self, hub_dir: Path, api: client.ApiClient) -> None:
         self.here, self.api = cluster_dir(hub_dir), api

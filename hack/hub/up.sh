@@ -36,6 +36,18 @@ options:
   kubeAdmission: true
   bindAddress: 127.0.0.1
   quietPull: true
+# The hub runs one controller-manager and one scheduler: without leader election they need no
+# lease, so an API server restart neither makes them exit nor leaves them waiting for their own
+# old lease (about 17 s without a Job controller to enforce deadlines).
+componentsPatches:
+- name: kube-controller-manager
+  extraArgs:
+  - key: leader-elect
+    value: "false"
+- name: kube-scheduler
+  extraArgs:
+  - key: leader-elect
+    value: "false"
 YAML
   cat "$hub_here/stages.yaml" >>"$config"
   log "starting hub '$HUB_NAME' (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"

@@ -7,9 +7,9 @@ counted in `tds_api_writes_total`, which is how tests prove that a converged obj
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
+import contextvars
 import functools
 import json
 import logging
@@ -27,6 +27,7 @@ from tds_operator.api.resources import BUILTIN_KINDS, RESOURCES, builtin_plural
 from tds_operator.desired.labels import Manifest
 from tds_operator.kube_session import ApiSession
 from tds_operator.metrics import API_WRITES
+from tds_operator.turns import Turns
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,12 @@ MAX_REQUESTS_IN_FLIGHT = 8
 """Requests one client has open at once, unless told otherwise (TDS_API_REQUESTS_IN_FLIGHT for
 the reconcilers' client)."""
 
+URGENT_REQUESTS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "URGENT_REQUESTS", default=False
+)
+"""Whether the requests made in this context stop jobs (an urgent reconcile sets it): they take
+the next free place among the requests in flight, ahead of the routine requests waiting."""
+
 
 class Kube:
     """A thin async client over kr8s for exactly the requests the operator makes."""
@@ -122,7 +129,7 @@ class Kube:
         `session`: what sends its requests but watches (else kr8s's)."""
         self._api = api
         self._session = session
-        self._in_flight = asyncio.Semaphore(in_flight)
+        self._in_flight = Turns(in_flight)
         user, *groups = impersonate or ("",)
         self._identity: list[tuple[str, str]] = (
             [("Impersonate-User", user), *(("Impersonate-Group", group) for group in groups)]
@@ -191,7 +198,11 @@ class Kube:
         url = "/".join(part for part in (resource.plural, name, subresource) if part)
         headers = [*self._identity, *dict(kwargs.pop("headers", {})).items()]
         # A watch stays open as long as it lasts: it takes no place among the requests.
-        gate = contextlib.nullcontext() if kwargs.get("stream") else self._in_flight
+        gate = (
+            contextlib.nullcontext()
+            if kwargs.get("stream")
+            else self._in_flight.turn(urgent=URGENT_REQUESTS.get())
+        )
         call = functools.partial(
             self._api.call_api,
             method,
@@ -268,7 +279,7 @@ class Kube:
             resource.plural,
             *(part for part in (name, subresource) if part),
         ]
-        async with self._in_flight:
+        async with self._in_flight.turn(urgent=URGENT_REQUESTS.get()):
             status, reason, content_read = await self._session.request(
                 method,
                 "/".join(parts),

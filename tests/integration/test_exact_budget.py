@@ -118,14 +118,8 @@ def test_the_batch_jobs_deadline_stops_the_job_at_its_budget_while_no_operator_r
     # standby takes over) from well before the budget runs out until well after.
     os.kill(operator.process.pid, signal.SIGSTOP)
     try:
-        (worker,) = wait_until(
-            lambda: [
-                pod
-                for pod in story.pods(deal.contract, name)
-                if pod.status.container_statuses[0].state.terminated is not None
-            ],
-            timeout=60,
-            what=f"{name}'s worker stopped by its batch Job's deadline",
+        worker = story.terminated_worker(
+            deal.contract, name, f"{name}'s worker stopped by its batch Job's deadline"
         )
     finally:
         os.kill(operator.process.pid, signal.SIGCONT)

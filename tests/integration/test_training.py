@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import signal
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from tests.integration.hub import (
+    JOBS,
     clean_room,
     owner_of,
     refusal,
@@ -398,6 +401,36 @@ def test_a_killed_operator_loses_no_usage_and_counts_none_twice(
     assert max(e["details"]["gpuSeconds"] for e in mine if e["kind"] == "UsageMetered") == metered
     verified = story.verify_ledger(deal.contract)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_job_that_completed_unseen_before_its_contract_expired_succeeded(
+    story: Story, operator: OperatorProcess
+) -> None:
+    # The next leader looks at the job only after the contract's notAfter: its worker had
+    # completed before it, so the job Succeeded; it was not stopped by the expiry.
+    not_after = (datetime.now(UTC) + timedelta(seconds=30)).replace(microsecond=0)
+    deal = story.deal(not_after=not_after)
+    name = submit(story, deal, gpus_per_worker=1, run_for="6s")
+    story.wait_job(deal.namespace, name, "Running", timeout=20)
+    assert operator.process is not None
+    os.kill(operator.process.pid, signal.SIGSTOP)  # a leader gap
+    try:
+        worker = story.terminated_worker(deal.contract, name, f"{name}'s worker completed")
+        wait_until(
+            lambda: datetime.now(UTC) > not_after + timedelta(seconds=1),
+            timeout=60,
+            what="the contract's notAfter passed",
+        )
+        unseen = story.hub.get(JOBS, name, deal.namespace)
+        assert unseen is not None
+        assert unseen["status"]["phase"] == "Running", "the frozen operator reported the job"
+    finally:
+        os.kill(operator.process.pid, signal.SIGCONT)
+    assert worker.status.container_statuses[0].state.terminated.finished_at < not_after
+    done = story.wait_job(deal.namespace, name, "Succeeded", "Stopped", "Failed", timeout=30)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert abs(done["status"]["gpuSeconds"] - run_seconds(worker)) <= metering_tolerance(1, 1)
+    story.wait_contract(deal.contract, "Expired")
 
 
 def test_deleting_a_training_job_deletes_its_batch_job_and_service(story: Story) -> None:

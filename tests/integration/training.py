@@ -197,6 +197,19 @@ class Story:
         ).items
         return sorted(pods, key=completion_index)
 
+    def terminated_worker(self, contract: str, job: str, what: str) -> client.V1Pod:
+        """The job's one worker pod, once its container has terminated (within a minute)."""
+        (worker,) = wait_until(
+            lambda: [
+                pod
+                for pod in self.pods(contract, job)
+                if pod.status.container_statuses[0].state.terminated is not None
+            ],
+            timeout=60,
+            what=what,
+        )
+        return worker
+
     def manifest_pod(self, contract: str, job: str) -> client.V1Pod | None:
         """The pod the operator made to list a job's output, once it runs (on the hub, KWOK
         marks it Running and never runs its program)."""

@@ -15,6 +15,7 @@ from tds_operator.policy.enforcement import (
     batch_outcome,
     budget_exhausted,
     budget_outcome,
+    contract_ended_at,
     contract_lets_jobs_run,
     gpu_seconds,
     live_budget,
@@ -22,9 +23,11 @@ from tds_operator.policy.enforcement import (
     remaining_seconds,
     revoked,
     running_workers,
+    seconds_to_budget_end,
     start_time,
     stop_order,
     stop_reason,
+    succeeded_by,
     usage_due,
     validity_outcome,
     worker_failure,
@@ -89,11 +92,22 @@ def test_usage_is_next_metered_at_the_whole_second_the_budget_runs_out() -> None
     assert next_metering(36, 8, at, interval=10.0) == pytest.approx(4.7)
     assert next_metering(36, 8, at, interval=2.0) == 2.0
     assert next_metering(1000, 8, at, interval=2.0) == 2.0
+    assert seconds_to_budget_end(36, 8, at) == pytest.approx(4.7)
+
+
+def test_a_stop_is_prepared_its_lead_before_the_budgets_second() -> None:
+    at = NOW.replace(microsecond=300_000)
+    # The budget's second is 4.7 s away: wake 1 s before it, and at once once that is past.
+    assert next_metering(36, 8, at, interval=10.0, lead=1.0) == pytest.approx(3.7)
+    assert next_metering(4, 8, at, interval=10.0, lead=1.0) == 0.0
+    assert seconds_to_budget_end(4, 8, at) == pytest.approx(0.7)
 
 
 def test_without_running_gpus_or_budget_left_usage_is_metered_at_the_interval() -> None:
     assert next_metering(36, 0, NOW, interval=2.0) == 2.0
     assert next_metering(-5, 8, NOW, interval=2.0) == 2.0
+    assert seconds_to_budget_end(36, 0, NOW) is None
+    assert seconds_to_budget_end(-5, 8, NOW) is None
 
 
 def pod(state: dict[str, Any]) -> dict[str, Any]:
@@ -350,3 +364,32 @@ def test_with_no_job_holding_gpus_every_job_of_an_ended_contract_is_reconciled()
         a_job_in("Succeeded", "done"),
     ]
     assert names(stop_order(jobs)) == ["second", "going", "done"]
+
+
+def test_a_contract_ended_at_its_not_after_or_when_its_active_condition_turned_false() -> None:
+    expired = live_contract() | {"spec": {"validity": {"notAfter": "2027-01-15T11:59:50Z"}}}
+    assert contract_ended_at(expired, NOW) == NOW - timedelta(seconds=10)
+    revoked = live_contract("Revoked", active={"lastTransitionTime": "2027-01-15T11:59:40Z"})
+    assert contract_ended_at(revoked, NOW) == NOW - timedelta(seconds=20)
+    # Revoked a moment ago, not reported yet; or deleted: it ends now.
+    assert contract_ended_at(live_contract(revoked=True), NOW) == NOW
+    assert contract_ended_at(None, NOW) == NOW
+
+
+def test_a_job_whose_workers_completed_before_its_contract_ended_succeeded() -> None:
+    done = pod(
+        {"terminated": {"startedAt": "2027-01-15T11:59:00Z", "finishedAt": "2027-01-15T11:59:30Z"}}
+    )
+    outcome = succeeded_by(batch("Complete"), [done], NOW)
+    assert outcome is not None
+    assert outcome[0] == "Succeeded"
+    # Completed after the contract's end, failed, or still running: the stop stands.
+    assert succeeded_by(batch("Complete"), [done], NOW - timedelta(seconds=31)) is None
+    assert succeeded_by(batch("Failed"), [done], NOW) is None
+    assert succeeded_by({"status": {}}, [done], NOW) is None
+    # Pods gone: the batch Job's completion time tells.
+    complete = batch("Complete") | {
+        "status": {**batch("Complete")["status"], "completionTime": "2027-01-15T12:00:05Z"}
+    }
+    assert succeeded_by(complete, [], NOW) is None
+    assert succeeded_by(complete, [], NOW + timedelta(seconds=5)) is not None

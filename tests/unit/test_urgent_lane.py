@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tds_operator.handlers.queue import ReconcileQueue
+from tds_operator.kube import URGENT_REQUESTS
 from tds_operator.policy.contract import ends_now, validity_passed
 
 pytestmark = pytest.mark.unit
@@ -38,6 +39,20 @@ async def test_an_urgent_key_runs_before_every_routine_key_queued_ahead_of_it() 
     queue.put_first(["resync-1"])  # a new leader's work left: ahead of routine, not of stops
     await run_all(queue)
     assert calls == ["stop-1", "meter-2", "resync-1", "meter-1", "meter-3"]
+
+
+async def test_an_urgent_reconciles_api_requests_are_urgent_and_a_routine_ones_are_not() -> None:
+    seen: dict[str, bool] = {}
+
+    async def reconcile(key: str) -> None:
+        seen[key] = URGENT_REQUESTS.get()
+
+    queue = ReconcileQueue("Test", reconcile, workers=1)
+    queue.enqueue("meter")
+    queue.enqueue("stop", urgent=True)
+    await run_all(queue)
+    assert seen == {"stop": True, "meter": False}
+    assert URGENT_REQUESTS.get() is False
 
 
 async def test_the_queues_predicate_makes_a_key_urgent_when_it_becomes_ready() -> None:

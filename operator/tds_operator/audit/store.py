@@ -31,7 +31,6 @@ from tds_operator.audit.chain import (
     trusted_entries,
     verify_before_append,
 )
-from tds_operator.audit.turns import Turns
 from tds_operator.desired.labels import (
     CONTRACT_LABEL,
     CONTRACT_UID_LABEL,
@@ -40,6 +39,7 @@ from tds_operator.desired.labels import (
 )
 from tds_operator.kube import Kube, KubeError
 from tds_operator.metrics import LEDGER_APPENDS, count_ledger_failure
+from tds_operator.turns import Turns
 
 LEDGER_LABEL = "tds.io/audit-ledger"
 CONFLICT_RETRIES = 5

@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
+from tds_operator.kube import URGENT_REQUESTS
 from tds_operator.metrics import (
     QUEUE_ADDS,
     QUEUE_DEPTH,
@@ -185,6 +186,8 @@ class ReconcileQueue:
     async def _run_one(self, key: str, urgent_since: float | None = None) -> None:
         started = time.perf_counter()
         waited = None if urgent_since is None else time.monotonic() - urgent_since
+        # An urgent reconcile's requests go ahead of routine ones waiting for a place.
+        urgent = URGENT_REQUESTS.set(waited is not None)
         try:
             wake_after = await self._reconcile(key)
         except asyncio.CancelledError:
@@ -206,6 +209,7 @@ class ReconcileQueue:
             if wake_after is not None:
                 self._schedule(key, max(wake_after, 0.001))
         finally:
+            URGENT_REQUESTS.reset(urgent)
             took = time.perf_counter() - started
             RECONCILE_DURATION.labels(kind=self.kind).observe(took)
             if waited is not None:

@@ -11,7 +11,7 @@ ends as Stopped with the contract's reason.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -68,7 +68,7 @@ from tds_operator.handlers.objects import (
     write_status,
 )
 from tds_operator.handlers.outputs import OutputVolume
-from tds_operator.handlers.workload import Workload, workload_of
+from tds_operator.handlers.workload import Workload, with_pods, workload_of
 from tds_operator.metrics import count_admission
 from tds_operator.policy.conditions import set_condition, timestamp
 from tds_operator.policy.contract import validity_passed
@@ -79,14 +79,17 @@ from tds_operator.policy.enforcement import (
     batch_outcome,
     budget_exhausted,
     budget_outcome,
+    contract_ended_at,
     contract_lets_jobs_run,
     gpu_seconds,
     live_budget,
     next_metering,
     remaining_seconds,
     running_workers,
+    seconds_to_budget_end,
     start_time,
     stop_reason,
+    succeeded_by,
     usage_due,
     validity_outcome,
 )
@@ -99,6 +102,9 @@ OUTPUT_JOB_DELETED = "TrainingJobDeleted"
 OUTPUT_RETENTION_PASSED = "RetentionPassed"
 # Usage is also metered at the whole second the budget runs out; wake just after it.
 WAKE_MARGIN_SECONDS = 0.05
+# A job wakes this long before the second its contract's budget runs out, so that everything
+# its stop needs is read by then and its deletes reach the workers within that very second.
+STOP_LEAD_SECONDS = 1.0
 # While the clean room is not sealed yet, look again this soon (the contract's status changing,
 # as its reconcile opens the clean room, wakes the job sooner).
 CLEAN_ROOM_RECHECK_SECONDS = 1.0
@@ -166,11 +172,11 @@ class TrainingJobReconciler:
                 return admitted
             body = await self.kube.get(API_VERSION, TRAINING_JOB, name, namespace) or body
         if not contract_lets_jobs_run(contract):
-            await self._stop(body, stop_reason(contract))
+            await self._stop_unless_done(body, contract, stop_reason(contract))
             return None
         expired = validity_passed(contract, utcnow())
         if expired is not None:
-            await self._stop(body, expired)
+            await self._stop_unless_done(body, contract, expired)
             return None
         assert contract is not None
         return await self._run(body, job, contract)
@@ -311,7 +317,7 @@ class TrainingJobReconciler:
         if budget.used_up:
             # The job stops itself the second its contract's jobs reach the budget, without
             # waiting for the contract's usage and phase to catch up; so do its siblings.
-            await self._stop(body, budget_exhausted(gpu_budget, budget))
+            await self._stop(body, budget_exhausted(gpu_budget, budget), pods=pods)
             self._wake_siblings(body, jobs)
             return None
         metadata = body["metadata"]
@@ -319,6 +325,10 @@ class TrainingJobReconciler:
             # A stop came while this pass read (a revocation, an expiry): it runs at once,
             # instead of this pass's writes.
             return None
+        due = seconds_to_budget_end(budget.gpu_seconds_left, budget.gpus_running, now)
+        if due is not None and due <= STOP_LEAD_SECONDS:
+            end = now + timedelta(seconds=due)
+            return await self._stop_at_budget(body, contract, jobs, recorded, end)
         workers = running_workers(pods)
         if workers:
             # Every backstop follows the second the budget runs out at the GPUs held now.
@@ -343,10 +353,59 @@ class TrainingJobReconciler:
             return None
         return (
             next_metering(
-                budget.gpu_seconds_left, budget.gpus_running, now, METERING_INTERVAL_SECONDS
+                budget.gpu_seconds_left,
+                budget.gpus_running,
+                now,
+                METERING_INTERVAL_SECONDS,
+                lead=STOP_LEAD_SECONDS,
             )
             + WAKE_MARGIN_SECONDS
         )
+
+    async def _stop_unless_done(
+        self, body: Manifest, contract: Manifest | None, decision: Decision
+    ) -> None:
+        """The contract no longer lets the job run: stop its workers, unless they had all
+        completed before the contract ended (while no operator looked at the job): then it
+        Succeeded."""
+        batch = await self.workload.batch_job(body)
+        if batch is None:
+            await self._stop(body, decision)
+            return
+        pods = await self.workload.pods(body)
+        now = utcnow()
+        done = succeeded_by(batch, pods, contract_ended_at(contract, now))
+        if done is None:
+            await self._stop(body, decision, pods=pods)
+            return
+        gpus_per_worker = int((body.get("spec") or {}).get("gpusPerWorker", 1))
+        used = gpu_seconds(pods, gpus_per_worker, now)
+        await self._finish(body, *done, used=used, started=start_time(pods))
+
+    async def _stop_at_budget(
+        self,
+        body: Manifest,
+        contract: DataContract,
+        jobs: list[tuple[Manifest, list[Manifest]]],
+        recorded: list[AuditEntry],
+        end: datetime,
+    ) -> float | None:
+        """The contract's jobs reach the budget at the whole second `end`, less than
+        STOP_LEAD_SECONDS away: with all else read already, wait for that second, read the
+        contract's pods once more and, the budget used up, stop the workers, whose deletes then
+        reach them within that second. Never sooner: pods deleted before it would meter less
+        than the budget. (A sibling that ended meanwhile leaves budget: a metering pass follows.)"""
+        await asyncio.sleep(max(0.0, (end - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS)
+        pods = await self.workload.contract_pods(contract.metadata.name or "")
+        jobs = with_pods([job for job, _ in jobs], pods)
+        budget = await self._live_budget(contract, jobs, utcnow(), recorded)
+        if not budget.used_up:
+            return WAKE_MARGIN_SECONDS
+        own = [pods for job, pods in jobs if job["metadata"]["uid"] == body["metadata"]["uid"]]
+        gpu_budget = contract.spec.compute.max_gpu_hours * 3600
+        await self._stop(body, budget_exhausted(gpu_budget, budget), pods=own[0] if own else None)
+        self._wake_siblings(body, jobs)
+        return None
 
     async def _lost(self, body: Manifest, contract: DataContract) -> None:
         """The batch Job is gone while the job ran. Either the operator's own stop at the budget
@@ -590,12 +649,18 @@ class TrainingJobReconciler:
         await write_status(self.kube, body, TrainingJobStatus(output=output))
 
     async def _stop(
-        self, body: Manifest, decision: Decision, phase: TrainingJobPhase = "Stopped"
+        self,
+        body: Manifest,
+        decision: Decision,
+        phase: TrainingJobPhase = "Stopped",
+        *,
+        pods: list[Manifest] | None = None,
     ) -> None:
-        """Stop the workers now: meter up to this instant, then delete the batch Job and its
-        pods (held by their metering finalizer until the figure is recorded)."""
+        """Stop the workers now: delete the batch Job and its pods (`pods`, if the caller has
+        just read them) at once, the pods held by their metering finalizer until the figure is
+        recorded; meter them to this instant, record and report the stop."""
         gpus_per_worker = int((body.get("spec") or {}).get("gpusPerWorker", 1))
-        pods = await self.workload.pods(body)
+        pods = await self.workload.pods(body) if pods is None else pods
         ended = await self.workload.stop(body, pods)
         # Metered to the moment its pods were deleted: they ran until then, or until the finish
         # their deletes show (held by the metering finalizer) if they ended sooner (the Job

@@ -45,6 +45,11 @@ def made_for(live: Manifest | None, body: Manifest) -> bool:
     )
 
 
+def with_pods(jobs: list[Manifest], pods: list[Manifest]) -> list[tuple[Manifest, list[Manifest]]]:
+    """Each TrainingJob with the worker pods made for it."""
+    return [(job, [pod for pod in pods if made_for(pod, job)]) for job in jobs]
+
+
 class Workload:
     """The clean-room objects that run one TrainingJob's workers."""
 
@@ -98,10 +103,13 @@ class Workload:
     async def contract_jobs(self, contract: str) -> list[tuple[Manifest, list[Manifest]]]:
         """Every live TrainingJob of the contract, each with its own worker pods."""
         jobs = await self.contract_jobs_in_phase(contract)
-        pods = await self.kube.list(
+        return with_pods(jobs, await self.contract_pods(contract))
+
+    async def contract_pods(self, contract: str) -> list[Manifest]:
+        """Every worker pod in the contract's clean room."""
+        return await self.kube.list(
             "v1", "Pod", clean_room_namespace(contract), f"!{MANIFEST_LABEL}"
         )
-        return [(job, [pod for pod in pods if made_for(pod, job)]) for job in jobs]
 
     async def contract_jobs_in_phase(
         self, contract: str, phase: str | None = None
@@ -140,14 +148,15 @@ class Workload:
         await self._delete_own("batch/v1", "Job", body)
 
     async def stop(self, body: Manifest, pods: list[Manifest]) -> list[Manifest]:
-        """Delete the batch Job, then the worker `pods` (just listed) all at once: without their
+        """Delete the batch Job and the worker `pods` (just listed) all at once: without their
         batch Job (gone, or deleted in the background) they would run on until the garbage
-        collector came to them; while it lives, it would replace them. The pods as their deletes
-        left them: terminating, held by the metering finalizer, each showing its finish if it
-        had ended by then (the Job controller may have ended it first); a pod gone meanwhile, as
-        listed."""
-        await self._stop_batch_job(body, pods)
-        answers = await asyncio.gather(*(self._delete_pod(pod) for pod in pods))
+        collector came to them, and a pod deleted first does not make the batch Job replace it
+        (its backoffLimit of 0 fails it instead). The pods as their deletes left them:
+        terminating, held by the metering finalizer, each showing its finish if it had ended by
+        then (the Job controller may have ended it first); a pod gone meanwhile, as listed."""
+        _, *answers = await asyncio.gather(
+            self._stop_batch_job(body, pods), *(self._delete_pod(pod) for pod in pods)
+        )
         return [
             answer if answer is not None and answer.get("kind") == "Pod" else listed
             for listed, answer in zip(pods, answers, strict=True)

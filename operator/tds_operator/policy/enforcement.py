@@ -113,6 +113,38 @@ def batch_outcome(
     return None
 
 
+def contract_ended_at(contract: LiveObject | None, now: datetime) -> datetime:
+    """When the contract stopped letting jobs run: its notAfter once passed, else when its
+    Active condition turned False, else `now` (revoked or deleted a moment ago)."""
+    spec, status = (contract or {}).get("spec") or {}, (contract or {}).get("status") or {}
+    not_after = parse(str((spec.get("validity") or {}).get("notAfter") or ""))
+    if not_after is not None and not_after <= now:
+        return not_after
+    active = find_condition(status.get("conditions") or [], ACTIVE) or {}
+    turned = parse(str(active.get("lastTransitionTime") or ""))
+    if active.get("status") == "False" and turned is not None and turned <= now:
+        return turned
+    return now
+
+
+def succeeded_by(
+    batch: LiveObject, pods: Sequence[LiveObject], end: datetime
+) -> tuple[TrainingJobPhase, Decision] | None:
+    """The batch Job's Succeeded outcome if its workers all completed by `end` (the contract's
+    end): a job that finished its work while no operator looked, before its contract ended, is
+    reported Succeeded, not stopped."""
+    outcome = batch_outcome(batch, pods)
+    if outcome is None or outcome[0] != "Succeeded":
+        return None
+    windows = [window for pod in pods if (window := pod_run_window(pod, end)) is not None]
+    completed = (
+        max(finish for _, finish in windows)
+        if windows
+        else parse(str((batch.get("status") or {}).get("completionTime") or ""))
+    )
+    return outcome if completed is not None and completed <= end else None
+
+
 DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
 VALIDITY_ENDED: Final = "ValidityEnded"
 
@@ -214,16 +246,27 @@ def remaining_seconds(
     return max(1, min(job.max_duration_seconds, validity_end - start, budget_end - start))
 
 
-def next_metering(
-    gpu_seconds_left: float, gpus_running: int, now: datetime, interval: float
-) -> float:
-    """Seconds until usage is next metered: every `interval`, and at the whole second at which
-    the metered usage (see `gpu_seconds`) reaches the budget at the current rate."""
+def seconds_to_budget_end(
+    gpu_seconds_left: float, gpus_running: int, now: datetime
+) -> float | None:
+    """Seconds from `now` to the whole second at which the metered usage (see `gpu_seconds`)
+    reaches the budget at the current rate; None while nothing uses it up."""
     if gpus_running <= 0 or gpu_seconds_left <= 0:
+        return None
+    at = math.floor(now.timestamp()) + math.ceil(gpu_seconds_left / gpus_running)
+    return max(0.0, at - now.timestamp())
+
+
+def next_metering(
+    gpu_seconds_left: float, gpus_running: int, now: datetime, interval: float, lead: float = 0.0
+) -> float:
+    """Seconds until usage is next metered: every `interval`, and `lead` seconds before the
+    whole second at which the metered usage reaches the budget at the current rate (to
+    prepare the stop at that second)."""
+    due = seconds_to_budget_end(gpu_seconds_left, gpus_running, now)
+    if due is None:
         return interval  # nothing runs out; a used-up budget ends the contract, which wakes us
-    whole_seconds = math.ceil(gpu_seconds_left / gpus_running)
-    at = math.floor(now.timestamp()) + whole_seconds
-    return min(interval, max(0.0, at - now.timestamp()))
+    return min(interval, max(0.0, due - lead))
 
 
 def pod_run_window(pod: Mapping[str, Any], now: datetime) -> tuple[datetime, datetime] | None:

@@ -1,5 +1,6 @@
 """Turns at a contract's ledger: one writer at a time, first come first served, except that the
-record of a job's end goes before the admissions and denials still waiting."""
+record of a job's end goes before the admissions and denials still waiting. Turns at a client's
+requests in flight: so many at once, a stop's requests before the routine ones waiting."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import pytest
 
-from tds_operator.audit.turns import Turns
+from tds_operator.turns import Turns
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +66,29 @@ def test_a_writer_cancelled_while_waiting_or_once_handed_the_turn_passes_it_on(
         return order
 
     assert asyncio.run(scenario()) == ["late", "after"]
+
+
+def test_up_to_capacity_hold_turns_at_once_and_an_urgent_waiter_goes_first() -> None:
+    async def scenario() -> list[str]:
+        turns, order = Turns(capacity=2), []
+        release = asyncio.Event()
+
+        async def request(name: str, urgent: bool = False) -> None:
+            async with turns.turn(urgent=urgent):
+                order.append(name)
+                if name.startswith("held"):
+                    await release.wait()
+
+        held = [asyncio.create_task(request(f"held-{n}")) for n in (1, 2)]
+        await asyncio.sleep(0)
+        waiting = [
+            asyncio.create_task(request("resync")),
+            asyncio.create_task(request("stop", True)),
+        ]
+        await asyncio.sleep(0)
+        assert order == ["held-1", "held-2"], "a third got in while two held turns"
+        release.set()
+        await asyncio.gather(*held, *waiting)
+        return order
+
+    assert asyncio.run(scenario()) == ["held-1", "held-2", "stop", "resync"]

@@ -368,13 +368,12 @@ class TrainingJobReconciler:
         """The contract no longer lets the job run: stop its workers, unless they had all
         completed before the contract ended (while no operator looked at the job): then it
         Succeeded."""
-        batch = await self.workload.batch_job(body)
-        if batch is None:
-            await self._stop(body, decision)
-            return
         pods = await self.workload.pods(body)
+        # A worker still running has not completed: the common stop reads no batch Job.
+        batch = None if running_workers(pods) else await self.workload.batch_job(body)
         now = utcnow()
-        done = succeeded_by(batch, pods, contract_ended_at(contract, now))
+        ended = contract_ended_at(contract, now)
+        done = None if batch is None else succeeded_by(batch, pods, ended)
         if done is None:
             await self._stop(body, decision, pods=pods)
             return

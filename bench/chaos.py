@@ -36,6 +36,7 @@ from bench.chaos_invariants import (
     check_owners,
     check_phases,
     check_space_children,
+    check_takeovers,
 )
 from bench.chaos_observe import Observer
 from kubernetes import client, config
@@ -53,6 +54,7 @@ class Knobs:
     api_restarts: int = int(os.environ.get("API_RESTARTS", "2"))
     etcd_restarts: int = int(os.environ.get("ETCD_RESTARTS", "1"))
     lag_bound: float = float(os.environ.get("LAG_BOUND", "10"))
+    takeover_bound: float = float(os.environ.get("TAKEOVER_BOUND", "8"))
     settle: float = float(os.environ.get("SETTLE", "180"))
     seed: int = int(os.environ.get("SEED", str(int(time.time()))))
 
@@ -237,7 +239,8 @@ def judge(
         check_clean_rooms_closed(contracts, jobs),
         check_ledgers(contracts, jobs),
         check_metering(jobs, contracts),
-        check_budgets(contracts, jobs),
+        check_budgets(contracts, jobs, restarter.outages),
+        check_takeovers(replicas.takeovers, campaign.knobs.takeover_bound),
         check_space_children(spaces),
         refused,
     ]

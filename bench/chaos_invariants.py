@@ -193,13 +193,16 @@ def check_nothing_runs_after_end(
     bound: float,
     gaps: Sequence[tuple[float, float]] = (),
 ) -> tuple[Check, dict[str, float]]:
-    """No job's pods run more than `bound` seconds past its contract's end; the worst lag per
-    kind of end (revocation, expiry, budget), and how much of it fell in the `gaps` (no leader
-    or no API server: wall-clock intervals) rather than on a leader's queues and work."""
+    """No job runs more than `bound` served seconds past its contract's end: its pods stopped
+    and its phase reported within `bound` seconds of the end, not counting the seconds in the
+    `gaps` (no leader, or no API server: wall-clock intervals), in which nothing on the hub could
+    stop it or say so; those are bounded by their own checks. Returns the worst lag per kind of
+    end (revocation, expiry, budget) as the wall clock saw it, with its unserved seconds apart."""
     index = contract_index(contracts)
-    check = Check("nothing runs under a contract that is not Active")
+    check = Check(f"nothing runs under a contract that is not Active (bound {bound:g} s served)")
     worst: dict[str, float] = {}
     split: dict[str, float] = {}
+    worst_served = 0.0
     for job in jobs:
         contract = index.get(job.contract)
         end = contract.end if contract else None
@@ -210,24 +213,45 @@ def check_nothing_runs_after_end(
         if lag >= worst.get(end.phase, lag):
             split[end.phase] = gap
         worst[end.phase] = max(worst.get(end.phase, lag), lag)
-        if lag > bound:
+        worst_served = max(worst_served, lag - gap)
+        if lag - gap > bound:
             check.violations.append(
-                f"{job.name}: ran {lag:.1f}s after {end.phase} ({gap:.1f}s of it unserved: "
-                "no leader or no API server)"
+                f"{job.name}: ran {lag:.1f}s after {end.phase}, {lag - gap:.1f}s of it served "
+                f"({gap:.1f}s unserved: no leader or no API server)"
             )
         for pod in job.pods:
-            if pod.end > end.at + bound:
+            pod_lag = pod.end - end.at
+            if pod_lag - unserved(end.at, pod.end, gaps) > bound:
                 check.violations.append(
-                    f"{job.name}: a pod ran until {pod.end - end.at:.1f}s after {end.phase}"
+                    f"{job.name}: a pod ran until {pod_lag:.1f}s after {end.phase}, "
+                    f"{pod_lag - unserved(end.at, pod.end, gaps):.1f}s of it served"
                 )
     check.figures = "worst lag: " + (
         ", ".join(
             f"{phase} {lag:.2f}s ({split.get(phase, 0.0):.1f}s unserved)"
             for phase, lag in sorted(worst.items())
         )
-        or "none"
+        + f"; worst served {worst_served:.2f}s"
+        if worst
+        else "none"
     )
     return check, worst
+
+
+def check_takeovers(takeovers: Sequence[float], bound: float) -> Check:
+    """Every SIGKILL of the leader is followed by a standby's takeover within `bound` seconds:
+    the seconds without a leader, which the lag's bound leaves out, are bounded here."""
+    check = Check(f"a standby takes over within {bound:g} s of each leader's death")
+    for number, took in enumerate(takeovers, start=1):
+        if took > bound:
+            check.violations.append(f"takeover {number}: {took:.1f}s")
+    check.figures = (
+        f"{len(takeovers)} takeovers, mean {sum(takeovers) / len(takeovers):.1f}s, "
+        f"worst {max(takeovers):.1f}s"
+        if takeovers
+        else "no leader was killed"
+    )
+    return check
 
 
 def check_owners(owned: Sequence[Owned], owners: set[tuple[str, str, str]]) -> Check:
@@ -321,22 +345,51 @@ def check_metering(jobs: Sequence[JobFacts], contracts: Sequence[ContractFacts])
     return check
 
 
-def check_budgets(contracts: Sequence[ContractFacts], jobs: Sequence[JobFacts]) -> Check:
+def budget_second(pods: Iterable[PodRun], budget: float) -> float | None:
+    """When the pods' GPU-seconds, from their own timestamps, reached `budget` (None if never)."""
+    runs = sorted(pods, key=lambda pod: pod.start)
+    moments = sorted({moment for pod in runs for moment in (pod.start, pod.end)})
+    used, previous = 0.0, None
+    for moment in moments:
+        if previous is not None:
+            rate = sum(pod.gpus for pod in runs if pod.start <= previous and pod.end >= moment)
+            if rate and used + rate * (moment - previous) >= budget:
+                return previous + (budget - used) / rate
+            used += rate * (moment - previous)
+        previous = moment
+    return None
+
+
+def check_budgets(
+    contracts: Sequence[ContractFacts],
+    jobs: Sequence[JobFacts],
+    outages: Sequence[tuple[float, float]] = (),
+) -> Check:
     """No contract meters more than its budget plus one second of the GPUs its jobs held when
-    it ran out."""
+    it ran out, and those GPUs' seconds while the API server was down (the `outages`: nothing
+    on the hub can stop a pod then) between the budget's second and their stop."""
     check = Check("no contract meters more than budget + 1 s of the GPUs it holds")
     figures = []
     for contract in contracts:
-        held = sum(
-            j.gpus for j in jobs if j.contract == contract.name and j.reason == "GpuBudgetExhausted"
-        )
+        holders = [
+            j for j in jobs if j.contract == contract.name and j.reason == "GpuBudgetExhausted"
+        ]
+        held = sum(j.gpus for j in holders)
         over = contract.usage_gpu_seconds - contract.budget_gpu_seconds
+        pods = [pod for j in jobs if j.contract == contract.name for pod in j.pods]
+        ran_out = budget_second(pods, contract.budget_gpu_seconds)
+        stopped = max((pod.end for j in holders for pod in j.pods), default=ran_out)
+        down = unserved(ran_out, stopped, outages) if ran_out and stopped else 0.0
         if contract.end is not None and contract.end.phase == "Exhausted":
-            figures.append(f"{contract.name}: {over:+.0f} GPU-s over, {held} GPUs held")
-        if over > held + USAGE_TOLERANCE_SECONDS:
+            figures.append(
+                f"{contract.name}: {over:+.0f} GPU-s over, {held} GPUs held"
+                + (f", {down:.1f}s of it with no API server" if down else "")
+            )
+        if over > held * (1 + down) + USAGE_TOLERANCE_SECONDS:
             check.violations.append(
                 f"{contract.name}: metered {contract.usage_gpu_seconds:.0f} of a "
                 f"{contract.budget_gpu_seconds:.0f} GPU-s budget holding {held} GPUs"
+                + (f" ({down:.1f}s of it with no API server)" if down else "")
             )
     check.figures = "; ".join(figures) or "no contract ran out of budget"
     return check

@@ -13,6 +13,7 @@ from bench.chaos_invariants import (
     Owned,
     PodRun,
     SpaceChildren,
+    budget_second,
     check_budgets,
     check_clean_rooms_closed,
     check_contract_phases,
@@ -22,6 +23,7 @@ from bench.chaos_invariants import (
     check_owners,
     check_phases,
     check_space_children,
+    check_takeovers,
     expected_phases,
     unserved,
 )
@@ -121,15 +123,33 @@ def test_the_worst_lag_after_a_revocation_is_reported_and_bounded() -> None:
     assert "15.0s after Revoked" in check.violations[0]
 
 
-def test_a_lag_tells_the_time_no_leader_or_no_api_server_served_from_the_leaders_own() -> None:
+def test_a_lag_is_bounded_in_served_seconds_and_tells_the_unserved_apart() -> None:
     late = replace(stopped_by_revocation(), stopped_seen=T0 + 45, pods=(PodRun(T0, T0 + 45, 1),))
     # Revoked at T0 + 30: a leader killed at T0 + 28 (standby led 5 s later), the API server
     # down from T0 + 31 to T0 + 36 (overlapping), another kill long after.
     gaps = [(T0 + 28, T0 + 33), (T0 + 31, T0 + 36), (T0 + 100, T0 + 104)]
     assert unserved(T0 + 30, T0 + 45, gaps) == pytest.approx(6.0)
     check, _ = check_nothing_runs_after_end([late], [contract()], bound=10, gaps=gaps)
-    assert "(6.0s of it unserved" in check.violations[0]
-    assert "Revoked 15.00s (6.0s unserved)" in check.figures
+    assert check.holds, check.violations
+    assert "Revoked 15.00s (6.0s unserved); worst served 9.00s" in check.figures
+    later = replace(late, stopped_seen=T0 + 47, pods=(PodRun(T0, T0 + 47, 1),))
+    check, _ = check_nothing_runs_after_end([later], [contract()], bound=10, gaps=gaps)
+    assert "ran 17.0s after Revoked, 11.0s of it served (6.0s unserved" in check.violations[0]
+    assert "a pod ran until 17.0s after Revoked, 11.0s of it served" in check.violations[1]
+
+
+def test_a_pod_is_bounded_even_when_its_phase_was_reported_in_time() -> None:
+    running_on = replace(stopped_by_revocation(), pods=(PodRun(T0, T0 + 42, 1),))
+    check, _ = check_nothing_runs_after_end([running_on], [contract()], bound=10)
+    assert not check.holds
+    assert "a pod ran until 12.0s after Revoked" in check.violations[0]
+
+
+def test_every_takeover_is_bounded() -> None:
+    assert check_takeovers([4.0, 5.2], bound=8).holds
+    check = check_takeovers([4.0, 9.5], bound=8)
+    assert check.violations == ["takeover 2: 9.5s"]
+    assert "2 takeovers, mean 6.8s, worst 9.5s" in check.figures
 
 
 def test_an_object_whose_owner_is_gone_is_an_orphan() -> None:
@@ -184,6 +204,41 @@ def test_no_contract_meters_more_than_its_budget_and_a_second_of_its_gpus() -> N
     check = check_budgets([replace(exhausted, usage_gpu_seconds=190)], holders)
     assert not check.holds
     assert "metered 190 of a 180 GPU-s budget holding 6 GPUs" in check.violations[0]
+
+
+def test_the_budget_runs_out_when_the_pods_own_seconds_reach_it() -> None:
+    pods = [PodRun(T0, T0 + 100, 2), PodRun(T0 + 10, T0 + 100, 4)]
+    # 2 GPUs alone for 10 s (20), then 6 GPUs: 180 is reached 160 / 6 s later.
+    assert budget_second(pods, 180) == pytest.approx(T0 + 10 + 160 / 6)
+    assert budget_second(pods, 20) == pytest.approx(T0 + 10)
+    assert budget_second(pods, 10_000) is None
+
+
+def test_the_seconds_with_no_api_server_at_the_budgets_second_are_its_gpus_allowance() -> None:
+    exhausted = contract(
+        phase="Exhausted", end=ContractEnd("Exhausted", T0 + 40), budget_gpu_seconds=180
+    )
+    # Three 2-GPU jobs from T0: 180 GPU-seconds at T0 + 30; the API server was down from
+    # T0 + 28.4 to T0 + 31, and the pods stopped at T0 + 32: 2 s late, 1 s of it unserved.
+    holders = [
+        job(
+            f"j{n}",
+            gpus=2,
+            phase="Stopped",
+            reason="GpuBudgetExhausted",
+            pods=(PodRun(T0, T0 + 32, 2),),
+        )
+        for n in range(3)
+    ]
+    over_by_twelve = replace(exhausted, usage_gpu_seconds=192)
+    assert not check_budgets([over_by_twelve], holders).holds
+    check = check_budgets([over_by_twelve], holders, outages=[(T0 + 28.4, T0 + 31)])
+    assert check.holds, check.violations
+    assert "+12 GPU-s over, 6 GPUs held, 1.0s of it with no API server" in check.figures
+    check = check_budgets(
+        [replace(exhausted, usage_gpu_seconds=193)], holders, outages=[(T0 + 28.4, T0 + 31)]
+    )
+    assert "holding 6 GPUs (1.0s of it with no API server)" in check.violations[0]
 
 
 def test_a_space_missing_a_child_fails() -> None:

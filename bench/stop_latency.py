@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
+    # A SIGTERM (a timeout, a CI runner) ends the run as an interrupt does: the operator it
+    # started is stopped and the rounds' objects deleted on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     hub_serving(kueue=os.environ.get("HUB_KUEUE", "1") != "0")
     modes = ("kueue", "own") if hub_runs_kueue() else ("own",)
     print(f"hub: {hub_kubeconfig()}, queues: {', '.join(modes)}", flush=True)

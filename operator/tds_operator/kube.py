@@ -409,6 +409,26 @@ class Kube:
             headers={"Content-Type": "application/merge-patch+json"},
         )
 
+    async def json_patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        operations: Sequence[Manifest],
+        namespace: str | None = None,
+    ) -> Manifest:
+        """A JSON patch: its `test` operations make it a precondition on the fields it names
+        alone (422 if one fails), where a resourceVersion would refuse any change at all."""
+        return await self._write(
+            "patch",
+            api_version,
+            kind,
+            name=name,
+            namespace=namespace,
+            content=json.dumps(operations),
+            headers={"Content-Type": "application/json-patch+json"},
+        )
+
     async def patch_status(
         self, api_version: str, kind: str, name: str, status: Manifest, namespace: str | None = None
     ) -> Manifest:

@@ -433,14 +433,20 @@ def test_a_job_that_completed_unseen_before_its_contract_expired_succeeded(
     story.wait_contract(deal.contract, "Expired")
 
 
-def test_deleting_a_training_job_deletes_its_batch_job_and_service(story: Story) -> None:
+def test_deleting_a_training_job_deletes_its_batch_job_and_service(
+    story: Story, operator: OperatorProcess
+) -> None:
     deal = story.deal()
     name = submit(story, deal, gpus_per_worker=1, run_for="60s")
     story.wait_job(deal.namespace, name, "Running", timeout=30)
     assert story.batch_job(deal.contract, name) is not None
     assert story.service(deal.contract, name) is not None
+    failed = operator.metric("tds_reconcile_errors_total", kind="TrainingJob")
     owner_of(deal.consumer).kubectl("delete", "trainingjob", name, "-n", deal.namespace)
     wait_until(lambda: story.job(deal.namespace, name) is None, timeout=20, what="TrainingJob gone")
+    # Stopped, recorded and let go in one reconcile: the finalizer's removal does not conflict
+    # with the stop's own status write.
+    assert operator.metric("tds_reconcile_errors_total", kind="TrainingJob") == failed
     assert story.batch_job(deal.contract, name) is None
     assert story.service(deal.contract, name) is None
     wait_until(lambda: not story.pods(deal.contract, name), timeout=20, what="worker pods gone")

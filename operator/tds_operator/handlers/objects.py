@@ -65,13 +65,22 @@ async def ensure_finalizer(kube: Kube, body: Manifest) -> Manifest | None:
 
 
 async def remove_finalizer(kube: Kube, body: Manifest) -> None:
-    """Let the object go: remove the operator's finalizer."""
+    """Let the object go: remove the operator's finalizer. The patch holds only if the
+    finalizer is still where `body` shows it, whatever else changed since (this reconcile's own
+    status write, typically), so another party's finalizer is never dropped."""
     metadata = body["metadata"]
-    finalizers = [f for f in metadata.get("finalizers") or [] if f != FINALIZER]
-    if len(finalizers) == len(metadata.get("finalizers") or []):
+    finalizers = list(metadata.get("finalizers") or [])
+    if FINALIZER not in finalizers:
         return
+    at = f"/metadata/finalizers/{finalizers.index(FINALIZER)}"
     try:
-        await _patch_finalizers(kube, body, finalizers or None)
+        await kube.json_patch(
+            body["apiVersion"],
+            body["kind"],
+            metadata["name"],
+            [{"op": "test", "path": at, "value": FINALIZER}, {"op": "remove", "path": at}],
+            metadata.get("namespace"),
+        )
     except KubeError as error:
         if error.status != 404:
             raise

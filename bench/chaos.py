@@ -240,7 +240,7 @@ def judge(
         check_ledgers(contracts, jobs),
         check_metering(jobs, contracts),
         check_budgets(contracts, jobs, restarter.outages),
-        check_takeovers(replicas.takeovers, campaign.knobs.takeover_bound),
+        check_takeovers(gaps, campaign.knobs.takeover_bound, restarter.outages),
         check_space_children(spaces),
         refused,
     ]

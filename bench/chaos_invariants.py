@@ -238,17 +238,30 @@ def check_nothing_runs_after_end(
     return check, worst
 
 
-def check_takeovers(takeovers: Sequence[float], bound: float) -> Check:
-    """Every SIGKILL of the leader is followed by a standby's takeover within `bound` seconds:
-    the seconds without a leader, which the lag's bound leaves out, are bounded here."""
+def check_takeovers(
+    leaderless: Sequence[tuple[float, float]],
+    bound: float,
+    outages: Sequence[tuple[float, float]] = (),
+) -> Check:
+    """Every SIGKILL of the leader is followed by a standby's takeover within `bound` seconds
+    (`leaderless`: each kill and the next replica's leading), not counting the seconds the API
+    server was down (the `outages`), in which no replica can take the Lease. The seconds
+    without a leader, which the lag's bound leaves out, are bounded here."""
     check = Check(f"a standby takes over within {bound:g} s of each leader's death")
-    for number, took in enumerate(takeovers, start=1):
-        if took > bound:
-            check.violations.append(f"takeover {number}: {took:.1f}s")
+    took = [led - killed for killed, led in leaderless]
+    for number, (killed, led) in enumerate(leaderless, start=1):
+        served = led - killed - unserved(killed, led, outages)
+        if served > bound:
+            check.violations.append(f"takeover {number}: {led - killed:.1f}s, {served:.1f}s served")
     check.figures = (
-        f"{len(takeovers)} takeovers, mean {sum(takeovers) / len(takeovers):.1f}s, "
-        f"worst {max(takeovers):.1f}s"
-        if takeovers
+        f"{len(took)} takeovers, mean {sum(took) / len(took):.1f}s, worst {max(took):.1f}s"
+        + "".join(
+            f"; takeover {number} {led - killed:.1f}s, {unserved(killed, led, outages):.1f}s of "
+            "it with no API server"
+            for number, (killed, led) in enumerate(leaderless, start=1)
+            if unserved(killed, led, outages)
+        )
+        if took
         else "no leader was killed"
     )
     return check

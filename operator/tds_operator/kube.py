@@ -398,16 +398,8 @@ class Kube:
         subresource: str = "",
     ) -> Manifest:
         """A JSON merge patch (lists are replaced whole), e.g. of status or finalizers."""
-        return await self._write(
-            "patch",
-            api_version,
-            kind,
-            name=name,
-            namespace=namespace,
-            subresource=subresource,
-            content=json.dumps(patch),
-            headers={"Content-Type": "application/merge-patch+json"},
-        )
+        where = (api_version, kind, name, namespace, subresource)
+        return await self._patch(*where, patch, "application/merge-patch+json")
 
     async def json_patch(
         self,
@@ -419,14 +411,28 @@ class Kube:
     ) -> Manifest:
         """A JSON patch: its `test` operations make it a precondition on the fields it names
         alone (422 if one fails), where a resourceVersion would refuse any change at all."""
+        where = (api_version, kind, name, namespace, "")
+        return await self._patch(*where, operations, "application/json-patch+json")
+
+    async def _patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        subresource: str,
+        patch: Manifest | Sequence[Manifest],
+        content_type: str,
+    ) -> Manifest:
         return await self._write(
             "patch",
             api_version,
             kind,
             name=name,
             namespace=namespace,
-            content=json.dumps(operations),
-            headers={"Content-Type": "application/json-patch+json"},
+            subresource=subresource,
+            content=json.dumps(patch),
+            headers={"Content-Type": content_type},
         )
 
     async def patch_status(

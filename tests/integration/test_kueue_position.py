@@ -1,22 +1,29 @@
 """A TrainingJob queued in Kueue shows its place in its clean room's LocalQueue (Kueue's visibility
 API, aggregated into the hub's API server: HUB_KUEUE=1 make hub-up; make integration-kueue), 1
-being next, and moves up as the jobs ahead leave; no party reads a queue through that API, neither
-another organisation's nor its own. The hub has 16 GPUs (two nodes of 8)."""
+being next, and moves up as the jobs ahead leave; without that API a queued job has no position
+and runs all the same; no party reads a queue through that API, neither another organisation's nor
+its own. The hub has 16 GPUs (two nodes of 8)."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
-from tests.integration.hub import clean_room, kubectl, member_of, owner_of, refusal
+from tests.integration.hub import Person, clean_room, kubectl, member_of, owner_of, refusal
 from tests.integration.kueue import admitted, cluster_queue, queued, submit, workloads
 from tests.integration.training import Deal, Story
+from tests.processes import OperatorProcess
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 
 VISIBILITY = "/apis/visibility.kueue.x-k8s.io/v1beta2"
+VISIBILITY_API = "apiservice/v1beta2.visibility.kueue.x-k8s.io"
+UNAVAILABLE = "Kueue's visibility API (visibility.kueue.x-k8s.io/v1beta2) is not available"
 
 
 def position(story: Story, deal: Deal, name: str) -> int | None:
@@ -54,6 +61,38 @@ def test_queued_jobs_show_their_places_in_creation_order_and_move_up(story: Stor
     )
     assert position(story, deal, second) is None
     assert (story.job(deal.namespace, third) or {})["status"]["phase"] == "Queued"
+
+
+@contextmanager
+def visibility_api_gone() -> Iterator[None]:
+    """The hub without Kueue's visibility API (its APIService deleted), restored afterwards."""
+    saved = json.loads(kubectl("get", VISIBILITY_API, "-o", "json"))
+    kubectl("delete", VISIBILITY_API)
+    try:
+        yield
+    finally:
+        manifest = {key: saved[key] for key in ("apiVersion", "kind", "spec")}
+        manifest["metadata"] = {"name": saved["metadata"]["name"]}
+        Person().create(manifest)
+        kubectl("wait", "--for=condition=Available", "--timeout=60s", VISIBILITY_API)
+
+
+def test_without_the_visibility_api_a_queued_job_has_no_position_and_runs_all_the_same(
+    story: Story, operator: OperatorProcess
+) -> None:
+    with visibility_api_gone():
+        deal = story.deal(compute={"maxGpuHours": 10, "maxConcurrentGpus": 16})
+        (first,) = submit(story, deal, 1, run_for="10s")
+        story.wait_job(deal.namespace, first, "Running", timeout=30)
+        (second,) = submit(story, deal, 1, run_for="2s")
+        queued(story, deal, second)
+        # Until Kueue admits it, it waits with no position; then it runs.
+        while (body := story.job(deal.namespace, second) or {})["status"]["phase"] == "Queued":
+            assert "queuePosition" not in body["status"], body["status"]
+            time.sleep(0.2)
+        story.wait_job(deal.namespace, second, "Running", "Succeeded", timeout=60)
+    # Said once, not at every reconcile of the queued job.
+    assert operator.log_path.read_text().count(UNAVAILABLE) == 1
 
 
 def test_no_party_reads_a_queue_through_kueues_visibility_api(story: Story) -> None:

@@ -28,7 +28,7 @@ if [ ${#pids[@]} -gt 0 ]; then
   mapfile -t pids < <(hub_pids)
   [ ${#pids[@]} -eq 0 ] || kill -9 "${pids[@]}" 2>/dev/null || true
 fi
-rm -rf "$KWOK_WORKDIR" "$HUB_KUBECONFIG" "$HUB_DIR/kwokctl.yaml"
+rm -rf "$KWOK_WORKDIR" "$HUB_KUBECONFIG" "$HUB_DIR/kwokctl.yaml" "$HUB_DIR/front-proxy"
 
 mapfile -t pids < <(hub_pids)
 if [ ${#pids[@]} -gt 0 ]; then log "ERROR: hub processes still running: ${pids[*]}"; exit 1; fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Kueue on the local hub: its CRDs from the module, its manager as a local process managing
-# batch/v1 Jobs, its webhooks reached by the API server at 127.0.0.1 with a certificate of its own.
+# batch/v1 Jobs, its webhooks reached by the API server at 127.0.0.1 with a certificate of its own,
+# its visibility API (pending workloads and their positions) aggregated into the hub's API server.
 # Usage: kueue.sh start | stop. State (config, certificates, log, pid) in $HUB_DIR/kueue.
 set -euo pipefail
 log_tag='hub-kueue'
@@ -22,7 +23,14 @@ for name in sys.argv[1:]:
 PY
 }
 
-# A CA of the hub's Kueue and a serving certificate for 127.0.0.1 signed by it.
+# The aggregated visibility API's Service: the API server reaches an ExternalName Service at
+# https://<externalName>:<port> (the hub has no kube-proxy to route a ClusterIP) and verifies the
+# certificate for <service>.<namespace>.svc.
+visibility_service=tds-hub-kueue-visibility
+visibility_namespace=kube-system
+
+# A CA of the hub's Kueue, a serving certificate for 127.0.0.1 signed by it, and one for the
+# visibility API's Service name.
 make_certificates() {
   local certs=$1
   mkdir -p "$certs"
@@ -33,6 +41,36 @@ make_certificates() {
   openssl x509 -req -in "$certs/tls.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" \
     -CAcreateserial -days 30 -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') \
     -out "$certs/tls.crt" 2>/dev/null
+  mkdir -p "$certs/visibility"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$visibility_service" \
+    -keyout "$certs/visibility/tls.key" -out "$certs/visibility/tls.csr" 2>/dev/null
+  openssl x509 -req -in "$certs/visibility/tls.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" \
+    -CAcreateserial -days 30 -out "$certs/visibility/tls.crt" 2>/dev/null \
+    -extfile <(printf 'subjectAltName=DNS:%s.%s.svc\n' "$visibility_service" "$visibility_namespace")
+}
+
+# The visibility API's Service and APIService: the API server proxies
+# /apis/visibility.kueue.x-k8s.io/v1beta2 to the manager's visibility server on 127.0.0.1.
+visibility_api() {
+  local port=$1 ca
+  ca=$(base64 -w0 <"$2")
+  cat <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: $visibility_service, namespace: $visibility_namespace}
+spec: {type: ExternalName, externalName: 127.0.0.1}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta2.visibility.kueue.x-k8s.io}
+spec:
+  group: visibility.kueue.x-k8s.io
+  version: v1beta2
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  caBundle: $ca
+  service: {name: $visibility_service, namespace: $visibility_namespace, port: $port}
+YAML
 }
 
 # Kueue's webhook configurations for batch/v1 Jobs and its own kinds only, each service
@@ -84,6 +122,8 @@ webhook:
   certDir: $kueue_dir/certs
 internalCertManagement:
   enable: false
+visibilityServer:
+  bindAddress: 127.0.0.1
 leaderElection:
   leaderElect: false
 integrations:
@@ -93,14 +133,20 @@ integrations:
 fairSharing:
   preemptionStrategies: [LessThanOrEqualToFinalShare, LessThanInitialShare]
 YAML
-  # The manager reads its metrics certificate from a fixed path, /etc/kueue/metrics/certs: it runs
-  # in a mount namespace of its own, where /etc is a scratch directory holding only that.
+  # The manager reads its metrics certificate from a fixed path, /etc/kueue/metrics/certs, and its
+  # visibility server's from /visibility: it runs in a mount namespace of its own, where /etc and
+  # /visibility are scratch directories holding only those (the empty mount point /visibility is
+  # made once). The visibility server authenticates and authorizes each request through the hub's
+  # API server (its --kubeconfig): the front-proxy headers, then a SubjectAccessReview.
   # shellcheck disable=SC2016 # the inner shell expands its own arguments
   KUBECONFIG=$HUB_KUBECONFIG setsid unshare --mount --propagation private -- sh -c '
     mount -t tmpfs tmpfs /etc && mkdir -p /etc/kueue/metrics/certs &&
-    cp "$1"/tls.crt "$1"/tls.key /etc/kueue/metrics/certs/ && shift && exec "$@"' \
+    cp "$1"/tls.crt "$1"/tls.key /etc/kueue/metrics/certs/ &&
+    mkdir -p /visibility && mount -t tmpfs tmpfs /visibility &&
+    cp "$1"/visibility/tls.crt "$1"/visibility/tls.key /visibility/ && shift && exec "$@"' \
     kueue "$kueue_dir/certs" "$KUEUE_BIN/kueue" --config "$kueue_dir/config.yaml" \
-    --visibility-server-port "$VISIBILITY" --feature-gates=VisibilityOnDemand=false \
+    --kubeconfig "$HUB_KUBECONFIG" --visibility-server-port "$VISIBILITY" \
+    --feature-gates=VisibilityOnDemand=true \
     >"$kueue_dir/kueue.log" 2>&1 </dev/null &
   echo $! >"$pid_file"
   local _
@@ -111,6 +157,12 @@ YAML
   done
   webhook_configurations "$WEBHOOK" "$kueue_dir/certs/ca.crt" >"$kueue_dir/webhooks.json"
   hub_kubectl apply --server-side --field-manager=tds-hub -f "$kueue_dir/webhooks.json" >/dev/null
+  local visible=$SECONDS
+  visibility_api "$VISIBILITY" "$kueue_dir/certs/ca.crt" >"$kueue_dir/visibility.yaml"
+  hub_kubectl apply --server-side --field-manager=tds-hub -f "$kueue_dir/visibility.yaml" >/dev/null
+  hub_kubectl wait --for=condition=Available --timeout=60s \
+    apiservice/v1beta2.visibility.kueue.x-k8s.io >/dev/null
+  log "kueue visibility API available after $((SECONDS - visible))s (127.0.0.1:$VISIBILITY)"
   log "kueue $KUEUE_VERSION serving after $((SECONDS - start))s (pid $(cat "$pid_file"), webhooks on 127.0.0.1:$WEBHOOK)"
 }
 
@@ -118,6 +170,10 @@ stop() {
   # Without the manager its webhooks would refuse every batch Job: they go first.
   if [ -f "$kueue_dir/webhooks.json" ] && hub_is_serving; then
     hub_kubectl delete --ignore-not-found -f "$kueue_dir/webhooks.json" >/dev/null
+  fi
+  # Without the manager the API server would answer the visibility API with 503: it goes too.
+  if [ -f "$kueue_dir/visibility.yaml" ] && hub_is_serving; then
+    hub_kubectl delete --ignore-not-found -f "$kueue_dir/visibility.yaml" >/dev/null
   fi
   if kueue_running; then
     local pid

@@ -6,6 +6,20 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# A front-proxy CA of the hub and the API server's client certificate (CN front-proxy-client)
+# signed by it; EC keys, made in a fraction of a second.
+make_front_proxy_certificates() {
+  local certs=$1
+  mkdir -p "$certs"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/CN=tds-hub-front-proxy-ca" -keyout "$certs/ca.key" -out "$certs/ca.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=front-proxy-client" \
+    -keyout "$certs/client.key" -out "$certs/client.csr" 2>/dev/null
+  openssl x509 -req -in "$certs/client.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" \
+    -CAcreateserial -days 30 -extfile <(printf 'extendedKeyUsage=clientAuth\n') \
+    -out "$certs/client.crt" 2>/dev/null
+}
+
 if hub_is_serving; then
   log "hub '$HUB_NAME' is already serving ($HUB_KUBECONFIG)"
 else
@@ -15,6 +29,8 @@ else
     "$hub_here/down.sh"
   fi
   mkdir -p "$HUB_DIR"
+  front_proxy=$HUB_DIR/front-proxy
+  make_front_proxy_certificates "$front_proxy"
   config=$HUB_DIR/kwokctl.yaml
   # Every component is a local file, so kwokctl never downloads anything.
   cat >"$config" <<YAML
@@ -40,6 +56,18 @@ options:
 # lease, so an API server restart neither makes them exit nor leaves them waiting for their own
 # old lease (about 17 s without a Job controller to enforce deadlines).
 componentsPatches:
+# The API server proxies aggregated APIs (Kueue's visibility API) as a front proxy: it presents a
+# client certificate of a front-proxy CA of its own and names the user in X-Remote-* headers, which
+# the extension server trusts from that CA only.
+- name: kube-apiserver
+  extraArgs:
+  - {key: proxy-client-cert-file, value: $front_proxy/client.crt, override: true}
+  - {key: proxy-client-key-file, value: $front_proxy/client.key, override: true}
+  - {key: requestheader-client-ca-file, value: $front_proxy/ca.crt}
+  - {key: requestheader-allowed-names, value: front-proxy-client}
+  - {key: requestheader-username-headers, value: X-Remote-User}
+  - {key: requestheader-group-headers, value: X-Remote-Group}
+  - {key: requestheader-extra-headers-prefix, value: X-Remote-Extra-}
 - name: kube-controller-manager
   extraArgs:
   - key: leader-elect

@@ -317,6 +317,15 @@ class Kube:
                 return None
             raise
 
+    async def get_subresource(
+        self, api_version: str, kind: str, name: str, subresource: str, namespace: str | None = None
+    ) -> Manifest:
+        """One read-only subresource of an object, e.g. a LocalQueue's pending workloads in
+        Kueue's visibility API; a KubeError as any request's."""
+        return await self._request(
+            "GET", api_version, kind, name, namespace, subresource=subresource
+        )
+
     async def list(
         self,
         api_version: str,

@@ -187,3 +187,28 @@ def test_it_answers_the_contract_check_only_in_clean_rooms(
 
     refused(ready, POLICY)
     refused(ready, "only the status of Workloads in clean rooms")
+
+
+VISIBILITY = "/apis/visibility.kueue.x-k8s.io/v1beta2"
+
+
+def test_it_reads_the_pending_workloads_of_the_clean_rooms_queues_only(
+    token: Token, clean_room: str, scratch: Scratch
+) -> None:
+    """Kueue's visibility API gives a queued job's position: the operator's token reads the
+    pending workloads of a LocalQueue tds-jobs, and of no other queue (the rule names tds-jobs)."""
+    scratch.append(("localqueue.kueue.x-k8s.io", "tds-jobs", clean_room))
+    kubectl("apply", "-f", "-", stdin=json.dumps(local_queue(clean_room)))
+    queues = f"{VISIBILITY}/namespaces/{clean_room}/localqueues"
+    summary = json.loads(token.kubectl("get", "--raw", f"{queues}/tds-jobs/pendingworkloads"))
+    assert summary["kind"] == "PendingWorkloadsSummary", summary
+    refused(
+        lambda: token.kubectl("get", "--raw", f"{queues}/mallory/pendingworkloads"),
+        'cannot get resource "localqueues/pendingworkloads"',
+    )
+    refused(
+        lambda: token.kubectl(
+            "get", "--raw", f"{VISIBILITY}/clusterqueues/tds-mallory/pendingworkloads"
+        ),
+        'cannot get resource "clusterqueues/pendingworkloads"',
+    )

@@ -1,5 +1,5 @@
-"""Why a job Kueue holds back still waits, and the GPUs the contract check counts: pure readings
-of Kueue's Workload and ClusterQueue."""
+"""Why a job Kueue holds back still waits, its place in the queue, and the GPUs the contract
+check counts: pure readings of Kueue's Workload, ClusterQueue and visibility API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from tds_operator.config import OperatorConfig
-from tds_operator.policy.admissioncheck import gpus_admitted, organisation_gpus, waiting_reason
+from tds_operator.policy.admissioncheck import (
+    gpus_admitted,
+    organisation_gpus,
+    queue_position,
+    waiting_reason,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -85,6 +90,49 @@ def tj(uid: str, contract: str = "c", phase: str = "Running", workers: int = 2) 
         "spec": {"contract": contract, "workers": workers, "gpusPerWorker": 8},
         "status": {"phase": phase},
     }
+
+
+def pending(*positions: tuple[str, Any]) -> dict[str, Any]:
+    """A PendingWorkloadsSummary of a LocalQueue: each workload's name and positionInLocalQueue
+    (its positionInClusterQueue further on, as when other clean rooms' jobs are ahead)."""
+    return {
+        "kind": "PendingWorkloadsSummary",
+        "apiVersion": "visibility.kueue.x-k8s.io/v1beta2",
+        "items": [
+            {
+                "metadata": {"name": name, "namespace": "tds-cr-c"},
+                "positionInLocalQueue": position,
+                "positionInClusterQueue": 7,
+                "localQueueName": "tds-jobs",
+            }
+            for name, position in positions
+        ],
+    }
+
+
+def test_the_position_is_the_place_in_the_clean_rooms_queue_one_being_next() -> None:
+    summary = pending(("job-a", 0), ("job-b", 1), ("job-c", 2))
+    assert [queue_position(summary, name) for name in ("job-a", "job-b", "job-c")] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        pending(("other", 0)),
+        {"items": []},
+        {"items": None},
+        {},
+        pending(("job-a", None)),
+        pending(("job-a", -1)),
+        pending(("job-a", "0")),
+        pending(("job-a", True)),
+    ],
+    ids=["not-pending", "empty", "null-items", "no-items", "unset", "negative", "text", "bool"],
+)
+def test_a_workload_not_pending_or_without_a_valid_position_has_none(
+    summary: dict[str, Any],
+) -> None:
+    assert queue_position(summary, "job-a") is None
 
 
 def test_the_check_counts_the_contracts_admitted_unfinished_jobs_but_the_one_it_decides() -> None:

@@ -72,6 +72,10 @@ KUEUE_KINDS = {
 }
 """Kueue's kinds the operator handles when the cluster runs Kueue (TDS_KUEUE)."""
 KUEUE_WORKLOAD_CRD = "workloads.kueue.x-k8s.io"
+KUEUE_VISIBILITY = "visibility.kueue.x-k8s.io/v1beta2"
+"""Kueue's visibility API (an aggregated API of the Kueue manager): a LocalQueue's pending
+workloads with their positions, which the operator only reads."""
+PENDING_WORKLOADS = "pendingworkloads"
 ADMISSION = "admissionregistration.k8s.io/v1"
 BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     ("v1", "Namespace"): False,
@@ -100,6 +104,7 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     ("authentication.k8s.io/v1", "SelfSubjectReview"): False,
     ("coordination.k8s.io/v1", "Lease"): True,
     **{(KUEUE, kind): namespaced for kind, namespaced in KUEUE_KINDS.items()},
+    (KUEUE_VISIBILITY, "LocalQueue"): True,
 }
 """The built-in kinds (and Kueue's) the operator handles, and whether each is namespaced."""
 

@@ -247,11 +247,12 @@ class TrainingJobStatus(ObservedStatus):
     queue_position: StrictInt | None = Field(
         None,
         ge=1,
-        description="While Queued in the operator's own queue: the job's place among its "
-        "contract's queued jobs, 1 being the next to be admitted (they are admitted in the order "
-        "they were created). Unset when the job waits in Kueue (TDS_KUEUE), which gives no "
-        "position: the Queued condition says why it waits (ContractConcurrency, "
-        "OrganisationQuota, HubCapacity).",
+        description="While Queued: the job's place among its contract's queued jobs, 1 being the "
+        "next to be admitted. In the operator's own queue they are admitted in the order they "
+        "were created. In Kueue (TDS_KUEUE) it is the job's place in its clean room's LocalQueue "
+        "(the contract's jobs only), as Kueue's visibility API gives it, refreshed at least every "
+        "10 s; unset while Kueue holds GPUs for the job pending the contract check, or where the "
+        "cluster does not serve that API. The Queued condition says why the job waits.",
     )
     gpu_seconds: StrictInt | None = Field(
         None, ge=0, description="GPU-seconds metered from worker start to stop."

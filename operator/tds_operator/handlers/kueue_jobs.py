@@ -4,7 +4,8 @@ through its AdmissionCheck.
 The reconcile differs from the operator's own queue only before admission. A job that breaks a
 permanent term is Denied at once, as without Kueue. Otherwise, once the clean room is sealed, its
 batch Job is created suspended on the clean room's LocalQueue, and the job is Queued, saying why
-from its Workload (ContractConcurrency, OrganisationQuota, HubCapacity). Kueue starts every worker
+from its Workload (ContractConcurrency, OrganisationQuota, HubCapacity), with its place in that
+LocalQueue from Kueue's visibility API (queuePosition, 1 being next). Kueue starts every worker
 together when it has the GPUs for all of them and the contract check (handlers/kueue.py) answered
 Ready, which records the admission on the ledger: from then on the job is Admitted, then Running,
 and is run, metered and stopped as any other.
@@ -12,8 +13,10 @@ and is run, metered and stopped as any other.
 
 from __future__ import annotations
 
+import logging
+
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.resources import DATA_CONTRACT
+from tds_operator.api.resources import DATA_CONTRACT, KUEUE_VISIBILITY, PENDING_WORKLOADS
 from tds_operator.api.trainingjob import ADMITTED, ADMITTED_REASON, CLEAN_ROOM_READY, TrainingJob
 from tds_operator.audit.events import admission_event, job_key
 from tds_operator.audit.usage import admitted_jobs
@@ -34,11 +37,15 @@ from tds_operator.handlers.trainingjobs import (
     TrainingJobReconciler,
 )
 from tds_operator.handlers.workload import Workload
+from tds_operator.kube import KubeError
 from tds_operator.metrics import count_admission
+from tds_operator.policy.admissioncheck import holds, queue_position
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import contract_lets_jobs_run, stop_reason
 from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean_room
 from tds_operator.policy.training import must_wait
+
+logger = logging.getLogger(__name__)
 
 
 class KueueTrainingJobReconciler(TrainingJobReconciler):
@@ -47,6 +54,9 @@ class KueueTrainingJobReconciler(TrainingJobReconciler):
     def __init__(self, op: Operator) -> None:
         super().__init__(op)
         self.workload = Workload(op.kube, queue=CLEAN_ROOM_QUEUE)
+        # Whether the last read of Kueue's visibility API failed: said once in the log, until a
+        # read succeeds again.
+        self._positions_unavailable = False
 
     async def _admit(
         self, body: Manifest, job: TrainingJob, contract: Manifest | None
@@ -108,5 +118,32 @@ class KueueTrainingJobReconciler(TrainingJobReconciler):
             if batch is None:
                 return CLEAN_ROOM_RECHECK_SECONDS
         workload = await workload_of_job(self.kube, batch)
-        await self._queue(body, await why_queued(self.op, job, workload), None)
+        why = await why_queued(self.op, job, workload)
+        await self._queue(body, why, await self._position(workload))
         return QUEUE_RECHECK_SECONDS
+
+    async def _position(self, workload: Manifest | None) -> int | None:
+        """The Workload's place in its clean room's LocalQueue (1 = next), from one read of
+        Kueue's visibility API; None while Kueue holds GPUs for it or has not queued it, or if
+        the cluster does not serve that API (a queued job needs no position to be admitted)."""
+        if workload is None or holds(workload, "QuotaReserved"):
+            return None
+        namespace, name = workload["metadata"]["namespace"], workload["metadata"]["name"]
+        try:
+            pending = await self.kube.get_subresource(
+                KUEUE_VISIBILITY, "LocalQueue", CLEAN_ROOM_QUEUE, PENDING_WORKLOADS, namespace
+            )
+        except KubeError as error:
+            if error.status not in (403, 404, 503):
+                raise
+            if not self._positions_unavailable:
+                logger.warning(
+                    "Kueue's visibility API (%s) is not available (%s): queued jobs get no "
+                    "queuePosition until it is",
+                    KUEUE_VISIBILITY,
+                    error,
+                )
+            self._positions_unavailable = True
+            return None
+        self._positions_unavailable = False
+        return queue_position(pending, name)

@@ -771,8 +771,9 @@ class TrainingJobReconciler:
                 timestamp(utcnow()) if completed and not status.get("completionTime") else None
             ),
         )
-        # Out of the queue: no position, in the same write as the new phase.
-        clear = () if phase == "Queued" else ("queuePosition",)
+        # Out of the queue (or in Kueue's, with no position to give): no position, in the same
+        # write as the new phase.
+        clear = () if phase == "Queued" and queue_position is not None else ("queuePosition",)
         written = await write_status(self.kube, body, new_status, clear=clear)
         if phase == "Running" and status.get("phase") == "Running":
             # A metering pass's write: its event would only start the next pass at once,

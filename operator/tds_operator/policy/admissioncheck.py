@@ -108,6 +108,20 @@ def waiting_reason(
     )
 
 
+def queue_position(pending: Mapping[str, Any], workload: str) -> int | None:
+    """A Workload's place among its LocalQueue's pending workloads, 1 being the next Kueue admits,
+    from the visibility API's PendingWorkloadsSummary (whose positions count from 0); None if it
+    is not among them (Kueue reserved its GPUs already, or has not queued it yet)."""
+    for item in pending.get("items") or []:
+        if (item.get("metadata") or {}).get("name") != workload:
+            continue
+        position = item.get("positionInLocalQueue")
+        if isinstance(position, int) and not isinstance(position, bool) and position >= 0:
+            return position + 1
+        return None
+    return None
+
+
 def gpus_admitted(
     jobs: Iterable[Mapping[str, Any]], contract: str, admitted: set[str], *, except_uid: str
 ) -> int:

@@ -70,11 +70,11 @@ from tds_operator.handlers.objects import (
 from tds_operator.handlers.outputs import OutputVolume
 from tds_operator.handlers.workload import Workload, with_pods, workload_of
 from tds_operator.metrics import count_admission
+from tds_operator.policy.cadence import metering_interval
 from tds_operator.policy.conditions import set_condition, timestamp
 from tds_operator.policy.contract import validity_passed
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
-    METERING_INTERVAL_SECONDS,
     LiveBudget,
     batch_outcome,
     budget_exhausted,
@@ -351,16 +351,13 @@ class TrainingJobReconciler:
             self._wake_siblings(body, jobs)
         if not workers:
             return None
-        return (
-            next_metering(
-                budget.gpu_seconds_left,
-                budget.gpus_running,
-                now,
-                METERING_INTERVAL_SECONDS,
-                lead=STOP_LEAD_SECONDS,
-            )
-            + WAKE_MARGIN_SECONDS
-        )
+        # Less often while the budget and the contract's end are far; the budget's second is
+        # prepared on time whatever the interval, and what moves it wakes the job at once.
+        ends_in = (contract.spec.validity.not_after - now).total_seconds()
+        interval = metering_interval(due, ends_in)
+        lead = STOP_LEAD_SECONDS
+        left, gpus = budget.gpu_seconds_left, budget.gpus_running
+        return next_metering(left, gpus, now, interval, lead=lead) + WAKE_MARGIN_SECONDS
 
     async def _stop_unless_done(
         self, body: Manifest, contract: Manifest | None, decision: Decision

@@ -35,6 +35,7 @@ from tds_operator.handlers.context import Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
 from tds_operator.policy.backstop import deadline_of
+from tds_operator.policy.cadence import contract_change_reaches_jobs
 from tds_operator.policy.contract import TERMINAL_PHASES
 from tds_operator.policy.enforcement import contract_lets_jobs_run, stop_order
 
@@ -55,7 +56,9 @@ async def contract_changed(
     name: str, body: kopf.Body, event: kopf.RawEvent, memo: Operator, **_: Any
 ) -> None:
     """A DataContract changed: keep it in the index, reconcile it; its spaces may now be
-    deletable; its jobs enforce it at once (revoked, expired, exhausted...)."""
+    deletable; its jobs enforce it at once (revoked, expired, exhausted...), unless nothing
+    they act on changed (its reconcile reporting its usage after a metering pass)."""
+    previous = memo.contracts.get(name)
     memo.contracts.observe(dict(event["object"]), event.get("type") == "DELETED")
     memo.enqueue(DATA_CONTRACT, name)
     spec = body.get("spec") or {}
@@ -65,6 +68,9 @@ async def contract_changed(
             memo.enqueue(DATA_SPACE, space)
     # Jobs whose contract no longer lets them run are stopped ahead of routine work.
     stop = not contract_lets_jobs_run(body)
+    deleted = event.get("type") == "DELETED"
+    if not (stop or deleted or contract_change_reaches_jobs(previous, body)):
+        return
     jobs = await jobs_of_contract(memo, name)
     for job in stop_order(jobs) if stop else jobs:
         metadata = job["metadata"]

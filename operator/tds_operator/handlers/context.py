@@ -65,6 +65,9 @@ class Operator:
         self.metering_writes = OwnWrites()
         """The operator's status writes of running TrainingJobs (each metering pass writes the
         GPU-seconds): their events are no news, the next pass comes on its own schedule."""
+        self.contract_reports = OwnWrites()
+        """The status writes of the DataContracts' own reconciles: their events are no news to
+        the contract (its reconcile wrote what it had just decided)."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None

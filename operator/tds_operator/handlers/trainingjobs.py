@@ -70,7 +70,6 @@ from tds_operator.handlers.objects import (
 from tds_operator.handlers.outputs import OutputVolume
 from tds_operator.handlers.workload import Workload, with_pods, workload_of
 from tds_operator.metrics import count_admission
-from tds_operator.policy.cadence import metering_interval
 from tds_operator.policy.conditions import set_condition, timestamp
 from tds_operator.policy.contract import validity_passed
 from tds_operator.policy.decision import Decision
@@ -97,6 +96,7 @@ from tds_operator.policy.manifest import ManifestSummary, manifest_outcome
 from tds_operator.policy.outputs import output_size_allowed, quarantine_ends
 from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean_room
 from tds_operator.policy.training import admit_training_job, must_wait
+from tds_operator.policy.wakes import metering_interval
 
 OUTPUT_JOB_DELETED = "TrainingJobDeleted"
 OUTPUT_RETENTION_PASSED = "RetentionPassed"

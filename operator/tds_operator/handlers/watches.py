@@ -34,10 +34,11 @@ from tds_operator.handlers.children import key_of
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
+from tds_operator.handlers.parties import change_reaches_spaces, parties
 from tds_operator.policy.backstop import deadline_of
-from tds_operator.policy.cadence import contract_change_reaches_jobs
 from tds_operator.policy.contract import TERMINAL_PHASES
 from tds_operator.policy.enforcement import contract_lets_jobs_run, stop_order
+from tds_operator.policy.wakes import contract_change_reaches_jobs
 
 WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"), ("v1", "persistentvolumeclaims"))
 """What runs a TrainingJob in the clean room (and its output claim): a change reconciles the job."""
@@ -55,21 +56,23 @@ async def space_changed(name: str, event: kopf.RawEvent, memo: Operator, **_: An
 async def contract_changed(
     name: str, body: kopf.Body, event: kopf.RawEvent, memo: Operator, **_: Any
 ) -> None:
-    """A DataContract changed: keep it in the index, reconcile it; its spaces may now be
-    deletable; its jobs enforce it at once (revoked, expired, exhausted...), unless nothing
-    they act on changed (its reconcile reporting its usage after a metering pass)."""
-    previous = memo.contracts.get(name)
-    memo.contracts.observe(dict(event["object"]), event.get("type") == "DELETED")
-    memo.enqueue(DATA_CONTRACT, name)
-    spec = body.get("spec") or {}
-    for party in ("provider", "consumer"):
-        space = (spec.get(party) or {}).get("space")
-        if space:
+    """A DataContract changed: keep it in the index, reconcile it (unless the change is its own
+    reconcile's status write); its spaces may now be deletable or read more ledger pages; its
+    jobs enforce it at once (revoked, expired, exhausted...). The spaces and jobs are not woken
+    by a change that moves nothing they act on (its usage reported after a metering pass)."""
+    previous, contract = memo.contracts.get(name), dict(event["object"])
+    deleted = event.get("type") == "DELETED"
+    memo.contracts.observe(contract, deleted)
+    if deleted:
+        memo.contract_reports.forget(key_of(contract))
+    if not memo.contract_reports.is_echo(contract):
+        memo.enqueue(DATA_CONTRACT, name)
+    if deleted or change_reaches_spaces(previous, contract):
+        for space in sorted(parties(contract)):
             memo.enqueue(DATA_SPACE, space)
     # Jobs whose contract no longer lets them run are stopped ahead of routine work.
     stop = not contract_lets_jobs_run(body)
-    deleted = event.get("type") == "DELETED"
-    if not (stop or deleted or contract_change_reaches_jobs(previous, body)):
+    if not (stop or deleted or contract_change_reaches_jobs(previous, contract)):
         return
     jobs = await jobs_of_contract(memo, name)
     for job in stop_order(jobs) if stop else jobs:

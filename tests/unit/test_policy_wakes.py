@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-from tds_operator.policy.cadence import (
+from tds_operator.policy.enforcement import METERING_INTERVAL_SECONDS, next_metering
+from tds_operator.policy.wakes import (
     METERING_INTERVAL_MAX_SECONDS,
     contract_change_reaches_jobs,
     metering_interval,
 )
-from tds_operator.policy.enforcement import METERING_INTERVAL_SECONDS, next_metering
+
+pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, 300_000, tzinfo=UTC)
 

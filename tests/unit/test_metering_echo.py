@@ -21,9 +21,12 @@ class Memo:
     def __init__(self) -> None:
         self.metering_writes = OwnWrites()
         self.queued: list[tuple[str, str]] = []
+        self.new: list[str] = []
 
-    def enqueue(self, kind: str, key: str) -> None:
+    def enqueue(self, kind: str, key: str, *, new: bool = False) -> None:
         self.queued.append((kind, key))
+        if new:
+            self.new.append(key)
 
 
 def job(version: str) -> dict[str, Any]:
@@ -61,3 +64,15 @@ def test_a_deleted_job_is_forgotten() -> None:
     memo = Memo()
     memo.metering_writes.wrote(job("7"))
     assert deliver(memo, job("7"), "DELETED") == ["TrainingJob", "DataContract"]
+
+
+def test_a_job_nothing_was_decided_on_goes_ahead_of_routine_work() -> None:
+    memo = Memo()
+    deliver(memo, job("1"), "ADDED")
+    assert memo.new == ["tds-a/j"]
+    memo.new.clear()
+    assert deliver(memo, {**job("2"), "status": {"phase": "Admitted"}}) == [
+        "TrainingJob",
+        "DataContract",
+    ]
+    assert memo.new == []

@@ -95,7 +95,9 @@ async def training_job_changed(
     if event.get("type") == "DELETED":
         memo.metering_writes.forget(key_of(job))
     if not memo.metering_writes.is_echo(job):
-        memo.enqueue(TRAINING_JOB, job_key(namespace or "", name))
+        # A job just submitted goes ahead of the metering passes: its submitter waits.
+        new = not (body.get("status") or {}).get("phase")
+        memo.enqueue(TRAINING_JOB, job_key(namespace or "", name), new=new)
     contract = (body.get("spec") or {}).get("contract")
     if contract:
         memo.enqueue(DATA_CONTRACT, contract)

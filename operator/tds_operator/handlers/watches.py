@@ -38,8 +38,10 @@ from tds_operator.handlers.parties import change_reaches_spaces, parties
 from tds_operator.policy.backstop import deadline_of
 from tds_operator.policy.contract import TERMINAL_PHASES
 from tds_operator.policy.enforcement import contract_lets_jobs_run, stop_order
-from tds_operator.policy.wakes import contract_change_reaches_jobs
+from tds_operator.policy.wakes import METERING_INTERVAL_MAX_SECONDS, contract_change_reaches_jobs
 
+USAGE_REPORT_SECONDS = METERING_INTERVAL_MAX_SECONDS
+"""A contract reports the usage its running jobs' metering passes moved within this long."""
 WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"), ("v1", "persistentvolumeclaims"))
 """What runs a TrainingJob in the clean room (and its output claim): a change reconciles the job."""
 
@@ -90,17 +92,20 @@ async def training_job_changed(
     **_: Any,
 ) -> None:
     """A TrainingJob changed: reconcile it (unless the change is a metering pass's own write of
-    its status), and its contract (usage, running jobs)."""
+    its status), and its contract (usage, running jobs): at once, or within USAGE_REPORT_SECONDS
+    for a metering pass's write (the usage it moved is reported once for all the passes of the
+    contract's jobs meanwhile)."""
     job = dict(event["object"])
     if event.get("type") == "DELETED":
         memo.metering_writes.forget(key_of(job))
-    if not memo.metering_writes.is_echo(job):
+    metering = memo.metering_writes.is_echo(job)
+    if not metering:
         # A job just submitted goes ahead of the metering passes: its submitter waits.
         new = not (body.get("status") or {}).get("phase")
         memo.enqueue(TRAINING_JOB, job_key(namespace or "", name), new=new)
     contract = (body.get("spec") or {}).get("contract")
     if contract:
-        memo.enqueue(DATA_CONTRACT, contract)
+        memo.enqueue(DATA_CONTRACT, contract, USAGE_REPORT_SECONDS if metering else 0.0)
 
 
 async def workload_changed(

@@ -663,8 +663,6 @@ class TrainingJobReconciler:
         # controller may delete them first, while the API calls of the stop are slow).
         used = gpu_seconds(ended, gpus_per_worker, utcnow())
         await self._finish(body, phase, decision, used=used, started=start_time(pods))
-        # The rendezvous Service holds no GPU: it goes once the stop is recorded.
-        await self.workload.remove_rendezvous(body)
 
     async def _finish(
         self,
@@ -703,6 +701,9 @@ class TrainingJobReconciler:
             start_time=started,
         )
         await self.workload.release_pods(body)
+        # The rendezvous Service holds no GPU, but a cluster IP, of a range a hub may run out
+        # of: it goes once the end is recorded, however the job ended.
+        await self.workload.remove_rendezvous(body)
         job = _parsed(body)
         if job is not None and job.spec.output is not None:
             # The output is listed into its manifest, then Quarantined (_keep_output).

@@ -165,6 +165,12 @@ def test_a_two_worker_job_runs_across_two_gpu_nodes_and_is_metered(
     done = story.wait_job(deal.namespace, name, "Succeeded", "Failed", timeout=30)
     assert done["status"]["phase"] == "Succeeded", done["status"]
     assert (condition(done, "Finished") or {}).get("reason") == "Completed"
+    # Its cluster IP goes back to the hub's range with the job's end.
+    wait_until(
+        lambda: story.service(deal.contract, name) is None,
+        timeout=30,
+        what=f"{name}'s rendezvous Service removed",
+    )
     pods = story.pods(deal.contract, name)
     actual = sum(run_seconds(p) for p in pods) * 8
     nominal = seconds(run_for) * 2 * 8

@@ -41,6 +41,25 @@ async def test_an_urgent_key_runs_before_every_routine_key_queued_ahead_of_it() 
     assert calls == ["stop-1", "meter-2", "resync-1", "meter-1", "meter-3"]
 
 
+async def test_a_new_job_is_admitted_ahead_of_routine_work_and_after_the_stops() -> None:
+    calls: list[str] = []
+
+    async def reconcile(key: str) -> None:
+        calls.append(key)
+
+    queue = ReconcileQueue("Test", reconcile, workers=1)
+    for key in ("meter-1", "meter-2"):
+        queue.enqueue(key)
+    queue.enqueue("new-1", new=True)
+    queue.enqueue("new-2", new=True)  # new keys in the order they came
+    queue.enqueue("meter-2", new=True)  # waiting as routine: it moves up
+    queue.enqueue("new-1", urgent=True)  # waiting as new: it moves up to the stops
+    queue.enqueue("stop-1", urgent=True)
+    assert queue.waiting == (["new-1", "stop-1"], ["new-2", "meter-2", "meter-1"])
+    await run_all(queue)
+    assert calls == ["new-1", "stop-1", "new-2", "meter-2", "meter-1"]
+
+
 async def test_an_urgent_reconciles_api_requests_are_urgent_and_a_routine_ones_are_not() -> None:
     seen: dict[str, bool] = {}
 

@@ -65,6 +65,9 @@ class Operator:
         self.metering_writes = OwnWrites()
         """The operator's status writes of running TrainingJobs (each metering pass writes the
         GPU-seconds): their events are no news, the next pass comes on its own schedule."""
+        self.contract_reports = OwnWrites()
+        """The status writes of the DataContracts' own reconciles: their events are no news to
+        the contract (its reconcile wrote what it had just decided)."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None
@@ -105,9 +108,12 @@ class Operator:
         """The hub rules this operator enforces."""
         return self.config.hub_rules
 
-    def enqueue(self, kind: str, key: str, delay: float = 0.0, *, urgent: bool = False) -> None:
-        """Ask for a reconcile of one object (`urgent`: it stops jobs, ahead of routine work)."""
-        self.queues[kind].enqueue(key, delay, urgent=urgent)
+    def enqueue(
+        self, kind: str, key: str, delay: float = 0.0, *, urgent: bool = False, new: bool = False
+    ) -> None:
+        """Ask for a reconcile of one object (`urgent`: it stops jobs, ahead of all other work;
+        `new`: nothing was decided on it yet, ahead of routine work)."""
+        self.queues[kind].enqueue(key, delay, urgent=urgent, new=new)
 
     def stop_waiting(self, kind: str, key: str) -> bool:
         """Whether work that stops jobs came for an object while its reconcile runs: a routine

@@ -235,7 +235,7 @@ class ContractReconciler:
             ),
             audit=AuditHead(head=head_of(chain), entries=len(chain)) if chain is not None else None,
         )
-        await write_status(self.kube, body, new_status)
+        self.op.contract_reports.wrote(await write_status(self.kube, body, new_status))
         if not ledger.allowed:
             await record_transition(self.kube, body, AUDIT_LEDGER_INTACT, ledger)
         previous_phase = status.get("phase")

@@ -6,6 +6,7 @@ answer and the reconciler's enforced one are decided from the same kind of snaps
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,6 +151,9 @@ async def admission_input(
     )
 
 
+NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
+
+
 @dataclass(frozen=True)
 class CleanRoomInputs:
     """A contract's clean room as the API server shows it, and where a job finds its datasets."""
@@ -169,18 +173,25 @@ async def clean_room_inputs(
     provider = await data_space(op, contract.spec.provider.space)
     services = await dataset_services(op, contract, provider)
     endpoints = all_dataset_endpoints(contract, provider, services) if provider else {}
+    policies = clean_room_policies(contract, endpoints)
+    # Read back together: a job's start waits for these reads.
+    *found, dns = await asyncio.gather(
+        *(
+            op.kube.get(
+                *NETWORK_POLICY, policy["metadata"]["name"], policy["metadata"]["namespace"]
+            )
+            for policy in policies
+        ),
+        op.kube.get(*NETWORK_POLICY, DNS_POLICY, namespace),
+    )
     missing, altered = [], []
-    for policy in clean_room_policies(contract, endpoints):
+    for policy, live in zip(policies, found, strict=True):
         metadata = policy["metadata"]
         where = f"{metadata['namespace']}/{metadata['name']}"
-        live = await op.kube.get(
-            policy["apiVersion"], policy["kind"], metadata["name"], metadata["namespace"]
-        )
         if live is None:
             missing.append(where)
         elif not is_subset(policy["spec"], live.get("spec")):
             altered.append(where)
-    dns = await op.kube.get("networking.k8s.io/v1", "NetworkPolicy", DNS_POLICY, namespace)
     datasets = dataset_addresses(job, contract, endpoints)
     observation = CleanRoomObservation(
         namespace=namespace,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tds_operator.audit.store import readable_page_names
 from tds_operator.desired.labels import Manifest
 from tds_operator.kube import without_managed_fields
 
@@ -23,6 +24,21 @@ def parties(body: Manifest) -> set[str]:
         for party in ("provider", "consumer")
         if (space := (spec.get(party) or {}).get("space"))
     }
+
+
+def _as_spaces_see_it(body: Manifest) -> tuple[object, ...]:
+    """What of a contract its spaces' reconciles act on: its parties, its phase (a party to an
+    Active contract may not go), the ledger pages its parties may read, its being deleted."""
+    metadata = body["metadata"]
+    phase = (body.get("status") or {}).get("phase")
+    deleting = metadata.get("deletionTimestamp")
+    return sorted(parties(body)), metadata.get("uid"), phase, deleting, readable_page_names(body)
+
+
+def change_reaches_spaces(previous: Manifest | None, current: Manifest) -> bool:
+    """Whether a contract's change from `previous` (None: not seen before) to `current` may
+    change what the spaces it names do: its reconcile reporting its usage does not."""
+    return previous is None or _as_spaces_see_it(previous) != _as_spaces_see_it(current)
 
 
 class ContractIndex:

@@ -5,10 +5,12 @@ coalesces bursts of events into one reconcile, re-runs a reconcile whose object 
 ran, retries failures with per-key exponential backoff, and wakes objects up at an exact instant
 (for validity windows) instead of polling.
 
-Two lanes: work that stops jobs (a contract revoked, expired or exhausted, the jobs of a contract
-that ended) goes in the urgent lane, which the workers empty before they take routine work
-(metering, status). A stop never waits behind a burst of routine reconciles: a new leader's
-resync, or the metering passes of every running job of the hub.
+Three lanes: work that stops jobs (a contract revoked, expired or exhausted, the jobs of a
+contract that ended) goes in the urgent lane, which the workers empty before they take any other;
+then the new lane: objects nothing has decided on yet (a TrainingJob just submitted, whose
+submitter waits for its admission); then routine work (metering, status). A stop never waits
+behind a burst of routine reconciles (a new leader's resync, or the metering passes of every
+running job of the hub), nor does an admission.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class ReconcileQueue:
         self._workers = workers
         self._is_urgent = urgent
         self._urgent: deque[str] = deque()
+        self._new: deque[str] = deque()
         self._routine: deque[str] = deque()
         self._available = asyncio.Semaphore(0)
         self._queued: set[str] = set()
@@ -70,9 +73,12 @@ class ReconcileQueue:
         self._failures: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    def enqueue(self, key: str, delay: float = 0.0, *, urgent: bool = False) -> None:
+    def enqueue(
+        self, key: str, delay: float = 0.0, *, urgent: bool = False, new: bool = False
+    ) -> None:
         """Reconcile `key` now, or after `delay` seconds (the earliest pending wake-up wins);
-        `urgent`: it stops jobs, ahead of routine work."""
+        `urgent`: it stops jobs, ahead of all other work; `new`: nothing was decided on it yet,
+        ahead of routine work."""
         if delay > 0:
             self._schedule(key, delay)
             return
@@ -83,17 +89,20 @@ class ReconcileQueue:
                 self._urgent_dirty.add(key)
         elif key not in self._queued:
             self._queued.add(key)
-            (self._urgent if urgent else self._routine).append(key)
+            (self._urgent if urgent else self._new if new else self._routine).append(key)
             if urgent:
                 self._urgent_since[key] = time.monotonic()
             self._available.release()
             QUEUE_ADDS.labels(name=self.kind).inc()
             QUEUE_DEPTH.labels(name=self.kind).set(len(self._queued))
-        elif urgent and key in self._routine:
-            # Already waiting as routine work: it moves to the urgent lane.
-            self._routine.remove(key)
+        elif urgent and key not in self._urgent:
+            # Already waiting as other work: it moves to the urgent lane.
+            (self._new if key in self._new else self._routine).remove(key)
             self._urgent.append(key)
             self._urgent_since[key] = time.monotonic()
+        elif new and key in self._routine:
+            self._routine.remove(key)
+            self._new.append(key)
 
     def put_first(self, keys: Iterable[str]) -> None:
         """Queue `keys` ahead of every routine key already waiting (those queued already move
@@ -108,6 +117,8 @@ class ReconcileQueue:
         for key in first:
             if key in self._routine:
                 self._routine.remove(key)
+            elif key in self._new:
+                self._new.remove(key)
             else:
                 self._queued.add(key)
                 self._available.release()
@@ -124,11 +135,15 @@ class ReconcileQueue:
 
     @property
     def waiting(self) -> tuple[list[str], list[str]]:
-        """The keys waiting, urgent then routine, in the order the workers will take them."""
-        return list(self._urgent), list(self._routine)
+        """The keys waiting, urgent then the others (new, then routine), in the order the
+        workers will take them."""
+        return list(self._urgent), [*self._new, *self._routine]
 
     def _take(self) -> str:
-        return self._urgent.popleft() if self._urgent else self._routine.popleft()
+        for lane in (self._urgent, self._new):
+            if lane:
+                return lane.popleft()
+        return self._routine.popleft()
 
     def _schedule(self, key: str, delay: float) -> None:
         deadline = time.monotonic() + delay

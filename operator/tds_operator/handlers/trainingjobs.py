@@ -74,7 +74,6 @@ from tds_operator.policy.conditions import set_condition, timestamp
 from tds_operator.policy.contract import validity_passed
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
-    METERING_INTERVAL_SECONDS,
     LiveBudget,
     batch_outcome,
     budget_exhausted,
@@ -97,6 +96,7 @@ from tds_operator.policy.manifest import ManifestSummary, manifest_outcome
 from tds_operator.policy.outputs import output_size_allowed, quarantine_ends
 from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean_room
 from tds_operator.policy.training import admit_training_job, must_wait
+from tds_operator.policy.wakes import metering_interval
 
 OUTPUT_JOB_DELETED = "TrainingJobDeleted"
 OUTPUT_RETENTION_PASSED = "RetentionPassed"
@@ -351,16 +351,13 @@ class TrainingJobReconciler:
             self._wake_siblings(body, jobs)
         if not workers:
             return None
-        return (
-            next_metering(
-                budget.gpu_seconds_left,
-                budget.gpus_running,
-                now,
-                METERING_INTERVAL_SECONDS,
-                lead=STOP_LEAD_SECONDS,
-            )
-            + WAKE_MARGIN_SECONDS
-        )
+        # Less often while the budget and the contract's end are far; the budget's second is
+        # prepared on time whatever the interval, and what moves it wakes the job at once.
+        ends_in = (contract.spec.validity.not_after - now).total_seconds()
+        interval = metering_interval(due, ends_in)
+        lead = STOP_LEAD_SECONDS
+        left, gpus = budget.gpu_seconds_left, budget.gpus_running
+        return next_metering(left, gpus, now, interval, lead=lead) + WAKE_MARGIN_SECONDS
 
     async def _stop_unless_done(
         self, body: Manifest, contract: Manifest | None, decision: Decision
@@ -666,8 +663,6 @@ class TrainingJobReconciler:
         # controller may delete them first, while the API calls of the stop are slow).
         used = gpu_seconds(ended, gpus_per_worker, utcnow())
         await self._finish(body, phase, decision, used=used, started=start_time(pods))
-        # The rendezvous Service holds no GPU: it goes once the stop is recorded.
-        await self.workload.remove_rendezvous(body)
 
     async def _finish(
         self,
@@ -706,6 +701,9 @@ class TrainingJobReconciler:
             start_time=started,
         )
         await self.workload.release_pods(body)
+        # The rendezvous Service holds no GPU, but a cluster IP, of a range a hub may run out
+        # of: it goes once the end is recorded, however the job ended.
+        await self.workload.remove_rendezvous(body)
         job = _parsed(body)
         if job is not None and job.spec.output is not None:
             # The output is listed into its manifest, then Quarantined (_keep_output).

@@ -34,10 +34,14 @@ from tds_operator.handlers.children import key_of
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
+from tds_operator.handlers.parties import change_reaches_spaces, parties
 from tds_operator.policy.backstop import deadline_of
 from tds_operator.policy.contract import TERMINAL_PHASES
 from tds_operator.policy.enforcement import contract_lets_jobs_run, stop_order
+from tds_operator.policy.wakes import METERING_INTERVAL_MAX_SECONDS, contract_change_reaches_jobs
 
+USAGE_REPORT_SECONDS = METERING_INTERVAL_MAX_SECONDS
+"""A contract reports the usage its running jobs' metering passes moved within this long."""
 WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"), ("v1", "persistentvolumeclaims"))
 """What runs a TrainingJob in the clean room (and its output claim): a change reconciles the job."""
 
@@ -54,17 +58,24 @@ async def space_changed(name: str, event: kopf.RawEvent, memo: Operator, **_: An
 async def contract_changed(
     name: str, body: kopf.Body, event: kopf.RawEvent, memo: Operator, **_: Any
 ) -> None:
-    """A DataContract changed: keep it in the index, reconcile it; its spaces may now be
-    deletable; its jobs enforce it at once (revoked, expired, exhausted...)."""
-    memo.contracts.observe(dict(event["object"]), event.get("type") == "DELETED")
-    memo.enqueue(DATA_CONTRACT, name)
-    spec = body.get("spec") or {}
-    for party in ("provider", "consumer"):
-        space = (spec.get(party) or {}).get("space")
-        if space:
+    """A DataContract changed: keep it in the index, reconcile it (unless the change is its own
+    reconcile's status write); its spaces may now be deletable or read more ledger pages; its
+    jobs enforce it at once (revoked, expired, exhausted...). The spaces and jobs are not woken
+    by a change that moves nothing they act on (its usage reported after a metering pass)."""
+    previous, contract = memo.contracts.get(name), dict(event["object"])
+    deleted = event.get("type") == "DELETED"
+    memo.contracts.observe(contract, deleted)
+    if deleted:
+        memo.contract_reports.forget(key_of(contract))
+    if not memo.contract_reports.is_echo(contract):
+        memo.enqueue(DATA_CONTRACT, name)
+    if deleted or change_reaches_spaces(previous, contract):
+        for space in sorted(parties(contract)):
             memo.enqueue(DATA_SPACE, space)
     # Jobs whose contract no longer lets them run are stopped ahead of routine work.
     stop = not contract_lets_jobs_run(body)
+    if not (stop or deleted or contract_change_reaches_jobs(previous, contract)):
+        return
     jobs = await jobs_of_contract(memo, name)
     for job in stop_order(jobs) if stop else jobs:
         metadata = job["metadata"]
@@ -81,15 +92,20 @@ async def training_job_changed(
     **_: Any,
 ) -> None:
     """A TrainingJob changed: reconcile it (unless the change is a metering pass's own write of
-    its status), and its contract (usage, running jobs)."""
+    its status), and its contract (usage, running jobs): at once, or within USAGE_REPORT_SECONDS
+    for a metering pass's write (the usage it moved is reported once for all the passes of the
+    contract's jobs meanwhile)."""
     job = dict(event["object"])
     if event.get("type") == "DELETED":
         memo.metering_writes.forget(key_of(job))
-    if not memo.metering_writes.is_echo(job):
-        memo.enqueue(TRAINING_JOB, job_key(namespace or "", name))
+    metering = memo.metering_writes.is_echo(job)
+    if not metering:
+        # A job just submitted goes ahead of the metering passes: its submitter waits.
+        new = not (body.get("status") or {}).get("phase")
+        memo.enqueue(TRAINING_JOB, job_key(namespace or "", name), new=new)
     contract = (body.get("spec") or {}).get("contract")
     if contract:
-        memo.enqueue(DATA_CONTRACT, contract)
+        memo.enqueue(DATA_CONTRACT, contract, USAGE_REPORT_SECONDS if metering else 0.0)
 
 
 async def workload_changed(

@@ -18,6 +18,7 @@ from kubernetes import client
 from tests.integration.hub import (
     JOBS,
     clean_room,
+    kubectl,
     owner_of,
     refusal,
     space_namespace,
@@ -453,6 +454,36 @@ def test_deleting_a_training_job_deletes_its_batch_job_and_service(
     # Stopped, recorded and let go in one reconcile: the finalizer's removal does not conflict
     # with the stop's own status write.
     assert operator.metric("tds_reconcile_errors_total", kind="TrainingJob") == failed
+
+
+def test_letting_a_deleted_job_go_keeps_another_partys_finalizer(story: Story) -> None:
+    deal = story.deal()
+    name = submit(story, deal, gpus_per_worker=1, run_for="60s")
+    story.wait_job(deal.namespace, name, "Running", timeout=30)
+    other = "backup.example.com/keep"
+    patch = json.dumps([{"op": "add", "path": "/metadata/finalizers/-", "value": other}])
+    kubectl("patch", "trainingjob", name, "-n", deal.namespace, "--type=json", "-p", patch)
+    owner_of(deal.consumer).kubectl(
+        "delete", "trainingjob", name, "-n", deal.namespace, "--wait=false"
+    )
+
+    def only_the_other_finalizer_left() -> bool:
+        job = story.job(deal.namespace, name)
+        return job is not None and job["metadata"].get("finalizers") == [other]
+
+    wait_until(only_the_other_finalizer_left, timeout=20, what="the operator's finalizer removed")
+    assert story.batch_job(deal.contract, name) is None
+    kubectl(
+        "patch",
+        "trainingjob",
+        name,
+        "-n",
+        deal.namespace,
+        "--type=json",
+        "-p",
+        json.dumps([{"op": "remove", "path": "/metadata/finalizers/0"}]),
+    )
+    wait_until(lambda: story.job(deal.namespace, name) is None, timeout=20, what="TrainingJob gone")
     assert story.batch_job(deal.contract, name) is None
     assert story.service(deal.contract, name) is None
     wait_until(lambda: not story.pods(deal.contract, name), timeout=20, what="worker pods gone")

@@ -37,12 +37,21 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (needs network access 
 	rm -rf .lockenv
 
 .PHONY: lint
-lint: venv ## Ruff lint and format check, mypy --strict, import layering, shellcheck of hack/.
+lint: venv ## Ruff lint and format check, mypy --strict, import layering, shellcheck of hack/, the docs site built strict.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	find hack -name '*.sh' -print0 | xargs -0 $(BIN)/shellcheck
+	$(MAKE) docs
+
+.PHONY: docs
+docs: venv ## Build the documentation site (docs/, mkdocs.yml) into site/, strict: a broken link or a page missing from the navigation fails.
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+.PHONY: docs-serve
+docs-serve: venv ## Serve the documentation site on http://127.0.0.1:8000 while editing it.
+	$(BIN)/mkdocs serve
 
 .PHONY: format
 format: venv ## Apply ruff's fixes and formatting.
@@ -50,12 +59,14 @@ format: venv ## Apply ruff's fixes and formatting.
 	$(BIN)/ruff format .
 
 .PHONY: crds
-crds: venv ## Regenerate crds/ from the pydantic models.
+crds: venv ## Regenerate crds/ and the CRD reference (docs/reference/crds.md) from the pydantic models.
 	$(BIN)/python -m tds_operator.api.crdgen crds
+	$(BIN)/python -m tds_operator.api.crddoc docs/reference/crds.md
 
 .PHONY: check-crds
-check-crds: venv ## Fail if crds/ is not what the models generate.
+check-crds: venv ## Fail if crds/ or the CRD reference is not what the models generate.
 	$(BIN)/python -m tds_operator.api.crdgen --check crds
+	$(BIN)/python -m tds_operator.api.crddoc --check docs/reference/crds.md
 
 ##@ Tests
 .PHONY: unit

@@ -138,7 +138,7 @@ bench-stop: venv ## Revocation -> Stopped on the hub (HUB_DIR; with Kueue unless
 	HUB_DIR=$(HUB_DIR) KUBECONFIG=$(HUB_DIR)/kubeconfig PYTHONPATH=$(CURDIR) $(BIN)/python bench/stop_latency.py --rounds $(or $(ROUNDS),10)
 
 .PHONY: chaos
-chaos: venv ## Chaos campaign on the hub (KILLS=50 DURATION=600 CHURN=3 SPACES=6 SEED=...; README Reliability).
+chaos: venv ## Chaos campaign on the hub (KILLS=50 DURATION=600 CHURN=3 SPACES=6 SEED=...; docs/performance/reliability.md).
 	HUB_DIR=$(HUB_DIR) $(BIN)/python -m bench.chaos
 
 ##@ Local GPU hub

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     Contracts,
     Person,
     Spaces,
@@ -24,8 +24,8 @@ from tests.integration.hub import (
     space_namespace,
     unique_contract,
 )
-from tests.manifests import contract_body
-from tests.waiting import wait_until
+from bench.hubkit.manifests import contract_body
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     clean_room,
     get_or_none,
     owner_of,
     refusal,
 )
-from tests.integration.kueue import (
+from bench.hubkit.kueue import (
     KUEUE,
     VERSION,
     WAITING_REASONS,
@@ -30,9 +30,9 @@ from tests.integration.kueue import (
     submit,
     workloads,
 )
-from tests.integration.training import STOP_LATENCY_TARGET, Deal, Story
-from tests.manifests import Body, condition
-from tests.waiting import wait_until
+from bench.hubkit.manifests import Body, condition
+from bench.hubkit.training import STOP_LATENCY_TARGET, Deal, Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 

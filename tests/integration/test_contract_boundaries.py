@@ -129,7 +129,7 @@ def test_a_contract_is_visible_only_to_its_parties(spaces: Spaces, contracts: Co
             assert 'cannot list resource "datacontracts"' in message
 
     # `kubectl apply` of a contract that does not exist yet reads it first, and may not: the
-    # README tells proposers to use `kubectl create`.
+    # documentation tells proposers to use `kubectl create`.
     with manifest_file(contract_body(unique_contract(), provider, consumer)) as path:
         message = refusal(lambda: owner_of(provider).kubectl("apply", "-f", path))
     assert 'cannot get resource "datacontracts"' in message

@@ -125,7 +125,7 @@ def test_revocation_stops_the_running_job_and_denies_the_queued_ones(story: Stor
     story.wait_job(deal.namespace, first, "Running", timeout=30)
     for name in waiting:
         queued(story, deal, name)
-    # The same bound as for a job running alone; the README gives the figures below it.
+    # The same bound as for a job running alone; the docs give the figures.
     stop_lag, gone_lag = story.revoke_timed(deal, first)
     assert stop_lag <= STOP_LATENCY_TARGET
     assert gone_lag <= STOP_LATENCY_TARGET

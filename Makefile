@@ -37,12 +37,21 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (needs network access 
 	rm -rf .lockenv
 
 .PHONY: lint
-lint: venv ## Ruff lint and format check, mypy --strict, import layering, shellcheck of hack/.
+lint: venv ## Ruff lint and format check, mypy --strict, import layering, shellcheck of hack/, the docs site built strict.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	find hack -name '*.sh' -print0 | xargs -0 $(BIN)/shellcheck
+	$(MAKE) docs
+
+.PHONY: docs
+docs: venv ## Build the documentation site (docs/, mkdocs.yml) into site/, strict: a broken link or a page missing from the navigation fails.
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+.PHONY: docs-serve
+docs-serve: venv ## Serve the documentation site on http://127.0.0.1:8000 while editing it.
+	$(BIN)/mkdocs serve
 
 .PHONY: format
 format: venv ## Apply ruff's fixes and formatting.
@@ -50,12 +59,14 @@ format: venv ## Apply ruff's fixes and formatting.
 	$(BIN)/ruff format .
 
 .PHONY: crds
-crds: venv ## Regenerate crds/ from the pydantic models.
+crds: venv ## Regenerate crds/ and the CRD reference (docs/reference/crds.md) from the pydantic models.
 	$(BIN)/python -m tds_operator.api.crdgen crds
+	$(BIN)/python -m tds_operator.api.crddoc docs/reference/crds.md
 
 .PHONY: check-crds
-check-crds: venv ## Fail if crds/ is not what the models generate.
+check-crds: venv ## Fail if crds/ or the CRD reference is not what the models generate.
 	$(BIN)/python -m tds_operator.api.crdgen --check crds
+	$(BIN)/python -m tds_operator.api.crddoc --check docs/reference/crds.md
 
 ##@ Tests
 .PHONY: unit
@@ -101,7 +112,7 @@ test: ## Everything CI runs: lint, CRDs fresh, unit, alert rules, then integrati
 
 .PHONY: bench
 bench: venv ## Benchmarks of the pure core (ledger, admission); figures as ratios of one run.
-	$(BIN)/python bench/bench_core.py
+	$(BIN)/python -m bench.bench_core
 
 N ?= 200
 CLIENTS ?= 8
@@ -110,13 +121,13 @@ BENCH_HUB_DIR ?= $(CURDIR)/.hub-bench
 PROFILE ?=
 .PHONY: bench-scale
 bench-scale: venv ## N DataSpaces on a fresh hub (BENCH_HUB_DIR): the operator vs their children by hand (N=, CLIENTS=, IDLE=, PROFILE=file for py-spy, WORKERS= IN_FLIGHT=, SWEEP=4:8,4:16 instead: the operator alone with each).
-	$(BIN)/python bench/scale.py --spaces $(N) --clients $(CLIENTS) --idle $(IDLE) --hub-dir $(BENCH_HUB_DIR) \
+	$(BIN)/python -m bench.scale --spaces $(N) --clients $(CLIENTS) --idle $(IDLE) --hub-dir $(BENCH_HUB_DIR) \
 	  $(if $(PROFILE),--profile $(PROFILE)) $(if $(WORKERS),--workers $(WORKERS)) \
 	  $(if $(IN_FLIGHT),--in-flight $(IN_FLIGHT)) $(if $(SWEEP),--sweep $(SWEEP))
 
 .PHONY: bench-hub
 bench-hub: venv ## A Chengdu-sized hub under steady training on a fresh hub (BENCH_HUB_DIR): admission and revocation latency, RSS, CPU per job (SPACES= CONTRACTS= JOBS= DURATION= RUN_FOR= REVOCATIONS= GPU_NODES= CPU_NODES= SEED= PROFILE=file).
-	PYTHONPATH=$(CURDIR) $(BIN)/python bench/hub_scenario.py --hub-dir $(BENCH_HUB_DIR) \
+	$(BIN)/python -m bench.hub_scenario --hub-dir $(BENCH_HUB_DIR) \
 	  --spaces $(or $(SPACES),100) --contracts $(or $(CONTRACTS),1000) --jobs $(or $(JOBS),5000) \
 	  --duration $(or $(DURATION),1800) --run-for $(or $(RUN_FOR),20) \
 	  --revocations $(or $(REVOCATIONS),50) --gpu-nodes $(or $(GPU_NODES),200) \
@@ -124,10 +135,10 @@ bench-hub: venv ## A Chengdu-sized hub under steady training on a fresh hub (BEN
 
 .PHONY: bench-stop
 bench-stop: venv ## Revocation -> Stopped on the hub (HUB_DIR; with Kueue unless HUB_KUEUE=0): a job alone and one with two queued behind it, ROUNDS= (10) of each.
-	HUB_DIR=$(HUB_DIR) KUBECONFIG=$(HUB_DIR)/kubeconfig PYTHONPATH=$(CURDIR) $(BIN)/python bench/stop_latency.py --rounds $(or $(ROUNDS),10)
+	HUB_DIR=$(HUB_DIR) KUBECONFIG=$(HUB_DIR)/kubeconfig $(BIN)/python -m bench.stop_latency --rounds $(or $(ROUNDS),10)
 
 .PHONY: chaos
-chaos: venv ## Chaos campaign on the hub (KILLS=50 DURATION=600 CHURN=3 SPACES=6 SEED=...; README Reliability).
+chaos: venv ## Chaos campaign on the hub (KILLS=50 DURATION=600 CHURN=3 SPACES=6 SEED=...; docs/performance/reliability.md).
 	HUB_DIR=$(HUB_DIR) $(BIN)/python -m bench.chaos
 
 ##@ Local GPU hub

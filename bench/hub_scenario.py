@@ -33,11 +33,18 @@ from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
-from tests.integration.training import gateway
-from tests.manifests import GROUP, VERSION, contract_body, training_job_body
 
-from hubbench import REPO, BenchHub, component_cpu, cpu_seconds, peak_rss_mib, wait_until
-from scale import documents, prepare, profiler, spaces
+from bench.hubkit.benchhub import (
+    REPO,
+    BenchHub,
+    component_cpu,
+    cpu_seconds,
+    peak_rss_mib,
+    wait_until,
+)
+from bench.hubkit.manifests import GROUP, VERSION, contract_body, training_job_body
+from bench.hubkit.training import gateway
+from bench.scale import documents, prepare, profiler, spaces
 from tds_operator.api.dataspace import space_namespace
 from tds_operator.config import OperatorConfig
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from hubbench import (
+from bench.hubkit.benchhub import (
     REPO,
     BenchHub,
     OperatorProcess,

@@ -30,16 +30,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from kubernetes import config
 
-from kubernetes import config  # noqa: E402
-from tests.integration.hub import Hub, hub_kubeconfig, kubectl  # noqa: E402
-from tests.integration.kueue import queued, submit  # noqa: E402
-from tests.integration.training import Story  # noqa: E402
-from tests.processes import OperatorProcess  # noqa: E402
-
-from hub_scenario import percentile  # noqa: E402
+from bench.hub_scenario import percentile
+from bench.hubkit.hub import REPO_ROOT as REPO
+from bench.hubkit.hub import Hub, hub_kubeconfig, kubectl
+from bench.hubkit.kueue import queued, submit
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.training import Story
 
 PROMISE_SECONDS = 1.0
 CASES = ("alone", "queued")

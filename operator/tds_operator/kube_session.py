@@ -2,7 +2,7 @@
 
 kr8s sends its requests with httpx, whose connection pool and TLS stream cost the operator's one
 event loop about 3 ms of CPU a request: provisioning 300 spaces, that loop was busy three
-quarters of the time and fell behind their creation (README "Scale"). aiohttp, which kopf's own
+quarters of the time and fell behind their creation (docs: Scale). aiohttp, which kopf's own
 requests use too, does the same request for about a third of that. The credentials are still
 kr8s's: a 401 reads them again (a rotated ServiceAccount token) and asks once more. A failure
 to reach the API server raises httpx's errors, as kr8s's requests do, so that every caller

@@ -10,7 +10,7 @@ KEEP_INTERVAL_SECONDS:
   operator deletes it, so that the API stays writable once the operator is gone) is put back,
   pointed at this replica, while this replica runs.
 A crash of the only local replica still leaves the webhooks failing closed until it restarts (see
-README "Reliability"). In a cluster, the chart's configuration and Service do all this.
+docs/guides/high-availability.md). In a cluster, the chart's configuration and Service do all this.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.hubkit.manifests import space_body
+from bench.hubkit.processes import free_port
+from bench.hubkit.waiting import wait_until
 from tests.e2e.cluster import (
     CHART,
     KUEUE_ENABLED,
@@ -45,9 +48,6 @@ from tests.e2e.release import (
     snapshot,
     wait_until_authorized,
 )
-from tests.manifests import space_body
-from tests.processes import free_port
-from tests.waiting import wait_until
 
 # Tests that must come first (before the release is installed: a dry run of the chart over an
 # installed release would merge the two) and last (the uninstall); the rest keep file order.

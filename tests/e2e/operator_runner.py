@@ -22,8 +22,8 @@ from typing import Protocol
 
 import yaml
 
+from bench.hubkit.processes import free_port
 from tests.e2e.cluster import NAMESPACE, fullname, get, kubeconfig, kubectl
-from tests.processes import free_port
 
 # The chart sets these for a pod; a process on this machine needs its own.
 LOCAL_SETTINGS = {

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from bench.hubkit.manifests import GROUP
+from bench.hubkit.waiting import wait_until
 from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
 from tds_operator.policy.rules import HubRules
@@ -27,8 +29,6 @@ from tests.e2e.cluster import (
     render_chart,
 )
 from tests.e2e.operator_runner import Operator
-from tests.manifests import GROUP
-from tests.waiting import wait_until
 
 
 def space_objects() -> list[Manifest]:

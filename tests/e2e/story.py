@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.hubkit.manifests import condition, manifest_step_ended, rfc3339
+from bench.hubkit.waiting import wait_until
 from tds_operator.desired.gateway import gateway_name
 from tds_operator.desired.grants import grant_name, worker_identity
 from tds_operator.output_manifest import manifest_entries
@@ -40,8 +42,6 @@ from tests.e2e.cluster import (
     may_get_dataset,
 )
 from tests.e2e.gateway_read import GatewayRead, pods_run
-from tests.manifests import condition, manifest_step_ended, rfc3339
-from tests.waiting import wait_until
 
 LEDGER_LABEL = "tds.io/audit-ledger"
 

@@ -11,8 +11,7 @@ import pytest
 import yaml
 from kubernetes import client, config, dynamic
 
-from tests.integration.crds import ensure_namespace, established
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     REPO_ROOT,
     SPACES,
     Contracts,
@@ -23,10 +22,11 @@ from tests.integration.hub import (
     running_operator,
     wait_for_contract_webhook,
 )
-from tests.integration.training import Story
-from tests.manifests import GROUP, VERSION
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.manifests import GROUP, VERSION
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.training import Story
+from bench.hubkit.waiting import wait_until
+from tests.integration.crds import ensure_namespace, established
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from bench.hubkit.manifests import Body, condition
 from tds_operator.api import resource_for
-from tests.manifests import Body, condition
 
 
 def established(crd: Body) -> bool:

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     Contracts,
     Person,
     Spaces,
@@ -24,8 +24,8 @@ from tests.integration.hub import (
     space_namespace,
     unique_contract,
 )
-from tests.manifests import contract_body
-from tests.waiting import wait_until
+from bench.hubkit.manifests import contract_body
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +129,7 @@ def test_a_contract_is_visible_only_to_its_parties(spaces: Spaces, contracts: Co
             assert 'cannot list resource "datacontracts"' in message
 
     # `kubectl apply` of a contract that does not exist yet reads it first, and may not: the
-    # README tells proposers to use `kubectl create`.
+    # documentation tells proposers to use `kubectl create`.
     with manifest_file(contract_body(unique_contract(), provider, consumer)) as path:
         message = refusal(lambda: owner_of(provider).kubectl("apply", "-f", path))
     assert 'cannot get resource "datacontracts"' in message

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     CLUSTER_ADMIN,
     Contracts,
     Person,
@@ -34,9 +34,9 @@ from tests.integration.hub import (
     unique_contract,
     wait_for_contract_webhook,
 )
-from tests.manifests import contract_body, parse_time, rfc3339
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.manifests import contract_body, parse_time, rfc3339
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

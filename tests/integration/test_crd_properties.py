@@ -15,10 +15,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ValidationError
 
+from bench.hubkit.manifests import API_VERSION
 from tds_operator.api import crdgen
 from tds_operator.api.common import DNS_LABEL, RFC3339
 from tests.integration.crds import create
-from tests.manifests import API_VERSION
 
 pytestmark = pytest.mark.integration
 

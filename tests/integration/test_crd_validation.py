@@ -13,10 +13,10 @@ import yaml
 from kubernetes import client, dynamic
 from kubernetes.client.exceptions import ApiException
 
+from bench.hubkit.hub import REPO_ROOT
+from bench.hubkit.manifests import API_VERSION, example
 from tds_operator.api import resource_for
 from tests.integration.crds import create
-from tests.integration.hub import REPO_ROOT
-from tests.manifests import API_VERSION, example
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     Contracts,
     Hub,
     Spaces,
@@ -29,9 +29,9 @@ from tests.integration.hub import (
     space_namespace,
     unique,
 )
-from tests.integration.training import Story
-from tests.manifests import training_job_body
-from tests.waiting import wait_until
+from bench.hubkit.manifests import training_job_body
+from bench.hubkit.training import Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

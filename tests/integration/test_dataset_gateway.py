@@ -14,7 +14,7 @@ import json
 import pytest
 from kubernetes import client
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     Contracts,
     Hub,
     Spaces,
@@ -25,8 +25,8 @@ from tests.integration.hub import (
     space_namespace,
     unique,
 )
-from tests.manifests import contract_body, training_job_body
-from tests.waiting import wait_until
+from bench.hubkit.manifests import contract_body, training_job_body
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

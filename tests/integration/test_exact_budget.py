@@ -11,11 +11,11 @@ from datetime import datetime
 
 import pytest
 
-from tests.integration.hub import owner_of, unique
-from tests.integration.training import Deal, Story
-from tests.manifests import condition, training_job_body
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.hub import owner_of, unique
+from bench.hubkit.manifests import condition, training_job_body
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.training import Deal, Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

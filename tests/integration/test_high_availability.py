@@ -15,11 +15,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.hub import JOBS, owner_of, running_operator, unique
-from tests.integration.training import Story
-from tests.manifests import GROUP, VERSION, Body, condition, training_job_body
-from tests.processes import OperatorProcess, free_port
-from tests.waiting import wait_until
+from bench.hubkit.hub import JOBS, owner_of, running_operator, unique
+from bench.hubkit.manifests import GROUP, VERSION, Body, condition, training_job_body
+from bench.hubkit.processes import OperatorProcess, free_port
+from bench.hubkit.training import Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.hub import REPO_ROOT, KubectlError, kubectl
-from tests.waiting import wait_until
+from bench.hubkit.hub import REPO_ROOT, KubectlError, kubectl
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -14,12 +14,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tds_operator.api.datacontract import DataContractSpec
-from tds_operator.audit.chain import entry_hash, sequence_key
-from tds_operator.desired.cleanroom import clean_room_namespace, provider_policy_name
-from tds_operator.policy.contract import spec_digest
-from tds_operator.policy.digest import canonical_json
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     CLUSTER_ADMIN,
     OPERATOR_NAMESPACE,
     Contracts,
@@ -40,10 +35,15 @@ from tests.integration.hub import (
     touch,
     unique_contract,
 )
-from tests.integration.training import Story
-from tests.manifests import condition, contract_body, space_body, training_job_body
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.manifests import condition, contract_body, space_body, training_job_body
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.training import Story
+from bench.hubkit.waiting import wait_until
+from tds_operator.api.datacontract import DataContractSpec
+from tds_operator.audit.chain import entry_hash, sequence_key
+from tds_operator.desired.cleanroom import clean_room_namespace, provider_policy_name
+from tds_operator.policy.contract import spec_digest
+from tds_operator.policy.digest import canonical_json
 
 pytestmark = pytest.mark.integration
 

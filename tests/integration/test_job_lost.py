@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.hub import clean_room, owner_of, unique
-from tests.integration.training import Story
-from tests.manifests import condition, training_job_body
-from tests.waiting import wait_until
+from bench.hubkit.hub import clean_room, owner_of, unique
+from bench.hubkit.manifests import condition, training_job_body
+from bench.hubkit.training import Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

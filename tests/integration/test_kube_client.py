@@ -9,9 +9,9 @@ import asyncio
 import kr8s.asyncio
 import pytest
 
+from bench.hubkit.hub import hub_kubeconfig
 from tds_operator.kube import Kube, KubeError
 from tds_operator.kube_session import ApiSession
-from tests.integration.hub import hub_kubeconfig
 
 pytestmark = pytest.mark.integration
 

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from bench.hubkit.manifests import Body, cmcc
+from bench.hubkit.waiting import wait_until
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.desired.queues import (
     clean_room_queue,
@@ -20,8 +22,6 @@ from tds_operator.desired.queues import (
     organisation_queue,
 )
 from tds_operator.policy.rules import HubRules
-from tests.manifests import Body, cmcc
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 

@@ -13,11 +13,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.integration.hub import Person, clean_room, kubectl, member_of, owner_of, refusal
-from tests.integration.kueue import admitted, cluster_queue, queued, submit, workloads
-from tests.integration.training import Deal, Story
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.hub import Person, clean_room, kubectl, member_of, owner_of, refusal
+from bench.hubkit.kueue import admitted, cluster_queue, queued, submit, workloads
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.training import Deal, Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 

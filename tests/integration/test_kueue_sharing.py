@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from tests.integration.hub import owner_of, refusal
-from tests.integration.kueue import KUEUE, VERSION, cluster_queue, running_gpus, submit, workloads
-from tests.integration.training import Deal, Story
-from tests.manifests import Body, condition
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.hub import owner_of, refusal
+from bench.hubkit.kueue import KUEUE, VERSION, cluster_queue, running_gpus, submit, workloads
+from bench.hubkit.manifests import Body, condition
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.training import Deal, Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     clean_room,
     get_or_none,
     owner_of,
     refusal,
 )
-from tests.integration.kueue import (
+from bench.hubkit.kueue import (
     KUEUE,
     VERSION,
     WAITING_REASONS,
@@ -30,9 +30,9 @@ from tests.integration.kueue import (
     submit,
     workloads,
 )
-from tests.integration.training import STOP_LATENCY_TARGET, Deal, Story
-from tests.manifests import Body, condition
-from tests.waiting import wait_until
+from bench.hubkit.manifests import Body, condition
+from bench.hubkit.training import STOP_LATENCY_TARGET, Deal, Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 
@@ -125,7 +125,7 @@ def test_revocation_stops_the_running_job_and_denies_the_queued_ones(story: Stor
     story.wait_job(deal.namespace, first, "Running", timeout=30)
     for name in waiting:
         queued(story, deal, name)
-    # The same bound as for a job running alone; the README gives the figures below it.
+    # The same bound as for a job running alone; the docs give the figures.
     stop_lag, gone_lag = story.revoke_timed(deal, first)
     assert stop_lag <= STOP_LATENCY_TARGET
     assert gone_lag <= STOP_LATENCY_TARGET

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 import pytest
 from kubernetes import client
 
-from tests.integration.hub import clean_room, owner_of, unique
-from tests.integration.training import Deal, Story
-from tests.manifests import Body, condition, training_job_body
-from tests.waiting import wait_until
+from bench.hubkit.hub import clean_room, owner_of, unique
+from bench.hubkit.manifests import Body, condition, training_job_body
+from bench.hubkit.training import Deal, Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.hub import owner_of, refusal, space_namespace, unique
-from tests.integration.training import Story
-from tests.manifests import training_job_body
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.hub import owner_of, refusal, space_namespace, unique
+from bench.hubkit.manifests import training_job_body
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.training import Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tds_operator.policy.manifest import read_message
-from tests.integration.hub import audit_verify, clean_room, owner_of, refusal, unique
-from tests.integration.training import (
+from bench.hubkit.hub import audit_verify, clean_room, owner_of, refusal, unique
+from bench.hubkit.manifests import training_job_body
+from bench.hubkit.processes import OPERATOR_IMAGE
+from bench.hubkit.training import (
     Deal,
     Story,
     ask_release,
@@ -25,9 +26,8 @@ from tests.integration.training import (
     review,
     wait_release,
 )
-from tests.manifests import training_job_body
-from tests.processes import OPERATOR_IMAGE
-from tests.waiting import wait_until
+from bench.hubkit.waiting import wait_until
+from tds_operator.policy.manifest import read_message
 
 pytestmark = pytest.mark.integration
 

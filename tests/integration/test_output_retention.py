@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.hub import audit_verify, clean_room, running_operator
-from tests.integration.training import Story, finished_job_with_output, output_kinds
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.hub import audit_verify, clean_room, running_operator
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.training import Story, finished_job_with_output, output_kinds
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

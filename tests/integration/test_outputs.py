@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     audit_verify,
     clean_room,
     member_of,
@@ -16,7 +16,8 @@ from tests.integration.hub import (
     refusal,
     unique,
 )
-from tests.integration.training import (
+from bench.hubkit.manifests import Body, training_job_body
+from bench.hubkit.training import (
     Deal,
     Story,
     ask_release,
@@ -27,8 +28,7 @@ from tests.integration.training import (
     review,
     wait_release,
 )
-from tests.manifests import Body, training_job_body
-from tests.waiting import wait_until
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tds_operator.api.rfc3339 import format_seconds
-from tds_operator.connection import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     CLUSTER_ADMIN,
     OPERATOR_NAMESPACE,
     member_of,
@@ -25,9 +23,11 @@ from tests.integration.hub import (
     unique,
     unique_contract,
 )
-from tests.integration.training import Story
-from tests.manifests import training_job_body
-from tests.waiting import wait_until
+from bench.hubkit.manifests import training_job_body
+from bench.hubkit.training import Story
+from bench.hubkit.waiting import wait_until
+from tds_operator.api.rfc3339 import format_seconds
+from tds_operator.connection import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED
 
 pytestmark = pytest.mark.integration
 

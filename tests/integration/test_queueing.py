@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.hub import KubectlError, owner_of, unique
-from tests.integration.training import Deal, Story, seconds
-from tests.manifests import Body, condition, parse_time, training_job_body
-from tests.waiting import wait_until
+from bench.hubkit.hub import KubectlError, owner_of, unique
+from bench.hubkit.manifests import Body, condition, parse_time, training_job_body
+from bench.hubkit.training import Deal, Story, seconds
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     CLUSTER_ADMIN,
     CONTRACTS,
     clean_room,
@@ -22,10 +22,10 @@ from tests.integration.hub import (
     unique,
     unique_contract,
 )
-from tests.integration.training import Deal, Story
-from tests.manifests import GROUP, VERSION, Body, condition, training_job_body
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.manifests import GROUP, VERSION, Body, condition, training_job_body
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.training import Deal, Story
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

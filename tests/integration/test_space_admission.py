@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from tds_operator.desired.admission import CLAIMS_POLICY, PODS_POLICY, SERVICES_POLICY
-from tds_operator.policy.rules import HubRules
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     CLUSTER_ADMIN,
     KubectlError,
     Person,
@@ -21,7 +19,9 @@ from tests.integration.hub import (
     space_namespace,
     unique,
 )
-from tests.waiting import wait_until
+from bench.hubkit.waiting import wait_until
+from tds_operator.desired.admission import CLAIMS_POLICY, PODS_POLICY, SERVICES_POLICY
+from tds_operator.policy.rules import HubRules
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     Contracts,
     Hub,
     Person,
@@ -24,9 +24,9 @@ from tests.integration.hub import (
     space_namespace,
     unique,
 )
-from tests.manifests import contract_body, space_body
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.manifests import contract_body, space_body
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     SPACES,
     Contracts,
     KubectlError,
@@ -20,9 +20,9 @@ from tests.integration.hub import (
     owner_of,
     refusal,
 )
-from tests.manifests import GROUP, VERSION, contract_body
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.manifests import GROUP, VERSION, contract_body
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

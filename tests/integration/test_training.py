@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     JOBS,
     clean_room,
     kubectl,
@@ -24,7 +24,9 @@ from tests.integration.hub import (
     space_namespace,
     unique,
 )
-from tests.integration.training import (
+from bench.hubkit.manifests import Body, condition, training_job_body
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.training import (
     GPU_RESOURCE,
     STOP_LATENCY_TARGET,
     Deal,
@@ -33,9 +35,7 @@ from tests.integration.training import (
     run_seconds,
     seconds,
 )
-from tests.manifests import Body, condition, training_job_body
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bench.hubkit.manifests import example
 from tds_operator.api import DataContract
 from tds_operator.api.terms import is_cidr
-from tests.manifests import example
 
 pytestmark = pytest.mark.unit
 

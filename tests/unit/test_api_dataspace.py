@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bench.hubkit.manifests import example
 from tds_operator.api import DataSpace, space_namespace
-from tests.manifests import example
 
 pytestmark = pytest.mark.unit
 

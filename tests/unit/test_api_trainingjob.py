@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bench.hubkit.manifests import example
 from tds_operator.api import TrainingJob
 from tds_operator.api.trainingjob import RESERVED_ENV_NAMES, of_contract
-from tests.manifests import example
 
 pytestmark = pytest.mark.unit
 

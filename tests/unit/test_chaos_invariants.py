@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from bench.chaos_invariants import (
+
+from bench.chaos.judge import (
     ContractEnd,
     ContractFacts,
     JobFacts,

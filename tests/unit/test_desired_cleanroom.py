@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bench.hubkit.manifests import consented, contract_spec
 from tds_operator.api.datacontract import DataContract
 from tds_operator.desired.cleanroom import (
     DatasetEndpoint,
@@ -17,7 +18,6 @@ from tds_operator.desired.cleanroom import (
 )
 from tds_operator.desired.labels import controlled_by
 from tds_operator.policy.rules import HubRules
-from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

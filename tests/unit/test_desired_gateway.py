@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bench.hubkit.manifests import consented, contract_spec, provider_named
 from tds_operator.api.datacontract import DataContract
 from tds_operator.desired.cleanroom import clean_room_children
 from tds_operator.desired.gateway import (
@@ -17,7 +18,6 @@ from tds_operator.desired.gateway import (
 )
 from tds_operator.desired.labels import controlled_by
 from tds_operator.policy.rules import HubRules
-from tests.manifests import consented, contract_spec, provider_named
 
 pytestmark = pytest.mark.unit
 

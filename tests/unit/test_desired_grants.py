@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bench.hubkit.manifests import consented, contract_spec, provider_named
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.desired.cleanroom import clean_room_children, worker_service_account
@@ -19,7 +20,6 @@ from tds_operator.desired.grants import (
     worker_identity,
 )
 from tds_operator.desired.labels import controlled_by
-from tests.manifests import consented, contract_spec, provider_named
 
 pytestmark = pytest.mark.unit
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bench.hubkit.manifests import consented, contract_spec
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.desired.cleanroom import DatasetEndpoint, clean_room_children
@@ -21,7 +22,6 @@ from tds_operator.desired.isolation import (
     resource_quota,
 )
 from tds_operator.desired.space import space_children
-from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.hubkit.manifests import training_job_body
 from tds_operator.api.common import Subject
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.outputs import (
@@ -16,7 +17,6 @@ from tds_operator.desired.outputs import (
 )
 from tds_operator.desired.trainingjob import batch_job
 from tds_operator.policy.rules import HubRules
-from tests.manifests import training_job_body
 
 pytestmark = pytest.mark.unit
 

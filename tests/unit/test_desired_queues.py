@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.hubkit.manifests import cmcc
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.desired.queues import (
     clean_room_queue,
@@ -19,7 +20,6 @@ from tds_operator.desired.queues import (
 )
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.rules import HubRules
-from tests.manifests import cmcc
 
 pytestmark = pytest.mark.unit
 

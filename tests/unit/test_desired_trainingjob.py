@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from bench.hubkit.manifests import consented, contract_spec
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import dataset_endpoints
 from tds_operator.desired.trainingjob import batch_job, dataset_addresses, rendezvous_service
 from tds_operator.policy.rules import HubRules
-from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

@@ -7,20 +7,7 @@ from typing import Any
 
 import pytest
 
-from tds_operator.api.common import Subject
-from tds_operator.api.datacontract import DataContractSpec, Signature
-from tds_operator.policy.consent import (
-    admit_contract_change,
-    authorize_contract_change,
-    changed_terms,
-    needs_terms_check,
-)
-from tds_operator.policy.contract import spec_digest
-from tds_operator.policy.decision import Decision
-from tds_operator.policy.identity import UserInfo
-from tds_operator.policy.rules import HubRules
-from tds_operator.policy.signatures import new_signatures
-from tests.manifests import (
+from bench.hubkit.manifests import (
     ALICE,
     ANONYMOUS,
     BEFORE_WINDOW,
@@ -39,6 +26,19 @@ from tests.manifests import (
     space,
     with_consent,
 )
+from tds_operator.api.common import Subject
+from tds_operator.api.datacontract import DataContractSpec, Signature
+from tds_operator.policy.consent import (
+    admit_contract_change,
+    authorize_contract_change,
+    changed_terms,
+    needs_terms_check,
+)
+from tds_operator.policy.contract import spec_digest
+from tds_operator.policy.decision import Decision
+from tds_operator.policy.identity import UserInfo
+from tds_operator.policy.rules import HubRules
+from tds_operator.policy.signatures import new_signatures
 
 pytestmark = pytest.mark.unit
 

@@ -10,6 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.hubkit.manifests import (
+    BEFORE_WINDOW,
+    IN_WINDOW,
+    NOT_AFTER,
+    NOT_BEFORE,
+    cmcc,
+    consented,
+    contract_spec,
+    revoked,
+    sgcc,
+    with_consent,
+)
 from tds_operator.api.datacontract import ContractPhase, ContractUsage, DataContractSpec, Signature
 from tds_operator.policy.contract import (
     TERMINAL_PHASES,
@@ -22,18 +34,6 @@ from tds_operator.policy.decision import Decision
 from tds_operator.policy.digest import canonical_json
 from tds_operator.policy.rules import HubRules
 from tds_operator.policy.terms import validate_contract_terms
-from tests.manifests import (
-    BEFORE_WINDOW,
-    IN_WINDOW,
-    NOT_AFTER,
-    NOT_BEFORE,
-    cmcc,
-    consented,
-    contract_spec,
-    revoked,
-    sgcc,
-    with_consent,
-)
 
 pytestmark = pytest.mark.unit
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bench.hubkit.manifests import cmcc, contract_spec, sgcc
 from tds_operator.policy.egress import egress_exceptions, egress_violation
 from tds_operator.policy.rules import HubRules
 from tds_operator.policy.terms import validate_contract_terms
-from tests.manifests import cmcc, contract_spec, sgcc
 
 pytestmark = pytest.mark.unit
 

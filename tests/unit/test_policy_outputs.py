@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bench.hubkit.manifests import ALICE, ANONYMOUS, BOB, DAVE, LI, cmcc, sgcc
 from tds_operator.policy.outputs import (
     ReleaseRequest,
     admit_release_request,
@@ -19,7 +20,6 @@ from tds_operator.policy.outputs import (
     release_action,
 )
 from tds_operator.policy.rules import HubRules
-from tests.manifests import ALICE, ANONYMOUS, BOB, DAVE, LI, cmcc, sgcc
 
 pytestmark = pytest.mark.unit
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bench.hubkit.manifests import consented, contract_spec
 from tds_operator.api.datacontract import DataContract
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.sealing import (
@@ -14,7 +15,6 @@ from tds_operator.policy.sealing import (
     clean_room_sealed,
     contract_opened_clean_room,
 )
-from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

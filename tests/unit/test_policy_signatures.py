@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bench.hubkit.manifests import consented, contract_spec, with_consent
 from tds_operator.policy.contract import spec_digest
 from tds_operator.policy.signatures import (
     SIGNATURES_ANNOTATION,
@@ -17,7 +18,6 @@ from tds_operator.policy.signatures import (
     unsigned_consents,
     verified_stamps,
 )
-from tests.manifests import consented, contract_spec, with_consent
 
 pytestmark = pytest.mark.unit
 

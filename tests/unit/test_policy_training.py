@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bench.hubkit.manifests import consented, contract_spec
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.trainingjob import TrainingJobSpec
 from tds_operator.policy.training import (
@@ -16,7 +17,6 @@ from tds_operator.policy.training import (
     must_wait,
     queued_ahead,
 )
-from tests.manifests import consented, contract_spec
 
 pytestmark = pytest.mark.unit
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from bench.hubkit.manifests import training_job_body
 from tds_operator.api.trainingjob import RESERVED_ENV_NAMES, TrainingJob
 from tds_operator.desired.trainingjob import batch_job
 from tds_operator.policy.rules import HubRules
-from tests.manifests import training_job_body
 
 pytestmark = pytest.mark.unit
 

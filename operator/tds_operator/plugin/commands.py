@@ -110,7 +110,7 @@ async def caller_party(kube: Kube, contract: dict[str, Any], party: str | None) 
 
 
 async def sign(kube: Kube, name: str, party: str | None, approved: bool, out: TextIO) -> int:
-    """Consent for (or withdraw) the caller's side, with the patch the README documents."""
+    """Consent for (or withdraw) the caller's side, with the patch the docs document."""
     contract = await read_contract(kube, name)
     side = await caller_party(kube, contract, party)
     await _patch(kube, name, report.consent_patch(side, approved))

@@ -49,7 +49,7 @@ def proposal(
 
 
 def consent_patch(party: str, approved: bool) -> Manifest:
-    """The merge patch that consents for (or withdraws) one party, as the README documents."""
+    """The merge patch that consents for (or withdraws) one party, as the docs document."""
     return {"spec": {"consent": {party: {"approved": approved}}}}
 
 

@@ -17,9 +17,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tds_operator.output_manifest import manifest_entries
-from tds_operator.policy.manifest import termination_message
-from tests.integration.hub import (
+from bench.hubkit.hub import (
     CONTRACTS,
     JOBS,
     Contracts,
@@ -33,7 +31,7 @@ from tests.integration.hub import (
     space_namespace,
     unique,
 )
-from tests.manifests import (
+from bench.hubkit.manifests import (
     API_VERSION,
     GROUP,
     VERSION,
@@ -42,7 +40,9 @@ from tests.manifests import (
     manifest_step_ended,
     training_job_body,
 )
-from tests.waiting import wait_until
+from bench.hubkit.waiting import wait_until
+from tds_operator.output_manifest import manifest_entries
+from tds_operator.policy.manifest import termination_message
 
 GPU_RESOURCE = "nvidia.com/gpu"
 # How soon a revocation stops a running job and deletes its batch Job (the operator's own queue or

@@ -20,16 +20,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from bench.hubkit.manifests import GROUP, VERSION, Body, condition, contract_body, space_body
+from bench.hubkit.processes import OperatorProcess
+from bench.hubkit.waiting import wait_until
 from tds_operator.desired.cleanroom import clean_room_namespace, provider_policy_name
-from tests.manifests import GROUP, VERSION, Body, condition, contract_body, space_body
-from tests.processes import OperatorProcess
-from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "tds-system"
@@ -38,6 +37,12 @@ LEDGER_SELECTOR = "tds.io/audit-ledger=true,tds.io/contract={contract}"
 SPACES, CONTRACTS, JOBS = "dataspaces", "datacontracts", "trainingjobs"
 
 T = TypeVar("T")
+
+
+class TempDirs(Protocol):
+    """Where a test's files go: pytest's `tmp_path_factory` is one."""
+
+    def mktemp(self, basename: str) -> Path: ...
 
 
 # --- kubectl and the people who run it -----------------------------------------------------------
@@ -577,7 +582,7 @@ def operator_down(operator: OperatorProcess, api_client: client.ApiClient) -> It
 
 @contextmanager
 def running_operator(
-    tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str] | None = None
+    tmp_path_factory: TempDirs, extra_env: dict[str, str] | None = None
 ) -> Iterator[OperatorProcess]:
     """The operator running as a process (with `extra_env`, e.g. hub rules) until the end."""
     log = tmp_path_factory.mktemp("operator") / "operator.log"

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bench.chaos_invariants import FINAL_PHASES
 from kubernetes import client, watch
-from tests.manifests import GROUP, VERSION
+
+from bench.chaos.judge import FINAL_PHASES
+from bench.hubkit.manifests import GROUP, VERSION
 
 JOB_LABEL = "tds.io/training-job"
 MANIFEST_LABEL = "tds.io/output-manifest"

@@ -1,22 +1,34 @@
 """A fresh local hub for a benchmark, kubectl against it, and the operator as a process.
 
-Shared by the hub benchmarks (bench/scale.py): each starts its own hub in its own HUB_DIR, so
-that nothing another run left there changes the figures, and stops it at the end.
+Shared by the hub benchmarks (bench/scale.py, bench/hub_scenario.py): each starts its own hub in
+its own HUB_DIR, so that nothing another run left there changes the figures, and stops it at the
+end.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from bench.hubkit.processes import OperatorProcess
 
-from bench.chaos_cluster import COMPONENTS, cluster_dir  # noqa: E402
-from tests.processes import OperatorProcess  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+)
+"""The hub's processes, as kwokctl's binary runtime runs them."""
+
+
+def cluster_dir(hub_dir: Path) -> Path:
+    """Where kwokctl keeps the hub's pid files, logs and binaries."""
+    return hub_dir / "kwok" / "clusters" / os.environ.get("HUB_NAME", "tds-hub")
 
 
 class BenchHub:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.hub import clean_room, get_or_none, owner_of, unique
-from tests.integration.training import Deal, Story
-from tests.manifests import Body, condition, training_job_body
+from bench.hubkit.hub import clean_room, get_or_none, owner_of, unique
+from bench.hubkit.manifests import Body, condition, training_job_body
+from bench.hubkit.training import Deal, Story
 
 KUEUE, VERSION = "kueue.x-k8s.io", "v1beta2"
 WAITING_REASONS = {"ContractConcurrency", "OrganisationQuota", "HubCapacity"}

@@ -6,8 +6,11 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.chaos_churn import JobRecord, Ledger
-from bench.chaos_invariants import (
+from kubernetes import client, dynamic
+from kubernetes.client.exceptions import ApiException
+
+from bench.chaos.churn import JobRecord, Ledger
+from bench.chaos.judge import (
     ContractEnd,
     ContractFacts,
     JobFacts,
@@ -15,12 +18,9 @@ from bench.chaos_invariants import (
     PodRun,
     SpaceChildren,
 )
-from bench.chaos_observe import Observer, _stamp
-from kubernetes import client, dynamic
-from kubernetes.client.exceptions import ApiException
-from tests.integration.hub import Hub, audit_verify, clean_room
-from tests.manifests import condition
-
+from bench.chaos.observe import Observer, _stamp
+from bench.hubkit.hub import Hub, audit_verify, clean_room
+from bench.hubkit.manifests import condition
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.desired.space import space_children
 

@@ -24,7 +24,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 Body = dict[str, Any]
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def rfc3339(at: datetime) -> str:

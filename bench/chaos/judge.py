@@ -1,6 +1,6 @@
-"""The invariants the chaos campaign checks once the system has settled. Pure: each check takes
-facts the campaign observed (hand-made in the unit tests) and returns a `Check` with its numbers
-and every violation it found.
+"""The invariants the chaos campaign judges once the system has settled, by the bounds of
+`bounds.py`. Pure: each check takes facts the campaign observed (hand-made in the unit tests)
+and returns a `Check` with its numbers and every violation it found.
 
 Times are POSIX seconds. A job's "natural end" is when its workers would have finished on their
 own (`start + runFor`); the contract's "end" is the moment it stopped letting jobs run (the
@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from bench.chaos.bounds import DEFAULT
+
 FINAL_PHASES: Final = frozenset({"Succeeded", "Failed", "Denied", "Stopped"})
 STOP_REASONS: Final = {
     "Revoked": "Revoked",
@@ -20,12 +22,10 @@ STOP_REASONS: Final = {
     "Exhausted": "GpuBudgetExhausted",
 }
 """The reason a job stopped by its contract's end carries, by the contract's final phase."""
-PHASE_MARGIN_SECONDS: Final = 3.0
-"""A contract that ended this close to a job's natural end may have stopped it or let it finish."""
-METERING_TOLERANCE_SECONDS: Final = 1.0
-"""Per pod: its metered run time may differ from its own timestamps by this much."""
-USAGE_TOLERANCE_SECONDS: Final = 0.01
-"""Usage is written in GPU-hours with six decimals: 0.0036 GPU-seconds."""
+PHASE_MARGIN_SECONDS: Final = DEFAULT.phase_margin
+METERING_TOLERANCE_SECONDS: Final = DEFAULT.metering_per_pod
+USAGE_TOLERANCE_SECONDS: Final = DEFAULT.usage_rounding
+BUDGET_OVERRUN_SECONDS: Final = DEFAULT.budget_overrun
 
 
 @dataclass(frozen=True)
@@ -401,7 +401,7 @@ def check_budgets(
                 f"{contract.name}: {over:+.0f} GPU-s over, {held} GPUs held"
                 + (f", {down:.1f}s of it with no API server" if down else "")
             )
-        if over > held * (1 + down) + USAGE_TOLERANCE_SECONDS:
+        if over > held * (BUDGET_OVERRUN_SECONDS + down) + USAGE_TOLERANCE_SECONDS:
             check.violations.append(
                 f"{contract.name}: metered {contract.usage_gpu_seconds:.0f} of a "
                 f"{contract.budget_gpu_seconds:.0f} GPU-s budget holding {held} GPUs"

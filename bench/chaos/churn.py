@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from tests.integration.hub import KubectlError, owner_of, unique
-from tests.integration.training import Story
-from tests.manifests import Body, training_job_body
+from bench.hubkit.hub import KubectlError, owner_of, unique
+from bench.hubkit.manifests import Body, training_job_body
+from bench.hubkit.training import Story
 
 T = TypeVar("T")
 # 180 GPU-seconds: three 2-GPU jobs use them up in 30 s.

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from tests.processes import OperatorProcess, free_port
+
+from bench.hubkit.benchhub import COMPONENTS, cluster_dir
+from bench.hubkit.processes import OperatorProcess, free_port
 
 LEASE, OPERATOR_NAMESPACE = "tds-operator-leader", "tds-system"
 WEBHOOK_UNREACHABLE = "failed calling webhook"
@@ -25,20 +27,6 @@ NOBODY_LISTENS = "connection refused"
 
 
 # --- the control plane ---------------------------------------------------------------------------
-
-
-COMPONENTS = (
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kwok-controller",
-)
-
-
-def cluster_dir(hub_dir: Path) -> Path:
-    """Where kwokctl keeps the hub's pid files, logs and binaries."""
-    return hub_dir / "kwok" / "clusters" / os.environ.get("HUB_NAME", "tds-hub")
 
 
 def _alive(pid: int) -> bool:

@@ -38,7 +38,12 @@ from tds_operator.policy.enforcement import (
     running_workers,
     start_time,
 )
-from tds_operator.policy.job_run import WAKE_MARGIN_SECONDS, MeterInputs, decide_metering
+from tds_operator.policy.job_run import (
+    WAKE_MARGIN_SECONDS,
+    MeterInputs,
+    MeterStep,
+    decide_metering,
+)
 
 
 async def run(
@@ -96,13 +101,24 @@ async def meter(
         ),
         now,
     )
+    return await _act(
+        parts, report, contract, step, MeterRead(jobs, pods, used, recorded, budget, now)
+    )
+
+
+async def _act(
+    parts: JobParts, report: JobReport, contract: DataContract, step: MeterStep, read: MeterRead
+) -> float | None:
+    """Carry out the metering pass's step."""
+    jobs, pods = read.jobs, read.pods
     if step.kind == "finish":
         assert step.phase is not None
         assert step.decision is not None
-        await finish(parts, report, step.phase, step.decision, used=used, started=start_time(pods))
-        if not budget.used_up:
+        started = start_time(pods)
+        await finish(parts, report, step.phase, step.decision, used=read.used, started=started)
+        if not read.budget.used_up:
             # Its GPUs are free: its siblings' shared second moves later.
-            await keep_backstops(parts, contract, jobs, budget, now)
+            await keep_backstops(parts, contract, jobs, read.budget, read.now)
         wake_siblings(report, jobs)
         return None
     if step.kind == "exhausted":
@@ -116,8 +132,7 @@ async def meter(
         return None
     if step.kind == "stop_at":
         assert step.at is not None
-        return await stop_at_budget(parts, report, contract, jobs, recorded, step.at)
-    read = MeterRead(jobs, pods, used, recorded, budget, now)
+        return await stop_at_budget(parts, report, contract, jobs, read.recorded, step.at)
     await _report(parts, report, contract, read)
     return step.wake
 

@@ -34,6 +34,7 @@ class JobReport:
         self.parts = parts
         self.body = body
         self._old: dict[str, Any] = dict(body.get("status") or {})
+        self._read_phase: str | None = self._old.get("phase")
         self._conditions: list[dict[str, Any]] = list(self._old.get("conditions") or [])
         self._fields: dict[str, Any] = {}
         self._wakes: list[tuple[str, str, bool]] = []
@@ -43,7 +44,7 @@ class JobReport:
     @property
     def phase_was(self) -> str | None:
         """The phase as this reconcile read it."""
-        return self._old.get("phase")
+        return self._read_phase
 
     def phase(
         self,
@@ -154,6 +155,8 @@ class JobReport:
         self._events += self._changes(phase)
         self._old = {**self._old, **(written or {}).get("status", {})}
         self._old["conditions"] = self._conditions
+        if phase is not None:
+            self._old["phase"] = phase
         self._fields = {}
 
     def _changes(self, phase: str | None) -> list[ConditionEvent]:

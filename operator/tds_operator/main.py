@@ -30,12 +30,14 @@ from tds_operator.handlers import watches
 from tds_operator.handlers.child_watches import ChildWatches
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.contracts import ContractReconciler
-from tds_operator.handlers.kueue import WORKLOAD, ContractCheck, uses_kueue
-from tds_operator.handlers.kueue_jobs import KueueTrainingJobReconciler
+from tds_operator.handlers.kueue import WORKLOAD, uses_kueue
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.handlers.releases import ReleaseReconciler
 from tds_operator.handlers.spaces import SpaceReconciler
-from tds_operator.handlers.trainingjobs import TrainingJobReconciler
+from tds_operator.handlers.trainingjob.kueue_check import ContractCheck
+from tds_operator.handlers.trainingjob.kueue_queue import KueueQueue
+from tds_operator.handlers.trainingjob.own_queue import OwnQueue
+from tds_operator.handlers.trainingjob.spine import TrainingJobReconciler
 from tds_operator.kube import Kube, KubeError, is_subset
 from tds_operator.local_webhooks import LocalWebhooks
 from tds_operator.signing_key import SigningKeyUnusable, ensure_signing_key
@@ -174,7 +176,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     )
     memo.kueue = await uses_kueue(kube, config.kueue)
     logger.info("TrainingJobs queue in %s", "Kueue" if memo.kueue else "the operator's own queue")
-    jobs = KueueTrainingJobReconciler(memo) if memo.kueue else TrainingJobReconciler(memo)
+    jobs = TrainingJobReconciler(memo, KueueQueue() if memo.kueue else OwnQueue())
     memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, jobs, workers=8, urgent=memo.job_due)
     if memo.kueue:
         memo.queues[WORKLOAD] = ReconcileQueue(WORKLOAD, ContractCheck(memo))

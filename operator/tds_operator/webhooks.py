@@ -32,17 +32,16 @@ from tds_operator.api.resources import (
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import (
-    admission_input,
     contracts_of_space,
     data_space,
     release_inputs,
 )
 from tds_operator.handlers.objects import FINALIZER, validation_message
+from tds_operator.handlers.trainingjob import admission
 from tds_operator.metrics import (
     WEBHOOK_DENIALS,
     WEBHOOK_LATENCY,
     WEBHOOK_REQUESTS,
-    count_admission,
 )
 from tds_operator.policy.consent import admit_contract_change
 from tds_operator.policy.contract import PARTIES
@@ -55,7 +54,6 @@ from tds_operator.policy.outputs import (
     ReleaseRequest,
     admit_release_request,
     admit_review,
-    output_size_allowed,
 )
 from tds_operator.policy.signatures import (
     SIGNATURES_ANNOTATION,
@@ -66,7 +64,7 @@ from tds_operator.policy.signatures import (
     verified_stamps,
 )
 from tds_operator.policy.space import space_may_be_deleted
-from tds_operator.policy.training import admit_training_job, must_wait
+from tds_operator.policy.training import must_wait
 
 
 class Refusal(kopf.AdmissionError):
@@ -209,13 +207,11 @@ async def admit_training(body: kopf.Body, memo: Operator, **_: Any) -> None:
             update={"metadata": job.metadata.model_copy(update={"namespace": namespace})}
         )
     contract = await memo.kube.get(f"{GROUP}/{VERSION}", DATA_CONTRACT, job.spec.contract)
-    decision = admit_training_job(await admission_input(memo, job, contract))
-    if decision.allowed and job.spec.output is not None:
-        decision = output_size_allowed(job.spec.output.size, memo.rules)
+    decision = (await admission.decide(memo, job, contract, waiting=False))[0]
     if not decision.allowed and not must_wait(decision):
         # An allowed job is counted once, when the operator records its admission; a job that
         # does not fit yet is let in to wait in its contract's queue.
-        count_admission(job.spec.contract if contract else None, False, decision.reason)
+        admission.count(job, contract, decision)
         raise _deny(decision.reason, decision.message)
 
 

@@ -1,76 +1,58 @@
-"""Kueue, when the cluster runs it (TDS_KUEUE): the queue tree the operator keeps, and the
-contract as Kueue's AdmissionCheck.
+"""Kueue, when the cluster runs it (TDS_KUEUE): the queue tree the operator keeps, and where a
+queued TrainingJob's Workload stands.
 
 The queue tree (desired/queues.py): the GPU pool's ResourceFlavor and the AdmissionCheck
 `tds-contract` once, a ClusterQueue per consumer organisation and a LocalQueue per clean room once
-a contract of theirs is Active (and again as their jobs start). The contract check: for each
-clean-room Workload whose `tds-contract` check is Pending once Kueue has reserved its GPUs, the
-operator answers Ready, Retry or Rejected from the same decision as its own admission
-(policy/admissioncheck.py), and records an admission on the contract's audit ledger before it
-answers Ready.
+a contract of theirs is Active (and again as their jobs start). The contract check itself, which
+answers each clean-room Workload's `tds-contract` check, is handlers/trainingjob/kueue_check.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import logging
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
-from tds_operator import API_VERSION, FIELD_MANAGER
+from tds_operator import API_VERSION
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.resources import (
     DATA_CONTRACT,
     KUEUE,
     KUEUE_WORKLOAD_CRD,
-    TRAINING_JOB,
 )
-from tds_operator.api.trainingjob import ADMITTED_REASON, TrainingJob
-from tds_operator.audit.chain import AuditEntry
-from tds_operator.audit.events import admission_event, job_key
-from tds_operator.audit.usage import admitted_jobs
+from tds_operator.api.trainingjob import TrainingJob
+from tds_operator.audit.events import job_key
 from tds_operator.config import KueueMode
 from tds_operator.desired.cleanroom import CLEAN_ROOM_PREFIX, clean_room_namespace
 from tds_operator.desired.isolation import GPU_RESOURCE
-from tds_operator.desired.labels import MANAGED_BY, Manifest
+from tds_operator.desired.labels import Manifest
 from tds_operator.desired.queues import (
     CONTRACT_CHECK,
     clean_room_queue,
     contract_check,
     contract_check_active,
-    contract_check_status,
     gpu_borrowing_limit,
     gpu_flavor,
     organisation_queue,
     organisation_queue_name,
 )
-from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.context import Operator, utcnow
-from tds_operator.handlers.gather import admission_input, data_space, known_contracts_of_space
-from tds_operator.kube import Kube, KubeError, comparable, is_subset
-from tds_operator.metrics import count_admission
+from tds_operator.handlers.gather import data_space, known_contracts_of_space
+from tds_operator.kube import Kube, comparable, is_subset
 from tds_operator.policy.admissioncheck import (
-    check_of,
-    gpus_admitted,
     holds,
     organisation_gpus,
     waiting_reason,
 )
 from tds_operator.policy.conditions import timestamp
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.enforcement import contract_lets_jobs_run, stop_reason
-from tds_operator.policy.outputs import output_size_allowed
-from tds_operator.policy.training import admit_training_job
 
 logger = logging.getLogger(__name__)
 
 WORKLOAD = "Workload"
 """The reconcile queue of the contract check, keyed by a Workload's namespace/name."""
-NOT_A_TRAINING_JOB = "NotATrainingJob"
 
 
 async def uses_kueue(kube: Kube, mode: KueueMode) -> bool:
@@ -157,115 +139,6 @@ async def why_queued(op: Operator, job: TrainingJob, workload: Manifest | None) 
     )
     usage = organisation_gpus(cluster_queue, GPU_RESOURCE)
     return waiting_reason(workload, CONTRACT_CHECK, job.spec.total_gpus, usage)
-
-
-async def contract_decision(
-    op: Operator, job: TrainingJob, contract: Manifest | None, recorded: list[AuditEntry]
-) -> Decision:
-    """The contract's answer to a job Kueue would admit now: its terms, with the GPUs of the
-    contract's other admitted, unfinished jobs counted against maxConcurrentGpus."""
-    if contract is not None and not contract_lets_jobs_run(contract):
-        return stop_reason(contract)
-    case = await admission_input(op, job, contract, recorded)
-    jobs = await op.kube.list(API_VERSION, TRAINING_JOB)
-    held = gpus_admitted(
-        jobs, job.spec.contract, admitted_jobs(recorded), except_uid=job.metadata.uid or ""
-    )
-    decision = admit_training_job(
-        dataclasses.replace(case, gpus_held_by_others=held, queued_ahead=0)
-    )
-    if decision.allowed and job.spec.output is not None:
-        decision = output_size_allowed(job.spec.output.size, op.rules)
-    return decision
-
-
-class ContractCheck:
-    """The AdmissionCheck controller of `tds-contract`: answers one Workload's check."""
-
-    def __init__(self, op: Operator) -> None:
-        self.op = op
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def __call__(self, key: str) -> float | None:
-        namespace, name = key.split("/", 1)
-        workload = await self.op.kube.get(KUEUE, WORKLOAD, name, namespace)
-        if workload is None:
-            return None
-        body = await self._training_job(workload)
-        state = check_of(workload, CONTRACT_CHECK)
-        pending = state is not None and state.get("state") == "Pending"
-        if pending and holds(workload, "QuotaReserved"):
-            decision = await self._decide(body)
-            entry = contract_check_status(decision, timestamp(utcnow()))
-            try:
-                await self.op.kube.apply_status(workload, {"admissionChecks": [entry]})
-            except KubeError as error:
-                if error.status != 404:
-                    raise
-                return None  # the Workload went with its batch Job
-            logger.info("contract check of %s: %s (%s)", key, entry["state"], decision.reason)
-        if body is not None:
-            # Its phase follows: Queued (and why), or Admitted.
-            metadata = body["metadata"]
-            self.op.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
-        return None
-
-    async def _decide(self, body: Manifest | None) -> Decision:
-        """Ready (recorded as the job's admission), Retry or Rejected, under the contract's lock."""
-        if body is None:
-            return Decision.deny(
-                NOT_A_TRAINING_JOB,
-                "only the operator's TrainingJobs run in clean rooms: this workload is none",
-            )
-        try:
-            job = TrainingJob.model_validate(body)
-        except ValidationError:
-            return Decision.deny(NOT_A_TRAINING_JOB, "its TrainingJob's spec does not parse")
-        name, uid = job.spec.contract, job.metadata.uid or ""
-        async with self._locks.setdefault(name, asyncio.Lock()):
-            contract = await self.op.kube.get(API_VERSION, DATA_CONTRACT, name)
-            recorded = (await self.op.ledger.load(name)).entries
-            if uid in admitted_jobs(recorded):
-                if contract_lets_jobs_run(contract):
-                    return Decision.allow(
-                        ADMITTED_REASON, "admitted (recorded in the audit ledger)"
-                    )
-                return stop_reason(contract)
-            decision = await contract_decision(self.op, job, contract, recorded)
-            if decision.allowed:
-                key = job_key(job.metadata.namespace or "", job.metadata.name or "")
-                event = admission_event(
-                    name, uid, key, job.spec.total_gpus, True, decision.reason, utcnow()
-                )
-                await self.op.ledger.record(name, [event])
-                count_admission(name, True, decision.reason)
-        self.op.enqueue(DATA_CONTRACT, name)
-        return decision
-
-    async def _training_job(self, workload: Manifest) -> Manifest | None:
-        """The operator's TrainingJob whose batch Job the Workload queues, if it is one."""
-        namespace = workload["metadata"]["namespace"]
-        for owner in workload["metadata"].get("ownerReferences") or []:
-            if owner.get("kind") != "Job":
-                continue
-            batch = await self.op.kube.get("batch/v1", "Job", owner["name"], namespace)
-            labels = ((batch or {}).get("metadata") or {}).get("labels") or {}
-            if (
-                batch is None
-                or batch["metadata"]["uid"] != owner.get("uid")
-                or labels.get(MANAGED_BY) != FIELD_MANAGER
-            ):
-                continue
-            job_namespace, job_name = labels.get(JOB_NAMESPACE_LABEL), labels.get(JOB_NAME_LABEL)
-            if job_namespace and job_name:
-                body = await self.op.kube.get(API_VERSION, TRAINING_JOB, job_name, job_namespace)
-                if (
-                    body is not None
-                    and (body.get("spec") or {}).get("contract")
-                    and (clean_room_namespace(body["spec"]["contract"]) == namespace)
-                ):
-                    return body
-        return None
 
 
 async def workload_changed(name: str, namespace: str | None, memo: Operator, **_: Any) -> None:

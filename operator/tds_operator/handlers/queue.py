@@ -68,6 +68,9 @@ class ReconcileQueue:
         self._urgent_since: dict[str, float] = {}
         self._running: set[str] = set()
         self._dirty: set[str] = set()
+        # Keys asked for as new work while they ran (a job just admitted, to start): they run
+        # again in the new lane.
+        self._new_dirty: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._deadlines: dict[str, float] = {}
         self._failures: dict[str, int] = {}
@@ -87,6 +90,8 @@ class ReconcileQueue:
             self._dirty.add(key)
             if urgent:
                 self._urgent_dirty.add(key)
+            if new:
+                self._new_dirty.add(key)
         elif key not in self._queued:
             self._queued.add(key)
             (self._urgent if urgent else self._new if new else self._routine).append(key)
@@ -195,8 +200,10 @@ class ReconcileQueue:
                 if key in self._dirty:
                     self._dirty.discard(key)
                     urgent = key in self._urgent_dirty
+                    new = key in self._new_dirty
                     self._urgent_dirty.discard(key)
-                    self.enqueue(key, urgent=urgent)
+                    self._new_dirty.discard(key)
+                    self.enqueue(key, urgent=urgent, new=new)
 
     async def _run_one(self, key: str, urgent_since: float | None = None) -> None:
         started = time.perf_counter()

@@ -1,0 +1,176 @@
+"""A TrainingJob's output volume: opened before its workers start, listed into its manifest once
+the job finished, held Quarantined in the clean room until released or its retention passed,
+then discarded; every step on the ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tds_operator.api.resources import DATA_CONTRACT
+from tds_operator.api.rfc3339 import parse
+from tds_operator.api.trainingjob import OutputState, OutputStatus, TrainingJob
+from tds_operator.audit.chain import AuditEntry, AuditEvent
+from tds_operator.audit.events import (
+    MANIFEST_BYTES_FIELD,
+    MANIFEST_FIELD,
+    MANIFEST_FILES_FIELD,
+    MANIFEST_MESSAGE_FIELD,
+    OUTPUT_CREATED,
+    OUTPUT_DELETED,
+    OUTPUT_QUARANTINED,
+    job_key,
+    output_event,
+    output_steps,
+    recorded_output_state,
+)
+from tds_operator.desired.labels import Manifest
+from tds_operator.desired.outputs import output_claim_name
+from tds_operator.handlers.context import utcnow
+from tds_operator.handlers.trainingjob.parts import JobParts
+from tds_operator.handlers.trainingjob.report import JobReport
+from tds_operator.policy.conditions import timestamp
+from tds_operator.policy.job_run import WAKE_MARGIN_SECONDS
+from tds_operator.policy.manifest import ManifestSummary, manifest_outcome
+from tds_operator.policy.outputs import quarantine_ends
+
+OUTPUT_JOB_DELETED = "TrainingJobDeleted"
+OUTPUT_RETENTION_PASSED = "RetentionPassed"
+# While the manifest step runs, look again this often (its pod's changes wake the job sooner).
+MANIFEST_RECHECK_SECONDS = 5.0
+
+
+async def open_output(parts: JobParts, report: JobReport, job: TrainingJob) -> str | None:
+    """The job's output claim in the clean room, created (and recorded) before its workers."""
+    live = await parts.outputs.ensure_claim(job)
+    if live is None:
+        return None
+    name = str(live["metadata"]["name"])
+    details = {"claim": name, "size": job.spec.output.size if job.spec.output else None}
+    uid = report.body["metadata"]["uid"]
+    event = output_event(job.spec.contract, uid, OUTPUT_CREATED, details, utcnow())
+    await parts.op.ledger.record(job.spec.contract, [event])
+    report_output(report, job, "Writable")
+    return name
+
+
+async def keep_output(parts: JobParts, report: JobReport, job: TrainingJob) -> float | None:
+    """A finished job's output: list it into its manifest, then report where it is; discard
+    it once its retention passed."""
+    if job.spec.output is None:
+        return None
+    contract, uid = job.spec.contract, report.body["metadata"]["uid"]
+    steps = output_steps((await parts.op.ledger.load(contract)).entries, uid)
+    if recorded_output_state(steps) == "Writable":
+        wait = await _inventory(parts, report, job)
+        if wait is not None:
+            return wait
+        steps = output_steps((await parts.op.ledger.load(contract)).entries, uid)
+    state = recorded_output_state(steps)
+    quarantined = steps.get(OUTPUT_QUARANTINED)
+    until = parse(str(quarantined.details.get("until"))) if quarantined else None
+    if state == "Quarantined" and until is not None and utcnow() >= until:
+        await discard_output(parts, report, OUTPUT_RETENTION_PASSED)
+        return None
+    release = next(
+        (s.details.get("release") for s in steps.values() if "release" in s.details), None
+    )
+    report_output(
+        report, job, state or "Quarantined", release=release, until=until, quarantined=quarantined
+    )
+    if state == "Quarantined" and until is not None:
+        return max(0.0, (until - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS
+    return None
+
+
+async def _inventory(parts: JobParts, report: JobReport, job: TrainingJob) -> float | None:
+    """The manifest step: run the operator's image on the output, read back the manifest
+    its container states, record the output Quarantined with it (or with why there is
+    none). The seconds to wait while it runs, else None once recorded."""
+    body = report.body
+    claim = await parts.outputs.claim(body)
+    outcome: ManifestSummary | str | None
+    if claim is None:
+        outcome = "the output's claim is gone"
+    elif not parts.op.rules.operator_image:
+        outcome = "no operator image to run the manifest step (hub rule TDS_OPERATOR_IMAGE)"
+    else:
+        pod = await parts.outputs.manifest_pod(body)
+        if pod is None:
+            await parts.outputs.start_manifest(body, job, claim["metadata"]["name"])
+        outcome = manifest_outcome(pod) if pod is not None else None
+        if outcome is None:
+            report_output(report, job, "Inventorying")
+            return MANIFEST_RECHECK_SECONDS
+    event = _quarantine_event(parts, body, job, claim, outcome)
+    await parts.op.ledger.record(job.spec.contract, [event])
+    await parts.outputs.remove_manifest_pod(body)
+    return None
+
+
+def _quarantine_event(
+    parts: JobParts,
+    body: Manifest,
+    job: TrainingJob,
+    claim: Manifest | None,
+    manifest: ManifestSummary | str,
+) -> AuditEvent:
+    """The ledger entry of a finished job's output, held in the clean room, with its
+    manifest (or why it has none)."""
+    until = quarantine_ends(utcnow(), parts.op.rules)
+    listed = manifest if isinstance(manifest, ManifestSummary) else None
+    details = {
+        "job": job_key(body["metadata"]["namespace"], body["metadata"]["name"]),
+        "claim": (claim or {}).get("metadata", {}).get("name"),
+        "volume": ((claim or {}).get("spec") or {}).get("volumeName"),
+        "until": timestamp(until),
+        MANIFEST_FIELD: listed.digest if listed else None,
+        MANIFEST_FILES_FIELD: listed.files if listed else None,
+        MANIFEST_BYTES_FIELD: listed.bytes if listed else None,
+        MANIFEST_MESSAGE_FIELD: None if listed else str(manifest),
+    }
+    return output_event(
+        job.spec.contract, body["metadata"]["uid"], OUTPUT_QUARANTINED, details, utcnow()
+    )
+
+
+async def discard_output(parts: JobParts, report: JobReport, reason: str) -> None:
+    """Delete the output (claim and volume), on the record."""
+    body = report.body
+    contract, uid = body["spec"]["contract"], body["metadata"]["uid"]
+    steps = output_steps((await parts.op.ledger.load(contract)).entries, uid)
+    quarantined = steps.get(OUTPUT_QUARANTINED)
+    volume = quarantined.details.get("volume") if quarantined else None
+    await parts.outputs.delete(body, volume)
+    event = output_event(
+        contract, uid, OUTPUT_DELETED, {"reason": reason, "volume": volume}, utcnow()
+    )
+    await parts.op.ledger.record(contract, [event])
+    if not body["metadata"].get("deletionTimestamp"):
+        report_output(report, None, "Discarded")
+    report.wake(DATA_CONTRACT, contract)
+
+
+def report_output(
+    report: JobReport,
+    job: TrainingJob | None,
+    state: OutputState,
+    *,
+    release: str | None = None,
+    until: datetime | None = None,
+    quarantined: AuditEntry | None = None,
+) -> None:
+    """Report the output's state, where it is and what its manifest lists."""
+    size = job.spec.output.size if job is not None and job.spec.output else None
+    manifest = quarantined.details if quarantined is not None else {}
+    output = OutputStatus(
+        state=state,
+        claim=output_claim_name(report.body["metadata"]["name"]),
+        size=size,
+        release=release,
+        quarantined_until=until if state == "Quarantined" else None,
+        manifest_digest=manifest.get(MANIFEST_FIELD),
+        manifest_files=manifest.get(MANIFEST_FILES_FIELD),
+        manifest_bytes=manifest.get(MANIFEST_BYTES_FIELD),
+        manifest_message=manifest.get(MANIFEST_MESSAGE_FIELD),
+    )
+    report.output(output)

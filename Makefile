@@ -20,15 +20,17 @@ help: ## Show this help.
 	  /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Development
-$(BIN)/python: requirements.lock pyproject.toml
+# A stamp, not $(BIN)/python: that is a symlink, and touching it touches the interpreter it points
+# at, which every virtualenv on the machine shares, so a changed lock file went unnoticed.
+$(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
-	touch $(BIN)/python
+	touch $(VENV)/.installed
 
 .PHONY: venv
-venv: $(BIN)/python ## Create the Python virtualenv from the lock file.
+venv: $(VENV)/.installed ## Create the Python virtualenv from the lock file.
 
 .PHONY: lock
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs network access to PyPI).

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from bench.hubkit.manifests import consented, contract_body, contract_spec
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.trainingjob import TrainingJobSpec
 from tds_operator.policy.job_admission import decide_admission
 from tds_operator.policy.rules import HubRules
 from tds_operator.policy.training import AdmissionInput
-from tests.manifests import consented, contract_body, contract_spec
 
 pytestmark = pytest.mark.unit
 

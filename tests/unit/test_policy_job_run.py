@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bench.hubkit.manifests import contract_body, rfc3339, training_job_body
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import LiveBudget
@@ -19,7 +20,6 @@ from tds_operator.policy.job_run import (
     decide_metering,
     decide_run,
 )
-from tests.manifests import contract_body, rfc3339, training_job_body
 
 pytestmark = pytest.mark.unit
 

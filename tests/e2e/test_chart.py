@@ -84,12 +84,25 @@ def test_alerts_and_dashboard_are_off_by_default() -> None:
     assert "PrometheusRule" not in {kind for kind, _ in kinds}
 
 
+def test_the_prometheus_rule_needs_where_the_runbooks_are() -> None:
+    with pytest.raises(CommandError, match=r"metrics\.prometheusRule\.runbookBaseURL: set it"):
+        render_chart({"metrics.prometheusRule.enabled": "true"})
+    with pytest.raises(CommandError, match="runbookBaseURL"):
+        render_chart(
+            {
+                "metrics.prometheusRule.enabled": "true",
+                "metrics.prometheusRule.runbookBaseURL": "docs/",
+            }
+        )
+
+
 def test_the_prometheus_rule_and_dashboard_are_the_repositorys_files() -> None:
     """What promtool tests and what the dashboard test validates is exactly what is installed."""
     objects = render_chart(
         {
             "metrics.prometheusRule.enabled": "true",
             "metrics.prometheusRule.labels.release": "monitoring",
+            "metrics.prometheusRule.runbookBaseURL": "https://docs.example.org/tds",
             "metrics.dashboard.enabled": "true",
             "metrics.serviceMonitor.enabled": "true",
         }
@@ -97,7 +110,19 @@ def test_the_prometheus_rule_and_dashboard_are_the_repositorys_files() -> None:
     rule = find(objects, "PrometheusRule", fullname())
     assert rule["metadata"]["labels"]["release"] == "monitoring"
     rules_file = CHART / "rules" / "tds-operator.rules.yaml"
-    assert rule["spec"] == yaml.safe_load(rules_file.read_text())
+    shipped = rules_file.read_text().replace(
+        "https://tds-docs.invalid", "https://docs.example.org/tds"
+    )
+    assert rule["spec"] == yaml.safe_load(shipped)
+    runbooks = [
+        alert["annotations"]["runbook_url"]
+        for group in rule["spec"]["groups"]
+        for alert in group["rules"]
+    ]
+    assert runbooks
+    assert all(
+        url.startswith("https://docs.example.org/tds/operations/runbooks/#") for url in runbooks
+    )
     dashboard = find(objects, "ConfigMap", f"{fullname()}-dashboard")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     board = json.loads(dashboard["data"]["tds-operator.json"])

@@ -42,6 +42,7 @@ VARIANTS = {
     },
     "observability": {
         "metrics.prometheusRule.enabled": "true",
+        "metrics.prometheusRule.runbookBaseURL": "https://docs.example.org/tds",
         "metrics.dashboard.enabled": "true",
         "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name": "monitoring",
     },

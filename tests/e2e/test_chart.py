@@ -13,6 +13,7 @@ import ipaddress
 import json
 from datetime import timedelta
 from ipaddress import ip_network
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,8 +34,10 @@ from tests.e2e.cluster import (
     Manifest,
     find,
     fullname,
+    helm_binary,
     operator_rules,
     render_chart,
+    run,
 )
 
 pytestmark = pytest.mark.e2e
@@ -458,3 +461,64 @@ def chart_app_version() -> str:
         if line.startswith("appVersion:"):
             return line.split(":", 1)[1].strip().strip('"')
     raise AssertionError("Chart.yaml has no appVersion")
+
+
+def test_helm_template_renders_without_a_kube_version() -> None:
+    """Offline, Helm assumes Kubernetes 1.20 and finds nothing with `lookup`: the chart renders
+    anyway (the version check applies where a cluster answers)."""
+    text = run([helm_binary(), "template", "tds-operator", str(CHART), "-n", NAMESPACE])
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(text) if doc}
+    assert {"Deployment", "ValidatingAdmissionPolicy", "ClusterRole"} <= kinds
+
+
+def test_the_chart_works_as_a_subchart_with_global_values(tmp_path: Path) -> None:
+    """An umbrella chart that depends on this one, with `global` values (which every subchart
+    receives): it builds and renders."""
+    umbrella = tmp_path / "platform"
+    umbrella.mkdir()
+    (umbrella / "Chart.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v2",
+                "name": "platform",
+                "version": "1.0.0",
+                "dependencies": [
+                    {
+                        "name": "tds-operator",
+                        "version": yaml.safe_load((CHART / "Chart.yaml").read_text())["version"],
+                        "repository": f"file://{CHART}",
+                    }
+                ],
+            }
+        )
+    )
+    (umbrella / "values.yaml").write_text(
+        yaml.safe_dump(
+            {"global": {"imageRegistry": "registry.example"}, "tds-operator": {"replicaCount": 1}}
+        )
+    )
+    run([helm_binary(), "dependency", "build", str(umbrella)])
+    text = run([helm_binary(), "template", "platform", str(umbrella), "-n", NAMESPACE])
+    deployments = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Deployment"]
+    assert [d["spec"]["replicas"] for d in deployments] == [1]
+    # The schema still refuses what it does not know, beside `global`.
+    with pytest.raises(CommandError, match="additional properties 'replicaCont' not allowed"):
+        render_chart({"replicaCont": "1"})
+
+
+def test_the_space_roles_and_policies_outlive_an_uninstall() -> None:
+    """Live spaces bind the space roles and rely on the admission policies: Helm keeps them."""
+    objects = render_chart()
+    kept = [
+        o
+        for o in objects
+        if o["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep"
+    ]
+    names = {(o["kind"], o["metadata"]["name"]) for o in kept}
+    shipped = {
+        (o["kind"], o["metadata"]["name"])
+        for o in objects
+        if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "space-access"
+    }
+    assert shipped, "no space roles or policies rendered"
+    assert shipped <= names

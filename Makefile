@@ -156,9 +156,12 @@ hub-down: ## Stop the local GPU hub and remove its state.
 
 ##@ Operator
 .PHONY: run
-run: venv ## Install the CRDs and run the operator against KUBECONFIG (default: the local hub).
-	hack/hub/kubectl.sh apply --server-side --field-manager=tds-operator -f crds/
-	$(BIN)/python -m tds_operator
+run: venv ## Install the CRDs and run the operator against KUBECONFIG (default: the local hub) on free ports, printing its settings (ARGS=--verbose).
+	HUB_DIR=$(HUB_DIR) hack/run.sh $(ARGS)
+
+.PHONY: hub-end-manifest
+hub-end-manifest: venv ## On the local hub, end a job's simulated manifest step as the real one would (JOB= NAMESPACE=, FILES=dir to list).
+	HUB_DIR=$(HUB_DIR) hack/hub/end-manifest-step.sh "$(JOB)" "$(NAMESPACE)" $(FILES)
 
 .PHONY: demo
 demo: venv hub-up ## Bring up the hub and show the story on it.

@@ -42,12 +42,18 @@ start_hub() {
     tail -n 30 "$HUB_DIR/kwokctl.log" >&2
     return 1
   fi
+  hub_report_dead_components && return 1
   log "control plane serving after $((SECONDS - start))s"
   "$hub_here/nodes.sh" | hub_kubectl apply --server-side --field-manager=tds-hub -f - >/dev/null
-  if ! hub_kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null; then
-    hub_report_dead_components || log "the nodes are not Ready, though every component runs"
-    return 1
-  fi
+  # Watched too: a dead kwok-controller leaves the nodes never Ready.
+  local deadline=$((SECONDS + 120))
+  until hub_kubectl wait --for=condition=Ready node --all --timeout=2s >/dev/null 2>&1; do
+    hub_report_dead_components && return 1
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "the nodes are not Ready after 120s, though every component runs"
+      return 1
+    fi
+  done
 }
 
 if hub_is_serving; then

@@ -522,3 +522,24 @@ def test_the_space_roles_and_policies_outlive_an_uninstall() -> None:
     }
     assert shipped, "no space roles or policies rendered"
     assert shipped <= names
+
+
+def test_chart_run_prints_the_settings_the_chart_gives_the_operator() -> None:
+    """`hack/chart-run.sh --print`: the Deployment's settings as a local run would take them
+    (a pod's own address, ports and name left out), with the values given."""
+    printed = run(
+        [
+            str(REPO_ROOT / "hack" / "chart-run.sh"),
+            "--print",
+            "--set",
+            "hubRules.maxContractDays=90",
+            "--set",
+            "kueue.enabled=false",
+        ]
+    )
+    settings = dict(line.split("=", 1) for line in printed.splitlines() if line.startswith("TDS_"))
+    assert settings["TDS_MAX_CONTRACT_DAYS"] == "90"
+    assert settings["TDS_KUEUE"] == "off"
+    assert settings["TDS_WEBHOOK_MODE"] == "cluster"
+    assert not {"TDS_WEBHOOK_PORT", "TDS_METRICS_PORT", "TDS_REPLICA_NAME"} & set(settings)
+    assert "# ServiceAccount: tds-operator" in printed

@@ -149,8 +149,12 @@ hub-build: ## Build (once, cached per version) the hub's Kubernetes, etcd, kwok,
 	hack/hub/build.sh
 
 .PHONY: hub-up
-hub-up: ## Start the local GPU hub (idempotent); writes .hub/kubeconfig. HUB_KUEUE=1 adds Kueue.
+hub-up: ## Start the local GPU hub (idempotent); writes .hub/kubeconfig. HUB_KUEUE=1 adds Kueue. A component that dies is named with its log, and the start retried once.
 	hack/hub/up.sh
+
+.PHONY: hub-end-manifest
+hub-end-manifest: venv ## On the local hub, end a job's simulated manifest step as the real one would (JOB= NAMESPACE=, FILES=dir to list).
+	HUB_DIR=$(HUB_DIR) hack/hub/end-manifest-step.sh "$(JOB)" "$(NAMESPACE)" $(FILES)
 
 .PHONY: hub-down
 hub-down: ## Stop the local GPU hub and remove its state.
@@ -158,9 +162,8 @@ hub-down: ## Stop the local GPU hub and remove its state.
 
 ##@ Operator
 .PHONY: run
-run: venv ## Install the CRDs and run the operator against KUBECONFIG (default: the local hub).
-	hack/hub/kubectl.sh apply --server-side --field-manager=tds-operator -f crds/
-	$(BIN)/python -m tds_operator
+run: venv ## Install the CRDs and run the operator against KUBECONFIG (default: the local hub) on free ports, printing its settings (ARGS=--verbose).
+	HUB_DIR=$(HUB_DIR) hack/run.sh $(ARGS)
 
 .PHONY: demo
 demo: venv hub-up ## Bring up the hub and show the story on it.

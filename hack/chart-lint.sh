@@ -32,7 +32,7 @@ variants=(
   "default|"
   "development-url|--set replicaCount=0 --set webhook.url=https://127.0.0.1:9443"
   "cert-manager|--set webhook.certificate.provider=cert-manager --set metrics.serviceMonitor.enabled=true"
-  "observability|--set metrics.prometheusRule.enabled=true --set metrics.dashboard.enabled=true --set networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring"
+  "observability|--set metrics.prometheusRule.enabled=true --set metrics.prometheusRule.runbookBaseURL=https://docs.example.org/tds --set metrics.dashboard.enabled=true --set networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring"
   "pinned-digest|--set image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000 --set image.pullPolicy=Always"
 )
 out=$(mktemp -d)

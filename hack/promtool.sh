@@ -21,7 +21,7 @@ trap 'rm -f "$queries"' EXIT
 "${PYTHON:-python3}" - charts/tds-operator/dashboards/tds-operator.json >"$queries" <<'PY'
 import json, sys
 board = json.load(open(sys.argv[1]))
-fill = {"$__rate_interval": "5m", "$__range": "1h", "$contract": ".*"}
+fill = {"$__rate_interval": "5m", "$__range": "1h", "$contract": ".*", "$cluster": ".*", "$job": "tds-operator"}
 rules = []
 for panel in board["panels"]:
     for target in panel.get("targets", []):

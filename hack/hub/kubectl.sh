@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # The hub's kubectl (the version the hub was built with), against $KUBECONFIG or the local hub.
+# The kubeconfig goes through the environment, not --kubeconfig: kubectl refuses flags placed
+# before a plugin's name (`kubectl tds ...`).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-exec "$K8S_BIN/kubectl" --kubeconfig "${KUBECONFIG:-$HUB_KUBECONFIG}" "$@"
+export KUBECONFIG=${KUBECONFIG:-$HUB_KUBECONFIG}
+exec "$K8S_BIN/kubectl" "$@"

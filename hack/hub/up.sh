@@ -5,6 +5,7 @@
 # HUB_KUEUE=1 adds Kueue (hack/hub/kueue.sh), managing batch/v1 Jobs that name a queue.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$hub_here/components.sh"
 
 # A front-proxy CA of the hub and the API server's client certificate (CN front-proxy-client)
 # signed by it; EC keys, made in a fraction of a second.
@@ -20,8 +21,45 @@ make_front_proxy_certificates() {
     -out "$certs/client.crt" 2>/dev/null
 }
 
+# Start the control plane and the nodes: kwokctl, watched for a component that dies on the way
+# (its port taken, say), then the nodes Ready. False, having said why, if either fails.
+start_hub() {
+  local config=$1 start=$SECONDS kwokctl_pid
+  kwokctl create cluster --name "$HUB_NAME" --config "$config" --kubeconfig "$HUB_KUBECONFIG" \
+    --wait 180s >"$HUB_DIR/kwokctl.log" 2>&1 &
+  kwokctl_pid=$!
+  while kill -0 "$kwokctl_pid" 2>/dev/null; do
+    if hub_report_dead_components; then
+      kill "$kwokctl_pid" 2>/dev/null || true
+      wait "$kwokctl_pid" 2>/dev/null || true
+      return 1
+    fi
+    sleep 2
+  done
+  if ! wait "$kwokctl_pid"; then
+    hub_report_dead_components || true
+    log "kwokctl could not start the hub; its log ($HUB_DIR/kwokctl.log) ends with:"
+    tail -n 30 "$HUB_DIR/kwokctl.log" >&2
+    return 1
+  fi
+  hub_report_dead_components && return 1
+  log "control plane serving after $((SECONDS - start))s"
+  "$hub_here/nodes.sh" | hub_kubectl apply --server-side --field-manager=tds-hub -f - >/dev/null
+  # Watched too: a dead kwok-controller leaves the nodes never Ready.
+  local deadline=$((SECONDS + 120))
+  until hub_kubectl wait --for=condition=Ready node --all --timeout=2s >/dev/null 2>&1; do
+    hub_report_dead_components && return 1
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "the nodes are not Ready after 120s, though every component runs"
+      return 1
+    fi
+  done
+}
+
 if hub_is_serving; then
   log "hub '$HUB_NAME' is already serving ($HUB_KUBECONFIG)"
+  "$hub_here/nodes.sh" | hub_kubectl apply --server-side --field-manager=tds-hub -f - >/dev/null
+  hub_kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
 else
   "$hub_here/build.sh"
   if [ -d "$KWOK_WORKDIR/clusters/$HUB_NAME" ]; then
@@ -79,19 +117,18 @@ componentsPatches:
 YAML
   cat "$hub_here/stages.yaml" >>"$config"
   log "starting hub '$HUB_NAME' (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
-  start=$SECONDS
-  if ! kwokctl create cluster --name "$HUB_NAME" --config "$config" --kubeconfig "$HUB_KUBECONFIG" \
-    --wait 180s >"$HUB_DIR/kwokctl.log" 2>&1; then
-    log "kwokctl could not start the hub; its log ($HUB_DIR/kwokctl.log) ends with:"
-    tail -n 30 "$HUB_DIR/kwokctl.log" >&2
-    exit 1
+  if ! start_hub "$config"; then
+    # A component that lost a race for a port on a busy machine usually wins the second one.
+    log "the hub did not start; removing it and trying once more"
+    kept=$(cat "$config")
+    "$hub_here/down.sh"
+    mkdir -p "$HUB_DIR"
+    printf '%s\n' "$kept" >"$config"
+    make_front_proxy_certificates "$front_proxy"
+    start_hub "$config" || { log "the hub did not start twice: see the logs above"; exit 1; }
   fi
-  log "control plane serving after $((SECONDS - start))s"
 fi
 
-"$hub_here/nodes.sh" | hub_kubectl apply --server-side --field-manager=tds-hub -f - >/dev/null
-hub_kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
-# Output volumes: a pool the PV binder binds claims from; a re-run refills what was used up.
 "$hub_here/volumes.sh" | hub_kubectl apply --server-side --field-manager=tds-hub -f - >/dev/null
 # Pods need the default ServiceAccount, which the controller-manager creates shortly after start.
 for _ in $(seq 1 60); do

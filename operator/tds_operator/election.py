@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import httpx
 
 from tds_operator.kube import Kube, KubeError
-from tds_operator.metrics import LEADER
+from tds_operator.metrics import set_leading
 from tds_operator.policy.election import (
     RENEW_INTERVAL_SECONDS,
     ROUND_TIMEOUT_SECONDS,
@@ -58,7 +58,7 @@ class LeaderElector:
         self.leading = False
         self._observation: Observation | None = None
         self._last_renewal_sent: float | None = None
-        LEADER.set(0)
+        set_leading(False)
 
     async def run(self) -> None:
         """Elect until cancelled."""
@@ -121,7 +121,7 @@ class LeaderElector:
         if holds == self.leading:
             return
         self.leading = holds
-        LEADER.set(int(holds))
+        set_leading(holds)
         if holds:
             logger.info("leader election: %s leads: it reconciles", self.identity)
             await self._lead()

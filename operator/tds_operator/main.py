@@ -40,6 +40,7 @@ from tds_operator.handlers.trainingjob.own_queue import OwnQueue
 from tds_operator.handlers.trainingjob.spine import TrainingJobReconciler
 from tds_operator.kube import Kube, KubeError, is_subset
 from tds_operator.local_webhooks import LocalWebhooks
+from tds_operator.settings import settings_help
 from tds_operator.signing_key import SigningKeyUnusable, ensure_signing_key
 from tds_operator.takeover import keep_indexes_warm, stand_by, take_the_lead
 
@@ -264,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tds_operator",
         description=__doc__,
-        epilog=f"{EXIT_CODES_HELP}\n\nParties and hub staff: see also `kubectl tds --help`.",
+        epilog=f"{settings_help()}\n\n{EXIT_CODES_HELP}\n\n"
+        "Parties and hub staff: see also `kubectl tds --help`.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")

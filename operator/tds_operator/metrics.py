@@ -4,13 +4,16 @@ Cardinality stays bounded: labels are kinds, operations, results, reasons (const
 API), phases, and the names of contracts and their spaces. No series names a job. A contract's
 series are removed when the contract is deleted, and a decision about a contract that does not
 exist is counted under `contract=""`, so made-up names in requests cannot grow the registry.
+What the leader's reconciles report of a contract (its state: phase, usage, budget, jobs) is
+exported by the leader only: a replica that stops leading drops those series at once and
+reports none until it leads again, so that summing over replicas never counts a contract twice.
+Units are base units: seconds (GPU-seconds), and instants as Unix timestamps.
 The pure core never touches these: the reconcilers, webhooks and ledger store report here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar, get_args
@@ -80,11 +83,15 @@ CONTRACT_PHASE = Gauge(
     "1 for the contract's current phase, 0 for the others.",
     ["contract", "phase"],
 )
-GPU_HOURS_USED = Gauge(
-    "tds_contract_gpu_hours_used", "GPU-hours the contract's jobs have used.", ["contract"]
+GPU_SECONDS_USED = Counter(
+    "tds_contract_gpu_seconds",
+    "GPU-seconds the contract's jobs have used (its recorded usage; exported by the leader).",
+    ["contract"],
 )
-GPU_HOURS_BUDGET = Gauge(
-    "tds_contract_gpu_hours_budget", "The contract's compute.maxGpuHours.", ["contract"]
+GPU_SECONDS_BUDGET = Gauge(
+    "tds_contract_gpu_seconds_budget",
+    "The contract's compute.maxGpuHours, in GPU-seconds.",
+    ["contract"],
 )
 GPUS_HELD = Gauge(
     "tds_contract_gpus_held", "GPUs the contract's admitted and running jobs hold.", ["contract"]
@@ -97,9 +104,9 @@ JOBS = Gauge(
     "Live TrainingJobs of the contract: queued (not running yet) or running.",
     ["contract", "state"],
 )
-SECONDS_UNTIL_NOT_AFTER = Gauge(
-    "tds_contract_seconds_until_not_after",
-    "Seconds from the scrape until the contract's validity.notAfter (negative once past).",
+NOT_AFTER = Gauge(
+    "tds_contract_not_after_timestamp_seconds",
+    "The contract's validity.notAfter, as a Unix timestamp.",
     ["contract"],
 )
 LEDGER_INTACT = Gauge(
@@ -126,9 +133,27 @@ LEDGER_VERIFICATION_FAILURES = Counter(
 
 CONTRACT_PHASES: tuple[str, ...] = get_args(ContractPhase)
 JOB_STATES = ("queued", "running")
+SECONDS_PER_HOUR = 3600.0
 
+# What only the leader exports: dropped when this replica stops leading.
+LEADER_ONLY: tuple[MetricWrapperBase, ...] = (
+    CONTRACT_INFO,
+    CONTRACT_PHASE,
+    GPU_SECONDS_USED,
+    GPU_SECONDS_BUDGET,
+    GPUS_HELD,
+    GPUS_LIMIT,
+    JOBS,
+    NOT_AFTER,
+    LEDGER_INTACT,
+)
+
+Series = tuple[MetricWrapperBase, tuple[str, ...]]
 # Every labelled series of each contract, so that all of them go with the contract.
-_contract_series: dict[str, set[tuple[MetricWrapperBase, tuple[str, ...]]]] = {}
+_contract_series: dict[str, set[Series]] = {}
+# The usage last exported per contract: the counter advances by the difference.
+_usage_exported: dict[str, float] = {}
+_leading = False
 
 
 Metric = TypeVar("Metric", bound=MetricWrapperBase)
@@ -157,8 +182,47 @@ class ContractFigures:
     ledger_intact: bool
 
 
+def _remove(contract: str, series: Series) -> None:
+    metric, labels = series
+    with contextlib.suppress(KeyError):
+        metric.remove(*labels)
+    _contract_series.get(contract, set()).discard(series)
+
+
+def _export_usage(contract: str, gpu_seconds: float) -> None:
+    """Advance the usage counter to the recorded usage (a drop, which recorded usage never
+    makes, restarts the series as a counter reset)."""
+    exported = _usage_exported.get(contract)
+    if exported is not None and gpu_seconds < exported:
+        _remove(contract, (GPU_SECONDS_USED, (contract,)))
+        exported = None
+    counter = _of_contract(GPU_SECONDS_USED, contract)
+    counter.inc(gpu_seconds - (exported or 0.0))
+    _usage_exported[contract] = gpu_seconds
+
+
+def set_leading(leading: bool) -> None:
+    """This replica leads (it reconciles and reports contracts) or no longer does: then every
+    series only the leader exports goes, and later reports are ignored until it leads again."""
+    global _leading
+    _leading = leading
+    LEADER.set(int(leading))
+    if leading:
+        return
+    for contract, series in list(_contract_series.items()):
+        for one in list(series):
+            if one[0] in LEADER_ONLY:
+                _remove(contract, one)
+        if not _contract_series.get(contract):
+            _contract_series.pop(contract, None)
+    _usage_exported.clear()
+
+
 def report_contract(contract: str, figures: ContractFigures) -> None:
-    """Set the contract's gauges to what its reconcile observed."""
+    """Set the contract's gauges to what its reconcile observed (on the leader only: a
+    reconcile that ends after this replica stopped leading reports nothing)."""
+    if not _leading:
+        return
     for metric, labels in list(_contract_series.get(contract, ())):
         if metric is CONTRACT_INFO and labels[1:] != (figures.provider, figures.consumer):
             metric.remove(*labels)
@@ -167,8 +231,7 @@ def report_contract(contract: str, figures: ContractFigures) -> None:
     for phase in CONTRACT_PHASES:
         _of_contract(CONTRACT_PHASE, contract, phase).set(int(phase == figures.phase))
     for gauge, value in (
-        (GPU_HOURS_USED, figures.gpu_hours_used),
-        (GPU_HOURS_BUDGET, figures.gpu_hours_budget),
+        (GPU_SECONDS_BUDGET, figures.gpu_hours_budget * SECONDS_PER_HOUR),
         (GPUS_LIMIT, figures.max_concurrent_gpus),
         (GPUS_HELD, figures.gpus_held),
         (LEDGER_INTACT, int(figures.ledger_intact)),
@@ -176,8 +239,8 @@ def report_contract(contract: str, figures: ContractFigures) -> None:
         _of_contract(gauge, contract).set(value)
     _of_contract(JOBS, contract, "queued").set(figures.jobs_queued)
     _of_contract(JOBS, contract, "running").set(figures.jobs_running)
-    not_after = figures.not_after.timestamp()
-    _of_contract(SECONDS_UNTIL_NOT_AFTER, contract).set_function(lambda: not_after - time.time())
+    _of_contract(NOT_AFTER, contract).set(figures.not_after.timestamp())
+    _export_usage(contract, figures.gpu_hours_used * SECONDS_PER_HOUR)
 
 
 def count_admission(contract: str | None, admitted: bool, reason: str) -> None:
@@ -196,6 +259,7 @@ def forget_contract(contract: str) -> None:
     for metric, labels in _contract_series.pop(contract, ()):
         with contextlib.suppress(KeyError):
             metric.remove(*labels)
+    _usage_exported.pop(contract, None)
 
 
 def serve(port: int) -> None:

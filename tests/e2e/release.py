@@ -37,6 +37,11 @@ def space_objects() -> list[Manifest]:
     return [*space_roles(), *space_admission_policies(HubRules())]
 
 
+def space_object_keys() -> set[tuple[str, str]]:
+    """(kind, name) of the space roles and policies, which an uninstall keeps."""
+    return {(m["kind"], m["metadata"]["name"]) for m in space_objects()}
+
+
 # Kinds whose objects come and go on their own (records, heartbeats); never left by the chart.
 EPHEMERAL_KINDS = {"Event", "Lease"}
 
@@ -188,6 +193,9 @@ def kept_by_design(key: ObjectKey) -> bool:
     if kind == "APIService":
         # The API server registers <version>.<group> for the kept CRDs' group by itself.
         return name.endswith(f".{GROUP}")
+    if (kind, name) in space_object_keys():
+        # What live spaces bind and rely on (helm.sh/resource-policy: keep).
+        return True
     if namespace != NAMESPACE and not (kind == "Namespace" and name == NAMESPACE):
         return False
     if kind == "ConfigMap" and name.startswith("tds-audit-"):

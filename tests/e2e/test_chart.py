@@ -13,6 +13,7 @@ import ipaddress
 import json
 from datetime import timedelta
 from ipaddress import ip_network
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,8 +34,10 @@ from tests.e2e.cluster import (
     Manifest,
     find,
     fullname,
+    helm_binary,
     operator_rules,
     render_chart,
+    run,
 )
 
 pytestmark = pytest.mark.e2e
@@ -84,12 +87,25 @@ def test_alerts_and_dashboard_are_off_by_default() -> None:
     assert "PrometheusRule" not in {kind for kind, _ in kinds}
 
 
+def test_the_prometheus_rule_needs_where_the_runbooks_are() -> None:
+    with pytest.raises(CommandError, match=r"metrics\.prometheusRule\.runbookBaseURL: set it"):
+        render_chart({"metrics.prometheusRule.enabled": "true"})
+    with pytest.raises(CommandError, match="runbookBaseURL"):
+        render_chart(
+            {
+                "metrics.prometheusRule.enabled": "true",
+                "metrics.prometheusRule.runbookBaseURL": "docs/",
+            }
+        )
+
+
 def test_the_prometheus_rule_and_dashboard_are_the_repositorys_files() -> None:
     """What promtool tests and what the dashboard test validates is exactly what is installed."""
     objects = render_chart(
         {
             "metrics.prometheusRule.enabled": "true",
             "metrics.prometheusRule.labels.release": "monitoring",
+            "metrics.prometheusRule.runbookBaseURL": "https://docs.example.org/tds",
             "metrics.dashboard.enabled": "true",
             "metrics.serviceMonitor.enabled": "true",
         }
@@ -97,7 +113,19 @@ def test_the_prometheus_rule_and_dashboard_are_the_repositorys_files() -> None:
     rule = find(objects, "PrometheusRule", fullname())
     assert rule["metadata"]["labels"]["release"] == "monitoring"
     rules_file = CHART / "rules" / "tds-operator.rules.yaml"
-    assert rule["spec"] == yaml.safe_load(rules_file.read_text())
+    shipped = rules_file.read_text().replace(
+        "https://tds-docs.invalid", "https://docs.example.org/tds"
+    )
+    assert rule["spec"] == yaml.safe_load(shipped)
+    runbooks = [
+        alert["annotations"]["runbook_url"]
+        for group in rule["spec"]["groups"]
+        for alert in group["rules"]
+    ]
+    assert runbooks
+    assert all(
+        url.startswith("https://docs.example.org/tds/operations/runbooks/#") for url in runbooks
+    )
     dashboard = find(objects, "ConfigMap", f"{fullname()}-dashboard")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     board = json.loads(dashboard["data"]["tds-operator.json"])
@@ -433,3 +461,85 @@ def chart_app_version() -> str:
         if line.startswith("appVersion:"):
             return line.split(":", 1)[1].strip().strip('"')
     raise AssertionError("Chart.yaml has no appVersion")
+
+
+def test_helm_template_renders_without_a_kube_version() -> None:
+    """Offline, Helm assumes Kubernetes 1.20 and finds nothing with `lookup`: the chart renders
+    anyway (the version check applies where a cluster answers)."""
+    text = run([helm_binary(), "template", "tds-operator", str(CHART), "-n", NAMESPACE])
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(text) if doc}
+    assert {"Deployment", "ValidatingAdmissionPolicy", "ClusterRole"} <= kinds
+
+
+def test_the_chart_works_as_a_subchart_with_global_values(tmp_path: Path) -> None:
+    """An umbrella chart that depends on this one, with `global` values (which every subchart
+    receives): it builds and renders."""
+    umbrella = tmp_path / "platform"
+    umbrella.mkdir()
+    (umbrella / "Chart.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v2",
+                "name": "platform",
+                "version": "1.0.0",
+                "dependencies": [
+                    {
+                        "name": "tds-operator",
+                        "version": yaml.safe_load((CHART / "Chart.yaml").read_text())["version"],
+                        "repository": f"file://{CHART}",
+                    }
+                ],
+            }
+        )
+    )
+    (umbrella / "values.yaml").write_text(
+        yaml.safe_dump(
+            {"global": {"imageRegistry": "registry.example"}, "tds-operator": {"replicaCount": 1}}
+        )
+    )
+    run([helm_binary(), "dependency", "build", str(umbrella)])
+    text = run([helm_binary(), "template", "platform", str(umbrella), "-n", NAMESPACE])
+    deployments = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Deployment"]
+    assert [d["spec"]["replicas"] for d in deployments] == [1]
+    # The schema still refuses what it does not know, beside `global`.
+    with pytest.raises(CommandError, match="additional properties 'replicaCont' not allowed"):
+        render_chart({"replicaCont": "1"})
+
+
+def test_the_space_roles_and_policies_outlive_an_uninstall() -> None:
+    """Live spaces bind the space roles and rely on the admission policies: Helm keeps them."""
+    objects = render_chart()
+    kept = [
+        o
+        for o in objects
+        if o["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep"
+    ]
+    names = {(o["kind"], o["metadata"]["name"]) for o in kept}
+    shipped = {
+        (o["kind"], o["metadata"]["name"])
+        for o in objects
+        if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "space-access"
+    }
+    assert shipped, "no space roles or policies rendered"
+    assert shipped <= names
+
+
+def test_chart_run_prints_the_settings_the_chart_gives_the_operator() -> None:
+    """`hack/chart-run.sh --print`: the Deployment's settings as a local run would take them
+    (a pod's own address, ports and name left out), with the values given."""
+    printed = run(
+        [
+            str(REPO_ROOT / "hack" / "chart-run.sh"),
+            "--print",
+            "--set",
+            "hubRules.maxContractDays=90",
+            "--set",
+            "kueue.enabled=false",
+        ]
+    )
+    settings = dict(line.split("=", 1) for line in printed.splitlines() if line.startswith("TDS_"))
+    assert settings["TDS_MAX_CONTRACT_DAYS"] == "90"
+    assert settings["TDS_KUEUE"] == "off"
+    assert settings["TDS_WEBHOOK_MODE"] == "cluster"
+    assert not {"TDS_WEBHOOK_PORT", "TDS_METRICS_PORT", "TDS_REPLICA_NAME"} & set(settings)
+    assert "# ServiceAccount: tds-operator" in printed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 
 import pytest
@@ -17,9 +18,11 @@ import pytest
 from tests.e2e.cluster import (
     NAMESPACE,
     RELEASE,
+    REPO_ROOT,
     Manifest,
     fullname,
     get,
+    helm,
     items,
     kubectl,
     kueue_mode,
@@ -28,7 +31,13 @@ from tests.e2e.cluster import (
     rule_id,
 )
 from tests.e2e.operator_runner import OperatorDidNotStart
-from tests.e2e.release import Release, kept_by_design, snapshot, wait_for_uninstall
+from tests.e2e.release import (
+    Release,
+    kept_by_design,
+    snapshot,
+    space_object_keys,
+    wait_for_uninstall,
+)
 from tests.e2e.story import Story, StoryFailed, yaml_docs
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +51,7 @@ VARIANTS = {
     },
     "observability": {
         "metrics.prometheusRule.enabled": "true",
+        "metrics.prometheusRule.runbookBaseURL": "https://docs.example.org/tds",
         "metrics.dashboard.enabled": "true",
         "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name": "monitoring",
     },
@@ -222,15 +232,37 @@ def test_each_rule_of_the_charts_rbac_is_needed(
     print(f"\nwithout {key}: {failure}\n  {refusals[0][:300]}")
 
 
+def test_the_notes_commands_run_as_written(release: Release) -> None:
+    """Every command the installed release's NOTES print runs (from the repository's root, as
+    they say); the one that would create spaces runs as a server-side dry run."""
+    notes = helm("get", "notes", RELEASE, "-n", NAMESPACE)
+    commands = [line.strip() for line in notes.splitlines() if line.startswith("  kubectl ")]
+    assert len(commands) >= 3, notes
+    for command in commands:
+        args = shlex.split(command)[1:]
+        if args[0] == "apply":
+            args = [str(REPO_ROOT / a) if a.startswith("examples/") else a for a in args]
+            args.append("--dry-run=server")
+        kubectl(*args)
+    for script in re.findall(r"hack/[\w.-]+", notes):
+        assert (REPO_ROOT / script).is_file(), f"the NOTES name {script}, which does not exist"
+
+
 def test_uninstall_leaves_only_what_the_docs_say_it_keeps(release: Release) -> None:
-    """After `helm uninstall`: the CRDs and the audit ledgers, nothing else of the release."""
+    """After `helm uninstall`: the CRDs, the audit ledgers and signing key, and what live spaces
+    rely on (the space roles and admission policies), nothing else of the release."""
     release.uninstall()
     left = wait_for_uninstall(release)
     assert not left, f"left behind by the uninstall: {sorted(left)}"
+    for kind, name in sorted(space_object_keys()):
+        assert get(kind.lower(), name) is not None, f"the uninstall removed {kind} {name}"
     remaining = {key for key in snapshot() - release.before if kept_by_design(key)}
     ledgers = [key for key in remaining if key[0] == "ConfigMap" and key[2].startswith("tds-audit")]
     for _, namespace, name in ledgers:
         page = get("configmap", name, namespace)
         assert page is not None
         assert page["metadata"]["labels"].get("tds.io/audit-ledger") == "true", page["metadata"]
-    assert not items("clusterrole", selector=f"app.kubernetes.io/instance={RELEASE}")
+    assert not items(
+        "clusterrole",
+        selector=f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component!=space-access",
+    )

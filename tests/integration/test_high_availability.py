@@ -113,6 +113,13 @@ def test_killing_the_leader_refuses_no_write_and_the_standby_takes_over(
     )
     name = story.submit(consumer, body)
     story.wait_job(deal.namespace, name, "Running", timeout=30)
+    # The leader alone exports the contract's state: summed over replicas, it counts once.
+    wait_until(
+        lambda: leader.metric("tds_contract_jobs", contract=deal.contract, state="running") == 1,
+        timeout=10,
+        what="the leader exporting the running job",
+    )
+    assert standby.samples("tds_contract_jobs", contract=deal.contract) == []
 
     writer = Writer(consumer.api(), body)
     writer.start()
@@ -127,6 +134,11 @@ def test_killing_the_leader_refuses_no_write_and_the_standby_takes_over(
     )
     takeover = time.monotonic() - killed
     assert standby.metric("tds_leader") == 1
+    wait_until(
+        lambda: standby.metric("tds_contract_jobs", contract=deal.contract, state="running") == 1,
+        timeout=10,
+        what="the new leader exporting the running job",
+    )
     wait_until(lambda: writer.answered >= 20, timeout=10, what="more writes answered")
     writer.done.set()
     writer.join(timeout=5)

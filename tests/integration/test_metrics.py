@@ -4,6 +4,7 @@ registry with made-up names, and a deleted contract's series go with it."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -36,11 +37,11 @@ def contract_series(operator: OperatorProcess, contract: str) -> list[tuple[str,
     names = [
         "tds_contract_info",
         "tds_contract_phase",
-        "tds_contract_gpu_hours_used",
-        "tds_contract_gpu_hours_budget",
+        "tds_contract_gpu_seconds_total",
+        "tds_contract_gpu_seconds_budget",
         "tds_contract_gpus_held",
         "tds_contract_jobs",
-        "tds_contract_seconds_until_not_after",
+        "tds_contract_not_after_timestamp_seconds",
         "tds_contract_ledger_intact",
         "tds_trainingjob_admissions_total",
     ]
@@ -60,10 +61,12 @@ def test_the_contract_series_follow_its_story(story: Story, operator: OperatorPr
         )
         == 1
     )
-    assert operator.metric("tds_contract_gpu_hours_budget", contract=contract) == BUDGET
-    assert operator.metric("tds_contract_gpu_hours_used", contract=contract) == 0
-    # About 30 days left (story contracts run for 30 days).
-    left = operator.metric("tds_contract_seconds_until_not_after", contract=contract)
+    assert operator.metric("tds_contract_gpu_seconds_budget", contract=contract) == BUDGET * 3600
+    assert operator.metric("tds_contract_gpu_seconds_total", contract=contract) == 0
+    # notAfter as a timestamp: about 30 days ahead (story contracts run for 30 days).
+    left = (
+        operator.metric("tds_contract_not_after_timestamp_seconds", contract=contract) - time.time()
+    )
     assert 29 * 86400 < left <= 30 * 86400
 
     # A refusal at admission is counted by the reason it names.
@@ -114,10 +117,15 @@ def test_the_contract_series_follow_its_story(story: Story, operator: OperatorPr
     status = story.wait_contract(contract, "Exhausted")["status"]
     wait_metric(operator, 1, "tds_contract_phase", contract=contract, phase="Exhausted")
     assert operator.metric("tds_contract_phase", contract=contract, phase="Active") == 0
-    wait_metric(
-        operator, status["usage"]["gpuHours"], "tds_contract_gpu_hours_used", contract=contract
+    used = status["usage"]["gpuHours"] * 3600
+    wait_until(
+        lambda: (
+            abs(operator.metric("tds_contract_gpu_seconds_total", contract=contract) - used) < 1e-6
+        ),
+        timeout=10,
+        what=f"GPU-seconds of {contract} == {used}",
     )
-    assert operator.metric("tds_contract_gpu_hours_used", contract=contract) >= BUDGET
+    assert operator.metric("tds_contract_gpu_seconds_total", contract=contract) >= BUDGET * 3600
     wait_metric(operator, 0, "tds_contract_jobs", contract=contract)
     assert operator.metric("tds_contract_gpus_held", contract=contract) == 0
     assert operator.metric("tds_contract_ledger_intact", contract=contract) == 1

@@ -24,6 +24,9 @@ CHART = Path(__file__).parents[2] / "charts" / "tds-operator"
 DASHBOARD = CHART / "dashboards" / "tds-operator.json"
 RULES = CHART / "rules" / "tds-operator.rules.yaml"
 RULE_TESTS = Path(__file__).parents[1] / "alerts" / "tds-operator.rules.test.yaml"
+RUNBOOKS = Path(__file__).parents[2] / "docs" / "operations" / "runbooks.md"
+# The chart replaces this with metrics.prometheusRule.runbookBaseURL.
+RUNBOOK_BASE = "https://tds-docs.invalid"
 
 # Series Prometheus adds to every scrape target.
 SCRAPE_SERIES = {"up"}
@@ -67,13 +70,19 @@ def dashboard_queries() -> list[str]:
     queries = [t["expr"] for panel in board["panels"] for t in panel.get("targets", [])]
     for variable in board["templating"]["list"]:
         if variable["type"] == "query":
-            queries.append(re.sub(r"label_values\((\w+),.*\)", r"\1", variable["query"]["query"]))
+            queries.append(
+                re.sub(r"label_values\((.+),\s*\w+\)", r"\1", variable["query"]["query"])
+            )
     return queries
 
 
-def rule_queries() -> list[str]:
+def rules() -> list[dict[str, Any]]:
     groups = yaml.safe_load(RULES.read_text())["groups"]
-    return [rule["expr"] for group in groups for rule in group["rules"]]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def rule_queries() -> list[str]:
+    return [rule["expr"] for rule in rules()]
 
 
 def contained(expected: Any, actual: Any, path: str = "") -> list[str]:
@@ -146,10 +155,53 @@ def test_every_alert_names_metrics_the_operator_exports(expr: str) -> None:
 
 
 def test_every_alert_has_a_summary_a_description_and_a_severity() -> None:
-    for group in yaml.safe_load(RULES.read_text())["groups"]:
-        for rule in group["rules"]:
-            assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
-            assert {"summary", "description"} <= set(rule["annotations"]), rule["alert"]
+    for rule in rules():
+        assert rule["labels"]["severity"] in {"info", "warning", "critical"}, rule["alert"]
+        assert {"summary", "description"} <= set(rule["annotations"]), rule["alert"]
+
+
+def duration_seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    parts = re.fullmatch(r"(?:(\d+)([smhd]))+", duration)
+    assert parts, duration
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", duration))
+
+
+def test_every_alert_waits_before_firing() -> None:
+    for rule in rules():
+        assert duration_seconds(rule.get("for", "0s")) >= 60, rule["alert"]
+
+
+def runbook_anchors() -> set[str]:
+    """The anchors of the runbooks page: one level-2 heading per alert, slugged as MkDocs does."""
+    headings = re.findall(r"^## (.+)$", RUNBOOKS.read_text(), re.MULTILINE)
+    return {
+        re.sub(r"[^\w-]", "", heading.strip().lower().replace(" ", "-")) for heading in headings
+    }
+
+
+def test_every_alert_links_its_own_runbook_section() -> None:
+    anchors = runbook_anchors()
+    for rule in rules():
+        url = rule["annotations"].get("runbook_url", "")
+        assert url == f"{RUNBOOK_BASE}/operations/runbooks/#{rule['alert'].lower()}", rule["alert"]
+        assert rule["alert"].lower() in anchors, f"no runbook section for {rule['alert']}"
+
+
+def test_running_out_of_budget_is_information_not_a_page() -> None:
+    (exhausted,) = [rule for rule in rules() if rule["alert"] == "TDSContractBudgetExhausted"]
+    assert exhausted["labels"]["severity"] == "info"
+
+
+def test_the_dashboard_selects_by_cluster_and_job_everywhere() -> None:
+    board = dashboard()
+    names = [variable["name"] for variable in board["templating"]["list"]]
+    assert {"cluster", "job", "contract"} <= set(names)
+    panel_queries = [t["expr"] for panel in board["panels"] for t in panel.get("targets", [])]
+    for expr in panel_queries:
+        for selector in re.findall(r"\b(?:tds_\w+|workqueue_\w+|up)(\{[^}]*\})?", expr):
+            assert 'cluster=~"$cluster"' in selector, expr
+            assert 'job=~"$job"' in selector, expr
 
 
 def test_every_alert_has_a_firing_and_a_silent_promtool_case() -> None:

@@ -24,7 +24,7 @@ from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
 from tds_operator.main import operator_registry
 from tds_operator.policy.rules import HubRules
-from tds_operator.signing_key import SIGNING_KEY_SECRET
+from tds_operator.signing_key import CHECKPOINT_KEY_SECRET, SIGNING_KEY_SECRET
 from tests.e2e.cluster import (
     CHART,
     NAMESPACE,
@@ -398,7 +398,7 @@ def test_a_development_url_replaces_the_service_and_is_in_the_certificate() -> N
 def test_with_cert_manager_the_ca_is_injected_and_helm_makes_no_key() -> None:
     objects = render_chart({"webhook.certificate.provider": "cert-manager"})
     secrets = [o["metadata"]["name"] for o in objects if o["kind"] == "Secret"]
-    assert secrets == [SIGNING_KEY_SECRET]
+    assert secrets == [SIGNING_KEY_SECRET, CHECKPOINT_KEY_SECRET]
     certificate = find(objects, "Certificate")
     assert certificate["spec"]["secretName"] == f"{fullname()}-webhook-tls"
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):

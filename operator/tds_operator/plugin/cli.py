@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import TextIO, get_args
 
 from tds_operator.api.datacontract import Purpose
-from tds_operator.audit.verify import verify_ledger
 from tds_operator.connection import (
     EXIT_CODES_HELP,
     EXIT_REFUSED,
@@ -25,7 +24,7 @@ from tds_operator.connection import (
     explain,
 )
 from tds_operator.kube import Kube
-from tds_operator.plugin import commands, completion, report
+from tds_operator.plugin import commands, completion, evidence, report
 
 EPILOG = f"""examples:
   kubectl tds propose sgcc-to-cmcc-load --provider sgcc --consumer cmcc \\
@@ -36,6 +35,8 @@ EPILOG = f"""examples:
   kubectl tds status sgcc-to-cmcc-load --watch
   kubectl tds why forecaster -n tds-cmcc
   kubectl tds audit verify sgcc-to-cmcc-load
+  kubectl tds audit checkpoint sgcc-to-cmcc-load > head.json
+  kubectl tds audit verify sgcc-to-cmcc-load --since head.json
   kubectl tds usage sgcc-to-cmcc-load
   source <(kubectl tds completion bash)
 
@@ -111,12 +112,7 @@ def build_parser() -> Parser:
         "why", parents=[flags], help="which term admitted, denied or stopped a TrainingJob"
     )
     why.add_argument("job", help="the TrainingJob's name (its namespace with -n)")
-    audit = sub.add_parser("audit", parents=[flags], help="the contract's audit ledger")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=Parser)
-    verify = audit_sub.add_parser(
-        "verify", parents=[flags], help="recompute a contract's hash chain and check its head"
-    )
-    verify.add_argument("contract", help="the DataContract's name")
+    audit_sub = evidence.add_audit_commands(sub, flags)
     usage = sub.add_parser(
         "usage", parents=[flags], help="GPU-hours per contract and per organisation"
     )
@@ -245,7 +241,7 @@ async def _dispatch(
             namespace = getattr(args, "namespace", None) or kube.namespace
             return await commands.why(kube, namespace, args.job, ledgers, out)
         case "audit":
-            return await verify_ledger(kube, ledgers, args.contract, out)
+            return await evidence.run_audit(kube, args, ledgers, out)
         case "usage":
             return await commands.usage(kube, args.contracts, out)
     raise UsageError(f"kubectl tds: unknown command {args.command}")

@@ -24,7 +24,7 @@ from tds_operator.connection import (
     explain,
 )
 from tds_operator.kube import Kube
-from tds_operator.plugin import commands, completion, evidence, report
+from tds_operator.plugin import commands, completion, evidence, keys, report
 
 EPILOG = f"""examples:
   kubectl tds propose sgcc-to-cmcc-load --provider sgcc --consumer cmcc \\
@@ -32,6 +32,8 @@ EPILOG = f"""examples:
       --max-gpu-hours 500 --max-concurrent-gpus 16 --approve
   kubectl tds propose -f examples/02-datacontract.yaml
   kubectl tds consent sgcc-to-cmcc-load          # signs for the party whose space you own
+  kubectl tds keys add sgcc --id laptop --public-key consent.pub.pem
+  kubectl tds consent sgcc-to-cmcc-load --key consent.pem   # signed with your own key
   kubectl tds status sgcc-to-cmcc-load --watch
   kubectl tds why forecaster -n tds-cmcc
   kubectl tds audit verify sgcc-to-cmcc-load
@@ -97,6 +99,12 @@ def build_parser() -> Parser:
             choices=report.PARTIES,
             help="the side you sign for (default: the party whose space you own)",
         )
+    sub.choices["consent"].add_argument(
+        "--key",
+        metavar="FILE",
+        help="sign the consent with this PEM private key (registered with `keys add`); "
+        "it never leaves your machine",
+    )
     revoke = sub.add_parser("revoke", parents=[flags], help="revoke a contract, for good")
     revoke.add_argument("contract", help="the DataContract's name")
     status = sub.add_parser(
@@ -113,6 +121,7 @@ def build_parser() -> Parser:
     )
     why.add_argument("job", help="the TrainingJob's name (its namespace with -n)")
     audit_sub = evidence.add_audit_commands(sub, flags)
+    keys.add_keys_commands(sub, flags)
     usage = sub.add_parser(
         "usage", parents=[flags], help="GPU-hours per contract and per organisation"
     )
@@ -229,6 +238,10 @@ async def _dispatch(
     match args.command:
         case "propose":
             return await commands.propose(kube, dict(manifest), out)
+        case "consent" if args.key:
+            return await keys.signed_consent(kube, args.contract, args.party, args.key, out)
+        case "keys":
+            return await keys.run_keys(kube, args, out)
         case "consent" | "withdraw":
             return await commands.sign(
                 kube, args.contract, args.party, args.command == "consent", out

@@ -44,9 +44,10 @@ class CheckpointInvalid(ValueError):
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
-    """`ed25519:<16 hex>`: the first 8 bytes of the sha256 of the raw public key."""
+    """`ed25519-<16 hex>`: the first 8 bytes of the sha256 of the raw public key (a valid
+    ConfigMap key, as the published keys hold it)."""
     raw = public_key.public_bytes_raw()
-    return f"{ALGORITHM}:{hashlib.sha256(raw).hexdigest()[:16]}"
+    return f"{ALGORITHM}-{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
 def private_key(seed: bytes) -> Ed25519PrivateKey:

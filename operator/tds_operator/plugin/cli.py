@@ -122,6 +122,12 @@ def build_parser() -> Parser:
     why.add_argument("job", help="the TrainingJob's name (its namespace with -n)")
     audit_sub = evidence.add_audit_commands(sub, flags)
     keys.add_keys_commands(sub, flags)
+    export = sub.add_parser("export", parents=[flags], help="a contract in a standard vocabulary")
+    export_sub = export.add_subparsers(dest="export_command", required=True, parser_class=Parser)
+    odrl_export = export_sub.add_parser(
+        "odrl", parents=[flags], help="the contract as an ODRL 2.2 Agreement (JSON-LD)"
+    )
+    odrl_export.add_argument("contract", help="the DataContract's name")
     usage = sub.add_parser(
         "usage", parents=[flags], help="GPU-hours per contract and per organisation"
     )
@@ -242,6 +248,8 @@ async def _dispatch(
             return await keys.signed_consent(kube, args.contract, args.party, args.key, out)
         case "keys":
             return await keys.run_keys(kube, args, out)
+        case "export":
+            return await evidence.export_odrl(kube, args.contract, out)
         case "consent" | "withdraw":
             return await commands.sign(
                 kube, args.contract, args.party, args.command == "consent", out

@@ -28,6 +28,7 @@ from tds_operator.audit.verify import verify_ledger
 from tds_operator.connection import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Failure
 from tds_operator.kube import Kube, KubeError
 from tds_operator.plugin.commands import read_contract
+from tds_operator.plugin.odrl import odrl_agreement
 
 CONTRACT = "DataContract"
 
@@ -221,6 +222,13 @@ async def verify_since(
         file=out,
     )
     return EXIT_OK if verdict == "intact" else EXIT_REFUSED
+
+
+async def export_odrl(kube: Kube, name: str, out: TextIO) -> int:
+    """Print the contract's terms as an ODRL 2.2 Agreement in JSON-LD."""
+    contract = DataContract.model_validate(await read_contract(kube, name))
+    print(json.dumps(odrl_agreement(contract), indent=2), file=out)
+    return EXIT_OK
 
 
 def _load_json(path: str) -> Any:

@@ -433,3 +433,25 @@ def chart_app_version() -> str:
         if line.startswith("appVersion:"):
             return line.split(":", 1)[1].strip().strip('"')
     raise AssertionError("Chart.yaml has no appVersion")
+
+
+def test_the_published_checkpoint_keys_are_readable_by_whom_auditkeys_names() -> None:
+    objects = render_chart()
+    role = find(objects, "Role", f"{fullname()}-audit-keys")
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["tds-audit-keys"],
+            "verbs": ["get"],
+        }
+    ]
+    binding = find(objects, "RoleBinding", f"{fullname()}-audit-keys")
+    assert [s["name"] for s in binding["subjects"]] == ["system:authenticated"]
+    none = render_chart(values_file={"auditKeys": {"readers": []}})
+    assert not [o for o in none if o["metadata"]["name"] == f"{fullname()}-audit-keys"]
+    # The operator reads both of its keys, by name, and no other Secret.
+    secrets = [rule for _, _, rule in operator_rules(objects) if "secrets" in rule["resources"]]
+    assert [rule["resourceNames"] for rule in secrets] == [
+        [SIGNING_KEY_SECRET, CHECKPOINT_KEY_SECRET]
+    ]

@@ -24,7 +24,7 @@ from tds_operator.connection import (
     explain,
 )
 from tds_operator.kube import Kube
-from tds_operator.plugin import commands, completion, evidence, keys, report
+from tds_operator.plugin import commands, completion, evidence, exports, keys, report
 
 EPILOG = f"""examples:
   kubectl tds propose sgcc-to-cmcc-load --provider sgcc --consumer cmcc \\
@@ -122,12 +122,7 @@ def build_parser() -> Parser:
     why.add_argument("job", help="the TrainingJob's name (its namespace with -n)")
     audit_sub = evidence.add_audit_commands(sub, flags)
     keys.add_keys_commands(sub, flags)
-    export = sub.add_parser("export", parents=[flags], help="a contract in a standard vocabulary")
-    export_sub = export.add_subparsers(dest="export_command", required=True, parser_class=Parser)
-    odrl_export = export_sub.add_parser(
-        "odrl", parents=[flags], help="the contract as an ODRL 2.2 Agreement (JSON-LD)"
-    )
-    odrl_export.add_argument("contract", help="the DataContract's name")
+    exports.add_export_commands(sub, flags)
     usage = sub.add_parser(
         "usage", parents=[flags], help="GPU-hours per contract and per organisation"
     )
@@ -226,6 +221,8 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out one parsed command."""
     if args.command == "propose":
         manifest = proposal_of(args)
+    if exports.offline(args):
+        return await exports.run_export(None, args, "", out)
     kube = await connect(caller_of(args))
     try:
         return await _dispatch(kube, args, out, manifest if args.command == "propose" else {})
@@ -249,7 +246,7 @@ async def _dispatch(
         case "keys":
             return await keys.run_keys(kube, args, out)
         case "export":
-            return await evidence.export_odrl(kube, args.contract, out)
+            return await exports.run_export(kube, args, ledgers, out)
         case "consent" | "withdraw":
             return await commands.sign(
                 kube, args.contract, args.party, args.command == "consent", out

@@ -28,7 +28,6 @@ from tds_operator.audit.verify import verify_ledger
 from tds_operator.connection import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Failure
 from tds_operator.kube import Kube, KubeError
 from tds_operator.plugin.commands import read_contract
-from tds_operator.plugin.odrl import odrl_agreement
 
 CONTRACT = "DataContract"
 
@@ -85,7 +84,7 @@ async def run_audit(kube: Kube, args: argparse.Namespace, ledgers: str, out: Tex
 async def trusted_keys(kube: Kube, ledgers: str, pinned: str | None) -> dict[str, Any]:
     """The keys checkpoints must be signed with: the pinned file's, else the published ones."""
     if pinned:
-        data = _load_json(pinned)
+        data = load_json(pinned)
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise Failure(
                 f"{pinned} is not a file of keys: save one with kubectl tds audit keys", EXIT_USAGE
@@ -196,7 +195,7 @@ async def verify_since(
 ) -> int:
     """Whether today's ledger extends the saved checkpoint; exit 1, naming the first entry that
     differs, if it does not."""
-    document = _load_json(since)
+    document = load_json(since)
     try:
         signed = verify_signature(document, await trusted_keys(kube, ledgers, pinned))
         saved = saved_entries(document, signed)
@@ -224,14 +223,7 @@ async def verify_since(
     return EXIT_OK if verdict == "intact" else EXIT_REFUSED
 
 
-async def export_odrl(kube: Kube, name: str, out: TextIO) -> int:
-    """Print the contract's terms as an ODRL 2.2 Agreement in JSON-LD."""
-    contract = DataContract.model_validate(await read_contract(kube, name))
-    print(json.dumps(odrl_agreement(contract), indent=2), file=out)
-    return EXIT_OK
-
-
-def _load_json(path: str) -> Any:
+def load_json(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)

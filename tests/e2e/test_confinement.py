@@ -92,6 +92,13 @@ def test_the_only_cluster_roles_it_writes_are_the_spaces_contract_roles(
     refused(lambda: token.create(role(other, ["datacontracts"])), POLICY)
     # Its own name pattern, but a grant beyond DataContracts.
     refused(lambda: token.create(role(contracts, ["dataspaces"])), "DataContracts alone")
+    # Patch of a DataSpace: only of the space the role is named after, to its owners.
+    space = contracts.removeprefix("tds-space-").removesuffix("-contract-owners")
+    patch = {"apiGroups": ["tds.io"], "resources": ["dataspaces"], "verbs": ["patch"]}
+    other_space = {**role(contracts, []), "rules": [{**patch, "resourceNames": ["elsewhere"]}]}
+    refused(lambda: token.create(other_space), "DataContracts alone")
+    own_space = {**role(contracts, []), "rules": [{**patch, "resourceNames": [space]}]}
+    token.create(own_space)  # the positive control: what the operator writes for owners
 
 
 def test_in_its_own_namespace_it_grants_only_ledger_pages_by_name(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,11 @@ from tds_operator.audit.checkpoint import (
     saved_entries,
     sign_checkpoint,
     verify_signature,
+)
+from tds_operator.audit.published import (
+    CHECKPOINT_FIELD,
+    checkpoint_configmap,
+    checkpoint_manifest,
 )
 
 pytestmark = pytest.mark.unit
@@ -183,3 +189,16 @@ def test_public_keys_are_32_raw_bytes_in_base64(key: Any) -> None:
     for bad in ("not base64!", "AAAA"):
         with pytest.raises(ValueError, match=r"base64|32 bytes"):
             decode_public(bad)
+
+
+def test_the_published_checkpoint_is_a_configmap_of_a_valid_name_in_the_partys_namespace(
+    key: Any,
+) -> None:
+    document = sign_checkpoint(key, CONTRACT, UID, ledger(2)[-1], T0)
+    manifest = checkpoint_manifest(CONTRACT, "tds-cmcc", document)
+    assert manifest["metadata"]["name"] == f"tds-checkpoint-{CONTRACT}"
+    assert manifest["metadata"]["namespace"] == "tds-cmcc"
+    assert json.loads(manifest["data"][CHECKPOINT_FIELD]) == document
+    long = "c" * 253
+    assert len(checkpoint_configmap(long)) <= 253
+    assert checkpoint_configmap(long) != checkpoint_configmap("c" * 252)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import datetime
 from typing import Any, Final
 
@@ -19,6 +20,8 @@ from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.checkpoint import encode_public, key_id, private_key, sign_checkpoint
 from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, managed_labels
 from tds_operator.kube import Kube, KubeError
+
+logger = logging.getLogger(__name__)
 
 KEYS_CONFIGMAP: Final = "tds-audit-keys"
 CURRENT_KEY_ANNOTATION: Final = "tds.io/current-key"
@@ -111,8 +114,8 @@ class Checkpoints:
         self, contract: str, uid: str, parties: list[str], chain: list[AuditEntry], at: datetime
     ) -> None:
         """Sign the ledger's head and write it into each party's namespace, unless this process
-        wrote that head there already. A party whose namespace does not exist yet gets it at a
-        later reconcile."""
+        wrote that head there already. A party whose namespace cannot take it now (not there
+        yet, terminating) gets it at a later reconcile."""
         if not chain:
             return
         head = chain[-1]
@@ -125,9 +128,13 @@ class Checkpoints:
             try:
                 await self.kube.apply(checkpoint_manifest(contract, namespace, document))
             except KubeError as error:
-                if error.status == 404:
-                    continue
-                raise
+                # A namespace not there yet, or going: the next reconcile tries again. The
+                # contract's reconcile never fails for a checkpoint it could not hand out.
+                logger.warning(
+                    "DataContract %s: checkpoint not published in %s: %s %s",
+                    contract, namespace, error.status, error.message,
+                )  # fmt: skip
+                continue
             self._published[(namespace, contract)] = head.hash
 
     def forget(self, contract: str) -> None:

@@ -167,13 +167,14 @@ class ContractReconciler:
             utcnow(),
         )
         chain, ledger = await self._record(name, [*decision.events, *([grant] if grant else [])])
+        await self._report(body, inputs, decision, clean_room, chain, ledger)
         if chain:
             # Each party holds the operator's signature over the head it may check its copy of
-            # the ledger against (only once the ledger verified: a broken one is not vouched for).
+            # the ledger against (only once the ledger verified: a broken one is not vouched for),
+            # after the status, which it does not hold up.
             parties = [contract.spec.provider.space, contract.spec.consumer.space]
             uid = body["metadata"]["uid"]
             await self.op.checkpoints.publish(name, uid, parties, chain, utcnow())
-        await self._report(body, inputs, decision, clean_room, chain, ledger)
         report_contract(name, contract_figures(inputs, decision, ledger.allowed))
         if self.op.kueue and decision.phase.is_active and clean_room.allowed:
             # With Kueue the consumer organisation joins the GPU pool (its ClusterQueue, open to

@@ -4,14 +4,18 @@ review and the release."""
 
 from __future__ import annotations
 
+import io
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from prov.model import ProvDocument
 
 from tds_operator.audit.chain import AuditEntry, AuditEvent, extend
+from tds_operator.audit.checkpoint import private_key, sign_checkpoint
 from tds_operator.audit.events import (
     OUTPUT_QUARANTINED,
     OUTPUT_RELEASED,
@@ -23,6 +27,7 @@ from tds_operator.audit.events import (
     stamp_events,
     usage_event,
 )
+from tds_operator.plugin import cli
 from tds_operator.plugin.prov import NoSuchJob, prov_document
 
 pytestmark = pytest.mark.unit
@@ -132,3 +137,27 @@ def test_an_output_not_released_has_no_release_and_an_unknown_job_is_refused() -
     assert f"release/{UID}" not in records(doc, "Activity")
     with pytest.raises(NoSuchJob, match="no admitted job"):
         prov_document(CONTRACT, ledger(), "another-uid")
+
+
+def test_the_plugin_exports_offline_from_a_saved_checkpoint(tmp_path: Path) -> None:
+    entries = ledger()
+    key = private_key(secrets.token_bytes(32))
+    saved = {
+        **sign_checkpoint(key, CONTRACT, "contract-uid", entries[-1], T0),
+        "entries": [entry.to_dict() for entry in entries],
+    }
+    path = tmp_path / "head.json"
+    path.write_text(json.dumps(saved))
+    out, err = io.StringIO(), io.StringIO()
+    # No kubeconfig at all: the export needs no cluster.
+    status = cli.main(
+        ["export", "prov", UID, "--from", str(path), "--kubeconfig", "/nonexistent"], out, err
+    )
+    assert (status, err.getvalue()) == (0, "")
+    assert json.loads(out.getvalue()) == prov_document(CONTRACT, entries, UID)
+    # An edited file is refused, naming the problem.
+    saved["entries"][3]["details"]["gpus"] = 1
+    path.write_text(json.dumps(saved))
+    status = cli.main(["export", "prov", UID, "--from", str(path)], out, err)
+    assert status == 2
+    assert "do not lead to the signed head" in err.getvalue()

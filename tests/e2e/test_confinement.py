@@ -503,3 +503,21 @@ def test_its_only_pods_read_an_output_with_its_own_image_in_a_clean_room(
     assert "(server dry run)" in token.kubectl(
         "create", "--dry-run=server", "-f", "-", stdin=json.dumps(allowed)
     )
+
+
+def test_in_a_space_the_only_configmaps_it_writes_are_checkpoints(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    where = f"tds-{space['metadata']['name']}"
+
+    def config_map(name: str) -> Manifest:
+        metadata = {"name": name, "namespace": where, "labels": MANAGED}
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"a": "b"}}
+
+    other = f"e2e-other-{uuid.uuid4().hex[:6]}"
+    checkpoint = f"tds-checkpoint-e2e-{uuid.uuid4().hex[:6]}"
+    scratch += [("configmap", other, where), ("configmap", checkpoint, where)]
+    refused(lambda: token.create(config_map(other)), "signed ledger checkpoints")
+    token.create(config_map(checkpoint))  # the positive control: what the operator writes
+    # Nor does it delete one (RBAC grants no delete of ConfigMaps outside its namespace).
+    refused(lambda: token.kubectl("delete", "configmap", checkpoint, "-n", where), "forbidden")

@@ -129,6 +129,16 @@ def test_owners_register_keys_and_nobody_else_does(spaces: Spaces, tmp_path: Pat
         )
     )  # fmt: skip
     assert "change only its spec.signingKeys" in grab
+    # The owner removes the key; the staff cannot remove one.
+    registered = tds(
+        owner_of(space), "keys", "add", space, "--id", "spare", "--public-key", str(other)
+    )
+    assert registered.returncode == EXIT_OK, registered.stderr
+    staff_removes = tds(CLUSTER_ADMIN, "keys", "remove", space, "--id", "spare")
+    assert staff_removes.returncode == EXIT_REFUSED
+    removed = tds(owner_of(space), "keys", "remove", space, "--id", "spare")
+    assert removed.returncode == EXIT_OK, removed.stderr
+    assert [k["id"] for k in spaces.get(space)["spec"]["signingKeys"]] == ["laptop"]
     # Positive control: the staff still change the rest of a space.
     CLUSTER_ADMIN.kubectl(
         "patch",

@@ -1,4 +1,5 @@
-"""`kubectl tds keys add|list` and `kubectl tds consent --key`: consent signed with your own key.
+"""`kubectl tds keys add|list|remove` and `kubectl tds consent --key`: consent signed with
+your own key.
 
 The private key never leaves the caller's machine: the plugin signs locally and sends only the
 signature. The public key is registered on the caller's DataSpace, under the caller's own name.
@@ -45,6 +46,11 @@ def add_keys_commands(sub: argparse._SubParsersAction[Any], flags: argparse.Argu
     )
     listed = keys_sub.add_parser("list", parents=[flags], help="a space's registered keys")
     listed.add_argument("space", help="the DataSpace")
+    remove = keys_sub.add_parser(
+        "remove", parents=[flags], help="unregister a key of your DataSpace (owners only)"
+    )
+    remove.add_argument("space", help="your DataSpace")
+    remove.add_argument("--id", required=True, help="the key's name in the space")
 
 
 async def read_space(kube: Kube, name: str) -> dict[str, Any]:
@@ -77,6 +83,13 @@ async def run_keys(kube: Kube, args: argparse.Namespace, out: TextIO) -> int:
                 file=out,
             )
         return EXIT_OK
+    if args.keys_command == "remove":
+        kept = [key for key in registered if key.get("id") != args.id]
+        if len(kept) == len(registered):
+            raise Failure(f"{SPACE} {args.space} has no key {args.id}", EXIT_NOT_FOUND)
+        await _write_keys(kube, space, kept)
+        print(f"{SPACE} {args.space}: key {args.id} removed", file=out)
+        return EXIT_OK
     pem = _read_file(args.public_key).decode("utf-8", "replace")
     try:
         load_public_key(pem)
@@ -87,16 +100,22 @@ async def run_keys(kube: Kube, args: argparse.Namespace, out: TextIO) -> int:
     except KubeError as error:
         raise explain(error) from None
     key = {"id": args.id, "publicKey": pem.strip() + "\n", "addedBy": user}
-    patch = {
-        "metadata": {"resourceVersion": space["metadata"]["resourceVersion"]},
-        "spec": {"signingKeys": [*registered, key]},
-    }
-    try:
-        await kube.merge_patch(API_VERSION, SPACE, args.space, patch)
-    except KubeError as error:
-        raise explain(error, f"{SPACE} {args.space}") from None
+    await _write_keys(kube, space, [*registered, key])
     print(f"{SPACE} {args.space}: key {args.id} registered ({fingerprint(pem)})", file=out)
     return EXIT_OK
+
+
+async def _write_keys(kube: Kube, space: dict[str, Any], keys: list[dict[str, Any]]) -> None:
+    """Replace the space's keys, unless they changed since `space` was read."""
+    name = space["metadata"]["name"]
+    patch = {
+        "metadata": {"resourceVersion": space["metadata"]["resourceVersion"]},
+        "spec": {"signingKeys": keys},
+    }
+    try:
+        await kube.merge_patch(API_VERSION, SPACE, name, patch)
+    except KubeError as error:
+        raise explain(error, f"{SPACE} {name}") from None
 
 
 async def signed_consent(

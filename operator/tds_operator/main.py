@@ -41,7 +41,11 @@ from tds_operator.handlers.trainingjob.spine import TrainingJobReconciler
 from tds_operator.kube import Kube, KubeError, is_subset
 from tds_operator.local_webhooks import LocalWebhooks
 from tds_operator.settings import settings_help
-from tds_operator.signing_key import SigningKeyUnusable, ensure_signing_key
+from tds_operator.signing_key import (
+    SigningKeyUnusable,
+    ensure_checkpoint_key,
+    ensure_signing_key,
+)
 from tds_operator.takeover import keep_indexes_warm, stand_by, take_the_lead
 
 logger = logging.getLogger(__name__)
@@ -166,9 +170,11 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     await ensure_namespace(kube, config.namespace)
     try:
         signing_key = await ensure_signing_key(kube, config.namespace)
+        checkpoint_key = await ensure_checkpoint_key(kube, config.namespace)
     except SigningKeyUnusable as error:
         raise kopf.PermanentError(str(error)) from None
-    memo.connect(kube, signing_key)
+    memo.connect(kube, signing_key, checkpoint_key)
+    await memo.checkpoints.publish_key()
     memo.queues[DATA_SPACE] = ReconcileQueue(
         DATA_SPACE, SpaceReconciler(memo), workers=config.space_workers
     )

@@ -48,6 +48,7 @@ HUB_RULES = (
     Setting("TDS_SERVICE_CIDRS", "none", "the cluster's Service networks"),
     Setting("TDS_API_SERVER_CIDRS", "none", "the API server's networks"),
     Setting("TDS_ALLOW_ANY_EGRESS_DESTINATION", "false", "spec.egress may name 0.0.0.0/0"),
+    Setting("TDS_REQUIRE_SIGNED_CONSENT", "false", "every consent signed with a registered key"),
     Setting("TDS_GATEWAY_FILE_SERVER_IMAGE", "the operator's", "volume datasets' file server"),
     Setting("TDS_GATEWAY_PROXY_IMAGE", "kube-rbac-proxy", "volume datasets' gateway proxy"),
     Setting("TDS_FAIR_SHARING_WEIGHT", "1", "Kueue: each organisation's fair-sharing weight"),

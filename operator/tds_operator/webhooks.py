@@ -3,8 +3,9 @@
 DataContract changes are checked against who asks (the AdmissionReview's userInfo); each consent
 given or withdrawn, and the revocation, is stamped and sealed with the operator's key. A
 TrainingJob its contract does not allow is refused; a new DataSpace gets the operator's finalizer;
-DataSpace deletion is refused while the space is party to an active contract. The webhooks call
-the same gatherers and policies as the reconcilers, which enforce the same rules again.
+DataSpace deletion is refused while the space is party to an active contract; only a space's
+owners register its signing keys, and a signed consent must verify with one of them. The webhooks
+call the same gatherers and policies as the reconcilers, which enforce the same rules again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 from tds_operator import GROUP, VERSION
 from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.datacontract import DataContractSpec
-from tds_operator.api.dataspace import DataSpace
+from tds_operator.api.dataspace import DataSpace, DataSpaceSpec
 from tds_operator.api.modelrelease import ENDED_PHASES
 from tds_operator.api.resources import (
     DATA_CONTRACT,
@@ -44,6 +45,11 @@ from tds_operator.metrics import (
     WEBHOOK_REQUESTS,
 )
 from tds_operator.policy.consent import admit_contract_change
+from tds_operator.policy.consent_keys import (
+    admit_consent_signatures,
+    admit_space_keys,
+    signed_stamp,
+)
 from tds_operator.policy.contract import PARTIES
 from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.identity import speaks_for as speaks_for_space
@@ -160,6 +166,14 @@ async def admit_contract(
     )
     if not decision.allowed:
         raise _deny(decision.reason, decision.message)
+    spaces = {"provider": provider.spec if provider else None}
+    spaces["consumer"] = consumer.spec if consumer else None
+    signed = admit_consent_signatures(
+        body.metadata.name or "", old_spec, new_spec, spaces, requester,
+        memo.rules.require_signed_consent,
+    )  # fmt: skip
+    if not signed.allowed:
+        raise _deny(signed.reason, signed.message)
     value = _stamped(body, old, old_spec, new_spec, requester, (provider, consumer), memo)
     if dict(body.metadata.annotations).get(SIGNATURES_ANNOTATION) != value:
         annotations = patch.setdefault("metadata", {}).setdefault("annotations", {})
@@ -192,6 +206,10 @@ def _stamped(
         if space is not None and speaks_for_space(space.spec.owners, requester)
     ]
     stamps = new_signatures(old_spec, new_spec, requester, utcnow(), stored, speaks_for)
+    specs: dict[str, DataSpaceSpec | None] = {
+        p: space.spec if space else None for p, space in zip(PARTIES, spaces, strict=True)
+    }
+    stamps = [signed_stamp(stamp, new_spec, specs) for stamp in stamps]
     return signatures_annotation(stored + [seal(memo.signing_key, name, s) for s in stamps])
 
 
@@ -291,6 +309,28 @@ async def add_space_finalizer(body: kopf.Body, patch: kopf.Patch, **_: Any) -> N
         patch.setdefault("metadata", {})["finalizers"] = [*finalizers, FINALIZER]
 
 
+async def admit_space_keys_change(
+    body: kopf.Body, userinfo: kopf.UserInfo, old: kopf.Body | None = None, **_: Any
+) -> None:
+    """Only a space's owners add or remove its signing keys, each under their own name; an owner
+    changes nothing else of the space."""
+    try:
+        new_spec = DataSpaceSpec.model_validate(dict(body.get("spec") or {}))
+        old_spec = DataSpaceSpec.model_validate(dict(old["spec"])) if old else None
+    except ValidationError as error:
+        raise _deny(INVALID_SPEC, validation_message(error)) from None
+    watched = ("labels", "annotations", "finalizers", "ownerReferences")
+    old_metadata: dict[str, Any] = dict(old.get("metadata") or {}) if old else {}
+    new_metadata: dict[str, Any] = dict(body.get("metadata") or {}) if old else {}
+    before = {k: old_metadata.get(k) for k in watched}
+    after = {k: new_metadata.get(k) for k in watched}
+    decision = admit_space_keys(
+        old_spec, new_spec, UserInfo.from_admission(dict(userinfo)), before != after
+    )
+    if not decision.allowed:
+        raise _deny(decision.reason, decision.message)
+
+
 async def admit_space_deletion(name: str, memo: Operator, **_: Any) -> None:
     """A space that is party to an active contract cannot be deleted."""
     decision = space_may_be_deleted(name, await contracts_of_space(memo, name))
@@ -314,6 +354,9 @@ def register(registry: kopf.OperatorRegistry) -> None:
     kopf.on.mutate(
         *tds, DATA_SPACES, operations=["CREATE"], id="space-finalizer", registry=registry
     )(measured("DataSpace", add_space_finalizer))
+    kopf.on.validate(
+        *tds, DATA_SPACES, operations=["CREATE", "UPDATE"], id="space-keys", registry=registry
+    )(measured("DataSpace", admit_space_keys_change))
     kopf.on.validate(
         *tds, DATA_SPACES, operations=["DELETE"], id="space-deletion", registry=registry
     )(measured("DataSpace", admit_space_deletion))

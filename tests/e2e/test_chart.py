@@ -25,7 +25,7 @@ from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
 from tds_operator.main import operator_registry
 from tds_operator.policy.rules import HubRules
-from tds_operator.signing_key import SIGNING_KEY_SECRET
+from tds_operator.signing_key import CHECKPOINT_KEY_SECRET, SIGNING_KEY_SECRET
 from tests.e2e.cluster import (
     CHART,
     NAMESPACE,
@@ -426,7 +426,7 @@ def test_a_development_url_replaces_the_service_and_is_in_the_certificate() -> N
 def test_with_cert_manager_the_ca_is_injected_and_helm_makes_no_key() -> None:
     objects = render_chart({"webhook.certificate.provider": "cert-manager"})
     secrets = [o["metadata"]["name"] for o in objects if o["kind"] == "Secret"]
-    assert secrets == [SIGNING_KEY_SECRET]
+    assert secrets == [SIGNING_KEY_SECRET, CHECKPOINT_KEY_SECRET]
     certificate = find(objects, "Certificate")
     assert certificate["spec"]["secretName"] == f"{fullname()}-webhook-tls"
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
@@ -543,3 +543,25 @@ def test_chart_run_prints_the_settings_the_chart_gives_the_operator() -> None:
     assert settings["TDS_WEBHOOK_MODE"] == "cluster"
     assert not {"TDS_WEBHOOK_PORT", "TDS_METRICS_PORT", "TDS_REPLICA_NAME"} & set(settings)
     assert "# ServiceAccount: tds-operator" in printed
+
+
+def test_the_published_checkpoint_keys_are_readable_by_whom_auditkeys_names() -> None:
+    objects = render_chart()
+    role = find(objects, "Role", f"{fullname()}-audit-keys")
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["tds-audit-keys"],
+            "verbs": ["get"],
+        }
+    ]
+    binding = find(objects, "RoleBinding", f"{fullname()}-audit-keys")
+    assert [s["name"] for s in binding["subjects"]] == ["system:authenticated"]
+    none = render_chart(values_file={"auditKeys": {"readers": []}})
+    assert not [o for o in none if o["metadata"]["name"] == f"{fullname()}-audit-keys"]
+    # The operator reads both of its keys, by name, and no other Secret.
+    secrets = [rule for _, _, rule in operator_rules(objects) if "secrets" in rule["resources"]]
+    assert [rule["resourceNames"] for rule in secrets] == [
+        [SIGNING_KEY_SECRET, CHECKPOINT_KEY_SECRET]
+    ]

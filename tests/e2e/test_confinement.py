@@ -92,6 +92,13 @@ def test_the_only_cluster_roles_it_writes_are_the_spaces_contract_roles(
     refused(lambda: token.create(role(other, ["datacontracts"])), POLICY)
     # Its own name pattern, but a grant beyond DataContracts.
     refused(lambda: token.create(role(contracts, ["dataspaces"])), "DataContracts alone")
+    # Patch of a DataSpace: only of the space the role is named after, to its owners.
+    space = contracts.removeprefix("tds-space-").removesuffix("-contract-owners")
+    patch = {"apiGroups": ["tds.io"], "resources": ["dataspaces"], "verbs": ["patch"]}
+    other_space = {**role(contracts, []), "rules": [{**patch, "resourceNames": ["elsewhere"]}]}
+    refused(lambda: token.create(other_space), "DataContracts alone")
+    own_space = {**role(contracts, []), "rules": [{**patch, "resourceNames": [space]}]}
+    token.create(own_space)  # the positive control: what the operator writes for owners
 
 
 def test_in_its_own_namespace_it_grants_only_ledger_pages_by_name(
@@ -496,3 +503,21 @@ def test_its_only_pods_read_an_output_with_its_own_image_in_a_clean_room(
     assert "(server dry run)" in token.kubectl(
         "create", "--dry-run=server", "-f", "-", stdin=json.dumps(allowed)
     )
+
+
+def test_in_a_space_the_only_configmaps_it_writes_are_checkpoints(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    where = f"tds-{space['metadata']['name']}"
+
+    def config_map(name: str) -> Manifest:
+        metadata = {"name": name, "namespace": where, "labels": MANAGED}
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"a": "b"}}
+
+    other = f"e2e-other-{uuid.uuid4().hex[:6]}"
+    checkpoint = f"tds-checkpoint-e2e-{uuid.uuid4().hex[:6]}"
+    scratch += [("configmap", other, where), ("configmap", checkpoint, where)]
+    refused(lambda: token.create(config_map(other)), "signed ledger checkpoints")
+    token.create(config_map(checkpoint))  # the positive control: what the operator writes
+    # Nor does it delete one (RBAC grants no delete of ConfigMaps outside its namespace).
+    refused(lambda: token.kubectl("delete", "configmap", checkpoint, "-n", where), "forbidden")

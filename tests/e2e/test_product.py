@@ -140,6 +140,9 @@ OBSERVED_WITHOUT_FAILURE = {
     "ClusterRole:apiextensions.k8s.io:customresourcedefinitions:list,watch": (
         "Not enough permissions to watch for resources"
     ),
+    # The parties' copies of the signed ledger checkpoint: a contract's reconcile never fails
+    # for one it could not hand out (tests/integration/test_checkpoints.py shows them handed out).
+    "ClusterRole:core:configmaps:create,patch": "checkpoint not published",
 }
 
 

@@ -163,7 +163,13 @@ def contract_rules_of(space: DataSpace, contracts: list[str]) -> dict[str, list[
 
 def test_owners_and_members_reach_exactly_the_contracts_of_their_space_by_name() -> None:
     roles = contract_rules_of(a_space(), ["sgcc-to-cmcc-load", "cmcc-to-sgcc-traffic"])
-    [owners] = roles["tds-space-sgcc-contract-owners"]
+    [owners, own_space] = roles["tds-space-sgcc-contract-owners"]
+    assert own_space == {
+        "apiGroups": ["tds.io"],
+        "resources": ["dataspaces"],
+        "verbs": ["patch"],
+        "resourceNames": ["sgcc"],
+    }
     assert owners["resources"] == ["datacontracts"]
     assert owners["resourceNames"] == ["cmcc-to-sgcc-traffic", "sgcc-to-cmcc-load"]
     assert owners["verbs"] == ["get", "list", "watch", "patch"]
@@ -175,7 +181,10 @@ def test_owners_and_members_reach_exactly_the_contracts_of_their_space_by_name()
 def test_a_space_without_contracts_is_granted_none_not_all() -> None:
     # A rule without resourceNames would grant every contract in the cluster.
     roles = contract_rules_of(a_space(), [])
-    assert roles == {"tds-space-sgcc-contract-owners": [], "tds-space-sgcc-contract-members": []}
+    # Owners still patch their own space (its signing keys), by name.
+    [own_space] = roles["tds-space-sgcc-contract-owners"]
+    assert (own_space["resources"], own_space["resourceNames"]) == (["dataspaces"], ["sgcc"])
+    assert roles["tds-space-sgcc-contract-members"] == []
 
 
 def test_the_contract_roles_are_bound_to_owners_and_to_members() -> None:

@@ -287,7 +287,8 @@ def test_usage_sums_per_contract_and_per_organisation() -> None:
 def test_completion_offers_commands_and_their_flags() -> None:
     table = completion.words(cli.build_parser())
     assert completion.candidates(table, ["st"]) == ["status"]
-    assert completion.candidates(table, ["audit", ""])[0] == "verify"
+    assert {"verify", "checkpoint", "keys"} <= set(completion.candidates(table, ["audit", ""]))
+    assert "--since" in completion.candidates(table, ["audit", "verify", "c1", "--s"])
     assert "--watch" in completion.candidates(table, ["status", "c1", "--w"])
     script = completion.script("bash", cli.build_parser())
     assert "complete -F _kubectl_tds kubectl-tds" in script

@@ -117,6 +117,10 @@ validating:
     path: /training-admission
     resource: {group: tds.io, version: v1alpha1, plural: trainingjobs}
     operations: [CREATE]
+  - name: space-keys
+    path: /space-keys
+    resource: {group: tds.io, version: v1alpha1, plural: dataspaces}
+    operations: [CREATE, UPDATE]
   - name: space-deletion
     path: /space-deletion
     resource: {group: tds.io, version: v1alpha1, plural: dataspaces}

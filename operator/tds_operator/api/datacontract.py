@@ -78,10 +78,36 @@ CONTRACT_NAME = object_name_rule(
 )
 
 
+class ConsentSignature(KubeModel):
+    """A detached signature of the consent, made with a key an owner of the party registered."""
+
+    key_id: StrictStr = Field(
+        min_length=1,
+        max_length=63,
+        description="The id of the key in the party's DataSpace spec.signingKeys.",
+    )
+    value: StrictStr = Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9+/]+=*$",
+        description=(
+            "Base64 of the signature over the consent message: the contract's name, the party and "
+            "the digest of the terms (`kubectl tds consent --key` makes it)."
+        ),
+    )
+
+
 class PartyConsent(KubeModel):
     """One party's consent; only that party's owners may set it (checked at admission)."""
 
     approved: StrictBool = Field(False, description="Whether the party agrees to the terms.")
+    signature: ConsentSignature | None = Field(
+        None,
+        description=(
+            "The consent signed with the party's own key (required when the hub requires "
+            "signed consent)."
+        ),
+    )
 
 
 class Consent(KubeModel):

@@ -143,6 +143,33 @@ class SpaceQuota(KubeModel):
     )
 
 
+SIGNING_KEY_IDS_UNIQUE = unique_values_rule("signing key ids", key="id")
+PEM_PUBLIC_KEY = r"^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n?$"
+
+
+class SigningKey(KubeModel):
+    """A public key with which one of the space's owners signs consents on its behalf."""
+
+    id: StrictStr = Field(
+        pattern=DNS_1035_LABEL,
+        max_length=63,
+        description="The key's name within the space, as a consent's signature names it.",
+    )
+    public_key: StrictStr = Field(
+        pattern=PEM_PUBLIC_KEY,
+        max_length=1024,
+        description="The public key, PEM (SubjectPublicKeyInfo): Ed25519 or ECDSA P-256.",
+    )
+    added_by: StrictStr = Field(
+        min_length=1,
+        max_length=256,
+        description=(
+            "The owner who registered the key: the admission webhook accepts a new key only from "
+            "an owner of the space, and only under that owner's own user name."
+        ),
+    )
+
+
 class DataSpaceSpec(KubeModel):
     """Desired state of a DataSpace: who the participant is, who speaks for it, what it offers."""
 
@@ -170,12 +197,28 @@ class DataSpaceSpec(KubeModel):
         description="Datasets the participant offers; names must be unique (default none).",
         json_schema_extra=cel_rules(DATASET_NAMES_UNIQUE, default=[]),
     )
+    signing_keys: list[SigningKey] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "Public keys of the space's owners, for consents signed with their own keys "
+            "(`kubectl tds keys add`); only an owner of the space adds or removes them "
+            "(default none)."
+        ),
+        json_schema_extra=cel_rules(SIGNING_KEY_IDS_UNIQUE, default=[]),
+    )
 
     @model_validator(mode="after")
     def _dataset_names_unique(self) -> Self:
         if not unique([dataset.name for dataset in self.datasets]):
             raise ValueError(f"datasets: {DATASET_NAMES_UNIQUE.message}")
+        if not unique([key.id for key in self.signing_keys]):
+            raise ValueError(f"signingKeys: {SIGNING_KEY_IDS_UNIQUE.message}")
         return self
+
+    def signing_key(self, id: str) -> SigningKey | None:
+        """The registered key of that id, if any."""
+        return next((key for key in self.signing_keys if key.id == id), None)
 
     def dataset(self, name: str) -> Dataset | None:
         """The dataset of that name, if the space offers it."""

@@ -60,6 +60,12 @@ def _stamp_event(contract: str, stamp: Mapping[str, Any], id: str, kind: str) ->
             "party": stamp["party"],
             "groups": stamp.get("groups") or [],
             "specDigest": stamp["specDigest"],
+            # A consent signed with the party's own key: key id, signature and public key.
+            **(
+                {"signature": stamp["signature"]}
+                if isinstance(stamp.get("signature"), dict)
+                else {}
+            ),
         },
     )
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from tds_operator import GROUP
 from tds_operator.api.common import Subject
 from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.desired.isolation import (
@@ -123,20 +125,32 @@ def contract_members_role(space: str) -> str:
 
 def space_contract_roles(space: DataSpace, contracts: Sequence[str]) -> list[Manifest]:
     """The contracts the space is party to, by name: owners read, sign and revoke them, members
-    read them. Nobody else reads them (the catalogue of spaces stays public)."""
+    read them. Nobody else reads them (the catalogue of spaces stays public). Owners also patch
+    their own space, for its signing keys."""
     name = space.metadata.name or ""
     return [
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
             "metadata": _owner(space).metadata(role, None),
-            "rules": contract_rules(list(contracts), verbs),
+            "rules": contract_rules(list(contracts), verbs) + extra,
         }
-        for role, verbs in (
-            (contract_owners_role(name), CONTRACT_OWNER_VERBS),
-            (contract_members_role(name), CONTRACT_MEMBER_VERBS),
+        for role, verbs, extra in (
+            (contract_owners_role(name), CONTRACT_OWNER_VERBS, [own_space_rule(name)]),
+            (contract_members_role(name), CONTRACT_MEMBER_VERBS, []),
         )
     ]
+
+
+def own_space_rule(space: str) -> dict[str, Any]:
+    """Owners patch their own DataSpace, by name, to register signing keys (the admission webhook
+    lets them change nothing else of it)."""
+    return {
+        "apiGroups": [GROUP],
+        "resources": ["dataspaces"],
+        "verbs": ["patch"],
+        "resourceNames": [space],
+    }
 
 
 def ledger_readers(space: str) -> str:

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from tds_operator.api.resources import RBAC
+from tds_operator.audit.published import Checkpoints
 from tds_operator.audit.store import AuditLedger
 from tds_operator.config import OperatorConfig
 from tds_operator.election import LeaderElector
@@ -71,16 +72,18 @@ class Operator:
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None
+        self._checkpoints: Checkpoints | None = None
 
     def __copy__(self) -> Operator:
         return self
 
-    def connect(self, kube: Kube, signing_key: bytes) -> None:
-        """Use this API connection, the audit ledger in the operator's namespace and the key
-        that seals stamps and entries."""
+    def connect(self, kube: Kube, signing_key: bytes, checkpoint_key: bytes) -> None:
+        """Use this API connection, the audit ledger in the operator's namespace, the key that
+        seals stamps and entries and the seed of the key that signs ledger checkpoints."""
         self._kube = kube
         self._signing_key = signing_key
         self._ledger = AuditLedger(kube, self.config.namespace, signing_key)
+        self._checkpoints = Checkpoints(kube, self.config.namespace, checkpoint_key)
 
     @property
     def kube(self) -> Kube:
@@ -95,6 +98,13 @@ class Operator:
         if self._ledger is None:
             raise RuntimeError("the operator is not connected to the API server yet")
         return self._ledger
+
+    @property
+    def checkpoints(self) -> Checkpoints:
+        """The signed checkpoints of the ledgers, published to the parties."""
+        if self._checkpoints is None:
+            raise RuntimeError("the operator is not connected to the API server yet")
+        return self._checkpoints
 
     @property
     def signing_key(self) -> bytes:

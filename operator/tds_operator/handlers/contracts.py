@@ -1,4 +1,5 @@
-"""DataContract reconciler: phase at the exact instant, signatures, clean room, audit ledger.
+"""DataContract reconciler: phase at the exact instant, signatures, clean room, audit ledger
+and its signed checkpoint in both parties' namespaces.
 
 Each reconcile reads as gather (the contract, its parties, jobs and ledger) → decide (phase and
 terms, pure) → act (open or close the clean room) → record (the ledger) → report (typed status,
@@ -137,6 +138,7 @@ class ContractReconciler:
             return None
         if body["metadata"].get("deletionTimestamp"):
             forget_contract(name)
+            self.op.checkpoints.forget(name)
             provider_space = ((body.get("spec") or {}).get("provider") or {}).get("space")
             uid = body["metadata"].get("uid", "")
             await self.clean_room.close(name, uid, provider_space, force_remove=True)
@@ -166,6 +168,13 @@ class ContractReconciler:
         )
         chain, ledger = await self._record(name, [*decision.events, *([grant] if grant else [])])
         await self._report(body, inputs, decision, clean_room, chain, ledger)
+        if chain:
+            # Each party holds the operator's signature over the head it may check its copy of
+            # the ledger against (only once the ledger verified: a broken one is not vouched for),
+            # after the status, which it does not hold up.
+            parties = [contract.spec.provider.space, contract.spec.consumer.space]
+            uid = body["metadata"]["uid"]
+            await self.op.checkpoints.publish(name, uid, parties, chain, utcnow())
         report_contract(name, contract_figures(inputs, decision, ledger.allowed))
         if self.op.kueue and decision.phase.is_active and clean_room.allowed:
             # With Kueue the consumer organisation joins the GPU pool (its ClusterQueue, open to

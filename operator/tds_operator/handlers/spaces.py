@@ -22,6 +22,7 @@ from tds_operator.api.dataspace import (
     space_namespace,
 )
 from tds_operator.api.resources import DATA_SPACE, RBAC
+from tds_operator.audit.published import KEYS_CONFIGMAP
 from tds_operator.audit.store import readable_page_names
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
 from tds_operator.desired.space import (
@@ -110,7 +111,8 @@ class SpaceReconciler:
             await self._report(body, ownership)
             return RECHECK_BLOCKED_SECONDS
         bodies = await known_contracts_of_space(self.op, name)
-        pages = [page for body in bodies for page in readable_page_names(body)]
+        # The ledger pages of its contracts, and the published keys their checkpoints verify with.
+        pages = [KEYS_CONFIGMAP, *(page for body in bodies for page in readable_page_names(body))]
         children = [
             *space_children(space, [c["metadata"]["name"] for c in bodies]),
             *space_ledger_access(space, pages, self.op.config.namespace),

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import TextIO, get_args
 
 from tds_operator.api.datacontract import Purpose
-from tds_operator.audit.verify import verify_ledger
 from tds_operator.connection import (
     EXIT_CODES_HELP,
     EXIT_REFUSED,
@@ -25,7 +24,7 @@ from tds_operator.connection import (
     explain,
 )
 from tds_operator.kube import Kube
-from tds_operator.plugin import commands, completion, report
+from tds_operator.plugin import commands, completion, evidence, exports, keys, report
 
 EPILOG = f"""examples:
   kubectl tds propose sgcc-to-cmcc-load --provider sgcc --consumer cmcc \\
@@ -33,9 +32,13 @@ EPILOG = f"""examples:
       --max-gpu-hours 500 --max-concurrent-gpus 16 --approve
   kubectl tds propose -f examples/02-datacontract.yaml
   kubectl tds consent sgcc-to-cmcc-load          # signs for the party whose space you own
+  kubectl tds keys add sgcc --id laptop --public-key consent.pub.pem
+  kubectl tds consent sgcc-to-cmcc-load --key consent.pem   # signed with your own key
   kubectl tds status sgcc-to-cmcc-load --watch
   kubectl tds why forecaster -n tds-cmcc
   kubectl tds audit verify sgcc-to-cmcc-load
+  kubectl tds audit checkpoint sgcc-to-cmcc-load > head.json
+  kubectl tds audit verify sgcc-to-cmcc-load --since head.json
   kubectl tds usage sgcc-to-cmcc-load
   source <(kubectl tds completion bash)
 
@@ -96,6 +99,12 @@ def build_parser() -> Parser:
             choices=report.PARTIES,
             help="the side you sign for (default: the party whose space you own)",
         )
+    sub.choices["consent"].add_argument(
+        "--key",
+        metavar="FILE",
+        help="sign the consent with this PEM private key (registered with `keys add`); "
+        "it never leaves your machine",
+    )
     revoke = sub.add_parser("revoke", parents=[flags], help="revoke a contract, for good")
     revoke.add_argument("contract", help="the DataContract's name")
     status = sub.add_parser(
@@ -111,12 +120,9 @@ def build_parser() -> Parser:
         "why", parents=[flags], help="which term admitted, denied or stopped a TrainingJob"
     )
     why.add_argument("job", help="the TrainingJob's name (its namespace with -n)")
-    audit = sub.add_parser("audit", parents=[flags], help="the contract's audit ledger")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=Parser)
-    verify = audit_sub.add_parser(
-        "verify", parents=[flags], help="recompute a contract's hash chain and check its head"
-    )
-    verify.add_argument("contract", help="the DataContract's name")
+    audit_sub = evidence.add_audit_commands(sub, flags)
+    keys.add_keys_commands(sub, flags)
+    exports.add_export_commands(sub, flags)
     usage = sub.add_parser(
         "usage", parents=[flags], help="GPU-hours per contract and per organisation"
     )
@@ -215,6 +221,8 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out one parsed command."""
     if args.command == "propose":
         manifest = proposal_of(args)
+    if exports.offline(args):
+        return await exports.run_export(None, args, "", out)
     kube = await connect(caller_of(args))
     try:
         return await _dispatch(kube, args, out, manifest if args.command == "propose" else {})
@@ -233,6 +241,12 @@ async def _dispatch(
     match args.command:
         case "propose":
             return await commands.propose(kube, dict(manifest), out)
+        case "consent" if args.key:
+            return await keys.signed_consent(kube, args.contract, args.party, args.key, out)
+        case "keys":
+            return await keys.run_keys(kube, args, out)
+        case "export":
+            return await exports.run_export(kube, args, ledgers, out)
         case "consent" | "withdraw":
             return await commands.sign(
                 kube, args.contract, args.party, args.command == "consent", out
@@ -245,7 +259,7 @@ async def _dispatch(
             namespace = getattr(args, "namespace", None) or kube.namespace
             return await commands.why(kube, namespace, args.job, ledgers, out)
         case "audit":
-            return await verify_ledger(kube, ledgers, args.contract, out)
+            return await evidence.run_audit(kube, args, ledgers, out)
         case "usage":
             return await commands.usage(kube, args.contracts, out)
     raise UsageError(f"kubectl tds: unknown command {args.command}")

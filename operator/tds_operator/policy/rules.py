@@ -75,6 +75,8 @@ class HubRules:
     allow_any_egress_destination: bool = False
     """Whether a contract may name 0.0.0.0/0 or ::/0 (the internet; the cluster's own ranges and
     link-local addresses are still cut out of it)."""
+    require_signed_consent: bool = False
+    """Whether every consent must carry a signature by a key its party's owners registered."""
     gateway_file_server_image: str = DEFAULT_GATEWAY_FILE_SERVER_IMAGE
     """Image of the file server in volume datasets' gateways: any image with Python 3 (its
     standard `http.server`); the chart sets the operator's own image."""
@@ -127,6 +129,7 @@ class HubRules:
             service_cidrs=_networks(env, "TDS_SERVICE_CIDRS"),
             api_server_cidrs=_networks(env, "TDS_API_SERVER_CIDRS"),
             allow_any_egress_destination=_switch(env, "TDS_ALLOW_ANY_EGRESS_DESTINATION"),
+            require_signed_consent=_switch(env, "TDS_REQUIRE_SIGNED_CONSENT"),
             gateway_file_server_image=_text(env, "TDS_GATEWAY_FILE_SERVER_IMAGE")
             or defaults.gateway_file_server_image,
             gateway_proxy_image=_text(env, "TDS_GATEWAY_PROXY_IMAGE")

@@ -3,7 +3,7 @@
 An owner writes Services, claims and pods in their space; RBAC cannot look inside them. These
 policies, bound to every space namespace (those labelled `tds.io/space`), refuse what would reach
 beyond the space: a Service exposed outside the cluster or intercepting external IPs, a claim on
-a named PersistentVolume, and a pod that would sit on the clean rooms' GPU pool, preempt their
+a named PersistentVolume (at creation, or set by an update), and a pod that would sit on the clean rooms' GPU pool, preempt their
 workers or be scheduled next to pods of other namespaces. They bind everyone writing there,
 controllers included, so a Deployment's pods are refused as a bare pod is (the ReplicaSet's
 events then name the rule).
@@ -40,9 +40,18 @@ _SERVICES = [
 
 _CLAIMS = [
     (
-        "object.spec.?volumeName.orValue('') == ''",
+        "request.operation != 'CREATE' || object.spec.?volumeName.orValue('') == ''",
         "spec.volumeName: a claim in a space may not name a PersistentVolume (it could take "
         "another tenant's retained data or a host path); ask for a storageClassName instead",
+    ),
+    # A pending claim's volumeName may be set once by an update: that is how the volume binder
+    # binds it. Only who may bind volumes (update PersistentVolumes) may set it.
+    (
+        "request.operation != 'UPDATE' || object.spec.?volumeName.orValue('') == "
+        "oldObject.spec.?volumeName.orValue('') || "
+        "authorizer.group('').resource('persistentvolumes').check('update').allowed()",
+        "spec.volumeName: a claim in a space may not be pointed at a PersistentVolume (it "
+        "could take another tenant's retained data); only the volume binder binds claims",
     ),
 ]
 
@@ -174,7 +183,7 @@ def space_admission_policies(rules: HubRules) -> list[Manifest]:
     """The policies of the spaces and their bindings, each policy before its binding."""
     policies = [
         _policy(SERVICES_POLICY, "services", ["CREATE", "UPDATE"], _SERVICES),
-        _policy(CLAIMS_POLICY, "persistentvolumeclaims", ["CREATE"], _CLAIMS),
+        _policy(CLAIMS_POLICY, "persistentvolumeclaims", ["CREATE", "UPDATE"], _CLAIMS),
         _policy(
             PODS_POLICY,
             "pods",

@@ -61,7 +61,7 @@ def test_review_access_is_one_release_by_name_for_the_providers_owners() -> None
     (rule,) = role["rules"]
     assert rule["resources"] == ["modelreleases"]
     assert rule["resourceNames"] == ["model"]
-    assert rule["verbs"] == ["get", "patch"]
+    assert rule["verbs"] == ["get", "patch", "review"]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert [s["name"] for s in binding["subjects"]] == ["sgcc-admins"]
 

@@ -7,6 +7,7 @@ from tds_operator import GROUP
 from tds_operator.api.common import Subject
 from tds_operator.api.resources import MODEL_RELEASES
 from tds_operator.api.trainingjob import OUTPUT_MOUNT, TrainingJob
+from tds_operator.desired.admission import REVIEW_VERB
 from tds_operator.desired.cleanroom import clean_room_namespace
 from tds_operator.desired.labels import Manifest, managed_labels
 from tds_operator.desired.trainingjob import NO_RESOLVER, TERMINATION_LOG, training_labels
@@ -145,8 +146,9 @@ def review_role_name(release: str) -> str:
 
 
 def review_access(release: str, namespace: str, owners: list[Subject]) -> list[Manifest]:
-    """A Role granting get and patch on this one ModelRelease, bound to the provider's owners:
-    they can reach it to set spec.review; the webhook checks that they speak for the provider."""
+    """A Role granting get, patch and review on this one ModelRelease, bound to the provider's
+    owners: they can reach it to set spec.review (the releases' admission policy asks for
+    `review`, desired/admission.py); the webhook checks that they speak for the provider."""
     name = review_role_name(release)
     metadata = {
         "name": name,
@@ -162,7 +164,7 @@ def review_access(release: str, namespace: str, owners: list[Subject]) -> list[M
                 "apiGroups": [GROUP],
                 "resources": [MODEL_RELEASES],
                 "resourceNames": [release],
-                "verbs": ["get", "patch"],
+                "verbs": ["get", "patch", REVIEW_VERB],
             }
         ],
     }

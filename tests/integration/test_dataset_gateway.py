@@ -159,3 +159,40 @@ def test_a_volume_dataset_is_served_read_only_behind_the_proxy_while_the_contrac
         lambda: hub.rbac.read_cluster_role_binding(gateway),
     ):
         wait_until(lambda r=read: get_or_none(r) is None, timeout=10, what=f"{gateway} removed")
+
+
+def test_two_contracts_whose_joined_names_agree_each_get_their_own_gateway(
+    spaces: Spaces, contracts: Contracts, hub: Hub
+) -> None:
+    """Contract `<x>-b` with dataset `c` and contract `<x>` with dataset `b-c`, of one provider:
+    names joined with `-` would give both the same gateway, and the second would be blocked."""
+    datasets = [
+        {"name": name, "classification": "general", "source": {"volume": {"claimName": name}}}
+        for name in ("c", "b-c")
+    ]
+    provider = spaces.create(analysts=(), datasets=datasets)
+    consumer = spaces.create(analysts=())
+    spaces.wait_ready(provider)
+    spaces.wait_ready(consumer)
+    base = unique("c")
+    made = []
+    for name, dataset in ((f"{base}-b", "c"), (base, "b-c")):
+        body = contract_body(name, provider, consumer, datasets=[dataset])
+        made.append(contracts.propose(owner_of(provider), body))
+        contracts.consent(owner_of(consumer), name, "consumer")
+    for name in made:
+        contracts.wait_phase(name, "Active")
+
+    def both_open() -> list[client.V1Deployment] | None:
+        ready = [(contracts.condition(name, "CleanRoomReady") or {}).get("status") for name in made]
+        found = gateways(hub, provider)
+        return found if ready == ["True", "True"] and len(found) == 2 else None
+
+    try:
+        found = wait_until(both_open, timeout=30, what="both clean rooms open, each a gateway")
+    except AssertionError:
+        reasons = [(contracts.condition(n, "CleanRoomReady") or {}).get("reason") for n in made]
+        raise AssertionError(f"clean rooms not both open: {reasons}") from None
+    owners = {d.metadata.labels["tds.io/contract"] for d in found}
+    assert owners == set(made)
+    assert len({d.metadata.name for d in found}) == 2

@@ -228,7 +228,9 @@ class ReleaseReconciler:
         metadata = body["metadata"]
         owners = list(inputs.provider.spec.owners)
         fresh = False
-        for manifest in review_access(metadata["name"], metadata["namespace"], owners):
+        for manifest in review_access(
+            metadata["name"], metadata["uid"], metadata["namespace"], owners
+        ):
             fresh = await self.kube.ensure(manifest) or fresh
         if fresh:
             notice = {
@@ -251,7 +253,7 @@ class ReleaseReconciler:
 
     async def _close_review(self, body: Manifest) -> None:
         metadata = body["metadata"]
-        name = review_role_name(metadata["name"])
+        name = review_role_name(metadata["uid"])
         for kind in ("RoleBinding", "Role"):
             await self.kube.delete(
                 "rbac.authorization.k8s.io/v1", kind, name, metadata["namespace"]

@@ -438,9 +438,9 @@ def test_gateways_mount_claims_read_only_as_their_own_account(
     }
     scratch.append(("deployment", name, where))
     refused(lambda: token.create(deployment), "with claims mounted read-only")
-    auth_delegator = binding("ClusterRoleBinding", name, "system:auth-delegator")
+    gateway_binding = binding("ClusterRoleBinding", name, "tds-dataset-gateway")
     scratch.append(("clusterrolebinding", name, None))
-    refused(lambda: token.create(auth_delegator), "for a dataset gateway's own account")
+    refused(lambda: token.create(gateway_binding), "for a dataset gateway's own account")
 
 
 def operator_image() -> str:

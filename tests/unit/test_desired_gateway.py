@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.desired.cleanroom import clean_room_children
@@ -86,8 +87,14 @@ def test_the_claim_is_read_only_behind_the_proxy_and_the_pod_is_restricted() -> 
     assert "namespace: tds-sgcc" in config
     assert "resource: datasets" in config
     assert "name: meters" in config
+    # The proxy serves this contract's clean room alone, by its own rule: it needs no
+    # SubjectAccessReview, and its account may ask none (TokenReviews only).
+    [static] = yaml.safe_load(config)["authorization"]["static"]
+    assert static["user"] == {"name": "system:serviceaccount:tds-cr-sgcc-to-cmcc:tds-worker"}
+    assert (static["verb"], static["name"], static["namespace"]) == ("get", "meters", "tds-sgcc")
+    assert (static["apiGroup"], static["resource"]) == ("tds.io", "datasets")
     binding = objects["ClusterRoleBinding"]
-    assert binding["roleRef"]["name"] == "system:auth-delegator"
+    assert binding["roleRef"]["name"] == "tds-dataset-gateway"
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": name, "namespace": "tds-sgcc"}
     ]

@@ -3,14 +3,17 @@
 A claim cannot be mounted from another namespace, so a `source.volume` dataset is served where
 it lies: in the provider's namespace, by a Deployment of one pod that mounts the claim read-only
 and serves its files over plain HTTP on the pod's loopback, behind kube-rbac-proxy. The proxy
-accepts only tokens for the audience `tds.io/datasets` and asks the API server, per request,
-whether the caller may `get` this dataset (desired/grants.py), so a revoked contract's request
-is refused at once, even on a connection opened before. One gateway per contract and dataset,
-named after the contract's uid: it is the contract's, and goes with its grant.
+accepts only tokens for the audience `tds.io/datasets` (a TokenReview) and serves the one
+contract's clean-room workers alone, by a rule in its own configuration: it asks the API server
+no SubjectAccessReview (whose answers it would keep for five minutes). Access ends with the
+gateway: when the contract stops being Active its pod is deleted at once, with no grace period,
+before the grant and everything else (handlers/cleanroom.py). One gateway per contract and
+dataset, named after the contract's uid: it is the contract's, and goes with its grant.
 
-Only the proxy holds an API token (its own account, allowed TokenReviews and
-SubjectAccessReviews and nothing else); the file server has none. Both run under the restricted
-Pod Security profile with read-only root filesystems.
+Only the proxy holds an API token (its own account, bound to `tds-dataset-gateway`: TokenReviews
+and nothing else, so a token the provider mints for it asks the API server nothing about other
+pairs); the file server has none. Both run under the restricted Pod Security profile with
+read-only root filesystems.
 """
 
 from __future__ import annotations
@@ -28,8 +31,15 @@ from tds_operator.desired.cleanroom import (
     dataset_endpoint,
     dataset_endpoints,
 )
-from tds_operator.desired.grants import DATASET_RESOURCE, DATASETS_AUDIENCE, granted_datasets
+from tds_operator.desired.grants import (
+    DATASET_READ_VERB,
+    DATASET_RESOURCE,
+    DATASETS_AUDIENCE,
+    granted_datasets,
+    worker_identity,
+)
 from tds_operator.desired.labels import Manifest
+from tds_operator.desired.rbac import GATEWAY_ROLE
 from tds_operator.policy.rules import HubRules
 
 GATEWAY_PREFIX = "tds-gw-"
@@ -43,8 +53,6 @@ PROXY_CONFIG_MOUNT = "/etc/kube-rbac-proxy"
 API_TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 PROXY_CONFIG_ANNOTATION = "tds.io/kube-rbac-proxy-config"
 """The proxy's configuration, on its own pod: projected into a file, so no ConfigMap is needed."""
-AUTH_DELEGATOR = "system:auth-delegator"
-"""The built-in ClusterRole that lets the proxy ask TokenReviews and SubjectAccessReviews."""
 RUN_AS = 65532
 
 
@@ -86,11 +94,21 @@ def all_dataset_endpoints(
     return endpoints
 
 
-def proxy_config(namespace: str, dataset: str) -> str:
-    """kube-rbac-proxy's configuration: each request is a `get` on this dataset."""
+def proxy_config(namespace: str, dataset: str, contract: str) -> str:
+    """kube-rbac-proxy's configuration: each request is a `get` on this dataset, allowed to the
+    contract's clean-room workers alone, by the proxy itself (static authorization). Anything
+    else would be asked of the API server, which the gateway's account may not ask: refused."""
     return (
         "authorization:\n"
         "  resourceAttributes:\n"
+        f"    namespace: {namespace}\n"
+        f"    apiGroup: {GROUP}\n"
+        f"    resource: {DATASET_RESOURCE}\n"
+        f"    name: {dataset}\n"
+        "  static:\n"
+        f"  - user: {{name: {worker_identity(contract)}}}\n"
+        "    resourceRequest: true\n"
+        f"    verb: {DATASET_READ_VERB}\n"
         f"    namespace: {namespace}\n"
         f"    apiGroup: {GROUP}\n"
         f"    resource: {DATASET_RESOURCE}\n"
@@ -201,7 +219,11 @@ def gateway_deployment(
             "template": {
                 "metadata": {
                     "labels": labels,
-                    "annotations": {PROXY_CONFIG_ANNOTATION: proxy_config(namespace, dataset)},
+                    "annotations": {
+                        PROXY_CONFIG_ANNOTATION: proxy_config(
+                            namespace, dataset, contract.metadata.name or ""
+                        )
+                    },
                 },
                 "spec": pod,
             },
@@ -230,7 +252,7 @@ def gateway_objects(contract: DataContract, provider: DataSpace, rules: HubRules
                 "roleRef": {
                     "apiGroup": "rbac.authorization.k8s.io",
                     "kind": "ClusterRole",
-                    "name": AUTH_DELEGATOR,
+                    "name": GATEWAY_ROLE,
                 },
                 "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
             },

@@ -496,3 +496,38 @@ def test_its_only_pods_read_an_output_with_its_own_image_in_a_clean_room(
     assert "(server dry run)" in token.kubectl(
         "create", "--dry-run=server", "-f", "-", stdin=json.dumps(allowed)
     )
+
+
+def test_only_a_gateways_replica_sets_are_deleted(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    """The operator deletes a gateway's ReplicaSets when its contract ends; it may delete no
+    other ReplicaSet, and create none."""
+    where = f"tds-{space['metadata']['name']}"
+    name = f"app-{uuid.uuid4().hex[:6]}"
+    replica_set = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": where},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            },
+        },
+    }
+    kubectl("create", "-f", "-", stdin=json.dumps(replica_set))
+    scratch.append(("replicaset", name, where))
+    refused(
+        lambda: token.kubectl("delete", "replicaset", name, "-n", where),
+        "the only ReplicaSets the operator touches",
+    )
+    assert get("replicaset", name, where) is not None
+    refused(
+        lambda: token.create(
+            {**replica_set, "metadata": {"name": f"{name}-2", "namespace": where}}
+        ),
+        "forbidden",
+    )

@@ -29,6 +29,8 @@ if [ ${#pids[@]} -gt 0 ]; then
   [ ${#pids[@]} -eq 0 ] || kill -9 "${pids[@]}" 2>/dev/null || true
 fi
 rm -rf "$KWOK_WORKDIR" "$HUB_KUBECONFIG" "$HUB_DIR/kwokctl.yaml" "$HUB_DIR/front-proxy"
+# What tests wrote to the output volumes' host paths (only the default place is removed).
+case $HUB_OUTPUT_ROOT in /tmp/tds-hub-outputs-*) rm -rf "$HUB_OUTPUT_ROOT" ;; esac
 
 mapfile -t pids < <(hub_pids)
 if [ ${#pids[@]} -gt 0 ]; then log "ERROR: hub processes still running: ${pids[*]}"; exit 1; fi

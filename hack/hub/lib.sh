@@ -7,6 +7,10 @@ hub_here=$repo_root/hack/hub
 HUB_DIR=${HUB_DIR:-$repo_root/.hub}
 HUB_NAME=${HUB_NAME:-tds-hub}
 HUB_KUBECONFIG=$HUB_DIR/kubeconfig
+# Where the output volumes' host paths lie: in /tmp (the only place the hostPath deleter erases),
+# one directory per hub directory.
+HUB_OUTPUT_ROOT=${HUB_OUTPUT_ROOT:-/tmp/tds-hub-outputs-$(printf '%s' "$HUB_DIR" | sha256sum | cut -c1-12)}
+export HUB_OUTPUT_ROOT
 K8S_BIN=$HUB_CACHE_DIR/kubernetes-$K8S_VERSION
 ETCD_BIN=$HUB_CACHE_DIR/etcd-$ETCD_VERSION
 KWOK_BIN=$HUB_CACHE_DIR/kwok-$KWOK_VERSION

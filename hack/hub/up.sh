@@ -130,6 +130,12 @@ YAML
 fi
 
 "$hub_here/volumes.sh" | hub_kubectl apply --server-side --field-manager=tds-hub -f - >/dev/null
+# Unused volumes of the pool's earlier layout (hub-output-<n>, outside /tmp, so never erased) go.
+hub_kubectl get pv -l hub.tds.io/pool=output \
+  -o jsonpath='{range .items[?(@.status.phase=="Available")]}{.metadata.name}{"\n"}{end}' |
+  while read -r stale; do
+    case $stale in hub-output-*) hub_kubectl delete pv "$stale" --wait=false >/dev/null ;; esac
+  done
 # Pods need the default ServiceAccount, which the controller-manager creates shortly after start.
 for _ in $(seq 1 60); do
   hub_kubectl get serviceaccount default -n default >/dev/null 2>&1 && break

@@ -461,10 +461,18 @@ class Kube:
         *,
         propagation: str = "Background",
         uid: str | None = None,
+        grace_seconds: int | None = None,
     ) -> bool:
-        """Delete an object (only the one with this `uid`, if given); False if it was gone."""
+        """Delete an object (only the one with this `uid`, if given; a pod with this grace
+        period, 0 to kill it at once); False if it was gone."""
         answer = await self.delete_answered(
-            api_version, kind, name, namespace, propagation=propagation, uid=uid
+            api_version,
+            kind,
+            name,
+            namespace,
+            propagation=propagation,
+            uid=uid,
+            grace_seconds=grace_seconds,
         )
         return answer is not None
 
@@ -477,6 +485,7 @@ class Kube:
         *,
         propagation: str = "Background",
         uid: str | None = None,
+        grace_seconds: int | None = None,
     ) -> Manifest | None:
         """Delete an object (only the one with this `uid`, if given): what the API server
         answered (the object as the delete left it, e.g. terminating behind its finalizers, or
@@ -484,6 +493,8 @@ class Kube:
         options: Manifest = {"propagationPolicy": propagation}
         if uid is not None:
             options["preconditions"] = {"uid": uid}
+        if grace_seconds is not None:
+            options["gracePeriodSeconds"] = grace_seconds
         try:
             return await self._write(
                 "delete",

@@ -22,7 +22,7 @@ from tds_operator import GROUP, VERSION
 from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.datacontract import DataContractSpec
 from tds_operator.api.dataspace import DataSpace, DataSpaceSpec
-from tds_operator.api.modelrelease import ENDED_PHASES
+from tds_operator.api.modelrelease import ENDED_PHASES, Identity
 from tds_operator.api.resources import (
     DATA_CONTRACT,
     DATA_CONTRACTS,
@@ -61,6 +61,7 @@ from tds_operator.policy.outputs import (
     admit_release_request,
     admit_review,
 )
+from tds_operator.policy.reviews import review_seal
 from tds_operator.policy.signatures import (
     SIGNATURES_ANNOTATION,
     new_signatures,
@@ -297,7 +298,17 @@ async def admit_release(
         raise _deny(bound.reason, bound.message)
     if review.get("decision") == "Approved":
         review["manifestDigest"] = recorded
-    patch.setdefault("spec", {})["review"] = {**review, "reviewer": _identity(requester)}
+    reviewer = _identity(requester)
+    # Sealed for this release and job: the reconciler acts on no review the webhook did not see.
+    review["seal"] = review_seal(
+        memo.signing_key,
+        str(review.get("decision")),
+        review.get("manifestDigest"),
+        Identity.model_validate(reviewer),
+        str((old.get("metadata") or {}).get("uid") or ""),
+        str(((inputs.job_body or {}).get("metadata") or {}).get("uid") or ""),
+    )
+    patch.setdefault("spec", {})["review"] = {**review, "reviewer": reviewer}
 
 
 async def add_space_finalizer(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:

@@ -384,6 +384,12 @@ class Story:
         """The contract's dataset on a volume, and a clean-room reader of it (on kind)."""
         return GatewayRead(f"tds-{self.provider}", self.clean_room, "grid-load-archive")
 
+    def gateway(self, dataset: str) -> str:
+        """The name of the contract's gateway for `dataset` (after the contract's uid)."""
+        contract = get("datacontract", self.contract_name)
+        assert contract is not None, f"DataContract {self.contract_name}"
+        return gateway_name(contract["metadata"]["uid"], dataset)
+
     def dataset_access_is_granted(self) -> None:
         """The clean room may get the contract's datasets, by name, and its volume dataset is
         served by a gateway; the core dataset is neither."""
@@ -394,7 +400,7 @@ class Story:
         for dataset in ("grid-load-2025", "grid-load-2024"):
             assert may_get_dataset(worker, dataset, provider_ns), dataset
         assert not may_get_dataset(worker, "grid-topology", provider_ns)
-        gateway = gateway_name(self.contract_name, "grid-load-2024")
+        gateway = self.gateway("grid-load-2024")
         self.wait(lambda: get("deployment", gateway, provider_ns), "the volume dataset's gateway")
         self.wait(lambda: get("service", gateway, provider_ns), "the gateway's Service")
         if pods_run():
@@ -403,7 +409,7 @@ class Story:
     def dataset_access_is_taken_back(self) -> None:
         """Revoked: the grant and the gateway are gone, and a read is refused."""
         provider_ns = f"tds-{self.provider}"
-        gateway = gateway_name(self.contract_name, "grid-load-2024")
+        gateway = self.gateway("grid-load-2024")
         if pods_run():
             self.wait(lambda: self.archive.read(gateway) == "refused", "a read refused")
         self.wait_gone("rolebinding", grant_name(self.contract_name), provider_ns)

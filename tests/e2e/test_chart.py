@@ -264,7 +264,7 @@ def test_the_operator_is_granted_no_wildcard() -> None:
     assert binds, "the operator binds the space roles"
     bound = {name for rule in binds for name in rule["resourceNames"]}
     # The space roles, and what a volume dataset's gateway asks the API server with.
-    assert bound == {r["metadata"]["name"] for r in space_roles()} | {"system:auth-delegator"}
+    assert bound == {r["metadata"]["name"] for r in space_roles()}
 
 
 def test_the_deployment_is_restricted_and_probed() -> None:

@@ -445,9 +445,9 @@ def test_gateways_mount_claims_read_only_as_their_own_account(
     }
     scratch.append(("deployment", name, where))
     refused(lambda: token.create(deployment), "with claims mounted read-only")
-    auth_delegator = binding("ClusterRoleBinding", name, "system:auth-delegator")
+    gateway_binding = binding("ClusterRoleBinding", name, "tds-dataset-gateway")
     scratch.append(("clusterrolebinding", name, None))
-    refused(lambda: token.create(auth_delegator), "for a dataset gateway's own account")
+    refused(lambda: token.create(gateway_binding), "for a dataset gateway's own account")
 
 
 def operator_image() -> str:
@@ -521,3 +521,38 @@ def test_in_a_space_the_only_configmaps_it_writes_are_checkpoints(
     token.create(config_map(checkpoint))  # the positive control: what the operator writes
     # Nor does it delete one (RBAC grants no delete of ConfigMaps outside its namespace).
     refused(lambda: token.kubectl("delete", "configmap", checkpoint, "-n", where), "forbidden")
+
+
+def test_only_a_gateways_replica_sets_are_deleted(
+    token: Token, space: Manifest, scratch: Scratch
+) -> None:
+    """The operator deletes a gateway's ReplicaSets when its contract ends; it may delete no
+    other ReplicaSet, and create none."""
+    where = f"tds-{space['metadata']['name']}"
+    name = f"app-{uuid.uuid4().hex[:6]}"
+    replica_set = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": where},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            },
+        },
+    }
+    kubectl("create", "-f", "-", stdin=json.dumps(replica_set))
+    scratch.append(("replicaset", name, where))
+    refused(
+        lambda: token.kubectl("delete", "replicaset", name, "-n", where),
+        "the only ReplicaSets the operator touches",
+    )
+    assert get("replicaset", name, where) is not None
+    refused(
+        lambda: token.create(
+            {**replica_set, "metadata": {"name": f"{name}-2", "namespace": where}}
+        ),
+        "forbidden",
+    )

@@ -10,6 +10,7 @@ bytes flow through the gateway is shown on kind (`make e2e-kind`).
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from kubernetes import client
@@ -27,44 +28,9 @@ from bench.hubkit.hub import (
 )
 from bench.hubkit.manifests import contract_body, training_job_body
 from bench.hubkit.waiting import wait_until
+from tests.integration.gateways import GATEWAY_LABEL, gateways, volume_space
 
 pytestmark = pytest.mark.integration
-
-GATEWAY_LABEL = "tds.io/dataset-gateway"
-
-
-def volume_space(spaces: Spaces, hub: Hub) -> str:
-    """A space offering `scans`, a general dataset on a claim, and `vault`, core, on another."""
-    datasets = [
-        {
-            "name": "scans",
-            "classification": "general",
-            "source": {"volume": {"claimName": "scans"}},
-        },
-        {"name": "vault", "classification": "core", "source": {"volume": {"claimName": "vault"}}},
-    ]
-    name = spaces.create(analysts=(), datasets=datasets)
-    spaces.wait_ready(name)
-    for claim in ("scans", "vault"):
-        hub.core.create_namespaced_persistent_volume_claim(
-            space_namespace(name),
-            {
-                "metadata": {"name": claim},
-                "spec": {
-                    "accessModes": ["ReadOnlyMany"],
-                    "resources": {"requests": {"storage": "1Gi"}},
-                },
-            },
-        )
-    return name
-
-
-def gateways(hub: Hub, space: str) -> list[client.V1Deployment]:
-    apps = client.AppsV1Api(hub.core.api_client)
-    found: list[client.V1Deployment] = apps.list_namespaced_deployment(
-        space_namespace(space), label_selector=GATEWAY_LABEL
-    ).items
-    return found
 
 
 def test_a_volume_dataset_is_served_read_only_behind_the_proxy_while_the_contract_is_active(
@@ -159,3 +125,100 @@ def test_a_volume_dataset_is_served_read_only_behind_the_proxy_while_the_contrac
         lambda: hub.rbac.read_cluster_role_binding(gateway),
     ):
         wait_until(lambda r=read: get_or_none(r) is None, timeout=10, what=f"{gateway} removed")
+
+
+def test_two_contracts_whose_joined_names_agree_each_get_their_own_gateway(
+    spaces: Spaces, contracts: Contracts, hub: Hub
+) -> None:
+    """Contract `<x>-b` with dataset `c` and contract `<x>` with dataset `b-c`, of one provider:
+    names joined with `-` would give both the same gateway, and the second would be blocked."""
+    datasets = [
+        {"name": name, "classification": "general", "source": {"volume": {"claimName": name}}}
+        for name in ("c", "b-c")
+    ]
+    provider = spaces.create(analysts=(), datasets=datasets)
+    consumer = spaces.create(analysts=())
+    spaces.wait_ready(provider)
+    spaces.wait_ready(consumer)
+    base = unique("c")
+    made = []
+    for name, dataset in ((f"{base}-b", "c"), (base, "b-c")):
+        body = contract_body(name, provider, consumer, datasets=[dataset])
+        made.append(contracts.propose(owner_of(provider), body))
+        contracts.consent(owner_of(consumer), name, "consumer")
+    for name in made:
+        contracts.wait_phase(name, "Active")
+
+    def both_open() -> list[client.V1Deployment] | None:
+        ready = [(contracts.condition(name, "CleanRoomReady") or {}).get("status") for name in made]
+        found = gateways(hub, provider)
+        return found if ready == ["True", "True"] and len(found) == 2 else None
+
+    try:
+        found = wait_until(both_open, timeout=30, what="both clean rooms open, each a gateway")
+    except AssertionError:
+        reasons = [(contracts.condition(n, "CleanRoomReady") or {}).get("reason") for n in made]
+        raise AssertionError(f"clean rooms not both open: {reasons}") from None
+    owners = {d.metadata.labels["tds.io/contract"] for d in found}
+    assert owners == set(made)
+    assert len({d.metadata.name for d in found}) == 2
+
+
+def test_a_revoked_contracts_gateway_pod_is_killed_with_no_grace_period(
+    spaces: Spaces, contracts: Contracts, hub: Hub
+) -> None:
+    """kube-rbac-proxy keeps an allowed answer for minutes and a TokenReview for two, so access
+    ends with the gateway's pod: on revocation it is deleted with no grace period (the kubelet
+    kills it as soon as it sees the deletion), not left to its 30-second termination."""
+    provider = volume_space(spaces, hub, bound=True)
+    consumer = spaces.create(analysts=())
+    spaces.wait_ready(consumer)
+    namespace = space_namespace(provider)
+    name = contracts.propose(
+        owner_of(provider), contract_body(unique("c"), provider, consumer, datasets=["scans"])
+    )
+    contracts.consent(owner_of(consumer), name, "consumer")
+    contracts.wait_phase(name, "Active")
+    [deployment] = wait_until(
+        lambda: gateways(hub, provider) or None, timeout=20, what="the gateway of scans"
+    )
+    selector = f"{GATEWAY_LABEL}={deployment.metadata.name}"
+
+    def running() -> client.V1Pod | None:
+        pods = hub.core.list_namespaced_pod(namespace, label_selector=selector).items
+        return pods[0] if pods and pods[0].status.phase == "Running" else None
+
+    # Running on a node: a pod no node holds would be deleted at once whatever is asked.
+    pod = wait_until(running, timeout=30, what="the gateway's pod running")
+    assert pod.spec.node_name
+    assert pod.spec.termination_grace_period_seconds == 30
+    # The hub's simulated kubelet removes a deleted pod at once, whatever its grace period; a
+    # finalizer of the test's own keeps it, to read the grace period it was deleted with.
+    hold = {"metadata": {"finalizers": ["tds.io/test-hold"]}}
+    hub.core.patch_namespaced_pod(pod.metadata.name, namespace, hold)
+    # The positive control: while the contract is Active the pod stays, undisturbed.
+    time.sleep(1)
+    listed = hub.core.list_namespaced_pod(namespace, label_selector=selector).items
+    assert [(p.metadata.uid, p.metadata.deletion_timestamp) for p in listed] == [
+        (pod.metadata.uid, None)
+    ]
+
+    api = owner_of(consumer).api()
+    revoke = {"spec": {"revoked": True}}
+    api.patch_cluster_custom_object("tds.io", "v1alpha1", "datacontracts", name, revoke)
+    accepted = time.monotonic()
+    api.api_client.close()
+
+    def grace() -> int | None:
+        live = hub.core.read_namespaced_pod(pod.metadata.name, namespace).metadata
+        return live.deletion_grace_period_seconds if live.deletion_timestamp else None
+
+    try:
+        wait_until(lambda: grace() == 0, timeout=10, what="the gateway's pod killed")
+        print(f"\ngateway pod killed {time.monotonic() - accepted:.3f}s after the revocation")
+    finally:
+        seen = grace()
+        hub.core.patch_namespaced_pod(
+            pod.metadata.name, namespace, {"metadata": {"finalizers": None}}
+        )
+    assert seen == 0, f"the gateway's pod was deleted with a grace period of {seen}s"

@@ -3,6 +3,7 @@ named (the spaces' admission policies, or RBAC for Endpoints), while the ordinar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -212,3 +213,53 @@ def test_a_workloads_pods_are_refused_with_the_rule_in_its_events(spaces: Spaces
 
     wait_until(refused_in_events, timeout=30, what="the ReplicaSet's refusal in the events")
     assert not kubectl("get", "pods", "-n", namespace, "-l", "app=miner", "-o", "name").strip()
+
+
+def test_a_pending_claim_cannot_be_pointed_at_a_volume_by_update(spaces: Spaces) -> None:
+    """A claim made without a volume, then patched to name a retained volume that is not the
+    owner's, is refused; the volume binder (who may update PersistentVolumes) may still bind it."""
+    owner, namespace = owned_space(spaces)
+    storage_class = unique("tds-test-class-")
+    volume = unique("tds-test-retained-")
+    CLUSTER_ADMIN.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume},
+            "spec": {
+                "storageClassName": storage_class,
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": f"/var/lib/tds-hub/test/{volume}"},
+            },
+        }
+    )
+    try:
+        pending = unique("claim-")
+        owner.create(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": pending, "namespace": namespace},
+                "spec": {
+                    "storageClassName": storage_class,
+                    "accessModes": ["ReadWriteOnce"],
+                    # Larger than the volume: nothing binds it on its own.
+                    "resources": {"requests": {"storage": "2Gi"}},
+                },
+            }
+        )
+        patch = json.dumps({"spec": {"volumeName": volume}})
+        answer = refusal(
+            lambda: owner.kubectl("patch", "pvc", pending, "-n", namespace, "-p", patch)
+        )
+        assert policy(CLAIMS_POLICY) in answer
+        assert "spec.volumeName" in answer
+        claim_spec = kubectl("get", "pvc", pending, "-n", namespace, "-o", "jsonpath={.spec}")
+        assert volume not in claim_spec
+        # The positive control: the same update by who may bind volumes passes.
+        kubectl("patch", "pvc", pending, "-n", namespace, "-p", patch)
+        assert volume in kubectl("get", "pvc", pending, "-n", namespace, "-o", "jsonpath={.spec}")
+    finally:
+        kubectl("delete", "pv", volume, "--ignore-not-found", "--wait=false")

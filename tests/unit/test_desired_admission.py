@@ -9,6 +9,7 @@ import pytest
 from tds_operator.desired.admission import (
     CLAIMS_POLICY,
     PODS_POLICY,
+    RELEASES_POLICY,
     SERVICES_POLICY,
     space_admission_policies,
 )
@@ -24,7 +25,7 @@ def by_kind_and_name(manifests: list[Manifest]) -> dict[tuple[str, str], Manifes
 
 def test_each_policy_is_bound_to_every_space_namespace_and_denies() -> None:
     objects = by_kind_and_name(space_admission_policies(HubRules()))
-    for name in (SERVICES_POLICY, CLAIMS_POLICY, PODS_POLICY):
+    for name in (SERVICES_POLICY, CLAIMS_POLICY, PODS_POLICY, RELEASES_POLICY):
         assert ("ValidatingAdmissionPolicy", name) in objects
         binding = objects[("ValidatingAdmissionPolicyBinding", name)]["spec"]
         assert binding["policyName"] == name
@@ -35,7 +36,7 @@ def test_each_policy_is_bound_to_every_space_namespace_and_denies() -> None:
 
 def test_every_policy_comes_before_its_binding() -> None:
     kinds = [m["kind"] for m in space_admission_policies(HubRules())]
-    assert kinds == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"] * 3
+    assert kinds == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"] * 4
 
 
 def gpu_pool(rules: HubRules) -> dict[str, object]:

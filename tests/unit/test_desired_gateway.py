@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
 from bench.hubkit.manifests import consented, contract_spec, provider_named
 from tds_operator.api.datacontract import DataContract
@@ -55,7 +56,7 @@ def test_only_granted_volume_datasets_get_a_gateway() -> None:
 
 def test_the_claim_is_read_only_behind_the_proxy_and_the_pod_is_restricted() -> None:
     objects = by_kind(gateway_objects(a_contract("meters"), PROVIDER, RULES))
-    name = gateway_name("sgcc-to-cmcc", "meters")
+    name = gateway_name("c1", "meters")
     assert all(controlled_by(o, "c1") for o in objects.values())
     deployment = objects["Deployment"]
     assert deployment["metadata"]["namespace"] == "tds-sgcc"
@@ -86,8 +87,14 @@ def test_the_claim_is_read_only_behind_the_proxy_and_the_pod_is_restricted() -> 
     assert "namespace: tds-sgcc" in config
     assert "resource: datasets" in config
     assert "name: meters" in config
+    # The proxy serves this contract's clean room alone, by its own rule: it needs no
+    # SubjectAccessReview, and its account may ask none (TokenReviews only).
+    [static] = yaml.safe_load(config)["authorization"]["static"]
+    assert static["user"] == {"name": "system:serviceaccount:tds-cr-sgcc-to-cmcc:tds-worker"}
+    assert (static["verb"], static["name"], static["namespace"]) == ("get", "meters", "tds-sgcc")
+    assert (static["apiGroup"], static["resource"]) == ("tds.io", "datasets")
     binding = objects["ClusterRoleBinding"]
-    assert binding["roleRef"]["name"] == "system:auth-delegator"
+    assert binding["roleRef"]["name"] == "tds-dataset-gateway"
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": name, "namespace": "tds-sgcc"}
     ]
@@ -101,7 +108,7 @@ def test_the_clean_room_reaches_a_volume_dataset_at_its_gateway_alone() -> None:
     live = {"meters": {"spec": {"clusterIP": "10.96.0.9", "ports": [{"port": 8443}]}}}
     endpoints = all_dataset_endpoints(contract, PROVIDER, live)
     assert endpoints["meters"].address == "10.96.0.9:8443"
-    labels = {"tds.io/dataset-gateway": gateway_name("sgcc-to-cmcc", "meters")}
+    labels = {"tds.io/dataset-gateway": gateway_name("c1", "meters")}
     assert endpoints["meters"].pod_labels == labels
     policies = {c["metadata"]["name"]: c for c in clean_room_children(contract, endpoints)}
     [egress] = policies["tds-allow-datasets"]["spec"]["egress"]
@@ -109,3 +116,14 @@ def test_the_clean_room_reaches_a_volume_dataset_at_its_gateway_alone() -> None:
     assert egress["ports"] == [{"protocol": "TCP", "port": 8443}]
     ingress = policies["tds-allow-tds-cr-sgcc-to-cmcc"]["spec"]["ingress"]
     assert ingress[0]["ports"] == [{"protocol": "TCP", "port": 8443}]
+
+
+def test_gateway_names_of_two_contracts_never_collide() -> None:
+    # Joined names would collide: contract a-b with dataset c, contract a with dataset b-c.
+    assert gateway_name("uid-of-a-b", "c") != gateway_name("uid-of-a", "b-c")
+    # A contract made again under the same name is another contract.
+    assert gateway_name("uid-1", "meters") != gateway_name("uid-2", "meters")
+    long = gateway_name("uid-1", "d" * 63)
+    assert len(long) <= 63
+    assert long.startswith("tds-gw-d")
+    assert long != gateway_name("uid-2", "d" * 63)

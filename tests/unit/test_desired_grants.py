@@ -102,6 +102,8 @@ def test_long_contract_names_give_valid_grant_names() -> None:
     assert len(name) <= 63
     assert name.startswith("tds-datasets-")
     assert grant_name("c" * 80) != grant_name("c" * 79)
+    # 64 bits of digest: no contract name can be ground to take another's shortened name.
+    assert len(name.rsplit("-", 1)[1]) == 16
 
 
 def test_the_ledger_names_who_was_granted_what_where() -> None:

@@ -13,6 +13,7 @@ from tds_operator.desired.outputs import (
     output_claim,
     released_claim,
     review_access,
+    review_role_name,
     with_output_volume,
 )
 from tds_operator.desired.trainingjob import batch_job
@@ -57,11 +58,11 @@ def test_the_released_claim_names_no_volume() -> None:
 
 def test_review_access_is_one_release_by_name_for_the_providers_owners() -> None:
     owners = [Subject(kind="Group", name="sgcc-admins")]
-    role, binding = review_access("model", "tds-cmcc", owners)
+    role, binding = review_access("model", "uid-1", "tds-cmcc", owners)
     (rule,) = role["rules"]
     assert rule["resources"] == ["modelreleases"]
     assert rule["resourceNames"] == ["model"]
-    assert rule["verbs"] == ["get", "patch"]
+    assert rule["verbs"] == ["get", "patch", "review"]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert [s["name"] for s in binding["subjects"]] == ["sgcc-admins"]
 
@@ -84,3 +85,11 @@ def test_the_manifest_step_runs_the_operators_image_on_the_claim_read_only() -> 
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert container["terminationMessagePath"] == "/dev/termination-log"
+
+
+def test_review_roles_of_two_releases_never_collide() -> None:
+    # Release names that agree on their first 52 characters (a name cut to 63 would collide).
+    first = review_role_name("0b1d5a8e-5d7e-4d8c-9a43-0d1f0f2c1a11")
+    second = review_role_name("0b1d5a8e-5d7e-4d8c-9a43-0d1f0f2c1a12")
+    assert first != second
+    assert len(first) <= 63

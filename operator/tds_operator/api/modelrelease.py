@@ -81,6 +81,15 @@ class Review(KubeModel):
         description="Who decided. Set by the admission webhook from the request's identity; "
         "whatever the request says is replaced.",
     )
+    seal: StrictStr | None = Field(
+        None,
+        max_length=80,
+        description="Set by the admission webhook: the operator's keyed digest over the "
+        "decision, the manifest digest, the reviewer and the uids of this release and its job. "
+        "The operator acts only on a review whose seal verifies and whose reviewer still "
+        "speaks for the provider; any other review counts for nothing and the release is "
+        "Refused.",
+    )
 
 
 class ModelReleaseSpec(KubeModel):
@@ -165,4 +174,8 @@ RELEASE_ALLOWED: Final = "ReleaseAllowed"
 REVIEW_APPROVED: Final = "ReviewApproved"
 REVIEW_REJECTED: Final = "ReviewRejected"
 BOUND: Final = "ClaimBound"
+REVIEW_NOT_SEALED: Final = "ReviewNotSealed"
+"""The review was not written through the admission webhook (or was altered since)."""
+REVIEWER_NOT_PROVIDER: Final = "ReviewerNotProviderOwner"
+"""The reviewer no longer speaks for the provider space."""
 ENDED_PHASES: Final = frozenset({"Released", "Rejected", "Refused"})

@@ -96,6 +96,7 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     (RBAC, "ClusterRoleBinding"): False,
     ("batch/v1", "Job"): True,
     ("apps/v1", "Deployment"): True,
+    ("apps/v1", "ReplicaSet"): True,
     (ADMISSION, "ValidatingWebhookConfiguration"): False,
     (ADMISSION, "MutatingWebhookConfiguration"): False,
     (ADMISSION, "ValidatingAdmissionPolicy"): False,

@@ -1,12 +1,13 @@
 """ValidatingAdmissionPolicies that take the sharp edges off the owner role inside spaces.
 
-An owner writes Services, claims and pods in their space; RBAC cannot look inside them. These
-policies, bound to every space namespace (those labelled `tds.io/space`), refuse what would reach
-beyond the space: a Service exposed outside the cluster or intercepting external IPs, a claim on
-a named PersistentVolume, and a pod that would sit on the clean rooms' GPU pool, preempt their
-workers or be scheduled next to pods of other namespaces. They bind everyone writing there,
-controllers included, so a Deployment's pods are refused as a bare pod is (the ReplicaSet's
-events then name the rule).
+An owner writes Services, claims, pods and ModelReleases in their space; RBAC cannot look inside
+them. These policies, bound to every space namespace (those labelled `tds.io/space`), refuse what
+would reach beyond the space: a Service exposed outside the cluster or intercepting external IPs,
+a claim that names a PersistentVolume (at creation, or pointed at one by an update), a pod that
+would sit on the clean rooms' GPU pool, preempt their workers or be scheduled next to pods of
+other namespaces, and a release's review set by anyone not given access to review it. They bind
+everyone writing there, controllers included, so a Deployment's pods are refused as a bare pod is
+(the ReplicaSet's events then name the rule).
 
 The chart ships the same objects (charts/tds-operator/templates/space-policies.yaml);
 tests/e2e/test_chart.py fails when they differ, for the default and for other hub rules.
@@ -16,12 +17,17 @@ from __future__ import annotations
 
 import json
 
+from tds_operator import GROUP, VERSION
 from tds_operator.desired.labels import SPACE_LABEL, Manifest, managed_labels
 from tds_operator.policy.rules import HubRules
 
 SERVICES_POLICY = "tds-space-services"
 CLAIMS_POLICY = "tds-space-volume-claims"
 PODS_POLICY = "tds-space-pods"
+RELEASES_POLICY = "tds-space-release-reviews"
+REVIEW_VERB = "review"
+"""Not a verb the API server serves: RBAC grants it on one ModelRelease to the provider's owners
+(desired/outputs.py), and the releases policy asks the authorizer for it."""
 
 ADMISSION_API = "admissionregistration.k8s.io/v1"
 
@@ -40,9 +46,35 @@ _SERVICES = [
 
 _CLAIMS = [
     (
-        "object.spec.?volumeName.orValue('') == ''",
+        "request.operation != 'CREATE' || object.spec.?volumeName.orValue('') == ''",
         "spec.volumeName: a claim in a space may not name a PersistentVolume (it could take "
         "another tenant's retained data or a host path); ask for a storageClassName instead",
+    ),
+    # A pending claim's volumeName may be set once by an update: that is how the volume binder
+    # binds it. Only who may bind volumes (update PersistentVolumes) may set it.
+    (
+        "request.operation != 'UPDATE' || object.spec.?volumeName.orValue('') == "
+        "oldObject.spec.?volumeName.orValue('') || "
+        "authorizer.group('').resource('persistentvolumes').check('update').allowed()",
+        "spec.volumeName: a claim in a space may not be pointed at a PersistentVolume (it "
+        "could take another tenant's retained data); only the volume binder binds claims",
+    ),
+]
+
+# A release is reviewed by the provider's owners only, even with the operator's webhook absent: a
+# review is never part of the request, and only who holds `review` on the release may add it.
+_RELEASES = [
+    (
+        "request.operation != 'CREATE' || !has(object.spec.review)",
+        "spec.review: a ModelRelease is asked for without a review; an owner of the provider "
+        "space adds it later",
+    ),
+    (
+        "request.operation != 'UPDATE' || !has(object.spec.review) || has(oldObject.spec.review) "
+        "|| authorizer.group('tds.io').resource('modelreleases').namespace(request.namespace)"
+        f".name(object.metadata.name).check('{REVIEW_VERB}').allowed()",
+        "spec.review: only an owner of the provider space, given access to review this very "
+        "release, may set it",
     ),
 ]
 
@@ -112,6 +144,7 @@ def _policy(
     validations: list[tuple[str, str]],
     variables: list[Manifest] | None = None,
     message_expressions: bool = False,
+    api: tuple[str, str] = ("", "v1"),
 ) -> Manifest:
     key = "messageExpression" if message_expressions else "message"
     spec: Manifest = {
@@ -119,8 +152,8 @@ def _policy(
         "matchConstraints": {
             "resourceRules": [
                 {
-                    "apiGroups": [""],
-                    "apiVersions": ["v1"],
+                    "apiGroups": [api[0]],
+                    "apiVersions": [api[1]],
                     "resources": [resource],
                     "operations": operations,
                 }
@@ -174,7 +207,7 @@ def space_admission_policies(rules: HubRules) -> list[Manifest]:
     """The policies of the spaces and their bindings, each policy before its binding."""
     policies = [
         _policy(SERVICES_POLICY, "services", ["CREATE", "UPDATE"], _SERVICES),
-        _policy(CLAIMS_POLICY, "persistentvolumeclaims", ["CREATE"], _CLAIMS),
+        _policy(CLAIMS_POLICY, "persistentvolumeclaims", ["CREATE", "UPDATE"], _CLAIMS),
         _policy(
             PODS_POLICY,
             "pods",
@@ -182,6 +215,13 @@ def space_admission_policies(rules: HubRules) -> list[Manifest]:
             _PODS,
             gpu_pool_variables(rules),
             message_expressions=True,
+        ),
+        _policy(
+            RELEASES_POLICY,
+            "modelreleases",
+            ["CREATE", "UPDATE"],
+            _RELEASES,
+            api=(GROUP, VERSION),
         ),
     ]
     return [manifest for policy in policies for manifest in (policy, _binding(policy))]

@@ -86,13 +86,19 @@ def dataset_endpoints(
     return endpoints
 
 
+NAME_DIGEST_LENGTH = 16
+"""Hex digits of the digest that ends a shortened name: 64 bits, so that nobody can grind a
+contract name whose shortened name takes another contract's."""
+
+
 def bounded_name(prefix: str, contract: str) -> str:
-    """`<prefix><contract>`, or a shortened contract name plus a digest if over 63 characters."""
+    """`<prefix><contract>`, or a shortened contract name plus a digest of the whole if over 63
+    characters. A fixed prefix and one name: two contracts (whose names differ) never share it."""
     name = f"{prefix}{contract}"
     if len(name) <= 63:
         return name
-    digest = hashlib.sha256(contract.encode()).hexdigest()[:8]
-    return f"{prefix}{contract[: 63 - len(prefix) - 9].rstrip('-')}-{digest}"
+    digest = hashlib.sha256(contract.encode()).hexdigest()[:NAME_DIGEST_LENGTH]
+    return f"{prefix}{contract[: 63 - len(prefix) - NAME_DIGEST_LENGTH - 1].rstrip('-')}-{digest}"
 
 
 CLEAN_ROOM_PREFIX = "tds-cr-"

@@ -3,32 +3,43 @@
 A claim cannot be mounted from another namespace, so a `source.volume` dataset is served where
 it lies: in the provider's namespace, by a Deployment of one pod that mounts the claim read-only
 and serves its files over plain HTTP on the pod's loopback, behind kube-rbac-proxy. The proxy
-accepts only tokens for the audience `tds.io/datasets` and asks the API server, per request,
-whether the caller may `get` this dataset (desired/grants.py), so a revoked contract's request
-is refused at once, even on a connection opened before. One gateway per contract and dataset:
-it is the contract's, and goes with its grant.
+accepts only tokens for the audience `tds.io/datasets` (a TokenReview) and serves the one
+contract's clean-room workers alone, by a rule in its own configuration: it asks the API server
+no SubjectAccessReview (whose answers it would keep for five minutes). Access ends with the
+gateway: when the contract stops being Active its pod is deleted at once, with no grace period,
+before the grant and everything else (handlers/cleanroom.py). One gateway per contract and
+dataset, named after the contract's uid: it is the contract's, and goes with its grant.
 
-Only the proxy holds an API token (its own account, allowed TokenReviews and
-SubjectAccessReviews and nothing else); the file server has none. Both run under the restricted
-Pod Security profile with read-only root filesystems.
+Only the proxy holds an API token (its own account, bound to `tds-dataset-gateway`: TokenReviews
+and nothing else, so a token the provider mints for it asks the API server nothing about other
+pairs); the file server has none. Both run under the restricted Pod Security profile with
+read-only root filesystems.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 from tds_operator import GROUP
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, VolumeSource, space_namespace
 from tds_operator.desired.cleanroom import (
+    NAME_DIGEST_LENGTH,
     DatasetEndpoint,
-    bounded_name,
     contract_owner,
     dataset_endpoint,
     dataset_endpoints,
 )
-from tds_operator.desired.grants import DATASET_RESOURCE, DATASETS_AUDIENCE, granted_datasets
+from tds_operator.desired.grants import (
+    DATASET_READ_VERB,
+    DATASET_RESOURCE,
+    DATASETS_AUDIENCE,
+    granted_datasets,
+    worker_identity,
+)
 from tds_operator.desired.labels import Manifest
+from tds_operator.desired.rbac import GATEWAY_ROLE
 from tds_operator.policy.rules import HubRules
 
 GATEWAY_PREFIX = "tds-gw-"
@@ -42,14 +53,17 @@ PROXY_CONFIG_MOUNT = "/etc/kube-rbac-proxy"
 API_TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 PROXY_CONFIG_ANNOTATION = "tds.io/kube-rbac-proxy-config"
 """The proxy's configuration, on its own pod: projected into a file, so no ConfigMap is needed."""
-AUTH_DELEGATOR = "system:auth-delegator"
-"""The built-in ClusterRole that lets the proxy ask TokenReviews and SubjectAccessReviews."""
 RUN_AS = 65532
 
 
-def gateway_name(contract: str, dataset: str) -> str:
-    """Every object of one gateway: `tds-gw-<contract>-<dataset>`, shortened if too long."""
-    return bounded_name(GATEWAY_PREFIX, f"{contract}-{dataset}")
+def gateway_name(contract_uid: str, dataset: str) -> str:
+    """Every object of one gateway: `tds-gw-<dataset>-<digest>`, the digest of the contract's
+    uid and the dataset's name. Joining names (`a-b` + `c`, `a` + `b-c`) would let one pair's
+    gateway take another's name; a uid is no other contract's, not even one of the same name
+    made again."""
+    digest = hashlib.sha256(f"{contract_uid}/{dataset}".encode()).hexdigest()
+    readable = f"{GATEWAY_PREFIX}{dataset}"[: 63 - NAME_DIGEST_LENGTH - 1].rstrip("-")
+    return f"{readable}-{digest[:NAME_DIGEST_LENGTH]}"
 
 
 def volume_datasets(contract: DataContract, provider: DataSpace) -> dict[str, VolumeSource]:
@@ -62,9 +76,9 @@ def volume_datasets(contract: DataContract, provider: DataSpace) -> dict[str, Vo
     return volumes
 
 
-def gateway_pod_labels(contract: str, dataset: str) -> dict[str, str]:
+def gateway_pod_labels(contract: DataContract, dataset: str) -> dict[str, str]:
     """The labels that select one gateway's pod (the Service's and the policies' selector)."""
-    return {GATEWAY_LABEL: gateway_name(contract, dataset)}
+    return {GATEWAY_LABEL: gateway_name(contract.metadata.uid or "", dataset)}
 
 
 def all_dataset_endpoints(
@@ -75,16 +89,26 @@ def all_dataset_endpoints(
     endpoints = dataset_endpoints(contract, provider, services)
     for dataset in volume_datasets(contract, provider):
         address = dataset_endpoint(services.get(dataset), GATEWAY_PORT).address
-        labels = gateway_pod_labels(contract.metadata.name or "", dataset)
+        labels = gateway_pod_labels(contract, dataset)
         endpoints[dataset] = DatasetEndpoint(GATEWAY_PORT, labels, address)
     return endpoints
 
 
-def proxy_config(namespace: str, dataset: str) -> str:
-    """kube-rbac-proxy's configuration: each request is a `get` on this dataset."""
+def proxy_config(namespace: str, dataset: str, contract: str) -> str:
+    """kube-rbac-proxy's configuration: each request is a `get` on this dataset, allowed to the
+    contract's clean-room workers alone, by the proxy itself (static authorization). Anything
+    else would be asked of the API server, which the gateway's account may not ask: refused."""
     return (
         "authorization:\n"
         "  resourceAttributes:\n"
+        f"    namespace: {namespace}\n"
+        f"    apiGroup: {GROUP}\n"
+        f"    resource: {DATASET_RESOURCE}\n"
+        f"    name: {dataset}\n"
+        "  static:\n"
+        f"  - user: {{name: {worker_identity(contract)}}}\n"
+        "    resourceRequest: true\n"
+        f"    verb: {DATASET_READ_VERB}\n"
         f"    namespace: {namespace}\n"
         f"    apiGroup: {GROUP}\n"
         f"    resource: {DATASET_RESOURCE}\n"
@@ -166,9 +190,8 @@ def gateway_deployment(
     contract: DataContract, dataset: str, volume: VolumeSource, rules: HubRules
 ) -> Manifest:
     """One pod: the file server on the read-only claim, kube-rbac-proxy in front."""
-    contract_name = contract.metadata.name or ""
-    name = gateway_name(contract_name, dataset)
-    labels = gateway_pod_labels(contract_name, dataset)
+    name = gateway_name(contract.metadata.uid or "", dataset)
+    labels = gateway_pod_labels(contract, dataset)
     namespace = space_namespace(contract.spec.provider.space)
     pod = {
         "serviceAccountName": name,
@@ -196,7 +219,11 @@ def gateway_deployment(
             "template": {
                 "metadata": {
                     "labels": labels,
-                    "annotations": {PROXY_CONFIG_ANNOTATION: proxy_config(namespace, dataset)},
+                    "annotations": {
+                        PROXY_CONFIG_ANNOTATION: proxy_config(
+                            namespace, dataset, contract.metadata.name or ""
+                        )
+                    },
                 },
                 "spec": pod,
             },
@@ -207,11 +234,10 @@ def gateway_deployment(
 def gateway_objects(contract: DataContract, provider: DataSpace, rules: HubRules) -> list[Manifest]:
     """Each volume dataset's gateway: its account and the account's right to ask the API
     server, the Deployment and its Service."""
-    contract_name = contract.metadata.name or ""
     namespace = space_namespace(contract.spec.provider.space)
     objects: list[Manifest] = []
     for dataset, volume in sorted(volume_datasets(contract, provider).items()):
-        name = gateway_name(contract_name, dataset)
+        name = gateway_name(contract.metadata.uid or "", dataset)
         objects += [
             {
                 "apiVersion": "v1",
@@ -226,7 +252,7 @@ def gateway_objects(contract: DataContract, provider: DataSpace, rules: HubRules
                 "roleRef": {
                     "apiGroup": "rbac.authorization.k8s.io",
                     "kind": "ClusterRole",
-                    "name": AUTH_DELEGATOR,
+                    "name": GATEWAY_ROLE,
                 },
                 "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
             },
@@ -237,7 +263,7 @@ def gateway_objects(contract: DataContract, provider: DataSpace, rules: HubRules
                 "metadata": _metadata(contract, name, namespace),
                 "spec": {
                     "type": "ClusterIP",
-                    "selector": gateway_pod_labels(contract_name, dataset),
+                    "selector": gateway_pod_labels(contract, dataset),
                     "ports": [{"name": "https", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT}],
                 },
             },

@@ -7,6 +7,7 @@ from tds_operator import GROUP
 from tds_operator.api.common import Subject
 from tds_operator.api.resources import MODEL_RELEASES
 from tds_operator.api.trainingjob import OUTPUT_MOUNT, TrainingJob
+from tds_operator.desired.admission import REVIEW_VERB
 from tds_operator.desired.cleanroom import clean_room_namespace
 from tds_operator.desired.labels import Manifest, managed_labels
 from tds_operator.desired.trainingjob import NO_RESOLVER, TERMINATION_LOG, training_labels
@@ -139,15 +140,19 @@ def released_claim(name: str, namespace: str, size: str, storage_class: str) -> 
     }
 
 
-def review_role_name(release: str) -> str:
-    """The Role and RoleBinding that let the provider's owners review one release."""
-    return f"{REVIEW_ROLE_PREFIX}{release}"[:63].rstrip("-")
+def review_role_name(release_uid: str) -> str:
+    """The Role and RoleBinding that let the provider's owners review one release, named after
+    its uid: a name cut to 63 characters could be another release's."""
+    return f"{REVIEW_ROLE_PREFIX}{release_uid}"
 
 
-def review_access(release: str, namespace: str, owners: list[Subject]) -> list[Manifest]:
-    """A Role granting get and patch on this one ModelRelease, bound to the provider's owners:
-    they can reach it to set spec.review; the webhook checks that they speak for the provider."""
-    name = review_role_name(release)
+def review_access(
+    release: str, release_uid: str, namespace: str, owners: list[Subject]
+) -> list[Manifest]:
+    """A Role granting get, patch and review on this one ModelRelease, bound to the provider's
+    owners: they can reach it to set spec.review (the releases' admission policy asks for
+    `review`, desired/admission.py); the webhook checks that they speak for the provider."""
+    name = review_role_name(release_uid)
     metadata = {
         "name": name,
         "namespace": namespace,
@@ -162,7 +167,7 @@ def review_access(release: str, namespace: str, owners: list[Subject]) -> list[M
                 "apiGroups": [GROUP],
                 "resources": [MODEL_RELEASES],
                 "resourceNames": [release],
-                "verbs": ["get", "patch"],
+                "verbs": ["get", "patch", REVIEW_VERB],
             }
         ],
     }

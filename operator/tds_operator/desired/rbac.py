@@ -17,6 +17,7 @@ OWNER_ROLE = "tds-space-owner"
 MEMBER_ROLE = "tds-space-member"
 PARTICIPANT_ROLE = "tds-participant"
 OBSERVER_ROLE = "tds-observer"
+GATEWAY_ROLE = "tds-dataset-gateway"
 
 READ = ["get", "list", "watch"]
 WRITE = [*READ, "create", "update", "patch", "delete", "deletecollection"]
@@ -117,6 +118,24 @@ def contract_rules(contracts: list[str], verbs: list[str]) -> list[dict[str, lis
     return [{**_rule(GROUP, ["datacontracts"], verbs), "resourceNames": sorted(set(contracts))}]
 
 
+def gateway_role() -> Manifest:
+    """What a dataset gateway's account may do: ask TokenReviews, nothing else.
+
+    Its proxy authorizes each request from its own configuration (desired/gateway.py), so the
+    account needs no SubjectAccessReviews: a token the provider mints for it (the provider
+    administers the namespace it runs in) asks the API server nothing about anyone.
+    """
+    return _cluster_role(
+        GATEWAY_ROLE, [_rule("authentication.k8s.io", ["tokenreviews"], ["create"])]
+    )
+
+
 def space_roles() -> list[Manifest]:
-    """Every ClusterRole that spaces bind."""
-    return [space_owner_role(), space_member_role(), participant_role(), observer_role()]
+    """Every ClusterRole that spaces bind, and the one their dataset gateways are bound to."""
+    return [
+        space_owner_role(),
+        space_member_role(),
+        participant_role(),
+        observer_role(),
+        gateway_role(),
+    ]

@@ -143,8 +143,10 @@ class CleanRoom:
         is touched."""
         namespace = clean_room_namespace(contract)
         if provider:
-            # The grant first: gateways ask the API server per request, so this ends access.
+            # The gateways' pods first, killed at once: their proxies keep answers for minutes,
+            # so access ends with the pod. Then the grant, and the rest of the gateways.
             provider_namespace = space_namespace(provider)
+            await self._kill_gateway_pods(contract, uid, provider_namespace)
             await self._revoke_grant(contract, uid, provider_namespace)
             await self._remove_gateways(contract, uid, provider_namespace)
             await self._delete_own(
@@ -172,6 +174,42 @@ class CleanRoom:
         """Take back the clean room's grant in the provider's namespace, binding first."""
         for kind in ("RoleBinding", "Role"):
             await self._delete_own(RBAC, kind, grant_name(contract), uid, provider_namespace)
+
+    async def _kill_gateway_pods(self, contract: str, uid: str, provider_namespace: str) -> None:
+        """Stop the contract's gateways at once: the Deployment and its ReplicaSets go first (no
+        pod is made again), then their pods are deleted with no grace period (the kubelet kills
+        the containers as soon as it sees it)."""
+        selector = f"{CONTRACT_LABEL}={contract},{GATEWAY_LABEL}"
+        deployments = await self.kube.list("apps/v1", "Deployment", provider_namespace, selector)
+        for deployment in deployments:
+            if not controlled_by(deployment, uid):
+                continue
+            name, owner = deployment["metadata"]["name"], deployment["metadata"]["uid"]
+            # What to kill is read first: the Deployment's deletion lets the garbage collector
+            # take its ReplicaSets away (and their pods, gracefully).
+            pods_of = f"{GATEWAY_LABEL}={name}"
+            sets = [
+                r
+                for r in await self.kube.list("apps/v1", "ReplicaSet", provider_namespace, pods_of)
+                if controlled_by(r, owner)
+            ]
+            pods = await self.kube.list("v1", "Pod", provider_namespace, pods_of)
+            await self.kube.delete("apps/v1", "Deployment", name, provider_namespace, uid=owner)
+            for replica_set in sets:
+                metadata = replica_set["metadata"]
+                await self.kube.delete(
+                    "apps/v1",
+                    "ReplicaSet",
+                    metadata["name"],
+                    provider_namespace,
+                    uid=metadata["uid"],
+                )
+            for pod in pods:
+                if any(controlled_by(pod, r["metadata"]["uid"]) for r in sets):
+                    metadata = pod["metadata"]
+                    await self.kube.delete(
+                        "v1", "Pod", metadata["name"], provider_namespace, grace_seconds=0
+                    )
 
     async def _remove_gateways(self, contract: str, uid: str, provider_namespace: str) -> None:
         """Remove the contract's dataset gateways: no contract, no gateway."""

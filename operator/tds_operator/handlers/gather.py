@@ -92,7 +92,7 @@ async def dataset_services(
             service = dataset.source.service.name
             services[name] = await op.kube.get("v1", "Service", service, namespace)
         elif dataset is not None and dataset.source.volume is not None:
-            gateway = gateway_name(contract.metadata.name or "", name)
+            gateway = gateway_name(contract.metadata.uid or "", name)
             services[name] = await op.kube.get("v1", "Service", gateway, namespace)
     return services
 

@@ -5,6 +5,8 @@ very PersistentVolume the job wrote to a claim in the consumer's namespace.
 
 from __future__ import annotations
 
+import logging
+
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.labels import Manifest
 from tds_operator.desired.outputs import (
@@ -19,6 +21,7 @@ from tds_operator.handlers.workload import made_for, workload_of
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.rules import HubRules
 
+logger = logging.getLogger(__name__)
 PVC = ("v1", "PersistentVolumeClaim")
 PV = ("v1", "PersistentVolume")
 
@@ -137,15 +140,34 @@ class OutputVolume:
             await self.kube.delete(*PVC, own["metadata"]["name"], room, uid=own["metadata"]["uid"])
 
     async def delete(self, body: Manifest, volume: str | None) -> bool:
-        """Delete the output: its clean-room claim, then its volume. True once both are gone."""
+        """Erase the output, not only its objects: the volume's reclaim policy becomes Delete
+        before its clean-room claim goes, so that once the claim is gone the PV controller has
+        its storage delete it (a CSI driver's DeleteVolume, an in-tree deleter; on the hub the
+        hostPath deleter removes the directory) and then removes the volume. A volume whose
+        storage cannot delete it ends Failed: its object is deleted then, and its bytes are left
+        to the storage's own erasure (say so in the hub's storage class). True once the claim
+        and the volume are gone."""
         _, room = workload_of(body)
         room_claim = output_claim_name(body["metadata"]["name"])
         own = await self.claim(body)
+        volume = volume or ((own or {}).get("spec") or {}).get("volumeName")
+        live = await self.kube.get(*PV, volume) if volume else None
+        ours = live is not None and claims_volume(live, room, room_claim)
+        if live is not None and ours:
+            if live["spec"].get("persistentVolumeReclaimPolicy") != "Delete":
+                await self.kube.merge_patch(
+                    *PV,
+                    live["metadata"]["name"],
+                    {"spec": {"persistentVolumeReclaimPolicy": "Delete"}},
+                )
+            if (live.get("status") or {}).get("phase") == "Failed":
+                logger.warning(
+                    "PersistentVolume %s of a discarded output could not be deleted by its "
+                    "storage (%s): its object is deleted, its bytes are the storage's to erase",
+                    live["metadata"]["name"],
+                    (live.get("status") or {}).get("message") or "no message",
+                )
+                await self.kube.delete(*PV, live["metadata"]["name"], uid=live["metadata"]["uid"])
         if own is not None:
-            volume = volume or (own.get("spec") or {}).get("volumeName")
             await self._let_go(body, own)
-        if volume:
-            live = await self.kube.get(*PV, volume)
-            if live is not None and claims_volume(live, room, room_claim):
-                await self.kube.delete(*PV, volume, uid=live["metadata"]["uid"])
-        return own is None
+        return own is None and not ours

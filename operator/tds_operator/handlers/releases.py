@@ -1,12 +1,14 @@
-"""ModelRelease reconciler: the contract's outputs clause and the provider's review decide; the
-output's volume moves into the consumer's namespace, or is deleted; every step on the ledger.
+"""ModelRelease reconciler: the contract's outputs clause and the provider's sealed review decide;
+the output's volume moves into the consumer's namespace, or is deleted; every step on the ledger.
 
-gather (release_inputs, the ledger's record of the output) → decide (policy/outputs.py) → act
-(OutputVolume: move or delete; the provider owners' access to review) → record → report.
+gather (release_inputs, the ledger's record of the output: one snapshot) → decide
+(policy/releases.py, pure) → record (the request, a review that counts) → act (OutputVolume: move
+or delete; the provider owners' access to review) → report (typed status, one Event on change).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,11 +20,11 @@ from tds_operator.api.modelrelease import (
     ENDED_PHASES,
     RELEASED,
     ModelRelease,
-    ModelReleasePhase,
     ModelReleaseStatus,
+    ReviewDecision,
 )
 from tds_operator.api.resources import DATA_CONTRACT, MODEL_RELEASE, TRAINING_JOB
-from tds_operator.audit.chain import AuditEvent
+from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.audit.events import (
     MANIFEST_FIELD,
     OUTPUT_DELETED,
@@ -43,18 +45,39 @@ from tds_operator.handlers.objects import record_event, validation_message, writ
 from tds_operator.handlers.outputs import OutputVolume
 from tds_operator.policy.conditions import set_decision, timestamp
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.identity import UserInfo
-from tds_operator.policy.manifest import approval_binds_manifest
-from tds_operator.policy.outputs import (
-    ALREADY_REQUESTED,
-    OUTPUT_NOT_QUARANTINED,
-    ReleaseRequest,
-    job_has_quarantined_output,
-    release_action,
+from tds_operator.policy.releases import (
+    ReleaseLedger,
+    ReleasePlan,
+    ReleaseSnapshot,
+    decide_release,
 )
 
 # While the volume moves, look again this soon (each step is one API write).
 MOVE_RECHECK_SECONDS = 0.5
+REVIEW_KINDS: dict[ReviewDecision, str] = {"Approved": REVIEW_APPROVED, "Rejected": REVIEW_REJECTED}
+
+
+def release_ledger(steps: dict[str, AuditEntry]) -> ReleaseLedger:
+    """What the ledger's steps of a job's output say, as the pure decision reads it."""
+    requested, quarantined = steps.get(RELEASE_REQUESTED), steps.get(OUTPUT_QUARANTINED)
+    return ReleaseLedger(
+        requested_by=str(requested.details.get("releaseUid") or "") if requested else None,
+        requested_name=str(requested.details.get("release") or "") if requested else "",
+        quarantined=quarantined is not None,
+        manifest_digest=quarantined.details.get(MANIFEST_FIELD) if quarantined else None,
+        volume=str(quarantined.details.get("volume") or "") if quarantined else "",
+        reviews=frozenset(d for d, kind in REVIEW_KINDS.items() if kind in steps),
+    )
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """One reconcile's reads: the release, its inputs and the snapshot decided from."""
+
+    body: Manifest
+    release: ModelRelease
+    inputs: ReleaseInputs
+    snapshot: ReleaseSnapshot
 
 
 class ReleaseReconciler:
@@ -75,169 +98,123 @@ class ReleaseReconciler:
         try:
             release = ModelRelease.model_validate(body)
         except ValidationError as error:
-            await self._report(
-                body, "Refused", Decision.deny(INVALID_SPEC, validation_message(error))
-            )
+            invalid = Decision.deny(INVALID_SPEC, validation_message(error))
+            await self._report(body, ReleasePlan("Refused", invalid))
             return None
-        inputs = await release_inputs(self.op, namespace, release.spec.training_job, name)
+        gathered = await self._gather(body, release)
+        plan = decide_release(gathered.snapshot, self.op.signing_key)
+        if plan.record_request or plan.record_review:
+            gathered = await self._record(gathered, plan)
+            # Two releases of one job reconciled at once: the ledger keeps the first request only.
+            plan = decide_release(gathered.snapshot, self.op.signing_key)
+        return await self._act(gathered, plan)
+
+    async def _gather(self, body: Manifest, release: ModelRelease) -> Gathered:
+        metadata = body["metadata"]
+        inputs = await release_inputs(
+            self.op, metadata["namespace"], release.spec.training_job, metadata["name"]
+        )
         job = inputs.job_body
         contract = str(((job or {}).get("spec") or {}).get("contract") or "")
+        job_uid = job["metadata"]["uid"] if job else None
         steps = (
-            output_steps((await self.op.ledger.load(contract)).entries, job["metadata"]["uid"])
-            if job
-            else {}
+            output_steps((await self.op.ledger.load(contract)).entries, job_uid) if job_uid else {}
         )
-        refused = self._refusal(body, inputs, steps)
-        if refused is not None:
-            await self._report(body, "Refused", refused)
-            return None
-        assert job is not None
-        review = release.spec.review
-        reviewer = review.reviewer.user if review and review.reviewer else None
-        action, decision = release_action(
-            inputs.clause, review.decision if review else None, reviewer
+        provider = inputs.provider
+        snapshot = ReleaseSnapshot(
+            release_uid=metadata["uid"],
+            job=release.spec.training_job,
+            job_uid=job_uid,
+            output_state=inputs.output_state,
+            clause=inputs.clause,
+            contract=contract,
+            review=release.spec.review,
+            provider_owners=tuple(provider.spec.owners) if provider else (),
+            provider_space=(provider.metadata.name or "") if provider else "(none)",
+            ledger=release_ledger(steps),
         )
-        chain = await self.op.ledger.record(
-            contract, self._steps_to_record(body, release, job, steps)
-        )
-        # Two releases of one job reconciled at once: the ledger keeps the first request only.
-        steps = output_steps(chain, job["metadata"]["uid"])
-        refused = self._refusal(body, inputs, steps)
-        if refused is not None:
-            await self._report(body, "Refused", refused)
-            return None
-        quarantined = steps.get(OUTPUT_QUARANTINED)
-        digest = quarantined.details.get(MANIFEST_FIELD) if quarantined else None
-        extra: dict[str, Any] = {
-            "contract": contract,
-            "clause": inputs.clause,
-            "manifest_digest": digest,
-        }
-        if action == "wait":
-            await self._open_review(body, inputs)
-            await self._report(body, "AwaitingReview", decision, **extra)
-            return None
-        if action == "release" and review is not None:
-            bound = approval_binds_manifest(review.decision, review.manifest_digest, digest)
-            action, decision = ("refuse", bound) if not bound.allowed else (action, decision)
-        if action == "refuse":
-            await self._report(body, "Refused", decision, **extra)
-            return None
-        volume = str(quarantined.details.get("volume") or "") if quarantined else ""
-        if action == "delete":
-            if not await self.outputs.delete(job, volume or None):
-                return MOVE_RECHECK_SECONDS
-            await self._record_end(
-                contract,
-                job,
-                OUTPUT_DELETED,
-                {"reason": decision.reason, "release": name, "volume": volume},
+        return Gathered(body, release, inputs, snapshot)
+
+    async def _record(self, gathered: Gathered, plan: ReleasePlan) -> Gathered:
+        """The request, and a review that counts, each by whom the webhook said."""
+        snapshot, body = gathered.snapshot, gathered.body
+        contract, uid, now = snapshot.contract, snapshot.job_uid or "", utcnow()
+        events: list[AuditEvent] = []
+        if plan.record_request:
+            requester = gathered.release.spec.requested_by
+            details = {
+                "release": job_key(body["metadata"]["namespace"], body["metadata"]["name"]),
+                "releaseUid": snapshot.release_uid,
+                "groups": requester.groups if requester else [],
+            }
+            actor = requester.user if requester else ""
+            events.append(output_event(contract, uid, RELEASE_REQUESTED, details, now, actor=actor))
+        review = snapshot.review
+        if plan.record_review is not None and review is not None and review.reviewer is not None:
+            approved = plan.record_review == "Approved"
+            review_details: dict[str, Any] = {
+                "release": body["metadata"]["name"],
+                "groups": review.reviewer.groups,
+                **({MANIFEST_FIELD: review.manifest_digest} if approved else {}),
+            }
+            kind = REVIEW_KINDS[plan.record_review]
+            events.append(
+                output_event(contract, uid, kind, review_details, now, actor=review.reviewer.user)
             )
-            await self._report(body, "Rejected", decision, **extra)
+        chain = await self.op.ledger.record(contract, events)
+        ledger = release_ledger(output_steps(chain, uid))
+        return replace(gathered, snapshot=replace(snapshot, ledger=ledger))
+
+    async def _act(self, gathered: Gathered, plan: ReleasePlan) -> float | None:
+        body, inputs, ledger = gathered.body, gathered.inputs, gathered.snapshot.ledger
+        job = inputs.job_body
+        if plan.act == "open-review":
+            await self._open_review(body, inputs)
+        if job is None or plan.act not in ("release", "delete"):
+            await self._report(body, plan)
             return None
+        if plan.act == "delete":
+            if not await self.outputs.delete(job, ledger.volume or None):
+                return MOVE_RECHECK_SECONDS
+            details = {
+                "reason": plan.decision.reason,
+                "release": body["metadata"]["name"],
+                "volume": ledger.volume,
+            }
+            await self._record_end(gathered, OUTPUT_DELETED, details)
+            await self._report(body, plan)
+            return None
+        return await self._release(gathered, plan, job)
+
+    async def _release(self, gathered: Gathered, plan: ReleasePlan, job: Manifest) -> float | None:
+        body, volume = gathered.body, gathered.snapshot.ledger.volume
+        name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
         size = str((job["spec"].get("output") or {}).get("size") or "")
         claim = await self.outputs.release(job, volume, name, namespace, size)
         if claim is None or (claim.get("status") or {}).get("phase") != "Bound":
-            await self._report(
-                body,
-                "Releasing",
-                Decision.deny("Moving", f"moving volume {volume} into {namespace}"),
-                **extra,
-            )
+            moving = Decision.deny("Moving", f"moving volume {volume} into {namespace}")
+            await self._report(body, replace(plan, decision=moving))
             return MOVE_RECHECK_SECONDS
         details = {
             "release": name,
             "claim": job_key(namespace, name),
             "volume": volume,
-            MANIFEST_FIELD: digest,
+            MANIFEST_FIELD: gathered.snapshot.ledger.manifest_digest,
         }
-        await self._record_end(contract, job, OUTPUT_RELEASED, details)
+        await self._record_end(gathered, OUTPUT_RELEASED, details)
         done = Decision.allow(
-            decision.reason,
-            f"{decision.message}; volume {volume} is bound to claim {name} in {namespace}",
+            plan.decision.reason,
+            f"{plan.decision.message}; volume {volume} is bound to claim {name} in {namespace}",
         )
-        await self._report(
-            body,
-            "Released",
-            done,
-            claim=name,
-            volume=volume,
-            released_at=timestamp(utcnow()),
-            **extra,
-        )
+        report = replace(plan.report, claim=name, volume=volume, released_at=timestamp(utcnow()))
+        await self._report(body, replace(plan, phase="Released", decision=done, report=report))
         return None
 
-    def _refusal(
-        self, body: Manifest, inputs: ReleaseInputs, steps: dict[str, Any]
-    ) -> Decision | None:
-        """Why this release cannot proceed (the webhook's checks, enforced again), or None."""
-        requested = steps.get(RELEASE_REQUESTED)
-        if requested is not None:
-            if requested.details.get("releaseUid") != body["metadata"]["uid"]:
-                return Decision.deny(
-                    ALREADY_REQUESTED,
-                    f"ModelRelease {requested.details.get('release')} already asked for the output",
-                )
-            return None
-        request = ReleaseRequest(
-            requester=UserInfo(""),
-            consumer_owners=(),
-            consumer_space="",
-            job=body["spec"]["trainingJob"],
-            job_exists=inputs.job_body is not None,
-            output_state=inputs.output_state,
-            clause=inputs.clause,
-            other_releases=(),
-        )
-        decision = job_has_quarantined_output(request)
-        if decision.allowed and OUTPUT_QUARANTINED not in steps:
-            return Decision.deny(
-                OUTPUT_NOT_QUARANTINED, "the ledger does not show this output Quarantined"
-            )
-        return None if decision.allowed else decision
-
-    def _steps_to_record(
-        self, body: Manifest, release: ModelRelease, job: Manifest, steps: dict[str, Any]
-    ) -> list[AuditEvent]:
-        """The request, and the provider's review once given, each by whom the webhook said."""
-        contract, uid, now = job["spec"]["contract"], job["metadata"]["uid"], utcnow()
-        events: list[AuditEvent] = []
-        requester = release.spec.requested_by
-        if RELEASE_REQUESTED not in steps:
-            details = {
-                "release": job_key(body["metadata"]["namespace"], body["metadata"]["name"]),
-                "releaseUid": body["metadata"]["uid"],
-                "groups": requester.groups if requester else [],
-            }
-            events.append(
-                output_event(
-                    contract,
-                    uid,
-                    RELEASE_REQUESTED,
-                    details,
-                    now,
-                    actor=requester.user if requester else "",
-                )
-            )
-        review = release.spec.review
-        if review is not None and review.reviewer is not None:
-            kind = REVIEW_APPROVED if review.decision == "Approved" else REVIEW_REJECTED
-            if kind not in steps:
-                details = {
-                    "release": body["metadata"]["name"],
-                    "groups": review.reviewer.groups,
-                    **({MANIFEST_FIELD: review.manifest_digest} if kind == REVIEW_APPROVED else {}),
-                }
-                events.append(
-                    output_event(contract, uid, kind, details, now, actor=review.reviewer.user)
-                )
-        return events
-
-    async def _record_end(
-        self, contract: str, job: Manifest, kind: str, details: dict[str, Any]
-    ) -> None:
+    async def _record_end(self, gathered: Gathered, kind: str, details: dict[str, Any]) -> None:
+        contract, job = gathered.snapshot.contract, gathered.inputs.job_body or {}
+        uid = job["metadata"]["uid"]
         await self.op.ledger.record(
-            contract, [output_event(contract, job["metadata"]["uid"], kind, details, utcnow())]
+            contract, [output_event(contract, uid, kind, details, utcnow())]
         )
         metadata = job["metadata"]
         self.op.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
@@ -251,7 +228,9 @@ class ReleaseReconciler:
         metadata = body["metadata"]
         owners = list(inputs.provider.spec.owners)
         fresh = False
-        for manifest in review_access(metadata["name"], metadata["namespace"], owners):
+        for manifest in review_access(
+            metadata["name"], metadata["uid"], metadata["namespace"], owners
+        ):
             fresh = await self.kube.ensure(manifest) or fresh
         if fresh:
             notice = {
@@ -274,34 +253,41 @@ class ReleaseReconciler:
 
     async def _close_review(self, body: Manifest) -> None:
         metadata = body["metadata"]
-        name = review_role_name(metadata["name"])
+        name = review_role_name(metadata["uid"])
         for kind in ("RoleBinding", "Role"):
             await self.kube.delete(
                 "rbac.authorization.k8s.io/v1", kind, name, metadata["namespace"]
             )
 
-    async def _report(
-        self, body: Manifest, phase: ModelReleasePhase, decision: Decision, **fields: Any
-    ) -> None:
+    async def _report(self, body: Manifest, plan: ReleasePlan) -> None:
+        """Write the typed status once; one Event when it changed; close the review once ended."""
         generation = body["metadata"].get("generation")
         conditions = set_decision(
             (body.get("status") or {}).get("conditions") or [],
             RELEASED,
-            decision,
+            plan.decision,
             generation=generation,
             now=utcnow(),
         )
+        report = plan.report
         status = ModelReleaseStatus(
-            phase=phase, conditions=conditions, observed_generation=generation, **fields
+            phase=plan.phase,
+            conditions=conditions,
+            observed_generation=generation,
+            contract=report.contract,
+            clause=report.clause,
+            manifest_digest=report.manifest_digest,
+            claim=report.claim,
+            volume=report.volume,
+            released_at=report.released_at,
         )
         if await write_status(self.kube, body, status):
-            warning = phase in ("Refused", "Rejected")
             await record_event(
                 self.kube,
                 body,
-                reason=decision.reason,
-                message=f"{phase}: {decision.message}",
-                warning=warning,
+                reason=plan.decision.reason,
+                message=f"{plan.phase}: {plan.decision.message}",
+                warning=plan.phase in ("Refused", "Rejected"),
             )
-        if phase in ENDED_PHASES:
+        if plan.phase in ENDED_PHASES:
             await self._close_review(body)

@@ -103,6 +103,11 @@ async def _inventory(parts: JobParts, report: JobReport, job: TrainingJob) -> fl
     else:
         pod = await parts.outputs.manifest_pod(body)
         if pod is None:
+            writers = await parts.outputs.claim_writers(body, claim["metadata"]["name"])
+            if writers:
+                # A stopped worker in its grace period may still write: hash only after.
+                report_output(report, job, "Inventorying")
+                return MANIFEST_RECHECK_SECONDS
             await parts.outputs.start_manifest(body, job, claim["metadata"]["name"])
         outcome = manifest_outcome(pod) if pod is not None else None
         if outcome is None:

@@ -69,7 +69,7 @@ def test_the_manifest_step_runs_the_operators_image_on_the_output_read_only(stor
     # The digest lands in the job's status and on the ledger.
     manifest = read_message(message)
     assert manifest is not None
-    assert manifest.files == 3
+    assert manifest.files == 5  # the root, model/, model/weights.bin, README, latest
     job = story.wait_job(deal.namespace, name, "Succeeded")
 
     def quarantined() -> dict[str, object] | None:
@@ -78,7 +78,7 @@ def test_the_manifest_step_runs_the_operators_image_on_the_output_read_only(stor
 
     output = wait_until(quarantined, timeout=30, what=f"output of {name} Quarantined")
     assert output["manifestDigest"] == manifest.digest
-    assert (output["manifestFiles"], output["manifestBytes"]) == (3, manifest.bytes)
+    assert (output["manifestFiles"], output["manifestBytes"]) == (5, manifest.bytes)
     details = quarantined_entry(story, deal, job["metadata"]["uid"])
     assert details["manifestDigest"] == manifest.digest
     assert details["manifestMessage"] is None
@@ -233,7 +233,7 @@ def test_under_denied_nothing_the_workload_chose_reaches_the_consumer(story: Sto
     assert manifest is not None
     _, job = finished_job_with_output(story, reviewed, message)
     listed = job["status"]["output"]
-    assert (listed["manifestFiles"], listed["manifestDigest"]) == (3, manifest.digest)
+    assert (listed["manifestFiles"], listed["manifestDigest"]) == (5, manifest.digest)
 
     name, job = finished_job_with_output(story, denied, listed=False)
     output = job["status"]["output"]

@@ -368,11 +368,16 @@ def listed_manifest(directory: Path) -> str:
 
 
 def finished_job_with_output(
-    story: Story, deal: Deal, manifest: str | None = None, *, exit_code: int = 0
+    story: Story,
+    deal: Deal,
+    manifest: str | None = None,
+    *,
+    exit_code: int = 0,
+    listed: bool = True,
 ) -> tuple[str, Body]:
     """A job with a 1Gi output, run to its end and its manifest step ended with `manifest` (by
-    default, the real step's message for a small model); its TrainingJob once the output is
-    Quarantined."""
+    default, the real step's message for a small model; no step if not `listed`: under
+    `denied`); its TrainingJob once the output is Quarantined."""
     name = unique("j")
     body = training_job_body(
         name, deal.namespace, deal.contract, run_for="1s", output={"size": "1Gi"}
@@ -381,7 +386,8 @@ def finished_job_with_output(
     if manifest is None:
         with tempfile.TemporaryDirectory() as directory:
             manifest = listed_manifest(output_files(Path(directory)))
-    end_manifest_step(story, deal, name, manifest, exit_code=exit_code)
+    if listed:
+        end_manifest_step(story, deal, name, manifest, exit_code=exit_code)
 
     def quarantined() -> Body | None:
         job = story.job(deal.namespace, name)

@@ -69,7 +69,7 @@ def test_the_manifest_step_runs_the_operators_image_on_the_output_read_only(stor
     # The digest lands in the job's status and on the ledger.
     manifest = read_message(message)
     assert manifest is not None
-    assert manifest.files == 3
+    assert manifest.files == 5  # the root, model/, model/weights.bin, README, latest
     job = story.wait_job(deal.namespace, name, "Succeeded")
 
     def quarantined() -> dict[str, object] | None:
@@ -78,7 +78,7 @@ def test_the_manifest_step_runs_the_operators_image_on_the_output_read_only(stor
 
     output = wait_until(quarantined, timeout=30, what=f"output of {name} Quarantined")
     assert output["manifestDigest"] == manifest.digest
-    assert (output["manifestFiles"], output["manifestBytes"]) == (3, manifest.bytes)
+    assert (output["manifestFiles"], output["manifestBytes"]) == (5, manifest.bytes)
     details = quarantined_entry(story, deal, job["metadata"]["uid"])
     assert details["manifestDigest"] == manifest.digest
     assert details["manifestMessage"] is None
@@ -218,3 +218,29 @@ def test_the_consumer_cannot_forge_the_manifest(story: Story) -> None:
     real_manifest = read_message(real)
     assert real_manifest is not None
     assert output["manifestDigest"] == real_manifest.digest
+
+
+def test_under_denied_nothing_the_workload_chose_reaches_the_consumer(story: Story) -> None:
+    """The attacker, a consumer's workload under `modelExport: denied`, shapes its output (how
+    many files, how many bytes, what they hash to) to carry what it read. Nothing of it reaches
+    the consumer: no manifest is made, neither the job's status nor the ledger the consumer
+    reads carries a figure. Positive control: the same output under `review` is listed."""
+    with tempfile.TemporaryDirectory() as directory:
+        message = listed_manifest(output_files(Path(directory)))
+    denied = story.deal(outputs={"modelExport": "denied"})
+    reviewed = story.deal(outputs={"modelExport": "review"})
+    manifest = read_message(message)
+    assert manifest is not None
+    _, job = finished_job_with_output(story, reviewed, message)
+    listed = job["status"]["output"]
+    assert (listed["manifestFiles"], listed["manifestDigest"]) == (5, manifest.digest)
+
+    name, job = finished_job_with_output(story, denied, listed=False)
+    output = job["status"]["output"]
+    for figure in ("manifestDigest", "manifestFiles", "manifestBytes"):
+        assert output.get(figure) is None, output
+    assert "modelExport is denied" in output["manifestMessage"], output
+    details = quarantined_entry(story, denied, job["metadata"]["uid"])
+    for figure in ("manifestDigest", "manifestFiles", "manifestBytes"):
+        assert details.get(figure) is None, details
+    assert story.manifest_pod(denied.contract, name) is None

@@ -178,7 +178,7 @@ def test_hostile_and_bad_release_requests_are_refused(story: Story) -> None:
 
 def test_denied_clause_refuses_the_release_naming_it(story: Story) -> None:
     deal = story.deal(outputs={"modelExport": "denied"})
-    name, job = finished_job_with_output(story, deal)
+    name, job = finished_job_with_output(story, deal, listed=False)
     message = refusal(lambda: ask_release(deal, name))
     assert "outputs.modelExport: denied" in message, message
     assert job["status"]["output"]["state"] == "Quarantined"

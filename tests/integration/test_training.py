@@ -213,9 +213,27 @@ def test_a_job_outside_the_consumers_namespace_is_refused(story: Story) -> None:
     )
     assert "WrongNamespace" in in_provider
     assert space_namespace(deal.consumer) in in_provider
+
+
+def test_a_third_party_learns_nothing_of_a_contract_from_refusals(story: Story) -> None:
+    """The attacker, an owner of a space party to neither side, names other pairs' contracts in
+    jobs of its own namespace: an Active one, a Proposed one and one that does not exist all get
+    the same refusal, which names neither phase nor consumer."""
+    active = story.deal()
+    provider, consumer = story.space(), story.space()
+    proposed = Deal(provider, consumer, story.propose(provider, consumer, consent=False))
+    story.wait_contract(proposed.contract, "Proposed")
     bystander = story.space()
-    in_bystander = job_refusal(story, deal, namespace=space_namespace(bystander), by=bystander)
-    assert "WrongNamespace" in in_bystander
+    absent = Deal(active.provider, active.consumer, unique("nosuch"))
+    answers: dict[str, str] = {}
+    for deal in (active, proposed, absent):
+        answer = job_refusal(story, deal, namespace=space_namespace(bystander), by=bystander)
+        said = answer.split("denied the request", 1)[1]  # past the client's own file name
+        answers[deal.contract] = said.replace(deal.contract, "<contract>")
+        for telling in ("WrongNamespace", "ContractNotActive", "Proposed", deal.namespace):
+            assert telling not in answer, answer
+    assert len(set(answers.values())) == 1, answers
+    assert "UnknownContract" in answers[absent.contract]
 
 
 def test_a_job_for_another_purpose_is_refused(story: Story) -> None:

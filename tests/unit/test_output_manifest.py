@@ -34,13 +34,33 @@ def model_directory(root: Path) -> Path:
     return root
 
 
-def test_entries_are_sorted_with_sizes_and_sha256_and_links_not_followed(tmp_path: Path) -> None:
-    entries = manifest_entries(model_directory(tmp_path))
+def test_entries_are_sorted_with_types_modes_sizes_and_sha256_and_links_not_followed(
+    tmp_path: Path,
+) -> None:
+    tmp_path.chmod(0o755)
+    model_directory(tmp_path)
+    (tmp_path / "b").chmod(0o750)
+    entries = manifest_entries(tmp_path)
+    file_mode = f"{(tmp_path / 'a.txt').stat().st_mode & 0o777:04o}"
     assert entries == [
-        {"path": "a.txt", "size": 5, "sha256": hashlib.sha256(b"hello").hexdigest()},
-        {"path": "b/weights.bin", "size": 100, "sha256": hashlib.sha256(b"w" * 100).hexdigest()},
-        {"path": "dir-link", "symlink": "b"},
-        {"path": "link", "symlink": "/etc/passwd"},
+        {"path": ".", "mode": "0755", "type": "dir"},
+        {
+            "path": "a.txt",
+            "mode": file_mode,
+            "type": "file",
+            "size": 5,
+            "sha256": hashlib.sha256(b"hello").hexdigest(),
+        },
+        {"path": "b", "mode": "0750", "type": "dir"},
+        {
+            "path": "b/weights.bin",
+            "mode": file_mode,
+            "type": "file",
+            "size": 100,
+            "sha256": hashlib.sha256(b"w" * 100).hexdigest(),
+        },
+        {"path": "dir-link", "mode": "0777", "type": "symlink", "symlink": "b"},
+        {"path": "link", "mode": "0777", "type": "symlink", "symlink": "/etc/passwd"},
     ]
 
 
@@ -48,7 +68,7 @@ def test_the_message_lists_every_entry_and_reads_back(tmp_path: Path) -> None:
     entries = manifest_entries(model_directory(tmp_path))
     message = termination_message(entries)
     assert json.loads(message)["entries"] == entries
-    assert read_message(message) == ManifestSummary(manifest_digest(entries), 4, 105, listed=True)
+    assert read_message(message) == ManifestSummary(manifest_digest(entries), 6, 105, listed=True)
 
 
 def test_the_digest_changes_with_any_byte(tmp_path: Path) -> None:
@@ -67,7 +87,7 @@ def test_a_manifest_too_large_for_the_message_keeps_its_digest_count_and_bytes(
     assert len(message.encode()) <= MESSAGE_LIMIT
     assert "entries" not in json.loads(message)
     assert read_message(message) == ManifestSummary(
-        manifest_digest(entries), 100, sum(range(100)), listed=False
+        manifest_digest(entries), 101, sum(range(100)), listed=False
     )
 
 

@@ -82,6 +82,34 @@ def test_each_denial_names_the_term(changes: dict[str, Any], reason: str, words:
 
 
 @pytest.mark.parametrize(
+    "state",
+    [
+        {},
+        {"contract_phase": "Proposed"},
+        {"contract_phase": "Revoked"},
+        {"jobs_admitted": 20},
+        {"gpu_hours_used": 500.0},
+        {"job": a_job(purpose="analytics")},
+    ],
+)
+def test_a_namespace_of_neither_party_learns_nothing_of_the_contract(state: dict[str, Any]) -> None:
+    """Whatever the contract's phase or use, a job in a bystander's namespace gets the very
+    answer a contract that does not exist gets: it names neither phase nor consumer."""
+    absent = admit_training_job(case(namespace="tds-eve", contract=None))
+    existing = admit_training_job(case(namespace="tds-eve", **state))
+    assert (existing.allowed, existing.reason, existing.message) == (
+        absent.allowed,
+        absent.reason,
+        absent.message,
+    )
+    assert existing.reason == "UnknownContract"
+    assert "tds-cmcc" not in existing.message
+    # Positive control: the provider's owners, who know the contract, are told where it belongs.
+    provider = admit_training_job(case(namespace="tds-sgcc", **state))
+    assert provider.reason != "UnknownContract"
+
+
+@pytest.mark.parametrize(
     ("changes", "words"),
     [
         (
@@ -139,8 +167,11 @@ def test_queued_ahead_counts_the_contracts_earlier_queued_jobs() -> None:
 
 
 def test_the_first_broken_term_is_reported() -> None:
+    # Where the job may be created comes before anything about the contract's state.
     decision = admit_training_job(case(contract_phase="Expired", namespace="tds-sgcc"))
-    assert decision.reason == "ContractNotActive"
+    assert decision.reason == "WrongNamespace"
+    decision = admit_training_job(case(contract_phase="Expired", gpu_hours_used=500.0))
+    assert decision.reason == "BudgetExhausted"
 
 
 @pytest.mark.parametrize(

@@ -221,7 +221,10 @@ class OutputStatus(KubeModel):
         "be released; a provider's approval binds to it (ModelRelease "
         "spec.review.manifestDigest).",
     )
-    manifest_files: int | None = Field(None, description="How many files the manifest lists.")
+    manifest_files: int | None = Field(
+        None,
+        description="How many entries the manifest lists (files, directories, links, the root).",
+    )
     manifest_bytes: int | None = Field(None, description="How many bytes those files hold.")
     manifest_message: StrictStr | None = Field(
         None,

@@ -240,6 +240,10 @@ async def release_inputs(op: Operator, namespace: str, job: str, release: str) -
         contract = DataContract.model_validate(body) if body else None
     except ValidationError:
         contract = None
+    if contract is not None and space_namespace(contract.spec.consumer.space) != namespace:
+        # A job outside its contract's consumer namespace never ran under it: the release is
+        # told nothing of the contract (its parties, its clause), as if it did not exist.
+        body, contract = None, None
     others = tuple(
         r["metadata"]["name"]
         for r in await op.kube.list(API_VERSION, MODEL_RELEASE, namespace)

@@ -19,6 +19,7 @@ from tds_operator.desired.outputs import (
 )
 from tds_operator.handlers.workload import made_for, workload_of
 from tds_operator.kube import Kube, KubeError
+from tds_operator.policy.manifest import claim_writers
 from tds_operator.policy.rules import HubRules
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,12 @@ class OutputVolume:
             and images == {self.rules.operator_image}
         )
         return live if own else None
+
+    async def claim_writers(self, body: Manifest, claim: str) -> list[str]:
+        """The clean room's pods that may still write to the job's output claim."""
+        name, room = workload_of(body)
+        pods = await self.kube.list("v1", "Pod", room)
+        return claim_writers(pods, claim, manifest_pod=manifest_pod_name(name))
 
     async def start_manifest(self, body: Manifest, job: TrainingJob, claim: str) -> None:
         """Run the manifest step: the operator's image, the claim mounted read-only. A pod of

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -119,3 +119,24 @@ def approval_binds_manifest(decision: str, named: str | None, recorded: str | No
             "output has, or leave the field out",
         )
     return Decision.allow("ManifestApproved", f"approves the output's manifest {recorded}")
+
+
+TERMINAL_POD_PHASES: Final = frozenset({"Succeeded", "Failed"})
+
+
+def claim_writers(pods: Iterable[Mapping[str, Any]], claim: str, *, manifest_pod: str) -> list[str]:
+    """The pods, other than the manifest step's own, that may still write to the output claim:
+    those that mount it and whose containers have not all ended (a worker in its termination
+    grace period is still Running). The manifest is taken only once there is none: a byte
+    written after the hash would leave the clean room unlisted."""
+    writers = []
+    for pod in pods:
+        name = str((pod.get("metadata") or {}).get("name") or "")
+        if name == manifest_pod:
+            continue
+        if ((pod.get("status") or {}).get("phase")) in TERMINAL_POD_PHASES:
+            continue
+        volumes = (pod.get("spec") or {}).get("volumes") or []
+        if any((v.get("persistentVolumeClaim") or {}).get("claimName") == claim for v in volumes):
+            writers.append(name)
+    return sorted(writers)

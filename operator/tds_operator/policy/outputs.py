@@ -57,6 +57,21 @@ def effective_clause(clause: ModelExport, contract_active: bool) -> ModelExport:
     return "review" if clause == "allowed" and not contract_active else clause
 
 
+UNLISTED_UNDER_DENIED: Final = (
+    "not listed: the contract's outputs.modelExport is denied, so the output never leaves the "
+    "clean room, and no figure the workload chose (file count, byte count, manifest digest) "
+    "reaches the consumer"
+)
+
+
+def lists_output(clause: ModelExport | None) -> bool:
+    """Whether a finished job's output is listed into a manifest. Under `denied` (terms are
+    frozen from consent on, so it never changes for a job that ran) nothing can be released:
+    a manifest would only carry figures chosen by code that saw the raw data to the consumer,
+    who reads the job's status and the ledger. A contract gone (None) is listed as before."""
+    return clause != "denied"
+
+
 def quarantine_ends(finished: datetime, rules: HubRules) -> datetime:
     """When a Quarantined output is discarded unless released."""
     return finished + rules.output_retention

@@ -37,13 +37,32 @@ class AdmissionInput:
     """The contract's queued jobs created before this one: they are admitted first."""
 
 
-def contract_exists(case: AdmissionInput) -> Decision:
-    """spec.contract names an existing DataContract."""
+def _neutral(case: AdmissionInput) -> Decision:
+    return Decision.deny(
+        "UnknownContract",
+        f"spec.contract: there is no DataContract {case.job.contract} under which jobs may be "
+        f"created in namespace {case.namespace}",
+    )
+
+
+def contract_is_ours(case: AdmissionInput) -> Decision:
+    """spec.contract names an existing DataContract whose consumer's namespace holds the job.
+    A namespace of neither party gets the answer a contract that does not exist gets, whatever
+    the contract's phase or use: a third party learns neither that it exists, nor its state, nor
+    its consumer. Only the provider's own namespace, whose owners know the contract, is told
+    where the job belongs."""
     if case.contract is None:
-        return Decision.deny(
-            "UnknownContract", f"spec.contract: there is no DataContract {case.job.contract}"
-        )
-    return Decision.allow("ContractExists", "the contract exists")
+        return _neutral(case)
+    expected = space_namespace(case.contract.spec.consumer.space)
+    if case.namespace == expected:
+        return Decision.allow("ConsumerNamespace", "the job is in the consumer's namespace")
+    if case.namespace != space_namespace(case.contract.spec.provider.space):
+        return _neutral(case)
+    return Decision.deny(
+        "WrongNamespace",
+        f"a TrainingJob under DataContract {case.job.contract} must be created in the "
+        f"consumer's namespace {expected}, not {case.namespace}",
+    )
 
 
 def contract_is_active(case: AdmissionInput) -> Decision:
@@ -55,19 +74,6 @@ def contract_is_active(case: AdmissionInput) -> Decision:
             "not Active: no job may start under it",
         )
     return Decision.allow("ContractActive", "the contract is Active")
-
-
-def runs_in_consumer_space(case: AdmissionInput) -> Decision:
-    """The job lives in the consumer space's namespace."""
-    assert case.contract is not None
-    expected = space_namespace(case.contract.spec.consumer.space)
-    if case.namespace != expected:
-        return Decision.deny(
-            "WrongNamespace",
-            f"a TrainingJob under DataContract {case.job.contract} must be created in the "
-            f"consumer's namespace {expected}, not {case.namespace}",
-        )
-    return Decision.allow("ConsumerNamespace", "the job is in the consumer's namespace")
 
 
 def purpose_matches(case: AdmissionInput) -> Decision:
@@ -163,14 +169,15 @@ def budget_remains(case: AdmissionInput) -> Decision:
     return Decision.allow("BudgetRemains", "GPU-hours remain in the budget")
 
 
-# The used-up terms come before the phase: a contract they have made Exhausted refuses a job with
-# the term's own reason (BudgetExhausted, JobLimitReached), not only "not Active".
+# Whether the job may name the contract at all comes first: nothing about the contract is told
+# to a namespace of neither party. The used-up terms come before the phase: a contract they have
+# made Exhausted refuses a job with the term's own reason (BudgetExhausted, JobLimitReached), not
+# only "not Active".
 ADMISSION_POLICIES = (
-    contract_exists,
+    contract_is_ours,
     within_job_count,
     budget_remains,
     contract_is_active,
-    runs_in_consumer_space,
     purpose_matches,
     datasets_in_contract,
     fits_concurrency_alone,

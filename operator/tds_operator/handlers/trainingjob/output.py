@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import ValidationError
+
+from tds_operator import API_VERSION
+from tds_operator.api.datacontract import DataContract
 from tds_operator.api.resources import DATA_CONTRACT
 from tds_operator.api.rfc3339 import parse
+from tds_operator.api.terms import ModelExport
 from tds_operator.api.trainingjob import OutputState, OutputStatus, TrainingJob
 from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.audit.events import (
@@ -31,7 +36,7 @@ from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.policy.conditions import timestamp
 from tds_operator.policy.job_run import WAKE_MARGIN_SECONDS
 from tds_operator.policy.manifest import ManifestSummary, manifest_outcome
-from tds_operator.policy.outputs import quarantine_ends
+from tds_operator.policy.outputs import UNLISTED_UNDER_DENIED, lists_output, quarantine_ends
 
 OUTPUT_JOB_DELETED = "TrainingJobDeleted"
 OUTPUT_RETENTION_PASSED = "RetentionPassed"
@@ -91,11 +96,18 @@ async def _inventory(parts: JobParts, report: JobReport, job: TrainingJob) -> fl
     outcome: ManifestSummary | str | None
     if claim is None:
         outcome = "the output's claim is gone"
+    elif not lists_output(await _clause(parts, job)):
+        outcome = UNLISTED_UNDER_DENIED
     elif not parts.op.rules.operator_image:
         outcome = "no operator image to run the manifest step (hub rule TDS_OPERATOR_IMAGE)"
     else:
         pod = await parts.outputs.manifest_pod(body)
         if pod is None:
+            writers = await parts.outputs.claim_writers(body, claim["metadata"]["name"])
+            if writers:
+                # A stopped worker in its grace period may still write: hash only after.
+                report_output(report, job, "Inventorying")
+                return MANIFEST_RECHECK_SECONDS
             await parts.outputs.start_manifest(body, job, claim["metadata"]["name"])
         outcome = manifest_outcome(pod) if pod is not None else None
         if outcome is None:
@@ -105,6 +117,15 @@ async def _inventory(parts: JobParts, report: JobReport, job: TrainingJob) -> fl
     await parts.op.ledger.record(job.spec.contract, [event])
     await parts.outputs.remove_manifest_pod(body)
     return None
+
+
+async def _clause(parts: JobParts, job: TrainingJob) -> ModelExport | None:
+    """The contract's outputs.modelExport, None if the contract is gone or unreadable."""
+    body = await parts.kube.get(API_VERSION, DATA_CONTRACT, job.spec.contract)
+    try:
+        return DataContract.model_validate(body).spec.outputs.model_export if body else None
+    except ValidationError:
+        return None
 
 
 def _quarantine_event(

@@ -1,0 +1,52 @@
+"""When an output is listed, and whether it is listed at all: only once nothing may write to it,
+and never under `denied`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tds_operator.policy.manifest import claim_writers
+from tds_operator.policy.outputs import lists_output
+
+pytestmark = pytest.mark.unit
+
+
+def a_pod(name: str, phase: str, claim: str | None = "j-output", **metadata: Any) -> Any:
+    volumes = [{"name": "output", "persistentVolumeClaim": {"claimName": claim}}] if claim else []
+    return {
+        "metadata": {"name": name, **metadata},
+        "spec": {"volumes": [{"name": "tmp", "emptyDir": {}}, *volumes]},
+        "status": {"phase": phase},
+    }
+
+
+def test_a_worker_still_running_holds_the_manifest_back() -> None:
+    pods = [
+        a_pod("j-0-abc", "Running", deletionTimestamp="2027-01-15T12:00:00Z"),
+        a_pod("j-1-def", "Pending"),
+        a_pod("j-2-ghi", "Succeeded"),
+        a_pod("j-3-jkl", "Failed"),
+        a_pod("other-0", "Running", claim="other-output"),
+        a_pod("no-volume", "Running", claim=None),
+        a_pod("j-manifest", "Running"),
+    ]
+    assert claim_writers(pods, "j-output", manifest_pod="j-manifest") == ["j-0-abc", "j-1-def"]
+
+
+def test_ended_workers_let_the_manifest_start() -> None:
+    pods = [
+        a_pod("j-0-abc", "Succeeded"),
+        a_pod("j-1-def", "Failed"),
+        a_pod("j-manifest", "Pending"),
+    ]
+    assert claim_writers(pods, "j-output", manifest_pod="j-manifest") == []
+
+
+@pytest.mark.parametrize(
+    ("clause", "listed"),
+    [("denied", False), ("review", True), ("allowed", True), (None, True)],
+)
+def test_an_output_that_can_never_leave_is_not_listed(clause: Any, listed: bool) -> None:
+    assert lists_output(clause) is listed

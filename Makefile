@@ -39,8 +39,9 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (needs network access 
 	rm -rf .lockenv
 
 .PHONY: lint
-lint: venv ## Ruff lint and format check, mypy --strict, import layering, shellcheck of hack/, the docs site built strict.
+lint: venv ## Ruff lint (complexity included) and format check, size limits, mypy --strict, import layering, shellcheck of hack/, the docs site built strict.
 	$(BIN)/ruff check .
+	$(BIN)/python hack/check_size.py operator/tds_operator
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports

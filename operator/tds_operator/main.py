@@ -38,7 +38,7 @@ from tds_operator.handlers.trainingjob.kueue_check import ContractCheck
 from tds_operator.handlers.trainingjob.kueue_queue import KueueQueue
 from tds_operator.handlers.trainingjob.own_queue import OwnQueue
 from tds_operator.handlers.trainingjob.spine import TrainingJobReconciler
-from tds_operator.kube import Kube, KubeError, is_subset
+from tds_operator.kube.client import Kube, KubeError, is_subset
 from tds_operator.local_webhooks import LocalWebhooks
 from tds_operator.signing_key import SigningKeyUnusable, ensure_signing_key
 from tds_operator.takeover import keep_indexes_warm, stand_by, take_the_lead

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tds_operator.kube import is_subset, resource_of
+from tds_operator.kube.client import is_subset, resource_of
 
 pytestmark = pytest.mark.unit
 

@@ -37,7 +37,7 @@ from tds_operator.desired.labels import (
     Manifest,
     managed_labels,
 )
-from tds_operator.kube import Kube, KubeError
+from tds_operator.kube.client import Kube, KubeError
 from tds_operator.metrics import LEDGER_APPENDS, count_ledger_failure
 from tds_operator.turns import Turns
 

@@ -19,7 +19,7 @@ from tds_operator.api.resources import DATA_SPACE
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
 from tds_operator.handlers.children import key_of, space_of_child
 from tds_operator.handlers.context import SPACE_CHILD_KINDS, Operator
-from tds_operator.kube import Kube, KubeError
+from tds_operator.kube.client import Kube, KubeError
 
 logger = logging.getLogger(__name__)
 

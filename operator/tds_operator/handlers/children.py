@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 from tds_operator import FIELD_MANAGER
 from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
-from tds_operator.kube import Kube, comparable, is_subset, without_managed_fields
+from tds_operator.kube.client import Kube, comparable, is_subset, without_managed_fields
 
 ObjectKey = tuple[str, str, str, str]
 """apiVersion, kind, namespace ("" when cluster-scoped) and name of one object."""

@@ -33,7 +33,7 @@ from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, controlled_by
 from tds_operator.desired.outputs import OUTPUT_LABEL
 from tds_operator.handlers.objects import REJECTED_STATUSES
-from tds_operator.kube import Kube, KubeError
+from tds_operator.kube.client import Kube, KubeError
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.outputs import clean_room_may_be_removed
 from tds_operator.policy.rules import HubRules

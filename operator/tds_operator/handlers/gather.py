@@ -26,7 +26,7 @@ from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.labels import Manifest
 from tds_operator.desired.trainingjob import dataset_addresses
 from tds_operator.handlers.context import Operator
-from tds_operator.kube import Kube, is_subset
+from tds_operator.kube.client import Kube, is_subset
 from tds_operator.policy.outputs import effective_clause
 from tds_operator.policy.sealing import CleanRoomObservation
 from tds_operator.policy.signatures import signatures_of, verified_stamps

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.children import OwnWrites, key_of
-from tds_operator.kube import without_managed_fields
+from tds_operator.kube.client import without_managed_fields
 
 
 def _version(body: Manifest) -> int | None:

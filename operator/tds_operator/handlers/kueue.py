@@ -40,7 +40,7 @@ from tds_operator.desired.queues import (
 )
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import data_space, known_contracts_of_space
-from tds_operator.kube import Kube, comparable, is_subset
+from tds_operator.kube.client import Kube, comparable, is_subset
 from tds_operator.policy.admissioncheck import (
     holds,
     organisation_gpus,

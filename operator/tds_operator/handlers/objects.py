@@ -16,7 +16,7 @@ from tds_operator.api.dataspace import space_namespace
 from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE
 from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
-from tds_operator.kube import Kube, KubeError, is_subset
+from tds_operator.kube.client import Kube, KubeError, is_subset
 from tds_operator.policy.conditions import condition_changed, timestamp
 from tds_operator.policy.decision import Decision
 

@@ -16,7 +16,7 @@ from tds_operator.desired.outputs import (
     released_claim,
 )
 from tds_operator.handlers.workload import made_for, workload_of
-from tds_operator.kube import Kube, KubeError
+from tds_operator.kube.client import Kube, KubeError
 from tds_operator.policy.rules import HubRules
 
 PVC = ("v1", "PersistentVolumeClaim")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from tds_operator.audit.store import readable_page_names
 from tds_operator.desired.labels import Manifest
-from tds_operator.kube import without_managed_fields
+from tds_operator.kube.client import without_managed_fields
 
 
 def parties(body: Manifest) -> set[str]:

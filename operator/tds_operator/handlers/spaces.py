@@ -41,7 +41,7 @@ from tds_operator.handlers.objects import (
     validation_message,
     write_status,
 )
-from tds_operator.kube import KubeError
+from tds_operator.kube.client import KubeError
 from tds_operator.policy.conditions import is_true, set_decision
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.space import namespace_is_ours, space_may_be_deleted

@@ -23,7 +23,7 @@ from tds_operator.desired.trainingjob import (
     batch_job,
     rendezvous_service,
 )
-from tds_operator.kube import Kube, KubeError
+from tds_operator.kube.client import Kube, KubeError
 from tds_operator.policy.rules import HubRules
 
 

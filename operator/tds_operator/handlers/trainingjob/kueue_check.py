@@ -23,7 +23,7 @@ from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.kueue import WORKLOAD
 from tds_operator.handlers.trainingjob import admission
 from tds_operator.handlers.trainingjob.own_queue import ADMITTED_ON_RECORD
-from tds_operator.kube import KubeError
+from tds_operator.kube.client import KubeError
 from tds_operator.policy.admissioncheck import check_of, holds
 from tds_operator.policy.conditions import timestamp
 from tds_operator.policy.decision import Decision

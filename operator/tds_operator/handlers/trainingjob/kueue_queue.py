@@ -28,7 +28,7 @@ from tds_operator.handlers.trainingjob.own_queue import QUEUE_RECHECK_SECONDS
 from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.handlers.trainingjob.start import CLEAN_ROOM_RECHECK_SECONDS, sealed, start
-from tds_operator.kube import KubeError
+from tds_operator.kube.client import KubeError
 from tds_operator.policy.admissioncheck import holds, queue_position
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.training import must_wait

@@ -1,5 +1,5 @@
 """The only module that talks to the API server: reads, server-side apply, status and deletes
-(the reconcilers' requests through kube_session.py's HTTP session, the rest through kr8s).
+(the reconcilers' requests through kube/session.py's HTTP session, the rest through kr8s).
 
 Every write goes through here, is made with the single field manager `tds-operator`, and is
 counted in `tds_api_writes_total`, which is how tests prove that a converged object costs no write.
@@ -25,7 +25,7 @@ from kubernetes.utils.quantity import parse_quantity
 from tds_operator import FIELD_MANAGER
 from tds_operator.api.resources import BUILTIN_KINDS, RESOURCES, builtin_plural
 from tds_operator.desired.labels import Manifest
-from tds_operator.kube_session import ApiSession
+from tds_operator.kube.session import ApiSession
 from tds_operator.metrics import API_WRITES
 from tds_operator.turns import Turns
 
@@ -153,7 +153,7 @@ class Kube:
     @classmethod
     async def connect_reconcilers(cls, kubeconfig: str | None, in_flight: int) -> Kube:
         """The reconcilers' connection: their requests (all but watches) go through an aiohttp
-        session of its own (kube_session.py), whose cost per request is a fraction of kr8s's;
+        session of its own (kube/session.py), whose cost per request is a fraction of kr8s's;
         `close` it at the end."""
         api = await kr8s.asyncio.api(kubeconfig=kubeconfig)
         return cls(api, in_flight=in_flight, session=ApiSession(api, in_flight))

@@ -21,7 +21,7 @@ from typing import Final
 import httpx
 import kr8s
 
-from tds_operator.kube.client import Kube, KubeError
+from tds_operator.kube import Kube, KubeError
 
 EXIT_OK: Final = 0
 EXIT_REFUSED: Final = 1

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from tds_operator.kube.client import Kube, KubeError
+from tds_operator.kube import Kube, KubeError
 from tds_operator.metrics import LEADER
 from tds_operator.policy.election import (
     RENEW_INTERVAL_SECONDS,

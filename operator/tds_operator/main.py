@@ -17,12 +17,18 @@ from typing import Any
 import kopf
 
 from tds_operator import FIELD_MANAGER, metrics, webhooks
-from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, MODEL_RELEASE, TRAINING_JOB
+from tds_operator.api.compare import is_subset
+from tds_operator.api.resources import (
+    DATA_CONTRACT,
+    DATA_SPACE,
+    MODEL_RELEASE,
+    TRAINING_JOB,
+    Manifest,
+)
 from tds_operator.certs import serving_certificate
 from tds_operator.config import KueueMode, OperatorConfig
 from tds_operator.connection import EXIT_CODES_HELP, Caller
 from tds_operator.desired.admission import space_admission_policies
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.rbac import space_roles
 from tds_operator.desired.webhook_client import WEBHOOK_CONFIGURATION
 from tds_operator.election import LeaderElector
@@ -38,7 +44,7 @@ from tds_operator.handlers.trainingjob.kueue_check import ContractCheck
 from tds_operator.handlers.trainingjob.kueue_queue import KueueQueue
 from tds_operator.handlers.trainingjob.own_queue import OwnQueue
 from tds_operator.handlers.trainingjob.spine import TrainingJobReconciler
-from tds_operator.kube.client import Kube, KubeError, is_subset
+from tds_operator.kube import Kube, KubeError
 from tds_operator.local_webhooks import LocalWebhooks
 from tds_operator.signing_key import SigningKeyUnusable, ensure_signing_key
 from tds_operator.takeover import keep_indexes_warm, stand_by, take_the_lead

@@ -13,7 +13,7 @@ import secrets
 from typing import Final
 
 from tds_operator.desired.labels import managed_labels
-from tds_operator.kube.client import Kube, KubeError
+from tds_operator.kube import Kube, KubeError
 
 SIGNING_KEY_SECRET: Final = "tds-operator-signing-key"
 SIGNING_KEY_FIELD: Final = "key"

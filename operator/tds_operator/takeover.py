@@ -12,7 +12,7 @@ import httpx
 
 from tds_operator.handlers import watches
 from tds_operator.handlers.context import Operator
-from tds_operator.kube.client import KubeError
+from tds_operator.kube import KubeError
 
 logger = logging.getLogger(__name__)
 

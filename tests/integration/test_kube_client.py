@@ -10,7 +10,7 @@ import kr8s.asyncio
 import pytest
 
 from bench.hubkit.hub import hub_kubeconfig
-from tds_operator.kube.client import Kube, KubeError
+from tds_operator.kube import Kube, KubeError
 from tds_operator.kube.session import ApiSession
 
 pytestmark = pytest.mark.integration

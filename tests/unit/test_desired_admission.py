@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from tds_operator.api.resources import Manifest
 from tds_operator.desired.admission import (
     CLAIMS_POLICY,
     PODS_POLICY,
     SERVICES_POLICY,
     space_admission_policies,
 )
-from tds_operator.desired.labels import SPACE_LABEL, Manifest
+from tds_operator.desired.labels import SPACE_LABEL
 from tds_operator.policy.rules import HubRules
 
 pytestmark = pytest.mark.unit

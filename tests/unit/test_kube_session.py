@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tds_operator.kube.client import Kube, KubeError
+from tds_operator.kube import Kube, KubeError
 from tds_operator.kube.session import ApiSession
 
 pytestmark = pytest.mark.unit

@@ -18,7 +18,7 @@ from tds_operator.connection import (
     explain,
     no_cluster,
 )
-from tds_operator.kube.client import KubeError
+from tds_operator.kube import KubeError
 from tds_operator.plugin import cli, completion, report
 
 pytestmark = pytest.mark.unit

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tds_operator.handlers.queue import ReconcileQueue
-from tds_operator.kube.client import URGENT_REQUESTS
+from tds_operator.kube import URGENT_REQUESTS
 from tds_operator.policy.contract import ends_now, validity_passed
 
 pytestmark = pytest.mark.unit

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tds_operator import API_VERSION
+from tds_operator.api.resources import Manifest
 from tds_operator.audit.chain import (
     AuditEntry,
     AuditEvent,
@@ -34,10 +35,9 @@ from tds_operator.audit.chain import (
 from tds_operator.desired.labels import (
     CONTRACT_LABEL,
     CONTRACT_UID_LABEL,
-    Manifest,
     managed_labels,
 )
-from tds_operator.kube.client import Kube, KubeError
+from tds_operator.kube import Kube, KubeError
 from tds_operator.metrics import LEDGER_APPENDS, count_ledger_failure
 from tds_operator.turns import Turns
 

@@ -13,7 +13,7 @@ from tds_operator import API_VERSION
 from tds_operator.audit.chain import VerifyResult, verify_encoded
 from tds_operator.audit.store import AuditLedger
 from tds_operator.connection import EXIT_NOT_FOUND, Caller, Failure, connect, explain
-from tds_operator.kube.client import Kube
+from tds_operator.kube import Kube
 
 
 async def verify_command(

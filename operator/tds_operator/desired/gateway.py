@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from tds_operator import GROUP
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, VolumeSource, space_namespace
+from tds_operator.api.resources import Manifest
 from tds_operator.desired.cleanroom import (
     DatasetEndpoint,
     bounded_name,
@@ -28,7 +29,6 @@ from tds_operator.desired.cleanroom import (
     dataset_endpoints,
 )
 from tds_operator.desired.grants import DATASET_RESOURCE, DATASETS_AUDIENCE, granted_datasets
-from tds_operator.desired.labels import Manifest
 from tds_operator.policy.rules import HubRules
 
 GATEWAY_PREFIX = "tds-gw-"

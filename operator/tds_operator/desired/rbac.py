@@ -11,7 +11,8 @@ admission policies (desired/admission.py). Members read, and do not see Secrets.
 from __future__ import annotations
 
 from tds_operator import GROUP
-from tds_operator.desired.labels import Manifest, managed_labels
+from tds_operator.api.resources import Manifest
+from tds_operator.desired.labels import managed_labels
 
 OWNER_ROLE = "tds-space-owner"
 MEMBER_ROLE = "tds-space-member"

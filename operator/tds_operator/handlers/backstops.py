@@ -16,9 +16,9 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.resources import Manifest
 from tds_operator.api.trainingjob import FINISHED_PHASES, TrainingJob, TrainingJobSpec
 from tds_operator.desired.isolation import GPU_RESOURCE
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.workload import Workload, made_for
 from tds_operator.policy.backstop import gpus_held, shared_deadlines
 from tds_operator.policy.enforcement import LiveBudget

@@ -13,7 +13,7 @@ from tds_operator.handlers.children import ChildIndex, OwnWrites
 from tds_operator.handlers.known_spaces import SpaceIndex
 from tds_operator.handlers.parties import ContractIndex
 from tds_operator.handlers.queue import ReconcileQueue
-from tds_operator.kube.client import Kube
+from tds_operator.kube import Kube
 from tds_operator.policy.contract import ends_now
 from tds_operator.policy.rules import HubRules
 

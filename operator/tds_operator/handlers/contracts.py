@@ -26,13 +26,12 @@ from tds_operator.api.datacontract import (
     DataContract,
     DataContractStatus,
 )
-from tds_operator.api.resources import DATA_CONTRACT
+from tds_operator.api.resources import DATA_CONTRACT, Manifest
 from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
 from tds_operator.audit.events import grant_event, phase_event, stamp_events
 from tds_operator.audit.store import LedgerBroken
 from tds_operator.audit.usage import contract_usage, job_load, jobs_in_flight
 from tds_operator.desired.grants import grant_details, granted_datasets
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.cleanroom import CleanRoom
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import ContractInputs, contract_inputs

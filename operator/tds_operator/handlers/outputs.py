@@ -5,8 +5,8 @@ very PersistentVolume the job wrote to a claim in the consumer's namespace.
 
 from __future__ import annotations
 
+from tds_operator.api.resources import Manifest
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.outputs import (
     MANIFEST_LABEL,
     manifest_pod,
@@ -16,7 +16,7 @@ from tds_operator.desired.outputs import (
     released_claim,
 )
 from tds_operator.handlers.workload import made_for, workload_of
-from tds_operator.kube.client import Kube, KubeError
+from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.rules import HubRules
 
 PVC = ("v1", "PersistentVolumeClaim")

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
-from tds_operator.kube.client import URGENT_REQUESTS
+from tds_operator.kube import URGENT_REQUESTS
 from tds_operator.metrics import (
     QUEUE_ADDS,
     QUEUE_DEPTH,

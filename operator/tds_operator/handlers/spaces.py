@@ -21,9 +21,9 @@ from tds_operator.api.dataspace import (
     DataSpaceStatus,
     space_namespace,
 )
-from tds_operator.api.resources import DATA_SPACE, RBAC
+from tds_operator.api.resources import DATA_SPACE, RBAC, Manifest
 from tds_operator.audit.store import readable_page_names
-from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
+from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
 from tds_operator.desired.space import (
     space_children,
     space_ledger_access,
@@ -41,7 +41,7 @@ from tds_operator.handlers.objects import (
     validation_message,
     write_status,
 )
-from tds_operator.kube.client import KubeError
+from tds_operator.kube import KubeError
 from tds_operator.policy.conditions import is_true, set_decision
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.space import namespace_is_ours, space_may_be_deleted

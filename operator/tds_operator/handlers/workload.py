@@ -10,10 +10,10 @@ import asyncio
 from collections.abc import Mapping
 
 from tds_operator import API_VERSION
-from tds_operator.api.resources import TRAINING_JOB
+from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob, of_contract
 from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
-from tds_operator.desired.labels import Manifest, controlled_by
+from tds_operator.desired.labels import controlled_by
 from tds_operator.desired.outputs import MANIFEST_LABEL, with_output_volume
 from tds_operator.desired.queues import queued_batch_job
 from tds_operator.desired.trainingjob import (
@@ -23,7 +23,7 @@ from tds_operator.desired.trainingjob import (
     batch_job,
     rendezvous_service,
 )
-from tds_operator.kube.client import Kube, KubeError
+from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.rules import HubRules
 
 

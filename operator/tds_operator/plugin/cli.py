@@ -24,7 +24,7 @@ from tds_operator.connection import (
     connect,
     explain,
 )
-from tds_operator.kube.client import Kube
+from tds_operator.kube import Kube
 from tds_operator.plugin import commands, completion, report
 
 EPILOG = f"""examples:

@@ -25,7 +25,7 @@ from tds_operator.connection import (
     Failure,
     explain,
 )
-from tds_operator.kube.client import Kube, KubeError
+from tds_operator.kube import Kube, KubeError
 from tds_operator.plugin import report
 
 CONTRACT = "DataContract"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB
+from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import (
     ADMITTED,
     DELETED,
@@ -16,7 +16,6 @@ from tds_operator.api.trainingjob import (
 )
 from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.audit.events import job_end_event
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.objects import remove_finalizer
 from tds_operator.handlers.trainingjob.metering import usage_entry

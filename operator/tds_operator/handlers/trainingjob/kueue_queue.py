@@ -16,10 +16,9 @@ from __future__ import annotations
 import logging
 
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.resources import DATA_CONTRACT, KUEUE_VISIBILITY, PENDING_WORKLOADS
+from tds_operator.api.resources import DATA_CONTRACT, KUEUE_VISIBILITY, PENDING_WORKLOADS, Manifest
 from tds_operator.api.trainingjob import ADMITTED, ADMITTED_REASON, CLEAN_ROOM_READY, TrainingJob
 from tds_operator.audit.usage import admitted_jobs
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.queues import CLEAN_ROOM_QUEUE
 from tds_operator.handlers.kueue import ensure_queues, why_queued, workload_of_job
 from tds_operator.handlers.trainingjob import admission
@@ -28,7 +27,7 @@ from tds_operator.handlers.trainingjob.own_queue import QUEUE_RECHECK_SECONDS
 from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.handlers.trainingjob.start import CLEAN_ROOM_RECHECK_SECONDS, sealed, start
-from tds_operator.kube.client import KubeError
+from tds_operator.kube import KubeError
 from tds_operator.policy.admissioncheck import holds, queue_position
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.training import must_wait

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tds_operator.api.resources import DATA_CONTRACT
+from tds_operator.api.resources import DATA_CONTRACT, Manifest
 from tds_operator.api.rfc3339 import parse
 from tds_operator.api.trainingjob import OutputState, OutputStatus, TrainingJob
 from tds_operator.audit.chain import AuditEntry, AuditEvent
@@ -23,7 +23,6 @@ from tds_operator.audit.events import (
     output_steps,
     recorded_output_state,
 )
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.outputs import output_claim_name
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.trainingjob.parts import JobParts

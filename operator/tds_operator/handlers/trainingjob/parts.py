@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tds_operator.api.resources import TRAINING_JOB
+from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.audit.events import job_key
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.backstops import Backstops
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.outputs import OutputVolume

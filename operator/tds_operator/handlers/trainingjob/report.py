@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tds_operator.api.resources import TRAINING_JOB
+from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import (
     FINISHED,
     QUEUED,
@@ -15,7 +15,6 @@ from tds_operator.api.trainingjob import (
     TrainingJobPhase,
     TrainingJobStatus,
 )
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.objects import record_event, write_status
 from tds_operator.handlers.trainingjob.parts import JobParts, key_of

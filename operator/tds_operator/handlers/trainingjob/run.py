@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.resources import TRAINING_JOB
+from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import JOB_LOST, TrainingJob
 from tds_operator.audit.chain import AuditEntry
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.trainingjob.end import finish, stop
 from tds_operator.handlers.trainingjob.metering import (

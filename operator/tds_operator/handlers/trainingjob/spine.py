@@ -18,9 +18,8 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from tds_operator import API_VERSION
-from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB
+from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.objects import ensure_finalizer, validation_message
 from tds_operator.handlers.trainingjob.end import delete, deny, stop_unless_done

@@ -4,8 +4,8 @@ GPUs counted into the shared second at which its contract's budget runs out."""
 from __future__ import annotations
 
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.resources import Manifest
 from tds_operator.api.trainingjob import CLEAN_ROOM_READY, TrainingJob
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.gather import clean_room_inputs
 from tds_operator.handlers.trainingjob.metering import budget_of

@@ -25,13 +25,11 @@ from tds_operator.api.resources import (
     TRAINING_JOB,
     Manifest,
 )
-from tds_operator.certs import serving_certificate
 from tds_operator.config import KueueMode, OperatorConfig
 from tds_operator.connection import EXIT_CODES_HELP, Caller
 from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
 from tds_operator.desired.webhook_client import WEBHOOK_CONFIGURATION
-from tds_operator.election import LeaderElector
 from tds_operator.handlers import watches
 from tds_operator.handlers.child_watches import ChildWatches
 from tds_operator.handlers.context import Operator
@@ -45,9 +43,11 @@ from tds_operator.handlers.trainingjob.kueue_queue import KueueQueue
 from tds_operator.handlers.trainingjob.own_queue import OwnQueue
 from tds_operator.handlers.trainingjob.spine import TrainingJobReconciler
 from tds_operator.kube import Kube, KubeError
-from tds_operator.local_webhooks import LocalWebhooks
-from tds_operator.signing_key import SigningKeyUnusable, ensure_signing_key
-from tds_operator.takeover import keep_indexes_warm, stand_by, take_the_lead
+from tds_operator.process.certs import serving_certificate
+from tds_operator.process.election import LeaderElector
+from tds_operator.process.local_webhooks import LocalWebhooks
+from tds_operator.process.signing_key import SigningKeyUnusable, ensure_signing_key
+from tds_operator.process.takeover import keep_indexes_warm, stand_by, take_the_lead
 
 logger = logging.getLogger(__name__)
 

@@ -38,7 +38,6 @@ PENDING = {
     "handlers/cleanroom.py:converge",
     "handlers/releases.py",
     "handlers/releases.py:__call__",
-    "process/main.py",
     "process/main.py:start",
     "plugin/cli.py:build_parser",
     "policy/enforcement.py",

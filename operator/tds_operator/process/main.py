@@ -17,14 +17,7 @@ from typing import Any
 import kopf
 
 from tds_operator import FIELD_MANAGER, metrics, webhooks
-from tds_operator.api.compare import is_subset
-from tds_operator.api.resources import (
-    DATA_CONTRACT,
-    DATA_SPACE,
-    MODEL_RELEASE,
-    TRAINING_JOB,
-    Manifest,
-)
+from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, MODEL_RELEASE, TRAINING_JOB
 from tds_operator.config import KueueMode, OperatorConfig
 from tds_operator.connection import EXIT_CODES_HELP, Caller
 from tds_operator.desired.admission import space_admission_policies
@@ -42,9 +35,10 @@ from tds_operator.handlers.trainingjob.kueue_check import ContractCheck
 from tds_operator.handlers.trainingjob.kueue_queue import KueueQueue
 from tds_operator.handlers.trainingjob.own_queue import OwnQueue
 from tds_operator.handlers.trainingjob.spine import TrainingJobReconciler
-from tds_operator.kube import Kube, KubeError
+from tds_operator.kube import Kube
 from tds_operator.process.certs import serving_certificate
 from tds_operator.process.election import LeaderElector
+from tds_operator.process.install import ensure_installed, ensure_namespace
 from tds_operator.process.local_webhooks import LocalWebhooks
 from tds_operator.process.signing_key import SigningKeyUnusable, ensure_signing_key
 from tds_operator.process.takeover import keep_indexes_warm, stand_by, take_the_lead
@@ -84,55 +78,6 @@ def webhook_server(config: OperatorConfig) -> tuple[kopf.WebhookServer, LocalWeb
         cadata=certificate.ca_pem,
     )
     return server, LocalWebhookAddress(f"https://{host}:{config.webhook_port}", certificate.ca_pem)
-
-
-def _content(manifest: Manifest) -> Manifest:
-    """What an installed object must have: all but its identity (Helm labels what it installs)."""
-    return {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
-
-
-async def ensure_installed(kube: Kube, manifests: list[Manifest]) -> None:
-    """Cluster objects the Helm chart installs and a local run makes: the ClusterRoles spaces
-    bind, the admission policies of the spaces.
-
-    The chart's operator may only read them: if one is missing or says something else, it stops
-    with the reason.
-    """
-    for manifest in manifests:
-        kind, name = manifest["kind"], manifest["metadata"]["name"]
-        live = await kube.get(manifest["apiVersion"], kind, name)
-        if live is not None and is_subset(_content(manifest), live):
-            continue
-        try:
-            await kube.apply(manifest)
-        except KubeError as error:
-            if error.status != 403:
-                raise
-            state = "missing" if live is None else "not what this operator expects"
-            raise kopf.PermanentError(
-                f"{kind} {name} is {state} and the operator may not write it: "
-                "install the tds-operator chart of this operator's version "
-                "with the operator's hub rules"
-            ) from None
-
-
-async def ensure_namespace(kube: Kube, name: str) -> None:
-    """The operator's own namespace (it holds the audit ledgers and its key); created on a local
-    run. A namespace that a DataSpace holds is refused: its owners could rewrite the ledgers."""
-    live = await kube.get("v1", "Namespace", name)
-    if live is None:
-        await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        return
-    spaces = [
-        ref.get("name")
-        for ref in live["metadata"].get("ownerReferences") or []
-        if ref.get("kind") == DATA_SPACE
-    ]
-    if spaces:
-        raise kopf.PermanentError(
-            f"namespace {name} belongs to DataSpace {spaces[0]}, whose owners administer it: "
-            "install the operator in a namespace of its own (TDS_NAMESPACE, helm --namespace)"
-        )
 
 
 class NoDiffBase(kopf.DiffBaseStorage):

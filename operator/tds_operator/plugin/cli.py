@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import TextIO, get_args
 
 from tds_operator.api.datacontract import Purpose
-from tds_operator.audit.verify import verify_ledger
 from tds_operator.connection import (
     EXIT_CODES_HELP,
     EXIT_REFUSED,
@@ -26,6 +25,7 @@ from tds_operator.connection import (
 )
 from tds_operator.kube import Kube
 from tds_operator.plugin import commands, completion, report
+from tds_operator.plugin.verify import verify_ledger
 
 EPILOG = f"""examples:
   kubectl tds propose sgcc-to-cmcc-load --provider sgcc --consumer cmcc \\

@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     config = OperatorConfig.from_environment()
     if args.command == "audit":
-        from tds_operator.audit.verify import verify_command
+        from tds_operator.plugin.verify import verify_command
 
         caller = Caller(args.kubeconfig or config.kubeconfig, args.context)
         return asyncio.run(verify_command(caller, config.namespace, args.contract))

@@ -25,7 +25,6 @@ from tds_operator.api.resources import (
     Manifest,
 )
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.audit.events import job_key
 from tds_operator.config import KueueMode
 from tds_operator.desired.cleanroom import CLEAN_ROOM_PREFIX, clean_room_namespace
 from tds_operator.desired.isolation import GPU_RESOURCE
@@ -41,6 +40,7 @@ from tds_operator.desired.queues import (
 )
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import data_space, known_contracts_of_space
+from tds_operator.handlers.queue import queue_key
 from tds_operator.kube import Kube
 from tds_operator.policy.admissioncheck import (
     holds,
@@ -145,4 +145,4 @@ async def why_queued(op: Operator, job: TrainingJob, workload: Manifest | None) 
 async def workload_changed(name: str, namespace: str | None, memo: Operator, **_: Any) -> None:
     """A Kueue Workload changed: answer its contract check if it is a clean room's."""
     if memo.kueue and (namespace or "").startswith(CLEAN_ROOM_PREFIX):
-        memo.enqueue(WORKLOAD, job_key(namespace or "", name))
+        memo.enqueue(WORKLOAD, queue_key(namespace or "", name))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from tds_operator.api.resources import TRAINING_JOB, Manifest
-from tds_operator.audit.events import job_key
 from tds_operator.handlers.backstops import Backstops
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.outputs import OutputVolume
+from tds_operator.handlers.queue import queue_key
 from tds_operator.handlers.workload import Workload
 
 
@@ -26,7 +26,7 @@ class JobParts:
 def key_of(body: Manifest) -> str:
     """The queue key of a TrainingJob."""
     metadata = body["metadata"]
-    return job_key(metadata["namespace"], metadata["name"])
+    return queue_key(metadata["namespace"], metadata["name"])
 
 
 def enqueue_job(op: Operator, body: Manifest, *, new: bool = False) -> None:

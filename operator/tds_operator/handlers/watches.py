@@ -31,9 +31,9 @@ from tds_operator.desired.outputs import MANIFEST_LABEL
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.children import key_of
 from tds_operator.handlers.context import Operator
+from tds_operator.handlers.contract_index import change_reaches_spaces, parties
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
-from tds_operator.handlers.parties import change_reaches_spaces, parties
 from tds_operator.handlers.queue import queue_key
 from tds_operator.policy.backstop import deadline_of
 from tds_operator.policy.contract import TERMINAL_PHASES

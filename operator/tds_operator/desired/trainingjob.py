@@ -40,7 +40,7 @@ COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-ind
 # The Job controller labels each pod of an Indexed Job with its index.
 COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 # The only nameserver clean-room pods are given: their own loopback, where nothing answers unless
-# the workload itself does, so a name lookup fails at once and never leaves the pod.
+# the job's own code does, so a name lookup fails at once and never leaves the pod.
 NO_RESOLVER = "127.0.0.1"
 SCRATCH_MOUNT = "/tmp"
 TERMINATION_LOG = "/dev/termination-log"

@@ -185,7 +185,7 @@ def budget_outcome(
 
 def worker_failure(pods: Iterable[LiveObject]) -> str:
     """The first worker that exited with an error: its index, exit code and a reason from
-    TERMINATION_REASONS. Nothing the workload wrote (its termination message) is ever copied:
+    TERMINATION_REASONS. Nothing the job's code wrote (its termination message) is ever copied:
     the consumer reads this text, and the clean room holds the provider's data."""
     for pod in pods:
         for container in (pod.get("status") or {}).get("containerStatuses") or []:

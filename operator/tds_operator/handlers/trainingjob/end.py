@@ -55,8 +55,8 @@ async def stop(
     recorded; meter them to this instant, record and report the stop."""
     body = report.body
     gpus_per_worker = int((body.get("spec") or {}).get("gpusPerWorker", 1))
-    pods = await parts.workload.pods(body) if pods is None else pods
-    ended = await parts.workload.stop(body, pods)
+    pods = await parts.batch_run.pods(body) if pods is None else pods
+    ended = await parts.batch_run.stop(body, pods)
     # Metered to the moment its pods were deleted: they ran until then, or until the finish
     # their deletes show (held by the metering finalizer) if they ended sooner (the Job
     # controller may delete them first, while the API calls of the stop are slow).
@@ -71,9 +71,9 @@ async def stop_unless_done(
     completed before the contract ended (while no operator looked at the job): then it
     Succeeded."""
     body = report.body
-    pods = await parts.workload.pods(body)
+    pods = await parts.batch_run.pods(body)
     # A worker still running has not completed: the common stop reads no batch Job.
-    batch = None if running_workers(pods) else await parts.workload.batch_job(body)
+    batch = None if running_workers(pods) else await parts.batch_run.batch_job(body)
     now = utcnow()
     ended = contract_ended_at(contract, now)
     done = None if batch is None else succeeded_by(batch, pods, ended)
@@ -120,10 +120,10 @@ async def finish(
     # Written before the pods go: their metering finalizer holds them until the end is on the
     # record and in the status.
     await report.write()
-    await parts.workload.release_pods(body)
+    await parts.batch_run.release_pods(body)
     # The rendezvous Service holds no GPU, but a cluster IP, of a range a hub may run out
     # of: it goes once the end is recorded, however the job ended.
-    await parts.workload.remove_rendezvous(body)
+    await parts.batch_run.remove_rendezvous(body)
     if _has_output(body):
         # The output is listed into its manifest, then Quarantined (output.keep_output).
         report.wake(TRAINING_JOB, key_of(body))
@@ -145,9 +145,9 @@ async def delete(parts: JobParts, report: JobReport) -> None:
     body, status = report.body, report.body.get("status") or {}
     if status.get("phase") not in FINISHED_PHASES and status.get("job"):
         await stop(parts, report, Decision.deny(DELETED, "the TrainingJob was deleted"))
-    await parts.workload.stop_workers(body)
-    await parts.workload.release_pods(body)
-    await parts.workload.remove_rendezvous(body)
+    await parts.batch_run.stop_workers(body)
+    await parts.batch_run.release_pods(body)
+    await parts.batch_run.remove_rendezvous(body)
     if await parts.outputs.claim(body) is not None:
         await discard_output(parts, report, OUTPUT_JOB_DELETED)
     # Reported while the object is still there; its queue is woken once it is gone.

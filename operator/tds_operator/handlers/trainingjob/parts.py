@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.handlers.backstops import Backstops
+from tds_operator.handlers.batch_run import BatchRun
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.outputs import OutputVolume
 from tds_operator.handlers.queue import queue_key
-from tds_operator.handlers.workload import Workload
 
 
 class JobParts:
@@ -18,8 +18,8 @@ class JobParts:
     def __init__(self, op: Operator, queue: str | None = None) -> None:
         self.op = op
         self.kube = op.kube
-        self.workload = Workload(op.kube, queue=queue)
-        self.backstops = Backstops(self.workload)
+        self.batch_run = BatchRun(op.kube, queue=queue)
+        self.backstops = Backstops(self.batch_run)
         self.outputs = OutputVolume(op.kube, op.rules)
 
 

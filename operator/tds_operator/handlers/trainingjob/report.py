@@ -126,7 +126,7 @@ class JobReport:
         for kind, key, new in wakes:
             self.parts.op.enqueue(kind, key, new=new)
         for contract in dict.fromkeys(queues):
-            for sibling in await self.parts.workload.contract_jobs_in_phase(contract, "Queued"):
+            for sibling in await self.parts.batch_run.contract_jobs_in_phase(contract, "Queued"):
                 self.parts.op.enqueue(TRAINING_JOB, key_of(sibling))
 
     async def write(self) -> None:

@@ -49,14 +49,14 @@ async def start(
         # Its GPUs add to those its siblings' batch Jobs hold: the budget runs out that much
         # sooner, for every one of them; no sibling starts meanwhile.
         now = utcnow()
-        jobs = await parts.workload.contract_jobs(name)
+        jobs = await parts.batch_run.contract_jobs(name)
         budget = await budget_of(parts, contract, jobs, now)
         batches = await parts.backstops.batch_jobs(name)
         gpus = parts.backstops.gpus(batches, budget) + job.spec.total_gpus
         not_after = contract.spec.validity.not_after
         left = budget.gpu_seconds_left
         deadline = remaining_seconds(job.spec, left, gpus, not_after, now, now)
-        batch = await parts.workload.start(job, parts.op.rules, deadline, datasets, claim)
+        batch = await parts.batch_run.start(job, parts.op.rules, deadline, datasets, claim)
         siblings = [sibling for sibling, _ in jobs]
         await parts.backstops.align(contract, siblings, batches, gpus, budget, now)
     return decision, batch

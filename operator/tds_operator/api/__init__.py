@@ -1,4 +1,5 @@
-"""pydantic models of the three kinds: the single source of truth for crds/."""
+"""pydantic models of the four kinds, their condition types and reasons: the single source of
+truth for crds/ and the CRD reference."""
 
 from tds_operator.api.common import (
     Condition,

@@ -1,5 +1,6 @@
-"""The only package that talks to the API server; the rest of the operator imports its client
-from here.
+"""The only package that talks to the API server: the client (`client.py`) and its verbs
+(`reads.py`, `writes.py`), its transport (`transport.py`), the reconcilers' HTTP session
+(`session.py`). The rest of the operator imports `Kube` and `KubeError` from here.
 
 - `client.py`: `Kube`, one connection with exactly the requests the operator makes;
   `reads.py` and `writes.py` are its verbs, every write counted in `tds_api_writes_total`.

@@ -125,7 +125,6 @@ LEDGER_VERIFICATION_FAILURES = Counter(
 )
 
 CONTRACT_PHASES: tuple[str, ...] = get_args(ContractPhase)
-JOB_STATES = ("queued", "running")
 
 # Every labelled series of each contract, so that all of them go with the contract.
 _contract_series: dict[str, set[tuple[MetricWrapperBase, tuple[str, ...]]]] = {}

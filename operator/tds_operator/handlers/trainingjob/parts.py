@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tds_operator.api.resources import TRAINING_JOB, Manifest
+from tds_operator.api.resources import Manifest
 from tds_operator.handlers.backstops import Backstops
 from tds_operator.handlers.batch_run import BatchRun
 from tds_operator.handlers.context import Operator
@@ -27,8 +27,3 @@ def key_of(body: Manifest) -> str:
     """The queue key of a TrainingJob."""
     metadata = body["metadata"]
     return queue_key(metadata["namespace"], metadata["name"])
-
-
-def enqueue_job(op: Operator, body: Manifest, *, new: bool = False) -> None:
-    """Reconcile the TrainingJob `body` (again) now."""
-    op.enqueue(TRAINING_JOB, key_of(body), new=new)

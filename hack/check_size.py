@@ -40,7 +40,6 @@ PENDING = {
     "handlers/releases.py:__call__",
     "process/main.py:start",
     "plugin/cli.py:build_parser",
-    "policy/enforcement.py",
     "webhooks.py",
     "webhooks.py:admit_release",
 }

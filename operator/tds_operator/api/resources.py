@@ -3,6 +3,7 @@ served, and the type of a manifest."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,8 @@ from tds_operator import GROUP, VERSION
 
 Manifest = dict[str, Any]
 """A Kubernetes object as the API server reads and writes it: a JSON object."""
+LiveObject = Mapping[str, Any]
+"""An object as the API server returned it; only read."""
 
 DATA_SPACE = "DataSpace"
 DATA_CONTRACT = "DataContract"

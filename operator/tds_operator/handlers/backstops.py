@@ -21,7 +21,7 @@ from tds_operator.api.trainingjob import FINISHED_PHASES, TrainingJob, TrainingJ
 from tds_operator.desired.isolation import GPU_RESOURCE
 from tds_operator.handlers.batch_run import BatchRun, made_for
 from tds_operator.policy.backstop import gpus_held, shared_deadlines
-from tds_operator.policy.enforcement import LiveBudget
+from tds_operator.policy.metering import LiveBudget
 
 
 class Backstops:

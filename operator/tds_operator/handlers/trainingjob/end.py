@@ -23,13 +23,8 @@ from tds_operator.handlers.trainingjob.output import OUTPUT_JOB_DELETED, discard
 from tds_operator.handlers.trainingjob.parts import JobParts, key_of
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.enforcement import (
-    contract_ended_at,
-    gpu_seconds,
-    running_workers,
-    start_time,
-    succeeded_by,
-)
+from tds_operator.policy.enforcement import contract_ended_at, start_time, succeeded_by
+from tds_operator.policy.metering import gpu_seconds, running_workers
 
 
 def deny(report: JobReport, decision: Decision) -> None:

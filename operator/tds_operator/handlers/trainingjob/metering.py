@@ -14,7 +14,7 @@ from tds_operator.audit.usage import usage_by_job
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.trainingjob.parts import JobParts, key_of
 from tds_operator.handlers.trainingjob.report import JobReport
-from tds_operator.policy.enforcement import LiveBudget, live_budget, usage_due
+from tds_operator.policy.metering import LiveBudget, live_budget, usage_due
 
 ContractJobs = list[tuple[Manifest, list[Manifest]]]
 """The contract's TrainingJobs, each with its pods."""

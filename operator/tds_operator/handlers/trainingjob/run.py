@@ -29,20 +29,14 @@ from tds_operator.handlers.trainingjob.parts import JobParts, key_of
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.handlers.trainingjob.start import CLEAN_ROOM_RECHECK_SECONDS, start
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.enforcement import (
-    LiveBudget,
-    batch_outcome,
-    budget_exhausted,
-    gpu_seconds,
-    running_workers,
-    start_time,
-)
+from tds_operator.policy.enforcement import batch_outcome, start_time
 from tds_operator.policy.job_run import (
     WAKE_MARGIN_SECONDS,
     MeterInputs,
     MeterStep,
     decide_metering,
 )
+from tds_operator.policy.metering import LiveBudget, budget_exhausted, gpu_seconds, running_workers
 
 
 async def run(

@@ -13,7 +13,7 @@ from tds_operator.handlers.trainingjob.output import open_output
 from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.enforcement import remaining_seconds
+from tds_operator.policy.metering import remaining_seconds
 from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean_room
 
 # While the clean room is not sealed yet, look again this soon (the contract's status changing,

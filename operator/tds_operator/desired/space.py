@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tds_operator.api.common import Subject
 from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.resources import Manifest
+from tds_operator.api.subject import Subject
 from tds_operator.desired.isolation import (
     DEFAULT_DENY_POLICY,
     DNS_POLICY,

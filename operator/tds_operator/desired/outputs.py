@@ -4,9 +4,10 @@ consumer's namespace, and the provider owners' access to review a release. Pure.
 from __future__ import annotations
 
 from tds_operator import GROUP
+from tds_operator.api.output import OUTPUT_MOUNT
 from tds_operator.api.resources import MODEL_RELEASES, Manifest
 from tds_operator.api.subject import Subject
-from tds_operator.api.trainingjob import OUTPUT_MOUNT, TrainingJob
+from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import clean_room_namespace
 from tds_operator.desired.labels import managed_labels
 from tds_operator.desired.trainingjob import NO_RESOLVER, TERMINATION_LOG, training_labels

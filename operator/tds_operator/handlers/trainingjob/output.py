@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tds_operator.api.output import OutputState, OutputStatus
 from tds_operator.api.resources import DATA_CONTRACT, Manifest
 from tds_operator.api.rfc3339 import parse
-from tds_operator.api.trainingjob import OutputState, OutputStatus, TrainingJob
+from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.audit.events import (
     MANIFEST_BYTES_FIELD,

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tds_operator.api.output import OutputStatus
 from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import (
     FINISHED,
     QUEUED,
     RUNNING_REASON,
-    OutputStatus,
     TrainingJobPhase,
     TrainingJobStatus,
 )

@@ -35,7 +35,6 @@ PENDING = {
     "handlers/cleanroom.py:converge",
     "handlers/releases.py",
     "handlers/releases.py:__call__",
-    "process/main.py:start",
     "plugin/cli.py:build_parser",
     "webhooks.py",
     "webhooks.py:admit_release",

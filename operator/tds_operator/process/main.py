@@ -94,6 +94,24 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
+async def _start_queues(memo: Operator, kube: Kube) -> None:
+    """A reconcile queue per kind (and for Kueue's Workloads when TrainingJobs queue in Kueue)."""
+    config = memo.config
+    memo.queues[DATA_SPACE] = ReconcileQueue(
+        DATA_SPACE, SpaceReconciler(memo), workers=config.space_workers
+    )
+    memo.queues[DATA_CONTRACT] = ReconcileQueue(
+        DATA_CONTRACT, ContractReconciler(memo), urgent=memo.contract_ends_now
+    )
+    memo.kueue = await uses_kueue(kube, config.kueue)
+    logger.info("TrainingJobs queue in %s", "Kueue" if memo.kueue else "the operator's own queue")
+    jobs = TrainingJobReconciler(memo, KueueQueue() if memo.kueue else OwnQueue())
+    memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, jobs, workers=8, urgent=memo.job_due)
+    if memo.kueue:
+        memo.queues[WORKLOAD] = ReconcileQueue(WORKLOAD, ContractCheck(memo))
+    memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
+
+
 async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> None:
     """Configure kopf, connect, install the roles and policies of spaces, start the reconcilers."""
     # Handlers are level-based and keep no state in the objects: kopf only delivers events.
@@ -119,19 +137,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     except SigningKeyUnusable as error:
         raise kopf.PermanentError(str(error)) from None
     memo.connect(kube, signing_key)
-    memo.queues[DATA_SPACE] = ReconcileQueue(
-        DATA_SPACE, SpaceReconciler(memo), workers=config.space_workers
-    )
-    memo.queues[DATA_CONTRACT] = ReconcileQueue(
-        DATA_CONTRACT, ContractReconciler(memo), urgent=memo.contract_ends_now
-    )
-    memo.kueue = await uses_kueue(kube, config.kueue)
-    logger.info("TrainingJobs queue in %s", "Kueue" if memo.kueue else "the operator's own queue")
-    jobs = TrainingJobReconciler(memo, KueueQueue() if memo.kueue else OwnQueue())
-    memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, jobs, workers=8, urgent=memo.job_due)
-    if memo.kueue:
-        memo.queues[WORKLOAD] = ReconcileQueue(WORKLOAD, ContractCheck(memo))
-    memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
+    await _start_queues(memo, kube)
     # The queues fill from the watches on every replica; only the leader's run them.
     memo.elector = LeaderElector(
         # Its own client: a renewal must not wait behind the reconciles' requests in flight.

@@ -39,8 +39,10 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (needs network access 
 	rm -rf .lockenv
 
 .PHONY: lint
-lint: venv ## Ruff lint and format check, mypy --strict, import layering, shellcheck of hack/, the docs site built strict.
+lint: venv ## Ruff lint (complexity included) and format check, size limits, mypy --strict, import layering, shellcheck of hack/, the docs site built strict.
 	$(BIN)/ruff check .
+	$(BIN)/python hack/check_size.py operator/tds_operator
+	$(BIN)/python hack/layout.py --check
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -54,6 +56,10 @@ docs: venv ## Build the documentation site (docs/, mkdocs.yml) into site/, stric
 .PHONY: docs-serve
 docs-serve: venv ## Serve the documentation site on http://127.0.0.1:8000 while editing it.
 	$(BIN)/mkdocs serve
+
+.PHONY: layout
+layout: venv ## Regenerate the operator's layout table in docs/operations/development.md from the docstrings.
+	$(BIN)/python hack/layout.py
 
 .PHONY: format
 format: venv ## Apply ruff's fixes and formatting.

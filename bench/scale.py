@@ -39,9 +39,10 @@ from bench.hubkit.benchhub import (
 )
 from tds_operator import API_VERSION
 from tds_operator.api.dataspace import DataSpace
+from tds_operator.api.resources import Manifest
 from tds_operator.config import OperatorConfig
 from tds_operator.desired.admission import space_admission_policies
-from tds_operator.desired.labels import SPACE_LABEL, Manifest
+from tds_operator.desired.labels import SPACE_LABEL
 from tds_operator.desired.rbac import space_roles
 from tds_operator.desired.space import space_children, space_ledger_access
 

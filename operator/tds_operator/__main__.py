@@ -1,5 +1,5 @@
 import sys
 
-from tds_operator.main import main
+from tds_operator.process.main import main
 
 sys.exit(main())

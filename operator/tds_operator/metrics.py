@@ -132,7 +132,6 @@ LEDGER_VERIFICATION_FAILURES = Counter(
 )
 
 CONTRACT_PHASES: tuple[str, ...] = get_args(ContractPhase)
-JOB_STATES = ("queued", "running")
 SECONDS_PER_HOUR = 3600.0
 
 # What only the leader exports: dropped when this replica stops leading.

@@ -4,8 +4,8 @@ arrival, except that an urgent one goes before every one still waiting.
 Appending to one contract's ledger (capacity 1): a revocation ends several jobs of a contract at
 once, each recording its end, and denies its queued jobs, each recording the denial: the record
 of a stop (which the job's Stopped status waits for) should not queue behind the denials that
-came first. A client's requests in flight (kube.py): a stop's requests go before the routine
-requests waiting for a place, such as a new leader's resync.
+came first. A client's requests in flight (kube/transport.py): a stop's requests go before the
+routine requests waiting for a place, such as a new leader's resync.
 """
 
 from __future__ import annotations

@@ -167,6 +167,24 @@ async def admit_contract(
     )
     if not decision.allowed:
         raise _deny(decision.reason, decision.message)
+    _check_signatures(body, old_spec, new_spec, requester, (provider, consumer), memo)
+    value = _stamped(body, old, old_spec, new_spec, requester, (provider, consumer), memo)
+    if dict(body.metadata.annotations).get(SIGNATURES_ANNOTATION) != value:
+        annotations = patch.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations[SIGNATURES_ANNOTATION] = value
+
+
+def _check_signatures(
+    body: kopf.Body,
+    old_spec: DataContractSpec | None,
+    new_spec: DataContractSpec,
+    requester: UserInfo,
+    parties: tuple[DataSpace | None, DataSpace | None],
+    memo: Operator,
+) -> None:
+    """Refuse a consent whose signature is not its side's own registered key over these terms
+    (or, under the hub rule, a consent with no signature)."""
+    provider, consumer = parties
     spaces = {"provider": provider.spec if provider else None}
     spaces["consumer"] = consumer.spec if consumer else None
     signed = admit_consent_signatures(
@@ -175,10 +193,6 @@ async def admit_contract(
     )  # fmt: skip
     if not signed.allowed:
         raise _deny(signed.reason, signed.message)
-    value = _stamped(body, old, old_spec, new_spec, requester, (provider, consumer), memo)
-    if dict(body.metadata.annotations).get(SIGNATURES_ANNOTATION) != value:
-        annotations = patch.setdefault("metadata", {}).setdefault("annotations", {})
-        annotations[SIGNATURES_ANNOTATION] = value
 
 
 def _stamped(

@@ -13,7 +13,7 @@ from bench.hubkit.waiting import wait_until
 from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
 from tds_operator.policy.rules import HubRules
-from tds_operator.signing_key import CHECKPOINT_KEY_SECRET, SIGNING_KEY_SECRET
+from tds_operator.process.signing_key import CHECKPOINT_KEY_SECRET, SIGNING_KEY_SECRET
 from tests.e2e.cluster import (
     NAMESPACE,
     RELEASE,

@@ -23,9 +23,9 @@ from cryptography import x509
 from tds_operator.config import OperatorConfig
 from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
-from tds_operator.main import operator_registry
 from tds_operator.policy.rules import HubRules
-from tds_operator.signing_key import CHECKPOINT_KEY_SECRET, SIGNING_KEY_SECRET
+from tds_operator.process.main import operator_registry
+from tds_operator.process.signing_key import CHECKPOINT_KEY_SECRET, SIGNING_KEY_SECRET
 from tests.e2e.cluster import (
     CHART,
     NAMESPACE,

@@ -31,7 +31,7 @@ from tds_operator.audit.chain import AuditEntry, decode_entries, entry_hash, ent
 from tds_operator.audit.checkpoint import published_keys, verify_signature
 from tds_operator.audit.published import KEYS_CONFIGMAP, checkpoint_configmap
 from tds_operator.connection import EXIT_OK, EXIT_REFUSED
-from tds_operator.signing_key import CHECKPOINT_KEY_SECRET, SIGNING_KEY_SECRET
+from tds_operator.process.signing_key import CHECKPOINT_KEY_SECRET, SIGNING_KEY_SECRET
 from tests.integration.evidence import save, settled
 
 pytestmark = pytest.mark.integration

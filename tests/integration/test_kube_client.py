@@ -11,7 +11,7 @@ import pytest
 
 from bench.hubkit.hub import hub_kubeconfig
 from tds_operator.kube import Kube, KubeError
-from tds_operator.kube_session import ApiSession
+from tds_operator.kube.session import ApiSession
 
 pytestmark = pytest.mark.integration
 

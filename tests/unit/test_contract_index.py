@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tds_operator.handlers.parties import ContractIndex, change_reaches_spaces
+from tds_operator.handlers.contract_index import ContractIndex, change_reaches_spaces
 
 pytestmark = pytest.mark.unit
 

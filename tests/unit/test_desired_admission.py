@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tds_operator.api.resources import Manifest
 from tds_operator.desired.admission import (
     CLAIMS_POLICY,
     PODS_POLICY,
@@ -13,7 +14,7 @@ from tds_operator.desired.admission import (
     SERVICES_POLICY,
     space_admission_policies,
 )
-from tds_operator.desired.labels import SPACE_LABEL, Manifest
+from tds_operator.desired.labels import SPACE_LABEL
 from tds_operator.policy.rules import HubRules
 
 pytestmark = pytest.mark.unit

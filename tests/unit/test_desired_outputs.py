@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.hubkit.manifests import training_job_body
-from tds_operator.api.common import Subject
+from tds_operator.api.subject import Subject
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.outputs import (
     MANIFEST_LABEL,

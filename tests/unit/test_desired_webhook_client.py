@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tds_operator.certs import serving_certificate
 from tds_operator.desired.webhook_client import addresses, pointed_at
+from tds_operator.process.certs import serving_certificate
 
 pytestmark = pytest.mark.unit
 

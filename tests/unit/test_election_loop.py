@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tds_operator import election
-from tds_operator.election import LeaderElector
+from tds_operator.process import election
+from tds_operator.process.election import LeaderElector
 
 pytestmark = pytest.mark.unit
 

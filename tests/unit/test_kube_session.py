@@ -1,4 +1,4 @@
-"""The reconcilers' aiohttp session (kube_session.py) against a stand-in API server: the path
+"""The reconcilers' aiohttp session (kube/session.py) against a stand-in API server: the path
 and identity of each request, the answer's status as a KubeError, a 401 read again once, and an
 unreachable server as httpx's error (what every caller of Kube handles)."""
 
@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from tds_operator.kube import Kube, KubeError
-from tds_operator.kube_session import ApiSession
+from tds_operator.kube.session import ApiSession
 
 pytestmark = pytest.mark.unit
 

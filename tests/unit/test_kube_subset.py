@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tds_operator.kube import is_subset, resource_of
+from tds_operator.api.compare import is_subset
+from tds_operator.api.resources import resource_of
 
 pytestmark = pytest.mark.unit
 

@@ -184,7 +184,7 @@ def test_no_credentials_says_how_to_give_them() -> None:
 def test_without_credentials_the_plugin_and_audit_verify_end_in_one_line(
     tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tds_operator.main import main as operator_main
+    from tds_operator.process.main import main as operator_main
 
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -26,8 +26,8 @@ from bench.hubkit.manifests import (
     space,
     with_consent,
 )
-from tds_operator.api.common import Subject
 from tds_operator.api.datacontract import DataContractSpec, Signature
+from tds_operator.api.subject import Subject
 from tds_operator.policy.consent import (
     admit_contract_change,
     authorize_contract_change,

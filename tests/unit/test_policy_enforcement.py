@@ -10,27 +10,29 @@ import pytest
 from tds_operator.api.trainingjob import TrainingJobSpec
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
-    LEDGER_CHECKPOINT_GPU_SECONDS,
-    LiveBudget,
     batch_outcome,
-    budget_exhausted,
     budget_outcome,
     contract_ended_at,
     contract_lets_jobs_run,
-    gpu_seconds,
-    live_budget,
-    next_metering,
-    remaining_seconds,
     revoked,
-    running_workers,
-    seconds_to_budget_end,
     start_time,
     stop_order,
     stop_reason,
     succeeded_by,
-    usage_due,
     validity_outcome,
     worker_failure,
+)
+from tds_operator.policy.metering import (
+    LEDGER_CHECKPOINT_GPU_SECONDS,
+    LiveBudget,
+    budget_exhausted,
+    gpu_seconds,
+    live_budget,
+    next_metering,
+    remaining_seconds,
+    running_workers,
+    seconds_to_budget_end,
+    usage_due,
 )
 
 pytestmark = pytest.mark.unit

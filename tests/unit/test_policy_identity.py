@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tds_operator.api.common import Subject
+from tds_operator.api.subject import Subject
 from tds_operator.policy.identity import UserInfo, speaks_for
 
 pytestmark = pytest.mark.unit

@@ -11,7 +11,6 @@ import pytest
 from bench.hubkit.manifests import contract_body, rfc3339, training_job_body
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.enforcement import LiveBudget
 from tds_operator.policy.job_run import (
     STOP_LEAD_SECONDS,
     WAKE_MARGIN_SECONDS,
@@ -20,6 +19,7 @@ from tds_operator.policy.job_run import (
     decide_metering,
     decide_run,
 )
+from tds_operator.policy.metering import LiveBudget
 
 pytestmark = pytest.mark.unit
 

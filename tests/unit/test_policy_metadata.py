@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tds_operator.api.common import Subject
+from tds_operator.api.subject import Subject
 from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.metadata import Metadata, admit_metadata_change, is_reserved_key
 

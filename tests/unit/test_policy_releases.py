@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from tds_operator.api.common import Subject
 from tds_operator.api.modelrelease import (
     REVIEW_NOT_SEALED,
     REVIEWER_NOT_PROVIDER,
     Identity,
     Review,
 )
+from tds_operator.api.subject import Subject
 from tds_operator.policy.outputs import ALREADY_REQUESTED, OUTPUT_NOT_QUARANTINED
 from tds_operator.policy.releases import ReleaseLedger, ReleaseSnapshot, decide_release
 from tds_operator.policy.reviews import review_seal

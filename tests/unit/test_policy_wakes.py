@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tds_operator.policy.enforcement import METERING_INTERVAL_SECONDS, next_metering
+from tds_operator.policy.metering import METERING_INTERVAL_SECONDS, next_metering
 from tds_operator.policy.wakes import (
     METERING_INTERVAL_MAX_SECONDS,
     contract_change_reaches_jobs,

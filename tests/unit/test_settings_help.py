@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tds_operator import config, main
+from tds_operator import config
 from tds_operator.policy import rules
+from tds_operator.process import main
 from tds_operator.settings import SETTINGS
 
 pytestmark = pytest.mark.unit

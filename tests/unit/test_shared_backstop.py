@@ -16,7 +16,7 @@ from tds_operator.policy.backstop import (
     holds_gpus,
     shared_deadlines,
 )
-from tds_operator.policy.enforcement import LiveBudget
+from tds_operator.policy.metering import LiveBudget
 
 pytestmark = pytest.mark.unit
 

@@ -1,13 +1,7 @@
-"""pydantic models of the three kinds: the single source of truth for crds/."""
+"""pydantic models of the four kinds, their condition types and reasons: the single source of
+truth for crds/ and the CRD reference."""
 
-from tds_operator.api.common import (
-    Condition,
-    CustomResource,
-    KubeModel,
-    ObjectMeta,
-    ObservedStatus,
-    Subject,
-)
+from tds_operator.api.common import Condition, CustomResource, KubeModel, ObjectMeta, ObservedStatus
 from tds_operator.api.datacontract import (
     DataContract,
     DataContractSpec,
@@ -27,6 +21,7 @@ from tds_operator.api.resources import (
     Resource,
     resource_for,
 )
+from tds_operator.api.subject import Subject
 from tds_operator.api.trainingjob import TrainingJob, TrainingJobSpec, TrainingJobStatus
 
 __all__ = [

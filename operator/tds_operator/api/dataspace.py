@@ -15,8 +15,8 @@ from tds_operator.api.common import (
     Port,
     PrinterColumn,
     Quantity,
-    Subject,
 )
+from tds_operator.api.subject import Subject
 from tds_operator.api.validation import (
     DNS_1035_LABEL,
     DNS_SUBDOMAIN,

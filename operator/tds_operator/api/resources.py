@@ -1,10 +1,18 @@
-"""Kind, plural and short names of the tds.io API, and where each kind is served."""
+"""Kind, plural and short names of the tds.io API, where each kind the operator handles is
+served, and the type of a manifest."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tds_operator import GROUP, VERSION
+
+Manifest = dict[str, Any]
+"""A Kubernetes object as the API server reads and writes it: a JSON object."""
+LiveObject = Mapping[str, Any]
+"""An object as the API server returned it; only read."""
 
 DATA_SPACE = "DataSpace"
 DATA_CONTRACT = "DataContract"
@@ -114,3 +122,31 @@ def builtin_plural(kind: str) -> str:
     """The resource name the API server serves a built-in kind under."""
     lower = kind.lower()
     return f"{lower[:-1]}ies" if lower.endswith("y") else f"{lower}s"
+
+
+@dataclass(frozen=True)
+class ApiLocation:
+    """Where a kind lives in the API: its plural and whether it is namespaced."""
+
+    plural: str
+    namespaced: bool
+
+
+LOCATIONS: dict[tuple[str, str], ApiLocation] = {
+    **{
+        key: ApiLocation(builtin_plural(key[1]), namespaced)
+        for key, namespaced in BUILTIN_KINDS.items()
+    },
+    **{
+        (resource.api_version, kind): ApiLocation(resource.plural, resource.namespaced)
+        for kind, resource in RESOURCES.items()
+    },
+}
+
+
+def resource_of(api_version: str, kind: str) -> ApiLocation:
+    """The API location of a kind the operator handles."""
+    try:
+        return LOCATIONS[(api_version, kind)]
+    except KeyError:
+        raise ValueError(f"the operator does not handle {kind} in {api_version}") from None

@@ -42,7 +42,7 @@ def job_entry_id(job_uid: str, outcome: str) -> str:
 
 
 def job_key(namespace: str, name: str) -> str:
-    """How the ledger (and the reconcile queue) names a TrainingJob: `namespace/name`."""
+    """How the ledger names a TrainingJob (and a ModelRelease its job): `namespace/name`."""
     return f"{namespace}/{name}"
 
 

@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import Any, Final
 
 from tds_operator.api.dataspace import space_namespace
+from tds_operator.api.resources import Manifest
 from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.checkpoint import encode_public, key_id, private_key, sign_checkpoint
-from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, managed_labels
+from tds_operator.desired.labels import CONTRACT_LABEL, managed_labels
 from tds_operator.kube import Kube, KubeError
 
 logger = logging.getLogger(__name__)

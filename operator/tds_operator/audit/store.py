@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tds_operator import API_VERSION
+from tds_operator.api.resources import Manifest
 from tds_operator.audit.chain import (
     AuditEntry,
     AuditEvent,
@@ -34,7 +35,6 @@ from tds_operator.audit.chain import (
 from tds_operator.desired.labels import (
     CONTRACT_LABEL,
     CONTRACT_UID_LABEL,
-    Manifest,
     managed_labels,
 )
 from tds_operator.kube import Kube, KubeError

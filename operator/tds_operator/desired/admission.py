@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 
 from tds_operator import GROUP, VERSION
-from tds_operator.desired.labels import SPACE_LABEL, Manifest, managed_labels
+from tds_operator.api.resources import Manifest
+from tds_operator.desired.labels import SPACE_LABEL, managed_labels
 from tds_operator.policy.rules import HubRules
 
 SERVICES_POLICY = "tds-space-services"

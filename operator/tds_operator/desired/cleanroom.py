@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, space_namespace
+from tds_operator.api.resources import Manifest
 from tds_operator.desired.isolation import (
     GPU_RESOURCE,
     Owner,
@@ -26,7 +27,7 @@ from tds_operator.desired.isolation import (
     network_policy,
     resource_quota,
 )
-from tds_operator.desired.labels import CONTRACT_LABEL, CONTRACT_UID_LABEL, Manifest
+from tds_operator.desired.labels import CONTRACT_LABEL, CONTRACT_UID_LABEL
 from tds_operator.policy.egress import egress_exceptions
 from tds_operator.policy.rules import HubRules
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from tds_operator import GROUP
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, VolumeSource, space_namespace
+from tds_operator.api.resources import Manifest
 from tds_operator.desired.cleanroom import (
     NAME_DIGEST_LENGTH,
     DatasetEndpoint,
@@ -38,7 +39,6 @@ from tds_operator.desired.grants import (
     granted_datasets,
     worker_identity,
 )
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.rbac import GATEWAY_ROLE
 from tds_operator.policy.rules import HubRules
 

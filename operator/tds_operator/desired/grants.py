@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from tds_operator import GROUP
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, space_namespace
+from tds_operator.api.resources import Manifest
 from tds_operator.desired.cleanroom import (
     WORKER_SERVICE_ACCOUNT,
     bounded_name,
     clean_room_namespace,
     contract_owner,
 )
-from tds_operator.desired.labels import Manifest
 
 DATASET_RESOURCE = "datasets"
 """The resource of group tds.io that gateways ask the API server about (it is not served:

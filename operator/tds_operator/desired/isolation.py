@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tds_operator.api.resources import Manifest
 from tds_operator.desired.labels import (
     RESTRICTED_POD_SECURITY,
-    Manifest,
     managed_labels,
     owner_reference,
 )

@@ -11,8 +11,6 @@ SPACE_LABEL = "tds.io/space"
 CONTRACT_LABEL = "tds.io/contract"
 CONTRACT_UID_LABEL = "tds.io/contract-uid"
 
-Manifest = dict[str, Any]
-
 # Pod Security `restricted`, enforced and also warned about and audited, at the newest version.
 RESTRICTED_POD_SECURITY = {
     "pod-security.kubernetes.io/enforce": "restricted",

@@ -4,12 +4,13 @@ consumer's namespace, and the provider owners' access to review a release. Pure.
 from __future__ import annotations
 
 from tds_operator import GROUP
-from tds_operator.api.common import Subject
-from tds_operator.api.resources import MODEL_RELEASES
-from tds_operator.api.trainingjob import OUTPUT_MOUNT, TrainingJob
+from tds_operator.api.output import OUTPUT_MOUNT
+from tds_operator.api.resources import MODEL_RELEASES, Manifest
+from tds_operator.api.subject import Subject
+from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.admission import REVIEW_VERB
 from tds_operator.desired.cleanroom import clean_room_namespace
-from tds_operator.desired.labels import Manifest, managed_labels
+from tds_operator.desired.labels import managed_labels
 from tds_operator.desired.trainingjob import NO_RESOLVER, TERMINATION_LOG, training_labels
 from tds_operator.policy.rules import HubRules
 

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 
 from tds_operator import API_VERSION
 from tds_operator.api.dataspace import DataSpace
-from tds_operator.api.resources import DATA_SPACE, KUEUE
+from tds_operator.api.resources import DATA_SPACE, KUEUE, Manifest
 from tds_operator.desired.cleanroom import clean_room_namespace
 from tds_operator.desired.isolation import GPU_RESOURCE
-from tds_operator.desired.labels import SPACE_LABEL, Manifest, managed_labels
+from tds_operator.desired.labels import SPACE_LABEL, managed_labels
 from tds_operator.policy.admissioncheck import contract_check_state
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.rules import HubRules

@@ -1,6 +1,6 @@
 """The ClusterRoles that RoleBindings in a space refer to: what owners and members may do there.
 
-Owners administer their workloads but not the space's guard rails: NetworkPolicies, quota, limit
+Owners administer what they run but not the space's guard rails: NetworkPolicies, quota, limit
 ranges and role bindings are the operator's, so owners can read them and nothing more. Nor do they
 write Endpoints: the cluster keeps a Service's endpoints from its selector, and hand-written ones
 point a Service at any address (the reason Kubernetes' own `edit` role dropped them). What owners
@@ -11,7 +11,8 @@ admission policies (desired/admission.py). Members read, and do not see Secrets.
 from __future__ import annotations
 
 from tds_operator import GROUP
-from tds_operator.desired.labels import Manifest, managed_labels
+from tds_operator.api.resources import Manifest
+from tds_operator.desired.labels import managed_labels
 
 OWNER_ROLE = "tds-space-owner"
 MEMBER_ROLE = "tds-space-member"
@@ -22,9 +23,9 @@ GATEWAY_ROLE = "tds-dataset-gateway"
 READ = ["get", "list", "watch"]
 WRITE = [*READ, "create", "update", "patch", "delete", "deletecollection"]
 
-_WORKLOADS_CORE = ["pods", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts"]
-_WORKLOADS_APPS = ["deployments", "statefulsets", "replicasets", "daemonsets"]
-_WORKLOADS_BATCH = ["jobs", "cronjobs"]
+_RUNNABLE_CORE = ["pods", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts"]
+_RUNNABLE_APPS = ["deployments", "statefulsets", "replicasets", "daemonsets"]
+_RUNNABLE_BATCH = ["jobs", "cronjobs"]
 _GUARD_RAILS = [
     ("", ["resourcequotas", "limitranges"]),
     ("networking.k8s.io", ["networkpolicies"]),
@@ -50,11 +51,11 @@ def space_owner_role() -> Manifest:
     return _cluster_role(
         OWNER_ROLE,
         [
-            _rule("", [*_WORKLOADS_CORE, "secrets"], WRITE),
+            _rule("", [*_RUNNABLE_CORE, "secrets"], WRITE),
             _rule("", ["endpoints", "pods/log", "pods/status", "events"], READ),
             _rule("", ["pods/exec", "pods/attach", "pods/portforward"], ["create", "get"]),
-            _rule("apps", _WORKLOADS_APPS, WRITE),
-            _rule("batch", _WORKLOADS_BATCH, WRITE),
+            _rule("apps", _RUNNABLE_APPS, WRITE),
+            _rule("batch", _RUNNABLE_BATCH, WRITE),
             _rule(GROUP, ["trainingjobs", "modelreleases"], WRITE),
             _rule(GROUP, ["trainingjobs/status", "modelreleases/status"], READ),
             *(_rule(group, resources, READ) for group, resources in _GUARD_RAILS),
@@ -67,9 +68,9 @@ def space_member_role() -> Manifest:
     return _cluster_role(
         MEMBER_ROLE,
         [
-            _rule("", [*_WORKLOADS_CORE, "endpoints", "pods/log", "events"], READ),
-            _rule("apps", _WORKLOADS_APPS, READ),
-            _rule("batch", _WORKLOADS_BATCH, READ),
+            _rule("", [*_RUNNABLE_CORE, "endpoints", "pods/log", "events"], READ),
+            _rule("apps", _RUNNABLE_APPS, READ),
+            _rule("batch", _RUNNABLE_BATCH, READ),
             _rule(
                 GROUP,
                 ["trainingjobs", "trainingjobs/status", "modelreleases", "modelreleases/status"],

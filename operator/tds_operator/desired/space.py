@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from tds_operator import GROUP
-from tds_operator.api.common import Subject
 from tds_operator.api.dataspace import DataSpace, space_namespace
+from tds_operator.api.resources import Manifest
+from tds_operator.api.subject import Subject
 from tds_operator.desired.isolation import (
     DEFAULT_DENY_POLICY,
     DNS_POLICY,
@@ -18,7 +19,7 @@ from tds_operator.desired.isolation import (
     namespace_manifest,
     resource_quota,
 )
-from tds_operator.desired.labels import SPACE_LABEL, Manifest
+from tds_operator.desired.labels import SPACE_LABEL
 from tds_operator.desired.rbac import (
     CONTRACT_MEMBER_VERBS,
     CONTRACT_OWNER_VERBS,

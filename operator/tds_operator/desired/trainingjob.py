@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.resources import Manifest
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import (
     WORKER_SERVICE_ACCOUNT,
@@ -23,7 +24,7 @@ from tds_operator.desired.grants import (
     token_presentation,
 )
 from tds_operator.desired.isolation import GPU_RESOURCE
-from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, managed_labels
+from tds_operator.desired.labels import CONTRACT_LABEL, managed_labels
 from tds_operator.policy.rules import HubRules
 
 JOB_NAMESPACE_LABEL = "tds.io/training-job-namespace"
@@ -39,7 +40,7 @@ COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-ind
 # The Job controller labels each pod of an Indexed Job with its index.
 COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 # The only nameserver clean-room pods are given: their own loopback, where nothing answers unless
-# the workload itself does, so a name lookup fails at once and never leaves the pod.
+# the job's own code does, so a name lookup fails at once and never leaves the pod.
 NO_RESOLVER = "127.0.0.1"
 SCRATCH_MOUNT = "/tmp"
 TERMINATION_LOG = "/dev/termination-log"

@@ -3,7 +3,7 @@
 A local run (TDS_WEBHOOK_MODE=local) serves its webhooks on its own address with a certificate
 of its own, and kopf points the webhook configuration at the last replica that started. A replica
 that finds it pointing at an address nobody answers on points it at itself (see
-local_webhooks.py), so that a crashed replica does not leave the API refusing every write.
+process/local_webhooks.py), so that a crashed replica does not leave the API refusing every write.
 """
 
 from __future__ import annotations

@@ -16,19 +16,19 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.resources import Manifest
 from tds_operator.api.trainingjob import FINISHED_PHASES, TrainingJob, TrainingJobSpec
 from tds_operator.desired.isolation import GPU_RESOURCE
-from tds_operator.desired.labels import Manifest
-from tds_operator.handlers.workload import Workload, made_for
+from tds_operator.handlers.batch_run import BatchRun, made_for
 from tds_operator.policy.backstop import gpus_held, shared_deadlines
-from tds_operator.policy.enforcement import LiveBudget
+from tds_operator.policy.metering import LiveBudget
 
 
 class Backstops:
     """The shared backstop of each contract's batch Jobs."""
 
-    def __init__(self, workload: Workload) -> None:
-        self.workload = workload
+    def __init__(self, batch_run: BatchRun) -> None:
+        self.batch_run = batch_run
         self._locks: dict[str, asyncio.Lock] = {}
 
     @asynccontextmanager
@@ -39,7 +39,7 @@ class Backstops:
 
     async def batch_jobs(self, contract: str) -> list[Manifest]:
         """The contract's batch Jobs as the API server has them now (call under `held`)."""
-        return await self.workload.contract_batch_jobs(contract)
+        return await self.batch_run.contract_batch_jobs(contract)
 
     @staticmethod
     def gpus(batches: Sequence[Manifest], budget: LiveBudget) -> int:
@@ -68,4 +68,4 @@ class Backstops:
             pairs.extend((spec, batch) for batch in batches if made_for(batch, body))
         not_after = contract.spec.validity.not_after
         for batch, seconds in shared_deadlines(pairs, gpus, budget, not_after, now):
-            await self.workload.keep_deadline(batch, seconds)
+            await self.batch_run.keep_deadline(batch, seconds)

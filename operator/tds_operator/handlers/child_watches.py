@@ -15,8 +15,8 @@ import logging
 import httpx
 
 from tds_operator import FIELD_MANAGER
-from tds_operator.api.resources import DATA_SPACE
-from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
+from tds_operator.api.resources import DATA_SPACE, Manifest
+from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
 from tds_operator.handlers.children import key_of, space_of_child
 from tds_operator.handlers.context import SPACE_CHILD_KINDS, Operator
 from tds_operator.kube import Kube, KubeError

@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from tds_operator import FIELD_MANAGER
-from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
-from tds_operator.kube import Kube, comparable, is_subset, without_managed_fields
+from tds_operator.api.compare import comparable, is_subset, without_managed_fields
+from tds_operator.api.resources import Manifest
+from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
+from tds_operator.kube import Kube
 
 ObjectKey = tuple[str, str, str, str]
 """apiVersion, kind, namespace ("" when cluster-scoped) and name of one object."""

@@ -19,6 +19,7 @@ from tds_operator.api.datacontract import (
     DataContract,
 )
 from tds_operator.api.dataspace import DataSpace, space_namespace
+from tds_operator.api.resources import Manifest
 from tds_operator.desired.cleanroom import (
     DATASETS_POLICY,
     EGRESS_POLICY,
@@ -30,7 +31,7 @@ from tds_operator.desired.cleanroom import (
 from tds_operator.desired.gateway import GATEWAY_LABEL, all_dataset_endpoints, gateway_objects
 from tds_operator.desired.grants import RBAC, clean_room_access, grant_name, granted_datasets
 from tds_operator.desired.isolation import DNS_POLICY
-from tds_operator.desired.labels import CONTRACT_LABEL, Manifest, controlled_by
+from tds_operator.desired.labels import CONTRACT_LABEL, controlled_by
 from tds_operator.desired.outputs import OUTPUT_LABEL
 from tds_operator.handlers.objects import REJECTED_STATUSES
 from tds_operator.kube import Kube, KubeError

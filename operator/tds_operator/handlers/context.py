@@ -9,14 +9,14 @@ from tds_operator.api.resources import RBAC
 from tds_operator.audit.published import Checkpoints
 from tds_operator.audit.store import AuditLedger
 from tds_operator.config import OperatorConfig
-from tds_operator.election import LeaderElector
 from tds_operator.handlers.children import ChildIndex, OwnWrites
+from tds_operator.handlers.contract_index import ContractIndex
 from tds_operator.handlers.known_spaces import SpaceIndex
-from tds_operator.handlers.parties import ContractIndex
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.kube import Kube
 from tds_operator.policy.contract import ends_now
 from tds_operator.policy.rules import HubRules
+from tds_operator.process.election import LeaderElector
 
 SPACE_CHILD_KINDS = (
     ("v1", "Namespace"),

@@ -27,13 +27,12 @@ from tds_operator.api.datacontract import (
     DataContract,
     DataContractStatus,
 )
-from tds_operator.api.resources import DATA_CONTRACT
+from tds_operator.api.resources import DATA_CONTRACT, Manifest
 from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
 from tds_operator.audit.events import grant_event, phase_event, stamp_events
 from tds_operator.audit.store import LedgerBroken
 from tds_operator.audit.usage import contract_usage, job_load, jobs_in_flight
 from tds_operator.desired.grants import grant_details, granted_datasets
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.cleanroom import CleanRoom
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import ContractInputs, contract_inputs
@@ -137,12 +136,7 @@ class ContractReconciler:
             forget_contract(name)
             return None
         if body["metadata"].get("deletionTimestamp"):
-            forget_contract(name)
-            self.op.checkpoints.forget(name)
-            provider_space = ((body.get("spec") or {}).get("provider") or {}).get("space")
-            uid = body["metadata"].get("uid", "")
-            await self.clean_room.close(name, uid, provider_space, force_remove=True)
-            await remove_finalizer(self.kube, body)
+            await self._let_go(name, body)
             return None
         await ensure_finalizer(self.kube, body)
         try:
@@ -181,14 +175,16 @@ class ContractReconciler:
             # this clean room) as soon as it may run jobs, not only once its first job starts
             # (after the status: a failure here is retried, and holds up no report).
             await ensure_queues(self.op, contract)
-        retry = (
-            CLEAN_ROOM_CLOSING_RETRY_SECONDS if clean_room.reason == CLEAN_ROOM_CLOSING else None
-        )
-        next_transition = decision.phase.next_transition
-        if next_transition is None:
-            return retry
-        wake = max(0.0, (next_transition - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS
-        return wake if retry is None else min(wake, retry)
+        return _next_wake(decision, clean_room.reason)
+
+    async def _let_go(self, name: str, body: Manifest) -> None:
+        """A deleted contract: its clean room closed for good, then its finalizer removed."""
+        forget_contract(name)
+        self.op.checkpoints.forget(name)
+        provider_space = ((body.get("spec") or {}).get("provider") or {}).get("space")
+        uid = body["metadata"].get("uid", "")
+        await self.clean_room.close(name, uid, provider_space, force_remove=True)
+        await remove_finalizer(self.kube, body)
 
     async def _record(
         self, name: str, events: list[AuditEvent]
@@ -273,3 +269,14 @@ class ContractReconciler:
             body,
             DataContractStatus(observed_generation=generation, conditions=conditions),
         )
+
+
+def _next_wake(decision: ContractDecision, clean_room_reason: str | None) -> float | None:
+    """Seconds until the contract's next transition (with a margin), or sooner while its clean
+    room is still closing; None when nothing is due."""
+    retry = CLEAN_ROOM_CLOSING_RETRY_SECONDS if clean_room_reason == CLEAN_ROOM_CLOSING else None
+    next_transition = decision.phase.next_transition
+    if next_transition is None:
+        return retry
+    wake = max(0.0, (next_transition - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS
+    return wake if retry is None else min(wake, retry)

@@ -13,9 +13,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from tds_operator import API_VERSION
+from tds_operator.api.compare import is_subset
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, space_namespace
-from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, MODEL_RELEASE, TRAINING_JOB
+from tds_operator.api.resources import (
+    DATA_CONTRACT,
+    DATA_SPACE,
+    MODEL_RELEASE,
+    TRAINING_JOB,
+    Manifest,
+)
 from tds_operator.api.terms import ModelExport
 from tds_operator.api.trainingjob import TrainingJob, of_contract
 from tds_operator.audit.chain import AuditEntry
@@ -23,10 +30,9 @@ from tds_operator.audit.usage import contract_usage
 from tds_operator.desired.cleanroom import clean_room_namespace, clean_room_policies
 from tds_operator.desired.gateway import all_dataset_endpoints, gateway_name
 from tds_operator.desired.isolation import DNS_POLICY
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.trainingjob import dataset_addresses
 from tds_operator.handlers.context import Operator
-from tds_operator.kube import Kube, is_subset
+from tds_operator.kube import Kube
 from tds_operator.policy.outputs import effective_clause
 from tds_operator.policy.sealing import CleanRoomObservation
 from tds_operator.policy.signatures import signatures_of, verified_stamps

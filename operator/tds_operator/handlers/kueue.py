@@ -15,19 +15,19 @@ from typing import Any
 import kopf
 
 from tds_operator import API_VERSION
+from tds_operator.api.compare import comparable, is_subset
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.resources import (
     DATA_CONTRACT,
     KUEUE,
     KUEUE_WORKLOAD_CRD,
+    Manifest,
 )
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.audit.events import job_key
 from tds_operator.config import KueueMode
 from tds_operator.desired.cleanroom import CLEAN_ROOM_PREFIX, clean_room_namespace
 from tds_operator.desired.isolation import GPU_RESOURCE
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.queues import (
     CONTRACT_CHECK,
     clean_room_queue,
@@ -40,7 +40,8 @@ from tds_operator.desired.queues import (
 )
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import data_space, known_contracts_of_space
-from tds_operator.kube import Kube, comparable, is_subset
+from tds_operator.handlers.queue import queue_key
+from tds_operator.kube import Kube
 from tds_operator.policy.admissioncheck import (
     holds,
     organisation_gpus,
@@ -144,4 +145,4 @@ async def why_queued(op: Operator, job: TrainingJob, workload: Manifest | None) 
 async def workload_changed(name: str, namespace: str | None, memo: Operator, **_: Any) -> None:
     """A Kueue Workload changed: answer its contract check if it is a clean room's."""
     if memo.kueue and (namespace or "").startswith(CLEAN_ROOM_PREFIX):
-        memo.enqueue(WORKLOAD, job_key(namespace or "", name))
+        memo.enqueue(WORKLOAD, queue_key(namespace or "", name))

@@ -12,11 +12,11 @@ from pydantic import ValidationError
 
 from tds_operator import API_VERSION, FIELD_MANAGER
 from tds_operator.api.common import KubeModel
+from tds_operator.api.compare import is_subset
 from tds_operator.api.dataspace import space_namespace
-from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE
-from tds_operator.desired.labels import Manifest
+from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, Manifest
 from tds_operator.handlers.context import utcnow
-from tds_operator.kube import Kube, KubeError, is_subset
+from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.conditions import condition_changed, timestamp
 from tds_operator.policy.decision import Decision
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 
+from tds_operator.api.resources import Manifest
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.outputs import (
     MANIFEST_LABEL,
     manifest_pod,
@@ -17,7 +17,7 @@ from tds_operator.desired.outputs import (
     output_claim_name,
     released_claim,
 )
-from tds_operator.handlers.workload import made_for, workload_of
+from tds_operator.handlers.batch_run import batch_job_of, made_for
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.manifest import claim_writers
 from tds_operator.policy.rules import HubRules
@@ -53,7 +53,7 @@ class OutputVolume:
 
     async def claim(self, body: Manifest) -> Manifest | None:
         """The job's live output claim in the clean room, if it is this job's own."""
-        _, namespace = workload_of(body)
+        _, namespace = batch_job_of(body)
         live = await self.kube.get(*PVC, output_claim_name(body["metadata"]["name"]), namespace)
         return live if made_for(live, body) else None
 
@@ -61,7 +61,7 @@ class OutputVolume:
         """The pod making the manifest of the job's output, if it is the operator's: labelled
         for this job and as a manifest step, owned by no controller (no Job's worker), running
         the operator's image. Nobody else writes pods in a clean room."""
-        name, room = workload_of(body)
+        name, room = batch_job_of(body)
         live = await self.kube.get("v1", "Pod", manifest_pod_name(name), room)
         if live is None or not made_for(live, body):
             return None
@@ -76,7 +76,7 @@ class OutputVolume:
 
     async def claim_writers(self, body: Manifest, claim: str) -> list[str]:
         """The clean room's pods that may still write to the job's output claim."""
-        name, room = workload_of(body)
+        name, room = batch_job_of(body)
         pods = await self.kube.list("v1", "Pod", room)
         return claim_writers(pods, claim, manifest_pod=manifest_pod_name(name))
 
@@ -108,7 +108,7 @@ class OutputVolume:
         """Move `volume` from the job's clean-room claim to `claim` in `namespace`, one step per
         call: retain the volume, delete the clean-room claim, point the volume at the new claim,
         create that claim. The consumer's claim once it exists, else None (call again)."""
-        _, room = workload_of(body)
+        _, room = batch_job_of(body)
         room_claim = output_claim_name(body["metadata"]["name"])
         live = await self.kube.get(*PV, volume)
         if live is None:
@@ -139,7 +139,7 @@ class OutputVolume:
         """Delete the clean-room claim, the manifest step's pod and the finished batch Job whose
         pods still hold it (the claim is protected while any pod names it)."""
         await self.remove_manifest_pod(body)
-        name, room = workload_of(body)
+        name, room = batch_job_of(body)
         batch = await self.kube.get("batch/v1", "Job", name, room)
         if batch is not None and made_for(batch, body):
             await self.kube.delete("batch/v1", "Job", name, room, uid=batch["metadata"]["uid"])
@@ -154,7 +154,7 @@ class OutputVolume:
         storage cannot delete it ends Failed: its object is deleted then, and its bytes are left
         to the storage's own erasure (say so in the hub's storage class). True once the claim
         and the volume are gone."""
-        _, room = workload_of(body)
+        _, room = batch_job_of(body)
         room_claim = output_claim_name(body["metadata"]["name"])
         own = await self.claim(body)
         volume = volume or ((own or {}).get("spec") or {}).get("volumeName")

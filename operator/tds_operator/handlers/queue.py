@@ -38,6 +38,12 @@ ReconcileFn = Callable[[str], Awaitable[float | None]]
 # Whether the reconcile of a key stops jobs (asked as the key becomes ready: enqueued, woken up).
 UrgencyFn = Callable[[str], bool]
 
+
+def queue_key(namespace: str, name: str) -> str:
+    """The key of a namespaced object in its kind's queue: `namespace/name`."""
+    return f"{namespace}/{name}"
+
+
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 

@@ -23,7 +23,7 @@ from tds_operator.api.modelrelease import (
     ModelReleaseStatus,
     ReviewDecision,
 )
-from tds_operator.api.resources import DATA_CONTRACT, MODEL_RELEASE, TRAINING_JOB
+from tds_operator.api.resources import DATA_CONTRACT, MODEL_RELEASE, TRAINING_JOB, Manifest
 from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.audit.events import (
     MANIFEST_FIELD,
@@ -37,7 +37,6 @@ from tds_operator.audit.events import (
     output_event,
     output_steps,
 )
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.outputs import review_access, review_role_name
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import ReleaseInputs, release_inputs

@@ -21,10 +21,10 @@ from tds_operator.api.dataspace import (
     DataSpaceStatus,
     space_namespace,
 )
-from tds_operator.api.resources import DATA_SPACE, RBAC
+from tds_operator.api.resources import DATA_SPACE, RBAC, Manifest
 from tds_operator.audit.published import KEYS_CONFIGMAP
 from tds_operator.audit.store import readable_page_names
-from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL, Manifest
+from tds_operator.desired.labels import MANAGED_BY, SPACE_LABEL
 from tds_operator.desired.space import (
     space_children,
     space_ledger_access,

@@ -26,15 +26,15 @@ from tds_operator.api.resources import (
     TRAINING_JOBS,
 )
 from tds_operator.api.trainingjob import FINISHED_PHASES
-from tds_operator.audit.events import job_key
 from tds_operator.desired.labels import MANAGED_BY
 from tds_operator.desired.outputs import MANIFEST_LABEL
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.children import key_of
 from tds_operator.handlers.context import Operator
+from tds_operator.handlers.contract_index import change_reaches_spaces, parties
 from tds_operator.handlers.gather import jobs_of_contract, known_contracts_of_space
 from tds_operator.handlers.kueue import workload_changed as kueue_workload_changed
-from tds_operator.handlers.parties import change_reaches_spaces, parties
+from tds_operator.handlers.queue import queue_key
 from tds_operator.policy.backstop import deadline_of
 from tds_operator.policy.contract import TERMINAL_PHASES
 from tds_operator.policy.enforcement import contract_lets_jobs_run, stop_order
@@ -80,7 +80,9 @@ async def contract_changed(
     for job in stop_order(jobs) if stop else jobs:
         metadata = job["metadata"]
         urgent = stop and not settled(TRAINING_JOB, job)
-        memo.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]), urgent=urgent)
+        memo.enqueue(
+            TRAINING_JOB, queue_key(metadata["namespace"], metadata["name"]), urgent=urgent
+        )
 
 
 async def training_job_changed(
@@ -102,7 +104,7 @@ async def training_job_changed(
     if not metering:
         # A job just submitted goes ahead of the metering passes: its submitter waits.
         new = not (body.get("status") or {}).get("phase")
-        memo.enqueue(TRAINING_JOB, job_key(namespace or "", name), new=new)
+        memo.enqueue(TRAINING_JOB, queue_key(namespace or "", name), new=new)
     contract = (body.get("spec") or {}).get("contract")
     if contract:
         memo.enqueue(DATA_CONTRACT, contract, USAGE_REPORT_SECONDS if metering else 0.0)
@@ -116,7 +118,7 @@ async def workload_changed(
     namespace, name = labels.get(JOB_NAMESPACE_LABEL), labels.get(JOB_NAME_LABEL)
     if not (namespace and name):
         return
-    key = job_key(namespace, name)
+    key = queue_key(namespace, name)
     body = event["object"]
     if body.get("kind") == "Job" and MANIFEST_LABEL not in labels:
         memo.note_deadline(key, None if event.get("type") == "DELETED" else deadline_of(body))
@@ -127,7 +129,7 @@ async def release_changed(
     name: str, namespace: str | None, body: kopf.Body, memo: Operator, **_: Any
 ) -> None:
     """A ModelRelease changed (asked for, reviewed): reconcile it."""
-    memo.enqueue(MODEL_RELEASE, job_key(namespace or "", name))
+    memo.enqueue(MODEL_RELEASE, queue_key(namespace or "", name))
 
 
 def register(registry: kopf.OperatorRegistry, *, kueue: bool = True) -> None:
@@ -188,7 +190,7 @@ async def resync(memo: Operator) -> None:
 def _key(body: Mapping[str, Any]) -> str:
     metadata = body["metadata"]
     namespace = metadata.get("namespace")
-    return job_key(namespace, metadata["name"]) if namespace else str(metadata["name"])
+    return queue_key(namespace, metadata["name"]) if namespace else str(metadata["name"])
 
 
 def settled(kind: str, body: Mapping[str, Any]) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO, get_args
@@ -23,8 +22,8 @@ from tds_operator.connection import (
     connect,
     explain,
 )
-from tds_operator.kube import Kube
 from tds_operator.plugin import commands, completion, evidence, exports, keys, report
+from tds_operator.plugin.dispatch import UsageError, dispatch
 
 EPILOG = f"""examples:
   kubectl tds propose sgcc-to-cmcc-load --provider sgcc --consumer cmcc \\
@@ -43,10 +42,6 @@ EPILOG = f"""examples:
   source <(kubectl tds completion bash)
 
 {EXIT_CODES_HELP}"""
-
-
-class UsageError(Exception):
-    """The command line is wrong (argparse would otherwise exit on its own)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -225,44 +220,11 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
         return await exports.run_export(None, args, "", out)
     kube = await connect(caller_of(args))
     try:
-        return await _dispatch(kube, args, out, manifest if args.command == "propose" else {})
+        return await dispatch(kube, args, out, manifest if args.command == "propose" else {})
     except Failure:
         raise
     except Exception as error:
         raise explain(error) from None
-
-
-async def _dispatch(
-    kube: Kube, args: argparse.Namespace, out: TextIO, manifest: dict[str, object]
-) -> int:
-    ledgers = getattr(args, "ledger_namespace", None) or os.environ.get(
-        "TDS_NAMESPACE", "tds-system"
-    )
-    match args.command:
-        case "propose":
-            return await commands.propose(kube, dict(manifest), out)
-        case "consent" if args.key:
-            return await keys.signed_consent(kube, args.contract, args.party, args.key, out)
-        case "keys":
-            return await keys.run_keys(kube, args, out)
-        case "export":
-            return await exports.run_export(kube, args, ledgers, out)
-        case "consent" | "withdraw":
-            return await commands.sign(
-                kube, args.contract, args.party, args.command == "consent", out
-            )
-        case "revoke":
-            return await commands.revoke(kube, args.contract, out)
-        case "status":
-            return await commands.status(kube, args.contract, args.watch, out)
-        case "why":
-            namespace = getattr(args, "namespace", None) or kube.namespace
-            return await commands.why(kube, namespace, args.job, ledgers, out)
-        case "audit":
-            return await evidence.run_audit(kube, args, ledgers, out)
-        case "usage":
-            return await commands.usage(kube, args.contracts, out)
-    raise UsageError(f"kubectl tds: unknown command {args.command}")
 
 
 def main(

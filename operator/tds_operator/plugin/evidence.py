@@ -24,10 +24,10 @@ from tds_operator.audit.checkpoint import (
 )
 from tds_operator.audit.published import KEYS_CONFIGMAP, read_checkpoint, read_published_keys
 from tds_operator.audit.store import AuditLedger
-from tds_operator.audit.verify import verify_ledger
 from tds_operator.connection import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Failure
 from tds_operator.kube import Kube, KubeError
 from tds_operator.plugin.commands import read_contract
+from tds_operator.plugin.verify import verify_ledger
 
 CONTRACT = "DataContract"
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from tds_operator import API_VERSION
-from tds_operator.api.common import Subject
 from tds_operator.api.rfc3339 import parse
+from tds_operator.api.subject import Subject
 from tds_operator.policy.identity import UserInfo, speaks_for
 
 Manifest = dict[str, Any]

@@ -13,13 +13,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from tds_operator.api.resources import LiveObject
 from tds_operator.api.trainingjob import TrainingJobSpec
-from tds_operator.policy.enforcement import (
-    LiveBudget,
-    LiveObject,
-    batch_start,
-    remaining_seconds,
-)
+from tds_operator.policy.enforcement import batch_start
+from tds_operator.policy.metering import LiveBudget, remaining_seconds
 
 Batch = TypeVar("Batch", bound=LiveObject)
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from tds_operator.api.common import Subject
 from tds_operator.api.datacontract import DataContractSpec, Party
 from tds_operator.api.dataspace import DataSpaceSpec
+from tds_operator.api.subject import Subject
 from tds_operator.policy.conditions import timestamp
 from tds_operator.policy.contract import (
     PARTIES,

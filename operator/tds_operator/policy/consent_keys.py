@@ -183,28 +183,47 @@ def admit_consent_signatures(
                     f"kubectl tds consent {contract} --key <private key file>",
                 )
             continue
-        if space is None or not speaks_for(space.owners, requester):
-            return Decision.deny(
-                f"Not{party.capitalize()}Owner",
-                f"only an owner of DataSpace {space_name} may sign the {party}'s consent; "
-                f"{requester.describe()} is not",
-            )
-        key = space.signing_key(signature["keyId"])
-        if key is None:
-            return Decision.deny(
-                "UnknownSigningKey",
-                f"key {signature['keyId']} is not registered for the {party} (DataSpace "
-                f"{space_name} spec.signingKeys): register it with kubectl tds keys add",
-            )
-        if not signature_valid(
-            key.public_key, consent_message(contract, party, digest), signature["value"]
-        ):
-            return Decision.deny(
-                "BadConsentSignature",
-                f"the {party}'s signature does not verify with key {key.id} over these terms "
-                f"({digest}) of contract {contract}: sign this contract's current terms",
-            )
+        refusal = _signature_refusal(
+            contract, party, signature, space, space_name, requester, digest
+        )
+        if refusal is not None:
+            return refusal
     return Decision.allow("ConsentSignaturesValid", "every signature given is the party's own")
+
+
+def _signature_refusal(
+    contract: str,
+    party: str,
+    signature: Mapping[str, str],
+    space: DataSpaceSpec | None,
+    space_name: str,
+    requester: UserInfo,
+    digest: str,
+) -> Decision | None:
+    """Why a party's consent signature is refused (not its owner, an unknown key, a signature
+    that does not verify over these terms of this contract), or None if it holds."""
+    if space is None or not speaks_for(space.owners, requester):
+        return Decision.deny(
+            f"Not{party.capitalize()}Owner",
+            f"only an owner of DataSpace {space_name} may sign the {party}'s consent; "
+            f"{requester.describe()} is not",
+        )
+    key = space.signing_key(signature["keyId"])
+    if key is None:
+        return Decision.deny(
+            "UnknownSigningKey",
+            f"key {signature['keyId']} is not registered for the {party} (DataSpace "
+            f"{space_name} spec.signingKeys): register it with kubectl tds keys add",
+        )
+    if not signature_valid(
+        key.public_key, consent_message(contract, party, digest), signature["value"]
+    ):
+        return Decision.deny(
+            "BadConsentSignature",
+            f"the {party}'s signature does not verify with key {key.id} over these terms "
+            f"({digest}) of contract {contract}: sign this contract's current terms",
+        )
+    return None
 
 
 def signed_stamp(

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tds_operator.api.common import Subject, names_a_participant
+from tds_operator.api.subject import Subject, names_a_participant
 
 ANONYMOUS_USER = "system:anonymous"
 

@@ -4,8 +4,9 @@ operator's own queue and Kueue's contract check all ask it the same question.
 
 from __future__ import annotations
 
+from tds_operator.api.resources import LiveObject
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.enforcement import LiveObject, contract_lets_jobs_run, stop_reason
+from tds_operator.policy.enforcement import contract_lets_jobs_run, stop_reason
 from tds_operator.policy.outputs import output_size_allowed
 from tds_operator.policy.rules import HubRules
 from tds_operator.policy.training import AdmissionInput, admit_training_job

@@ -12,19 +12,21 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from tds_operator.api.common import INVALID_SPEC
+from tds_operator.api.resources import LiveObject
 from tds_operator.api.trainingjob import FINISHED_PHASES, TrainingJob, TrainingJobPhase
 from tds_operator.policy.contract import validity_passed
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.enforcement import (
-    LiveBudget,
-    LiveObject,
-    budget_exhausted,
     budget_outcome,
     contract_lets_jobs_run,
-    next_metering,
-    seconds_to_budget_end,
     stop_reason,
     validity_outcome,
+)
+from tds_operator.policy.metering import (
+    LiveBudget,
+    budget_exhausted,
+    next_metering,
+    seconds_to_budget_end,
 )
 from tds_operator.policy.wakes import metering_interval
 

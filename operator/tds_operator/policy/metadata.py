@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tds_operator.api.common import Subject
+from tds_operator.api.subject import Subject
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.identity import UserInfo, speaks_for
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 
-from tds_operator.api.common import Subject
+from tds_operator.api.subject import Subject
 from tds_operator.api.terms import ModelExport
 from tds_operator.policy.decision import Decision, first_failing
 from tds_operator.policy.identity import UserInfo, speaks_for

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from tds_operator.api.common import Subject
 from tds_operator.api.modelrelease import ModelReleasePhase, Review, ReviewDecision
+from tds_operator.api.subject import Subject
 from tds_operator.api.terms import ModelExport
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.identity import UserInfo
@@ -18,6 +18,7 @@ from tds_operator.policy.manifest import approval_binds_manifest
 from tds_operator.policy.outputs import (
     ALREADY_REQUESTED,
     OUTPUT_NOT_QUARANTINED,
+    ReleaseAction,
     ReleaseRequest,
     job_has_quarantined_output,
     release_action,
@@ -148,12 +149,22 @@ def decide_release(snapshot: ReleaseSnapshot, key: bytes) -> ReleasePlan:
         record_review=record_review,
         report=report,
     )
+    return _planned(plan, action, decision, counted, ledger.manifest_digest)
+
+
+def _planned(
+    plan: ReleasePlan,
+    action: ReleaseAction,
+    decision: Decision,
+    counted: Review | None,
+    manifest_digest: str | None,
+) -> ReleasePlan:
+    """The plan for the action the clause and the counted review lead to; an approval releases
+    only the manifest it names."""
     if action == "wait":
         return _with(plan, "AwaitingReview", decision, "open-review")
     if action == "release" and counted is not None:
-        bound = approval_binds_manifest(
-            counted.decision, counted.manifest_digest, ledger.manifest_digest
-        )
+        bound = approval_binds_manifest(counted.decision, counted.manifest_digest, manifest_digest)
         if not bound.allowed:
             return _with(plan, "Refused", bound, "none")
     if action == "release":

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tds_operator.api.common import Subject
 from tds_operator.api.modelrelease import (
     REVIEW_NOT_SEALED,
     REVIEWER_NOT_PROVIDER,
     Identity,
     Review,
 )
+from tds_operator.api.subject import Subject
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.digest import keyed_digest, keyed_digest_matches
 from tds_operator.policy.identity import UserInfo, speaks_for

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tds_operator.policy.enforcement import METERING_INTERVAL_SECONDS
+from tds_operator.policy.metering import METERING_INTERVAL_SECONDS
 
 METERING_INTERVAL_MAX_SECONDS: Final = 10.0
 """While the budget and the contract's end are far, usage is metered at least this often."""

@@ -7,12 +7,11 @@ from __future__ import annotations
 import dataclasses
 
 from tds_operator import API_VERSION
-from tds_operator.api.resources import TRAINING_JOB
+from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.events import admission_event, job_key
 from tds_operator.audit.usage import admitted_jobs
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import admission_input
 from tds_operator.metrics import count_admission

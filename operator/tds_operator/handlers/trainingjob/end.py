@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB
+from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import (
     ADMITTED,
     DELETED,
@@ -16,7 +16,6 @@ from tds_operator.api.trainingjob import (
 )
 from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.audit.events import job_end_event
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.objects import remove_finalizer
 from tds_operator.handlers.trainingjob.metering import usage_entry
@@ -24,13 +23,8 @@ from tds_operator.handlers.trainingjob.output import OUTPUT_JOB_DELETED, discard
 from tds_operator.handlers.trainingjob.parts import JobParts, key_of
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.enforcement import (
-    contract_ended_at,
-    gpu_seconds,
-    running_workers,
-    start_time,
-    succeeded_by,
-)
+from tds_operator.policy.enforcement import contract_ended_at, start_time, succeeded_by
+from tds_operator.policy.metering import gpu_seconds, running_workers
 
 
 def deny(report: JobReport, decision: Decision) -> None:
@@ -56,8 +50,8 @@ async def stop(
     recorded; meter them to this instant, record and report the stop."""
     body = report.body
     gpus_per_worker = int((body.get("spec") or {}).get("gpusPerWorker", 1))
-    pods = await parts.workload.pods(body) if pods is None else pods
-    ended = await parts.workload.stop(body, pods)
+    pods = await parts.batch_run.pods(body) if pods is None else pods
+    ended = await parts.batch_run.stop(body, pods)
     # Metered to the moment its pods were deleted: they ran until then, or until the finish
     # their deletes show (held by the metering finalizer) if they ended sooner (the Job
     # controller may delete them first, while the API calls of the stop are slow).
@@ -72,9 +66,9 @@ async def stop_unless_done(
     completed before the contract ended (while no operator looked at the job): then it
     Succeeded."""
     body = report.body
-    pods = await parts.workload.pods(body)
+    pods = await parts.batch_run.pods(body)
     # A worker still running has not completed: the common stop reads no batch Job.
-    batch = None if running_workers(pods) else await parts.workload.batch_job(body)
+    batch = None if running_workers(pods) else await parts.batch_run.batch_job(body)
     now = utcnow()
     ended = contract_ended_at(contract, now)
     done = None if batch is None else succeeded_by(batch, pods, ended)
@@ -121,10 +115,10 @@ async def finish(
     # Written before the pods go: their metering finalizer holds them until the end is on the
     # record and in the status.
     await report.write()
-    await parts.workload.release_pods(body)
+    await parts.batch_run.release_pods(body)
     # The rendezvous Service holds no GPU, but a cluster IP, of a range a hub may run out
     # of: it goes once the end is recorded, however the job ended.
-    await parts.workload.remove_rendezvous(body)
+    await parts.batch_run.remove_rendezvous(body)
     if _has_output(body):
         # The output is listed into its manifest, then Quarantined (output.keep_output).
         report.wake(TRAINING_JOB, key_of(body))
@@ -146,9 +140,9 @@ async def delete(parts: JobParts, report: JobReport) -> None:
     body, status = report.body, report.body.get("status") or {}
     if status.get("phase") not in FINISHED_PHASES and status.get("job"):
         await stop(parts, report, Decision.deny(DELETED, "the TrainingJob was deleted"))
-    await parts.workload.stop_workers(body)
-    await parts.workload.release_pods(body)
-    await parts.workload.remove_rendezvous(body)
+    await parts.batch_run.stop_workers(body)
+    await parts.batch_run.release_pods(body)
+    await parts.batch_run.remove_rendezvous(body)
     if await parts.outputs.claim(body) is not None:
         await discard_output(parts, report, OUTPUT_JOB_DELETED)
     # Reported while the object is still there; its queue is woken once it is gone.

@@ -11,16 +11,16 @@ import logging
 from pydantic import ValidationError
 
 from tds_operator import API_VERSION, FIELD_MANAGER
-from tds_operator.api.resources import DATA_CONTRACT, KUEUE, TRAINING_JOB
+from tds_operator.api.resources import DATA_CONTRACT, KUEUE, TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.audit.events import job_key
 from tds_operator.audit.usage import admitted_jobs
 from tds_operator.desired.cleanroom import clean_room_namespace
-from tds_operator.desired.labels import MANAGED_BY, Manifest
+from tds_operator.desired.labels import MANAGED_BY
 from tds_operator.desired.queues import CONTRACT_CHECK, contract_check_status
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.kueue import WORKLOAD
+from tds_operator.handlers.queue import queue_key
 from tds_operator.handlers.trainingjob import admission
 from tds_operator.handlers.trainingjob.own_queue import ADMITTED_ON_RECORD
 from tds_operator.kube import KubeError
@@ -62,7 +62,7 @@ class ContractCheck:
         if body is not None:
             # Its phase follows: Queued (and why), or Admitted.
             metadata = body["metadata"]
-            self.op.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
+            self.op.enqueue(TRAINING_JOB, queue_key(metadata["namespace"], metadata["name"]))
         return None
 
     async def _decide(self, body: Manifest | None) -> Decision:

@@ -16,10 +16,9 @@ from __future__ import annotations
 import logging
 
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.resources import DATA_CONTRACT, KUEUE_VISIBILITY, PENDING_WORKLOADS
+from tds_operator.api.resources import DATA_CONTRACT, KUEUE_VISIBILITY, PENDING_WORKLOADS, Manifest
 from tds_operator.api.trainingjob import ADMITTED, ADMITTED_REASON, CLEAN_ROOM_READY, TrainingJob
 from tds_operator.audit.usage import admitted_jobs
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.queues import CLEAN_ROOM_QUEUE
 from tds_operator.handlers.kueue import ensure_queues, why_queued, workload_of_job
 from tds_operator.handlers.trainingjob import admission
@@ -82,10 +81,10 @@ class KueueQueue:
     ) -> None:
         """Denied, on the record; a batch Job it queued goes first (its Workload with it, so
         that Kueue admits nothing of it meanwhile), the record of the denial second."""
-        await parts.workload.stop_workers(report.body)
+        await parts.batch_run.stop_workers(report.body)
         await admission.record(parts.op, job, contract, decision)
         deny(report, decision)
-        await parts.workload.remove_rendezvous(report.body)
+        await parts.batch_run.remove_rendezvous(report.body)
 
     async def _wait(
         self, parts: JobParts, report: JobReport, job: TrainingJob, contract: DataContract
@@ -93,9 +92,9 @@ class KueueQueue:
         """Queue the suspended batch Job once the clean room is sealed; the job is Queued with
         why its Workload waits."""
         body = report.body
-        if not await parts.workload.clean_room_ready(body, contract.metadata.uid or ""):
+        if not await parts.batch_run.clean_room_ready(body, contract.metadata.uid or ""):
             return CLEAN_ROOM_RECHECK_SECONDS
-        batch = await parts.workload.batch_job(body)
+        batch = await parts.batch_run.batch_job(body)
         if batch is None:
             ready, _ = await sealed(parts, job, contract)
             if not ready.allowed:

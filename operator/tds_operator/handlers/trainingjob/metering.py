@@ -6,16 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.resources import TRAINING_JOB
+from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import FINISHED_PHASES
 from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.audit.events import job_key, usage_event
 from tds_operator.audit.usage import usage_by_job
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.trainingjob.parts import JobParts, key_of
 from tds_operator.handlers.trainingjob.report import JobReport
-from tds_operator.policy.enforcement import LiveBudget, live_budget, usage_due
+from tds_operator.policy.metering import LiveBudget, live_budget, usage_due
 
 ContractJobs = list[tuple[Manifest, list[Manifest]]]
 """The contract's TrainingJobs, each with its pods."""

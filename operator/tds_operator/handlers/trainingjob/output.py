@@ -10,10 +10,11 @@ from pydantic import ValidationError
 
 from tds_operator import API_VERSION
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.resources import DATA_CONTRACT
+from tds_operator.api.output import OutputState, OutputStatus
+from tds_operator.api.resources import DATA_CONTRACT, Manifest
 from tds_operator.api.rfc3339 import parse
 from tds_operator.api.terms import ModelExport
-from tds_operator.api.trainingjob import OutputState, OutputStatus, TrainingJob
+from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.audit.events import (
     MANIFEST_BYTES_FIELD,
@@ -28,7 +29,6 @@ from tds_operator.audit.events import (
     output_steps,
     recorded_output_state,
 )
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.outputs import output_claim_name
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.trainingjob.parts import JobParts

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tds_operator.api.resources import DATA_CONTRACT
+from tds_operator.api.resources import DATA_CONTRACT, Manifest
 from tds_operator.api.trainingjob import ADMITTED, ADMITTED_REASON, TrainingJob
 from tds_operator.audit.usage import admitted_jobs
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.trainingjob import admission
 from tds_operator.handlers.trainingjob.end import deny
 from tds_operator.handlers.trainingjob.parts import JobParts

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from tds_operator.api.resources import TRAINING_JOB
-from tds_operator.audit.events import job_key
-from tds_operator.desired.labels import Manifest
+from tds_operator.api.resources import Manifest
 from tds_operator.handlers.backstops import Backstops
+from tds_operator.handlers.batch_run import BatchRun
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.outputs import OutputVolume
-from tds_operator.handlers.workload import Workload
+from tds_operator.handlers.queue import queue_key
 
 
 class JobParts:
@@ -19,17 +18,12 @@ class JobParts:
     def __init__(self, op: Operator, queue: str | None = None) -> None:
         self.op = op
         self.kube = op.kube
-        self.workload = Workload(op.kube, queue=queue)
-        self.backstops = Backstops(self.workload)
+        self.batch_run = BatchRun(op.kube, queue=queue)
+        self.backstops = Backstops(self.batch_run)
         self.outputs = OutputVolume(op.kube, op.rules)
 
 
 def key_of(body: Manifest) -> str:
     """The queue key of a TrainingJob."""
     metadata = body["metadata"]
-    return job_key(metadata["namespace"], metadata["name"])
-
-
-def enqueue_job(op: Operator, body: Manifest, *, new: bool = False) -> None:
-    """Reconcile the TrainingJob `body` (again) now."""
-    op.enqueue(TRAINING_JOB, key_of(body), new=new)
+    return queue_key(metadata["namespace"], metadata["name"])

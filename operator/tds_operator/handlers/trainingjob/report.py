@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tds_operator.api.resources import TRAINING_JOB
+from tds_operator.api.output import OutputStatus
+from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import (
     FINISHED,
     QUEUED,
     RUNNING_REASON,
-    OutputStatus,
     TrainingJobPhase,
     TrainingJobStatus,
 )
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.objects import record_event, write_status
 from tds_operator.handlers.trainingjob.parts import JobParts, key_of
@@ -127,7 +126,7 @@ class JobReport:
         for kind, key, new in wakes:
             self.parts.op.enqueue(kind, key, new=new)
         for contract in dict.fromkeys(queues):
-            for sibling in await self.parts.workload.contract_jobs_in_phase(contract, "Queued"):
+            for sibling in await self.parts.batch_run.contract_jobs_in_phase(contract, "Queued"):
                 self.parts.op.enqueue(TRAINING_JOB, key_of(sibling))
 
     async def write(self) -> None:

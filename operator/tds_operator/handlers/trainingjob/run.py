@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.resources import TRAINING_JOB
+from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import JOB_LOST, TrainingJob
 from tds_operator.audit.chain import AuditEntry
-from tds_operator.desired.labels import Manifest
+from tds_operator.handlers.batch_run import batch_job_of, with_pods
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.trainingjob.end import finish, stop
 from tds_operator.handlers.trainingjob.metering import (
@@ -28,22 +28,15 @@ from tds_operator.handlers.trainingjob.metering import (
 from tds_operator.handlers.trainingjob.parts import JobParts, key_of
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.handlers.trainingjob.start import CLEAN_ROOM_RECHECK_SECONDS, start
-from tds_operator.handlers.workload import with_pods, workload_of
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.enforcement import (
-    LiveBudget,
-    batch_outcome,
-    budget_exhausted,
-    gpu_seconds,
-    running_workers,
-    start_time,
-)
+from tds_operator.policy.enforcement import batch_outcome, start_time
 from tds_operator.policy.job_run import (
     WAKE_MARGIN_SECONDS,
     MeterInputs,
     MeterStep,
     decide_metering,
 )
+from tds_operator.policy.metering import LiveBudget, budget_exhausted, gpu_seconds, running_workers
 
 
 async def run(
@@ -52,8 +45,8 @@ async def run(
     """Start the workers once the clean room is ready and sealed, then meter them."""
     body = report.body
     contract = DataContract.model_validate(contract_body)
-    batch = await parts.workload.batch_job(body)
-    if batch is None and not await parts.workload.clean_room_ready(
+    batch = await parts.batch_run.batch_job(body)
+    if batch is None and not await parts.batch_run.clean_room_ready(
         body, contract.metadata.uid or ""
     ):
         # The contract's reconcile is opening it, or reports CleanRoomNameTaken. (A batch
@@ -79,11 +72,11 @@ async def meter(
 ) -> float | None:
     """One metering pass: read, decide (policy/job_run.py), act, report."""
     body = report.body
-    jobs = await parts.workload.contract_jobs(contract.metadata.name or "")
+    jobs = await parts.batch_run.contract_jobs(contract.metadata.name or "")
     uid = body["metadata"]["uid"]
     own = [pods for sibling, pods in jobs if sibling["metadata"]["uid"] == uid]
     # (Not among them if it was deleted a moment ago: its pods are read on their own.)
-    pods = own[0] if own else await parts.workload.pods(body)
+    pods = own[0] if own else await parts.batch_run.pods(body)
     now = utcnow()
     used = gpu_seconds(pods, job.spec.gpus_per_worker, now)
     name = contract.metadata.name or ""
@@ -160,7 +153,7 @@ async def _report(
     workers = running_workers(pods)
     if workers:
         await keep_backstops(parts, contract, jobs, read.budget, read.now)
-    name, namespace = workload_of(body)
+    name, namespace = batch_job_of(body)
     report.phase(
         "Running" if workers else "Admitted",
         used=used,
@@ -188,7 +181,7 @@ async def stop_at_budget(
     reach them within that second. Never sooner: pods deleted before it would meter less
     than the budget. (A sibling that ended meanwhile leaves budget: a metering pass follows.)"""
     await asyncio.sleep(max(0.0, (end - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS)
-    pods = await parts.workload.contract_pods(contract.metadata.name or "")
+    pods = await parts.batch_run.contract_pods(contract.metadata.name or "")
     jobs = with_pods([job for job, _ in jobs], pods)
     budget = await budget_of(parts, contract, jobs, utcnow(), recorded)
     if not budget.used_up:
@@ -207,13 +200,13 @@ async def lost(parts: JobParts, report: JobReport, contract: DataContract) -> No
     deleted it and was cut off before recording the stop (the API server restarting), or
     something else took it: its pods are stopped (they may run on without it), metered to
     their end and charged to the contract either way."""
-    jobs = await parts.workload.contract_jobs(contract.metadata.name or "")
+    jobs = await parts.batch_run.contract_jobs(contract.metadata.name or "")
     budget = await budget_of(parts, contract, jobs)
     if budget.used_up:
         gpu_budget = contract.spec.compute.max_gpu_hours * 3600
         await stop(parts, report, budget_exhausted(gpu_budget, budget))
         wake_siblings(report, jobs)
         return
-    name, namespace = workload_of(report.body)
+    name, namespace = batch_job_of(report.body)
     lost = Decision.deny(JOB_LOST, f"batch Job {namespace}/{name} vanished")
     await stop(parts, report, lost, phase="Failed")

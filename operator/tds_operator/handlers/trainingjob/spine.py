@@ -18,9 +18,8 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from tds_operator import API_VERSION
-from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB
+from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.objects import ensure_finalizer, validation_message
 from tds_operator.handlers.trainingjob.end import delete, deny, stop_unless_done
@@ -58,7 +57,7 @@ class TrainingJobReconciler:
         step = decide_run(inputs, utcnow())
         if inputs.body is None:
             # Gone: if its finalizer was removed by hand, pods may still be held for metering.
-            await self.parts.workload.release_orphans(namespace, name)
+            await self.parts.batch_run.release_orphans(namespace, name)
             return None
         report = JobReport(self.parts, inputs.body)
         wake = await self.act(step, inputs, report)
@@ -95,7 +94,7 @@ class TrainingJobReconciler:
         assert job is not None
         if step.kind == "finished":
             # Its final figure is recorded: pods still held for metering may go.
-            await parts.workload.release_pods(report.body)
+            await parts.batch_run.release_pods(report.body)
             return await keep_output(parts, report, job)
         if step.kind == "admit":
             admitted = await self.admission.admit(parts, report, job, inputs.contract)

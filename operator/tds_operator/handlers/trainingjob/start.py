@@ -4,8 +4,8 @@ GPUs counted into the shared second at which its contract's budget runs out."""
 from __future__ import annotations
 
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.resources import Manifest
 from tds_operator.api.trainingjob import CLEAN_ROOM_READY, TrainingJob
-from tds_operator.desired.labels import Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.gather import clean_room_inputs
 from tds_operator.handlers.trainingjob.metering import budget_of
@@ -13,7 +13,7 @@ from tds_operator.handlers.trainingjob.output import open_output
 from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.enforcement import remaining_seconds
+from tds_operator.policy.metering import remaining_seconds
 from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean_room
 
 # While the clean room is not sealed yet, look again this soon (the contract's status changing,
@@ -49,14 +49,14 @@ async def start(
         # Its GPUs add to those its siblings' batch Jobs hold: the budget runs out that much
         # sooner, for every one of them; no sibling starts meanwhile.
         now = utcnow()
-        jobs = await parts.workload.contract_jobs(name)
+        jobs = await parts.batch_run.contract_jobs(name)
         budget = await budget_of(parts, contract, jobs, now)
         batches = await parts.backstops.batch_jobs(name)
         gpus = parts.backstops.gpus(batches, budget) + job.spec.total_gpus
         not_after = contract.spec.validity.not_after
         left = budget.gpu_seconds_left
         deadline = remaining_seconds(job.spec, left, gpus, not_after, now, now)
-        batch = await parts.workload.start(job, parts.op.rules, deadline, datasets, claim)
+        batch = await parts.batch_run.start(job, parts.op.rules, deadline, datasets, claim)
         siblings = [sibling for sibling, _ in jobs]
         await parts.backstops.align(contract, siblings, batches, gpus, budget, now)
     return decision, batch

@@ -1,4 +1,4 @@
-"""Act on a TrainingJob's workload in the clean room: its batch Job, rendezvous Service, pods.
+"""Act on a TrainingJob's run in the clean room: its batch Job, rendezvous Service, pods.
 
 Objects are looked up by name, but only those labelled for this very TrainingJob count as its
 own: a namespace shared by name with another contract's must never hand over, or lose, a Job.
@@ -10,10 +10,10 @@ import asyncio
 from collections.abc import Mapping
 
 from tds_operator import API_VERSION
-from tds_operator.api.resources import TRAINING_JOB
+from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob, of_contract
 from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
-from tds_operator.desired.labels import Manifest, controlled_by
+from tds_operator.desired.labels import controlled_by
 from tds_operator.desired.outputs import MANIFEST_LABEL, with_output_volume
 from tds_operator.desired.queues import queued_batch_job
 from tds_operator.desired.trainingjob import (
@@ -27,7 +27,7 @@ from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.rules import HubRules
 
 
-def workload_of(body: Manifest) -> tuple[str, str]:
+def batch_job_of(body: Manifest) -> tuple[str, str]:
     """Name and namespace of a TrainingJob's batch Job and Service in the clean room (read from
     the raw object, so that it works for a job whose spec no longer parses)."""
     contract = (body.get("spec") or {}).get("contract", "")
@@ -50,7 +50,7 @@ def with_pods(jobs: list[Manifest], pods: list[Manifest]) -> list[tuple[Manifest
     return [(job, [pod for pod in pods if made_for(pod, job)]) for job in jobs]
 
 
-class Workload:
+class BatchRun:
     """The clean-room objects that run one TrainingJob's workers."""
 
     def __init__(self, kube: Kube, queue: str | None = None) -> None:
@@ -61,13 +61,13 @@ class Workload:
 
     async def batch_job(self, body: Manifest) -> Manifest | None:
         """The live batch Job, if there is one."""
-        name, namespace = workload_of(body)
+        name, namespace = batch_job_of(body)
         live = await self.kube.get("batch/v1", "Job", name, namespace)
         return live if made_for(live, body) else None
 
     async def clean_room_ready(self, body: Manifest, contract_uid: str) -> bool:
         """Whether the contract's clean room exists and was made for this very contract."""
-        live = await self.kube.get("v1", "Namespace", workload_of(body)[1])
+        live = await self.kube.get("v1", "Namespace", batch_job_of(body)[1])
         return controlled_by(live, contract_uid)
 
     async def start(
@@ -93,7 +93,7 @@ class Workload:
 
     async def pods(self, body: Manifest) -> list[Manifest]:
         """The job's worker pods (not the manifest step of its output)."""
-        _, namespace = workload_of(body)
+        _, namespace = batch_job_of(body)
         selector = (
             f"{JOB_NAMESPACE_LABEL}={body['metadata']['namespace']},"
             f"{JOB_NAME_LABEL}={body['metadata']['name']},!{MANIFEST_LABEL}"
@@ -165,7 +165,7 @@ class Workload:
     async def _stop_batch_job(self, body: Manifest, pods: list[Manifest]) -> None:
         """Delete the batch Job: the one its pods name as their owner, with no read first; else
         (no pods, or that one is gone) the one of its name made for this job, if any."""
-        name, namespace = workload_of(body)
+        name, namespace = batch_job_of(body)
         owners = {
             reference["uid"]
             for pod in pods
@@ -218,7 +218,7 @@ class Workload:
         await self._delete_own("v1", "Service", body)
 
     async def _delete_own(self, api_version: str, kind: str, body: Manifest) -> None:
-        name, namespace = workload_of(body)
+        name, namespace = batch_job_of(body)
         live = await self.kube.get(api_version, kind, name, namespace)
         if live is not None and made_for(live, body):
             await self.kube.delete(api_version, kind, name, namespace, uid=live["metadata"]["uid"])

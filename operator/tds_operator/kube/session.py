@@ -1,4 +1,4 @@
-"""The HTTP session of the reconcilers' requests (all but watches), for kube.py.
+"""The HTTP session of the reconcilers' requests (all but watches), for kube/client.py.
 
 kr8s sends its requests with httpx, whose connection pool and TLS stream cost the operator's one
 event loop about 3 ms of CPU a request: provisioning 300 spaces, that loop was busy three

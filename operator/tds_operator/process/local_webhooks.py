@@ -20,8 +20,7 @@ import logging
 
 import httpx
 
-from tds_operator.api.resources import ADMISSION
-from tds_operator.desired.labels import Manifest
+from tds_operator.api.resources import ADMISSION, Manifest
 from tds_operator.desired.webhook_client import WEBHOOK_CONFIGURATION, addresses, pointed_at
 from tds_operator.kube import Kube, KubeError
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tds_operator.api.compare import without_managed_fields
+from tds_operator.api.resources import Manifest
 from tds_operator.audit.store import readable_page_names
-from tds_operator.desired.labels import Manifest
-from tds_operator.kube import without_managed_fields
 
 
 def parties(body: Manifest) -> set[str]:

@@ -41,9 +41,8 @@ def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def issue_serving_certificate(directory: Path, hosts: list[str]) -> ServingCertificate:
-    """Create a fresh CA and a certificate for `hosts` (DNS names or IPs) signed by it."""
-    now = datetime.now(UTC)
+def _issue_ca(now: datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A fresh CA key and its self-signed certificate."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()
@@ -70,12 +69,25 @@ def issue_serving_certificate(directory: Path, hosts: list[str]) -> ServingCerti
         )
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_key, ca_cert
+
+
+def _alt_names(hosts: list[str]) -> list[x509.GeneralName]:
+    """`hosts` as subject alternative names: an IP address where one parses, else a DNS name."""
     names: list[x509.GeneralName] = []
     for host in hosts:
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             names.append(x509.DNSName(host))
+    return names
+
+
+def issue_serving_certificate(directory: Path, hosts: list[str]) -> ServingCertificate:
+    """Create a fresh CA and a certificate for `hosts` (DNS names or IPs) signed by it."""
+    now = datetime.now(UTC)
+    ca_key, ca_cert = _issue_ca(now)
+    names = _alt_names(hosts)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()

@@ -18,14 +18,11 @@ import kopf
 
 from tds_operator import FIELD_MANAGER, metrics, webhooks
 from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, MODEL_RELEASE, TRAINING_JOB
-from tds_operator.certs import serving_certificate
 from tds_operator.config import KueueMode, OperatorConfig
 from tds_operator.connection import EXIT_CODES_HELP, Caller
 from tds_operator.desired.admission import space_admission_policies
-from tds_operator.desired.labels import Manifest
 from tds_operator.desired.rbac import space_roles
 from tds_operator.desired.webhook_client import WEBHOOK_CONFIGURATION
-from tds_operator.election import LeaderElector
 from tds_operator.handlers import watches
 from tds_operator.handlers.child_watches import ChildWatches
 from tds_operator.handlers.context import Operator
@@ -38,15 +35,18 @@ from tds_operator.handlers.trainingjob.kueue_check import ContractCheck
 from tds_operator.handlers.trainingjob.kueue_queue import KueueQueue
 from tds_operator.handlers.trainingjob.own_queue import OwnQueue
 from tds_operator.handlers.trainingjob.spine import TrainingJobReconciler
-from tds_operator.kube import Kube, KubeError, is_subset
-from tds_operator.local_webhooks import LocalWebhooks
-from tds_operator.settings import settings_help
-from tds_operator.signing_key import (
+from tds_operator.kube import Kube
+from tds_operator.process.certs import serving_certificate
+from tds_operator.process.election import LeaderElector
+from tds_operator.process.install import ensure_installed, ensure_namespace
+from tds_operator.process.local_webhooks import LocalWebhooks
+from tds_operator.process.signing_key import (
     SigningKeyUnusable,
     ensure_checkpoint_key,
     ensure_signing_key,
 )
-from tds_operator.takeover import keep_indexes_warm, stand_by, take_the_lead
+from tds_operator.process.takeover import keep_indexes_warm, stand_by, take_the_lead
+from tds_operator.settings import settings_help
 
 logger = logging.getLogger(__name__)
 
@@ -85,55 +85,6 @@ def webhook_server(config: OperatorConfig) -> tuple[kopf.WebhookServer, LocalWeb
     return server, LocalWebhookAddress(f"https://{host}:{config.webhook_port}", certificate.ca_pem)
 
 
-def _content(manifest: Manifest) -> Manifest:
-    """What an installed object must have: all but its identity (Helm labels what it installs)."""
-    return {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
-
-
-async def ensure_installed(kube: Kube, manifests: list[Manifest]) -> None:
-    """Cluster objects the Helm chart installs and a local run makes: the ClusterRoles spaces
-    bind, the admission policies of the spaces.
-
-    The chart's operator may only read them: if one is missing or says something else, it stops
-    with the reason.
-    """
-    for manifest in manifests:
-        kind, name = manifest["kind"], manifest["metadata"]["name"]
-        live = await kube.get(manifest["apiVersion"], kind, name)
-        if live is not None and is_subset(_content(manifest), live):
-            continue
-        try:
-            await kube.apply(manifest)
-        except KubeError as error:
-            if error.status != 403:
-                raise
-            state = "missing" if live is None else "not what this operator expects"
-            raise kopf.PermanentError(
-                f"{kind} {name} is {state} and the operator may not write it: "
-                "install the tds-operator chart of this operator's version "
-                "with the operator's hub rules"
-            ) from None
-
-
-async def ensure_namespace(kube: Kube, name: str) -> None:
-    """The operator's own namespace (it holds the audit ledgers and its key); created on a local
-    run. A namespace that a DataSpace holds is refused: its owners could rewrite the ledgers."""
-    live = await kube.get("v1", "Namespace", name)
-    if live is None:
-        await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        return
-    spaces = [
-        ref.get("name")
-        for ref in live["metadata"].get("ownerReferences") or []
-        if ref.get("kind") == DATA_SPACE
-    ]
-    if spaces:
-        raise kopf.PermanentError(
-            f"namespace {name} belongs to DataSpace {spaces[0]}, whose owners administer it: "
-            "install the operator in a namespace of its own (TDS_NAMESPACE, helm --namespace)"
-        )
-
-
 class NoDiffBase(kopf.DiffBaseStorage):
     """kopf keeps, for change handlers, an essence of each object: a deep copy built on every
     watch event. The operator has only event handlers, so it keeps none."""
@@ -146,6 +97,24 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
         return None
+
+
+async def _start_queues(memo: Operator, kube: Kube) -> None:
+    """A reconcile queue per kind (and for Kueue's Workloads when TrainingJobs queue in Kueue)."""
+    config = memo.config
+    memo.queues[DATA_SPACE] = ReconcileQueue(
+        DATA_SPACE, SpaceReconciler(memo), workers=config.space_workers
+    )
+    memo.queues[DATA_CONTRACT] = ReconcileQueue(
+        DATA_CONTRACT, ContractReconciler(memo), urgent=memo.contract_ends_now
+    )
+    memo.kueue = await uses_kueue(kube, config.kueue)
+    logger.info("TrainingJobs queue in %s", "Kueue" if memo.kueue else "the operator's own queue")
+    jobs = TrainingJobReconciler(memo, KueueQueue() if memo.kueue else OwnQueue())
+    memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, jobs, workers=8, urgent=memo.job_due)
+    if memo.kueue:
+        memo.queues[WORKLOAD] = ReconcileQueue(WORKLOAD, ContractCheck(memo))
+    memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
 
 
 async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> None:
@@ -175,19 +144,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
         raise kopf.PermanentError(str(error)) from None
     memo.connect(kube, signing_key, checkpoint_key)
     await memo.checkpoints.publish_key()
-    memo.queues[DATA_SPACE] = ReconcileQueue(
-        DATA_SPACE, SpaceReconciler(memo), workers=config.space_workers
-    )
-    memo.queues[DATA_CONTRACT] = ReconcileQueue(
-        DATA_CONTRACT, ContractReconciler(memo), urgent=memo.contract_ends_now
-    )
-    memo.kueue = await uses_kueue(kube, config.kueue)
-    logger.info("TrainingJobs queue in %s", "Kueue" if memo.kueue else "the operator's own queue")
-    jobs = TrainingJobReconciler(memo, KueueQueue() if memo.kueue else OwnQueue())
-    memo.queues[TRAINING_JOB] = ReconcileQueue(TRAINING_JOB, jobs, workers=8, urgent=memo.job_due)
-    if memo.kueue:
-        memo.queues[WORKLOAD] = ReconcileQueue(WORKLOAD, ContractCheck(memo))
-    memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
+    await _start_queues(memo, kube)
     # The queues fill from the watches on every replica; only the leader's run them.
     memo.elector = LeaderElector(
         # Its own client: a renewal must not wait behind the reconciles' requests in flight.
@@ -298,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     config = OperatorConfig.from_environment()
     if args.command == "audit":
-        from tds_operator.audit.verify import verify_command
+        from tds_operator.plugin.verify import verify_command
 
         caller = Caller(args.kubeconfig or config.kubeconfig, args.context)
         return asyncio.run(verify_command(caller, config.namespace, args.contract))

@@ -1,0 +1,53 @@
+"""`kubectl tds`: which command carries out a parsed command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TextIO
+
+from tds_operator.kube import Kube
+from tds_operator.plugin import commands, evidence, exports, keys
+
+
+class UsageError(Exception):
+    """The command line is wrong (argparse would otherwise exit on its own)."""
+
+
+async def dispatch(
+    kube: Kube, args: argparse.Namespace, out: TextIO, manifest: dict[str, object]
+) -> int:
+    ledgers = getattr(args, "ledger_namespace", None) or os.environ.get(
+        "TDS_NAMESPACE", "tds-system"
+    )
+    match args.command:
+        case "propose":
+            return await commands.propose(kube, dict(manifest), out)
+        case "consent" if args.key:
+            return await keys.signed_consent(kube, args.contract, args.party, args.key, out)
+        case "keys":
+            return await keys.run_keys(kube, args, out)
+        case "export":
+            return await exports.run_export(kube, args, ledgers, out)
+        case "audit":
+            return await evidence.run_audit(kube, args, ledgers, out)
+    return await _contract_command(kube, args, ledgers, out)
+
+
+async def _contract_command(kube: Kube, args: argparse.Namespace, ledgers: str, out: TextIO) -> int:
+    """The commands on one contract or job, and usage."""
+    match args.command:
+        case "consent" | "withdraw":
+            return await commands.sign(
+                kube, args.contract, args.party, args.command == "consent", out
+            )
+        case "revoke":
+            return await commands.revoke(kube, args.contract, out)
+        case "status":
+            return await commands.status(kube, args.contract, args.watch, out)
+        case "why":
+            namespace = getattr(args, "namespace", None) or kube.namespace
+            return await commands.why(kube, namespace, args.job, ledgers, out)
+        case "usage":
+            return await commands.usage(kube, args.contracts, out)
+    raise UsageError(f"kubectl tds: unknown command {args.command}")

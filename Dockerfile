@@ -32,7 +32,11 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-# The same numeric user the Helm chart runs as (runAsUser 65532); no home, no shell login.
+# The same numeric user the Helm chart runs as (runAsUser 65532); no home, no shell login. It has
+# a name: kopf names the operator's peering identity after the user (getpass.getuser), which fails
+# for a uid without an entry in /etc/passwd and the operator would not start.
+RUN echo 'tds-operator:x:65532:65532::/nonexistent:/usr/sbin/nologin' >>/etc/passwd \
+ && echo 'tds-operator:x:65532:' >>/etc/group
 USER 65532:65532
 EXPOSE 9443 9090 8080
 ENTRYPOINT ["python", "-m", "tds_operator"]

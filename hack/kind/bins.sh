@@ -128,9 +128,10 @@ build_coredns() {
   go_build "$KIND_CACHE/coredns-$KUBEADM_COREDNS_VERSION" "$KUBEADM_COREDNS_VERSION" github.com/coredns/coredns
 }
 
-build_network_policies() {
-  go_build "$KIND_CACHE/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION" \
-    "$KUBE_NETWORK_POLICIES_VERSION" sigs.k8s.io/kube-network-policies/cmd
+build_kube_router() {
+  local m=github.com/cloudnativelabs/kube-router/v2
+  go_build "$KIND_CACHE/kube-router-$KUBE_ROUTER_VERSION" "$KUBE_ROUTER_VERSION" "$m/cmd/kube-router" \
+    "-X $m/pkg/version.Version=$KUBE_ROUTER_VERSION"
 }
 
 build_rbac_proxy() {
@@ -158,7 +159,7 @@ build_pause() {
 
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(kind pause runc containerd crictl cni kubernetes etcd \
-  coredns network_policies rbac_proxy local_path)
+  coredns kube_router rbac_proxy local_path)
 for component in "${components[@]}"; do
   step "build $component" "build_$component"
 done

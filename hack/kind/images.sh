@@ -48,7 +48,7 @@ DOCKERFILE
 }
 
 build_debian_images() {
-  debian_image netbase iproute2 iptables nftables conntrack ca-certificates
+  debian_image netbase iproute2 iptables ipset nftables conntrack ca-certificates
   debian_image python python3 python3-venv python-is-python3 python3-numpy wget ca-certificates
 }
 
@@ -79,7 +79,7 @@ build_control_plane() {
 }
 
 net_image() { echo "$P/net:$(inputs_digest "$kind_here/images/net" "$K8S_VERSION")"; }
-netpol_image() { echo "$P/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION"; }
+router_image() { echo "$P/kube-router:$KUBE_ROUTER_VERSION"; }
 provisioner_image() { echo "$P/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION"; }
 
 build_addons() {
@@ -92,8 +92,8 @@ COPY kubectl tds-kind-net /usr/local/bin/
 ENTRYPOINT ["/usr/local/bin/tds-kind-net"]
 DOCKERFILE
   fi
-  binary_image "$(netpol_image)" \
-    "$KIND_CACHE/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION/kube-network-policies"
+  binary_image "$(router_image)" "$KIND_CACHE/kube-router-$KUBE_ROUTER_VERSION/kube-router" \
+    /usr/local/bin/kube-router "$P/netbase:$DEBIAN_SUITE"
   binary_image "$(provisioner_image)" \
     "$KIND_CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION/local-path-provisioner"
 }
@@ -161,7 +161,7 @@ preloaded_images() {
   echo "registry.k8s.io/etcd:$KUBEADM_ETCD_TAG"
   echo "registry.k8s.io/coredns/coredns:$KUBEADM_COREDNS_VERSION"
   echo "registry.k8s.io/pause:$KUBEADM_PAUSE_TAG"
-  net_image; netpol_image; provisioner_image
+  net_image; router_image; provisioner_image
   echo "$base"
 }
 
@@ -186,7 +186,7 @@ node_rootfs() {
   cp "$n/sysctl.conf" "$root/etc/sysctl.d/10-kind.conf"
   cp "$n/crictl.yaml" "$root/etc/crictl.yaml"
   printf '%s' "$K8S_VERSION" >"$root/kind/version"
-  sed -e "s#NET_IMAGE#$(net_image)#" -e "s#NETPOL_IMAGE#$(netpol_image)#" "$n/default-cni.yaml" \
+  sed -e "s#NET_IMAGE#$(net_image)#" -e "s#ROUTER_IMAGE#$(router_image)#" "$n/default-cni.yaml" \
     >"$root/kind/manifests/default-cni.yaml"
   sed -e "s#PROVISIONER_IMAGE#$(provisioner_image)#" -e "s#HELPER_IMAGE#$base#g" "$n/default-storage.yaml" \
     >"$root/kind/manifests/default-storage.yaml"

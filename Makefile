@@ -47,6 +47,7 @@ lint: venv ## Ruff lint (complexity included) and format check, size limits, myp
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	find hack -name '*.sh' -print0 | xargs -0 $(BIN)/shellcheck
+	$(BIN)/shellcheck hack/kind/node/entrypoint hack/kind/images/net/tds-kind-net
 	$(MAKE) docs
 
 .PHONY: docs
@@ -102,8 +103,12 @@ e2e-kueue: venv ## End-to-end with Kueue: the chart installed with kueue.enabled
 	TDS_E2E_KUEUE=auto $(PYTEST) -m "e2e and (kueue or both_queues)" tests/e2e $(PYTEST_FLAGS)
 
 .PHONY: e2e-kind
-e2e-kind: venv ## The e2e suite on a new kind cluster running the operator image (needs Docker, kind).
+e2e-kind: venv ## The e2e suite and the kind tier on a new kind cluster of real containers, everything built here (hack/kind/).
 	hack/kind-e2e.sh
+
+.PHONY: kind-tier
+kind-tier: venv ## The kind tier (tests/kind) on KUBECONFIG, a kind cluster with the chart's operator (make e2e-kind runs it).
+	$(PYTEST) -m kind tests/kind $(PYTEST_FLAGS)
 
 .PHONY: chart-lint
 chart-lint: ## helm lint, the chart's CRDs are crds/, checkov on what the chart renders.

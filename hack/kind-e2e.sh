@@ -1,29 +1,36 @@
 #!/usr/bin/env bash
-# make e2e-kind: the e2e suite on a fresh kind cluster, with the operator running in it from its
-# image, as a platform team would run it. Needs docker, kind (>= 0.24), kubectl and helm.
-#   KIND_NODE_IMAGE    kindest/node image (default: kind's own)
+# make e2e-kind: the e2e suite (and the kind tier, tests/kind) on a fresh kind cluster whose pods
+# are real containers, with the operator running in it from its image, as a platform team would run
+# it. Everything is built on this machine (hack/kind/build.sh: Docker from Debian's packages, kind
+# and every image from Go modules and Debian packages); nothing is pulled from a registry.
+#   KIND_NODE_IMAGE    another kind node image (default: the one hack/kind/ builds)
 #   KIND_KEEP_CLUSTER  set to keep the cluster afterwards (its kubeconfig: $KIND_KUBECONFIG)
 #   TDS_E2E_IMAGE      tag of the operator image built from the Dockerfile (tds-operator:e2e)
-#   TDS_E2E_TRAINING_IMAGE  an image with `sleep` that stands in for the trainer (busybox:1.37)
-#   TDS_E2E_OUTPUT_STORAGE_CLASS  the class of output volumes (kind's own: standard)
+#   KIND_TESTS         the make targets run on the cluster: "e2e kind-tier" (default), or either
+# shellcheck disable=SC2329 # create and cleanup are called by step and trap
 set -euo pipefail
 log_tag='e2e-kind'
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/kind/lib.sh"
 cd "$repo_root"
-for tool in docker kind kubectl helm; do
-  command -v "$tool" >/dev/null || { log "make e2e-kind needs $tool on PATH"; exit 1; }
-done
+start=$SECONDS
+node=$(hack/kind/build.sh)
+node=${KIND_NODE_IMAGE:-$node}
 cluster=$(sed -n 's/^name: //p' kind-config.yaml)
 image=${TDS_E2E_IMAGE:-tds-operator:e2e}
-trainer=${TDS_E2E_TRAINING_IMAGE:-busybox:1.37}
+trainer=$(hack/kind/images.sh trainer-image-name)
 # The volume dataset's gateway: kube-rbac-proxy as the chart names it (its file server is the
 # operator's own image).
-proxy=$(sed -n 's/^  gatewayProxyImage: //p' charts/tds-operator/values.yaml)
+proxy=$(hack/kind/images.sh proxy-image-name)
+hack/kind/images.sh operator "$image"
 export KUBECONFIG=${KIND_KUBECONFIG:-${TMPDIR:-/tmp}/tds-e2e-kind.kubeconfig}
+log "built or checked everything in $((SECONDS - start))s"
 
-log "creating kind cluster $cluster"
-kind create cluster --config kind-config.yaml --kubeconfig "$KUBECONFIG" --wait 180s \
-  ${KIND_NODE_IMAGE:+--image "$KIND_NODE_IMAGE"}
+if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
+  log "deleting the kind cluster $cluster left by an earlier run"
+  kind delete cluster --name "$cluster"
+fi
+create() { kind create cluster --config kind-config.yaml --kubeconfig "$KUBECONFIG" --image "$node" --wait 300s; }
+step "kind cluster $cluster on $node" create
 cleanup() {
   if [ -n "${KIND_KEEP_CLUSTER:-}" ]; then
     log "keeping cluster $cluster (KUBECONFIG=$KUBECONFIG); kind delete cluster --name $cluster"
@@ -33,21 +40,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "building $image and loading it, $trainer and $proxy into the cluster"
-docker build -t "$image" .
-docker pull "$trainer"
-docker pull "$proxy"
-kind load docker-image --name "$cluster" "$image" "$trainer" "$proxy"
+step "loading $image, $trainer and $proxy into the cluster" \
+  kind load docker-image --name "$cluster" "$image" "$trainer" "$proxy"
 
-# The GPU pool's capacity, as on the hub: 8 nvidia.com/gpu per node (an extended resource the
-# scheduler counts; the kubelet keeps what is patched into the node's status).
-for node in $(kubectl get nodes -l hub.tds.io/pool=gpu -o name); do
-  kubectl patch "$node" --subresource=status --type=json \
-    -p '[{"op": "add", "path": "/status/capacity/nvidia.com~1gpu", "value": "8"}]'
+# The GPU pool's capacity, as on the hub: its two GPU nodes have 8 nvidia.com/gpu each, kind's one
+# GPU worker stands for both with 16 (an extended resource the scheduler counts; no GPU is used):
+# the story's job runs two workers of 8.
+for node_name in $(kubectl get nodes -l hub.tds.io/pool=gpu -o name); do
+  kubectl patch "$node_name" --subresource=status --type=json -p '[
+    {"op": "add", "path": "/status/capacity/nvidia.com~1gpu", "value": "16"},
+    {"op": "add", "path": "/status/allocatable/nvidia.com~1gpu", "value": "16"}]' >/dev/null
 done
 
-log "running the e2e suite with the operator in the cluster"
-TDS_E2E_OPERATOR=cluster TDS_E2E_IMAGE=$image TDS_E2E_TRAINING_IMAGE=$trainer \
+export TDS_E2E_OPERATOR=cluster TDS_E2E_IMAGE=$image TDS_E2E_TRAINING_IMAGE=$trainer \
   TDS_E2E_OUTPUT_STORAGE_CLASS=${TDS_E2E_OUTPUT_STORAGE_CLASS:-standard} \
-  KUBECTL=$(command -v kubectl) HELM=$(command -v helm) \
-  make e2e
+  KUBECTL=$K8S_BIN/kubectl HELM=$HELM_BIN/helm
+status=0
+for tests in ${KIND_TESTS:-e2e kind-tier}; do
+  log "running the $tests tests with the operator in the cluster"
+  step "make $tests on kind" make --no-print-directory "$tests" || status=1
+done
+log "make e2e-kind finished in $((SECONDS - start))s"
+exit "$status"

@@ -206,3 +206,10 @@ def test_every_worker_pod_is_held_for_metering() -> None:
     # operator's back stays, terminated with its finish time, until the operator metered it.
     template = the_batch_job()["spec"]["template"]
     assert template["metadata"]["finalizers"] == ["tds.io/metering"]
+
+
+def test_a_stopped_worker_has_one_second_between_sigterm_and_sigkill() -> None:
+    """A stopped job stops within a second: not the default 30 s grace period, which let a worker
+    that ignores SIGTERM run on after a revocation."""
+    pod = the_batch_job()["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 1

@@ -51,11 +51,11 @@ def test_the_rule_sees_an_offender(tmp_path: Path) -> None:
 
 
 def test_every_test_module_is_marked_with_its_tier() -> None:
-    """`make unit`, `make integration` and `make e2e` select by marker: an unmarked module's tests
-    would never run."""
+    """`make unit`, `make integration`, `make e2e` and `make kind-tier` select by marker: an
+    unmarked module's tests would never run."""
     unmarked = [
         str(path.relative_to(TESTS.parent))
-        for tier in ("unit", "integration", "e2e")
+        for tier in ("unit", "integration", "e2e", "kind")
         for path in (TESTS / tier).glob("test_*.py")
         if f"pytestmark = pytest.mark.{tier}" not in path.read_text()
         and f"pytest.mark.{tier}," not in path.read_text()

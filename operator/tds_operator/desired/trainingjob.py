@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Final
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.resources import Manifest
@@ -27,6 +28,8 @@ from tds_operator.desired.isolation import GPU_RESOURCE
 from tds_operator.desired.labels import CONTRACT_LABEL, managed_labels
 from tds_operator.policy.rules import HubRules
 
+# Seconds a stopped worker's process has between SIGTERM and SIGKILL.
+WORKER_GRACE_SECONDS: Final = 1
 JOB_NAMESPACE_LABEL = "tds.io/training-job-namespace"
 JOB_NAME_LABEL = "tds.io/training-job"
 RENDEZVOUS_PORT = 29500
@@ -169,6 +172,10 @@ def batch_job(
                 "spec": with_dataset_identity(
                     {
                         "restartPolicy": "Never",
+                        # A stopped job stops within a second: a worker's process gets this long
+                        # after SIGTERM before SIGKILL (the default 30 s let a worker that
+                        # ignores SIGTERM run on for half a minute after a revocation).
+                        "terminationGracePeriodSeconds": WORKER_GRACE_SECONDS,
                         "dnsPolicy": "None",
                         "dnsConfig": {"nameservers": [NO_RESOLVER]},
                         "automountServiceAccountToken": False,

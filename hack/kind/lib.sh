@@ -1,0 +1,49 @@
+# Shared by the scripts that build and run the kind cluster of `make e2e-kind`; sources the hub's
+# lib (its Kubernetes version, caches and binaries) and hack/kind/versions.env.
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
+log_tag=${log_tag:-kind}
+. "$(dirname "${BASH_SOURCE[0]}")/../hub/lib.sh"
+kind_here=$repo_root/hack/kind
+. "$kind_here/versions.env"
+# Everything built for kind is cached beside the hub's binaries, per version.
+KIND_CACHE=$HUB_CACHE_DIR/kind
+# Every timed step appends "date step seconds" here: the cold and warm build times.
+KIND_TIMINGS=$KIND_CACHE/timings.log
+# Images are tagged under this name; the node image is tds-kind/node:<Kubernetes version>.
+KIND_IMAGE_PREFIX=tds-kind
+export PATH=$KIND_CACHE/kind-$KIND_VERSION:$PATH
+
+# Runs a long command, printing a heartbeat every minute so it never looks hung, then its duration.
+step() {
+  local what=$1; shift
+  local start=$SECONDS pid next
+  log "$what: started"
+  "$@" &
+  pid=$!
+  next=$((SECONDS + 60))
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if ((SECONDS >= next)); then log "$what: still running ($((SECONDS - start))s)"; next=$((SECONDS + 60)); fi
+  done
+  if ! wait "$pid"; then log "$what: FAILED after $((SECONDS - start))s"; return 1; fi
+  log "$what: done in $((SECONDS - start))s"
+  mkdir -p "$KIND_CACHE"
+  printf '%s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${what// /_}" "$((SECONDS - start))" >>"$KIND_TIMINGS"
+}
+
+# Runs a command quietly; its output is shown only if it fails.
+quiet() {
+  local out
+  if ! out=$("$@" 2>&1); then printf '%s\n' "$out" >&2; return 1; fi
+}
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# A short digest of files and strings: tags of images built from this repository's files change
+# when their inputs do.
+inputs_digest() {
+  local item
+  for item in "$@"; do
+    if [ -e "$item" ]; then find "$item" -type f -print0 | sort -z | xargs -0 sha256sum; else printf '%s\n' "$item"; fi
+  done | sha256sum | cut -c1-12
+}

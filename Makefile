@@ -68,13 +68,15 @@ format: venv ## Apply ruff's fixes and formatting.
 	$(BIN)/ruff format .
 
 .PHONY: crds
-crds: venv ## Regenerate crds/ and the CRD reference (docs/reference/crds.md) from the pydantic models.
+crds: venv ## Regenerate crds/, the chart's copy and the CRD reference (docs/reference/crds.md) from the pydantic models.
 	$(BIN)/python -m tds_operator.api.crdgen crds
+	$(BIN)/python -m tds_operator.api.crdgen charts/tds-operator/crds
 	$(BIN)/python -m tds_operator.api.crddoc docs/reference/crds.md
 
 .PHONY: check-crds
-check-crds: venv ## Fail if crds/ or the CRD reference is not what the models generate.
+check-crds: venv ## Fail if crds/, the chart's copy or the CRD reference is not what the models generate.
 	$(BIN)/python -m tds_operator.api.crdgen --check crds
+	$(BIN)/python -m tds_operator.api.crdgen --check charts/tds-operator/crds
 	$(BIN)/python -m tds_operator.api.crddoc --check docs/reference/crds.md
 
 ##@ Tests

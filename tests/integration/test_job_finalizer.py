@@ -15,7 +15,7 @@ import json
 import pytest
 from kubernetes import client
 
-from bench.hubkit.hub import Person, operator_down, owner_of, refusal, unique
+from bench.hubkit.hub import CLUSTER_ADMIN, Person, operator_down, owner_of, refusal, unique
 from bench.hubkit.manifests import Body, training_job_body
 from bench.hubkit.processes import OperatorProcess
 from bench.hubkit.training import Deal, Story
@@ -90,3 +90,26 @@ def test_nobody_but_the_operator_strips_a_running_jobs_finalizer(
     wait_until(lambda: not story.pods(deal.contract, name), timeout=30, what="worker pods gone")
     kinds = [e["kind"] for e in story.ledger(deal.contract) if e["details"].get("uid") == uid]
     assert "UsageMetered" in kinds, kinds
+
+
+def test_a_job_let_go_by_hub_staff_anyway_stops_its_workers_at_once(story: Story) -> None:
+    deal = story.deal()
+    name = running_job(story, deal)
+    assert story.batch_job(deal.contract, name) is not None
+    # Hub staff may strip the finalizer (the policy lets who may update the finalizers); the job
+    # is then gone before the operator can stop it, as the attack above would have made it.
+    # The operator may write the job between the strip and the delete (and put its finalizer
+    # back): the precondition then refuses the delete, and staff try again.
+    for _ in range(10):
+        try:
+            strip_and_delete(CLUSTER_ADMIN, deal, name)
+            break
+        except client.ApiException as error:
+            if error.status != 409:
+                raise
+    assert story.job(deal.namespace, name) is None
+    # Nothing meters or ends its workers any more: the operator deletes them at once.
+    wait_until(
+        lambda: story.batch_job(deal.contract, name) is None, timeout=10, what="batch Job gone"
+    )
+    wait_until(lambda: not story.pods(deal.contract, name), timeout=10, what="worker pods gone")

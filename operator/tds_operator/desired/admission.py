@@ -5,7 +5,8 @@ them. These policies, bound to every space namespace (those labelled `tds.io/spa
 would reach beyond the space: a Service exposed outside the cluster or intercepting external IPs,
 a claim that names a PersistentVolume (at creation, or pointed at one by an update), a pod that
 would sit on the clean rooms' GPU pool, preempt their workers or be scheduled next to pods of
-other namespaces, and a release's review set by anyone not given access to review it. They bind
+other namespaces, a release's review set by anyone not given access to review it, and the
+operator's finalizer stripped from a TrainingJob by anyone but the operator. They bind
 everyone writing there, controllers included, so a Deployment's pods are refused as a bare pod is
 (the ReplicaSet's events then name the rule).
 
@@ -26,6 +27,10 @@ SERVICES_POLICY = "tds-space-services"
 CLAIMS_POLICY = "tds-space-volume-claims"
 PODS_POLICY = "tds-space-pods"
 RELEASES_POLICY = "tds-space-release-reviews"
+JOB_FINALIZER_POLICY = "tds-space-job-finalizers"
+OPERATOR_FINALIZER = "tds.io/finalizer"
+"""The operator's finalizer (handlers/objects.py FINALIZER): while it is on a TrainingJob, the job
+cannot go before the operator has stopped and metered its workers."""
 REVIEW_VERB = "review"
 """Not a verb the API server serves: RBAC grants it on one ModelRelease to the provider's owners
 (desired/outputs.py), and the releases policy asks the authorizer for it."""
@@ -76,6 +81,21 @@ _RELEASES = [
         f".name(object.metadata.name).check('{REVIEW_VERB}').allowed()",
         "spec.review: only an owner of the provider space, given access to review this very "
         "release, may set it",
+    ),
+]
+
+# A TrainingJob's finalizer is what makes its deletion stop and meter its workers: stripped, the
+# job could be deleted while its batch Job runs on, unmetered and out of the contract's reach.
+# Only who may update `trainingjobs/finalizers` (the operator; the space roles do not grant it)
+# removes it; the garbage collector's own finalizers are untouched by this rule.
+_JOB_FINALIZERS = [
+    (
+        f"!('{OPERATOR_FINALIZER}' in oldObject.metadata.?finalizers.orValue([])) || "
+        f"'{OPERATOR_FINALIZER}' in object.metadata.?finalizers.orValue([]) || "
+        "authorizer.group('tds.io').resource('trainingjobs').subresource('finalizers')"
+        ".namespace(request.namespace).name(object.metadata.name).check('update').allowed()",
+        f"metadata.finalizers: only the operator removes {OPERATOR_FINALIZER} from a "
+        "TrainingJob, once its workers are stopped and metered; delete the job to stop it",
     ),
 ]
 
@@ -222,6 +242,13 @@ def space_admission_policies(rules: HubRules) -> list[Manifest]:
             "modelreleases",
             ["CREATE", "UPDATE"],
             _RELEASES,
+            api=(GROUP, VERSION),
+        ),
+        _policy(
+            JOB_FINALIZER_POLICY,
+            "trainingjobs",
+            ["UPDATE"],
+            _JOB_FINALIZERS,
             api=(GROUP, VERSION),
         ),
     ]

@@ -185,9 +185,19 @@ class BatchRun:
 
     async def release_orphans(self, namespace: str, name: str) -> None:
         """The TrainingJob `namespace/name` is gone without its final figure (its finalizer was
-        removed by hand): no figure will be recorded, so nothing holds its worker pods any more,
-        wherever they are."""
+        removed by hand, which only hub staff may): nothing meters or ends its workers any more,
+        so its batch Jobs and worker pods are deleted at once, wherever they are, and no figure
+        will be recorded, so nothing holds its pods any more."""
         selector = f"{JOB_NAMESPACE_LABEL}={namespace},{JOB_NAME_LABEL}={name}"
+        workers = f"{selector},!{MANIFEST_LABEL}"
+        for batch in await self.kube.list("batch/v1", "Job", None, workers):
+            metadata = batch["metadata"]
+            await self.kube.delete(
+                "batch/v1", "Job", metadata["name"], metadata["namespace"], uid=metadata["uid"]
+            )
+        pods = await self.kube.list("v1", "Pod", None, workers)
+        await asyncio.gather(*(self._delete_pod(pod) for pod in pods))
+        # Read again after the deletes (which change the pods) so the releases do not conflict.
         for pod in await self.kube.list("v1", "Pod", None, selector):
             await self._release(pod)
 

@@ -56,7 +56,7 @@ class TrainingJobReconciler:
         inputs = await self.gather(namespace, name)
         step = decide_run(inputs, utcnow())
         if inputs.body is None:
-            # Gone: if its finalizer was removed by hand, pods may still be held for metering.
+            # Gone: if its finalizer was removed by hand, its workers may still run or be held.
             await self.parts.batch_run.release_orphans(namespace, name)
             return None
         report = JobReport(self.parts, inputs.body)

@@ -177,28 +177,11 @@ class AuditLedger:
         key = self.signing_key
         async with self._turns.setdefault(contract, Turns()).turn(urgent=urgent):
             for attempt in range(CONFLICT_RETRIES):
-                # The contract and the pages of every ledger kept under its name, read at once
-                # (only this lock's holder writes pages), then narrowed to the live one's.
-                body, every_page = await asyncio.gather(
-                    self.kube.get(API_VERSION, "DataContract", contract), self._pages(contract)
-                )
-                if body is None:
+                live = await self._live_ledger(contract)
+                if live is None:
                     # The contract is gone: there is no ledger of a live contract to extend.
                     return []
-                uid = body["metadata"]["uid"]
-                audit = (body.get("status") or {}).get("audit")
-                recorded: dict[str, Any] = dict(audit) if isinstance(audit, dict) else {}
-                pages = [
-                    page
-                    for page in every_page
-                    if (page["metadata"].get("labels") or {}).get(CONTRACT_UID_LABEL) == uid
-                ]
-                data: dict[str, str] = {}
-                versions: dict[int, str] = {}
-                for page in pages:
-                    data.update(page.get("data") or {})
-                    number = int(page["metadata"]["name"].rsplit("-", 1)[1])
-                    versions[number] = page["metadata"]["resourceVersion"]
+                uid, recorded, data, versions = live
                 intact = verify_before_append(
                     data, recorded.get("head"), recorded.get("entries"), key
                 )
@@ -219,6 +202,31 @@ class AuditLedger:
                     LEDGER_APPENDS.labels(event=entry.kind).inc()
                 return [*chain, *added]
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _live_ledger(
+        self, contract: str
+    ) -> tuple[str, dict[str, Any], dict[str, str], dict[int, str]] | None:
+        """The live contract's uid, its recorded audit status, its ledger's data and each page's
+        resourceVersion by number; None when the contract is gone."""
+        # The contract and the pages of every ledger kept under its name, read at once
+        # (only this lock's holder writes pages), then narrowed to the live one's.
+        body, every_page = await asyncio.gather(
+            self.kube.get(API_VERSION, "DataContract", contract), self._pages(contract)
+        )
+        if body is None:
+            return None
+        uid = body["metadata"]["uid"]
+        audit = (body.get("status") or {}).get("audit")
+        recorded: dict[str, Any] = dict(audit) if isinstance(audit, dict) else {}
+        data: dict[str, str] = {}
+        versions: dict[int, str] = {}
+        for page in every_page:
+            if (page["metadata"].get("labels") or {}).get(CONTRACT_UID_LABEL) != uid:
+                continue
+            data.update(page.get("data") or {})
+            number = int(page["metadata"]["name"].rsplit("-", 1)[1])
+            versions[number] = page["metadata"]["resourceVersion"]
+        return uid, recorded, data, versions
 
     async def _write(
         self, contract: str, uid: str, added: list[AuditEntry], versions: dict[int, str]

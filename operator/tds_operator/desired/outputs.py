@@ -89,28 +89,7 @@ def manifest_pod(job: TrainingJob, claim: str, image: str) -> Manifest:
                 "runAsGroup": WORKER_USER,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "containers": [
-                {
-                    "name": "manifest",
-                    "image": image,
-                    "command": ["python", "-m", "tds_operator.output_manifest", OUTPUT_MOUNT],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "runAsNonRoot": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                    "resources": {
-                        "requests": {"cpu": "100m", "memory": "64Mi"},
-                        "limits": {"cpu": "1", "memory": "256Mi"},
-                    },
-                    "volumeMounts": [
-                        {"name": OUTPUT_VOLUME, "mountPath": OUTPUT_MOUNT, "readOnly": True}
-                    ],
-                    "terminationMessagePath": TERMINATION_LOG,
-                    "terminationMessagePolicy": "File",
-                }
-            ],
+            "containers": [_manifest_container(image)],
             "volumes": [
                 {
                     "name": OUTPUT_VOLUME,
@@ -118,6 +97,29 @@ def manifest_pod(job: TrainingJob, claim: str, image: str) -> Manifest:
                 }
             ],
         },
+    }
+
+
+def _manifest_container(image: str) -> Manifest:
+    """The manifest pod's one container: the operator's own image listing the read-only output
+    into its termination message, unprivileged and bounded."""
+    return {
+        "name": "manifest",
+        "image": image,
+        "command": ["python", "-m", "tds_operator.output_manifest", OUTPUT_MOUNT],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "64Mi"},
+            "limits": {"cpu": "1", "memory": "256Mi"},
+        },
+        "volumeMounts": [{"name": OUTPUT_VOLUME, "mountPath": OUTPUT_MOUNT, "readOnly": True}],
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "File",
     }
 
 

@@ -122,8 +122,25 @@ def batch_job(
     namespace = clean_room_namespace(job.spec.contract)
     spec = job.spec
     labels = training_labels(job)
-    simulation_labels, pod_annotations = _simulation_metadata(job, rules)
-    pod_labels = {**simulation_labels, **labels}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": spec.workers,
+            "parallelism": spec.workers,
+            # One failed worker fails the distributed run; the TrainingJob reports why.
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": active_deadline_seconds,
+            "template": _pod_template(job, rules, _worker_container(job, master_ip, datasets)),
+        },
+    }
+
+
+def _worker_container(job: TrainingJob, master_ip: str, datasets: Mapping[str, str]) -> Manifest:
+    """A worker's one container: the job's image and command, its GPUs, restricted."""
+    spec = job.spec
     environment = [
         *rendezvous_environment(job, master_ip),
         {"name": "TDS_CONTRACT", "value": spec.contract},
@@ -153,56 +170,43 @@ def batch_job(
         container["command"] = list(spec.command)
     if spec.args:
         container["args"] = list(spec.args)
-    template_metadata: Manifest = {"labels": pod_labels, "finalizers": [METERING_FINALIZER]}
-    if pod_annotations:
-        template_metadata["annotations"] = pod_annotations
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {
-            "completionMode": "Indexed",
-            "completions": spec.workers,
-            "parallelism": spec.workers,
-            # One failed worker fails the distributed run; the TrainingJob reports why.
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": active_deadline_seconds,
-            "template": {
-                "metadata": template_metadata,
-                "spec": with_dataset_identity(
-                    {
-                        "restartPolicy": "Never",
-                        # A stopped job stops within a second: a worker's process gets this long
-                        # after SIGTERM before SIGKILL (the default 30 s let a worker that
-                        # ignores SIGTERM run on for half a minute after a revocation).
-                        "terminationGracePeriodSeconds": WORKER_GRACE_SECONDS,
-                        "dnsPolicy": "None",
-                        "dnsConfig": {"nameservers": [NO_RESOLVER]},
-                        "automountServiceAccountToken": False,
-                        "enableServiceLinks": False,
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "runAsUser": 1000,
-                            "runAsGroup": 1000,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "nodeSelector": dict(rules.gpu_node_selector),
-                        "tolerations": [
-                            {
-                                "key": rules.gpu_toleration_key,
-                                "operator": "Exists",
-                                "effect": "NoSchedule",
-                            }
-                        ],
-                        "containers": [container],
-                        "volumes": [
-                            {"name": "scratch", "emptyDir": {"sizeLimit": rules.scratch_size_limit}}
-                        ],
-                    }
-                ),
-            },
-        },
+    return container
+
+
+def _pod_template(job: TrainingJob, rules: HubRules, container: Manifest) -> Manifest:
+    """The workers' pod template: metered, on the GPU nodes, no token, no resolver, no
+    privilege, scratch space bounded, and the dataset identity mounted."""
+    simulation_labels, pod_annotations = _simulation_metadata(job, rules)
+    metadata: Manifest = {
+        "labels": {**simulation_labels, **training_labels(job)},
+        "finalizers": [METERING_FINALIZER],
     }
+    if pod_annotations:
+        metadata["annotations"] = pod_annotations
+    spec = {
+        "restartPolicy": "Never",
+        # A stopped job stops within a second: a worker's process gets this long after SIGTERM
+        # before SIGKILL (the default 30 s let a worker that ignores SIGTERM run on for half a
+        # minute after a revocation).
+        "terminationGracePeriodSeconds": WORKER_GRACE_SECONDS,
+        "dnsPolicy": "None",
+        "dnsConfig": {"nameservers": [NO_RESOLVER]},
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "nodeSelector": dict(rules.gpu_node_selector),
+        "tolerations": [
+            {"key": rules.gpu_toleration_key, "operator": "Exists", "effect": "NoSchedule"}
+        ],
+        "containers": [container],
+        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": rules.scratch_size_limit}}],
+    }
+    return {"metadata": metadata, "spec": with_dataset_identity(spec)}
 
 
 def rendezvous_environment(job: TrainingJob, master_ip: str) -> list[Manifest]:

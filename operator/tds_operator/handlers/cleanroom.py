@@ -81,6 +81,31 @@ class CleanRoom:
                 f"clean room {room} of an earlier Active period is still being removed; it "
                 "reopens as soon as it is gone",
             )
+        refused = await self._ensure_children(contract, provider, endpoints, room)
+        if refused is not None:
+            return refused
+        await self._remove_stale_policies(contract, endpoints)
+        datasets = granted_datasets(contract, provider)
+        if not datasets:
+            await self._revoke_grant(name, uid, space_namespace(contract.spec.provider.space))
+        egress = contract.spec.egress
+        return Decision.allow(
+            CLEAN_ROOM_OPEN,
+            f"clean room {clean_room_namespace(name)} may reach "
+            + (", ".join(sorted(endpoints)) or "no network dataset")
+            + (f" and {len(egress)} egress destination(s)" if egress else ""),
+        )
+
+    async def _ensure_children(
+        self,
+        contract: DataContract,
+        provider: DataSpace,
+        endpoints: dict[str, DatasetEndpoint],
+        room: str,
+    ) -> Decision | None:
+        """Claim and write every object of the clean room, its access and its gateways, in that
+        order; None when all are in place, else the Decision that says why not."""
+        name, uid = contract.metadata.name or "", contract.metadata.uid or ""
         try:
             children = clean_room_children(contract, endpoints, self.rules)
             # The grant comes last: nothing may read a dataset before the clean room is sealed.
@@ -98,17 +123,7 @@ class CleanRoom:
             # The operator's own log says it too: a refusal may be its missing right.
             logger.warning("DataContract %s: %s: %s", name, rejected, error.message)
             return Decision.deny(CLEAN_ROOM_REJECTED, f"{rejected}: {error.message}")
-        await self._remove_stale_policies(contract, endpoints)
-        datasets = granted_datasets(contract, provider)
-        if not datasets:
-            await self._revoke_grant(name, uid, space_namespace(contract.spec.provider.space))
-        egress = contract.spec.egress
-        return Decision.allow(
-            CLEAN_ROOM_OPEN,
-            f"clean room {clean_room_namespace(name)} may reach "
-            + (", ".join(sorted(endpoints)) or "no network dataset")
-            + (f" and {len(egress)} egress destination(s)" if egress else ""),
-        )
+        return None
 
     async def _claim(self, child: Manifest, uid: str, room: str) -> Decision | None:
         """Create the clean room's namespace, or a policy outside it, if it does not exist yet;

@@ -83,6 +83,27 @@ def build_parser() -> Parser:
         dest="command", required=True, metavar="COMMAND", parser_class=Parser
     )
     _propose_parser(sub, flags)
+    _consent_parsers(sub, flags)
+    _contract_report_parsers(sub, flags)
+    audit_sub = evidence.add_audit_commands(sub, flags)
+    keys.add_keys_commands(sub, flags)
+    exports.add_export_commands(sub, flags)
+    usage = sub.add_parser(
+        "usage", parents=[flags], help="GPU-hours per contract and per organisation"
+    )
+    usage.add_argument(
+        "contracts", nargs="*", metavar="CONTRACT", help="contracts (default: all, hub staff only)"
+    )
+    shell = sub.add_parser("completion", help="print a shell completion script")
+    shell.add_argument("shell", choices=completion.SHELLS)
+    for command in [*sub.choices.values(), *audit_sub.choices.values()]:
+        command.epilog = EXIT_CODES_HELP
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+    return parser
+
+
+def _consent_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
+    """consent, withdraw and revoke: what a party signs."""
     for name, text in (
         ("consent", "consent to a contract for your side (the terms as they stand)"),
         ("withdraw", "withdraw your side's consent"),
@@ -102,6 +123,10 @@ def build_parser() -> Parser:
     )
     revoke = sub.add_parser("revoke", parents=[flags], help="revoke a contract, for good")
     revoke.add_argument("contract", help="the DataContract's name")
+
+
+def _contract_report_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
+    """status and why: what a contract and a job say of themselves."""
     status = sub.add_parser(
         "status",
         parents=[flags],
@@ -115,21 +140,6 @@ def build_parser() -> Parser:
         "why", parents=[flags], help="which term admitted, denied or stopped a TrainingJob"
     )
     why.add_argument("job", help="the TrainingJob's name (its namespace with -n)")
-    audit_sub = evidence.add_audit_commands(sub, flags)
-    keys.add_keys_commands(sub, flags)
-    exports.add_export_commands(sub, flags)
-    usage = sub.add_parser(
-        "usage", parents=[flags], help="GPU-hours per contract and per organisation"
-    )
-    usage.add_argument(
-        "contracts", nargs="*", metavar="CONTRACT", help="contracts (default: all, hub staff only)"
-    )
-    shell = sub.add_parser("completion", help="print a shell completion script")
-    shell.add_argument("shell", choices=completion.SHELLS)
-    for command in [*sub.choices.values(), *audit_sub.choices.values()]:
-        command.epilog = EXIT_CODES_HELP
-        command.formatter_class = argparse.RawDescriptionHelpFormatter
-    return parser
 
 
 def _propose_parser(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:

@@ -47,7 +47,7 @@ def reads(namespace: str) -> list[tuple[float, str]]:
 
 @pytest.fixture(scope="module")
 def revocation(story: Story, worker: Prober) -> Revocation:
-    url = gateway_url(story, story.contract_name)
+    url = gateway_url(story)
     watcher = token_pod(
         "watcher",
         story.clean_room,

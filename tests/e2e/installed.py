@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.hubkit.processes import free_port
 from tests.e2e.cluster import (
     CHART,
     KUEUE_ENABLED,
@@ -31,7 +32,6 @@ from tests.e2e.release import (
     snapshot,
     wait_until_authorized,
 )
-from tests.processes import free_port
 
 
 def check_cluster() -> None:

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.hubkit.waiting import wait_until
 from tests.e2e.cluster import get, items, kubectl
 from tests.e2e.installed import check_cluster, installed_release
 from tests.e2e.release import Release
 from tests.e2e.story import Story
 from tests.kind.wire import Prober, prober
-from tests.waiting import wait_until
 
 # A namespace no policy covers: where the positive controls stand.
 OPEN_NAMESPACE = "tds-kind-open"

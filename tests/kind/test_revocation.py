@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from bench.hubkit.waiting import wait_until
 from tds_operator.desired.cleanroom import WORKER_SERVICE_ACCOUNT
 from tests.e2e.cluster import get, kubectl
 from tests.e2e.story import Story
 from tests.kind.wire import Prober, gateway_url, program, start_pod, token_pod
-from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kind
 

@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.hubkit.waiting import wait_until
 from tds_operator.desired.grants import DATASETS_AUDIENCE
 from tests.e2e.cluster import Manifest, get, kubectl
 from tests.e2e.story import Story
-from tests.waiting import wait_until
 
 PROGRAM = (Path(__file__).parent / "probe_program.py").read_text()
 # The GPU pool's taint: clean-room workers run there, and so do the probes beside them.

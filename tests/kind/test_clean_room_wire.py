@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from tds_operator.desired.gateway import gateway_name
 from tests.e2e.cluster import get
 from tests.e2e.story import Story
 from tests.kind.wire import (
@@ -54,7 +53,7 @@ def test_a_clean_room_worker_reaches_its_gateway_and_nothing_else(
             sealed = reaches(worker, kind, *args)
             assert sealed.startswith(SEALED), f"the clean room reached {what}: {sealed}"
     provider = f"tds-{story.provider}"
-    gateway = get("service", gateway_name(story.contract_name, "grid-load-2024"), provider)
+    gateway = get("service", story.gateway("grid-load-2024"), provider)
     assert gateway is not None
     port = str(gateway["spec"]["ports"][0]["port"])
     assert reaches(worker, "tcp", gateway["spec"]["clusterIP"], port) == "open"

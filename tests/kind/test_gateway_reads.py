@@ -71,7 +71,7 @@ def second_contract(story: Story) -> Iterator[str]:
 def test_a_worker_reads_the_providers_bytes_through_its_gateway(
     story: Story, worker: Prober
 ) -> None:
-    read = worker.fetch(gateway_url(story, story.contract_name), DATASET_TOKEN_PATH)
+    read = worker.fetch(gateway_url(story), DATASET_TOKEN_PATH)
     digest = "sha256:" + hashlib.sha256(PROVIDERS_FILE).hexdigest()
     assert read == f"{digest} {len(PROVIDERS_FILE)}", read
 
@@ -79,7 +79,7 @@ def test_a_worker_reads_the_providers_bytes_through_its_gateway(
 def test_another_contracts_worker_is_refused(
     story: Story, worker: Prober, second_contract: str
 ) -> None:
-    url = gateway_url(story, story.contract_name)
+    url = gateway_url(story)
     allowed = worker.fetch(url, DATASET_TOKEN_PATH)
     assert allowed.startswith("sha256:"), f"positive control: the contract's worker: {allowed}"
     room = clean_room_namespace(second_contract)
@@ -91,7 +91,7 @@ def test_another_contracts_worker_is_refused(
 
 
 def test_a_pod_of_the_consumers_space_is_refused(story: Story, worker: Prober) -> None:
-    url = gateway_url(story, story.contract_name)
+    url = gateway_url(story)
     allowed = worker.fetch(url, DATASET_TOKEN_PATH)
     assert allowed.startswith("sha256:"), f"positive control: the worker: {allowed}"
     consumer = f"tds-{story.consumer}"

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.hubkit.waiting import wait_until
-from tds_operator.desired.gateway import gateway_name
 from tds_operator.desired.grants import DATASETS_AUDIENCE
 from tests.e2e.cluster import Manifest, get, kubectl
 from tests.e2e.story import Story
@@ -237,9 +236,10 @@ def program(*args: str) -> list[str]:
     return ["python3", "-c", PROGRAM, *args]
 
 
-def gateway_url(story: Story, contract: str) -> str:
-    """The URL of the provider's file through the gateway of `contract` for DATASET."""
-    service = get("service", gateway_name(contract, DATASET), f"tds-{story.provider}")
-    assert service is not None, f"no gateway of {contract}"
+def gateway_url(story: Story) -> str:
+    """The URL of the provider's file through the gateway of the story's contract for DATASET
+    (a gateway is named after its contract's uid)."""
+    service = get("service", story.gateway(DATASET), f"tds-{story.provider}")
+    assert service is not None, f"no gateway of {story.contract_name} for {DATASET}"
     address = f"{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
     return f"https://{address}/hello.txt"

@@ -195,6 +195,10 @@ def refusal_of(rule: Manifest, log: str) -> list[str]:
         # as an escalation, on the binding; without `get` on datasets, which the operator holds
         # only to grant it, so is the dataset grant's Role.
         patterns.append("forbidden.*attempting to grant RBAC permissions not currently held")
+    if rule["resources"] == ["trainingjobs/finalizers"]:
+        # A right no API serves: the spaces' job-finalizers policy asks the authorizer for it, and
+        # without it refuses the operator's removal of a TrainingJob's finalizer.
+        patterns.append("forbidden: ValidatingAdmissionPolicy 'tds-space-job-finalizers'")
     pattern = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
     return [line for line in log.splitlines() if pattern.search(line)]
 

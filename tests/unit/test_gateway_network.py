@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tds_operator.desired.gateway_network import api_server_egress
+
+pytestmark = pytest.mark.unit
 
 SLICE = {
     "addressType": "IPv4",

@@ -98,6 +98,7 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     ("v1", "PersistentVolumeClaim"): True,
     ("v1", "PersistentVolume"): False,
     ("networking.k8s.io/v1", "NetworkPolicy"): True,
+    ("discovery.k8s.io/v1", "EndpointSlice"): True,
     (RBAC, "RoleBinding"): True,
     (RBAC, "Role"): True,
     (RBAC, "ClusterRole"): False,

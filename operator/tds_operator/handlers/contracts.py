@@ -32,6 +32,7 @@ from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
 from tds_operator.audit.events import grant_event, phase_event, stamp_events
 from tds_operator.audit.store import LedgerBroken
 from tds_operator.audit.usage import contract_usage, job_load, jobs_in_flight
+from tds_operator.desired.gateway_network import api_server_egress
 from tds_operator.desired.grants import grant_details, granted_datasets
 from tds_operator.handlers.cleanroom import CleanRoom
 from tds_operator.handlers.context import Operator, utcnow
@@ -150,7 +151,11 @@ class ContractReconciler:
         # Access first, the record of it second: a stop takes effect before any bookkeeping, and
         # an interrupted reconcile records the change on the next run (ids make that a no-op).
         clean_room = await self.clean_room.converge(
-            contract, inputs.provider, inputs.dataset_services, decision.phase.is_active
+            contract,
+            inputs.provider,
+            inputs.dataset_services,
+            decision.phase.is_active,
+            api_server=api_server_egress(inputs.api_server),
         )
         granted = granted_datasets(contract, inputs.provider) if inputs.provider else []
         grant = grant_event(

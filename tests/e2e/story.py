@@ -573,14 +573,12 @@ class Story:
 
     def everything_is_deleted(self) -> None:
         """Deleting the contract and the spaces removes everything they made."""
+        # Not waiting in kubectl: a finalizer the operator cannot remove would hold it forever.
+        job, namespace = self.job["metadata"]["name"], self.job["metadata"]["namespace"]
         PLATFORM_TEAM.kubectl(
-            "delete",
-            "trainingjob",
-            self.job["metadata"]["name"],
-            "-n",
-            self.job["metadata"]["namespace"],
-            "--ignore-not-found",
+            "delete", "trainingjob", job, "-n", namespace, "--ignore-not-found", "--wait=false"
         )
+        self.wait_gone("trainingjob", job, namespace)
         PLATFORM_TEAM.kubectl("delete", "datacontract", self.contract_name, "--wait=false")
         self.wait_gone("datacontract", self.contract_name)
         for doc in self.spaces:

@@ -34,9 +34,10 @@ pytestmark = pytest.mark.integration
 CLIENT_FILE = re.compile(r'"/tmp/[^"]+"')
 
 
-def probes(person: Person, namespace: str) -> dict[str, object]:
+def probes(person: Person, namespace: str, party: str = "") -> dict[str, object]:
     """Each probe `person` can make about a contract, by what it does; the jobs are created in
-    `namespace`, all under one name (none is made)."""
+    `namespace`, all under one name (none is made); the party's copy is looked for in the
+    namespace of space `party`."""
     job = unique("probe")
     return {
         "get": lambda name: person.kubectl("get", "datacontract", name),
@@ -67,6 +68,9 @@ def probes(person: Person, namespace: str) -> dict[str, object]:
             "get", "--raw", f"/apis/tds.io/v1alpha1/datacontracts/{name}/status"
         ),
         "job": lambda name: person.create(training_job_body(job, namespace, name)),
+        "party's copy": lambda name: person.kubectl(
+            "get", "contract", name, "-n", space_namespace(party)
+        ),
     }
 
 
@@ -90,16 +94,19 @@ def test_a_third_party_gets_one_answer_whether_a_contract_exists_or_not(
     namespace = space_namespace(bystander)
 
     for person in (owner_of(bystander), member_of(bystander)):
-        for what, probe in probes(person, namespace).items():
+        for what, probe in probes(person, namespace, provider).items():
             answers = {name: answer(probe, name) for name in (active, proposed, absent)}
             assert len(set(answers.values())) == 1, (person.user, what, answers)
-            said = answers[absent]
+            # The namespace the probe of a party's copy names is the asker's own words.
+            said = answers[absent].replace(space_namespace(provider), "<namespace asked>")
             for telling in (provider, consumer, "Active", "Proposed", "NotFound", "not found"):
                 assert telling not in said, (person.user, what, said)
 
     # Positive controls: the parties are told what they may know.
     shown = json.loads(owner_of(consumer).kubectl("get", "datacontract", proposed, "-o", "json"))
     assert shown["status"]["phase"] == "Proposed"
+    copy = owner_of(provider).kubectl("get", "contract", active, "-n", space_namespace(provider))
+    assert "Active" in copy
     not_active = answer(probes(owner_of(consumer), space_namespace(consumer))["job"], proposed)
     assert "ContractNotActive" in not_active
     assert "Proposed" in not_active

@@ -27,6 +27,7 @@ from bench.hubkit.hub import (
     unique_contract,
 )
 from bench.hubkit.manifests import contract_body
+from bench.hubkit.processes import OperatorProcess
 from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -168,3 +169,37 @@ def test_a_contracts_copies_go_with_it(spaces: Spaces, contracts: Contracts) -> 
             timeout=30,
             what=f"{name} no longer listed in {space_namespace(space)}",
         )
+
+
+def test_a_space_that_stops_being_a_party_loses_its_copy(
+    spaces: Spaces, contracts: Contracts, operator: OperatorProcess
+) -> None:
+    """The parties of a contract are fixed at creation (the webhook refuses a change), but a
+    change made while no operator ran, and so no webhook answered, still takes the former
+    party's copy away: the restarted operator finds it among the copies it lists."""
+    provider, first, second = ready_spaces(spaces, 3)
+    name = contracts.propose(
+        owner_of(provider),
+        contract_body(unique_contract(), provider, first, provider_approves=None),
+    )
+    wait_until(lambda: name in listed(owner_of(first), first), timeout=10, what="first's copy")
+    move = json.dumps({"spec": {"consumer": {"space": second}}})
+    message = refusal(
+        lambda: owner_of(provider).kubectl(
+            "patch", "datacontract", name, "--type=merge", "-p", move
+        )
+    )
+    assert "PartiesImmutable" in message
+
+    operator.stop()
+    try:
+        Person().kubectl("patch", "datacontract", name, "--type=merge", "-p", move)
+    finally:
+        operator.start()
+    wait_until(lambda: name in listed(owner_of(second), second), timeout=30, what="second's")
+    wait_until(
+        lambda: name not in listed(owner_of(first), first),
+        timeout=10,
+        what="first's copy gone after a restart",
+    )
+    assert set(listed(owner_of(provider), provider)) == {name}

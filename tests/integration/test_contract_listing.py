@@ -18,6 +18,7 @@ from bench.hubkit.hub import (
     Contracts,
     Person,
     Spaces,
+    active_contract,
     hub_kubeconfig,
     member_of,
     owner_of,
@@ -203,3 +204,25 @@ def test_a_space_that_stops_being_a_party_loses_its_copy(
         what="first's copy gone after a restart",
     )
     assert set(listed(owner_of(provider), provider)) == {name}
+
+
+def test_a_copy_changed_by_hand_is_repaired(spaces: Spaces, contracts: Contracts) -> None:
+    provider, consumer = ready_spaces(spaces, 2)
+    name = active_contract(contracts, provider, consumer)
+    wait_until(
+        lambda: phase_listed(owner_of(consumer), consumer, name, "Active"), timeout=10, what="copy"
+    )
+    forged = json.dumps({"status": {"phase": "Revoked"}, "spec": {"counterparty": "someone"}})
+    Person().kubectl(
+        "patch", "contract", name, "-n", space_namespace(consumer), "--type=merge", "-p", forged
+    )
+    assert phase_listed(owner_of(consumer), consumer, name, "Revoked")
+    # Any change of the contract reconciles it: a party's owner labels it for its bookkeeping.
+    label = json.dumps({"metadata": {"labels": {"cmcc.example/team": "forecasting"}}})
+    owner_of(consumer).kubectl("patch", "datacontract", name, "--type=merge", "-p", label)
+    shown = wait_until(
+        lambda: phase_listed(owner_of(consumer), consumer, name, "Active"),
+        timeout=10,
+        what="the copy repaired",
+    )
+    assert shown["spec"]["counterparty"] == provider

@@ -1,5 +1,5 @@
 """Each party's copy of a DataContract (a Contract in its space namespace), written after the
-contract's status and only when it changed.
+contract's status and only when it differs from the live one.
 
 The copies are what the parties list and watch; nobody else reads them. A namespace that cannot
 take its copy now (a space still being made, or going) gets it on a later reconcile: the
@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from tds_operator import API_VERSION
-from tds_operator.api.compare import comparable, is_subset, without_managed_fields
+from tds_operator.api.compare import without_managed_fields
 from tds_operator.api.resources import CONTRACT, Manifest
 from tds_operator.desired.labels import CONTRACT_LABEL, MANAGED_BY, controlled_by
 from tds_operator.kube import Kube, KubeError
@@ -29,7 +29,8 @@ class ContractMirrors:
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
         self._known: dict[str, dict[str, Manifest]] = {}
-        """contract -> namespace -> the copy last written or found there."""
+        """contract -> namespace -> the copy last written or found there (what tells former
+        parties' copies)."""
         self._listed = False
         self._listing = asyncio.Lock()
 
@@ -39,12 +40,10 @@ class ContractMirrors:
         before = self._known.get(name, {})
         after: dict[str, Manifest] = {}
         for mirror in mirrors:
-            namespace = mirror["metadata"]["namespace"]
-            known = before.get(namespace)
-            changed = known is None or not is_subset(comparable(mirror), known)
-            if changed and not await self._ensure(name, mirror):
-                continue
-            after[namespace] = mirror
+            # Read before writing, every time: a copy gone with its namespace (a space made
+            # again) or changed by hand is written again, and an unchanged one is not written.
+            if await self._ensure(name, mirror):
+                after[mirror["metadata"]["namespace"]] = mirror
         wanted = {mirror["metadata"]["namespace"] for mirror in mirrors}
         for namespace in before.keys() - wanted:
             await self._remove(name, uid, namespace)

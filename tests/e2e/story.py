@@ -324,6 +324,14 @@ class Story:
                 f"{space}'s owners to reach the contract",
             )
             assert not self.owner(space).can("list", "datacontracts.tds.io", f"tds-{space}")
+            # They list it among their space's Contracts, the operator's copies.
+            self.wait(
+                lambda s=space: (
+                    f"contract.tds.io/{self.contract_name}"
+                    in self.owner(s).kubectl("get", "contracts", "-n", f"tds-{s}", "-o", "name")
+                ),
+                f"{space}'s owners to list the contract",
+            )
         self.wait(
             lambda: [
                 s

@@ -40,8 +40,10 @@ class OutputVolume:
         self.kube = kube
         self.rules = rules
 
-    async def ensure_claim(self, job: TrainingJob) -> Manifest | None:
-        """Create the job's output claim in the clean room if it has none; the live claim."""
+    async def ensure_claim(self, job: TrainingJob, body: Manifest) -> Manifest | None:
+        """Create the job's output claim in the clean room if it has none; the live claim. A
+        claim of its name made for another job (an earlier one of the same name) is never
+        adopted: that is an error until it is gone."""
         desired = output_claim(job, self.rules)
         if desired is None:
             return None
@@ -49,6 +51,9 @@ class OutputVolume:
         live = await self.kube.get(*PVC, metadata["name"], metadata["namespace"])
         if live is None:
             live = await self.kube.create(desired)
+        if not made_for(live, body):
+            where = f"{metadata['namespace']}/{metadata['name']}"
+            raise KubeError(409, "ClaimNameTaken", f"claim {where} is another job's")
         return live
 
     async def claim(self, body: Manifest) -> Manifest | None:

@@ -46,7 +46,7 @@ MANIFEST_RECHECK_SECONDS = 5.0
 
 async def open_output(parts: JobParts, report: JobReport, job: TrainingJob) -> str | None:
     """The job's output claim in the clean room, created (and recorded) before its workers."""
-    live = await parts.outputs.ensure_claim(job)
+    live = await parts.outputs.ensure_claim(job, report.body)
     if live is None:
         return None
     name = str(live["metadata"]["name"])

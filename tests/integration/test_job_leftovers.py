@@ -10,6 +10,7 @@ its finalizer back in between.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from bench.hubkit.hub import CLUSTER_ADMIN, clean_room, get_or_none, operator_do
 from bench.hubkit.manifests import Body, training_job_body
 from bench.hubkit.processes import OperatorProcess
 from bench.hubkit.training import Deal, Story
+from bench.hubkit.waiting import wait_until
 from tds_operator import GROUP, VERSION
 
 pytestmark = pytest.mark.integration
@@ -105,3 +107,48 @@ def test_a_new_job_of_a_gone_jobs_name_adopts_nothing_it_left(
     assert gone_entries["JobStopped"]["details"]["reason"] == "TrainingJobGone"
     assert gone_entries["OutputDeleted"]["details"]["reason"] == "TrainingJobGone"
     assert "OutputDeleted" not in entries_of(story, deal, new_uid)
+
+
+def test_a_job_gone_without_its_finalizer_is_metered_and_its_output_discarded_on_the_record(
+    story: Story, operator: OperatorProcess, api_client: client.ApiClient
+) -> None:
+    deal = story.deal(outputs={"modelExport": "review"})
+    sibling = submit_running(story, deal)
+    gone = submit_running(story, deal)
+    name, uid = gone["metadata"]["name"], gone["metadata"]["uid"]
+    volume = claim(story, deal, name).spec.volume_name  # type: ignore[union-attr]
+    started = time.monotonic()
+    with operator_down(operator, api_client):
+        let_go(deal, name)
+        time.sleep(3)  # it runs on, unmetered, while nobody looks
+        ran_at_least = time.monotonic() - started
+    # The operator, back, stops what the gone job left and meters it to that moment.
+    wait_until(lambda: story.batch_job(deal.contract, name) is None, timeout=30, what="batch Job")
+    wait_until(lambda: not story.pods(deal.contract, name), timeout=30, what="worker pods gone")
+    wait_until(lambda: claim(story, deal, name) is None, timeout=30, what="output claim gone")
+    entries = wait_until(
+        lambda: (lambda e: e if "OutputDeleted" in e else None)(entries_of(story, deal, uid)),
+        timeout=30,
+        what="the discard on the ledger",
+    )
+    assert entries["JobStopped"]["details"]["reason"] == "TrainingJobGone"
+    assert entries["OutputDeleted"]["details"]["reason"] == "TrainingJobGone"
+    assert entries["OutputDeleted"]["details"]["volume"] == volume
+    metered = entries["UsageMetered"]["details"]["gpuSeconds"]
+    assert metered >= int(ran_at_least), (metered, ran_at_least)
+    # On the contract's usage too.
+    wait_until(
+        lambda: (
+            (story.contract(deal.contract).get("status") or {}).get("usage", {}).get("gpuHours", 0)
+            * 3600
+            >= metered
+        ),
+        timeout=30,
+        what="the gone job's usage on the contract",
+    )
+    # The positive control: the contract's live job runs on untouched.
+    live = story.job(deal.namespace, sibling["metadata"]["name"])
+    assert live is not None
+    assert live["status"]["phase"] == "Running"
+    assert story.batch_job(deal.contract, sibling["metadata"]["name"]) is not None
+    assert not entries_of(story, deal, sibling["metadata"]["uid"]).get("JobStopped")

@@ -58,6 +58,9 @@ async def keep_sweeping(parts: JobParts, leading: Callable[[], bool]) -> None:
             found = await sweep(parts)
             if found:
                 logger.info("swept what %d gone TrainingJobs left", len(found))
+            # Discarded outputs whose storage failed to erase them after their discard's
+            # last look: their objects go (the bytes are the storage's to erase).
+            await parts.outputs.sweep_discarded()
         except Exception:
             logger.exception("sweeping the clean rooms failed; trying again later")
         await asyncio.sleep(ORPHAN_SWEEP_SECONDS)

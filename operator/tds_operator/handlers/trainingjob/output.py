@@ -24,6 +24,7 @@ from tds_operator.audit.events import (
     OUTPUT_CREATED,
     OUTPUT_DELETED,
     OUTPUT_QUARANTINED,
+    OUTPUT_RELEASED,
     job_key,
     output_event,
     output_steps,
@@ -42,6 +43,8 @@ OUTPUT_JOB_DELETED = "TrainingJobDeleted"
 OUTPUT_RETENTION_PASSED = "RetentionPassed"
 # While the manifest step runs, look again this often (its pod's changes wake the job sooner).
 MANIFEST_RECHECK_SECONDS = 5.0
+# While a discarded output's volume is not gone yet, look again this often.
+DISCARD_RECHECK_SECONDS = 2.0
 
 
 async def open_output(parts: JobParts, report: JobReport, job: TrainingJob) -> str | None:
@@ -74,8 +77,11 @@ async def keep_output(parts: JobParts, report: JobReport, job: TrainingJob) -> f
     quarantined = steps.get(OUTPUT_QUARANTINED)
     until = parse(str(quarantined.details.get("until"))) if quarantined else None
     if state == "Quarantined" and until is not None and utcnow() >= until:
-        await discard_output(parts, report, OUTPUT_RETENTION_PASSED)
-        return None
+        state = "Discarded"
+    if state == "Discarded":
+        # Until its volume is gone (the storage erases it, or failed to: its object goes).
+        gone = await discard_output(parts, report, OUTPUT_RETENTION_PASSED)
+        return None if gone else DISCARD_RECHECK_SECONDS
     release = next(
         (s.details.get("release") for s in steps.values() if "release" in s.details), None
     )
@@ -154,21 +160,30 @@ def _quarantine_event(
     )
 
 
-async def discard_output(parts: JobParts, report: JobReport, reason: str) -> None:
-    """Delete the output (claim and volume), on the record."""
+async def discard_output(parts: JobParts, report: JobReport, reason: str) -> bool:
+    """Delete the output (claim and volume), on the record (once: the discard and the volume
+    it erases); True once the claim and the volume are gone, else call again (the storage may
+    delete the volume, or fail to, only after this call)."""
     body = report.body
     contract, uid = body["spec"]["contract"], body["metadata"]["uid"]
     steps = output_steps((await parts.op.ledger.load(contract)).entries, uid)
-    quarantined = steps.get(OUTPUT_QUARANTINED)
-    volume = quarantined.details.get("volume") if quarantined else None
-    await parts.outputs.delete(body, volume)
-    event = output_event(
-        contract, uid, OUTPUT_DELETED, {"reason": reason, "volume": volume}, utcnow()
-    )
-    await parts.op.ledger.record(contract, [event])
+    if OUTPUT_RELEASED in steps:
+        return True
+    known = steps.get(OUTPUT_DELETED) or steps.get(OUTPUT_QUARANTINED)
+    volume = known.details.get("volume") if known else None
+    if volume is None:
+        claim = await parts.outputs.claim(body)
+        volume = ((claim or {}).get("spec") or {}).get("volumeName")
+    if OUTPUT_DELETED not in steps:
+        # Recorded before the claim goes, with the volume: a later pass still finds it.
+        details = {"reason": reason, "volume": volume}
+        event = output_event(contract, uid, OUTPUT_DELETED, details, utcnow())
+        await parts.op.ledger.record(contract, [event])
+        report.wake(DATA_CONTRACT, contract)
+    gone = await parts.outputs.delete(body, volume)
     if not body["metadata"].get("deletionTimestamp"):
         report_output(report, None, "Discarded")
-    report.wake(DATA_CONTRACT, contract)
+    return gone
 
 
 def report_output(

@@ -86,8 +86,7 @@ class TrainingJobReconciler:
         """Carry the step out; the seconds until the job wants to be looked at again."""
         parts, job = self.parts, inputs.job
         if step.kind == "delete":
-            await delete(parts, report)
-            return None
+            return await delete(parts, report)
         await ensure_finalizer(parts.kube, report.body)
         if step.kind == "invalid":
             assert step.decision is not None

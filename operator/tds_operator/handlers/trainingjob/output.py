@@ -36,7 +36,7 @@ from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.policy.conditions import timestamp
 from tds_operator.policy.job_run import WAKE_MARGIN_SECONDS
-from tds_operator.policy.manifest import ManifestSummary, manifest_outcome
+from tds_operator.policy.manifest import ManifestSummary, manifest_outcome, writers_overdue
 from tds_operator.policy.outputs import UNLISTED_UNDER_DENIED, lists_output, quarantine_ends
 
 OUTPUT_JOB_DELETED = "TrainingJobDeleted"
@@ -107,15 +107,7 @@ async def _inventory(parts: JobParts, report: JobReport, job: TrainingJob) -> fl
     elif not parts.op.rules.operator_image:
         outcome = "no operator image to run the manifest step (hub rule TDS_OPERATOR_IMAGE)"
     else:
-        pod = await parts.outputs.manifest_pod(body)
-        if pod is None:
-            writers = await parts.outputs.claim_writers(body, claim["metadata"]["name"])
-            if writers:
-                # A stopped worker in its grace period may still write: hash only after.
-                report_output(report, job, "Inventorying")
-                return MANIFEST_RECHECK_SECONDS
-            await parts.outputs.start_manifest(body, job, claim["metadata"]["name"])
-        outcome = manifest_outcome(pod) if pod is not None else None
+        outcome = await _manifest_step(parts, body, job, claim["metadata"]["name"])
         if outcome is None:
             report_output(report, job, "Inventorying")
             return MANIFEST_RECHECK_SECONDS
@@ -123,6 +115,23 @@ async def _inventory(parts: JobParts, report: JobReport, job: TrainingJob) -> fl
     await parts.op.ledger.record(job.spec.contract, [event])
     await parts.outputs.remove_manifest_pod(body)
     return None
+
+
+async def _manifest_step(
+    parts: JobParts, body: Manifest, job: TrainingJob, claim: str
+) -> ManifestSummary | str | None:
+    """The manifest step's outcome, or why there is none; None while it runs, or waits for
+    the pods that may still write to the output: a stopped worker in its grace period may
+    still write, so the hash is taken only after, but never after WRITERS_WAIT_SECONDS."""
+    pod = await parts.outputs.manifest_pod(body)
+    if pod is not None:
+        return manifest_outcome(pod)
+    writers = await parts.outputs.claim_writers(body, claim)
+    if not writers:
+        await parts.outputs.start_manifest(body, job, claim)
+        return None
+    ended = (body.get("status") or {}).get("completionTime")
+    return writers_overdue(writers, parse(str(ended)) if ended else None, utcnow())
 
 
 async def _clause(parts: JobParts, job: TrainingJob) -> ModelExport | None:

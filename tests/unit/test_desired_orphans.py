@@ -133,3 +133,12 @@ def test_a_job_made_before_uids_is_found_on_the_ledger_by_its_name() -> None:
     events = orphan_events(orphan, recorded, 10, True, None)
     assert {e.details["uid"] for e in events} == {"u9"}
     assert orphan_events(orphan, [], 10, True, None) == []
+
+
+def test_pods_still_terminating_after_a_recorded_end_add_no_usage() -> None:
+    orphan = Orphan(CONTRACT, "tds-b", "train", "u1")
+    recorded = [
+        entry("UsageMetered", "u1", "usage/u1/60", gpuSeconds=60),
+        entry("JobStopped", "u1", "job/u1/Stopped", gpuSeconds=60),
+    ]
+    assert orphan_events(orphan, recorded, 61, True, None) == []

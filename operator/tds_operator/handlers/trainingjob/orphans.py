@@ -125,10 +125,11 @@ def orphan_events(
     now, contract = utcnow(), orphan.contract
     found: list[AuditEvent] = []
     already = usage_by_job(recorded).get(uid, 0)
-    if used > already:
+    ended = any(e.kind in JOB_END_KINDS and e.details.get("uid") == uid for e in recorded)
+    # A recorded end holds the final figure: pods still terminating after it add nothing.
+    if used > already and not ended:
         key = job_key(orphan.namespace, orphan.name)
         found.append(usage_event(contract, uid, key, used, already, now))
-    ended = any(e.kind in JOB_END_KINDS and e.details.get("uid") == uid for e in recorded)
     if ran and not ended:
         found.append(job_end_event(contract, uid, "Stopped", JOB_GONE, max(used, already), now))
     state = recorded_output_state(output_steps(recorded, uid))

@@ -178,10 +178,12 @@ async def discard_output(parts: JobParts, report: JobReport, reason: str) -> boo
     steps = output_steps((await parts.op.ledger.load(contract)).entries, uid)
     if OUTPUT_RELEASED in steps:
         return True
+    claim = await parts.outputs.claim(body)
+    if claim is None and not steps:
+        return True  # never made (the job never started): nothing to erase or record
     known = steps.get(OUTPUT_DELETED) or steps.get(OUTPUT_QUARANTINED)
     volume = known.details.get("volume") if known else None
     if volume is None:
-        claim = await parts.outputs.claim(body)
         volume = ((claim or {}).get("spec") or {}).get("volumeName")
     if OUTPUT_DELETED not in steps:
         # Recorded before the claim goes, with the volume: a later pass still finds it.

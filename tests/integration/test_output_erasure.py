@@ -5,6 +5,8 @@ simulated workers would have; a released output keeps them (the positive control
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,33 @@ def test_a_rejected_outputs_bytes_are_erased_and_a_released_ones_kept(story: Sto
     wait_release(story, deal, other, "Released")
     assert not volume_gone(story, kept_volume)
     assert kept.read_bytes().startswith(b"raw rows")
+
+
+def test_a_discarded_output_whose_storage_cannot_erase_it_still_loses_its_volume(
+    story: Story,
+) -> None:
+    deal = story.deal(outputs={"modelExport": "review"})
+    name, volume, model = written_output(story, deal)
+    job = story.job(deal.namespace, name)
+    assert job is not None
+    # The storage cannot erase this volume (a file it may not remove): its deleter fails after
+    # the discard's first pass, and the volume ends Failed.
+    subprocess.run(["chattr", "+i", str(model)], check=True)
+    try:
+        consumer = owner_of(deal.consumer)
+        consumer.kubectl("delete", "trainingjob", name, "-n", deal.namespace, "--wait=false")
+        # The discard converges: the Failed volume's object is deleted all the same, and only
+        # then is the job let go.
+        wait_until(lambda: volume_gone(story, volume), timeout=60, what=f"{volume} deleted")
+        wait_until(lambda: story.job(deal.namespace, name) is None, timeout=30, what="job gone")
+        kinds = [
+            e["kind"]
+            for e in story.ledger(deal.contract)
+            if e["id"].startswith(f"output/{job['metadata']['uid']}/")
+        ]
+        assert kinds[-1] == "OutputDeleted", kinds
+        # Its bytes are the storage's to erase, as the operator logs: here they stayed.
+        assert model.exists()
+    finally:
+        subprocess.run(["chattr", "-i", str(model)], check=False)
+        shutil.rmtree(model.parent, ignore_errors=True)

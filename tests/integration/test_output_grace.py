@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from bench.hubkit.training import (
 )
 from bench.hubkit.waiting import wait_until
 from tds_operator.desired.outputs import manifest_pod_name
-from tds_operator.policy.manifest import read_message
+from tds_operator.policy.manifest import WRITERS_OVERDUE, WRITERS_WAIT_SECONDS, read_message
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +81,52 @@ def test_the_manifest_waits_for_workers_in_their_grace_period(story: Story) -> N
         return output.get("manifestDigest") if output.get("state") == "Quarantined" else None
 
     assert wait_until(listed, timeout=30, what=f"output of {name} listed") == manifest.digest
+
+
+def test_a_worker_that_never_ends_leaves_the_output_unlisted_not_inventorying_forever(
+    story: Story,
+) -> None:
+    """A stopped worker that never ends (its node gone silent; on the hub a grace of a day)
+    would keep the output Inventorying for good, and its job with it. After the bound the output
+    is recorded Quarantined without a manifest, saying why: it can never be approved. (The
+    positive control, a worker that does end within the bound and an output listed after it,
+    is the test above.)"""
+    deal = story.deal(outputs={"modelExport": "review"})
+    name = unique("j")
+    body = training_job_body(
+        name, deal.namespace, deal.contract, run_for="600s", output={"size": "1Gi"}
+    )
+    body["metadata"]["annotations"]["hub.tds.io/grace"] = "24h"
+    story.submit(owner_of(deal.consumer), body)
+    story.wait_job(deal.namespace, name, "Running", timeout=30)
+    story.contracts.revoke(owner_of(deal.provider), deal.contract)
+    try:
+
+        def output() -> dict[str, Any]:
+            job = story.job(deal.namespace, name) or {}
+            return dict((job.get("status") or {}).get("output") or {})
+
+        wait_until(lambda: output().get("state") == "Inventorying", timeout=30, what="Inventorying")
+        assert story.pods(deal.contract, name)[0].status.phase == "Running"
+        wait_until(
+            lambda: output().get("state") == "Quarantined",
+            timeout=WRITERS_WAIT_SECONDS + 30,
+            what=f"output of {name} out of Inventorying",
+        )
+        assert output().get("manifestMessage") == WRITERS_OVERDUE
+        assert output().get("manifestDigest") is None
+        # The worker still runs: nothing was hashed while it could write.
+        assert story.pods(deal.contract, name)[0].status.phase == "Running"
+        assert (
+            get_or_none(
+                lambda: story.hub.core.read_namespaced_pod(
+                    manifest_pod_name(name), clean_room(deal.contract)
+                )
+            )
+            is None
+        )
+    finally:
+        for pod in story.pods(deal.contract, name):
+            story.hub.core.delete_namespaced_pod(
+                pod.metadata.name, clean_room(deal.contract), grace_period_seconds=0
+            )

@@ -3,11 +3,17 @@ and never under `denied`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tds_operator.policy.manifest import claim_writers
+from tds_operator.policy.manifest import (
+    WRITERS_OVERDUE,
+    WRITERS_WAIT_SECONDS,
+    claim_writers,
+    writers_overdue,
+)
 from tds_operator.policy.outputs import lists_output
 
 pytestmark = pytest.mark.unit
@@ -50,3 +56,15 @@ def test_ended_workers_let_the_manifest_start() -> None:
 )
 def test_an_output_that_can_never_leave_is_not_listed(clause: Any, listed: bool) -> None:
     assert lists_output(clause) is listed
+
+
+def test_writers_that_outlive_the_jobs_end_by_the_bound_leave_the_output_unlisted() -> None:
+    ended = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
+    just_before = ended + timedelta(seconds=WRITERS_WAIT_SECONDS - 1)
+    at_the_bound = ended + timedelta(seconds=WRITERS_WAIT_SECONDS)
+    assert writers_overdue(["j-0-abc"], ended, just_before) is None
+    assert writers_overdue(["j-0-abc"], ended, at_the_bound) == WRITERS_OVERDUE
+    # No writer left: nothing is overdue, the step runs.
+    assert writers_overdue([], ended, at_the_bound) is None
+    # The message is fixed: nothing a workload chose (not even its pods' names) is in it.
+    assert "j-0-abc" not in WRITERS_OVERDUE

@@ -32,6 +32,9 @@ from tds_operator.policy.rules import HubRules
 WORKER_GRACE_SECONDS: Final = 1
 JOB_NAMESPACE_LABEL = "tds.io/training-job-namespace"
 JOB_NAME_LABEL = "tds.io/training-job"
+JOB_UID_LABEL = "tds.io/training-job-uid"
+"""The uid of the TrainingJob a clean-room object was made for: what ties it to that very job
+(a later TrainingJob of the same name is another job, and adopts none of it)."""
 RENDEZVOUS_PORT = 29500
 # torchrun reads each option not on its command line from the environment, as PET_<OPTION>.
 TORCHRUN_PREFIX = "PET_"
@@ -59,6 +62,7 @@ def training_labels(job: TrainingJob) -> dict[str, str]:
         **{
             JOB_NAMESPACE_LABEL: job.metadata.namespace or "",
             JOB_NAME_LABEL: job.metadata.name or "",
+            JOB_UID_LABEL: job.metadata.uid or "",
             CONTRACT_LABEL: job.spec.contract,
         }
     )
@@ -90,6 +94,7 @@ def rendezvous_service(job: TrainingJob) -> Manifest:
             "selector": {
                 JOB_NAMESPACE_LABEL: job.metadata.namespace or "",
                 JOB_NAME_LABEL: name,
+                JOB_UID_LABEL: job.metadata.uid or "",
                 COMPLETION_INDEX_LABEL: "0",
             },
             "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT, "protocol": "TCP"}],

@@ -1,7 +1,9 @@
 """Act on a TrainingJob's run in the clean room: its batch Job, rendezvous Service, pods.
 
-Objects are looked up by name, but only those labelled for this very TrainingJob count as its
-own: a namespace shared by name with another contract's must never hand over, or lose, a Job.
+Objects are looked up by name, but only those labelled with this very TrainingJob's uid count as
+its own: a namespace shared by name with another contract's must never hand over, or lose, a Job,
+and a later TrainingJob of the same name (the earlier one deleted) adopts none of what the earlier
+one left.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob, of_contract
 from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
 from tds_operator.desired.labels import controlled_by
-from tds_operator.desired.outputs import MANIFEST_LABEL, with_output_volume
+from tds_operator.desired.outputs import MANIFEST_LABEL, output_claim_name, with_output_volume
 from tds_operator.desired.queues import queued_batch_job
 from tds_operator.desired.trainingjob import (
     JOB_NAME_LABEL,
     JOB_NAMESPACE_LABEL,
+    JOB_UID_LABEL,
     METERING_FINALIZER,
     batch_job,
     rendezvous_service,
@@ -35,13 +38,21 @@ def batch_job_of(body: Manifest) -> tuple[str, str]:
 
 
 def made_for(live: Manifest | None, body: Manifest) -> bool:
-    """Whether a clean-room object carries this TrainingJob's namespace and name labels."""
-    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+    """Whether a clean-room object was made for this very TrainingJob: it carries the job's uid
+    label. An object made before objects carried the uid counts by the job's namespace and name
+    labels, if it is no older than the job (an earlier job of the same name made it before)."""
+    if live is None:
+        return False
+    live_metadata = live.get("metadata") or {}
+    labels = live_metadata.get("labels") or {}
     metadata = body["metadata"]
+    if JOB_UID_LABEL in labels:
+        return bool(metadata.get("uid")) and labels[JOB_UID_LABEL] == metadata.get("uid")
     return (
-        live is not None
-        and labels.get(JOB_NAMESPACE_LABEL) == metadata["namespace"]
+        labels.get(JOB_NAMESPACE_LABEL) == metadata["namespace"]
         and labels.get(JOB_NAME_LABEL) == metadata["name"]
+        and str(live_metadata.get("creationTimestamp") or "")
+        >= str(metadata.get("creationTimestamp") or "")
     )
 
 
@@ -98,7 +109,24 @@ class BatchRun:
             f"{JOB_NAMESPACE_LABEL}={body['metadata']['namespace']},"
             f"{JOB_NAME_LABEL}={body['metadata']['name']},!{MANIFEST_LABEL}"
         )
-        return await self.kube.list("v1", "Pod", namespace, selector)
+        pods = await self.kube.list("v1", "Pod", namespace, selector)
+        return [pod for pod in pods if made_for(pod, body)]
+
+    async def leftovers(self, body: Manifest) -> list[str]:
+        """The clean-room objects of the job's names (batch Job, rendezvous Service, output
+        claim) made for another TrainingJob: an earlier one of the same name, gone without
+        leaving (its finalizer removed by hand). Its own objects cannot be made until they go."""
+        name, namespace = batch_job_of(body)
+        found = []
+        for api_version, kind, object_name in (
+            ("batch/v1", "Job", name),
+            ("v1", "Service", name),
+            ("v1", "PersistentVolumeClaim", output_claim_name(name)),
+        ):
+            live = await self.kube.get(api_version, kind, object_name, namespace)
+            if live is not None and not made_for(live, body):
+                found.append(f"{kind} {namespace}/{object_name}")
+        return found
 
     async def contract_jobs(self, contract: str) -> list[tuple[Manifest, list[Manifest]]]:
         """Every live TrainingJob of the contract, each with its own worker pods."""
@@ -181,24 +209,6 @@ class BatchRun:
         """Once the job's final figure is recorded: remove the metering finalizer from its
         worker pods, which may then go."""
         for pod in await self.pods(body):
-            await self._release(pod)
-
-    async def release_orphans(self, namespace: str, name: str) -> None:
-        """The TrainingJob `namespace/name` is gone without its final figure (its finalizer was
-        removed by hand, which only hub staff may): nothing meters or ends its workers any more,
-        so its batch Jobs and worker pods are deleted at once, wherever they are, and no figure
-        will be recorded, so nothing holds its pods any more."""
-        selector = f"{JOB_NAMESPACE_LABEL}={namespace},{JOB_NAME_LABEL}={name}"
-        workers = f"{selector},!{MANIFEST_LABEL}"
-        for batch in await self.kube.list("batch/v1", "Job", None, workers):
-            metadata = batch["metadata"]
-            await self.kube.delete(
-                "batch/v1", "Job", metadata["name"], metadata["namespace"], uid=metadata["uid"]
-            )
-        pods = await self.kube.list("v1", "Pod", None, workers)
-        await asyncio.gather(*(self._delete_pod(pod) for pod in pods))
-        # Read again after the deletes (which change the pods) so the releases do not conflict.
-        for pod in await self.kube.list("v1", "Pod", None, selector):
             await self._release(pod)
 
     async def _release(self, pod: Manifest) -> None:

@@ -24,6 +24,9 @@ from tds_operator.policy.rules import HubRules
 
 logger = logging.getLogger(__name__)
 PVC = ("v1", "PersistentVolumeClaim")
+DISCARDED_LABEL = "tds.io/output-discarded"
+"""On the volume of an output being erased: its storage deletes it, or, if that fails, the
+operator deletes its object (every discard path, and the sweep of the clean rooms)."""
 PV = ("v1", "PersistentVolume")
 
 
@@ -40,8 +43,10 @@ class OutputVolume:
         self.kube = kube
         self.rules = rules
 
-    async def ensure_claim(self, job: TrainingJob) -> Manifest | None:
-        """Create the job's output claim in the clean room if it has none; the live claim."""
+    async def ensure_claim(self, job: TrainingJob, body: Manifest) -> Manifest | None:
+        """Create the job's output claim in the clean room if it has none; the live claim. A
+        claim of its name made for another job (an earlier one of the same name) is never
+        adopted: that is an error until it is gone."""
         desired = output_claim(job, self.rules)
         if desired is None:
             return None
@@ -49,6 +54,9 @@ class OutputVolume:
         live = await self.kube.get(*PVC, metadata["name"], metadata["namespace"])
         if live is None:
             live = await self.kube.create(desired)
+        if not made_for(live, body):
+            where = f"{metadata['namespace']}/{metadata['name']}"
+            raise KubeError(409, "ClaimNameTaken", f"claim {where} is another job's")
         return live
 
     async def claim(self, body: Manifest) -> Manifest | None:
@@ -148,12 +156,13 @@ class OutputVolume:
 
     async def delete(self, body: Manifest, volume: str | None) -> bool:
         """Erase the output, not only its objects: the volume's reclaim policy becomes Delete
-        before its clean-room claim goes, so that once the claim is gone the PV controller has
-        its storage delete it (a CSI driver's DeleteVolume, an in-tree deleter; on the hub the
-        hostPath deleter removes the directory) and then removes the volume. A volume whose
-        storage cannot delete it ends Failed: its object is deleted then, and its bytes are left
-        to the storage's own erasure (say so in the hub's storage class). True once the claim
-        and the volume are gone."""
+        (and it is labelled DISCARDED_LABEL) before its clean-room claim goes, so that once the
+        claim is gone the PV controller has its storage delete it (a CSI driver's DeleteVolume,
+        an in-tree deleter; on the hub the hostPath deleter removes the directory) and then
+        removes the volume. A volume whose storage cannot delete it ends Failed: its object is
+        deleted then, and its bytes are left to the storage's own erasure (say so in the hub's
+        storage class). True once the claim and the volume are gone: until then call again (the
+        storage may fail only after this call; `sweep_discarded` catches any left behind)."""
         _, room = batch_job_of(body)
         room_claim = output_claim_name(body["metadata"]["name"])
         own = await self.claim(body)
@@ -161,20 +170,39 @@ class OutputVolume:
         live = await self.kube.get(*PV, volume) if volume else None
         ours = live is not None and claims_volume(live, room, room_claim)
         if live is not None and ours:
-            if live["spec"].get("persistentVolumeReclaimPolicy") != "Delete":
-                await self.kube.merge_patch(
-                    *PV,
-                    live["metadata"]["name"],
-                    {"spec": {"persistentVolumeReclaimPolicy": "Delete"}},
-                )
-            if (live.get("status") or {}).get("phase") == "Failed":
-                logger.warning(
-                    "PersistentVolume %s of a discarded output could not be deleted by its "
-                    "storage (%s): its object is deleted, its bytes are the storage's to erase",
-                    live["metadata"]["name"],
-                    (live.get("status") or {}).get("message") or "no message",
-                )
-                await self.kube.delete(*PV, live["metadata"]["name"], uid=live["metadata"]["uid"])
+            labels = live["metadata"].get("labels") or {}
+            reclaim = live["spec"].get("persistentVolumeReclaimPolicy")
+            if reclaim != "Delete" or labels.get(DISCARDED_LABEL) != "true":
+                patch = {
+                    "metadata": {"labels": {DISCARDED_LABEL: "true"}},
+                    "spec": {"persistentVolumeReclaimPolicy": "Delete"},
+                }
+                await self.kube.merge_patch(*PV, live["metadata"]["name"], patch)
+            await self._erase_failed(live)
         if own is not None:
             await self._let_go(body, own)
         return own is None and not ours
+
+    async def sweep_discarded(self) -> int:
+        """Delete the object of every discarded output's volume its storage failed to delete
+        (whatever discarded it: a job deleted, its retention passed, a rejection, a job gone);
+        how many."""
+        failed = 0
+        for live in await self.kube.list(*PV, None, f"{DISCARDED_LABEL}=true"):
+            failed += await self._erase_failed(live)
+        return failed
+
+    async def _erase_failed(self, live: Manifest) -> bool:
+        """Delete a discarded output's volume whose storage could not delete it (Failed),
+        logging that its bytes are the storage's to erase; whether it was one."""
+        status = live.get("status") or {}
+        if status.get("phase") != "Failed":
+            return False
+        logger.warning(
+            "PersistentVolume %s of a discarded output could not be deleted by its storage "
+            "(%s): its object is deleted, its bytes are the storage's to erase",
+            live["metadata"]["name"],
+            status.get("message") or "no message",
+        )
+        await self.kube.delete(*PV, live["metadata"]["name"], uid=live["metadata"]["uid"])
+        return True

@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from tds_operator.policy.decision import Decision
@@ -140,3 +141,22 @@ def claim_writers(pods: Iterable[Mapping[str, Any]], claim: str, *, manifest_pod
         if any((v.get("persistentVolumeClaim") or {}).get("claimName") == claim for v in volumes):
             writers.append(name)
     return sorted(writers)
+
+
+WRITERS_WAIT_SECONDS: Final = 60
+"""How long after a job's end the manifest step waits for pods that may still write to its
+output (a stopped worker in its termination grace period, 1 s, or one whose node no longer
+answers): past it, the output is not listed, and so never approved."""
+WRITERS_OVERDUE: Final = (
+    f"not listed: a pod of the clean room could still write to the output {WRITERS_WAIT_SECONDS} "
+    "s after the job ended, so no manifest can cover what it holds; it cannot be approved and "
+    "is discarded when its retention passes"
+)
+
+
+def writers_overdue(writers: list[str], ended: datetime | None, now: datetime) -> str | None:
+    """Why the output is not listed, once pods that may still write to it (`writers`) have
+    outlived the job's end (`ended`) by WRITERS_WAIT_SECONDS; None while they may yet end."""
+    if not writers or ended is None:
+        return None
+    return WRITERS_OVERDUE if (now - ended).total_seconds() >= WRITERS_WAIT_SECONDS else None

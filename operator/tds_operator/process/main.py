@@ -45,7 +45,12 @@ from tds_operator.process.signing_key import (
     ensure_checkpoint_key,
     ensure_signing_key,
 )
-from tds_operator.process.takeover import keep_indexes_warm, stand_by, take_the_lead
+from tds_operator.process.takeover import (
+    keep_indexes_warm,
+    stand_by,
+    stop_sweeping,
+    take_the_lead,
+)
 from tds_operator.settings import settings_help
 
 logger = logging.getLogger(__name__)
@@ -184,6 +189,7 @@ async def stop(memo: Operator, **_: Any) -> None:
     so that the API stays writable after the operator is gone."""
     if not memo.queues:
         return
+    stop_sweeping()
     for task in _background:
         task.cancel()
     await asyncio.gather(*_background, return_exceptions=True)

@@ -12,6 +12,8 @@ import httpx
 
 from tds_operator.handlers import watches
 from tds_operator.handlers.context import Operator
+from tds_operator.handlers.trainingjob.orphans import keep_sweeping
+from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.kube import KubeError
 
 logger = logging.getLogger(__name__)
@@ -19,6 +21,9 @@ logger = logging.getLogger(__name__)
 CHILDREN_LISTED_SECONDS = 60.0
 """How long a new leader waits for the child watches' first LISTs before reconciling anyway
 (reconciles then read what the index does not hold yet)."""
+
+_sweeps: set[asyncio.Task[None]] = set()
+"""The sweeps of the clean rooms this replica runs while it leads (each ends when it stops)."""
 
 
 def still_leads(memo: Operator) -> bool:
@@ -28,7 +33,8 @@ def still_leads(memo: Operator) -> bool:
 async def take_the_lead(memo: Operator) -> None:
     """Indexes first (a standby keeps them warm from its watches: filled already, unless it
     could not list yet), so that the first reconciles read from them; then the objects with
-    work left to the head of the queues, then the reconcilers."""
+    work left to the head of the queues, then the reconcilers, then the sweep of the clean
+    rooms for what gone TrainingJobs left (at once, then on a period, while it leads)."""
     if not memo.contracts.synced:
         try:
             await watches.fill_indexes(memo)
@@ -54,6 +60,13 @@ async def take_the_lead(memo: Operator) -> None:
         queue.start()
     if not resynced:
         await resync_while_leading(memo)
+    # What TrainingJobs gone without the operator's finalizer left in the clean rooms (while
+    # no operator led, or by a path no watch shows) is ended now and on a period.
+    sweeping = asyncio.create_task(
+        keep_sweeping(JobParts(memo), lambda: still_leads(memo)), name="orphan-sweep"
+    )
+    _sweeps.add(sweeping)
+    sweeping.add_done_callback(_sweeps.discard)
 
 
 async def keep_indexes_warm(memo: Operator) -> None:
@@ -83,7 +96,15 @@ async def _retry(
             delay = min(delay * 2, 5.0)
 
 
+def stop_sweeping() -> None:
+    """Cancel the sweeps of the clean rooms (the replica stands by, or stops)."""
+    for task in _sweeps:
+        task.cancel()
+
+
 async def stand_by(memo: Operator) -> None:
-    """This replica is no longer the leader: stop reconciling (the watches go on queueing)."""
+    """This replica is no longer the leader: stop reconciling and sweeping (the watches go on
+    queueing)."""
+    stop_sweeping()
     for queue in memo.queues.values():
         await queue.stop()

@@ -19,7 +19,11 @@ from tds_operator.audit.events import job_end_event
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.objects import remove_finalizer
 from tds_operator.handlers.trainingjob.metering import usage_entry
-from tds_operator.handlers.trainingjob.output import OUTPUT_JOB_DELETED, discard_output
+from tds_operator.handlers.trainingjob.output import (
+    DISCARD_RECHECK_SECONDS,
+    OUTPUT_JOB_DELETED,
+    discard_output,
+)
 from tds_operator.handlers.trainingjob.parts import JobParts, key_of
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.policy.decision import Decision
@@ -134,18 +138,21 @@ def _has_output(body: Manifest) -> bool:
         return False
 
 
-async def delete(parts: JobParts, report: JobReport) -> None:
+async def delete(parts: JobParts, report: JobReport) -> float | None:
     """A deleted TrainingJob: stop its workers (metered, recorded), discard an output that
-    was not released (recorded), then let it go."""
+    was not released (recorded), then let it go once the output's volume is gone too; until
+    then, the seconds until it looks again."""
     body, status = report.body, report.body.get("status") or {}
     if status.get("phase") not in FINISHED_PHASES and status.get("job"):
         await stop(parts, report, Decision.deny(DELETED, "the TrainingJob was deleted"))
     await parts.batch_run.stop_workers(body)
     await parts.batch_run.release_pods(body)
     await parts.batch_run.remove_rendezvous(body)
-    if await parts.outputs.claim(body) is not None:
-        await discard_output(parts, report, OUTPUT_JOB_DELETED)
+    if _has_output(body) and not await discard_output(parts, report, OUTPUT_JOB_DELETED):
+        await report.flush()
+        return DISCARD_RECHECK_SECONDS
     # Reported while the object is still there; its queue is woken once it is gone.
     await report.flush()
     await remove_finalizer(parts.kube, body)
     report.wake_queue(body["spec"]["contract"])
+    return None

@@ -24,6 +24,7 @@ from tds_operator.audit.events import (
     OUTPUT_CREATED,
     OUTPUT_DELETED,
     OUTPUT_QUARANTINED,
+    OUTPUT_RELEASED,
     job_key,
     output_event,
     output_steps,
@@ -35,18 +36,20 @@ from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.policy.conditions import timestamp
 from tds_operator.policy.job_run import WAKE_MARGIN_SECONDS
-from tds_operator.policy.manifest import ManifestSummary, manifest_outcome
+from tds_operator.policy.manifest import ManifestSummary, manifest_outcome, writers_overdue
 from tds_operator.policy.outputs import UNLISTED_UNDER_DENIED, lists_output, quarantine_ends
 
 OUTPUT_JOB_DELETED = "TrainingJobDeleted"
 OUTPUT_RETENTION_PASSED = "RetentionPassed"
 # While the manifest step runs, look again this often (its pod's changes wake the job sooner).
 MANIFEST_RECHECK_SECONDS = 5.0
+# While a discarded output's volume is not gone yet, look again this often.
+DISCARD_RECHECK_SECONDS = 2.0
 
 
 async def open_output(parts: JobParts, report: JobReport, job: TrainingJob) -> str | None:
     """The job's output claim in the clean room, created (and recorded) before its workers."""
-    live = await parts.outputs.ensure_claim(job)
+    live = await parts.outputs.ensure_claim(job, report.body)
     if live is None:
         return None
     name = str(live["metadata"]["name"])
@@ -74,8 +77,11 @@ async def keep_output(parts: JobParts, report: JobReport, job: TrainingJob) -> f
     quarantined = steps.get(OUTPUT_QUARANTINED)
     until = parse(str(quarantined.details.get("until"))) if quarantined else None
     if state == "Quarantined" and until is not None and utcnow() >= until:
-        await discard_output(parts, report, OUTPUT_RETENTION_PASSED)
-        return None
+        state = "Discarded"
+    if state == "Discarded":
+        # Until its volume is gone (the storage erases it, or failed to: its object goes).
+        gone = await discard_output(parts, report, OUTPUT_RETENTION_PASSED)
+        return None if gone else DISCARD_RECHECK_SECONDS
     release = next(
         (s.details.get("release") for s in steps.values() if "release" in s.details), None
     )
@@ -101,15 +107,7 @@ async def _inventory(parts: JobParts, report: JobReport, job: TrainingJob) -> fl
     elif not parts.op.rules.operator_image:
         outcome = "no operator image to run the manifest step (hub rule TDS_OPERATOR_IMAGE)"
     else:
-        pod = await parts.outputs.manifest_pod(body)
-        if pod is None:
-            writers = await parts.outputs.claim_writers(body, claim["metadata"]["name"])
-            if writers:
-                # A stopped worker in its grace period may still write: hash only after.
-                report_output(report, job, "Inventorying")
-                return MANIFEST_RECHECK_SECONDS
-            await parts.outputs.start_manifest(body, job, claim["metadata"]["name"])
-        outcome = manifest_outcome(pod) if pod is not None else None
+        outcome = await _manifest_step(parts, body, job, claim["metadata"]["name"])
         if outcome is None:
             report_output(report, job, "Inventorying")
             return MANIFEST_RECHECK_SECONDS
@@ -117,6 +115,23 @@ async def _inventory(parts: JobParts, report: JobReport, job: TrainingJob) -> fl
     await parts.op.ledger.record(job.spec.contract, [event])
     await parts.outputs.remove_manifest_pod(body)
     return None
+
+
+async def _manifest_step(
+    parts: JobParts, body: Manifest, job: TrainingJob, claim: str
+) -> ManifestSummary | str | None:
+    """The manifest step's outcome, or why there is none; None while it runs, or waits for
+    the pods that may still write to the output: a stopped worker in its grace period may
+    still write, so the hash is taken only after, but never after WRITERS_WAIT_SECONDS."""
+    pod = await parts.outputs.manifest_pod(body)
+    if pod is not None:
+        return manifest_outcome(pod)
+    writers = await parts.outputs.claim_writers(body, claim)
+    if not writers:
+        await parts.outputs.start_manifest(body, job, claim)
+        return None
+    ended = (body.get("status") or {}).get("completionTime")
+    return writers_overdue(writers, parse(str(ended)) if ended else None, utcnow())
 
 
 async def _clause(parts: JobParts, job: TrainingJob) -> ModelExport | None:
@@ -154,21 +169,32 @@ def _quarantine_event(
     )
 
 
-async def discard_output(parts: JobParts, report: JobReport, reason: str) -> None:
-    """Delete the output (claim and volume), on the record."""
+async def discard_output(parts: JobParts, report: JobReport, reason: str) -> bool:
+    """Delete the output (claim and volume), on the record (once: the discard and the volume
+    it erases); True once the claim and the volume are gone, else call again (the storage may
+    delete the volume, or fail to, only after this call)."""
     body = report.body
     contract, uid = body["spec"]["contract"], body["metadata"]["uid"]
     steps = output_steps((await parts.op.ledger.load(contract)).entries, uid)
-    quarantined = steps.get(OUTPUT_QUARANTINED)
-    volume = quarantined.details.get("volume") if quarantined else None
-    await parts.outputs.delete(body, volume)
-    event = output_event(
-        contract, uid, OUTPUT_DELETED, {"reason": reason, "volume": volume}, utcnow()
-    )
-    await parts.op.ledger.record(contract, [event])
+    if OUTPUT_RELEASED in steps:
+        return True
+    claim = await parts.outputs.claim(body)
+    if claim is None and not steps:
+        return True  # never made (the job never started): nothing to erase or record
+    known = steps.get(OUTPUT_DELETED) or steps.get(OUTPUT_QUARANTINED)
+    volume = known.details.get("volume") if known else None
+    if volume is None:
+        volume = ((claim or {}).get("spec") or {}).get("volumeName")
+    if OUTPUT_DELETED not in steps:
+        # Recorded before the claim goes, with the volume: a later pass still finds it.
+        details = {"reason": reason, "volume": volume}
+        event = output_event(contract, uid, OUTPUT_DELETED, details, utcnow())
+        await parts.op.ledger.record(contract, [event])
+        report.wake(DATA_CONTRACT, contract)
+    gone = await parts.outputs.delete(body, volume)
     if not body["metadata"].get("deletionTimestamp"):
         report_output(report, None, "Discarded")
-    report.wake(DATA_CONTRACT, contract)
+    return gone
 
 
 def report_output(

@@ -23,6 +23,7 @@ from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.objects import ensure_finalizer, validation_message
 from tds_operator.handlers.trainingjob.end import delete, deny, stop_unless_done
+from tds_operator.handlers.trainingjob.orphans import of_name, sweep
 from tds_operator.handlers.trainingjob.output import keep_output
 from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
@@ -56,8 +57,9 @@ class TrainingJobReconciler:
         inputs = await self.gather(namespace, name)
         step = decide_run(inputs, utcnow())
         if inputs.body is None:
-            # Gone: if its finalizer was removed by hand, its workers may still run or be held.
-            await self.parts.batch_run.release_orphans(namespace, name)
+            # Gone: if its finalizer was removed by hand, its workers may still run or be held,
+            # its output still be in the clean room: stopped, metered, discarded, on the record.
+            await sweep(self.parts, of_name(namespace, name))
             return None
         report = JobReport(self.parts, inputs.body)
         wake = await self.act(step, inputs, report)
@@ -84,8 +86,7 @@ class TrainingJobReconciler:
         """Carry the step out; the seconds until the job wants to be looked at again."""
         parts, job = self.parts, inputs.job
         if step.kind == "delete":
-            await delete(parts, report)
-            return None
+            return await delete(parts, report)
         await ensure_finalizer(parts.kube, report.body)
         if step.kind == "invalid":
             assert step.decision is not None

@@ -9,6 +9,7 @@ from tds_operator.api.trainingjob import CLEAN_ROOM_READY, TrainingJob
 from tds_operator.handlers.context import utcnow
 from tds_operator.handlers.gather import clean_room_inputs
 from tds_operator.handlers.trainingjob.metering import budget_of
+from tds_operator.handlers.trainingjob.orphans import of_name, sweep
 from tds_operator.handlers.trainingjob.output import open_output
 from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
@@ -19,6 +20,7 @@ from tds_operator.policy.sealing import clean_room_sealed, contract_opened_clean
 # While the clean room is not sealed yet, look again this soon (the contract's status changing,
 # as its reconcile opens the clean room, wakes the job sooner).
 CLEAN_ROOM_RECHECK_SECONDS = 1.0
+EARLIER_JOB_LEFTOVERS = "EarlierJobLeftovers"
 
 
 async def sealed(
@@ -32,6 +34,21 @@ async def sealed(
     return decision, datasets
 
 
+async def _leftovers(parts: JobParts, body: Manifest) -> Decision | None:
+    """Why the job cannot start yet if the clean room holds what an earlier TrainingJob of
+    the same name left (gone without its finalizer): never adopted, that is ended on the
+    record first (the job starts on a later pass); None if there is nothing of the kind."""
+    leftovers = await parts.batch_run.leftovers(body)
+    if not leftovers:
+        return None
+    metadata = body["metadata"]
+    await sweep(parts, of_name(metadata["namespace"], metadata["name"]))
+    return Decision.deny(
+        EARLIER_JOB_LEFTOVERS,
+        f"{', '.join(leftovers)} of an earlier TrainingJob of this name are being removed",
+    )
+
+
 async def start(
     parts: JobParts, report: JobReport, job: TrainingJob, contract: DataContract
 ) -> tuple[Decision, Manifest | None]:
@@ -39,6 +56,8 @@ async def start(
     and its CleanRoomReady condition says why. The decision, and the live batch Job if it
     started."""
     decision, datasets = await sealed(parts, job, contract)
+    if decision.allowed:
+        decision = await _leftovers(parts, report.body) or decision
     report.condition(CLEAN_ROOM_READY, decision, "Admitted")
     if not decision.allowed:
         report.phase("Admitted")

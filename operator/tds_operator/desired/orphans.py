@@ -1,0 +1,86 @@
+"""What a clean room must no longer hold: the batch Jobs, pods, Services and output claims of
+TrainingJobs that are gone (their finalizer removed by a path the operator did not take). Pure.
+
+An object belongs to the TrainingJob whose uid it is labelled with; one made before objects
+carried the uid belongs to the job of its namespace and name labels. Only objects in their
+contract's clean room count: nobody but the operator writes there, while labels elsewhere are
+anybody's to set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tds_operator.api.resources import Manifest
+from tds_operator.desired.cleanroom import clean_room_namespace
+from tds_operator.desired.isolation import GPU_RESOURCE
+from tds_operator.desired.labels import CONTRACT_LABEL
+from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL, JOB_UID_LABEL
+
+
+@dataclass(frozen=True, order=True)
+class Orphan:
+    """A gone TrainingJob whose objects are still in its contract's clean room; `uid` is empty
+    for objects made before they carried it."""
+
+    contract: str
+    namespace: str
+    name: str
+    uid: str
+
+    def body(self) -> Manifest:
+        """A stand-in for the gone TrainingJob, enough to find and end what it left: the
+        objects made for it (by uid; without one, by name, whatever their age)."""
+        return {
+            "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
+            "spec": {"contract": self.contract},
+        }
+
+
+def owner_of(live: Mapping[str, Any]) -> Orphan | None:
+    """The TrainingJob a clean-room object was made for, as its labels say; None for an object
+    that is not in its contract's clean room or does not say."""
+    metadata = live.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    contract = labels.get(CONTRACT_LABEL)
+    namespace, name = labels.get(JOB_NAMESPACE_LABEL), labels.get(JOB_NAME_LABEL)
+    if not (contract and namespace and name):
+        return None
+    if metadata.get("namespace") != clean_room_namespace(contract):
+        return None
+    return Orphan(contract, namespace, name, labels.get(JOB_UID_LABEL, ""))
+
+
+def orphans_of(
+    objects: Iterable[Mapping[str, Any]], live_jobs: Iterable[Mapping[str, Any]]
+) -> list[Orphan]:
+    """The gone TrainingJobs whose `objects` are left: those whose uid no live job has (or,
+    without a uid, whose namespace and name no live job has)."""
+    uids, keys = set(), set()
+    for job in live_jobs:
+        metadata = job.get("metadata") or {}
+        uids.add(metadata.get("uid"))
+        keys.add((metadata.get("namespace"), metadata.get("name")))
+    found = set()
+    for live in objects:
+        owner = owner_of(live)
+        if owner is None:
+            continue
+        gone = owner.uid not in uids if owner.uid else (owner.namespace, owner.name) not in keys
+        if gone:
+            found.add(owner)
+    return sorted(found)
+
+
+def gpus_per_worker(pods: Iterable[Mapping[str, Any]]) -> int:
+    """The GPUs each worker pod asked for (its containers' GPU limits), as its pods show it."""
+    for pod in pods:
+        total = 0
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            limits = (container.get("resources") or {}).get("limits") or {}
+            total += int(str(limits.get(GPU_RESOURCE, 0)))
+        if total:
+            return total
+    return 0

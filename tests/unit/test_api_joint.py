@@ -52,11 +52,15 @@ def test_several_contracts_make_a_joint_job() -> None:
 
 @pytest.mark.parametrize(
     "fields",
-    [{}, {"contract": "a-to-b", "contracts": ["c-to-b"]}],
+    [{}, {"contract": "a-to-b", "contracts": ["c-to-b", "d-to-b"]}],
     ids=["neither", "both"],
 )
 def test_exactly_one_way_to_name_contracts(fields: dict[str, Any]) -> None:
     assert "exactly one of contract" in rejection(job(**fields))
+
+
+def test_a_joint_job_names_at_least_two_contracts() -> None:
+    assert "at least 2" in rejection(job(contracts=["a-to-b"]))
 
 
 def test_duplicate_contracts_refused() -> None:

@@ -33,12 +33,12 @@ class NamesContracts(KubeModel):
     )
     contracts: list[ObjectName] | None = Field(
         None,
-        min_length=1,
+        min_length=2,
         max_length=MAX_JOINT_CONTRACTS,
         description="A joint job: the DataContracts whose datasets it trains on together "
-        f"(unique, at most {MAX_JOINT_CONTRACTS}), each with the job's space as consumer, each "
-        "from a different provider, each allowing joint training with the others. Every one "
-        "must admit the job.",
+        f"(unique, 2 to {MAX_JOINT_CONTRACTS}; a job of one contract names it in contract), "
+        "each with the job's space as consumer, each from a different provider, each allowing "
+        "joint training with the others. Every one must admit the job.",
         json_schema_extra=cel_rules(CONTRACTS_UNIQUE),
     )
 
@@ -66,6 +66,12 @@ class NamesContracts(KubeModel):
     def joint(self) -> bool:
         """Whether the job names more than one contract."""
         return len(self.contract_names) > 1
+
+
+def first_contract_of(spec: Mapping[str, Any]) -> str:
+    """The first contract a TrainingJob manifest's spec names ("" if none)."""
+    names = contracts_of(spec)
+    return names[0] if names else ""
 
 
 def contracts_of(spec: Mapping[str, Any]) -> tuple[str, ...]:

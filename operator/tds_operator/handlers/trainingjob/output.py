@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from tds_operator import API_VERSION
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.jobcontracts import first_contract_of
 from tds_operator.api.output import OutputState, OutputStatus
 from tds_operator.api.resources import DATA_CONTRACT, Manifest
 from tds_operator.api.rfc3339 import parse
@@ -157,7 +158,7 @@ def _quarantine_event(
 async def discard_output(parts: JobParts, report: JobReport, reason: str) -> None:
     """Delete the output (claim and volume), on the record."""
     body = report.body
-    contract, uid = body["spec"]["contract"], body["metadata"]["uid"]
+    contract, uid = first_contract_of(body["spec"]), body["metadata"]["uid"]
     steps = output_steps((await parts.op.ledger.load(contract)).entries, uid)
     quarantined = steps.get(OUTPUT_QUARANTINED)
     volume = quarantined.details.get("volume") if quarantined else None

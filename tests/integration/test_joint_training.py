@@ -1,0 +1,114 @@
+"""Joint training on the real hub: one TrainingJob naming several providers' contracts, each of
+which must admit it and allow its data to be trained together with the others'."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from bench.hubkit.hub import owner_of, refusal, space_namespace, unique
+from bench.hubkit.manifests import Body, training_job_body
+from bench.hubkit.training import Story
+
+pytestmark = pytest.mark.integration
+
+ANY_PARTNER = {"allowed": True}
+
+
+@dataclass(frozen=True)
+class Joint:
+    """A consumer with an Active contract from each of two providers."""
+
+    consumer: str
+    providers: tuple[str, str]
+    contracts: tuple[str, str]
+
+    @property
+    def namespace(self) -> str:
+        return space_namespace(self.consumer)
+
+
+def joint_deal(
+    story: Story, first: Body | None = None, second: Body | None = None, *, naming: bool = False
+) -> Joint:
+    """Two providers each contracting with one consumer, with these joint-training terms
+    (None: the term absent); `naming`: the first allows it only with the second provider."""
+    consumer = story.space()
+    providers = (story.space(), story.space())
+    if naming:
+        first = {"allowed": True, "with": [providers[1]]}
+    contracts = tuple(
+        story.propose(provider, consumer, **({"jointTraining": term} if term else {}))
+        for provider, term in zip(providers, (first, second), strict=True)
+    )
+    for contract in contracts:
+        story.wait_contract(contract, "Active")
+    return Joint(consumer, providers, (contracts[0], contracts[1]))
+
+
+def joint_job(namespace: str, contracts: list[str], **spec: Any) -> Body:
+    body = training_job_body(unique("j"), namespace, contracts[0], gpus_per_worker=4, **spec)
+    del body["spec"]["contract"]
+    body["spec"]["contracts"] = contracts
+    return body
+
+
+def joint_refusal(story: Story, joint: Joint, contracts: list[str]) -> str:
+    """The webhook's answer to a joint job of the consumer that it must refuse."""
+    body = joint_job(joint.namespace, contracts)
+    message = refusal(lambda: story.submit(owner_of(joint.consumer), body))
+    assert "denied the request" in message, message
+    return message.split("denied the request", 1)[1]
+
+
+def submit_joint(story: Story, joint: Joint, contracts: list[str] | None = None) -> str:
+    body = joint_job(joint.namespace, contracts or list(joint.contracts))
+    return story.submit(owner_of(joint.consumer), body)
+
+
+def test_a_joint_job_needs_every_provider_to_allow_joint_training(story: Story) -> None:
+    joint = joint_deal(story, ANY_PARTNER, None)
+    message = joint_refusal(story, joint, list(joint.contracts))
+    assert "JointTrainingNotAllowed" in message
+    assert f"DataContract {joint.contracts[1]}" in message
+    # Positive control: the contract that allows it, alone, is a job like any other.
+    body = training_job_body(unique("j"), joint.namespace, joint.contracts[0], gpus_per_worker=4)
+    name = story.submit(owner_of(joint.consumer), body)
+    story.wait_job(joint.namespace, name, "Running", timeout=30)
+
+
+def test_a_provider_allowing_joint_training_only_with_another_is_respected(story: Story) -> None:
+    only_bank = {"allowed": True, "with": ["bank"]}
+    joint = joint_deal(story, only_bank, ANY_PARTNER)
+    message = joint_refusal(story, joint, list(joint.contracts))
+    assert "JointPartnerNotAllowed" in message
+    assert f"DataContract {joint.contracts[0]}" in message
+    assert joint.providers[1] in message
+
+
+def test_a_joint_job_every_contract_admits_is_refused_only_for_want_of_a_joint_clean_room(
+    story: Story,
+) -> None:
+    # Positive control of the refusals above: the first contract names the other provider, and
+    # both contracts admit the job; what stops it is that the operator runs no joint job.
+    joint = joint_deal(story, None, ANY_PARTNER, naming=True)
+    message = joint_refusal(story, joint, list(joint.contracts))
+    assert "JointRunUnavailable" in message
+    assert f"{joint.contracts[0]}, {joint.contracts[1]} each admit the job" in message
+    for contract in joint.contracts:
+        assert not [e for e in story.ledger(contract) if e["kind"] == "JobAdmitted"]
+
+
+def test_another_consumers_contract_is_answered_as_a_missing_one(story: Story) -> None:
+    joint = joint_deal(story, ANY_PARTNER, ANY_PARTNER)
+    other = joint_deal(story, ANY_PARTNER, ANY_PARTNER)
+    foreign = joint_refusal(story, joint, [joint.contracts[0], other.contracts[0]])
+    missing_name = unique("c")
+    missing = joint_refusal(story, joint, [joint.contracts[0], missing_name])
+    assert "UnknownContract" in foreign
+    assert foreign.replace(other.contracts[0], "X") == missing.replace(missing_name, "X")
+    # Positive control: the other consumer's own contracts admit its joint job.
+    admitted = joint_refusal(story, other, list(other.contracts))
+    assert "JointRunUnavailable" in admitted

@@ -40,10 +40,12 @@ def rejection(call: Callable[[], Any]) -> str:
 
 
 def _example_documents() -> list[tuple[str, Manifest]]:
-    """Every manifest in examples/, with an id for the test report."""
+    """Every manifest in examples/ (and its walk-throughs' directories), with an id for the
+    test report."""
+    examples = REPO_ROOT / "examples"
     return [
-        (f"{path.name}:{document['metadata']['name']}", document)
-        for path in sorted((REPO_ROOT / "examples").glob("*.yaml"))
+        (f"{path.relative_to(examples)}:{document['metadata']['name']}", document)
+        for path in sorted([*examples.glob("*.yaml"), *examples.glob("joint-training/*.yaml")])
         for document in yaml.safe_load_all(path.read_text())
         if document
     ]

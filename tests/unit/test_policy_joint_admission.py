@@ -3,14 +3,17 @@ must allow the combination, and a refusal names the contract and the term."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
-from bench.hubkit.manifests import contract_body
+from bench.hubkit.manifests import EXAMPLES, contract_body
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.trainingjob import TrainingJobSpec
+from tds_operator.api.terms import JointTraining
+from tds_operator.api.trainingjob import TrainingJob, TrainingJobSpec
 from tds_operator.policy.joint_admission import (
     JOINT_RUN_UNAVAILABLE,
     ContractCase,
@@ -183,3 +186,43 @@ def test_the_operator_runs_no_joint_job_once_every_contract_admits_it() -> None:
     # A job of one contract is judged as it always was.
     single = decide_joint_admission(cases(grid, names=["grid"]), RULES, waiting=False)
     assert (single.allowed, single.reason) == (True, "Admitted")
+
+
+def test_the_three_organisation_example_passes_every_term() -> None:
+    documents = [
+        document
+        for path in sorted((EXAMPLES / "joint-training").glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
+    contracts = {d["metadata"]["name"]: d for d in documents if d["kind"] == "DataContract"}
+    (job,) = [TrainingJob.model_validate(d) for d in documents if d["kind"] == "TrainingJob"]
+    items = []
+    for name in job.spec.contract_names:
+        body = {**contracts[name], "status": {"phase": "Active"}}
+        contract = DataContract.model_validate(body)
+        contract_case = AdmissionInput(
+            job=job.spec,
+            namespace=job.metadata.namespace or "",
+            contract=contract,
+            contract_phase="Active",
+            gpus_held_by_others=0,
+            jobs_admitted=0,
+            gpu_hours_used=0.0,
+            contract_name=name,
+        )
+        items.append(ContractCase(contract_case, body))
+    decision = decide_joint_admission(items, RULES, waiting=False)
+    assert (decision.allowed, decision.reason) == (False, JOINT_RUN_UNAVAILABLE)
+    # sgcc's contract names cma alone: without cma's contract's provider, it refuses.
+    narrowed = {"allowed": True, "with": ["someone-else"]}
+    first = items[0].case
+    assert first.contract is not None
+    changed = first.contract.spec.model_copy(
+        update={"joint_training": JointTraining.model_validate(narrowed)}
+    )
+    items[0] = ContractCase(
+        replace(first, contract=first.contract.model_copy(update={"spec": changed})), items[0].live
+    )
+    refused = decide_joint_admission(items, RULES, waiting=False)
+    assert refused.reason == "JointPartnerNotAllowed"

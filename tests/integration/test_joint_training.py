@@ -3,69 +3,14 @@ which must admit it and allow its data to be trained together with the others'."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
 
-from bench.hubkit.hub import owner_of, refusal, space_namespace, unique
-from bench.hubkit.manifests import Body, training_job_body
+from bench.hubkit.hub import owner_of, unique
+from bench.hubkit.manifests import training_job_body
 from bench.hubkit.training import Story
+from tests.integration.joint import ANY_PARTNER, joint_deal, joint_refusal
 
 pytestmark = pytest.mark.integration
-
-ANY_PARTNER = {"allowed": True}
-
-
-@dataclass(frozen=True)
-class Joint:
-    """A consumer with an Active contract from each of two providers."""
-
-    consumer: str
-    providers: tuple[str, str]
-    contracts: tuple[str, str]
-
-    @property
-    def namespace(self) -> str:
-        return space_namespace(self.consumer)
-
-
-def joint_deal(
-    story: Story, first: Body | None = None, second: Body | None = None, *, naming: bool = False
-) -> Joint:
-    """Two providers each contracting with one consumer, with these joint-training terms
-    (None: the term absent); `naming`: the first allows it only with the second provider."""
-    consumer = story.space()
-    providers = (story.space(), story.space())
-    if naming:
-        first = {"allowed": True, "with": [providers[1]]}
-    contracts = tuple(
-        story.propose(provider, consumer, **({"jointTraining": term} if term else {}))
-        for provider, term in zip(providers, (first, second), strict=True)
-    )
-    for contract in contracts:
-        story.wait_contract(contract, "Active")
-    return Joint(consumer, providers, (contracts[0], contracts[1]))
-
-
-def joint_job(namespace: str, contracts: list[str], **spec: Any) -> Body:
-    body = training_job_body(unique("j"), namespace, contracts[0], gpus_per_worker=4, **spec)
-    del body["spec"]["contract"]
-    body["spec"]["contracts"] = contracts
-    return body
-
-
-def joint_refusal(story: Story, joint: Joint, contracts: list[str]) -> str:
-    """The webhook's answer to a joint job of the consumer that it must refuse."""
-    body = joint_job(joint.namespace, contracts)
-    message = refusal(lambda: story.submit(owner_of(joint.consumer), body))
-    assert "denied the request" in message, message
-    return message.split("denied the request", 1)[1]
-
-
-def submit_joint(story: Story, joint: Joint, contracts: list[str] | None = None) -> str:
-    body = joint_job(joint.namespace, contracts or list(joint.contracts))
-    return story.submit(owner_of(joint.consumer), body)
 
 
 def test_a_joint_job_needs_every_provider_to_allow_joint_training(story: Story) -> None:

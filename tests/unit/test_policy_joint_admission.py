@@ -14,13 +14,14 @@ from bench.hubkit.manifests import EXAMPLES, contract_body
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.terms import JointTraining
 from tds_operator.api.trainingjob import TrainingJob, TrainingJobSpec
+from tds_operator.policy.admissioncheck import gpus_admitted
 from tds_operator.policy.joint_admission import (
     JOINT_RUN_UNAVAILABLE,
     ContractCase,
     decide_joint_admission,
 )
 from tds_operator.policy.rules import HubRules
-from tds_operator.policy.training import AdmissionInput, must_wait
+from tds_operator.policy.training import AdmissionInput, gpus_held, must_wait, queued_ahead
 
 pytestmark = pytest.mark.unit
 
@@ -226,3 +227,34 @@ def test_the_three_organisation_example_passes_every_term() -> None:
     )
     refused = decide_joint_admission(items, RULES, waiting=False)
     assert refused.reason == "JointPartnerNotAllowed"
+
+
+def manifest(uid: str, phase: str, created: str, **spec: Any) -> dict[str, Any]:
+    """A TrainingJob as listed: 1 worker x 4 GPUs, in `phase`."""
+    return {
+        "metadata": {
+            "uid": uid,
+            "namespace": "tds-telco",
+            "name": uid,
+            "creationTimestamp": created,
+        },
+        "spec": {"workers": 1, "gpusPerWorker": 4, **spec},
+        "status": {"phase": phase},
+    }
+
+
+def test_a_joint_job_counts_against_each_contract_it_names() -> None:
+    jobs = [
+        manifest("alone", "Running", "2027-01-01T00:00:00Z", contract="grid"),
+        manifest("joint", "Running", "2027-01-01T00:00:01Z", contracts=["grid", "sky"]),
+        manifest("waiting", "Queued", "2027-01-01T00:00:02Z", contracts=["sky", "bank"]),
+        manifest("me", "Queued", "2027-01-01T00:00:03Z", contract="sky"),
+    ]
+    assert gpus_held(jobs, "grid", except_uid="") == 8
+    assert gpus_held(jobs, "sky", except_uid="") == 4
+    assert gpus_held(jobs, "bank", except_uid="") == 0
+    assert queued_ahead(jobs, "sky", uid="me") == 1
+    assert queued_ahead(jobs, "grid", uid="me") == 0
+    admitted = {"alone", "joint"}
+    assert gpus_admitted(jobs, "sky", admitted, except_uid="me") == 4
+    assert gpus_admitted(jobs, "grid", admitted, except_uid="joint") == 4

@@ -32,11 +32,14 @@ from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
 from tds_operator.audit.events import grant_event, phase_event, stamp_events
 from tds_operator.audit.store import LedgerBroken
 from tds_operator.audit.usage import contract_usage, job_load, jobs_in_flight
+from tds_operator.desired.gateway_network import api_server_egress
 from tds_operator.desired.grants import grant_details, granted_datasets
+from tds_operator.desired.mirror import contract_mirrors
 from tds_operator.handlers.cleanroom import CleanRoom
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import ContractInputs, contract_inputs
 from tds_operator.handlers.kueue import ensure_queues
+from tds_operator.handlers.mirrors import ContractMirrors
 from tds_operator.handlers.objects import (
     ensure_finalizer,
     record_event,
@@ -129,6 +132,7 @@ class ContractReconciler:
         self.op = op
         self.kube = op.kube
         self.clean_room = CleanRoom(op.kube, op.rules)
+        self.mirrors = ContractMirrors(op.kube)
 
     async def __call__(self, name: str) -> float | None:
         body = await self.kube.get(API_VERSION, DATA_CONTRACT, name)
@@ -150,7 +154,11 @@ class ContractReconciler:
         # Access first, the record of it second: a stop takes effect before any bookkeeping, and
         # an interrupted reconcile records the change on the next run (ids make that a no-op).
         clean_room = await self.clean_room.converge(
-            contract, inputs.provider, inputs.dataset_services, decision.phase.is_active
+            contract,
+            inputs.provider,
+            inputs.dataset_services,
+            decision.phase.is_active,
+            api_server=api_server_egress(inputs.api_server),
         )
         granted = granted_datasets(contract, inputs.provider) if inputs.provider else []
         grant = grant_event(
@@ -161,13 +169,16 @@ class ContractReconciler:
             utcnow(),
         )
         chain, ledger = await self._record(name, [*decision.events, *([grant] if grant else [])])
-        await self._report(body, inputs, decision, clean_room, chain, ledger)
+        status = await self._report(body, inputs, decision, clean_room, chain, ledger)
+        # Each party's copy, after the status it repeats.
+        uid = body["metadata"]["uid"]
+        mirrors = contract_mirrors(contract, uid, status, body.get("status") or {})
+        await self.mirrors.converge(name, uid, mirrors)
         if chain:
             # Each party holds the operator's signature over the head it may check its copy of
             # the ledger against (only once the ledger verified: a broken one is not vouched for),
             # after the status, which it does not hold up.
             parties = [contract.spec.provider.space, contract.spec.consumer.space]
-            uid = body["metadata"]["uid"]
             await self.op.checkpoints.publish(name, uid, parties, chain, utcnow())
         report_contract(name, contract_figures(inputs, decision, ledger.allowed))
         if self.op.kueue and decision.phase.is_active and clean_room.allowed:
@@ -181,6 +192,7 @@ class ContractReconciler:
         """A deleted contract: its clean room closed for good, then its finalizer removed."""
         forget_contract(name)
         self.op.checkpoints.forget(name)
+        self.mirrors.forget(name)
         provider_space = ((body.get("spec") or {}).get("provider") or {}).get("space")
         uid = body["metadata"].get("uid", "")
         await self.clean_room.close(name, uid, provider_space, force_remove=True)
@@ -213,8 +225,8 @@ class ContractReconciler:
         clean_room: Decision,
         chain: list[AuditEntry] | None,
         ledger: Decision,
-    ) -> None:
-        """Status from the decisions, then an Event for each transition worth one."""
+    ) -> DataContractStatus:
+        """Status from the decisions, then an Event for each transition worth one; the status."""
         now = utcnow()
         status = body.get("status") or {}
         generation = body["metadata"].get("generation")
@@ -252,6 +264,7 @@ class ContractReconciler:
                 message=f"{previous_phase or 'new'} -> {phase.phase}: {phase.message}",
                 warning=phase.phase in ENDED_PHASES,
             )
+        return new_status
 
     async def _report_invalid(self, body: Manifest, decision: Decision) -> None:
         """A contract that does not parse: TermsValid says why."""

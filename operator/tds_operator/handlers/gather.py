@@ -7,6 +7,7 @@ answer and the reconciler's enforced one are decided from the same kind of snaps
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +31,17 @@ from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.usage import contract_usage
 from tds_operator.desired.cleanroom import clean_room_namespace, clean_room_policies
 from tds_operator.desired.gateway import all_dataset_endpoints, gateway_name
+from tds_operator.desired.gateway_network import API_SERVER_SLICE
 from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.trainingjob import dataset_addresses
 from tds_operator.handlers.context import Operator
-from tds_operator.kube import Kube
+from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.outputs import effective_clause
 from tds_operator.policy.sealing import CleanRoomObservation
 from tds_operator.policy.signatures import signatures_of, verified_stamps
 from tds_operator.policy.training import AdmissionInput, gpus_held, queued_ahead
+
+logger = logging.getLogger(__name__)
 
 
 async def data_space(op: Operator, name: str) -> DataSpace | None:
@@ -103,6 +107,25 @@ async def dataset_services(
     return services
 
 
+async def api_server_slice(op: Operator) -> Manifest | None:
+    """Where the API server publishes its addresses (None if the operator may not read it: its
+    dataset gateways then refuse every read, and the log says why)."""
+    api_version, kind, name, namespace = API_SERVER_SLICE
+    try:
+        return await op.kube.get(api_version, kind, name, namespace)
+    except KubeError as error:
+        if error.status != 403:
+            raise
+        logger.warning(
+            "cannot read EndpointSlice %s/%s (%s): dataset gateways cannot reach the API "
+            "server, and refuse every read",
+            namespace,
+            name,
+            error.message,
+        )
+        return None
+
+
 @dataclass(frozen=True)
 class ContractInputs:
     """What one reconcile of a contract decides from: a frozen snapshot."""
@@ -115,6 +138,8 @@ class ContractInputs:
     jobs: list[Manifest]
     recorded: list[AuditEntry]
     dataset_services: dict[str, Manifest | None]
+    api_server: Manifest | None
+    """The API server's own EndpointSlice, for the dataset gateways' way to it."""
 
 
 async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) -> ContractInputs:
@@ -131,6 +156,7 @@ async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) 
         jobs=await jobs_of_contract(op, name),
         recorded=(await op.ledger.load(name)).entries,
         dataset_services=await dataset_services(op, contract, provider),
+        api_server=await api_server_slice(op),
     )
 
 

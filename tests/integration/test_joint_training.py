@@ -3,11 +3,15 @@ which must admit it and allow its data to be trained together with the others'."
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
-from bench.hubkit.hub import owner_of, unique
+from bench.hubkit.hub import owner_of, space_namespace, unique
 from bench.hubkit.manifests import training_job_body
 from bench.hubkit.training import Story
+from bench.hubkit.waiting import wait_until
 from tests.integration.joint import ANY_PARTNER, joint_deal, joint_refusal
 
 pytestmark = pytest.mark.integration
@@ -57,3 +61,18 @@ def test_another_consumers_contract_is_answered_as_a_missing_one(story: Story) -
     # Positive control: the other consumer's own contracts admit its joint job.
     admitted = joint_refusal(story, other, list(other.contracts))
     assert "JointRunUnavailable" in admitted
+
+
+def test_each_party_sees_the_joint_training_term_in_its_copy(story: Story) -> None:
+    joint = joint_deal(story, None, ANY_PARTNER, naming=True)
+    term = {"allowed": True, "with": [joint.providers[1]]}
+
+    def copy_in(space: str) -> dict[str, Any] | None:
+        shown = json.loads(
+            owner_of(space).kubectl("get", "contracts", "-n", space_namespace(space), "-o", "json")
+        )["items"]
+        return next((c for c in shown if c["metadata"]["name"] == joint.contracts[0]), None)
+
+    for space in (joint.consumer, joint.providers[0]):
+        copy = wait_until(lambda s=space: copy_in(s), timeout=20, what=f"the copy in {space}")
+        assert copy["spec"]["jointTraining"] == term

@@ -604,8 +604,9 @@ class Story:
 
     # --- cleanup after a failed walk ---------------------------------------------------------
 
-    def force_cleanup(self, *, keep_ledger: bool = True) -> None:
-        """Remove whatever a walk left, as the platform team, finalizers included."""
+    def force_cleanup(self, *, keep_ledger: bool = True, wait: bool = True) -> None:
+        """Remove whatever a walk left, as the platform team, finalizers included; with `wait`,
+        until its namespaces are gone too (a walk with a suffix of its own need not wait)."""
         job = self.job["metadata"]
         # In this order: a space cannot be deleted while a live contract names it (webhook).
         for kind, name, namespace in [
@@ -641,7 +642,7 @@ class Story:
                 "-l",
                 f"{LEDGER_LABEL}=true,tds.io/contract={self.contract_name}",
             )
-        for namespace in namespaces:
+        for namespace in namespaces if wait else []:
             wait_until(
                 lambda namespace=namespace: get("namespace", namespace) is None,
                 timeout=120,

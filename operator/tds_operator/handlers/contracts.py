@@ -32,7 +32,6 @@ from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
 from tds_operator.audit.events import grant_event, phase_event, stamp_events
 from tds_operator.audit.store import LedgerBroken
 from tds_operator.audit.usage import contract_usage, job_load, jobs_in_flight
-from tds_operator.desired.gateway_network import api_server_egress
 from tds_operator.desired.grants import grant_details, granted_datasets
 from tds_operator.desired.mirror import contract_mirrors
 from tds_operator.handlers.cleanroom import CleanRoom
@@ -153,21 +152,7 @@ class ContractReconciler:
         decision = decide(inputs, previous_phase, self.op.rules, utcnow())
         # Access first, the record of it second: a stop takes effect before any bookkeeping, and
         # an interrupted reconcile records the change on the next run (ids make that a no-op).
-        clean_room = await self.clean_room.converge(
-            contract,
-            inputs.provider,
-            inputs.dataset_services,
-            decision.phase.is_active,
-            api_server=api_server_egress(inputs.api_server),
-        )
-        granted = granted_datasets(contract, inputs.provider) if inputs.provider else []
-        grant = grant_event(
-            name,
-            inputs.recorded,
-            granted if clean_room.allowed else [],
-            grant_details(contract),
-            utcnow(),
-        )
+        clean_room, grant = await self._access(name, contract, inputs, decision.phase.is_active)
         chain, ledger = await self._record(name, [*decision.events, *([grant] if grant else [])])
         status = await self._report(body, inputs, decision, clean_room, chain, ledger)
         # Each party's copy, after the status it repeats.
@@ -187,6 +172,23 @@ class ContractReconciler:
             # (after the status: a failure here is retried, and holds up no report).
             await ensure_queues(self.op, contract)
         return _next_wake(decision, clean_room.reason)
+
+    async def _access(
+        self, name: str, contract: DataContract, inputs: ContractInputs, active: bool
+    ) -> tuple[Decision, AuditEvent | None]:
+        """Open or close the clean room; the grant's ledger event, if the grant changed."""
+        clean_room = await self.clean_room.converge(
+            contract, inputs.provider, inputs.dataset_services, active, api_server=inputs.api_server
+        )
+        granted = granted_datasets(contract, inputs.provider) if inputs.provider else []
+        grant = grant_event(
+            name,
+            inputs.recorded,
+            granted if clean_room.allowed else [],
+            grant_details(contract),
+            utcnow(),
+        )
+        return clean_room, grant
 
     async def _let_go(self, name: str, body: Manifest) -> None:
         """A deleted contract: its clean room closed for good, then its finalizer removed."""

@@ -31,7 +31,7 @@ from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.usage import contract_usage
 from tds_operator.desired.cleanroom import clean_room_namespace, clean_room_policies
 from tds_operator.desired.gateway import all_dataset_endpoints, gateway_name
-from tds_operator.desired.gateway_network import API_SERVER_SLICE
+from tds_operator.desired.gateway_network import API_SERVER_SLICE, api_server_egress
 from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.trainingjob import dataset_addresses
 from tds_operator.handlers.context import Operator
@@ -138,8 +138,8 @@ class ContractInputs:
     jobs: list[Manifest]
     recorded: list[AuditEntry]
     dataset_services: dict[str, Manifest | None]
-    api_server: Manifest | None
-    """The API server's own EndpointSlice, for the dataset gateways' way to it."""
+    api_server: list[Manifest]
+    """The dataset gateways' way to the API server (egress rules to its published addresses)."""
 
 
 async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) -> ContractInputs:
@@ -156,7 +156,7 @@ async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) 
         jobs=await jobs_of_contract(op, name),
         recorded=(await op.ledger.load(name)).entries,
         dataset_services=await dataset_services(op, contract, provider),
-        api_server=await api_server_slice(op),
+        api_server=api_server_egress(await api_server_slice(op)),
     )
 
 

@@ -40,10 +40,12 @@ def rejection(call: Callable[[], Any]) -> str:
 
 
 def _example_documents() -> list[tuple[str, Manifest]]:
-    """Every manifest in examples/, with an id for the test report."""
+    """Every manifest in examples/ (and its walk-throughs' directories), with an id for the
+    test report."""
+    examples = REPO_ROOT / "examples"
     return [
-        (f"{path.name}:{document['metadata']['name']}", document)
-        for path in sorted((REPO_ROOT / "examples").glob("*.yaml"))
+        (f"{path.relative_to(examples)}:{document['metadata']['name']}", document)
+        for path in sorted([*examples.glob("*.yaml"), *examples.glob("joint-training/*.yaml")])
         for document in yaml.safe_load_all(path.read_text())
         if document
     ]
@@ -188,6 +190,9 @@ INVALID = [
     Invalid("space-name-with-dot", SPACE, {"metadata.name": "sgcc.prod"},
             ("metadata.name", "must be at most 59"), keep_name=True),
     # DataContract
+    Invalid("contract-joint-partner-twice", CONTRACT,
+            {"spec.jointTraining": {"allowed": True, "with": ["weather", "weather"]}},
+            ("spec.jointTraining.with", "spaces must be unique")),
     Invalid("contract-with-itself", CONTRACT, {"spec.consumer.space": "sgcc"},
             ("spec.consumer.space", "must differ from provider.space")),
     Invalid("contract-window-reversed", CONTRACT,
@@ -239,6 +244,18 @@ INVALID = [
     Invalid("contract-name-with-dots", CONTRACT, {"metadata.name": "sgcc.to.cmcc"},
             ("metadata.name", "DataContract must be at most 63"), keep_name=True),
     # TrainingJob
+    Invalid("job-no-contract", JOB, {"spec.contract": DELETE},
+            ("spec", "exactly one of contract", "not both and not neither")),
+    Invalid("job-contract-and-contracts", JOB, {"spec.contracts": ["a-to-c", "b-to-c"]},
+            ("spec", "exactly one of contract", "not both and not neither")),
+    Invalid("job-joint-duplicate", JOB,
+            {"spec.contract": DELETE, "spec.contracts": ["a-to-c", "a-to-c"]},
+            ("spec.contracts", "contract names must be unique")),
+    Invalid("job-joint-alone", JOB, {"spec.contract": DELETE, "spec.contracts": ["a-to-c"]},
+            ("spec.contracts", "at least 2 items")),
+    Invalid("job-joint-too-many", JOB,
+            {"spec.contract": DELETE, "spec.contracts": [f"c{i}" for i in range(9)]},
+            ("spec.contracts", "at most 8 items")),
     Invalid("job-no-workers", JOB, {"spec.workers": 0},
             ("spec.workers", "should be greater than or equal to 1")),
     Invalid("job-no-gpus", JOB, {"spec.gpusPerWorker": 0},
@@ -247,8 +264,6 @@ INVALID = [
             ("spec.gpusPerWorker", "should be less than or equal to 16")),
     Invalid("job-workers-text", JOB, {"spec.workers": "2"},
             ("spec.workers", "must be of type integer")),
-    Invalid("job-no-contract", JOB, {"spec.contract": DELETE},
-            ("spec.contract: Required value",)),
     Invalid("job-no-image", JOB, {"spec.image": DELETE}, ("spec.image: Required value",)),
     Invalid("job-image-with-space", JOB, {"spec.image": "registry.local/forecast 1.0"},
             ("spec.image", "should match")),
@@ -358,8 +373,18 @@ FROZEN = "contract terms are immutable once either party has consented"
         {"egress": []},
         {"maxJobs": None},
         {"outputs": {"modelExport": "allowed"}},
+        {"jointTraining": {"allowed": True}},
     ],
-    ids=["compute", "validity", "datasets", "purpose", "egress", "maxJobs", "outputs"],
+    ids=[
+        "compute",
+        "validity",
+        "datasets",
+        "purpose",
+        "egress",
+        "maxJobs",
+        "outputs",
+        "jointTraining",
+    ],
 )
 def test_terms_are_frozen_once_a_party_has_consented(
     objects: client.CustomObjectsApi,

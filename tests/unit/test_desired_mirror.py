@@ -113,3 +113,13 @@ def test_owners_and_members_read_their_spaces_copies_and_write_none() -> None:
             v for rule in role["rules"] if "contracts" in rule["resources"] for v in rule["verbs"]
         }
         assert verbs == {"get", "list", "watch"}, role["metadata"]["name"]
+
+
+def test_a_copy_carries_the_joint_training_term_when_the_contract_has_one() -> None:
+    assert "jointTraining" not in mirrors()["tds-cmcc"]["spec"]
+    contract = a_contract()
+    term = {"allowed": True, "with": ["cma"]}
+    spec = contract.spec.model_validate({**contract.spec.to_manifest(), "jointTraining": term})
+    joint = contract.model_copy(update={"spec": spec})
+    for mirror in contract_mirrors(joint, UID, a_status(), {}):
+        assert mirror["spec"]["jointTraining"] == term

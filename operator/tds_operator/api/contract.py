@@ -32,6 +32,7 @@ from tds_operator.api.terms import (
     ComputeBudget,
     ConsumerTerms,
     EgressRule,
+    JointTraining,
     OutputTerms,
     ProviderTerms,
     ValidityWindow,
@@ -68,6 +69,11 @@ class ContractSpec(KubeModel):
         description="Extra destinations clean-room jobs may reach.",
     )
     outputs: OutputTerms = Field(description="What may leave the clean room.")
+    joint_training: JointTraining | None = Field(
+        None,
+        description="Whether, and with whose, the provider's data may be trained together with "
+        "other providers' data (absent: not allowed).",
+    )
     consent: ConsentGiven = Field(description="Which party has consented.")
     revoked: StrictBool = Field(False, description="Whether either party has revoked it.")
 

@@ -28,6 +28,7 @@ from tds_operator.api.terms import (
     ComputeBudget,
     ConsumerTerms,
     EgressRule,
+    JointTraining,
     OutputTerms,
     ProviderTerms,
     ValidityWindow,
@@ -60,7 +61,9 @@ TERMS_FROZEN_AFTER_CONSENT = CelRule(
         " && self.purpose == oldSelf.purpose && self.validity == oldSelf.validity"
         " && self.compute == oldSelf.compute && self.egress == oldSelf.egress"
         " && self.outputs == oldSelf.outputs && has(self.maxJobs) == has(oldSelf.maxJobs)"
-        " && (!has(self.maxJobs) || self.maxJobs == oldSelf.maxJobs))"
+        " && (!has(self.maxJobs) || self.maxJobs == oldSelf.maxJobs)"
+        " && has(self.jointTraining) == has(oldSelf.jointTraining)"
+        " && (!has(self.jointTraining) || self.jointTraining == oldSelf.jointTraining))"
     ),
     message=(
         "contract terms are immutable once either party has consented: only consent and "
@@ -158,6 +161,11 @@ class DataContractSpec(KubeModel):
         default_factory=OutputTerms,
         description="What may leave the clean room.",
         json_schema_extra={"default": {}},
+    )
+    joint_training: JointTraining | None = Field(
+        None,
+        description="Whether jobs may train on this contract's datasets together with other "
+        "providers' data, and with whose (default: not allowed). Part of the consented terms.",
     )
     consent: Consent = Field(
         default_factory=Consent,

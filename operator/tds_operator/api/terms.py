@@ -6,7 +6,15 @@ import ipaddress
 import re
 from typing import Literal, Self
 
-from pydantic import ConfigDict, Field, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from tds_operator.api.common import KubeModel, ObjectName, Port, SpaceName, Timestamp
 from tds_operator.api.validation import CelRule, cel_rules, unique, unique_values_rule
@@ -19,6 +27,8 @@ CIDR = r"^[0-9a-fA-F:.]+/(0|[1-9][0-9]?|1[01][0-9]|12[0-8])$"
 
 PROVIDER_DATASETS_UNIQUE = unique_values_rule("dataset names")
 PORTS_UNIQUE = unique_values_rule("ports")
+JOINT_SPACES_UNIQUE = unique_values_rule("spaces")
+MAX_JOINT_PARTNERS = 16
 IS_CIDR = CelRule(
     rule="isCIDR(self)",
     message="must be an IPv4 or IPv6 CIDR such as 10.20.0.0/16",
@@ -130,6 +140,35 @@ class OutputTerms(KubeModel):
             "leaves without the provider's say, yet the contract still yields a model."
         ),
     )
+
+
+class JointTraining(KubeModel):
+    """Whether the provider's data may be trained together with other providers' data in one
+    job (a TrainingJob naming several contracts), and with whose."""
+
+    allowed: StrictBool = Field(
+        False,
+        description="Whether a job may combine this contract with other contracts of the same "
+        "consumer (default false: the provider's data is trained on alone).",
+    )
+    with_: list[SpaceName] | None = Field(
+        None,
+        alias="with",
+        max_length=MAX_JOINT_PARTNERS,
+        description="The only provider spaces whose contracts a joint job may combine with this "
+        "one (unique; absent or empty: any provider).",
+        json_schema_extra=cel_rules(JOINT_SPACES_UNIQUE),
+    )
+
+    @model_validator(mode="after")
+    def _spaces_unique(self) -> Self:
+        if self.with_ is not None and not unique(self.with_):
+            raise ValueError(f"with: {JOINT_SPACES_UNIQUE.message}")
+        return self
+
+    def allows(self, provider: str) -> bool:
+        """Whether a joint job may combine this contract with a contract of `provider`."""
+        return self.allowed and (not self.with_ or provider in self.with_)
 
 
 def is_cidr(value: str) -> bool:

@@ -16,6 +16,7 @@ from tds_operator.api.common import (
     Timestamp,
 )
 from tds_operator.api.datacontract import Purpose
+from tds_operator.api.jobcontracts import ONE_WAY_TO_NAME_CONTRACTS, NamesContracts
 from tds_operator.api.output import OutputRequest, OutputStatus
 from tds_operator.api.validation import (
     DNS_1035_LABEL,
@@ -102,15 +103,13 @@ class EnvVar(KubeModel):
         return self
 
 
-class TrainingJobSpec(KubeModel):
+class TrainingJobSpec(NamesContracts):
     """What to run, under which contract, on how many GPUs. Immutable once created."""
 
-    model_config = ConfigDict(json_schema_extra=cel_rules(SPEC_IS_IMMUTABLE))
-
-    contract: ObjectName = Field(
-        description="Name of the DataContract the job runs under; it must be Active and the "
-        "job's namespace must be the consumer space's namespace.",
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(SPEC_IS_IMMUTABLE, ONE_WAY_TO_NAME_CONTRACTS)
     )
+
     purpose: Purpose = Field(
         "model-training",
         description="What the job does with the data: model-training (default), "

@@ -35,6 +35,7 @@ def _spec(contract: DataContract, side: Party) -> ContractSpec:
         max_jobs=spec.max_jobs,
         egress=spec.egress,
         outputs=spec.outputs,
+        joint_training=spec.joint_training,
         consent={
             "provider": spec.consent.provider.approved,
             "consumer": spec.consent.consumer.approved,

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Mapping
 
 from tds_operator import API_VERSION
+from tds_operator.api.jobcontracts import contracts_of, first_contract_of
 from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob, of_contract
 from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
@@ -33,7 +34,7 @@ from tds_operator.policy.rules import HubRules
 def batch_job_of(body: Manifest) -> tuple[str, str]:
     """Name and namespace of a TrainingJob's batch Job and Service in the clean room (read from
     the raw object, so that it works for a job whose spec no longer parses)."""
-    contract = (body.get("spec") or {}).get("contract", "")
+    contract = first_contract_of(body.get("spec") or {})
     return body["metadata"]["name"], clean_room_namespace(contract)
 
 
@@ -148,7 +149,7 @@ class BatchRun:
             for job in await self.kube.list(
                 API_VERSION, TRAINING_JOB, field_selector=of_contract(contract)
             )
-            if (job.get("spec") or {}).get("contract") == contract
+            if contract in contracts_of(job.get("spec") or {})
             and (phase is None or (job.get("status") or {}).get("phase") == phase)
         ]
 

@@ -17,6 +17,7 @@ from tds_operator import API_VERSION
 from tds_operator.api.compare import is_subset
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, space_namespace
+from tds_operator.api.jobcontracts import contracts_of, first_contract_of
 from tds_operator.api.resources import (
     DATA_CONTRACT,
     DATA_SPACE,
@@ -60,12 +61,11 @@ async def jobs_of_contract(op: Operator, contract: str) -> list[Manifest]:
 
 
 async def contract_training_jobs(kube: Kube, contract: str) -> list[Manifest]:
-    """The live TrainingJobs that name the contract, selected by the API server."""
-    return [
-        job
-        for job in await kube.list(API_VERSION, TRAINING_JOB, field_selector=of_contract(contract))
-        if (job.get("spec") or {}).get("contract") == contract
-    ]
+    """The live TrainingJobs that name the contract, selected by the API server: those of the
+    contract alone, and the joint jobs (no spec.contract) that name it among others."""
+    alone = await kube.list(API_VERSION, TRAINING_JOB, field_selector=of_contract(contract))
+    joint = await kube.list(API_VERSION, TRAINING_JOB, field_selector=of_contract(""))
+    return [job for job in alone + joint if contract in contracts_of(job.get("spec") or {})]
 
 
 async def known_contracts_of_space(op: Operator, space: str) -> list[Manifest]:
@@ -165,21 +165,25 @@ async def admission_input(
     job: TrainingJob,
     contract_body: Manifest | None,
     recorded: list[AuditEntry] | None = None,
+    name: str | None = None,
 ) -> AdmissionInput:
-    """A job asking to run under its contract, with what the contract already uses."""
+    """A job asking to run under its contract `name` (default: its first), with what the
+    contract already uses."""
+    name = name or job.spec.contract
     if recorded is None:
-        recorded = (await op.ledger.load(job.spec.contract)).entries
-    jobs = await contract_training_jobs(op.kube, job.spec.contract)
+        recorded = (await op.ledger.load(name)).entries
+    jobs = await contract_training_jobs(op.kube, name)
     usage = contract_usage(recorded, jobs)
     return AdmissionInput(
         job=job.spec,
         namespace=job.metadata.namespace or "",
         contract=DataContract.model_validate(contract_body) if contract_body else None,
         contract_phase=((contract_body or {}).get("status") or {}).get("phase"),
-        gpus_held_by_others=gpus_held(jobs, job.spec.contract, except_uid=job.metadata.uid or ""),
+        gpus_held_by_others=gpus_held(jobs, name, except_uid=job.metadata.uid or ""),
         jobs_admitted=usage.jobs,
         gpu_hours_used=usage.gpu_hours,
-        queued_ahead=queued_ahead(jobs, job.spec.contract, uid=job.metadata.uid or ""),
+        queued_ahead=queued_ahead(jobs, name, uid=job.metadata.uid or ""),
+        contract_name=name,
     )
 
 
@@ -266,7 +270,7 @@ class ReleaseInputs:
 async def release_inputs(op: Operator, namespace: str, job: str, release: str) -> ReleaseInputs:
     """What a release of `job`'s output (in `namespace`) is decided from."""
     job_body = await op.kube.get(API_VERSION, TRAINING_JOB, job, namespace)
-    name = ((job_body or {}).get("spec") or {}).get("contract")
+    name = first_contract_of((job_body or {}).get("spec") or {})
     body = await op.kube.get(API_VERSION, DATA_CONTRACT, name) if name else None
     try:
         contract = DataContract.model_validate(body) if body else None

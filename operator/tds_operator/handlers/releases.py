@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from tds_operator import API_VERSION
 from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.dataspace import space_namespace
+from tds_operator.api.jobcontracts import first_contract_of
 from tds_operator.api.modelrelease import (
     ENDED_PHASES,
     RELEASED,
@@ -114,7 +115,7 @@ class ReleaseReconciler:
             self.op, metadata["namespace"], release.spec.training_job, metadata["name"]
         )
         job = inputs.job_body
-        contract = str(((job or {}).get("spec") or {}).get("contract") or "")
+        contract = first_contract_of((job or {}).get("spec") or {})
         job_uid = job["metadata"]["uid"] if job else None
         steps = (
             output_steps((await self.op.ledger.load(contract)).entries, job_uid) if job_uid else {}

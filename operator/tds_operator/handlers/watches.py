@@ -14,6 +14,7 @@ from typing import Any
 import kopf
 
 from tds_operator import API_VERSION, FIELD_MANAGER, GROUP, VERSION
+from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.resources import (
     DATA_CONTRACT,
     DATA_CONTRACTS,
@@ -105,8 +106,7 @@ async def training_job_changed(
         # A job just submitted goes ahead of the metering passes: its submitter waits.
         new = not (body.get("status") or {}).get("phase")
         memo.enqueue(TRAINING_JOB, queue_key(namespace or "", name), new=new)
-    contract = (body.get("spec") or {}).get("contract")
-    if contract:
+    for contract in contracts_of(body.get("spec") or {}):
         memo.enqueue(DATA_CONTRACT, contract, USAGE_REPORT_SECONDS if metering else 0.0)
 
 
@@ -179,7 +179,8 @@ async def resync(memo: Operator) -> None:
         if kind == TRAINING_JOB:
             # Jobs whose contract no longer lets them run are stopped first, ahead of all.
             for body in bodies:
-                if not settled(kind, body) and (body.get("spec") or {}).get("contract") in halted:
+                names = contracts_of(body.get("spec") or {})
+                if not settled(kind, body) and halted.intersection(names):
                     memo.enqueue(kind, _key(body), urgent=True)
         memo.queues[kind].put_first(key for key, done in keys if not done)
         for key, done in keys:

@@ -15,6 +15,7 @@ import yaml
 
 from tds_operator import API_VERSION
 from tds_operator.api.dataspace import space_namespace
+from tds_operator.api.jobcontracts import contracts_of, first_contract_of
 from tds_operator.audit.chain import decode_entries
 from tds_operator.audit.store import AuditLedger
 from tds_operator.connection import (
@@ -143,7 +144,7 @@ async def consumer_jobs(kube: Kube, contract: dict[str, Any]) -> list[dict[str, 
             return None
         raise explain(error) from None
     name = contract["metadata"]["name"]
-    return [job for job in jobs if (job.get("spec") or {}).get("contract") == name]
+    return [job for job in jobs if name in contracts_of(job.get("spec") or {})]
 
 
 async def status(kube: Kube, name: str, watch: bool, out: TextIO) -> int:
@@ -195,7 +196,7 @@ async def why(kube: Kube, namespace: str, name: str, ledger_namespace: str, out:
         raise explain(error, what) from None
     if job is None:
         raise Failure(f"{what} not found: check the name and -n/--namespace", EXIT_NOT_FOUND)
-    contract = (job.get("spec") or {}).get("contract") or ""
+    contract = first_contract_of(job.get("spec") or {})
     entries: list[dict[str, Any]] | None
     try:
         data = await AuditLedger(kube, ledger_namespace).stored_data(contract)

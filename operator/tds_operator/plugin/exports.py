@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from tds_operator import API_VERSION
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.jobcontracts import first_contract_of
 from tds_operator.audit.chain import AuditEntry, decode_entries, verify_encoded
 from tds_operator.audit.checkpoint import CheckpointInvalid, checkpoint_of, saved_entries
 from tds_operator.audit.store import AuditLedger
@@ -101,7 +102,7 @@ async def _job_of(kube: Kube, job: str, namespace: str) -> tuple[str, str]:
             "from a saved checkpoint with --from FILE and the job's uid",
             EXIT_NOT_FOUND,
         )
-    return str(body["spec"]["contract"]), str(body["metadata"]["uid"])
+    return first_contract_of(body["spec"]), str(body["metadata"]["uid"])
 
 
 async def _verified_entries(kube: Kube, ledgers: str, contract: str) -> list[AuditEntry]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.trainingjob import (
     CONTRACT_CONCURRENCY,
     FINISHED_PHASES,
@@ -133,6 +134,6 @@ def gpus_admitted(
     for job in jobs:
         spec, uid = job.get("spec") or {}, str(job["metadata"].get("uid"))
         ended = (job.get("status") or {}).get("phase") in FINISHED_PHASES
-        if spec.get("contract") == contract and uid in admitted and uid != except_uid and not ended:
+        if contract in contracts_of(spec) and uid in admitted and uid != except_uid and not ended:
             held += int(spec.get("workers", 1)) * int(spec.get("gpusPerWorker", 1))
     return held

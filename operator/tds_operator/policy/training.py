@@ -14,6 +14,7 @@ from typing import Any
 
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import space_namespace
+from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.trainingjob import (
     CONTRACT_CONCURRENCY,
     HOLDING_PHASES,
@@ -35,12 +36,20 @@ class AdmissionInput:
     gpu_hours_used: float
     queued_ahead: int = 0
     """The contract's queued jobs created before this one: they are admitted first."""
+    contract_name: str = ""
+    """Which of the job's contracts this case judges (default: its first)."""
+
+    @property
+    def name(self) -> str:
+        """The name of the contract judged, as the job names it."""
+        return self.contract_name or self.job.contract
 
 
 def _neutral(case: AdmissionInput) -> Decision:
     return Decision.deny(
         "UnknownContract",
-        f"spec.contract: there is no DataContract {case.job.contract} under which jobs may be "
+        f"{'spec.contracts' if case.job.joint else 'spec.contract'}: there is no DataContract "
+        f"{case.name} under which jobs may be "
         f"created in namespace {case.namespace}",
     )
 
@@ -60,7 +69,7 @@ def contract_is_ours(case: AdmissionInput) -> Decision:
         return _neutral(case)
     return Decision.deny(
         "WrongNamespace",
-        f"a TrainingJob under DataContract {case.job.contract} must be created in the "
+        f"a TrainingJob under DataContract {case.name} must be created in the "
         f"consumer's namespace {expected}, not {case.namespace}",
     )
 
@@ -70,7 +79,7 @@ def contract_is_active(case: AdmissionInput) -> Decision:
     if case.contract_phase != "Active":
         return Decision.deny(
             "ContractNotActive",
-            f"DataContract {case.job.contract} is {case.contract_phase or 'not yet reconciled'}, "
+            f"DataContract {case.name} is {case.contract_phase or 'not yet reconciled'}, "
             "not Active: no job may start under it",
         )
     return Decision.allow("ContractActive", "the contract is Active")
@@ -91,13 +100,16 @@ def purpose_matches(case: AdmissionInput) -> Decision:
 def datasets_in_contract(case: AdmissionInput) -> Decision:
     """Every dataset the job reads is one of the contract's."""
     assert case.contract is not None
+    if case.job.joint:
+        # A joint job's datasets are judged against all its contracts together.
+        return Decision.allow("DatasetsInContracts", "judged across the job's contracts")
     allowed = case.contract.spec.provider.datasets
     outside = [d for d in case.job.datasets or [] if d not in allowed]
     if outside:
         return Decision.deny(
             "DatasetNotInContract",
             f"spec.datasets: {', '.join(outside)} not covered by DataContract "
-            f"{case.job.contract} (it covers {', '.join(allowed)})",
+            f"{case.name} (it covers {', '.join(allowed)})",
         )
     return Decision.allow("DatasetsInContract", "the datasets are in the contract")
 
@@ -150,7 +162,7 @@ def within_job_count(case: AdmissionInput) -> Decision:
     if limit is not None and case.jobs_admitted >= limit:
         return Decision.deny(
             "JobLimitReached",
-            f"{case.jobs_admitted} jobs already ran under DataContract {case.job.contract}; "
+            f"{case.jobs_admitted} jobs already ran under DataContract {case.name}; "
             f"its maxJobs is {limit}",
         )
     return Decision.allow("WithinJobCount", "the job count is within maxJobs")
@@ -163,7 +175,7 @@ def budget_remains(case: AdmissionInput) -> Decision:
     if case.gpu_hours_used >= budget:
         return Decision.deny(
             "BudgetExhausted",
-            f"DataContract {case.job.contract} has used {case.gpu_hours_used:g} of its "
+            f"DataContract {case.name} has used {case.gpu_hours_used:g} of its "
             f"{budget:g} GPU-hours",
         )
     return Decision.allow("BudgetRemains", "GPU-hours remain in the budget")
@@ -192,7 +204,7 @@ def admit_training_job(case: AdmissionInput) -> Decision:
         case,
         Decision.allow(
             "Admitted",
-            f"admitted under DataContract {case.job.contract}: {case.job.workers} workers x "
+            f"admitted under DataContract {case.name}: {case.job.workers} workers x "
             f"{case.job.gpus_per_worker} GPUs",
         ),
     )
@@ -208,7 +220,7 @@ def queued_ahead(jobs: Iterable[Mapping[str, Any]], contract: str, *, uid: str) 
     return sum(
         1
         for other in jobs
-        if (other.get("spec") or {}).get("contract") == contract
+        if contract in contracts_of(other.get("spec") or {})
         and (other.get("status") or {}).get("phase") == "Queued"
         and _queue_order(other) < mine
     )
@@ -230,7 +242,7 @@ def gpus_held(jobs: Iterable[Mapping[str, Any]], contract: str, *, except_uid: s
     for job in jobs:
         spec, status = job.get("spec") or {}, job.get("status") or {}
         if (
-            spec.get("contract") == contract
+            contract in contracts_of(spec)
             and status.get("phase") in HOLDING_PHASES
             and job["metadata"].get("uid") != except_uid
         ):

@@ -7,9 +7,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from tds_operator import GROUP, VERSION
 from tds_operator.api.common import INVALID_SPEC
-from tds_operator.api.resources import DATA_CONTRACT
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.objects import validation_message
@@ -29,10 +27,10 @@ async def admit_training(body: kopf.Body, memo: Operator, **_: Any) -> None:
         job = job.model_copy(
             update={"metadata": job.metadata.model_copy(update={"namespace": namespace})}
         )
-    contract = await memo.kube.get(f"{GROUP}/{VERSION}", DATA_CONTRACT, job.spec.contract)
-    decision = (await admission.decide(memo, job, contract, waiting=False))[0]
+    contracts = await admission.contracts_of_job(memo, job)
+    decision = (await admission.decide(memo, job, contracts, waiting=False))[0]
     if not decision.allowed and not must_wait(decision):
         # An allowed job is counted once, when the operator records its admission; a job that
         # does not fit yet is let in to wait in its contract's queue.
-        admission.count(job, contract, decision)
+        admission.count(job, contracts, decision)
         raise deny(decision.reason, decision.message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import (
     ADMITTED,
@@ -38,7 +39,8 @@ def deny(report: JobReport, decision: Decision) -> None:
     queue = decision if queued else None
     report.phase("Denied", condition=(ADMITTED, decision), queue=queue)
     if queued:
-        report.wake_queue(report.body["spec"]["contract"])
+        for contract in contracts_of(report.body.get("spec") or {}):
+            report.wake_queue(contract)
 
 
 async def stop(
@@ -154,5 +156,6 @@ async def delete(parts: JobParts, report: JobReport) -> float | None:
     # Reported while the object is still there; its queue is woken once it is gone.
     await report.flush()
     await remove_finalizer(parts.kube, body)
-    report.wake_queue(body["spec"]["contract"])
+    for contract in contracts_of(body.get("spec") or {}):
+        report.wake_queue(contract)
     return None

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AsyncExitStack
 
 from pydantic import ValidationError
 
 from tds_operator import API_VERSION, FIELD_MANAGER
+from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.resources import DATA_CONTRACT, KUEUE, TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.audit.usage import admitted_jobs
@@ -76,20 +78,26 @@ class ContractCheck:
             job = TrainingJob.model_validate(body)
         except ValidationError:
             return Decision.deny(NOT_A_TRAINING_JOB, "its TrainingJob's spec does not parse")
-        name, uid = job.spec.contract, job.metadata.uid or ""
-        async with self._locks.setdefault(name, asyncio.Lock()):
-            contract = await self.op.kube.get(API_VERSION, DATA_CONTRACT, name)
-            recorded = (await self.op.ledger.load(name)).entries
-            if uid in admitted_jobs(recorded):
-                if contract_lets_jobs_run(contract):
-                    return ADMITTED_ON_RECORD
-                return stop_reason(contract)
+        names, uid = sorted(job.spec.contract_names), job.metadata.uid or ""
+        async with AsyncExitStack() as held:
+            # Every contract's lock, in one order for all jobs: two joint jobs never deadlock.
+            for name in names:
+                await held.enter_async_context(self._locks.setdefault(name, asyncio.Lock()))
+            contracts = await admission.contracts_of_job(self.op, job)
+            recorded = {name: (await self.op.ledger.load(name)).entries for name in names}
+            missing = {n: c for n, c in contracts.items() if uid not in admitted_jobs(recorded[n])}
+            if not missing:
+                # Judged by every contract: any that no longer lets jobs run refuses it.
+                stopped = [c for c in contracts.values() if not contract_lets_jobs_run(c)]
+                return stop_reason(stopped[0]) if stopped else ADMITTED_ON_RECORD
+            waiting = all(live is not None for live in contracts.values())
             decision, _ = await admission.decide(
-                self.op, job, contract, recorded, waiting=contract is not None, kueue=True
+                self.op, job, contracts, recorded, waiting=waiting, kueue=True
             )
             if decision.allowed:
-                await admission.record(self.op, job, contract, decision)
-        self.op.enqueue(DATA_CONTRACT, name)
+                await admission.record(self.op, job, missing, decision)
+        for name in names:
+            self.op.enqueue(DATA_CONTRACT, name)
         return decision
 
     async def _training_job(self, workload: Manifest) -> Manifest | None:
@@ -109,10 +117,7 @@ class ContractCheck:
             job_namespace, job_name = labels.get(JOB_NAMESPACE_LABEL), labels.get(JOB_NAME_LABEL)
             if job_namespace and job_name:
                 body = await self.op.kube.get(API_VERSION, TRAINING_JOB, job_name, job_namespace)
-                if (
-                    body is not None
-                    and (body.get("spec") or {}).get("contract")
-                    and (clean_room_namespace(body["spec"]["contract"]) == namespace)
-                ):
+                names = contracts_of((body or {}).get("spec") or {})
+                if body is not None and names and clean_room_namespace(names[0]) == namespace:
                     return body
         return None

@@ -53,20 +53,22 @@ class KueueQueue:
     ) -> bool | float | None:
         """True once the contract check admitted the job; else the seconds until a Queued job
         looks again (None if denied)."""
-        name, uid = job.spec.contract, job.metadata.uid or ""
+        names, uid = job.spec.contract_names, job.metadata.uid or ""
         queued = report.phase_was == "Queued"
-        recorded = (await parts.op.ledger.load(name)).entries
-        if uid in admitted_jobs(recorded):
+        recorded = {name: (await parts.op.ledger.load(name)).entries for name in names}
+        if all(uid in admitted_jobs(entries) for entries in recorded.values()):
             queue = ADMITTED_IN_KUEUE if queued else None
             report.phase("Admitted", condition=(ADMITTED, ADMITTED_IN_KUEUE), queue=queue)
-            report.wake(DATA_CONTRACT, name)
+            for name in names:
+                report.wake(DATA_CONTRACT, name)
             return True
-        waiting = queued or contract is not None
+        contracts = await admission.contracts_of_job(parts.op, job, first=contract)
+        waiting = queued or all(live is not None for live in contracts.values())
         decision, _ = await admission.decide(
-            parts.op, job, contract, recorded, waiting=waiting, kueue=True
+            parts.op, job, contracts, recorded, waiting=waiting, kueue=True
         )
         if not decision.allowed and not must_wait(decision):
-            await self._refuse(parts, report, job, contract, decision)
+            await self._refuse(parts, report, job, contracts, decision)
             return None
         assert contract is not None
         return await self._wait(parts, report, job, DataContract.model_validate(contract))
@@ -76,13 +78,13 @@ class KueueQueue:
         parts: JobParts,
         report: JobReport,
         job: TrainingJob,
-        contract: Manifest | None,
+        contracts: dict[str, Manifest | None],
         decision: Decision,
     ) -> None:
         """Denied, on the record; a batch Job it queued goes first (its Workload with it, so
         that Kueue admits nothing of it meanwhile), the record of the denial second."""
         await parts.batch_run.stop_workers(report.body)
-        await admission.record(parts.op, job, contract, decision)
+        await admission.record(parts.op, job, contracts, decision)
         deny(report, decision)
         await parts.batch_run.remove_rendezvous(report.body)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.jobcontracts import first_contract_of
 from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import FINISHED_PHASES
 from tds_operator.audit.chain import AuditEntry, AuditEvent
@@ -24,7 +25,7 @@ def usage_entry(
     body: Manifest, used: int, recorded: list[AuditEntry], *, final: bool
 ) -> AuditEvent | None:
     """The ledger entry of the job's usage beyond what `recorded` holds, if one is due."""
-    contract, metadata = body["spec"]["contract"], body["metadata"]
+    contract, metadata = first_contract_of(body["spec"]), body["metadata"]
     already = usage_by_job(recorded).get(metadata["uid"], 0)
     if not usage_due(used, already, final=final):
         return None
@@ -39,7 +40,7 @@ async def checkpoint(
     ledger's entries as this pass read them)."""
     event = usage_entry(body, used, recorded, final=False)
     if event is not None:
-        await parts.op.ledger.record(body["spec"]["contract"], [event])
+        await parts.op.ledger.record(first_contract_of(body["spec"]), [event])
 
 
 async def budget_of(

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from tds_operator import API_VERSION
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.jobcontracts import first_contract_of
 from tds_operator.api.output import OutputState, OutputStatus
 from tds_operator.api.resources import DATA_CONTRACT, Manifest
 from tds_operator.api.rfc3339 import parse
@@ -174,7 +175,7 @@ async def discard_output(parts: JobParts, report: JobReport, reason: str) -> boo
     it erases); True once the claim and the volume are gone, else call again (the storage may
     delete the volume, or fail to, only after this call)."""
     body = report.body
-    contract, uid = body["spec"]["contract"], body["metadata"]["uid"]
+    contract, uid = first_contract_of(body["spec"]), body["metadata"]["uid"]
     steps = output_steps((await parts.op.ledger.load(contract)).entries, uid)
     if OUTPUT_RELEASED in steps:
         return True

@@ -9,6 +9,7 @@ refusals still deny it.
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 
 from tds_operator.api.resources import DATA_CONTRACT, Manifest
 from tds_operator.api.trainingjob import ADMITTED, ADMITTED_REASON, TrainingJob
@@ -40,24 +41,30 @@ class OwnQueue:
     ) -> bool | float | None:
         """True once admitted; else the seconds until a Queued job looks again (None if
         denied)."""
-        name, uid = job.spec.contract, job.metadata.uid or ""
+        names, uid = sorted(job.spec.contract_names), job.metadata.uid or ""
+        contracts = await admission.contracts_of_job(parts.op, job, first=contract)
         queued = report.phase_was == "Queued"
-        async with self._locks.setdefault(name, asyncio.Lock()):
-            recorded = (await parts.op.ledger.load(name)).entries
-            if uid in admitted_jobs(recorded):
+        async with AsyncExitStack() as held:
+            # Every contract's lock, in one order for all jobs: two joint jobs never deadlock.
+            for name in names:
+                await held.enter_async_context(self._locks.setdefault(name, asyncio.Lock()))
+            recorded = {name: (await parts.op.ledger.load(name)).entries for name in names}
+            missing = {n: c for n, c in contracts.items() if uid not in admitted_jobs(recorded[n])}
+            if not missing:
                 decision = ADMITTED_ON_RECORD
             else:
-                decision, case = await admission.decide(
-                    parts.op, job, contract, recorded, waiting=queued
+                decision, cases = await admission.decide(
+                    parts.op, job, contracts, recorded, waiting=queued
                 )
                 if must_wait(decision):
                     # It waits for its turn, Queued, holding nothing: no batch Job, no
                     # GPU-seconds.
-                    report.phase("Queued", queue=decision, queue_position=case.queued_ahead + 1)
+                    position = max(case.queued_ahead for case in cases) + 1
+                    report.phase("Queued", queue=decision, queue_position=position)
                     # Written under the lock: the jobs created after it count it ahead.
                     await report.write()
                     return QUEUE_RECHECK_SECONDS
-                await admission.record(parts.op, job, contract, decision)
+                await admission.record(parts.op, job, missing, decision)
             if not decision.allowed:
                 deny(report, decision)
                 await report.write()
@@ -66,8 +73,9 @@ class OwnQueue:
             report.phase("Admitted", condition=(ADMITTED, decision), queue=queue)
             # Written under the lock: the next admission counts this job's GPUs as held.
             await report.write()
-        report.wake(DATA_CONTRACT, name)
-        if queued:
-            # The jobs behind it move up.
-            report.wake_queue(name)
+        for name in names:
+            report.wake(DATA_CONTRACT, name)
+            if queued:
+                # The jobs behind it move up.
+                report.wake_queue(name)
         return True

@@ -1,0 +1,59 @@
+"""Helpers of the joint-training tests: a consumer with a contract from each of two providers,
+and its joint jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bench.hubkit.hub import owner_of, refusal, space_namespace, unique
+from bench.hubkit.manifests import Body, training_job_body
+from bench.hubkit.training import Story
+
+ANY_PARTNER = {"allowed": True}
+
+
+@dataclass(frozen=True)
+class Joint:
+    """A consumer with an Active contract from each of two providers."""
+
+    consumer: str
+    providers: tuple[str, str]
+    contracts: tuple[str, str]
+
+    @property
+    def namespace(self) -> str:
+        return space_namespace(self.consumer)
+
+
+def joint_deal(
+    story: Story, first: Body | None = None, second: Body | None = None, *, naming: bool = False
+) -> Joint:
+    """Two providers each contracting with one consumer, with these joint-training terms
+    (None: the term absent); `naming`: the first allows it only with the second provider."""
+    consumer = story.space()
+    providers = (story.space(), story.space())
+    if naming:
+        first = {"allowed": True, "with": [providers[1]]}
+    contracts = tuple(
+        story.propose(provider, consumer, **({"jointTraining": term} if term else {}))
+        for provider, term in zip(providers, (first, second), strict=True)
+    )
+    for contract in contracts:
+        story.wait_contract(contract, "Active")
+    return Joint(consumer, providers, (contracts[0], contracts[1]))
+
+
+def joint_job(namespace: str, contracts: list[str], **spec: Any) -> Body:
+    body = training_job_body(unique("j"), namespace, contracts[0], gpus_per_worker=4, **spec)
+    del body["spec"]["contract"]
+    body["spec"]["contracts"] = contracts
+    return body
+
+
+def joint_refusal(story: Story, joint: Joint, contracts: list[str]) -> str:
+    """The webhook's answer to a joint job of the consumer that it must refuse."""
+    body = joint_job(joint.namespace, contracts)
+    message = refusal(lambda: story.submit(owner_of(joint.consumer), body))
+    assert "denied the request" in message, message
+    return message.split("denied the request", 1)[1]

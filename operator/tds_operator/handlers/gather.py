@@ -103,6 +103,21 @@ async def dataset_services(
     return services
 
 
+async def dataset_claims(
+    op: Operator, contract: DataContract, provider: DataSpace | None
+) -> dict[str, bool]:
+    """Whether the claim of each contracted dataset on a volume is in the provider's namespace."""
+    claims: dict[str, bool] = {}
+    namespace = space_namespace(contract.spec.provider.space)
+    for name in contract.spec.provider.datasets:
+        dataset = provider.spec.dataset(name) if provider else None
+        if dataset is not None and dataset.source.volume is not None:
+            claim = dataset.source.volume.claim_name
+            live = await op.kube.get("v1", "PersistentVolumeClaim", claim, namespace)
+            claims[name] = live is not None
+    return claims
+
+
 @dataclass(frozen=True)
 class ContractInputs:
     """What one reconcile of a contract decides from: a frozen snapshot."""
@@ -115,6 +130,7 @@ class ContractInputs:
     jobs: list[Manifest]
     recorded: list[AuditEntry]
     dataset_services: dict[str, Manifest | None]
+    dataset_claims: dict[str, bool]
 
 
 async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) -> ContractInputs:
@@ -131,6 +147,7 @@ async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) 
         jobs=await jobs_of_contract(op, name),
         recorded=(await op.ledger.load(name)).entries,
         dataset_services=await dataset_services(op, contract, provider),
+        dataset_claims=await dataset_claims(op, contract, provider),
     )
 
 

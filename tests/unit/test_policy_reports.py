@@ -3,6 +3,7 @@ that changed, the phase said on the condition it summarises."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -97,29 +98,47 @@ def test_a_closed_clean_room_warns_only_while_the_contract_is_active() -> None:
     assert (event.reason, event.warning) == ("DatasetServiceMissing", True)
 
 
+T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+ACTIVE_PHASE = PhaseDecision("Active", "Consented", "ok", None)
+OPEN_ROOM = Decision.allow("CleanRoomOpen", "open")
+VALID = Decision.allow("Valid", "ok")
+LEDGER = Decision.allow("Verified", "intact")
+MISSING = Decision.deny("DatasetServiceMissing", "dataset grid: Service g is missing")
+PRESENT = Decision.allow("DatasetsPresent", "all there")
+
+
+def by_type(conditions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in conditions}
+
+
 def test_missing_datasets_make_the_clean_room_not_ready_and_are_reported_apart() -> None:
-    phase = PhaseDecision("Active", "Consented", "ok", None)
-    open_room = Decision.allow("CleanRoomOpen", "open")
-    missing = Decision.deny("DatasetServiceMissing", "dataset grid: Service g is missing")
-    ledger = Decision.allow("Verified", "intact")
-    decided = dict(
-        contract_conditions(phase, Decision.allow("Valid", "ok"), (open_room, missing), ledger)
+    decided = by_type(
+        contract_conditions([], ACTIVE_PHASE, VALID, (OPEN_ROOM, MISSING), LEDGER, 3, T0)
     )
-    assert decided["CleanRoomReady"].reason == "DatasetServiceMissing"
-    assert not decided["CleanRoomReady"].allowed
-    assert "dataset grid" in decided["CleanRoomReady"].message
-    assert decided["DatasetsReachable"] == missing
-    present = Decision.allow("DatasetsPresent", "all there")
-    decided = dict(
-        contract_conditions(phase, Decision.allow("Valid", "ok"), (open_room, present), ledger)
+    ready = decided["CleanRoomReady"]
+    assert (ready["status"], ready["reason"]) == ("False", "DatasetServiceMissing")
+    assert "dataset grid" in ready["message"]
+    reachable = decided["DatasetsReachable"]
+    assert (reachable["status"], reachable["reason"]) == ("False", "DatasetServiceMissing")
+    present = by_type(
+        contract_conditions([], ACTIVE_PHASE, VALID, (OPEN_ROOM, PRESENT), LEDGER, 3, T0)
     )
-    assert decided["CleanRoomReady"] == open_room
-    # Not Active, the datasets are not looked at: no DatasetsReachable at all.
-    closed = PhaseDecision("Revoked", "Revoked", "revoked", None)
+    assert (present["CleanRoomReady"]["status"], present["CleanRoomReady"]["reason"]) == (
+        "True",
+        "CleanRoomOpen",
+    )
+
+
+def test_a_second_reconcile_changes_no_condition_and_datasets_go_when_not_active() -> None:
+    first = contract_conditions([], ACTIVE_PHASE, VALID, (OPEN_ROOM, PRESENT), LEDGER, 3, T0)
+    later = T0 + timedelta(minutes=5)
+    again = contract_conditions(first, ACTIVE_PHASE, VALID, (OPEN_ROOM, PRESENT), LEDGER, 3, later)
+    assert again == first  # no write: every lastTransitionTime kept
+    revoked = PhaseDecision("Revoked", "Revoked", "revoked", None)
     shut = Decision.deny("ContractNotActive", "no clean room")
-    decided = dict(contract_conditions(closed, open_room, (shut, None), ledger))
-    assert "DatasetsReachable" not in decided
-    assert decided["CleanRoomReady"] == shut
+    closed = by_type(contract_conditions(first, revoked, VALID, (shut, None), LEDGER, 3, later))
+    assert "DatasetsReachable" not in closed
+    assert (closed["CleanRoomReady"]["status"], closed["Active"]["reason"]) == ("False", "Revoked")
 
 
 def test_a_release_reports_its_phase_and_warns_when_refused_or_rejected() -> None:

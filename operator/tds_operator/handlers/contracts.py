@@ -20,7 +20,6 @@ from tds_operator.api.datacontract import (
     ACTIVE,
     CLEAN_ROOM_CLOSING,
     CLEAN_ROOM_READY,
-    DATASETS_REACHABLE,
     ENDED_PHASES,
     LEDGER_VERIFIED,
     TERMS_VALID,
@@ -237,11 +236,8 @@ class ContractReconciler:
         generation = body["metadata"].get("generation")
         phase = decision.phase
         old = status.get("conditions") or []
-        conditions = [c for c in old if c.get("type") != DATASETS_REACHABLE]
-        for type, outcome in contract_conditions(
-            decision.phase, decision.terms, (clean_room, decision.datasets), ledger
-        ):
-            conditions = set_decision(conditions, type, outcome, generation=generation, now=now)
+        room = (clean_room, decision.datasets)
+        conditions = contract_conditions(old, phase, decision.terms, room, ledger, generation, now)
         new_status = DataContractStatus(
             observed_generation=generation,
             phase=phase.phase,

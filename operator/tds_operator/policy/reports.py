@@ -5,6 +5,7 @@ summarises saying the phase, and, for a space, what its reconcile repaired or ap
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from tds_operator.api.datacontract import (
     ACTIVE,
@@ -14,7 +15,7 @@ from tds_operator.api.datacontract import (
     TERMS_VALID,
 )
 from tds_operator.policy.condition_events import ConditionEvent, condition_events
-from tds_operator.policy.conditions import ConditionDict, is_true
+from tds_operator.policy.conditions import ConditionDict, is_true, set_decision
 from tds_operator.policy.contract import PhaseDecision
 from tds_operator.policy.decision import Decision
 
@@ -53,24 +54,31 @@ def space_events(
 
 
 def contract_conditions(
+    old: Sequence[ConditionDict],
     phase: PhaseDecision,
     terms: Decision,
     room: tuple[Decision, Decision | None],
     ledger: Decision,
-) -> list[tuple[str, Decision]]:
-    """Each condition of a contract and the decision it reports. `room`: the clean room as
-    converged, and, only while the contract is Active, whether its datasets are there (else
-    DatasetsReachable is left out): a clean room whose datasets are missing is not ready."""
+    generation: int | None,
+    now: datetime,
+) -> list[ConditionDict]:
+    """A contract's conditions after this reconcile, from its `old` ones. `room`: the clean room
+    as converged, and, only while the contract is Active, whether its datasets are there (else
+    DatasetsReachable goes): a clean room whose datasets are missing is not ready."""
     clean_room, datasets = room
     if datasets is not None and clean_room.allowed and not datasets.allowed:
         clean_room = Decision.deny(datasets.reason, f"not ready: {datasets.message}")
-    return [
+    decided = [
         (ACTIVE, Decision(phase.is_active, phase.reason, phase.message)),
         (TERMS_VALID, terms),
         (CLEAN_ROOM_READY, clean_room),
         *([(DATASETS_REACHABLE, datasets)] if datasets is not None else []),
         (AUDIT_LEDGER_INTACT, ledger),
     ]
+    conditions = [c for c in old if datasets is not None or c.get("type") != DATASETS_REACHABLE]
+    for type, decision in decided:
+        conditions = set_decision(conditions, type, decision, generation=generation, now=now)
+    return conditions
 
 
 def contract_events(

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from bench.hubkit.hub import KubectlError, Person, owner_of, space_namespace, unique
-from bench.hubkit.manifests import Body, condition, training_job_body
+from bench.hubkit.hub import CONTRACTS, KubectlError, Person, owner_of, space_namespace, unique
+from bench.hubkit.manifests import GROUP, VERSION, Body, condition, training_job_body
 from bench.hubkit.training import (
     RELEASES,
     Deal,
@@ -207,3 +207,24 @@ def test_a_missing_dataset_service_is_told_to_the_provider_and_the_clean_room_is
     )
     assert back
     story.wait_job(deal.namespace, name, "Running", timeout=30)
+
+
+def test_an_active_contract_with_its_datasets_there_writes_nothing_when_reconciled_again(
+    story: Story,
+) -> None:
+    deal = story.deal()
+    wait_until(
+        lambda: story.contracts.condition(deal.contract, "DatasetsReachable"),
+        timeout=10,
+        what="DatasetsReachable",
+    )
+    time.sleep(2)  # the reconciles its activation set off are over
+    before = story.contract(deal.contract)["status"]
+    # A change of its labels reconciles it again; its conditions stay as they are.
+    touched = story.hub.custom.patch_cluster_custom_object(
+        GROUP, VERSION, CONTRACTS, deal.contract, {"metadata": {"labels": {"touched": "1"}}}
+    )
+    time.sleep(3)
+    after = story.contract(deal.contract)
+    assert after["status"]["conditions"] == before["conditions"]
+    assert after["metadata"]["resourceVersion"] == touched["metadata"]["resourceVersion"]

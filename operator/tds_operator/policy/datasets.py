@@ -21,6 +21,10 @@ DATASET_SERVICE_MISSING: Final = "DatasetServiceMissing"
 DATASET_SERVICE_HEADLESS: Final = "DatasetServiceHeadless"
 DATASET_CLAIM_MISSING: Final = "DatasetClaimMissing"
 DATASETS_PRESENT: Final = "DatasetsPresent"
+DATASET_REASONS: Final = frozenset(
+    {DATASET_SERVICE_MISSING, DATASET_SERVICE_HEADLESS, DATASET_CLAIM_MISSING}
+)
+"""Why a clean room that is open is not ready: a dataset of the provider's is missing."""
 HEADLESS: Final = "None"
 """The cluster IP of a headless Service."""
 

@@ -75,9 +75,26 @@ def kube_version() -> str:
     return _hub_versions()["K8S_VERSION"]
 
 
+COMMAND_TIMEOUT = 300.0
+"""No command of the suite may take longer: a `kubectl delete` waiting for a finalizer that
+will never go would otherwise hold the whole suite."""
+
+
 def run(command: list[str], *, stdin: str | None = None, check: bool = True) -> str:
-    """Run a command; with `check`, fail with its stderr when it fails."""
-    result = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False)
+    """Run a command; with `check`, fail with its stderr when it fails. A command that has not
+    ended within COMMAND_TIMEOUT fails, whatever `check` says."""
+    try:
+        result = subprocess.run(
+            command,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=COMMAND_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as error:
+        ran = f"{shlex.join(command)}\nstill running after {error.timeout}s"
+        raise CommandError(ran) from error
     if check and result.returncode != 0:
         raise CommandError(f"{shlex.join(command)}\n{result.stderr.strip()}")
     return result.stdout

@@ -324,6 +324,14 @@ class Story:
                 f"{space}'s owners to reach the contract",
             )
             assert not self.owner(space).can("list", "datacontracts.tds.io", f"tds-{space}")
+            # They list it among their space's Contracts, the operator's copies.
+            self.wait(
+                lambda s=space: (
+                    f"contract.tds.io/{self.contract_name}"
+                    in self.owner(s).kubectl("get", "contracts", "-n", f"tds-{s}", "-o", "name")
+                ),
+                f"{space}'s owners to list the contract",
+            )
         self.wait(
             lambda: [
                 s
@@ -573,14 +581,12 @@ class Story:
 
     def everything_is_deleted(self) -> None:
         """Deleting the contract and the spaces removes everything they made."""
+        # Not waiting in kubectl: a finalizer the operator cannot remove would hold it forever.
+        job, namespace = self.job["metadata"]["name"], self.job["metadata"]["namespace"]
         PLATFORM_TEAM.kubectl(
-            "delete",
-            "trainingjob",
-            self.job["metadata"]["name"],
-            "-n",
-            self.job["metadata"]["namespace"],
-            "--ignore-not-found",
+            "delete", "trainingjob", job, "-n", namespace, "--ignore-not-found", "--wait=false"
         )
+        self.wait_gone("trainingjob", job, namespace)
         PLATFORM_TEAM.kubectl("delete", "datacontract", self.contract_name, "--wait=false")
         self.wait_gone("datacontract", self.contract_name)
         for doc in self.spaces:

@@ -556,3 +556,31 @@ def test_only_a_gateways_replica_sets_are_deleted(
         ),
         "forbidden",
     )
+
+
+def a_contract_copy(where: str) -> Manifest:
+    """A party's copy of a contract (a Contract), as the operator writes one."""
+    spec = {
+        "contract": "e2e-copy",
+        "side": "provider",
+        "counterparty": "e2e-other",
+        "provider": {"space": "e2e-one", "datasets": ["records"]},
+        "consumer": {"space": "e2e-other"},
+        "purpose": "model-training",
+        "validity": {"notAfter": "2030-01-01T00:00:00Z"},
+        "compute": {"maxGpuHours": 1, "maxConcurrentGpus": 1},
+        "outputs": {"modelExport": "denied"},
+        "consent": {"provider": False, "consumer": False},
+    }
+    metadata = {"name": "e2e-copy", "namespace": where, "labels": MANAGED}
+    return {"apiVersion": "tds.io/v1alpha1", "kind": "Contract", "metadata": metadata, "spec": spec}
+
+
+def test_copies_of_contracts_are_written_only_in_spaces(
+    token: Token, space: Manifest, clean_room: str, scratch: Scratch
+) -> None:
+    where = f"tds-{space['metadata']['name']}"
+    scratch += [("contract", "e2e-copy", n) for n in ("kube-system", clean_room, where)]
+    refused(lambda: token.create(a_contract_copy("kube-system")), POLICY)
+    refused(lambda: token.create(a_contract_copy(clean_room)), "in space namespaces only")
+    token.create(a_contract_copy(where))  # the positive control: what the operator writes

@@ -33,6 +33,10 @@ from tests.integration.gateways import GATEWAY_LABEL, dataset_claim, gateways, v
 pytestmark = pytest.mark.integration
 
 
+def discovery(hub: Hub) -> client.DiscoveryV1Api:
+    return client.DiscoveryV1Api(hub.core.api_client)
+
+
 def test_a_volume_dataset_is_served_read_only_behind_the_proxy_while_the_contract_is_active(
     spaces: Spaces, contracts: Contracts, hub: Hub
 ) -> None:
@@ -90,6 +94,19 @@ def test_a_volume_dataset_is_served_read_only_behind_the_proxy_while_the_contrac
     assert [p.port for p in rule.ports] == [8443]
     ingress = hub.net.read_namespaced_network_policy(f"tds-allow-tds-cr-{name}", namespace)
     assert [p.port for p in ingress.spec.ingress[0].ports] == [8443]
+    # The gateway's pod, and no other, may reach the API server where it says it is (its
+    # TokenReviews), through the provider's default-deny.
+    published = discovery(hub).read_namespaced_endpoint_slice("kubernetes", "default")
+    to_api_server = hub.net.read_namespaced_network_policy(gateway, namespace)
+    assert to_api_server.spec.pod_selector.match_labels == {GATEWAY_LABEL: gateway}
+    assert to_api_server.spec.policy_types == ["Egress"]
+    [rule] = to_api_server.spec.egress
+    assert sorted(peer.ip_block.cidr for peer in rule.to) == sorted(
+        f"{address}/32" for endpoint in published.endpoints for address in endpoint.addresses
+    )
+    assert [(p.protocol, p.port) for p in rule.ports] == [
+        (p.protocol, p.port) for p in published.ports
+    ]
 
     # The workers are handed its address and how to present their token.
     job = training_job_body(unique("j"), space_namespace(consumer), name)
@@ -123,6 +140,7 @@ def test_a_volume_dataset_is_served_read_only_behind_the_proxy_while_the_contrac
         lambda: hub.core.read_namespaced_service(gateway, namespace),
         lambda: hub.core.read_namespaced_service_account(gateway, namespace),
         lambda: hub.rbac.read_cluster_role_binding(gateway),
+        lambda: hub.net.read_namespaced_network_policy(gateway, namespace),
     ):
         wait_until(lambda r=read: get_or_none(r) is None, timeout=10, what=f"{gateway} removed")
 

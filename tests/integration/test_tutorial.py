@@ -76,6 +76,9 @@ def test_the_tutorial_reads_as_steps() -> None:
     assert commands[:2] == ["make hub-up", "make run"]
     assert any(step.refusal == "NotConsumerOwner" for step in found)
     assert {step.expect for step in found} >= {"Proposed", "Active", "Quarantined", "no"}
+    # Each party finds its contracts by listing its own namespace.
+    listings = [step for step in found if step.command.startswith("kubectl get contracts -n")]
+    assert {step.expect for step in listings} >= {"Proposed", "Active"}
 
 
 def shell(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

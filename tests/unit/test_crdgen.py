@@ -253,9 +253,21 @@ def test_committed_crds_are_fresh() -> None:
     assert not crdgen.drift(CRDS), crdgen.drift(CRDS).report(CRDS)
 
 
+def test_only_the_parties_copies_of_contracts_have_no_status_subresource() -> None:
+    """The operator writes a Contract whole, in one apply; every other kind's status is its
+    own subresource."""
+    for kind in KINDS:
+        version = crdgen.custom_resource_definition(kind)["spec"]["versions"][0]
+        assert ("subresources" in version) == (kind != "Contract"), kind
+    contract = crdgen.custom_resource_definition("Contract")
+    assert contract["spec"]["scope"] == "Namespaced"
+    assert contract["spec"]["names"]["plural"] == "contracts"
+
+
 def test_write_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert crdgen.main([str(tmp_path)]) == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "tds.io_contracts.yaml",
         "tds.io_datacontracts.yaml",
         "tds.io_dataspaces.yaml",
         "tds.io_modelreleases.yaml",

@@ -3,6 +3,7 @@ output, and a waiting job refused with its contract's own reason."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,3 +79,22 @@ def test_a_waiting_job_is_refused_with_the_reason_of_a_revoked_contract() -> Non
 def test_a_waiting_job_whose_contract_is_gone_is_refused_as_deleted() -> None:
     decision = decide_admission(case(), None, RULES, waiting=True)
     assert (decision.allowed, decision.reason) == (False, "ContractDeleted")
+
+
+def test_a_waiting_job_learns_nothing_of_a_contract_its_namespace_is_no_party_to() -> None:
+    """A job that waited under a contract since deleted, and made again under the same name
+    between other spaces, is refused as a new job in its namespace would be: the new contract's
+    phase and reason stay its parties' own."""
+    revoked = live_contract(revoked=True)
+    elsewhere = dataclasses.replace(case(), namespace="tds-eve")
+    waiting = decide_admission(elsewhere, revoked, RULES, waiting=True)
+    new = decide_admission(elsewhere, revoked, RULES, waiting=False)
+    assert (waiting.allowed, waiting.reason, waiting.message) == (
+        new.allowed,
+        new.reason,
+        new.message,
+    )
+    assert waiting.reason == "UnknownContract"
+    assert "Revoked" not in waiting.message
+    # Positive control: in the consumer's namespace the same contract is named Revoked.
+    assert decide_admission(case(), revoked, RULES, waiting=True).reason == "Revoked"

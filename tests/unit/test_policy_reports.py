@@ -56,15 +56,7 @@ def test_a_space_that_turns_ready_reports_that_not_its_writes() -> None:
 def contract(
     old: list[dict[str, Any]], new: list[dict[str, Any]], was: str | None, phase: str
 ) -> list[ConditionEvent]:
-    return contract_events(
-        old,
-        new,
-        active="Active",
-        previous_phase=was,
-        phase=phase,
-        ended=ENDED,
-        normal_unless_active=("CleanRoomReady",),
-    )
+    return contract_events(old, new, previous_phase=was, phase=phase)
 
 
 def test_the_active_condition_says_the_phase_change() -> None:

@@ -237,6 +237,8 @@ class CustomResource(KubeModel):
     PRINTER_COLUMNS: ClassVar[tuple[PrinterColumn, ...]]
     SELECTABLE_FIELDS: ClassVar[tuple[str, ...]] = ()
     """JSON paths clients may filter a list by (`kubectl get --field-selector`)."""
+    STATUS_SUBRESOURCE: ClassVar[bool] = True
+    """Whether status is a subresource (False: whoever writes the object writes its status)."""
 
     # No descriptions: the CRDs declare the API server's own apiVersion, kind and metadata.
     api_version: StrictStr = Field(API_VERSION, pattern=f"^{re.escape(API_VERSION)}$")

@@ -15,11 +15,13 @@ from pydantic import BaseModel
 
 from tds_operator import API_VERSION
 from tds_operator.api.common import CustomResource
+from tds_operator.api.contract import Contract
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.modelrelease import ModelRelease
 from tds_operator.api.resources import (
     CATEGORY,
+    CONTRACT,
     DATA_CONTRACT,
     DATA_SPACE,
     KINDS,
@@ -37,6 +39,7 @@ MODELS: dict[str, type[CustomResource]] = {
     DATA_CONTRACT: DataContract,
     TRAINING_JOB: TrainingJob,
     MODEL_RELEASE: ModelRelease,
+    CONTRACT: Contract,
 }
 
 HEADER = "# Generated from operator/tds_operator/api by `make crds`. Do not edit.\n"
@@ -196,9 +199,10 @@ def custom_resource_definition(kind: str) -> dict[str, Any]:
         "name": resource.version,
         "served": True,
         "storage": True,
-        "subresources": {"status": {}},
-        "additionalPrinterColumns": [column.to_schema() for column in model.PRINTER_COLUMNS],
     }
+    if model.STATUS_SUBRESOURCE:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = [column.to_schema() for column in model.PRINTER_COLUMNS]
     if model.SELECTABLE_FIELDS:
         version["selectableFields"] = [{"jsonPath": path} for path in model.SELECTABLE_FIELDS]
     version["schema"] = {"openAPIV3Schema": openapi_schema(kind)}

@@ -18,12 +18,15 @@ DATA_SPACE = "DataSpace"
 DATA_CONTRACT = "DataContract"
 TRAINING_JOB = "TrainingJob"
 MODEL_RELEASE = "ModelRelease"
-KINDS = (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB, MODEL_RELEASE)
+CONTRACT = "Contract"
+"""A party's copy of a DataContract, in its space namespace (api/contract.py)."""
+KINDS = (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB, MODEL_RELEASE, CONTRACT)
 
 DATA_SPACES = "dataspaces"
 DATA_CONTRACTS = "datacontracts"
 TRAINING_JOBS = "trainingjobs"
 MODEL_RELEASES = "modelreleases"
+CONTRACTS = "contracts"
 
 CATEGORY = "tds"
 """`kubectl get tds` lists every kind."""
@@ -61,6 +64,7 @@ RESOURCES = {
     DATA_CONTRACT: Resource(DATA_CONTRACT, DATA_CONTRACTS, "dc", namespaced=False),
     TRAINING_JOB: Resource(TRAINING_JOB, TRAINING_JOBS, "tj", namespaced=True),
     MODEL_RELEASE: Resource(MODEL_RELEASE, MODEL_RELEASES, "mrel", namespaced=True),
+    CONTRACT: Resource(CONTRACT, CONTRACTS, "ctr", namespaced=True),
 }
 
 
@@ -98,6 +102,7 @@ BUILTIN_KINDS: dict[tuple[str, str], bool] = {
     ("v1", "PersistentVolumeClaim"): True,
     ("v1", "PersistentVolume"): False,
     ("networking.k8s.io/v1", "NetworkPolicy"): True,
+    ("discovery.k8s.io/v1", "EndpointSlice"): True,
     (RBAC, "RoleBinding"): True,
     (RBAC, "Role"): True,
     (RBAC, "ClusterRole"): False,

@@ -13,7 +13,8 @@ dataset, named after the contract's uid: it is the contract's, and goes with its
 Only the proxy holds an API token (its own account, bound to `tds-dataset-gateway`: TokenReviews
 and nothing else, so a token the provider mints for it asks the API server nothing about other
 pairs); the file server has none. Both run under the restricted Pod Security profile with
-read-only root filesystems.
+read-only root filesystems. How the proxy reaches the API server through the provider's
+default-deny: desired/gateway_network.py.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def proxy_config(namespace: str, dataset: str, contract: str) -> str:
     )
 
 
-def _metadata(contract: DataContract, name: str, namespace: str | None) -> Manifest:
+def gateway_metadata(contract: DataContract, name: str, namespace: str | None) -> Manifest:
     metadata = contract_owner(contract).metadata(name, namespace)
     metadata["labels"][GATEWAY_LABEL] = name
     return metadata
@@ -212,7 +213,7 @@ def gateway_deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(contract, name, namespace),
+        "metadata": gateway_metadata(contract, name, namespace),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
@@ -242,13 +243,13 @@ def gateway_objects(contract: DataContract, provider: DataSpace, rules: HubRules
             {
                 "apiVersion": "v1",
                 "kind": "ServiceAccount",
-                "metadata": _metadata(contract, name, namespace),
+                "metadata": gateway_metadata(contract, name, namespace),
                 "automountServiceAccountToken": False,
             },
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRoleBinding",
-                "metadata": _metadata(contract, name, None),
+                "metadata": gateway_metadata(contract, name, None),
                 "roleRef": {
                     "apiGroup": "rbac.authorization.k8s.io",
                     "kind": "ClusterRole",
@@ -260,7 +261,7 @@ def gateway_objects(contract: DataContract, provider: DataSpace, rules: HubRules
             {
                 "apiVersion": "v1",
                 "kind": "Service",
-                "metadata": _metadata(contract, name, namespace),
+                "metadata": gateway_metadata(contract, name, namespace),
                 "spec": {
                     "type": "ClusterIP",
                     "selector": gateway_pod_labels(contract, dataset),

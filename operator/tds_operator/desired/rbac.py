@@ -5,7 +5,8 @@ ranges and role bindings are the operator's, so owners can read them and nothing
 write Endpoints: the cluster keeps a Service's endpoints from its selector, and hand-written ones
 point a Service at any address (the reason Kubernetes' own `edit` role dropped them). What owners
 may write but not everything inside it (Services, claims, pods) is refused by the spaces'
-admission policies (desired/admission.py). Members read, and do not see Secrets.
+admission policies (desired/admission.py). Members read, and do not see Secrets. Both read the
+space's Contracts, the operator's copies of the contracts it is party to (desired/mirror.py).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def space_owner_role() -> Manifest:
             _rule("apps", _RUNNABLE_APPS, WRITE),
             _rule("batch", _RUNNABLE_BATCH, WRITE),
             _rule(GROUP, ["trainingjobs", "modelreleases"], WRITE),
-            _rule(GROUP, ["trainingjobs/status", "modelreleases/status"], READ),
+            _rule(GROUP, ["trainingjobs/status", "modelreleases/status", "contracts"], READ),
             *(_rule(group, resources, READ) for group, resources in _GUARD_RAILS),
         ],
     )
@@ -73,7 +74,13 @@ def space_member_role() -> Manifest:
             _rule("batch", _RUNNABLE_BATCH, READ),
             _rule(
                 GROUP,
-                ["trainingjobs", "trainingjobs/status", "modelreleases", "modelreleases/status"],
+                [
+                    "trainingjobs",
+                    "trainingjobs/status",
+                    "modelreleases",
+                    "modelreleases/status",
+                    "contracts",
+                ],
                 READ,
             ),
             *(_rule(group, resources, READ) for group, resources in _GUARD_RAILS),

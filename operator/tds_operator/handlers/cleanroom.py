@@ -29,6 +29,7 @@ from tds_operator.desired.cleanroom import (
     provider_policy_name,
 )
 from tds_operator.desired.gateway import GATEWAY_LABEL, all_dataset_endpoints, gateway_objects
+from tds_operator.desired.gateway_network import gateway_policies
 from tds_operator.desired.grants import RBAC, clean_room_access, grant_name, granted_datasets
 from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.labels import CONTRACT_LABEL, controlled_by
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
 GATEWAY_KINDS = (
     ("v1", "Service", True),
+    ("networking.k8s.io/v1", "NetworkPolicy", True),
     ("apps/v1", "Deployment", True),
     (RBAC, "ClusterRoleBinding", False),
     ("v1", "ServiceAccount", True),
@@ -63,9 +65,12 @@ class CleanRoom:
         provider: DataSpace | None,
         services: dict[str, Manifest | None],
         active: bool,
+        *,
+        api_server: list[Manifest] | None = None,
     ) -> Decision:
         """Open the clean room while the contract is Active; close it otherwise. `services`
-        holds the live Service of each contracted dataset served over the network."""
+        holds the live Service of each contracted dataset served over the network; `api_server`
+        the egress rules to the API server its dataset gateways ask (gateway_network.py)."""
         name, uid = contract.metadata.name or "", contract.metadata.uid or ""
         if not active or provider is None:
             await self.close(name, uid, contract.spec.provider.space, force_remove=False)
@@ -81,7 +86,7 @@ class CleanRoom:
                 f"clean room {room} of an earlier Active period is still being removed; it "
                 "reopens as soon as it is gone",
             )
-        refused = await self._ensure_children(contract, provider, endpoints, room)
+        refused = await self._ensure_children(contract, provider, endpoints, room, api_server or [])
         if refused is not None:
             return refused
         await self._remove_stale_policies(contract, endpoints)
@@ -102,6 +107,7 @@ class CleanRoom:
         provider: DataSpace,
         endpoints: dict[str, DatasetEndpoint],
         room: str,
+        api_server: list[Manifest],
     ) -> Decision | None:
         """Claim and write every object of the clean room, its access and its gateways, in that
         order; None when all are in place, else the Decision that says why not."""
@@ -110,7 +116,10 @@ class CleanRoom:
             children = clean_room_children(contract, endpoints, self.rules)
             # The grant comes last: nothing may read a dataset before the clean room is sealed.
             access = clean_room_access(contract, provider)
-            gateways = gateway_objects(contract, provider, self.rules)
+            gateways = [
+                *gateway_policies(contract, provider, api_server),
+                *gateway_objects(contract, provider, self.rules),
+            ]
             for child in [*children, *access, *gateways]:
                 taken = await self._claim(child, uid, room)
                 if taken is not None:

@@ -17,10 +17,7 @@ from pydantic import ValidationError
 from tds_operator import API_VERSION
 from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.datacontract import (
-    ACTIVE,
     CLEAN_ROOM_CLOSING,
-    CLEAN_ROOM_READY,
-    ENDED_PHASES,
     LEDGER_VERIFIED,
     TERMS_VALID,
     AuditHead,
@@ -32,11 +29,14 @@ from tds_operator.audit.chain import AuditEntry, AuditEvent, head_of
 from tds_operator.audit.events import grant_event, phase_event, stamp_events
 from tds_operator.audit.store import LedgerBroken
 from tds_operator.audit.usage import contract_usage, job_load, jobs_in_flight
+from tds_operator.desired.gateway_network import api_server_egress
 from tds_operator.desired.grants import grant_details, granted_datasets
+from tds_operator.desired.mirror import contract_mirrors
 from tds_operator.handlers.cleanroom import CleanRoom
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import ContractInputs, contract_inputs
 from tds_operator.handlers.kueue import ensure_queues
+from tds_operator.handlers.mirrors import ContractMirrors
 from tds_operator.handlers.objects import (
     ensure_finalizer,
     post_events,
@@ -141,6 +141,7 @@ class ContractReconciler:
         self.op = op
         self.kube = op.kube
         self.clean_room = CleanRoom(op.kube, op.rules)
+        self.mirrors = ContractMirrors(op.kube)
 
     async def __call__(self, name: str) -> float | None:
         body = await self.kube.get(API_VERSION, DATA_CONTRACT, name)
@@ -162,24 +163,26 @@ class ContractReconciler:
         # Access first, the record of it second: a stop takes effect before any bookkeeping, and
         # an interrupted reconcile records the change on the next run (ids make that a no-op).
         clean_room = await self.clean_room.converge(
-            contract, inputs.provider, inputs.dataset_services, decision.phase.is_active
+            contract,
+            inputs.provider,
+            inputs.dataset_services,
+            decision.phase.is_active,
+            api_server=api_server_egress(inputs.api_server),
         )
-        granted = granted_datasets(contract, inputs.provider) if inputs.provider else []
-        grant = grant_event(
-            name,
-            inputs.recorded,
-            granted if clean_room.allowed else [],
-            grant_details(contract),
-            utcnow(),
-        )
+        open_room = inputs.provider if clean_room.allowed else None
+        granted = granted_datasets(contract, open_room) if open_room else []
+        grant = grant_event(name, inputs.recorded, granted, grant_details(contract), utcnow())
         chain, ledger = await self._record(name, [*decision.events, *([grant] if grant else [])])
-        await self._report(body, inputs, decision, clean_room, chain, ledger)
+        status = await self._report(body, inputs, decision, clean_room, chain, ledger)
+        # Each party's copy, after the status it repeats.
+        uid = body["metadata"]["uid"]
+        mirrors = contract_mirrors(contract, uid, status, body.get("status") or {})
+        await self.mirrors.converge(name, uid, mirrors)
         if chain:
             # Each party holds the operator's signature over the head it may check its copy of
             # the ledger against (only once the ledger verified: a broken one is not vouched for),
             # after the status, which it does not hold up.
             parties = [contract.spec.provider.space, contract.spec.consumer.space]
-            uid = body["metadata"]["uid"]
             await self.op.checkpoints.publish(name, uid, parties, chain, utcnow())
         report_contract(name, contract_figures(inputs, decision, ledger.allowed))
         if self.op.kueue and decision.phase.is_active and clean_room.allowed:
@@ -187,15 +190,13 @@ class ContractReconciler:
             # this clean room) as soon as it may run jobs, not only once its first job starts
             # (after the status: a failure here is retried, and holds up no report).
             await ensure_queues(self.op, contract)
-        missing = decision.datasets is not None and not decision.datasets.allowed
-        return _next_wake(
-            decision, clean_room.reason, DATASETS_RECHECK_SECONDS if missing else None
-        )
+        return _next_wake(decision, clean_room.reason)
 
     async def _let_go(self, name: str, body: Manifest) -> None:
         """A deleted contract: its clean room closed for good, then its finalizer removed."""
         forget_contract(name)
         self.op.checkpoints.forget(name)
+        self.mirrors.forget(name)
         provider_space = ((body.get("spec") or {}).get("provider") or {}).get("space")
         uid = body["metadata"].get("uid", "")
         await self.clean_room.close(name, uid, provider_space, force_remove=True)
@@ -228,9 +229,9 @@ class ContractReconciler:
         clean_room: Decision,
         chain: list[AuditEntry] | None,
         ledger: Decision,
-    ) -> None:
-        """Status from the decisions, written once, then an Event per condition that changed.
-        A clean room whose datasets are missing is not ready."""
+    ) -> DataContractStatus:
+        """Status from the decisions, written once, then an Event per condition that changed;
+        the status. A clean room whose datasets are missing is not ready."""
         now = utcnow()
         status = body.get("status") or {}
         generation = body["metadata"].get("generation")
@@ -251,16 +252,10 @@ class ContractReconciler:
             audit=AuditHead(head=head_of(chain), entries=len(chain)) if chain is not None else None,
         )
         self.op.contract_reports.wrote(await write_status(self.kube, body, new_status))
-        events = contract_events(
-            old,
-            conditions,
-            active=ACTIVE,
-            previous_phase=status.get("phase"),
-            phase=phase.phase,
-            ended=ENDED_PHASES,
-            normal_unless_active=(CLEAN_ROOM_READY,),
-        )
+        was = status.get("phase")
+        events = contract_events(old, conditions, previous_phase=was, phase=phase.phase)
         await post_events(self.kube, body, events)
+        return new_status
 
     async def _report_invalid(self, body: Manifest, decision: Decision) -> None:
         """A contract that does not parse: TermsValid says why."""
@@ -283,11 +278,11 @@ class ContractReconciler:
         )
 
 
-def _next_wake(
-    decision: ContractDecision, clean_room_reason: str | None, recheck: float | None = None
-) -> float | None:
+def _next_wake(decision: ContractDecision, clean_room_reason: str | None) -> float | None:
     """Seconds until the contract's next transition (with a margin), or sooner while its clean
-    room is still closing or its datasets are missing (`recheck`); None when nothing is due."""
+    room is still closing or a dataset is missing; None when nothing is due."""
+    missing = decision.datasets is not None and not decision.datasets.allowed
+    recheck = DATASETS_RECHECK_SECONDS if missing else None
     retry = CLEAN_ROOM_CLOSING_RETRY_SECONDS if clean_room_reason == CLEAN_ROOM_CLOSING else recheck
     next_transition = decision.phase.next_transition
     if next_transition is None:

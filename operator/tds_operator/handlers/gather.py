@@ -7,6 +7,7 @@ answer and the reconciler's enforced one are decided from the same kind of snaps
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +30,18 @@ from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.usage import contract_usage
 from tds_operator.desired.cleanroom import clean_room_namespace, clean_room_policies
 from tds_operator.desired.gateway import all_dataset_endpoints, gateway_name
+from tds_operator.desired.gateway_network import API_SERVER_SLICE
 from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.trainingjob import dataset_addresses
+from tds_operator.handlers.claims import dataset_claims
 from tds_operator.handlers.context import Operator
-from tds_operator.kube import Kube
+from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.outputs import effective_clause
 from tds_operator.policy.sealing import CleanRoomObservation
 from tds_operator.policy.signatures import signatures_of, verified_stamps
 from tds_operator.policy.training import AdmissionInput, gpus_held, queued_ahead
+
+logger = logging.getLogger(__name__)
 
 
 async def data_space(op: Operator, name: str) -> DataSpace | None:
@@ -103,19 +108,23 @@ async def dataset_services(
     return services
 
 
-async def dataset_claims(
-    op: Operator, contract: DataContract, provider: DataSpace | None
-) -> dict[str, bool]:
-    """Whether the claim of each contracted dataset on a volume is in the provider's namespace."""
-    claims: dict[str, bool] = {}
-    namespace = space_namespace(contract.spec.provider.space)
-    for name in contract.spec.provider.datasets:
-        dataset = provider.spec.dataset(name) if provider else None
-        if dataset is not None and dataset.source.volume is not None:
-            claim = dataset.source.volume.claim_name
-            live = await op.kube.get("v1", "PersistentVolumeClaim", claim, namespace)
-            claims[name] = live is not None
-    return claims
+async def api_server_slice(op: Operator) -> Manifest | None:
+    """Where the API server publishes its addresses (None if the operator may not read it: its
+    dataset gateways then refuse every read, and the log says why)."""
+    api_version, kind, name, namespace = API_SERVER_SLICE
+    try:
+        return await op.kube.get(api_version, kind, name, namespace)
+    except KubeError as error:
+        if error.status != 403:
+            raise
+        logger.warning(
+            "cannot read EndpointSlice %s/%s (%s): dataset gateways cannot reach the API "
+            "server, and refuse every read",
+            namespace,
+            name,
+            error.message,
+        )
+        return None
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,8 @@ class ContractInputs:
     recorded: list[AuditEntry]
     dataset_services: dict[str, Manifest | None]
     dataset_claims: dict[str, bool]
+    api_server: Manifest | None
+    """The API server's own EndpointSlice, for the dataset gateways' way to it."""
 
 
 async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) -> ContractInputs:
@@ -147,7 +158,8 @@ async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) 
         jobs=await jobs_of_contract(op, name),
         recorded=(await op.ledger.load(name)).entries,
         dataset_services=await dataset_services(op, contract, provider),
-        dataset_claims=await dataset_claims(op, contract, provider),
+        dataset_claims=await dataset_claims(op.kube, contract, provider),
+        api_server=await api_server_slice(op),
     )
 
 

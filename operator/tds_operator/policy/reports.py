@@ -12,6 +12,7 @@ from tds_operator.api.datacontract import (
     AUDIT_LEDGER_INTACT,
     CLEAN_ROOM_READY,
     DATASETS_REACHABLE,
+    ENDED_PHASES,
     TERMS_VALID,
 )
 from tds_operator.policy.condition_events import ConditionEvent, condition_events
@@ -85,21 +86,17 @@ def contract_events(
     old: Sequence[ConditionDict],
     new: Sequence[ConditionDict],
     *,
-    active: str,
     previous_phase: str | None,
     phase: str,
-    ended: Collection[str],
-    normal_unless_active: Collection[str],
 ) -> list[ConditionEvent]:
     """A contract's Events: its conditions' changes, the Active condition's saying the phase
-    ("Proposed -> Active: ...") and a Warning exactly when the contract ended (`ended`); the
-    conditions in `normal_unless_active` (the clean room's) turning False only warn while the
-    contract is Active (else a closed clean room is what the contract's end means)."""
-    is_active = is_true(list(new), active)
-    normal = () if is_active else tuple(normal_unless_active)
+    ("Proposed -> Active: ...") and a Warning exactly when the contract ended; the clean room's
+    condition turning False warns only while the contract is Active (else a closed clean room is
+    what the contract's end means)."""
+    normal = () if is_true(list(new), ACTIVE) else (CLEAN_ROOM_READY,)
     events = condition_events(old, new, normal=normal)
     said = f"{previous_phase or 'new'} -> {phase}" if phase != previous_phase else phase
-    return _summarised(events, active, said, phase in ended)
+    return _summarised(events, ACTIVE, said, phase in ENDED_PHASES)
 
 
 def release_events(

@@ -25,18 +25,24 @@ def volume_space(spaces: Spaces, hub: Hub, *, bound: bool = False) -> str:
     name = spaces.create(analysts=(), datasets=datasets)
     spaces.wait_ready(name)
     for claim in ("scans", "vault"):
-        hub.core.create_namespaced_persistent_volume_claim(
-            space_namespace(name),
-            {
-                "metadata": {"name": claim},
-                "spec": {
-                    "accessModes": ["ReadOnlyMany"],
-                    "resources": {"requests": {"storage": "1Gi"}},
-                    **(pool if bound else {}),
-                },
-            },
-        )
+        dataset_claim(hub, name, claim, **(pool if bound else {}))
     return name
+
+
+def dataset_claim(hub: Hub, space: str, claim: str, **spec: object) -> None:
+    """The claim a volume dataset of the space names, in its namespace (pending, unless `spec`
+    gives it a storage class of the hub's pool)."""
+    hub.core.create_namespaced_persistent_volume_claim(
+        space_namespace(space),
+        {
+            "metadata": {"name": claim},
+            "spec": {
+                "accessModes": ["ReadOnlyMany"],
+                "resources": {"requests": {"storage": "1Gi"}},
+                **spec,
+            },
+        },
+    )
 
 
 def gateways(hub: Hub, space: str) -> list[client.V1Deployment]:

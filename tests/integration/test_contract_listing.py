@@ -98,7 +98,7 @@ def test_each_party_lists_its_contracts_and_nothing_of_other_pairs(
             timeout=10,
             what=f"{ours} listed Active in {space_namespace(space)}",
         )
-        assert shown["status"]["usage"] == {"gpuHours": 0.0, "jobs": 0}
+        assert shown["status"]["usage"] == {"gpuHours": 0.0, "gpuHoursRounded": 0.0, "jobs": 0}
         assert shown["spec"]["consent"] == {"provider": True, "consumer": True}
         assert any(
             c["type"] == "Active" and c["status"] == "True" for c in shown["status"]["conditions"]

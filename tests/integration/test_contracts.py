@@ -526,7 +526,7 @@ def test_a_new_contract_under_a_deleted_contracts_name_starts_its_own_ledger(
         ("Consent", "provider"),
         ("PhaseChanged", "Proposed"),
     ]
-    assert body["status"]["usage"] == {"gpuHours": 0, "jobs": 0}
+    assert body["status"]["usage"] == {"gpuHours": 0, "gpuHoursRounded": 0, "jobs": 0}
     assert body["status"]["audit"]["entries"] == 2
     # Two consents, three phase changes, who revoked, the dataset grant given and taken back.
     assert len(old_entries) == 8

@@ -28,7 +28,7 @@ from bench.hubkit.hub import (
 )
 from bench.hubkit.manifests import contract_body, training_job_body
 from bench.hubkit.waiting import wait_until
-from tests.integration.gateways import GATEWAY_LABEL, gateways, volume_space
+from tests.integration.gateways import GATEWAY_LABEL, dataset_claim, gateways, volume_space
 
 pytestmark = pytest.mark.integration
 
@@ -158,6 +158,8 @@ def test_two_contracts_whose_joined_names_agree_each_get_their_own_gateway(
     consumer = spaces.create(analysts=())
     spaces.wait_ready(provider)
     spaces.wait_ready(consumer)
+    for claim in ("c", "b-c"):
+        dataset_claim(hub, provider, claim)
     base = unique("c")
     made = []
     for name, dataset in ((f"{base}-b", "c"), (base, "b-c")):

@@ -85,8 +85,10 @@ def test_without_the_webhook_the_api_server_refuses_the_consumers_review(
     # Written while the webhook was absent, even the provider's review carries no seal: the
     # operator does not act on it.
     body = wait_release(story, deal, name, "Refused")
-    (condition,) = body["status"]["conditions"]
-    assert condition["reason"] == "ReviewNotSealed", condition
+    by_type = {c["type"]: c for c in body["status"]["conditions"]}
+    assert set(by_type) == {"Released", "Ended"}, by_type
+    assert by_type["Released"]["reason"] == "ReviewNotSealed", by_type
+    assert by_type["Ended"]["reason"] == "ReviewNotSealed", by_type
     output_stays(story, deal, job, name)
 
 

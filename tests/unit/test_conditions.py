@@ -8,7 +8,6 @@ import pytest
 
 from tds_operator.policy.conditions import (
     MESSAGE_LIMIT,
-    condition_changed,
     is_true,
     set_condition,
     set_decision,
@@ -94,14 +93,6 @@ def test_a_message_longer_than_the_api_allows_is_cut_to_its_limit() -> None:
         [], type="Ready", status=False, reason="R", message="x" * 40000, generation=1, now=T0
     )
     assert len(condition["message"]) == MESSAGE_LIMIT
-
-
-def test_a_transition_is_a_new_condition_or_a_new_status_or_reason() -> None:
-    conditions = set_decision([], "Ready", Decision.deny("Blocked", "m"), generation=1, now=T0)
-    assert condition_changed([], "Ready", False, "Blocked")
-    assert not condition_changed(conditions, "Ready", False, "Blocked")
-    assert condition_changed(conditions, "Ready", False, "OtherReason")
-    assert condition_changed(conditions, "Ready", True, "Blocked")
 
 
 def test_the_first_denying_policy_decides() -> None:

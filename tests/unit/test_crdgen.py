@@ -132,7 +132,17 @@ def test_rules_users_see() -> None:
             "TrainingJob",
             "Namespaced",
             "tj",
-            ["Contract", "Workers", "GPUs/Worker", "Phase", "Position", "Output", "Age"],
+            [
+                "Contract",
+                "Workers",
+                "GPUs/Worker",
+                "Phase",
+                "Reason",
+                "GPU-Hours",
+                "Position",
+                "Output",
+                "Age",
+            ],
         ),
         (
             "ModelRelease",

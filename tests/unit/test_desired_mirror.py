@@ -76,7 +76,7 @@ def test_a_copy_carries_terms_phase_usage_and_conditions() -> None:
     assert mirror["spec"]["compute"] == a_contract().spec.compute.model_dump(by_alias=True)
     assert mirror["spec"]["consent"] == {"provider": True, "consumer": True}
     assert mirror["status"]["phase"] == "Active"
-    assert mirror["status"]["usage"] == {"gpuHours": 1.5, "jobs": 2}
+    assert mirror["status"]["usage"] == {"gpuHours": 1.5, "gpuHoursRounded": 1.5, "jobs": 2}
     assert mirror["status"]["conditions"] == [CONDITION]
     # It is a valid Contract.
     assert Contract.model_validate(mirror).spec.side == "consumer"
@@ -99,7 +99,7 @@ def test_fields_the_reconcile_does_not_write_keep_their_live_value() -> None:
     )
     status = made[0]["status"]
     assert status["activeSince"] == "2026-12-01T00:00:00Z"
-    assert status["usage"] == {"gpuHours": 3.0, "jobs": 1}
+    assert status["usage"] == {"gpuHours": 3.0, "gpuHoursRounded": 3.0, "jobs": 1}
     assert status["phase"] == "Active"
 
 

@@ -59,6 +59,17 @@ def test_the_contract_must_report_its_clean_room_open_for_its_current_terms() ->
     assert not contract_opened_clean_room(unreported).allowed
 
 
+def test_a_clean_room_not_ready_only_for_a_missing_dataset_leaves_each_job_to_its_own() -> None:
+    missing = a_contract(status="False", reason="DatasetClaimMissing", message="not ready: ...")
+    assert contract_opened_clean_room(missing).allowed
+    stale = a_contract(generation=4, status="False", reason="DatasetServiceMissing")
+    assert not contract_opened_clean_room(stale).allowed
+    observed = CleanRoomObservation(ROOM, namespace_exists=True, datasets_without_address=["grid"])
+    waits = clean_room_sealed(contract_opened_clean_room(missing), observed)
+    assert (waits.allowed, waits.reason) == (False, "CleanRoomNotReady")
+    assert "dataset grid has no Service" in waits.message
+
+
 def test_a_sealed_clean_room_lets_the_job_start() -> None:
     decision = clean_room_sealed(OPENED, CleanRoomObservation(ROOM, namespace_exists=True))
     assert (decision.allowed, decision.reason) == (True, "CleanRoomSealed")

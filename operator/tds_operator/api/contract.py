@@ -100,7 +100,9 @@ class Contract(CustomResource):
         PrinterColumn("Side", ".spec.side", "string", "The side this space takes."),
         PrinterColumn("Counterparty", ".spec.counterparty", "string", "The other side's space."),
         PrinterColumn("Phase", ".status.phase", "string", "Summary of the contract's conditions."),
-        PrinterColumn("GPU-Hours", ".status.usage.gpuHours", "number", "GPU-hours used so far."),
+        PrinterColumn(
+            "GPU-Hours", ".status.usage.gpuHoursRounded", "number", "GPU-hours used, rounded."
+        ),
         PrinterColumn(
             "Budget", ".spec.compute.maxGpuHours", "number", "GPU-hours the contract allows."
         ),

@@ -7,14 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal, Self
 
-from pydantic import (
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from tds_operator.api.common import (
     AGE_COLUMN,
@@ -197,7 +190,20 @@ class ContractUsage(KubeModel):
     """What the contract's jobs have used so far."""
 
     gpu_hours: float = Field(0.0, ge=0, description="GPU-hours used by all jobs so far.")
+    gpu_hours_rounded: float | None = Field(
+        None, ge=0, description="gpuHours rounded to 2 decimals (for display)."
+    )
     jobs: StrictInt = Field(0, ge=0, description="Training jobs admitted so far.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rounded(cls, data: Any) -> Any:
+        """gpuHoursRounded follows gpuHours, unless given."""
+        hours = data.get("gpu_hours", data.get("gpuHours")) if isinstance(data, dict) else None
+        given = {"gpu_hours_rounded", "gpuHoursRounded"} & set(data or ())
+        if given or not isinstance(hours, int | float):
+            return data
+        return {**data, "gpu_hours_rounded": round(hours, 2)}
 
 
 class Signature(KubeModel):
@@ -252,7 +258,9 @@ class DataContract(CustomResource):
         PrinterColumn("Provider", ".spec.provider.space", "string", "The providing space."),
         PrinterColumn("Consumer", ".spec.consumer.space", "string", "The consuming space."),
         PrinterColumn("Phase", ".status.phase", "string", "Summary of the contract's conditions."),
-        PrinterColumn("GPU-Hours", ".status.usage.gpuHours", "number", "GPU-hours used so far."),
+        PrinterColumn(
+            "GPU-Hours", ".status.usage.gpuHoursRounded", "number", "GPU-hours used, rounded."
+        ),
         PrinterColumn(
             "Budget", ".spec.compute.maxGpuHours", "number", "GPU-hours the contract allows."
         ),
@@ -276,6 +284,8 @@ TERMS_VALID: Final = "TermsValid"
 """Whether the terms fit both parties' spaces and the hub rules."""
 CLEAN_ROOM_READY: Final = "CleanRoomReady"
 """Whether the clean room is open (only while Active)."""
+DATASETS_REACHABLE: Final = "DatasetsReachable"
+"""While Active: whether each dataset's Service or claim is there (policy/datasets.py)."""
 AUDIT_LEDGER_INTACT: Final = "AuditLedgerIntact"
 """Whether the audit ledger verifies; nothing more is recorded in a broken one."""
 CONSENT_UNSIGNED: Final = "ConsentUnsigned"

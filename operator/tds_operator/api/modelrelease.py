@@ -169,6 +169,9 @@ class ModelRelease(CustomResource):
 # Condition type of a ModelRelease, and the reasons the operator reports on it.
 RELEASED: Final = "Released"
 """True once the output's volume is bound to the claim in the consumer's namespace."""
+ENDED: Final = "Ended"
+"""True once the release has ended, however (Released, Rejected, Refused): what `kubectl wait
+--for=condition=Ended` waits for; its reason says why it ended."""
 AWAITING_REVIEW: Final = "AwaitingReview"
 RELEASE_ALLOWED: Final = "ReleaseAllowed"
 REVIEW_APPROVED: Final = "ReviewApproved"

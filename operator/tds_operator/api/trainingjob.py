@@ -201,8 +201,16 @@ class TrainingJobStatus(ObservedStatus):
         "10 s; unset while Kueue holds GPUs for the job pending the contract check, or where the "
         "cluster does not serve that API. The Queued condition says why the job waits.",
     )
+    reason: StrictStr | None = Field(
+        None,
+        description="Why the job is in its phase, in one word: the reason of the condition that "
+        "decided it (the term that denied or stopped it, why it waits, how it ended).",
+    )
     gpu_seconds: StrictInt | None = Field(
         None, ge=0, description="GPU-seconds metered from worker start to stop."
+    )
+    gpu_hours: float | None = Field(
+        None, ge=0, description="gpuSeconds in GPU-hours, rounded to 2 decimals (for display)."
     )
     start_time: Timestamp | None = Field(None, description="When the first worker started.")
     completion_time: Timestamp | None = Field(None, description="When the job finished.")
@@ -224,6 +232,8 @@ class TrainingJob(CustomResource):
         PrinterColumn("Workers", ".spec.workers", "integer", "Number of workers."),
         PrinterColumn("GPUs/Worker", ".spec.gpusPerWorker", "integer", "GPUs per worker."),
         PrinterColumn("Phase", ".status.phase", "string", "Summary of the job's conditions."),
+        PrinterColumn("Reason", ".status.reason", "string", "Why the job is in its phase."),
+        PrinterColumn("GPU-Hours", ".status.gpuHours", "number", "GPU-hours used, rounded."),
         PrinterColumn(
             "Position", ".status.queuePosition", "integer", "Place in the contract's queue."
         ),
@@ -242,6 +252,9 @@ ADMITTED: Final = "Admitted"
 """Whether the contract admitted the job; False names the term that denied it."""
 FINISHED: Final = "Finished"
 """Present once the job has ended: True if it succeeded, else the reason it stopped or failed."""
+ENDED: Final = "Ended"
+"""True once the job has ended, however (Succeeded, Failed, Denied, Stopped): what `kubectl wait
+--for=condition=Ended` waits for; its reason says why it ended."""
 CLEAN_ROOM_READY: Final = "CleanRoomReady"
 """Whether the job's clean room is sealed, so its workers may start; False says what is missing."""
 QUEUED: Final = "Queued"

@@ -3,7 +3,8 @@ and its signed checkpoint in both parties' namespaces.
 
 Each reconcile reads as gather (the contract, its parties, jobs and ledger) → decide (phase and
 terms, pure) → act (open or close the clean room) → record (the ledger) → report (typed status,
-an Event on each transition) → the next wake-up at the instant the phase changes by the clock.
+an Event per condition that changed) → the next wake-up at the instant the phase changes by the
+clock.
 """
 
 from __future__ import annotations
@@ -16,11 +17,7 @@ from pydantic import ValidationError
 from tds_operator import API_VERSION
 from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.datacontract import (
-    ACTIVE,
-    AUDIT_LEDGER_INTACT,
     CLEAN_ROOM_CLOSING,
-    CLEAN_ROOM_READY,
-    ENDED_PHASES,
     LEDGER_VERIFIED,
     TERMS_VALID,
     AuditHead,
@@ -41,20 +38,22 @@ from tds_operator.handlers.kueue import ensure_queues
 from tds_operator.handlers.mirrors import ContractMirrors
 from tds_operator.handlers.objects import (
     ensure_finalizer,
-    record_event,
-    record_transition,
+    post_events,
     remove_finalizer,
     validation_message,
     write_status,
 )
 from tds_operator.metrics import ContractFigures, forget_contract, report_contract
+from tds_operator.policy.condition_events import condition_events
 from tds_operator.policy.conditions import set_decision, timestamp
 from tds_operator.policy.contract import (
     PhaseDecision,
     contract_phase,
     effective_phase,
 )
+from tds_operator.policy.datasets import datasets_reachable
 from tds_operator.policy.decision import Decision
+from tds_operator.policy.reports import contract_conditions, contract_events
 from tds_operator.policy.rules import HubRules
 from tds_operator.policy.signatures import consent_stamps, signed_spec, unsigned_consents
 from tds_operator.policy.terms import validate_contract_terms
@@ -65,6 +64,8 @@ MAX_SIGNATURES_SHOWN = 16
 WAKE_MARGIN_SECONDS = 0.02
 # How soon to look again while an earlier clean room is still being removed (nothing watches it).
 CLEAN_ROOM_CLOSING_RETRY_SECONDS = 1.0
+# How soon an Active contract whose datasets are not all there looks again (nothing watches them).
+DATASETS_RECHECK_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class ContractDecision:
     phase: PhaseDecision
     terms: Decision
     events: list[AuditEvent]
+    datasets: Decision | None = None  # while Active: is each dataset's Service or claim there
 
 
 def decide(
@@ -100,7 +102,14 @@ def decide(
     phase = effective_phase(phase, terms, unsigned_consents(spec, inputs.signatures))
     events = stamp_events(name, inputs.signatures)
     change = phase_event(name, inputs.recorded, phase.phase, phase.reason, now)
-    return ContractDecision(phase, terms, [*events, *([change] if change else [])])
+    datasets = (
+        datasets_reachable(
+            contract, inputs.provider, inputs.dataset_services, inputs.dataset_claims
+        )
+        if phase.is_active and inputs.provider
+        else None
+    )
+    return ContractDecision(phase, terms, [*events, *([change] if change else [])], datasets)
 
 
 def contract_figures(
@@ -228,20 +237,15 @@ class ContractReconciler:
         chain: list[AuditEntry] | None,
         ledger: Decision,
     ) -> DataContractStatus:
-        """Status from the decisions, then an Event for each transition worth one; the status."""
+        """Status from the decisions, written once, then an Event per condition that changed;
+        the status. A clean room whose datasets are missing is not ready."""
         now = utcnow()
         status = body.get("status") or {}
         generation = body["metadata"].get("generation")
         phase = decision.phase
-        active = Decision(phase.is_active, phase.reason, phase.message)
-        conditions = status.get("conditions") or []
-        for type, outcome in (
-            (ACTIVE, active),
-            (TERMS_VALID, decision.terms),
-            (CLEAN_ROOM_READY, clean_room),
-            (AUDIT_LEDGER_INTACT, ledger),
-        ):
-            conditions = set_decision(conditions, type, outcome, generation=generation, now=now)
+        old = status.get("conditions") or []
+        room = (clean_room, decision.datasets)
+        conditions = contract_conditions(old, phase, decision.terms, room, ledger, generation, now)
         new_status = DataContractStatus(
             observed_generation=generation,
             phase=phase.phase,
@@ -255,17 +259,9 @@ class ContractReconciler:
             audit=AuditHead(head=head_of(chain), entries=len(chain)) if chain is not None else None,
         )
         self.op.contract_reports.wrote(await write_status(self.kube, body, new_status))
-        if not ledger.allowed:
-            await record_transition(self.kube, body, AUDIT_LEDGER_INTACT, ledger)
-        previous_phase = status.get("phase")
-        if phase.phase != previous_phase:
-            await record_event(
-                self.kube,
-                body,
-                reason=phase.reason,
-                message=f"{previous_phase or 'new'} -> {phase.phase}: {phase.message}",
-                warning=phase.phase in ENDED_PHASES,
-            )
+        was = status.get("phase")
+        events = contract_events(old, conditions, previous_phase=was, phase=phase.phase)
+        await post_events(self.kube, body, events)
         return new_status
 
     async def _report_invalid(self, body: Manifest, decision: Decision) -> None:
@@ -284,12 +280,17 @@ class ContractReconciler:
             body,
             DataContractStatus(observed_generation=generation, conditions=conditions),
         )
+        await post_events(
+            self.kube, body, condition_events(status.get("conditions") or [], conditions)
+        )
 
 
 def _next_wake(decision: ContractDecision, clean_room_reason: str | None) -> float | None:
     """Seconds until the contract's next transition (with a margin), or sooner while its clean
-    room is still closing; None when nothing is due."""
-    retry = CLEAN_ROOM_CLOSING_RETRY_SECONDS if clean_room_reason == CLEAN_ROOM_CLOSING else None
+    room is still closing or a dataset is missing; None when nothing is due."""
+    missing = decision.datasets is not None and not decision.datasets.allowed
+    recheck = DATASETS_RECHECK_SECONDS if missing else None
+    retry = CLEAN_ROOM_CLOSING_RETRY_SECONDS if clean_room_reason == CLEAN_ROOM_CLOSING else recheck
     next_transition = decision.phase.next_transition
     if next_transition is None:
         return retry

@@ -34,6 +34,7 @@ from tds_operator.desired.gateway import all_dataset_endpoints, gateway_name
 from tds_operator.desired.gateway_network import API_SERVER_SLICE, api_server_egress
 from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.trainingjob import dataset_addresses
+from tds_operator.handlers.claims import dataset_claims
 from tds_operator.handlers.context import Operator
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.outputs import effective_clause
@@ -138,6 +139,7 @@ class ContractInputs:
     jobs: list[Manifest]
     recorded: list[AuditEntry]
     dataset_services: dict[str, Manifest | None]
+    dataset_claims: dict[str, bool]
     api_server: list[Manifest]
     """The dataset gateways' way to the API server (egress rules to its published addresses)."""
 
@@ -156,6 +158,7 @@ async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) 
         jobs=await jobs_of_contract(op, name),
         recorded=(await op.ledger.load(name)).entries,
         dataset_services=await dataset_services(op, contract, provider),
+        dataset_claims=await dataset_claims(op.kube, contract, provider),
         api_server=api_server_egress(await api_server_slice(op)),
     )
 

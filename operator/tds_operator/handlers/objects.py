@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
@@ -17,8 +18,8 @@ from tds_operator.api.dataspace import space_namespace
 from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, Manifest
 from tds_operator.handlers.context import utcnow
 from tds_operator.kube import Kube, KubeError
-from tds_operator.policy.conditions import condition_changed, timestamp
-from tds_operator.policy.decision import Decision
+from tds_operator.policy.condition_events import ConditionEvent
+from tds_operator.policy.conditions import timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -165,13 +166,11 @@ async def record_event(
             logger.warning("could not record event %s on %s: %s", reason, metadata["name"], error)
 
 
-async def record_transition(kube: Kube, body: Manifest, type: str, decision: Decision) -> bool:
-    """Post an Event when the condition `type` of the live object changes status or reason with
-    this decision (a Warning when it denies); True if it posted."""
-    conditions = (body.get("status") or {}).get("conditions") or []
-    if not condition_changed(conditions, type, decision.allowed, decision.reason):
-        return False
-    await record_event(
-        kube, body, reason=decision.reason, message=decision.message, warning=not decision.allowed
+async def post_events(kube: Kube, body: Manifest, events: Iterable[ConditionEvent]) -> None:
+    """Post the Events one reconcile of `body` reports (policy/condition_events.py), at once."""
+    await asyncio.gather(
+        *(
+            record_event(kube, body, reason=e.reason, message=e.message, warning=e.warning)
+            for e in events
+        )
     )
-    return True

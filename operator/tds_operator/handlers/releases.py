@@ -18,6 +18,7 @@ from tds_operator.api.common import INVALID_SPEC
 from tds_operator.api.dataspace import space_namespace
 from tds_operator.api.jobcontracts import first_contract_of
 from tds_operator.api.modelrelease import (
+    ENDED,
     ENDED_PHASES,
     RELEASED,
     ModelRelease,
@@ -41,7 +42,12 @@ from tds_operator.audit.events import (
 from tds_operator.desired.outputs import review_access, review_role_name
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import ReleaseInputs, release_inputs
-from tds_operator.handlers.objects import record_event, validation_message, write_status
+from tds_operator.handlers.objects import (
+    post_events,
+    record_event,
+    validation_message,
+    write_status,
+)
 from tds_operator.handlers.outputs import OutputVolume
 from tds_operator.policy.conditions import set_decision, timestamp
 from tds_operator.policy.decision import Decision
@@ -51,9 +57,12 @@ from tds_operator.policy.releases import (
     ReleaseSnapshot,
     decide_release,
 )
+from tds_operator.policy.reports import release_events
 
 # While the volume moves, look again this soon (each step is one API write).
 MOVE_RECHECK_SECONDS = 0.5
+FAILED_PHASES = frozenset({"Refused", "Rejected"})
+"""Ends reported as a Warning."""
 REVIEW_KINDS: dict[ReviewDecision, str] = {"Approved": REVIEW_APPROVED, "Rejected": REVIEW_REJECTED}
 
 
@@ -260,15 +269,17 @@ class ReleaseReconciler:
             )
 
     async def _report(self, body: Manifest, plan: ReleasePlan) -> None:
-        """Write the typed status once; one Event when it changed; close the review once ended."""
+        """Write the typed status once; an Event per condition that changed; close the review
+        once ended. Ended is True however the release ended, for `kubectl wait`."""
         generation = body["metadata"].get("generation")
-        conditions = set_decision(
-            (body.get("status") or {}).get("conditions") or [],
-            RELEASED,
-            plan.decision,
-            generation=generation,
-            now=utcnow(),
-        )
+        old = (body.get("status") or {}).get("conditions") or []
+        ended = plan.phase in ENDED_PHASES
+        decision, now = plan.decision, utcnow()
+        conditions = set_decision(old, RELEASED, decision, generation=generation, now=now)
+        if ended:
+            # However it ended (refused too), with its why.
+            end = Decision(True, decision.reason, decision.message)
+            conditions = set_decision(conditions, ENDED, end, generation=generation, now=now)
         report = plan.report
         status = ModelReleaseStatus(
             phase=plan.phase,
@@ -281,13 +292,8 @@ class ReleaseReconciler:
             volume=report.volume,
             released_at=report.released_at,
         )
-        if await write_status(self.kube, body, status):
-            await record_event(
-                self.kube,
-                body,
-                reason=plan.decision.reason,
-                message=f"{plan.phase}: {plan.decision.message}",
-                warning=plan.phase in ("Refused", "Rejected"),
-            )
-        if plan.phase in ENDED_PHASES:
+        await write_status(self.kube, body, status)
+        events = release_events(old, conditions, phase=plan.phase, failed=FAILED_PHASES)
+        await post_events(self.kube, body, events)
+        if ended:
             await self._close_review(body)

@@ -36,15 +36,16 @@ from tds_operator.handlers.gather import contracts_of_space, known_contracts_of_
 from tds_operator.handlers.objects import (
     REJECTED_STATUSES,
     ensure_finalizer,
-    record_event,
-    record_transition,
+    post_events,
     remove_finalizer,
     validation_message,
     write_status,
 )
 from tds_operator.kube import KubeError
-from tds_operator.policy.conditions import is_true, set_decision
+from tds_operator.policy.condition_events import condition_events
+from tds_operator.policy.conditions import set_decision
 from tds_operator.policy.decision import Decision
+from tds_operator.policy.reports import space_events
 from tds_operator.policy.space import namespace_is_ours, space_may_be_deleted
 
 logger = logging.getLogger(__name__)
@@ -205,34 +206,30 @@ class SpaceReconciler:
     async def _report(
         self, body: Manifest, decision: Decision, *, changed: list[str] | None = None
     ) -> None:
-        """Write Ready from the decision, and an Event for each meaningful change."""
+        """Write the typed status once, and post an Event for each condition that changed (or
+        what a Ready space's reconcile repaired or applied)."""
         status = body.get("status") or {}
         generation = body["metadata"].get("generation")
-        conditions = status.get("conditions") or []
+        old = status.get("conditions") or []
+        conditions = set_decision(old, READY, decision, generation=generation, now=utcnow())
         new_status = DataSpaceStatus(
             namespace=space_namespace(body["metadata"]["name"]),
             datasets=len((body.get("spec") or {}).get("datasets") or []),
-            conditions=set_decision(
-                conditions, READY, decision, generation=generation, now=utcnow()
-            ),
+            conditions=conditions,
             observed_generation=generation,
         )
-        # The Event is decided from the status as it was, not as written: both go at once.
-        _, posted = await asyncio.gather(
-            self._write_status(body, new_status),
-            record_transition(self.kube, body, READY, decision),
+        events = space_events(
+            old,
+            conditions,
+            ready=READY,
+            repaired=changed or [],
+            spec_changed=status.get("observedGeneration") != generation,
+            reasons=(UPDATED, DRIFT_REPAIRED),
         )
-        if posted:
-            return
-        if decision.allowed and changed and is_true(conditions, READY):
-            spec_changed = status.get("observedGeneration") != generation
-            await record_event(
-                self.kube,
-                body,
-                reason=UPDATED if spec_changed else DRIFT_REPAIRED,
-                message=("applied the new spec: " if spec_changed else "restored ")
-                + ", ".join(changed),
-            )
+        # The Events are decided from the status as it was, not as written: both go at once.
+        await asyncio.gather(
+            self._write_status(body, new_status), post_events(self.kube, body, events)
+        )
 
     async def _write_status(self, body: Manifest, status: DataSpaceStatus) -> None:
         """Write the status, and note the write at once: its watch event, which may come before
@@ -266,4 +263,5 @@ class SpaceReconciler:
             now=utcnow(),
         )
         await self._write_status(body, DataSpaceStatus(conditions=conditions))
-        await record_transition(self.kube, body, TERMINATING, decision)
+        old = (body.get("status") or {}).get("conditions") or []
+        await post_events(self.kube, body, condition_events(old, conditions))

@@ -77,16 +77,3 @@ def is_true(conditions: list[ConditionDict], type: str) -> bool:
     """Whether the condition of that type is present and True."""
     condition = find_condition(conditions, type)
     return condition is not None and condition.get("status") == "True"
-
-
-def condition_changed(
-    conditions: list[ConditionDict], type: str, status: bool, reason: str
-) -> bool:
-    """Whether setting `type` to this status and reason is a transition worth an Event: the
-    condition is new, or its status or its reason changes."""
-    previous = find_condition(conditions, type)
-    return (
-        previous is None
-        or previous.get("status") != ("True" if status else "False")
-        or previous.get("reason") != reason
-    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from tds_operator.api.datacontract import CLEAN_ROOM_READY, DataContract
 from tds_operator.api.trainingjob import CLEAN_ROOM_NOT_READY, CLEAN_ROOM_SEALED
 from tds_operator.policy.conditions import find_condition
+from tds_operator.policy.datasets import DATASET_REASONS
 from tds_operator.policy.decision import Decision
 
 
@@ -39,7 +40,10 @@ def contract_opened_clean_room(contract: DataContract) -> Decision:
     status = contract.status.model_dump(mode="json", by_alias=True) if contract.status else {}
     generation = contract.metadata.generation
     ready = find_condition(status.get("conditions") or [], CLEAN_ROOM_READY) or {}
-    if ready.get("status") != "True":
+    # Open, with a dataset missing: not ready for the contract as a whole, but a job that does
+    # not read that dataset may start (its own datasets are checked in clean_room_sealed).
+    opened = ready.get("status") == "True" or ready.get("reason") in DATASET_REASONS
+    if not opened:
         why = ready.get("message") or "its reconcile has not opened it yet"
         return Decision.deny(CLEAN_ROOM_NOT_READY, f"the contract's clean room is not ready: {why}")
     if ready.get("observedGeneration") != generation:

@@ -9,7 +9,9 @@ from typing import Any
 from tds_operator.api.output import OutputStatus
 from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import (
+    ENDED,
     FINISHED,
+    FINISHED_PHASES,
     QUEUED,
     RUNNING_REASON,
     TrainingJobPhase,
@@ -39,6 +41,7 @@ class JobReport:
         self._wakes: list[tuple[str, str, bool]] = []
         self._queues: list[str] = []
         self._events: list[ConditionEvent] = []
+        self._why: str | None = None
 
     @property
     def phase_was(self) -> str | None:
@@ -64,21 +67,41 @@ class JobReport:
         changes += [(QUEUED, queue)] if queue is not None else []
         for type, decision in changes:
             self.condition(type, decision, phase)
+        deciding = condition[1] if condition is not None else queue
+        if deciding is not None and phase in FINISHED_PHASES:
+            # However it ended: what `kubectl wait --for=condition=Ended` waits for.
+            self.condition(ENDED, deciding, phase)
+        self._fields["reason"] = self._reason(phase, deciding)
         given = {"job": job, "clean_room": clean_room, "start_time": start_time}
         self._fields.update({name: value for name, value in given.items() if value is not None})
         self._fields["phase"] = phase
         self._fields["queue_position"] = queue_position
         if used is not None:
-            self._fields["gpu_seconds"] = max(used, int(self._old.get("gpuSeconds") or 0))
+            seconds = max(used, int(self._old.get("gpuSeconds") or 0))
+            self._fields["gpu_seconds"] = seconds
+            self._fields["gpu_hours"] = round(seconds / 3600, 2)
         if completed and not self._old.get("completionTime"):
             # The first end is the one that counts.
             self._fields["completion_time"] = timestamp(utcnow())
 
+    def _reason(self, phase: TrainingJobPhase, deciding: Decision | None) -> str | None:
+        """Why the job is in `phase`: the reason of the decision that set it, else of the last
+        condition this reconcile set (the clean room a job waits for), else Running while its
+        workers run, else the reason it had."""
+        if deciding is not None:
+            return deciding.reason
+        if self._why is not None:
+            return self._why
+        return RUNNING_REASON if phase == "Running" else self._old.get("reason")
+
     def condition(self, type: str, decision: Decision, phase: TrainingJobPhase) -> None:
-        """Set the condition `type` from `decision`: Finished holds if the job Succeeded, Queued
-        while it is Queued, any other if the decision allows."""
+        """Set the condition `type` from `decision`: Finished holds if the job Succeeded, Ended
+        once it ended, Queued while it is Queued, any other if the decision allows."""
+        self._why = decision.reason
         if type == FINISHED:
             holds = phase == "Succeeded"
+        elif type == ENDED:
+            holds = phase in FINISHED_PHASES
         else:
             holds = phase == "Queued" if type == QUEUED else decision.allowed
         self._conditions = set_condition(
@@ -164,7 +187,7 @@ class JobReport:
         old = self._old.get("conditions") or []
         events = [
             ConditionEvent(e.type, e.reason, f"{phase}: {e.message}", e.warning)
-            if e.type == FINISHED
+            if e.type in (FINISHED, ENDED)
             else e
             for e in condition_events(old, self._conditions, normal=NORMAL_WHEN_FALSE)
         ]

@@ -26,6 +26,7 @@ from tds_operator.api.terms import (
     ProviderTerms,
     ValidityWindow,
 )
+from tds_operator.api.usage import ContractUsage as ContractUsage
 from tds_operator.api.validation import (
     SHA256_DIGEST,
     CelRule,
@@ -184,26 +185,6 @@ class DataContractSpec(KubeModel):
     def has_any_consent(self) -> bool:
         """Whether either party has consented (from then on the terms are frozen)."""
         return self.consent.provider.approved or self.consent.consumer.approved
-
-
-class ContractUsage(KubeModel):
-    """What the contract's jobs have used so far."""
-
-    gpu_hours: float = Field(0.0, ge=0, description="GPU-hours used by all jobs so far.")
-    gpu_hours_rounded: float | None = Field(
-        None, ge=0, description="gpuHours rounded to 2 decimals (for display)."
-    )
-    jobs: StrictInt = Field(0, ge=0, description="Training jobs admitted so far.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _rounded(cls, data: Any) -> Any:
-        """gpuHoursRounded follows gpuHours, unless given."""
-        hours = data.get("gpu_hours", data.get("gpuHours")) if isinstance(data, dict) else None
-        given = {"gpu_hours_rounded", "gpuHoursRounded"} & set(data or ())
-        if given or not isinstance(hours, int | float):
-            return data
-        return {**data, "gpu_hours_rounded": round(hours, 2)}
 
 
 class Signature(KubeModel):

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -30,6 +31,16 @@ REQUEST_TIMEOUT = 15.0
 def lease_holder() -> str:
     lease = get("lease", f"{fullname()}-leader", NAMESPACE)
     return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
+
+
+def lease_renewed_since(moment: float) -> str:
+    """The Lease's holder if it renewed the Lease after `moment` (epoch seconds), else ''."""
+    spec = (get("lease", f"{fullname()}-leader", NAMESPACE) or {}).get("spec") or {}
+    renewed = spec.get("renewTime")
+    if not renewed or not spec.get("holderIdentity"):
+        return ""
+    when = datetime.fromisoformat(str(renewed).replace("Z", "+00:00")).timestamp()
+    return str(spec["holderIdentity"]) if when > moment else ""
 
 
 def node_exec(node: str, *command: str) -> str:

@@ -32,6 +32,9 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
 def story(release: Release) -> Iterator[Story]:
     """A contract between two spaces, Active, its job's worker running in the clean room."""
     walk = Story(suffix="-wire", timeout=120.0)
+    # One worker of 4 GPUs: the GPU pool's 16 leave room for the jobs of the model-output and
+    # failover tests beside it.
+    walk.job["spec"].update(workers=1, gpusPerWorker=4)
     try:
         for step in (
             walk.spaces_are_provisioned,

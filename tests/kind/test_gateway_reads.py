@@ -98,3 +98,27 @@ def test_a_pod_of_the_consumers_space_is_refused(story: Story, worker: Prober) -
     start_pod(token_pod("consumer-reader", consumer, ["sleep", "3600"]))
     refused = Prober("consumer-reader", consumer).fetch(url, "/token/token")
     assert refused.startswith("refused"), f"the consumer's own space read the dataset: {refused}"
+
+
+def test_the_gateway_itself_refuses_a_pod_the_network_lets_through(
+    story: Story, worker: Prober
+) -> None:
+    """The tests above are refused by the network before the gateway answers; a pod of the
+    provider's own space reaches the gateway's port (its namespace lets its pods talk to each
+    other), so what refuses its token, of the right audience but not a clean-room worker's, is
+    the gateway's own check."""
+    url = gateway_url(story)
+    allowed = worker.fetch(url, DATASET_TOKEN_PATH)
+    assert allowed.startswith("sha256:"), f"positive control: the worker: {allowed}"
+    provider = f"tds-{story.provider}"
+    start_pod(token_pod("provider-reader", provider, ["sleep", "3600"]))
+    reader = Prober("provider-reader", provider)
+    address = url.split("/")[2]
+    host, port = address.rsplit(":", 1)
+    assert reader.tcp(host, int(port)) == "open", "the network refused the provider's own pod"
+    # The gateway's proxy answers with an HTTP error: a token its own rule does not name would
+    # be asked of the API server in a SubjectAccessReview, which its account may not send (500).
+    refused = reader.fetch(url, "/token/token")
+    assert refused.startswith("refused: HTTP Error "), (
+        f"the gateway served a token that is not a clean-room worker's: {refused}"
+    )

@@ -68,7 +68,9 @@ def test_review_access_is_one_release_by_name_for_the_providers_owners() -> None
 
 
 def test_the_manifest_step_runs_the_operators_image_on_the_claim_read_only() -> None:
-    pod = manifest_pod(job(output={"size": "1Gi"}), "train-output", "registry/tds-operator:1.0")
+    pod = manifest_pod(
+        job(output={"size": "1Gi"}), "train-output", "registry/tds-operator:1.0", "nvidia.com/gpu"
+    )
     spec = pod["spec"]
     assert pod["metadata"]["namespace"] == "tds-cr-deal"
     assert pod["metadata"]["labels"][MANIFEST_LABEL] == "true"
@@ -93,3 +95,18 @@ def test_review_roles_of_two_releases_never_collide() -> None:
     second = review_role_name("0b1d5a8e-5d7e-4d8c-9a43-0d1f0f2c1a12")
     assert first != second
     assert len(first) <= 63
+
+
+def test_the_manifest_step_may_run_where_the_workers_wrote_the_output() -> None:
+    """A node-local output volume lies on a node of the GPU pool, whose taint the step must
+    tolerate to mount it there (it asks for no GPU and is pinned to no pool)."""
+    pod = manifest_pod(job(output={"size": "1Gi"}), "train-output", "img", "example.com/gpu")
+    spec = pod["spec"]
+    assert spec["tolerations"] == [
+        {"key": "example.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert "nodeSelector" not in spec
+    assert all(
+        "resources" not in c or "nvidia.com/gpu" not in str(c["resources"])
+        for c in spec["containers"]
+    )

@@ -64,10 +64,12 @@ def manifest_pod_name(job_name: str) -> str:
     return f"{job_name}-manifest"
 
 
-def manifest_pod(job: TrainingJob, claim: str, image: str) -> Manifest:
+def manifest_pod(job: TrainingJob, claim: str, image: str, gpu_toleration_key: str) -> Manifest:
     """The one-shot pod of the operator's own image that lists the output (paths, sizes,
     sha256) into its termination message: the claim mounted read-only, no token, no resolver,
-    no privilege; the clean room's policies deny it any network."""
+    no privilege; the clean room's policies deny it any network. It tolerates the GPU pool's
+    taint, as the workers do: a volume bound to the node the workers wrote it on (node-local
+    storage) can only be read there."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -89,6 +91,9 @@ def manifest_pod(job: TrainingJob, claim: str, image: str) -> Manifest:
                 "runAsGroup": WORKER_USER,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
+            "tolerations": [
+                {"key": gpu_toleration_key, "operator": "Exists", "effect": "NoSchedule"}
+            ],
             "containers": [_manifest_container(image)],
             "volumes": [
                 {

@@ -92,7 +92,7 @@ class OutputVolume:
         """Run the manifest step: the operator's image, the claim mounted read-only. A pod of
         that name that is not the operator's own (say, of the image before an upgrade) is
         deleted first; the step starts on a later call."""
-        desired = manifest_pod(job, claim, self.rules.operator_image)
+        desired = manifest_pod(job, claim, self.rules.operator_image, self.rules.gpu_toleration_key)
         metadata = desired["metadata"]
         stale = await self.kube.get("v1", "Pod", metadata["name"], metadata["namespace"])
         if stale is None:

@@ -1,0 +1,150 @@
+"""What the failover test (3e) needs: the leader's process killed from its node, and admission
+requests sent to the API server at a steady rate, each answer recorded."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from tests.e2e.cluster import NAMESPACE, Manifest, fullname, get, kubeconfig
+
+# One request every 100 ms, each answered or given up within the webhooks' own timeout.
+INTERVAL = 0.1
+REQUEST_TIMEOUT = 15.0
+
+
+def lease_holder() -> str:
+    lease = get("lease", f"{fullname()}-leader", NAMESPACE)
+    return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
+
+
+def lease_renewed_since(moment: float) -> str:
+    """The Lease's holder if it renewed the Lease after `moment` (epoch seconds), else ''."""
+    spec = (get("lease", f"{fullname()}-leader", NAMESPACE) or {}).get("spec") or {}
+    renewed = spec.get("renewTime")
+    if not renewed or not spec.get("holderIdentity"):
+        return ""
+    when = datetime.fromisoformat(str(renewed).replace("Z", "+00:00")).timestamp()
+    return str(spec["holderIdentity"]) if when > moment else ""
+
+
+def node_exec(node: str, *command: str) -> str:
+    """A command in a kind node's container (its processes are the node's)."""
+    return subprocess.run(
+        ["docker", "exec", node, *command], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def operator_pid(pod: Manifest) -> tuple[str, str]:
+    """(node, pid on that node) of the operator container of `pod`."""
+    node, name = pod["spec"]["nodeName"], pod["metadata"]["name"]
+    sandbox = node_exec(
+        node, "crictl", "pods", "--name", f"^{name}$", "--namespace", NAMESPACE, "-q"
+    )
+    assert sandbox, f"no pod sandbox of {name} on {node}"
+    assert "\n" not in sandbox, f"pod sandbox of {name} on {node}: {sandbox!r}"
+    container = node_exec(node, "crictl", "ps", "--pod", sandbox, "--name", "operator", "-q")
+    assert container, f"no operator container of {name}"
+    assert "\n" not in container, f"operator container of {name}: {container!r}"
+    template = "{{.info.pid}}"
+    pid = node_exec(
+        node, "crictl", "inspect", "-o", "go-template", "--template", template, container
+    )
+    assert pid.isdigit(), f"the operator's pid on {node}: {pid!r}"
+    assert pid != "1", f"the operator's pid on {node}: {pid!r}"
+    return node, pid
+
+
+def kill_leader(pod: Manifest) -> float:
+    """SIGKILL the operator process of `pod` from its node (a signal from outside the container's
+    pid namespace, which its PID 1 cannot ignore); when it was sent (epoch seconds)."""
+    node, pid = operator_pid(pod)
+    at = time.time()
+    node_exec(node, "kill", "-9", pid)
+    return at
+
+
+@dataclass
+class Answers:
+    """(sent at, HTTP status, message) of every request."""
+
+    got: list[tuple[float, int, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, at: float, status: int, message: str) -> None:
+        with self.lock:
+            self.got.append((at, status, message))
+
+    def refused(self) -> list[tuple[float, int, str]]:
+        return sorted(a for a in self.got if a[1] >= 300)
+
+
+def _admin() -> tuple[str, ssl.SSLContext]:
+    """The API server's URL and a TLS context with the kubeconfig's client certificate."""
+    config = yaml.safe_load(Path(kubeconfig()).read_text())
+    cluster = config["clusters"][0]["cluster"]
+    user = config["users"][0]["user"]
+    context = ssl.create_default_context(
+        cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        cert, key = Path(directory) / "cert", Path(directory) / "key"
+        cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+        key.write_bytes(base64.b64decode(user["client-key-data"]))
+        context.load_cert_chain(cert, key)
+    return str(cluster["server"]), context
+
+
+def _dry_run_create(url: str, context: ssl.SSLContext, body: bytes, answers: Answers) -> None:
+    at = time.time()
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT, context=context) as reply:
+            answers.add(at, reply.status, "")
+    except urllib.error.HTTPError as error:
+        answers.add(at, error.code, error.read().decode(errors="replace")[:300])
+    except OSError as error:
+        answers.add(at, 599, str(error))
+
+
+@contextmanager
+def admission_requests(space: Manifest) -> Iterator[Answers]:
+    """While open: a server-side dry-run create of `space` (a DataSpace, which both a mutating and
+    a validating webhook judge) every INTERVAL seconds, each on its own thread."""
+    server, context = _admin()
+    url = f"{server}/apis/tds.io/v1alpha1/dataspaces?dryRun=All"
+    body = json.dumps(space).encode()
+    answers, stop = Answers(), threading.Event()
+
+    def send(pool: ThreadPoolExecutor) -> None:
+        tick = time.monotonic()
+        while not stop.is_set():
+            pool.submit(_dry_run_create, url, context, body, answers)
+            tick += INTERVAL
+            time.sleep(max(0.0, tick - time.monotonic()))
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        sender = threading.Thread(target=send, args=(pool,), daemon=True)
+        sender.start()
+        try:
+            yield answers
+        finally:
+            stop.set()
+            sender.join()

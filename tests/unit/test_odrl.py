@@ -104,3 +104,25 @@ def test_without_a_job_limit_or_start_there_is_no_such_constraint() -> None:
     found = constraints(node[ODRL + "permission"][0])
     assert (ODRL + "count", ODRL + "lteq") not in found
     assert (ODRL + "dateTime", ODRL + "gteq") not in found
+
+
+def test_the_joint_training_term_is_a_constraint_with_its_partners() -> None:
+    alone = constraints(expand(odrl_agreement(contract()))[ODRL + "permission"][0])
+    assert alone[(PROFILE + "jointTraining", ODRL + "eq")] == {
+        "@value": False,
+        "@type": XSD + "boolean",
+    }
+    assert (PROFILE + "jointTrainingPartner", ODRL + "isAnyOf") not in alone
+    joint = {"allowed": True, "with": ["cma", "meteo"]}
+    found = constraints(
+        expand(odrl_agreement(contract(jointTraining=joint)))[ODRL + "permission"][0]
+    )
+    assert found[(PROFILE + "jointTraining", ODRL + "eq")]["@value"] is True
+    partners = found[(PROFILE + "jointTrainingPartner", ODRL + "isAnyOf")]["@list"]
+    assert partners == [{"@id": "urn:tds:dataspace:cma"}, {"@id": "urn:tds:dataspace:meteo"}]
+    anyone = {"allowed": True}
+    found = constraints(
+        expand(odrl_agreement(contract(jointTraining=anyone)))[ODRL + "permission"][0]
+    )
+    assert found[(PROFILE + "jointTraining", ODRL + "eq")]["@value"] is True
+    assert (PROFILE + "jointTrainingPartner", ODRL + "isAnyOf") not in found

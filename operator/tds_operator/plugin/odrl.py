@@ -2,8 +2,9 @@
 
 The context is inline, so that any JSON-LD processor expands the document without fetching
 anything. Terms ODRL's core vocabulary has (purpose, dateTime, count) use it; the others (GPU
-budget, concurrent GPUs, egress destinations, review of exported models) are left operands and
-actions of this project's profile, `PROFILE`. docs/security/evidence.md has the mapping.
+budget, concurrent GPUs, egress destinations, joint training, review of exported models) are left
+operands and actions of this project's profile, `PROFILE`. docs/security/evidence.md has the
+mapping.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def _use_constraints(contract: DataContract) -> list[dict[str, Any]]:
         f"{rule.cidr}:{port}" for rule in spec.egress for port in sorted(map(str, rule.ports))
     ]
     constraints.append(_constraint("tds:egressDestination", "isAnyOf", {"@list": destinations}))
+    joint = spec.joint_training
+    allowed = bool(joint and joint.allowed)
+    constraints.append(_constraint("tds:jointTraining", "eq", _typed(allowed, "boolean")))
+    if joint and allowed and joint.with_:
+        partners = [{"@id": space_iri(space)} for space in joint.with_]
+        constraints.append(_constraint("tds:jointTrainingPartner", "isAnyOf", {"@list": partners}))
     return constraints
 
 

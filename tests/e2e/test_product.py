@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from tds_operator.audit.published import KEYS_CONFIGMAP
 from tests.e2e.cluster import (
     NAMESPACE,
     RELEASE,
@@ -270,7 +271,14 @@ def test_uninstall_leaves_only_what_the_docs_say_it_keeps(release: Release) -> N
     for kind, name in sorted(space_object_keys()):
         assert get(kind.lower(), name) is not None, f"the uninstall removed {kind} {name}"
     remaining = {key for key in snapshot() - release.before if kept_by_design(key)}
-    ledgers = [key for key in remaining if key[0] == "ConfigMap" and key[2].startswith("tds-audit")]
+    # The ledgers' pages, and beside them the published checkpoint keys (tds-audit-keys), which
+    # old checkpoints are verified with: both stay.
+    ledgers = [
+        key
+        for key in remaining
+        if key[0] == "ConfigMap" and key[2].startswith("tds-audit") and key[2] != KEYS_CONFIGMAP
+    ]
+    assert ("ConfigMap", NAMESPACE, KEYS_CONFIGMAP) in remaining, "the published keys went"
     for _, namespace, name in ledgers:
         page = get("configmap", name, namespace)
         assert page is not None

@@ -36,7 +36,7 @@ EXPECTED_WORDS = {
     "Released",
     "no",
 }
-WAIT = 60.0
+WAIT = 120.0
 
 
 @dataclass

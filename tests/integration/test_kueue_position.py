@@ -48,7 +48,7 @@ def test_queued_jobs_show_their_places_in_creation_order_and_move_up(story: Stor
     queued(story, deal, third)
     wait_until(
         lambda: (position(story, deal, second), position(story, deal, third)) == (1, 2),
-        timeout=30,
+        timeout=60,
         what="the queued jobs at places 1 and 2, in the order they were created",
     )
     assert position(story, deal, first) is None

@@ -14,7 +14,6 @@ from typing import Literal
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from tds_operator.api.common import (
-    AGE_COLUMN,
     Conditions,
     CustomResource,
     KubeModel,
@@ -23,6 +22,7 @@ from tds_operator.api.common import (
     Timestamp,
 )
 from tds_operator.api.datacontract import (
+    TERMS_COLUMNS,
     ContractPhase,
     ContractUsage,
     Party,
@@ -99,17 +99,7 @@ class Contract(CustomResource):
     PRINTER_COLUMNS = (
         PrinterColumn("Side", ".spec.side", "string", "The side this space takes."),
         PrinterColumn("Counterparty", ".spec.counterparty", "string", "The other side's space."),
-        PrinterColumn("Phase", ".status.phase", "string", "Summary of the contract's conditions."),
-        PrinterColumn(
-            "GPU-Hours", ".status.usage.gpuHoursRounded", "number", "GPU-hours used, rounded."
-        ),
-        PrinterColumn(
-            "Budget", ".spec.compute.maxGpuHours", "number", "GPU-hours the contract allows."
-        ),
-        PrinterColumn(
-            "Expires", ".spec.validity.notAfter", "string", "End of the validity window."
-        ),
-        AGE_COLUMN,
+        *TERMS_COLUMNS,
     )
 
     kind: Literal["Contract"] = "Contract"

@@ -230,6 +230,21 @@ class DataContractStatus(ObservedStatus):
     expires_at: Timestamp | None = Field(None, description="When the contract expires.")
 
 
+TERMS_COLUMNS: Final = (
+    PrinterColumn("Phase", ".status.phase", "string", "Summary of the contract's conditions."),
+    PrinterColumn(
+        "GPU-Hours", ".status.usage.gpuHoursRounded", "number", "GPU-hours used, rounded."
+    ),
+    PrinterColumn(
+        "Budget", ".spec.compute.maxGpuHours", "number", "GPU-hours the contract allows."
+    ),
+    # A string, not a date: kubectl prints future dates as <invalid>.
+    PrinterColumn("Expires", ".spec.validity.notAfter", "string", "End of the validity window."),
+    AGE_COLUMN,
+)
+"""The columns a contract and each party's copy of it print after their own."""
+
+
 class DataContract(CustomResource):
     """A contract between a provider and a consumer space, enforced while jobs run."""
 
@@ -238,18 +253,7 @@ class DataContract(CustomResource):
     PRINTER_COLUMNS = (
         PrinterColumn("Provider", ".spec.provider.space", "string", "The providing space."),
         PrinterColumn("Consumer", ".spec.consumer.space", "string", "The consuming space."),
-        PrinterColumn("Phase", ".status.phase", "string", "Summary of the contract's conditions."),
-        PrinterColumn(
-            "GPU-Hours", ".status.usage.gpuHoursRounded", "number", "GPU-hours used, rounded."
-        ),
-        PrinterColumn(
-            "Budget", ".spec.compute.maxGpuHours", "number", "GPU-hours the contract allows."
-        ),
-        # A string, not a date: kubectl prints future dates as <invalid>.
-        PrinterColumn(
-            "Expires", ".spec.validity.notAfter", "string", "End of the validity window."
-        ),
-        AGE_COLUMN,
+        *TERMS_COLUMNS,
     )
     SELECTABLE_FIELDS = (".spec.provider.space", ".spec.consumer.space")
 

@@ -167,11 +167,13 @@ def job_namespace(api_client: client.ApiClient) -> Iterator[str]:
     client.CoreV1Api(api_client).delete_namespace(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def consumer_namespace(
     api_client: client.ApiClient, objects: client.CustomObjectsApi
 ) -> Iterator[str]:
-    """tds-cmcc, where the example TrainingJob lives; normally the operator creates it."""
+    """tds-cmcc, where the example TrainingJob lives; normally the operator creates it. Only for
+    the module that asks: a namespace the operator did not make keeps the tutorial's cmcc space
+    from ever being Ready."""
     created = ensure_namespace(api_client, "tds-cmcc")
     yield "tds-cmcc"
     # Leave it to the operator if a DataSpace cmcc has appeared in the meantime.

@@ -30,7 +30,7 @@ from tds_operator.api.trainingjob import TrainingJob, of_contract
 from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.usage import contract_usage
 from tds_operator.desired.cleanroom import clean_room_namespace, clean_room_policies
-from tds_operator.desired.gateway import all_dataset_endpoints, gateway_name
+from tds_operator.desired.gateway import all_dataset_endpoints, gateway_name, volume_datasets
 from tds_operator.desired.gateway_network import API_SERVER_SLICE, api_server_egress
 from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.trainingjob import dataset_addresses
@@ -108,22 +108,21 @@ async def dataset_services(
     return services
 
 
-async def api_server_slice(op: Operator) -> Manifest | None:
-    """Where the API server publishes its addresses (None if the operator may not read it: its
-    dataset gateways then refuse every read, and the log says why)."""
+async def api_server_slice(
+    op: Operator, contract: DataContract, provider: DataSpace | None
+) -> Manifest | None:
+    """Where the API server publishes its addresses, read only for a contract with gateways
+    (None if the operator may not read it: they then refuse every read, and the log says why)."""
+    if provider is None or not volume_datasets(contract, provider):
+        return None
     api_version, kind, name, namespace = API_SERVER_SLICE
     try:
         return await op.kube.get(api_version, kind, name, namespace)
     except KubeError as error:
         if error.status != 403:
             raise
-        logger.warning(
-            "cannot read EndpointSlice %s/%s (%s): dataset gateways cannot reach the API "
-            "server, and refuse every read",
-            namespace,
-            name,
-            error.message,
-        )
+        gateways = "dataset gateways cannot reach the API server, and refuse every read"
+        logger.warning("cannot read EndpointSlice %s/%s (%s): %s", namespace, name, error, gateways)
         return None
 
 
@@ -159,7 +158,7 @@ async def contract_inputs(op: Operator, body: Manifest, contract: DataContract) 
         recorded=(await op.ledger.load(name)).entries,
         dataset_services=await dataset_services(op, contract, provider),
         dataset_claims=await dataset_claims(op.kube, contract, provider),
-        api_server=api_server_egress(await api_server_slice(op)),
+        api_server=api_server_egress(await api_server_slice(op, contract, provider)),
     )
 
 

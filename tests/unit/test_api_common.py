@@ -170,6 +170,7 @@ def test_resources_name_every_kind() -> None:
         "TrainingJob": ("trainingjobs", "tj", True),
         "ModelRelease": ("modelreleases", "mrel", True),
         "Contract": ("contracts", "ctr", True),
+        "ContractProposal": ("contractproposals", "cprop", True),
     }
     job = resource_for("TrainingJob")
     assert (job.group, job.version, job.api_version) == ("tds.io", "v1alpha1", "tds.io/v1alpha1")

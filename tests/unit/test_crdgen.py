@@ -267,6 +267,7 @@ def test_only_the_parties_copies_of_contracts_have_no_status_subresource() -> No
 def test_write_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert crdgen.main([str(tmp_path)]) == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "tds.io_contractproposals.yaml",
         "tds.io_contracts.yaml",
         "tds.io_datacontracts.yaml",
         "tds.io_dataspaces.yaml",

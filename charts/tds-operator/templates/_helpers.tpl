@@ -104,6 +104,10 @@ mutating:
     path: /contract-consent
     resource: {group: tds.io, version: v1alpha1, plural: datacontracts}
     operations: [CREATE, UPDATE]
+  - name: contract-proposal
+    path: /contract-proposal
+    resource: {group: tds.io, version: v1alpha1, plural: contractproposals}
+    operations: [CREATE, UPDATE]
   - name: model-release
     path: /model-release
     resource: {group: tds.io, version: v1alpha1, plural: modelreleases}

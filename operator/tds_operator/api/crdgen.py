@@ -19,9 +19,11 @@ from tds_operator.api.contract import Contract
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace
 from tds_operator.api.modelrelease import ModelRelease
+from tds_operator.api.proposal import ContractProposal
 from tds_operator.api.resources import (
     CATEGORY,
     CONTRACT,
+    CONTRACT_PROPOSAL,
     DATA_CONTRACT,
     DATA_SPACE,
     KINDS,
@@ -40,6 +42,7 @@ MODELS: dict[str, type[CustomResource]] = {
     TRAINING_JOB: TrainingJob,
     MODEL_RELEASE: ModelRelease,
     CONTRACT: Contract,
+    CONTRACT_PROPOSAL: ContractProposal,
 }
 
 HEADER = "# Generated from operator/tds_operator/api by `make crds`. Do not edit.\n"

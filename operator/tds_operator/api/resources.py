@@ -20,13 +20,16 @@ TRAINING_JOB = "TrainingJob"
 MODEL_RELEASE = "ModelRelease"
 CONTRACT = "Contract"
 """A party's copy of a DataContract, in its space namespace (api/contract.py)."""
-KINDS = (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB, MODEL_RELEASE, CONTRACT)
+CONTRACT_PROPOSAL = "ContractProposal"
+"""A party's proposal of a DataContract, in its space namespace (api/proposal.py)."""
+KINDS = (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB, MODEL_RELEASE, CONTRACT, CONTRACT_PROPOSAL)
 
 DATA_SPACES = "dataspaces"
 DATA_CONTRACTS = "datacontracts"
 TRAINING_JOBS = "trainingjobs"
 MODEL_RELEASES = "modelreleases"
 CONTRACTS = "contracts"
+CONTRACT_PROPOSALS = "contractproposals"
 
 CATEGORY = "tds"
 """`kubectl get tds` lists every kind."""
@@ -65,6 +68,7 @@ RESOURCES = {
     TRAINING_JOB: Resource(TRAINING_JOB, TRAINING_JOBS, "tj", namespaced=True),
     MODEL_RELEASE: Resource(MODEL_RELEASE, MODEL_RELEASES, "mrel", namespaced=True),
     CONTRACT: Resource(CONTRACT, CONTRACTS, "ctr", namespaced=True),
+    CONTRACT_PROPOSAL: Resource(CONTRACT_PROPOSAL, CONTRACT_PROPOSALS, "cprop", namespaced=True),
 }
 
 

@@ -57,8 +57,17 @@ def space_owner_role() -> Manifest:
             _rule("", ["pods/exec", "pods/attach", "pods/portforward"], ["create", "get"]),
             _rule("apps", _RUNNABLE_APPS, WRITE),
             _rule("batch", _RUNNABLE_BATCH, WRITE),
-            _rule(GROUP, ["trainingjobs", "modelreleases"], WRITE),
-            _rule(GROUP, ["trainingjobs/status", "modelreleases/status", "contracts"], READ),
+            _rule(GROUP, ["trainingjobs", "modelreleases", "contractproposals"], WRITE),
+            _rule(
+                GROUP,
+                [
+                    "trainingjobs/status",
+                    "modelreleases/status",
+                    "contracts",
+                    "contractproposals/status",
+                ],
+                READ,
+            ),
             *(_rule(group, resources, READ) for group, resources in _GUARD_RAILS),
         ],
     )
@@ -80,6 +89,8 @@ def space_member_role() -> Manifest:
                     "modelreleases",
                     "modelreleases/status",
                     "contracts",
+                    "contractproposals",
+                    "contractproposals/status",
                 ],
                 READ,
             ),

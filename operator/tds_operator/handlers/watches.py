@@ -16,6 +16,8 @@ import kopf
 from tds_operator import API_VERSION, FIELD_MANAGER, GROUP, VERSION
 from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.resources import (
+    CONTRACT_PROPOSAL,
+    CONTRACT_PROPOSALS,
     DATA_CONTRACT,
     DATA_CONTRACTS,
     DATA_SPACE,
@@ -132,6 +134,11 @@ async def release_changed(
     memo.enqueue(MODEL_RELEASE, queue_key(namespace or "", name))
 
 
+async def proposal_changed(name: str, namespace: str | None, memo: Operator, **_: Any) -> None:
+    """A ContractProposal changed (applied, edited): reconcile it."""
+    memo.enqueue(CONTRACT_PROPOSAL, queue_key(namespace or "", name))
+
+
 def register(registry: kopf.OperatorRegistry, *, kueue: bool = True) -> None:
     """Add every watch to `registry` (with `kueue`, Kueue's Workloads: a cluster without Kueue
     only logs that it does not serve them)."""
@@ -140,6 +147,7 @@ def register(registry: kopf.OperatorRegistry, *, kueue: bool = True) -> None:
     kopf.on.event(*tds, DATA_CONTRACTS, registry=registry)(contract_changed)
     kopf.on.event(*tds, TRAINING_JOBS, registry=registry)(training_job_changed)
     kopf.on.event(*tds, MODEL_RELEASES, registry=registry)(release_changed)
+    kopf.on.event(*tds, CONTRACT_PROPOSALS, registry=registry)(proposal_changed)
     if kueue:
         group, version = KUEUE.split("/")
         kopf.on.event(group, version, "workloads", registry=registry)(kueue_workload_changed)
@@ -162,13 +170,14 @@ async def fill_indexes(memo: Operator) -> None:
 
 
 async def resync(memo: Operator) -> None:
-    """Enqueue every DataSpace, DataContract, TrainingJob and ModelRelease: what a replica does
-    when it becomes the leader, so that nothing the previous leader left half done waits for
-    its next change. Those with work left go ahead of everything the watches queued while this
-    replica stood by; a job that finished or a contract that ended only gets looked over after."""
+    """Enqueue every DataSpace, DataContract, TrainingJob, ModelRelease and ContractProposal:
+    what a replica does when it becomes the leader, so that nothing the previous leader left
+    half done waits for its next change. Those with work left go ahead of everything the
+    watches queued while this replica stood by; a job that finished or a contract that ended
+    only gets looked over after."""
     kube = memo.kube
     halted: set[str] = set()
-    for kind in (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB, MODEL_RELEASE):
+    for kind in (DATA_SPACE, DATA_CONTRACT, TRAINING_JOB, MODEL_RELEASE, CONTRACT_PROPOSAL):
         bodies = await kube.list(API_VERSION, kind)
         if kind == DATA_SPACE:
             # A list's items do not repeat their apiVersion and kind.

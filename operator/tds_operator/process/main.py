@@ -17,7 +17,13 @@ from typing import Any
 import kopf
 
 from tds_operator import FIELD_MANAGER, metrics, webhooks
-from tds_operator.api.resources import DATA_CONTRACT, DATA_SPACE, MODEL_RELEASE, TRAINING_JOB
+from tds_operator.api.resources import (
+    CONTRACT_PROPOSAL,
+    DATA_CONTRACT,
+    DATA_SPACE,
+    MODEL_RELEASE,
+    TRAINING_JOB,
+)
 from tds_operator.config import KueueMode, OperatorConfig
 from tds_operator.connection import EXIT_CODES_HELP, Caller
 from tds_operator.desired.admission import space_admission_policies
@@ -28,6 +34,7 @@ from tds_operator.handlers.child_watches import ChildWatches
 from tds_operator.handlers.context import Operator
 from tds_operator.handlers.contracts import ContractReconciler
 from tds_operator.handlers.kueue import WORKLOAD, uses_kueue
+from tds_operator.handlers.proposals import ProposalReconciler
 from tds_operator.handlers.queue import ReconcileQueue
 from tds_operator.handlers.releases import ReleaseReconciler
 from tds_operator.handlers.spaces import SpaceReconciler
@@ -120,6 +127,7 @@ async def _start_queues(memo: Operator, kube: Kube) -> None:
     if memo.kueue:
         memo.queues[WORKLOAD] = ReconcileQueue(WORKLOAD, ContractCheck(memo))
     memo.queues[MODEL_RELEASE] = ReconcileQueue(MODEL_RELEASE, ReleaseReconciler(memo))
+    memo.queues[CONTRACT_PROPOSAL] = ReconcileQueue(CONTRACT_PROPOSAL, ProposalReconciler(memo))
 
 
 async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> None:

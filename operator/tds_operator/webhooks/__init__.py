@@ -15,6 +15,7 @@ import kopf
 
 from tds_operator import GROUP, VERSION
 from tds_operator.api.resources import (
+    CONTRACT_PROPOSALS,
     DATA_CONTRACTS,
     DATA_SPACES,
     MODEL_RELEASES,
@@ -23,6 +24,7 @@ from tds_operator.api.resources import (
 from tds_operator.webhooks.common import Refusal, measured
 from tds_operator.webhooks.contracts import admit_contract
 from tds_operator.webhooks.jobs import admit_training
+from tds_operator.webhooks.proposals import admit_proposal
 from tds_operator.webhooks.releases import admit_release
 from tds_operator.webhooks.spaces import (
     add_space_finalizer,
@@ -34,6 +36,7 @@ __all__ = [
     "Refusal",
     "add_space_finalizer",
     "admit_contract",
+    "admit_proposal",
     "admit_release",
     "admit_space_deletion",
     "admit_space_keys_change",
@@ -53,6 +56,13 @@ def register(registry: kopf.OperatorRegistry) -> None:
         id="contract-consent",
         registry=registry,
     )(measured("DataContract", admit_contract))
+    kopf.on.mutate(
+        *tds,
+        CONTRACT_PROPOSALS,
+        operations=["CREATE", "UPDATE"],
+        id="contract-proposal",
+        registry=registry,
+    )(measured("ContractProposal", admit_proposal))
     kopf.on.validate(
         *tds, TRAINING_JOBS, operations=["CREATE"], id="training-admission", registry=registry
     )(measured("TrainingJob", admit_training))

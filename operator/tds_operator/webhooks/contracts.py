@@ -30,6 +30,7 @@ from tds_operator.policy.signatures import (
     verified_stamps,
 )
 from tds_operator.webhooks.common import deny
+from tds_operator.webhooks.relay import acting_for
 
 
 def _spec(body: kopf.Body | None) -> DataContractSpec | None:
@@ -49,7 +50,8 @@ async def admit_contract(
     old: kopf.Body | None = None,
     **_: Any,
 ) -> None:
-    """Refuse changes the requester may not make; stamp each consent, withdrawal and revocation."""
+    """Refuse changes the requester may not make; stamp each consent, withdrawal and revocation.
+    A create from a ContractProposal is judged as its stamped proposer's (webhooks/relay.py)."""
     new_spec = _spec(body)
     if new_spec is None:
         raise deny(INVALID_SPEC, "spec is required")
@@ -61,14 +63,14 @@ async def admit_contract(
             "generateName cannot be used for a DataContract",
         )
     old_spec = _spec(old)
-    requester = UserInfo.from_admission(dict(userinfo))
-    now = utcnow()
+    asker = UserInfo.from_admission(dict(userinfo))
+    requester = asker if old is not None else await acting_for(body, asker, memo)
     provider = await data_space(memo, new_spec.provider.space)
     consumer = await data_space(memo, new_spec.consumer.space)
     metadata = admit_metadata_change(
         Metadata.of(old.get("metadata") if old is not None else None),
         Metadata.of(body.get("metadata")),
-        requester,
+        asker,
         [*(provider.spec.owners if provider else ()), *(consumer.spec.owners if consumer else ())],
         memo.identity,
     )
@@ -81,7 +83,7 @@ async def admit_contract(
         provider.spec if provider else None,
         consumer.spec if consumer else None,
         memo.rules,
-        now,
+        utcnow(),
     )
     if not decision.allowed:
         raise deny(decision.reason, decision.message)

@@ -123,6 +123,16 @@ def contract_body(
     }
 
 
+def proposal_body(name: str, namespace: str, provider: str, consumer: str, **terms: Any) -> Body:
+    """A ContractProposal in `namespace` with the terms of contract_body."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ContractProposal",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": contract_body("unused", provider, consumer, **terms)["spec"],
+    }
+
+
 def training_job_body(
     name: str,
     namespace: str,

@@ -19,16 +19,20 @@ from pyld import jsonld
 from bench.hubkit.hub import (
     CLUSTER_ADMIN,
     Contracts,
+    Hub,
     Person,
     Spaces,
+    manifest_file,
     owner_of,
     ready_spaces,
     refusal,
     running_operator,
+    space_namespace,
     tds,
+    unique,
     unique_contract,
 )
-from bench.hubkit.manifests import contract_body
+from bench.hubkit.manifests import contract_body, proposal_body
 from bench.hubkit.processes import OperatorProcess
 from bench.hubkit.waiting import wait_until
 from tds_operator.api.datacontract import DataContractSpec
@@ -36,6 +40,7 @@ from tds_operator.connection import EXIT_OK, EXIT_REFUSED
 from tds_operator.plugin.odrl import ODRL
 from tds_operator.policy.consent_keys import consent_message, sign_consent
 from tds_operator.policy.contract import spec_digest
+from tds_operator.policy.proposals import contract_name
 
 pytestmark = pytest.mark.integration
 
@@ -239,3 +244,44 @@ def test_the_odrl_export_expands_offline(spaces: Spaces, contracts: Contracts) -
     assert node[ODRL + "permission"][0][ODRL + "target"] == [
         {"@id": f"urn:tds:dataset:{provider}:records"}
     ]
+
+
+def proposal_answer(hub: Hub, namespace: str, name: str, generation: int) -> dict[str, Any]:
+    def answered() -> dict[str, Any] | None:
+        status = (hub.get("contractproposals", name, namespace) or {}).get("status") or {}
+        return status if status.get("observedGeneration") == generation else None
+
+    answer: dict[str, Any] = wait_until(answered, timeout=20, what=f"{name} answered")
+    return answer
+
+
+def test_a_proposal_carries_its_proposers_signed_consent(
+    hub: Hub, spaces: Spaces, contracts: Contracts, tmp_path: Path
+) -> None:
+    provider, consumer = ready_spaces(spaces)
+    key = Ed25519PrivateKey.generate()
+    pem, public = pem_files(tmp_path, "provider", key)
+    register(provider, "laptop", public)
+    namespace, proposal = space_namespace(provider), unique("offer")
+    name = contract_name(provider, proposal)
+    hub.contracts.append(name)
+    body = proposal_body(proposal, namespace, provider, consumer)
+    with manifest_file(body) as path:
+        owner_of(provider).kubectl("apply", "-f", path)
+    refused = proposal_answer(hub, namespace, proposal, 1)
+    assert (refused["phase"], refused["reason"]) == ("Refused", "SignedConsentRequired")
+    assert refused["contract"] == name
+    assert contracts.get(name) is None
+
+    # Signed over the contract's name (the proposal's status says it) and these terms.
+    spec = DataContractSpec.model_validate(body["spec"])
+    value = sign_consent(pem.read_bytes(), consent_message(name, "provider", spec_digest(spec)))
+    signature = {"keyId": "laptop", "value": value}
+    body["spec"]["consent"] = {"provider": {"approved": True, "signature": signature}}
+    with manifest_file(body) as path:
+        owner_of(provider).kubectl("apply", "-f", path)
+    assert proposal_answer(hub, namespace, proposal, 2)["phase"] == "Created"
+    shown = contracts.wait_phase(name, "Proposed")
+    (stamp,) = shown["status"]["signatures"]
+    assert (stamp["party"], stamp["user"]) == ("provider", owner_of(provider).user)
+    assert shown["spec"]["consent"]["provider"]["signature"] == signature

@@ -9,8 +9,10 @@ import pytest
 
 from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.proposals import (
+    EDITED_AFTER_CREATION,
     NAME_TAKEN,
     PROPOSAL_ANNOTATION,
+    PROPOSER_ANNOTATION,
     UNSTAMPED,
     contract_name,
     decide_proposal,
@@ -68,14 +70,16 @@ def test_the_relay_creates_once_and_only_with_a_stamp() -> None:
     unstamped = decide_proposal(name, False, None, "tds-sgcc/load", SPEC)
     assert not unstamped.create
     assert unstamped.reason == UNSTAMPED
-    ours = {"metadata": {"annotations": {PROPOSAL_ANNOTATION: "tds-sgcc/load"}}, "spec": SPEC}
+    stamp = proposer_stamp(KEY, OWNER, "tds-sgcc", "load", SPEC, NOW)
+    annotations = {PROPOSAL_ANNOTATION: "tds-sgcc/load", PROPOSER_ANNOTATION: stamp}
+    ours = {"metadata": {"annotations": annotations}, "spec": SPEC}
     made = decide_proposal(name, False, ours, "tds-sgcc/load", SPEC)
     assert (made.create, made.phase, made.reason) == (False, "Created", "Created")
-    consented = {**SPEC, "consent": {"consumer": {"approved": True}}}
-    assert decide_proposal(name, True, ours, "tds-sgcc/load", consented).reason == "Created"
-    edited = decide_proposal(name, True, ours, "tds-sgcc/load", {**SPEC, "maxJobs": 3})
-    assert (edited.create, edited.phase) == (False, "Created")
-    assert edited.reason == "TermsEditedAfterCreation"
+    # Any edit of the proposal's spec after creation, consent included, is reported ignored.
+    for edited_spec in ({**SPEC, "maxJobs": 3}, {**SPEC, "consent": {"provider": {}}}):
+        edited = decide_proposal(name, True, ours, "tds-sgcc/load", edited_spec)
+        assert (edited.create, edited.phase) == (False, "Created")
+        assert edited.reason == EDITED_AFTER_CREATION
     earlier = {"metadata": {"annotations": {PROPOSAL_ANNOTATION: "tds-sgcc/load"}}}
     again = decide_proposal(name, True, earlier, "tds-sgcc/load2", SPEC)
     assert (again.create, again.phase, again.reason) == (False, "Refused", NAME_TAKEN)

@@ -40,6 +40,7 @@ NOT_A_PARTY: Final = "NotAParty"
 UNSTAMPED: Final = "ProposerUnstamped"
 NAME_TAKEN: Final = "NameTaken"
 NAME_RESERVED: Final = "NameReserved"
+EDITED_AFTER_CREATION: Final = "EditedAfterCreation"
 
 
 def contract_name(space: str, proposal: str) -> str:
@@ -154,12 +155,12 @@ def decide_proposal(
                 f"DataContract {contract} exists and was not made from this proposal; "
                 "propose under another name",
             )  # fmt: skip
-        if dict(live.get("spec") or {}) and _terms(live.get("spec")) != _terms(spec):
+        if _stamped_terms(annotations.get(PROPOSER_ANNOTATION)) != terms_digest(spec):
             return ProposalOutcome(
-                False, "Created", "TermsEditedAfterCreation",
-                f"DataContract {contract} exists with the terms first proposed; edits to a "
-                "proposal after its contract exists are ignored (consent or revoke on the "
-                "DataContract, propose new terms with a new ContractProposal)",
+                False, "Created", EDITED_AFTER_CREATION,
+                f"DataContract {contract} exists as first proposed; edits to a proposal after "
+                "its contract exists are ignored (consent, withdraw or revoke on the "
+                "DataContract; propose new terms with a new ContractProposal)",
             )  # fmt: skip
         return ProposalOutcome(False, "Created", "Created", f"DataContract {contract} exists")
     if not stamped:
@@ -171,6 +172,10 @@ def decide_proposal(
     return ProposalOutcome(True, "Created", "Created", f"DataContract {contract} created")
 
 
-def _terms(spec: Any) -> dict[str, Any]:
-    """The spec without consent and revoked, which the parties change on the contract itself."""
-    return {k: v for k, v in dict(spec or {}).items() if k not in ("consent", "revoked")}
+def _stamped_terms(value: str | None) -> str | None:
+    """The digest of the terms a contract was made from, as its copy of the stamp says."""
+    try:
+        stamp = json.loads(value or "")
+    except ValueError:
+        return None
+    return str(stamp.get("terms")) if isinstance(stamp, dict) else None

@@ -199,11 +199,13 @@ def test_a_third_party_learns_nothing_by_proposing_or_applying(
     relayed = proposed(hub, contracts, offer)
     # A name kept for proposals that nobody took: the same shape as `relayed`.
     absent = relayed[:-16] + "0" * 16
+    hub.contracts.append(absent)  # should a create under it ever be let through
     third = owner_of(bystander)
 
     def direct(verb: str, *flags: str) -> Any:
         def act(name: str) -> str:
-            body = contract_body(name, provider, consumer)
+            # The third party names itself as a party: the webhook would let it create.
+            body = contract_body(name, bystander, consumer)
             with manifest_file(body) as path:
                 return third.kubectl(verb, "-f", path, *flags)
 

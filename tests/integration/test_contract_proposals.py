@@ -102,6 +102,16 @@ def test_owners_propose_by_client_and_server_side_apply(
     apply(owner_of(consumer), ask, "--server-side")
     assert settled(hub, ask, "Created")["contract"] == asked
 
+    # The proposer's space reads what happened in the Events of the proposal.
+    events = wait_until(
+        lambda: owner_of(provider).kubectl(
+            "get", "events", "-n", space_namespace(provider), "--field-selector",
+            f"involvedObject.kind=ContractProposal,involvedObject.name={offer['metadata']['name']}",
+        ) or None,
+        timeout=10,
+        what="the proposal's Event",
+    )  # fmt: skip
+    assert f"DataContract {name} created" in events
     # Owners and members list their proposals; kubectl shows the contract and the phase.
     table = member_of(consumer).kubectl("get", "cprop", "-n", space_namespace(consumer))
     assert asked in table

@@ -3,7 +3,7 @@
 gather (the proposal, the DataContract under the name derived from it) → decide
 (policy/proposals.py, pure) → act (create the DataContract with the proposer's sealed stamp; its
 webhook checks the stamp and judges the create as the proposer's) → report (the proposal's
-status: Created and the contract's name, or Refused with the reason).
+status: Created and the contract's name, or Refused with the reason; an Event when that changes).
 
 The relay only ever creates: once the contract exists, it belongs to both parties and is changed
 on itself (consent, revocation); edits to the proposal are reported as ignored, and deleting the
@@ -16,8 +16,10 @@ import logging
 from typing import Any
 
 from tds_operator import API_VERSION
+from tds_operator.api.proposal import REFUSED
 from tds_operator.api.resources import CONTRACT_PROPOSAL, DATA_CONTRACT, Manifest
 from tds_operator.handlers.context import Operator
+from tds_operator.handlers.objects import record_event
 from tds_operator.kube import KubeError
 from tds_operator.policy.proposals import (
     NOT_A_SPACE_NAMESPACE,
@@ -65,8 +67,14 @@ class ProposalReconciler:
             "message": outcome.message,
             "observedGeneration": body["metadata"].get("generation"),
         }
-        if {k: (body.get("status") or {}).get(k) for k in status} != status:
+        before = body.get("status") or {}
+        if {k: before.get(k) for k in status} != status:
             await kube.patch_status(API_VERSION, CONTRACT_PROPOSAL, name, status, namespace)
+        if (before.get("phase"), before.get("reason")) != (outcome.phase, outcome.reason):
+            warning = outcome.phase == REFUSED
+            await record_event(
+                kube, body, reason=outcome.reason, message=outcome.message, warning=warning
+            )
         return None
 
     async def _outcome(

@@ -111,7 +111,7 @@ def test_owners_propose_by_client_and_server_side_apply(
         timeout=10,
         what="the proposal's Event",
     )  # fmt: skip
-    assert f"DataContract {name} created" in events
+    assert f"DataContract {name} was made from this proposal" in events
     # Owners and members list their proposals; kubectl shows the contract and the phase.
     table = member_of(consumer).kubectl("get", "cprop", "-n", space_namespace(consumer))
     assert asked in table

@@ -75,6 +75,11 @@ def test_the_relay_creates_once_and_only_with_a_stamp() -> None:
     ours = {"metadata": {"annotations": annotations}, "spec": SPEC}
     made = decide_proposal(name, False, ours, "tds-sgcc/load", SPEC)
     assert (made.create, made.phase, made.reason) == (False, "Created", "Created")
+    # The status before and after the create is the same: a converged proposal writes nothing.
+    creating = decide_proposal(name, True, None, "tds-sgcc/load", SPEC)
+    assert (creating.phase, creating.reason, creating.message) == (
+        made.phase, made.reason, made.message,
+    )  # fmt: skip
     # Any edit of the proposal's spec after creation, consent included, is reported ignored.
     for edited_spec in ({**SPEC, "maxJobs": 3}, {**SPEC, "consent": {"provider": {}}}):
         edited = decide_proposal(name, True, ours, "tds-sgcc/load", edited_spec)

@@ -162,14 +162,20 @@ def decide_proposal(
                 "its contract exists are ignored (consent, withdraw or revoke on the "
                 "DataContract; propose new terms with a new ContractProposal)",
             )  # fmt: skip
-        return ProposalOutcome(False, "Created", "Created", f"DataContract {contract} exists")
+        return ProposalOutcome(False, "Created", "Created", made_from_this(contract))
     if not stamped:
         return ProposalOutcome(
             False, "Refused", UNSTAMPED,
             "these terms carry no stamp of an owner of this space made by the admission "
             "webhook: an owner writes them again (kubectl apply)",
         )  # fmt: skip
-    return ProposalOutcome(True, "Created", "Created", f"DataContract {contract} created")
+    return ProposalOutcome(True, "Created", "Created", made_from_this(contract))
+
+
+def made_from_this(contract: str) -> str:
+    """What a proposal's status says once its contract is made: the same before and after the
+    create, so that a converged proposal's reconcile writes nothing."""
+    return f"DataContract {contract} was made from this proposal"
 
 
 def _stamped_terms(value: str | None) -> str | None:

@@ -194,6 +194,22 @@ def test_only_an_owner_proposes_and_only_in_its_own_space(
     proposed(hub, contracts, body)
 
 
+def test_a_refused_proposal_is_tried_again_when_a_party_changes(
+    hub: Hub, spaces: Spaces, contracts: Contracts
+) -> None:
+    (provider,) = ready_spaces(spaces, 1)
+    consumer = unique("s")
+    body = proposal_body(unique("offer"), provider, provider, consumer)
+    apply(owner_of(provider), body)
+    refused = settled(hub, body, "Refused")
+    assert refused["reason"] == "UnknownSpace"
+    assert consumer in refused["message"]
+    # The consumer's space is made: the same proposal, unchanged, makes its contract.
+    spaces.create(consumer)
+    name = proposed(hub, contracts, body)
+    assert signers(contracts, name) == [("provider", owner_of(provider).user)]
+
+
 def answer(action: Any, name: str) -> str:
     said = refusal(lambda: action(name))
     return CLIENT_FILE.sub("<file>", said).replace(name, "<contract>")

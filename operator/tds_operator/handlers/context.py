@@ -69,6 +69,9 @@ class Operator:
         self.contract_reports = OwnWrites()
         """The status writes of the DataContracts' own reconciles: their events are no news to
         the contract (its reconcile wrote what it had just decided)."""
+        self.refused_proposals: dict[str, set[str]] = {}
+        """Space -> the ContractProposals (namespace/name) refused by the DataContract's webhook
+        while naming it: a change of that space tries them again."""
         self._kube: Kube | None = None
         self._ledger: AuditLedger | None = None
         self._signing_key: bytes | None = None

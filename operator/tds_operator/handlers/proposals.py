@@ -13,6 +13,7 @@ proposal leaves the contract as it is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from tds_operator import API_VERSION
@@ -53,13 +54,29 @@ class ProposalReconciler:
     def __init__(self, op: Operator) -> None:
         self.op = op
 
+    def _note(self, key: str, parties: Iterable[str], *, refused: bool) -> None:
+        """Remember (or forget) a proposal the DataContract's webhook refused while it named
+        these spaces: a change of one tries it again (it may exist now, offer the dataset, hold
+        the signing key)."""
+        waiting = self.op.refused_proposals
+        for space in [space for space, keys in waiting.items() if key in keys]:
+            waiting[space].discard(key)
+            if not waiting[space]:
+                del waiting[space]
+        for space in parties if refused else ():
+            waiting.setdefault(space, set()).add(key)
+
     async def __call__(self, key: str) -> float | None:
         namespace, name = key.split("/", 1)
         kube = self.op.kube
         body = await kube.get(API_VERSION, CONTRACT_PROPOSAL, name, namespace)
         if body is None or body["metadata"].get("deletionTimestamp"):
+            self._note(key, (), refused=False)
             return None
         outcome, contract = await self._outcome(body, namespace, name)
+        spec = body.get("spec") or {}
+        parties = [str((spec.get(side) or {}).get("space")) for side in ("provider", "consumer")]
+        self._note(key, parties, refused=outcome.retry)
         status = {
             "phase": outcome.phase,
             "contract": contract,
@@ -125,6 +142,6 @@ class ProposalReconciler:
                 raise
             reason, message = refusal_of(error)
             logger.info("ContractProposal %s/%s refused: %s %s", namespace, name, reason, message)
-            return ProposalOutcome(False, "Refused", reason, message)
+            return ProposalOutcome(False, "Refused", reason, message, retry=True)
         logger.info("ContractProposal %s/%s: DataContract %s created", namespace, name, contract)
         return created

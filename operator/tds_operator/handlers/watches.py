@@ -50,10 +50,13 @@ WORKLOAD_RESOURCES = (("batch/v1", "jobs"), ("v1", "pods"), ("v1", "persistentvo
 
 
 async def space_changed(name: str, event: kopf.RawEvent, memo: Operator, **_: Any) -> None:
-    """A DataSpace changed: reconcile it (unless the change is the operator's own write), and
-    the contracts that name it (datasets, existence, readiness)."""
+    """A DataSpace changed: reconcile it (unless the change is the operator's own write), the
+    contracts that name it (datasets, existence, readiness) and the proposals refused while
+    naming it (it may exist now, offer the dataset, hold the key)."""
     if memo.spaces.observe(dict(event["object"]), event.get("type") == "DELETED"):
         memo.enqueue(DATA_SPACE, name)
+    for proposal in sorted(memo.refused_proposals.get(name, ())):
+        memo.enqueue(CONTRACT_PROPOSAL, proposal)
     for contract in await known_contracts_of_space(memo, name):
         memo.enqueue(DATA_CONTRACT, contract["metadata"]["name"])
 

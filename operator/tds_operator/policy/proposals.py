@@ -135,6 +135,8 @@ class ProposalOutcome:
     phase: str
     reason: str
     message: str
+    retry: bool = False
+    """Refused by the DataContract's webhook: tried again when a party's space changes."""
 
 
 def decide_proposal(

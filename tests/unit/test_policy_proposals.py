@@ -33,11 +33,13 @@ SPEC = {"provider": {"space": "sgcc", "datasets": ["d"]}, "consumer": {"space": 
 def test_the_name_is_the_spaces_own_and_kept_for_proposals() -> None:
     name = contract_name("sgcc", "load")
     assert name.startswith("sgcc-load-")
-    assert len(name) == len("sgcc-load-") + 16
+    assert len(name) == len("sgcc-load-p") + 16
     assert name_is_reserved(name)
     # The same text split differently between space and proposal is another name.
     assert contract_name("sgcc-load", "x") != contract_name("sgcc", "load-x")
     assert not name_is_reserved("sgcc-to-cmcc-load")
+    # A shortened clean-room name (`-<16 hex>`) is not kept: only `-p<16 hex>` is.
+    assert not name_is_reserved("c0123456789-xxxx-0123456789abcdef")
 
 
 def test_a_long_name_fits_a_label() -> None:

@@ -28,8 +28,10 @@ PROPOSAL_ANNOTATION: Final = "tds.io/proposal"
 """On a DataContract made from a proposal: `<namespace>/<name>` of that proposal."""
 NAME_DIGEST_HEX: Final = 16
 """Hex digits of the digest that ends a proposed contract's name: 64 bits."""
-RESERVED_NAME: Final = re.compile(rf"^.*-[0-9a-f]{{{NAME_DIGEST_HEX}}}$")
-"""Contract names ending in a digest are kept for contracts made from proposals."""
+NAME_MARK: Final = "-p"
+"""What precedes the digest: a shortened clean-room name ends in `-<16 hex>`, never in this."""
+RESERVED_NAME: Final = re.compile(rf"^.*{NAME_MARK}[0-9a-f]{{{NAME_DIGEST_HEX}}}$")
+"""Contract names ending in the mark and a digest are kept for contracts made from proposals."""
 CONTRACT_NAME_MAX: Final = 63
 SEAL: Final = "mac"
 
@@ -44,11 +46,12 @@ EDITED_AFTER_CREATION: Final = "EditedAfterCreation"
 
 
 def contract_name(space: str, proposal: str) -> str:
-    """`<space>-<proposal>-<16 hex>`: the digest is of the space and the proposal's name apart,
+    """`<space>-<proposal>-p<16 hex>`: the digest is of the space and the proposal's name apart,
     so no other space's proposal gives this name, and the text before it is cut to fit 63."""
     digest = hashlib.sha256(f"{space}/{proposal}".encode()).hexdigest()[:NAME_DIGEST_HEX]
-    readable = f"{space}-{proposal}"[: CONTRACT_NAME_MAX - NAME_DIGEST_HEX - 1].rstrip("-")
-    return f"{readable}-{digest}"
+    cut = CONTRACT_NAME_MAX - NAME_DIGEST_HEX - len(NAME_MARK)
+    readable = f"{space}-{proposal}"[:cut].rstrip("-")
+    return f"{readable}{NAME_MARK}{digest}"
 
 
 def name_is_reserved(name: str) -> bool:

@@ -39,7 +39,7 @@ async def acting_for(body: kopf.Body, requester: UserInfo, memo: Operator) -> Us
         if name_is_reserved(name) or relayed:
             raise deny(
                 NAME_RESERVED,
-                "DataContract names ending in '-' and 16 hex digits, and the tds.io/proposer "
+                "DataContract names ending in '-p' and 16 hex digits, and the tds.io/proposer "
                 "and tds.io/proposal annotations, are kept for contracts made from a "
                 "ContractProposal: propose under another name, or apply a ContractProposal",
             )

@@ -19,7 +19,7 @@ from tds_operator.connection import (
     no_cluster,
 )
 from tds_operator.kube import KubeError
-from tds_operator.plugin import cli, completion, report
+from tds_operator.plugin import cli, report
 
 pytestmark = pytest.mark.unit
 
@@ -282,17 +282,6 @@ def test_usage_sums_per_contract_and_per_organisation() -> None:
     assert lines[1].split() == ["x", "Active", "A", "B", "1.50", "10", "1"]
     totals = {line.split()[0]: line.split()[1:] for line in lines[5:]}
     assert totals == {"A": ["0.00", "3.50"], "B": ["1.50", "0.00"], "C": ["2.00", "0.00"]}
-
-
-def test_completion_offers_commands_and_their_flags() -> None:
-    table = completion.words(cli.build_parser())
-    assert completion.candidates(table, ["st"]) == ["status"]
-    assert {"verify", "checkpoint", "keys"} <= set(completion.candidates(table, ["audit", ""]))
-    assert "--since" in completion.candidates(table, ["audit", "verify", "c1", "--s"])
-    assert "--watch" in completion.candidates(table, ["status", "c1", "--w"])
-    script = completion.script("bash", cli.build_parser())
-    assert "complete -F _kubectl_tds kubectl-tds" in script
-    assert completion.script("zsh", cli.build_parser()).startswith("autoload -U +X bashcompinit")
 
 
 def test_a_failure_keeps_its_own_exit_status() -> None:

@@ -15,7 +15,7 @@ import yaml
 
 from tds_operator import API_VERSION
 from tds_operator.api.dataspace import space_namespace
-from tds_operator.api.jobcontracts import contracts_of, first_contract_of
+from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.audit.chain import decode_entries
 from tds_operator.audit.store import AuditLedger
 from tds_operator.connection import (
@@ -196,15 +196,26 @@ async def why(kube: Kube, namespace: str, name: str, ledger_namespace: str, out:
         raise explain(error, what) from None
     if job is None:
         raise Failure(f"{what} not found: check the name and -n/--namespace", EXIT_NOT_FOUND)
-    contract = first_contract_of(job.get("spec") or {})
-    entries: list[dict[str, Any]] | None
-    try:
-        data = await AuditLedger(kube, ledger_namespace).stored_data(contract)
-        entries = [entry.to_dict() for entry in decode_entries(data).entries]
-    except KubeError:
-        entries = None
-    print("\n".join(report.job_explanation(job, entries)), file=out)
+    names = contracts_of(job.get("spec") or {})
+    entries: list[dict[str, Any]] | None = []
+    for contract in names:
+        try:
+            data = await AuditLedger(kube, ledger_namespace).stored_data(contract)
+            entries = (entries or []) + [e.to_dict() for e in decode_entries(data).entries]
+        except KubeError:
+            entries = None
+            break
+    copies = {name: await _copy(kube, name, namespace) for name in names} if len(names) > 1 else {}
+    print("\n".join(report.job_explanation(job, entries, copies)), file=out)
     return EXIT_OK
+
+
+async def _copy(kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
+    """The party's own copy (`Contract`) of a contract in the job's namespace; None if unread."""
+    try:
+        return await kube.get(API_VERSION, "Contract", name, namespace)
+    except KubeError:
+        return None
 
 
 async def usage(kube: Kube, names: Sequence[str], out: TextIO) -> int:

@@ -26,6 +26,7 @@ from kubectl_tds.failures import (
 )
 
 KUBECTL_TIMEOUT: Final = 60
+_KLOG = re.compile(r"^[EWIF]\d{4} \d\d:\d\d:\d\d")  # kubectl's own log lines, not its answer
 _WEBHOOK_DENIAL = re.compile(r'admission webhook "[^"]+" denied the request: (?P<reason>.*)', re.S)
 
 
@@ -101,7 +102,8 @@ def current_namespace(connection: Connection) -> str:
 
 def refusal(stderr: str, what: str) -> Failure:
     """The one line a person can act on, from kubectl's error output."""
-    text = " ".join(stderr.split())
+    said = [line for line in stderr.splitlines() if line.strip() and not _KLOG.match(line)]
+    text = " ".join(" ".join(said).split())
     if "doesn't have a resource type" in text or "could not find the requested resource" in text:
         return Failure(
             "this cluster does not serve the data space's kinds (tds.io): the operator is not "

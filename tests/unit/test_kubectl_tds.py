@@ -119,6 +119,13 @@ def test_a_wrong_command_line_is_one_line_and_exit_2(argv: list[str], says: str)
             EXIT_NO_CLUSTER,
         ),
         (
+            'E1206 19:15:51.960853 3446 memcache.go:265] "Unhandled Error" err="couldn\'t get '
+            'current server API group list"\nThe connection to the server localhost:8080 was '
+            "refused - did you specify the right host or port?",
+            "cannot reach a cluster (The connection to the server localhost:8080 was refused",
+            EXIT_NO_CLUSTER,
+        ),
+        (
             'error: context "nope" does not exist',
             'cannot reach a cluster (context "nope" does not exist): set KUBECONFIG',
             EXIT_NO_CLUSTER,

@@ -133,6 +133,10 @@ test: ## Everything CI runs: lint, CRDs fresh, unit, alert rules, then integrati
 bench: venv ## Benchmarks of the pure core (ledger, admission); figures as ratios of one run.
 	$(BIN)/python -m bench.bench_core
 
+.PHONY: bench-plugin
+bench-plugin: venv ## Start time of kubectl-tds against the operator's tools (its old self), and one `contracts` on the hub if it serves.
+	$(BIN)/python -m bench.plugin_start $(if $(wildcard $(HUB_DIR)/kubeconfig),--kubeconfig $(HUB_DIR)/kubeconfig)
+
 N ?= 200
 CLIENTS ?= 8
 IDLE ?= 60

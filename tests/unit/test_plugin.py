@@ -265,6 +265,51 @@ def test_why_names_the_term_and_the_ledgers_entries_about_the_job() -> None:
     assert report.job_explanation(job, None)[-1] == "ledger: not readable with your credentials"
 
 
+def test_why_shows_each_contract_of_a_joint_job_and_never_none() -> None:
+    job = {
+        "metadata": {"name": "j", "namespace": "tds-cmcc", "uid": "u1"},
+        "spec": {"contracts": ["c1", "c2", "c3"]},
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "Admitted", "status": "Unknown"}],
+            "contracts": [{"name": "c1", "phase": "Active"}, {"name": "c2"}],
+        },
+    }
+    copies = {
+        "c1": {"status": {"phase": "Active"}},
+        "c2": {
+            "status": {
+                "phase": "Suspended",
+                "conditions": [{"type": "Active", "reason": "Expired", "message": "ended"}],
+            }
+        },
+        "c3": None,
+    }
+    entries = [{"sequence": 1, "at": "t", "kind": "JobAdmitted", "details": {"uid": "u1"}}]
+    lines = report.job_explanation(job, entries, copies)
+    assert lines[0] == "TrainingJob tds-cmcc/j under DataContracts c1, c2, c3: Pending"
+    assert "  Admitted=Unknown NoReason:" in lines
+    assert "  c1: Active" in lines
+    assert "  c2: Suspended (Expired: ended)" in lines
+    assert "  c3: no copy in this namespace readable with your credentials" in lines
+    assert "  c2: no state reported" in lines  # status.contracts, where the operator shows it
+    assert "  #1 t JobAdmitted" in lines
+    assert not any("None" in line for line in lines), lines
+
+
+def test_reports_of_objects_missing_every_optional_field_print_no_none() -> None:
+    contract = {"metadata": {"name": "c"}, "status": {"signatures": [{"party": "provider"}]}}
+    job = {"metadata": {"name": "j"}}
+    entry = {"details": {"uid": None, "gpuSeconds": None}}
+    printed = [
+        *report.contract_status(contract, [job], NOW),
+        *report.job_explanation(job, [entry]),
+        *report.usage_lines([contract], {}),
+        report.phase_line(contract),
+    ]
+    assert not [line for line in printed if "None" in line], printed
+
+
 def test_usage_sums_per_contract_and_per_organisation() -> None:
     def contract(name: str, provider: str, consumer: str, used: float) -> dict[str, object]:
         return {

@@ -133,7 +133,7 @@ def contract_status(
         lines.append(
             f"{party + ':':11} "
             + (
-                f"signed by {signed[-1].get('user')} at {signed[-1].get('at')}"
+                f"signed by {signed[-1].get('user') or '?'} at {signed[-1].get('at') or '?'}"
                 if signed
                 else "not signed"
             )
@@ -164,7 +164,7 @@ def job_lines(jobs: Sequence[Manifest]) -> list[str]:
         spec, status = job.get("spec") or {}, job.get("status") or {}
         gpus = int(spec.get("workers") or 1) * int(spec.get("gpusPerWorker") or 0)
         lines.append(
-            f"{job['metadata'].get('namespace')}/{job['metadata']['name']}: "
+            f"{job['metadata'].get('namespace') or '?'}/{job['metadata']['name']}: "
             f"{status.get('phase') or 'Pending'}, {gpus} GPUs, "
             f"{status.get('gpuSeconds') or 0} GPU-seconds"
         )
@@ -193,7 +193,7 @@ def job_explanation(
     names = spec.get("contracts") or [spec.get("contract") or "?"]
     under = f"DataContract {names[0]}" if len(names) == 1 else f"DataContracts {', '.join(names)}"
     lines = [
-        f"TrainingJob {metadata.get('namespace')}/{metadata['name']} under {under}: "
+        f"TrainingJob {metadata.get('namespace') or '?'}/{metadata['name']} under {under}: "
         f"{status.get('phase') or 'Pending'}"
     ]
     for condition in status.get("conditions") or []:
@@ -215,7 +215,8 @@ def job_explanation(
             f"{details['gpuSeconds']} GPU-seconds" if details.get("gpuSeconds") is not None else ""
         )
         lines.append(
-            f"  #{entry.get('sequence')} {entry.get('at')} {entry.get('kind')}: {said}".rstrip(": ")
+            f"  #{entry.get('sequence', '?')} {entry.get('at') or '?'} {entry.get('kind') or '?'}: "
+            f"{said}".rstrip(": ")
         )
     return lines
 
@@ -256,7 +257,7 @@ def usage_lines(contracts: Sequence[Manifest], spaces: Mapping[str, Manifest]) -
                 provider,
                 consumer,
                 f"{used:.2f}",
-                str((spec.get("compute") or {}).get("maxGpuHours")),
+                str((spec.get("compute") or {}).get("maxGpuHours") or "-"),
                 str(usage.get("jobs") or 0),
             ]
         )

@@ -119,16 +119,24 @@ def release(connection: Connection, verb: str, name: str, digest: str | None, ou
     return EXIT_OK
 
 
-def show(connection: Connection, kind: str, name: str, output: str, out: TextIO) -> int:
-    """`status|why NAME -o json|yaml`: the object as the API server holds it."""
+def show(connection: Connection, kind: str, names: list[str], output: str, out: TextIO) -> int:
+    """`status|why|usage ... -o json|yaml`: the objects as the API server holds them. A job is
+    read in your namespace; contracts by name, or all of them (`usage` with no name: the hub's
+    staff)."""
     if kind == "trainingjobs.tds.io":
         namespace = current_namespace(connection)
-        body = get_json(
-            connection,
-            [kind, name, "-n", namespace],
-            f"TrainingJob {name} in namespace {namespace}",
-        )
+        what = f"TrainingJob {names[0]} in namespace {namespace}"
+        body = get_json(connection, [kind, *names, "-n", namespace], what)
     else:
-        body = get_json(connection, [kind, name], f"DataContract {name}")
+        what = f"DataContract {names[0]}" if len(names) == 1 else "the DataContracts"
+        body = get_json(connection, [kind, *names], what)
     print(render.formatted(body, output), file=out)
+    return EXIT_OK
+
+
+def keys(connection: Connection, space: str, output: str, out: TextIO) -> int:
+    """`keys list SPACE -o json|yaml`: the public keys registered on the DataSpace."""
+    body = get_json(connection, ["dataspaces.tds.io", space], f"DataSpace {space}")
+    listed = {"space": space, "signingKeys": (body.get("spec") or {}).get("signingKeys") or []}
+    print(render.formatted(listed, output), file=out)
     return EXIT_OK

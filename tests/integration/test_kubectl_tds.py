@@ -74,6 +74,14 @@ def test_a_party_lists_its_contracts_and_asks_why_in_its_own_namespace(
     as_json = as_party(mine, consumer, "contracts", "-o", "json")
     assert [c["metadata"]["name"] for c in json.loads(as_json.stdout)["items"]] == [deal.contract]
 
+    for read in (("status", deal.contract), ("usage", deal.contract)):
+        printed = as_party(mine, consumer, *read, "-o", "json")
+        assert printed.returncode == EXIT_OK, printed.stderr
+        assert json.loads(printed.stdout)["metadata"]["name"] == deal.contract
+    keys = as_party(mine, consumer, "keys", "list", deal.consumer, "-o", "yaml")
+    assert keys.returncode == EXIT_OK, keys.stderr
+    assert keys.stdout.startswith(f"signingKeys: []\nspace: {deal.consumer}")
+
     # The same probe by an owner of a third space: refused by RBAC, one line, exit 1.
     stranger = plugin(bystander, "contracts", "-n", deal.namespace)
     assert stranger.returncode == EXIT_REFUSED, stranger

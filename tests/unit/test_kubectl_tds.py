@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 
-from kubectl_tds import __version__, cli, completion, render
+from kubectl_tds import __version__, cli, completion, render, tools
 from kubectl_tds.failures import (
     EXIT_NO_CLUSTER,
     EXIT_NOT_FOUND,
@@ -38,7 +38,7 @@ def test_kubectls_flags_go_to_every_kubectl_call_before_or_after_the_command() -
         "yaml",
     )
     groups = parser.parse_args(["check", "--kubeconfig", "k", "--as", "u", "--as-group", "a"])
-    connection = cli.connection_of(groups)
+    connection = tools.connection_of(groups)
     assert connection == Connection(kubeconfig="k", user="u", groups=("a",))
     assert connection.flags() == ["--kubeconfig=k", "--as=u", "--as-group=a"]
 
@@ -55,10 +55,10 @@ def test_the_operators_tools_keep_kubectls_flags_wherever_they_stand() -> None:
         "--ledger-namespace",
         "x",
     ]
-    assert cli.command_of(argv) == "why"
-    assert cli.command_of(["-n", "tds-a", "--kubeconfig", "k", "status", "c"]) == "status"
-    assert cli.command_of(["--as", "bob"]) is None
-    found = cli.connection_of(cli.flag_values(argv))
+    assert tools.command_of(argv) == "why"
+    assert tools.command_of(["-n", "tds-a", "--kubeconfig", "k", "status", "c"]) == "status"
+    assert tools.command_of(["--as", "bob"]) is None
+    found = tools.connection_of(tools.flag_values(argv))
     assert found == Connection(context="hub", user="bob", groups=("g",))
 
 
@@ -236,10 +236,29 @@ def test_completion_offers_commands_subcommands_and_flags() -> None:
         assert command in completion.words(parser), command
 
 
+@pytest.mark.parametrize(
+    ("argv", "here"),
+    [
+        (["status", "c", "-o", "json"], True),
+        (["why", "j", "--output=yaml"], True),
+        (["usage", "a", "b", "-o", "yaml"], True),
+        (["keys", "list", "cmcc", "-o", "json"], True),
+        (["status", "c"], False),
+        (["keys", "add", "cmcc", "--id", "k", "--public-key", "k.pem"], False),
+        (["audit", "verify", "c", "-o", "json"], False),
+    ],
+)
+def test_reads_of_the_operators_tools_print_json_or_yaml_here(argv: list[str], here: bool) -> None:
+    assert tools.printed_here(argv, argv[0]) is here
+    if here:
+        parsed = cli.build_parser().parse_args(argv)
+        assert parsed.output in render.FORMATS
+
+
 def test_the_operators_tools_are_not_faked_where_they_are_not_installed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(tools.importlib.util, "find_spec", lambda name: None)
     code, out, err = run("audit", "verify", "c")
     assert (code, out) == (EXIT_USAGE, "")
     assert err.startswith("error: kubectl tds audit needs the operator's tools")
@@ -251,6 +270,13 @@ def test_help_lists_every_command_and_exit_status(capsys: pytest.CaptureFixture[
         cli.build_parser().parse_args(["--help"])
     assert ended.value.code == 0
     out = capsys.readouterr().out
-    for command in ["contracts", "version", "check", "release", "completion", *cli.OPERATOR_TOOLS]:
+    for command in [
+        "contracts",
+        "version",
+        "check",
+        "release",
+        "completion",
+        *tools.OPERATOR_TOOLS,
+    ]:
         assert f"    {command}" in out, command
     assert "exit status:" in out

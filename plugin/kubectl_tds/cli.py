@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from kubectl_tds import completion, render, tools, verbs
+from kubectl_tds import completion, render, status, tools, verbs
 from kubectl_tds.failures import EXIT_CODES_HELP, EXIT_REFUSED, EXIT_USAGE, Failure, UsageError
 from kubectl_tds.kubectl import Connection
 
@@ -23,6 +23,7 @@ EPILOG = f"""examples:
   kubectl tds release reject forecaster-model -n tds-cmcc
   kubectl tds check                          # do the hub's webhooks answer?
   kubectl tds version
+  kubectl tds status sgcc-to-cmcc-load --watch
   kubectl tds why forecaster                 # in your kubeconfig's namespace
   source <(kubectl tds completion bash)
 
@@ -45,6 +46,11 @@ def _connection_flags() -> Parser:
     flags.add_argument("--as", dest="as_user", metavar="USER", help="act as USER (impersonation)")
     flags.add_argument(
         "--as-group", dest="as_groups", metavar="GROUP", action="append", help="act in GROUP"
+    )
+    flags.add_argument(
+        "--ledger-namespace",
+        help="the operator's namespace, where ledgers are kept, for the operator's tools "
+        "(default: $TDS_NAMESPACE or tds-system)",
     )
     return flags
 
@@ -80,6 +86,16 @@ def build_parser() -> Parser:
     )
     _output_flag(version)
     sub.add_parser("check", parents=[flags], help="whether the hub's admission webhook answers")
+    status = sub.add_parser(
+        "status",
+        parents=[flags],
+        help="phase, usage against budget, signatures, expiry and jobs of a contract",
+    )
+    status.add_argument("name", metavar="CONTRACT", help="the DataContract's name")
+    status.add_argument(
+        "-w", "--watch", action="store_true", help="then print each phase change as it happens"
+    )
+    _output_flag(status)
     _release_parser(sub, flags)
     for name, text in tools.OPERATOR_TOOLS.items():
         tool = sub.add_parser(name, parents=[flags], help=text, add_help=False)
@@ -95,8 +111,8 @@ def build_parser() -> Parser:
 def _tool_parser(tool: argparse.ArgumentParser, name: str, flags: Parser) -> None:
     """One of the operator's tools: named for help and completion, with what `-o` needs of it;
     the rest of its command line is the tools' own to parse."""
-    if name in ("status", "why"):
-        tool.add_argument("name", metavar="CONTRACT" if name == "status" else "JOB")
+    if name == "why":
+        tool.add_argument("name", metavar="JOB")
         _output_flag(tool)
     elif name == "usage":
         tool.add_argument("contracts", nargs="*", metavar="CONTRACT")
@@ -153,15 +169,25 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         case "release":
             digest = getattr(args, "manifest_digest", None)
             return verbs.release(connection, args.verb, args.release, digest, out)
-        case "status" if output:
-            return verbs.show(connection, "datacontracts.tds.io", [args.name], output, out)
-        case "why" if output:
-            return verbs.show(connection, "trainingjobs.tds.io", [args.name], output, out)
-        case "usage" if output:
-            return verbs.show(connection, "datacontracts.tds.io", args.contracts, output, out)
-        case "keys" if output:
-            return verbs.keys(connection, args.space, output, out)
+        case "status" if not output:
+            return status.status(connection, args.name, args.watch, out)
+    if output:
+        return _printed(args, connection, output, out)
     raise UsageError(f"kubectl tds: unknown command {args.command}")
+
+
+def _printed(args: argparse.Namespace, connection: Connection, output: str, out: TextIO) -> int:
+    """The reads printed as the API server holds them, with -o json|yaml."""
+    match args.command:
+        case "status":
+            return verbs.show(connection, "datacontracts.tds.io", [args.name], output, out)
+        case "why":
+            return verbs.show(connection, "trainingjobs.tds.io", [args.name], output, out)
+        case "usage":
+            return verbs.show(connection, "datacontracts.tds.io", args.contracts, output, out)
+        case "keys":
+            return verbs.keys(connection, args.space, output, out)
+    raise UsageError(f"kubectl tds {args.command}: -o is not one of its flags")
 
 
 def main(

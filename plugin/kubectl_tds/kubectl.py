@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -81,6 +81,31 @@ def run(connection: Connection, args: Sequence[str], what: str = "", stdin: str 
     if done.returncode != 0:
         raise refusal(done.stderr, what)
     return done.stdout
+
+
+def stream(connection: Connection, args: Sequence[str], what: str = "") -> Iterator[dict[str, Any]]:
+    """The JSON documents kubectl ARGS prints one after another (a watch), as they come; Failure
+    if kubectl ends with an error."""
+    command = [kubectl_binary(), *connection.flags(), *args]
+    decoder, buffer = json.JSONDecoder(), ""
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as watcher:
+        try:
+            assert watcher.stdout is not None
+            for line in watcher.stdout:
+                buffer += line
+                try:
+                    document, end = decoder.raw_decode(buffer.lstrip())
+                except json.JSONDecodeError:
+                    continue
+                buffer = buffer.lstrip()[end:]
+                yield document
+        finally:
+            watcher.terminate()
+        stderr = watcher.stderr.read() if watcher.stderr else ""
+    if watcher.returncode not in (0, -15):
+        raise refusal(stderr, what)
 
 
 def get_json(connection: Connection, args: Sequence[str], what: str = "") -> dict[str, Any]:

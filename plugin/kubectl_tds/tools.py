@@ -22,7 +22,6 @@ OPERATOR_TOOLS: Final = {
     "consent": "consent to a contract for your side",
     "withdraw": "withdraw your side's consent",
     "revoke": "revoke a contract, for good",
-    "status": "phase, usage against budget, signatures, expiry and jobs of a contract",
     "why": "which term admitted, denied or stopped a TrainingJob",
     "usage": "GPU-hours per contract and per organisation",
     "audit": "verify a contract's ledger, save and check its checkpoints",
@@ -112,11 +111,11 @@ def operator_tool(argv: Sequence[str], command: str) -> int:
 
 
 def printed_here(argv: Sequence[str], command: str) -> bool:
-    """Whether the plugin prints this read itself: `status`, `why`, `usage` and `keys list`
+    """Whether the plugin prints this read itself: `why`, `usage` and `keys list`
     with -o json|yaml (the object as the API server holds it)."""
     if not {"-o", "--output"} & flags_in(argv):
         return False
-    return command in ("status", "why", "usage") or (command == "keys" and "list" in argv)
+    return command in ("why", "usage") or (command == "keys" and "list" in argv)
 
 
 def flags_in(argv: Sequence[str]) -> set[str]:

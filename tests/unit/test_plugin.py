@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from kubectl_tds import report as status_report
 from tds_operator.connection import (
     EXIT_NO_CLUSTER,
     EXIT_NOT_FOUND,
@@ -38,7 +39,7 @@ def test_kubectls_flags_are_taken_before_or_after_the_command() -> None:
     after = parser.parse_args(["why", "forecaster", "--namespace", "tds-cmcc", "--as", "bob"])
     assert (before.namespace, before.context, before.job) == ("tds-cmcc", "hub", "forecaster")
     assert (after.namespace, after.as_user) == ("tds-cmcc", "bob")
-    groups = parser.parse_args(["status", "c", "--as", "u", "--as-group", "a", "--as-group", "b"])
+    groups = parser.parse_args(["revoke", "c", "--as", "u", "--as-group", "a", "--as-group", "b"])
     assert cli.caller_of(groups) == Caller(user="u", groups=("a", "b"))
 
 
@@ -47,12 +48,12 @@ def test_kubectls_flags_are_taken_before_or_after_the_command() -> None:
     [
         [],
         ["bogus"],
-        ["status"],
+        ["revoke"],
         ["consent", "c", "--party", "hub"],
         ["propose", "c", "--provider", "sgcc"],
         ["propose", "c", "-f", "contract.yaml"],
         ["usage", "--max-gpu-hours", "3"],
-        ["status", "c", "--as-group", "sgcc-admins"],
+        ["revoke", "c", "--as-group", "sgcc-admins"],
     ],
 )
 def test_a_wrong_command_line_is_one_line_and_exit_2(argv: list[str]) -> None:
@@ -189,7 +190,7 @@ def test_without_credentials_the_plugin_and_audit_verify_end_in_one_line(
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    code, out, err = run("status", "c")
+    code, out, err = run("usage", "c")
     assert (code, out) == (EXIT_NO_CLUSTER, "")
     assert err.startswith("error: no credentials for a cluster")
     assert err.count("\n") == 1
@@ -219,7 +220,7 @@ def test_status_shows_phase_usage_signatures_expiry_and_jobs() -> None:
         "spec": {"workers": 2, "gpusPerWorker": 4},
         "status": {"phase": "Running", "gpuSeconds": 60},
     }
-    text = "\n".join(report.contract_status(contract, [job], NOW))
+    text = "\n".join(status_report.contract_status(contract, [job], NOW))
     for expected in (
         "phase:      Active (Active: in force)",
         "GPU-hours:  2.50 of 10 (25% used)",
@@ -229,7 +230,7 @@ def test_status_shows_phase_usage_signatures_expiry_and_jobs() -> None:
         "tds-cmcc/j: Running, 8 GPUs, 60 GPU-seconds",
     ):
         assert expected in text
-    hidden = "\n".join(report.contract_status(contract, None, NOW))
+    hidden = "\n".join(status_report.contract_status(contract, None, NOW))
     assert "visible to the consumer's owners" in hidden
 
 
@@ -302,10 +303,10 @@ def test_reports_of_objects_missing_every_optional_field_print_no_none() -> None
     job = {"metadata": {"name": "j"}}
     entry = {"details": {"uid": None, "gpuSeconds": None}}
     printed = [
-        *report.contract_status(contract, [job], NOW),
+        *status_report.contract_status(contract, [job], NOW),
         *report.job_explanation(job, [entry]),
         *report.usage_lines([contract], {}),
-        report.phase_line(contract),
+        status_report.phase_line(contract),
     ]
     assert not [line for line in printed if "None" in line], printed
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO, get_args
 
+from kubectl_tds.report import PARTIES
 from tds_operator.api.datacontract import Purpose
 from tds_operator.connection import (
     EXIT_CODES_HELP,
@@ -36,7 +37,6 @@ EPILOG = f"""examples:
   kubectl tds consent sgcc-to-cmcc-load          # signs for the party whose space you own
   kubectl tds keys add sgcc --id laptop --public-key consent.pub.pem
   kubectl tds consent sgcc-to-cmcc-load --key consent.pem   # signed with your own key
-  kubectl tds status sgcc-to-cmcc-load --watch
   kubectl tds why forecaster -n tds-cmcc
   kubectl tds audit verify sgcc-to-cmcc-load
   kubectl tds audit checkpoint sgcc-to-cmcc-load > head.json
@@ -112,7 +112,7 @@ def _consent_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> 
         signing.add_argument("contract", help="the DataContract's name")
         signing.add_argument(
             "--party",
-            choices=report.PARTIES,
+            choices=PARTIES,
             help="the side you sign for (default: the party whose space you own)",
         )
     sub.choices["consent"].add_argument(
@@ -126,16 +126,7 @@ def _consent_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> 
 
 
 def _contract_report_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
-    """status and why: what a contract and a job say of themselves."""
-    status = sub.add_parser(
-        "status",
-        parents=[flags],
-        help="phase, usage against budget, signatures, expiry and jobs of a contract",
-    )
-    status.add_argument("contract", help="the DataContract's name")
-    status.add_argument(
-        "-w", "--watch", action="store_true", help="then print each phase change as it happens"
-    )
+    """why: what a job says of itself (status is the light plugin's own)."""
     why = sub.add_parser(
         "why", parents=[flags], help="which term admitted, denied or stopped a TrainingJob"
     )

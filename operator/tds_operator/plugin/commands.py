@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import yaml
 
+from kubectl_tds.report import PARTIES
 from tds_operator import API_VERSION
-from tds_operator.api.dataspace import space_namespace
 from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.audit.chain import decode_entries
 from tds_operator.audit.store import AuditLedger
@@ -30,11 +29,6 @@ from tds_operator.kube import Kube, KubeError
 from tds_operator.plugin import report
 
 CONTRACT = "DataContract"
-FINAL_PHASES = frozenset({"Expired", "Revoked", "Exhausted"})
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def read_contract(kube: Kube, name: str) -> dict[str, Any]:
@@ -85,7 +79,7 @@ async def caller_party(kube: Kube, contract: dict[str, Any], party: str | None) 
     if party:
         return party
     spaces: dict[str, dict[str, Any]] = {}
-    for side in report.PARTIES:
+    for side in PARTIES:
         space = str(((contract.get("spec") or {}).get(side) or {}).get("space") or "")
         try:
             body = await kube.get(API_VERSION, "DataSpace", space) if space else None
@@ -132,59 +126,6 @@ async def _patch(kube: Kube, name: str, patch: dict[str, Any]) -> None:
         await kube.merge_patch(API_VERSION, CONTRACT, name, patch)
     except KubeError as error:
         raise explain(error, f"{CONTRACT} {name}") from None
-
-
-async def consumer_jobs(kube: Kube, contract: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The contract's jobs in the consumer's namespace; None if the caller may not list them."""
-    consumer = ((contract.get("spec") or {}).get("consumer") or {}).get("space") or ""
-    try:
-        jobs = await kube.list(API_VERSION, "TrainingJob", space_namespace(consumer))
-    except KubeError as error:
-        if error.status == 403:
-            return None
-        raise explain(error) from None
-    name = contract["metadata"]["name"]
-    return [job for job in jobs if name in contracts_of(job.get("spec") or {})]
-
-
-async def status(kube: Kube, name: str, watch: bool, out: TextIO) -> int:
-    """Print the contract's state; with `watch`, a line at every phase change after it."""
-    contract = await read_contract(kube, name)
-    jobs = await consumer_jobs(kube, contract)
-    print("\n".join(report.contract_status(contract, jobs, _now())), file=out, flush=True)
-    if not watch:
-        return EXIT_OK
-    return await _watch_phases(kube, contract, out)
-
-
-async def _watch_phases(kube: Kube, contract: dict[str, Any], out: TextIO) -> int:
-    """Stream phase changes until the contract ends (a final phase) or is deleted."""
-    name = contract["metadata"]["name"]
-    last = report.phase_line(contract)
-    version = contract["metadata"].get("resourceVersion", "")
-    while (contract.get("status") or {}).get("phase") not in FINAL_PHASES:
-        try:
-            async for kind, body in kube.watch(
-                API_VERSION, CONTRACT, name, resource_version=version
-            ):
-                if kind == "DELETED":
-                    print(f"{name}: deleted", file=out, flush=True)
-                    return EXIT_OK
-                if kind not in ("ADDED", "MODIFIED"):
-                    continue
-                contract, version = body, body["metadata"].get("resourceVersion", version)
-                line = report.phase_line(contract)
-                if line != last:
-                    print(f"{_now():%H:%M:%S} {line}", file=out, flush=True)
-                    last = line
-                if (contract.get("status") or {}).get("phase") in FINAL_PHASES:
-                    return EXIT_OK
-        except KubeError as error:
-            if error.status != 410:  # a watch too old for the server: start again from now
-                raise explain(error, f"{CONTRACT} {name}") from None
-            contract = await read_contract(kube, name)
-            version = contract["metadata"].get("resourceVersion", "")
-    return EXIT_OK
 
 
 async def why(kube: Kube, namespace: str, name: str, ledger_namespace: str, out: TextIO) -> int:

@@ -22,11 +22,14 @@ help: ## Show this help.
 ##@ Development
 # A stamp, not $(BIN)/python: that is a symlink, and touching it touches the interpreter it points
 # at, which every virtualenv on the machine shares, so a changed lock file went unnoticed.
-$(VENV)/.installed: requirements.lock pyproject.toml
+# The kubectl plugin is a distribution of its own (plugin/); the venv installs it beside the
+# operator so that `kubectl-tds` runs both its own commands and the operator's tools.
+$(VENV)/.installed: requirements.lock pyproject.toml plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e ./plugin
 	touch $(VENV)/.installed
 
 .PHONY: venv
@@ -35,13 +38,14 @@ venv: $(VENV)/.installed ## Create the Python virtualenv from the lock file.
 .PHONY: lock
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs network access to PyPI).
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet '.[dev]'
-	.lockenv/bin/pip freeze --exclude tds-operator | LC_ALL=C sort > requirements.lock
+	.lockenv/bin/pip freeze --exclude tds-operator --exclude kubectl-tds | LC_ALL=C sort > requirements.lock
 	rm -rf .lockenv
 
 .PHONY: lint
 lint: venv ## Ruff lint (complexity included) and format check, size limits, mypy --strict, import layering, shellcheck of hack/, the docs site built strict.
 	$(BIN)/ruff check .
 	$(BIN)/python hack/check_size.py operator/tds_operator
+	$(BIN)/python hack/check_size.py plugin/kubectl_tds
 	$(BIN)/python hack/layout.py --check
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -128,6 +132,10 @@ test: ## Everything CI runs: lint, CRDs fresh, unit, alert rules, then integrati
 .PHONY: bench
 bench: venv ## Benchmarks of the pure core (ledger, admission); figures as ratios of one run.
 	$(BIN)/python -m bench.bench_core
+
+.PHONY: bench-plugin
+bench-plugin: venv ## Start time of kubectl-tds against the operator's tools (its old self), and one `contracts` on the hub if it serves.
+	$(BIN)/python -m bench.plugin_start $(if $(wildcard $(HUB_DIR)/kubeconfig),--kubeconfig $(HUB_DIR)/kubeconfig)
 
 N ?= 200
 CLIENTS ?= 8

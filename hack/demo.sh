@@ -197,7 +197,7 @@ say "Everything above is in the contract's hash-chained audit ledger; each party
 uid=$(k get dc "$contract" -o jsonpath='{.metadata.uid}')
 show get events -n tds-cmcc --field-selector "involvedObject.uid=$uid" --sort-by=.metadata.creationTimestamp \
   -o custom-columns='TYPE:.type,REASON:.reason,MESSAGE:.message' "${cmcc_owner[@]}"
-tds() { printf '\033[2m$ kubectl tds %s\033[0m\n' "$*"; "$PYTHON" -m tds_operator.plugin "$@"; }
+tds() { printf '\033[2m$ kubectl tds %s\033[0m\n' "$*"; "$(dirname "$PYTHON")/kubectl-tds" "$@"; }
 tds status "$contract" "${cmcc_owner[@]}"
 tds audit verify "$contract" "${sgcc_owner[@]}"
 tds audit verify "$contract" "${cmcc_owner[@]}"

@@ -177,14 +177,37 @@ def audit_verify(contract: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def plugin_binary() -> str:
+    """The installed `kubectl-tds` (the plugin's own distribution, plugin/), beside this Python:
+    tests run it as a user does."""
+    return str(Path(sys.executable).parent / "kubectl-tds")
+
+
+def completion_binary() -> str:
+    """The installed `kubectl_complete-tds`, which kubectl runs to complete `kubectl tds`."""
+    return str(Path(sys.executable).parent / "kubectl_complete-tds")
+
+
+def plugin_command(person: Person, *args: str) -> list[str]:
+    """`kubectl tds ARGS` by `person` (impersonated), with the hub's kubeconfig."""
+    identity = [] if not person.user else ["--as", person.user]
+    identity += [f"--as-group={group}" for group in person.groups]
+    return [plugin_binary(), *args, "--kubeconfig", hub_kubeconfig(), *identity]
+
+
+def plugin(person: Person, *args: str) -> subprocess.CompletedProcess[str]:
+    """The plugin's own commands as `person`: exit status, output and one-line errors."""
+    return subprocess.run(
+        plugin_command(person, *args), capture_output=True, text=True, check=False, timeout=60
+    )
+
+
 def tds_command(person: Person, *args: str) -> list[str]:
     """The command line of `kubectl tds ARGS` run by `person` (impersonated, as kubectl's --as)."""
     identity = [] if not person.user else ["--as", person.user]
     identity += [f"--as-group={group}" for group in person.groups]
     return [
-        sys.executable,
-        "-m",
-        "tds_operator.plugin",
+        plugin_binary(),
         *args,
         "--kubeconfig",
         hub_kubeconfig(),

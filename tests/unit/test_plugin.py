@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from kubectl_tds import report as status_report
 from tds_operator.connection import (
     EXIT_NO_CLUSTER,
     EXIT_NOT_FOUND,
@@ -19,7 +20,7 @@ from tds_operator.connection import (
     no_cluster,
 )
 from tds_operator.kube import KubeError
-from tds_operator.plugin import cli, completion, report
+from tds_operator.plugin import cli, report
 
 pytestmark = pytest.mark.unit
 
@@ -38,7 +39,7 @@ def test_kubectls_flags_are_taken_before_or_after_the_command() -> None:
     after = parser.parse_args(["why", "forecaster", "--namespace", "tds-cmcc", "--as", "bob"])
     assert (before.namespace, before.context, before.job) == ("tds-cmcc", "hub", "forecaster")
     assert (after.namespace, after.as_user) == ("tds-cmcc", "bob")
-    groups = parser.parse_args(["status", "c", "--as", "u", "--as-group", "a", "--as-group", "b"])
+    groups = parser.parse_args(["revoke", "c", "--as", "u", "--as-group", "a", "--as-group", "b"])
     assert cli.caller_of(groups) == Caller(user="u", groups=("a", "b"))
 
 
@@ -47,12 +48,12 @@ def test_kubectls_flags_are_taken_before_or_after_the_command() -> None:
     [
         [],
         ["bogus"],
-        ["status"],
+        ["revoke"],
         ["consent", "c", "--party", "hub"],
         ["propose", "c", "--provider", "sgcc"],
         ["propose", "c", "-f", "contract.yaml"],
         ["usage", "--max-gpu-hours", "3"],
-        ["status", "c", "--as-group", "sgcc-admins"],
+        ["revoke", "c", "--as-group", "sgcc-admins"],
     ],
 )
 def test_a_wrong_command_line_is_one_line_and_exit_2(argv: list[str]) -> None:
@@ -189,7 +190,7 @@ def test_without_credentials_the_plugin_and_audit_verify_end_in_one_line(
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    code, out, err = run("status", "c")
+    code, out, err = run("usage", "c")
     assert (code, out) == (EXIT_NO_CLUSTER, "")
     assert err.startswith("error: no credentials for a cluster")
     assert err.count("\n") == 1
@@ -219,7 +220,7 @@ def test_status_shows_phase_usage_signatures_expiry_and_jobs() -> None:
         "spec": {"workers": 2, "gpusPerWorker": 4},
         "status": {"phase": "Running", "gpuSeconds": 60},
     }
-    text = "\n".join(report.contract_status(contract, [job], NOW))
+    text = "\n".join(status_report.contract_status(contract, [job], NOW))
     for expected in (
         "phase:      Active (Active: in force)",
         "GPU-hours:  2.50 of 10 (25% used)",
@@ -229,7 +230,7 @@ def test_status_shows_phase_usage_signatures_expiry_and_jobs() -> None:
         "tds-cmcc/j: Running, 8 GPUs, 60 GPU-seconds",
     ):
         assert expected in text
-    hidden = "\n".join(report.contract_status(contract, None, NOW))
+    hidden = "\n".join(status_report.contract_status(contract, None, NOW))
     assert "visible to the consumer's owners" in hidden
 
 
@@ -265,6 +266,51 @@ def test_why_names_the_term_and_the_ledgers_entries_about_the_job() -> None:
     assert report.job_explanation(job, None)[-1] == "ledger: not readable with your credentials"
 
 
+def test_why_shows_each_contract_of_a_joint_job_and_never_none() -> None:
+    job = {
+        "metadata": {"name": "j", "namespace": "tds-cmcc", "uid": "u1"},
+        "spec": {"contracts": ["c1", "c2", "c3"]},
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "Admitted", "status": "Unknown"}],
+            "contracts": [{"name": "c1", "phase": "Active"}, {"name": "c2"}],
+        },
+    }
+    copies = {
+        "c1": {"status": {"phase": "Active"}},
+        "c2": {
+            "status": {
+                "phase": "Suspended",
+                "conditions": [{"type": "Active", "reason": "Expired", "message": "ended"}],
+            }
+        },
+        "c3": None,
+    }
+    entries = [{"sequence": 1, "at": "t", "kind": "JobAdmitted", "details": {"uid": "u1"}}]
+    lines = report.job_explanation(job, entries, copies)
+    assert lines[0] == "TrainingJob tds-cmcc/j under DataContracts c1, c2, c3: Pending"
+    assert "  Admitted=Unknown NoReason:" in lines
+    assert "  c1: Active" in lines
+    assert "  c2: Suspended (Expired: ended)" in lines
+    assert "  c3: no copy in this namespace readable with your credentials" in lines
+    assert "  c2: no state reported" in lines  # status.contracts, where the operator shows it
+    assert "  #1 t JobAdmitted" in lines
+    assert not any("None" in line for line in lines), lines
+
+
+def test_reports_of_objects_missing_every_optional_field_print_no_none() -> None:
+    contract = {"metadata": {"name": "c"}, "status": {"signatures": [{"party": "provider"}]}}
+    job = {"metadata": {"name": "j"}}
+    entry = {"details": {"uid": None, "gpuSeconds": None}}
+    printed = [
+        *status_report.contract_status(contract, [job], NOW),
+        *report.job_explanation(job, [entry]),
+        *report.usage_lines([contract], {}),
+        status_report.phase_line(contract),
+    ]
+    assert not [line for line in printed if "None" in line], printed
+
+
 def test_usage_sums_per_contract_and_per_organisation() -> None:
     def contract(name: str, provider: str, consumer: str, used: float) -> dict[str, object]:
         return {
@@ -282,17 +328,6 @@ def test_usage_sums_per_contract_and_per_organisation() -> None:
     assert lines[1].split() == ["x", "Active", "A", "B", "1.50", "10", "1"]
     totals = {line.split()[0]: line.split()[1:] for line in lines[5:]}
     assert totals == {"A": ["0.00", "3.50"], "B": ["1.50", "0.00"], "C": ["2.00", "0.00"]}
-
-
-def test_completion_offers_commands_and_their_flags() -> None:
-    table = completion.words(cli.build_parser())
-    assert completion.candidates(table, ["st"]) == ["status"]
-    assert {"verify", "checkpoint", "keys"} <= set(completion.candidates(table, ["audit", ""]))
-    assert "--since" in completion.candidates(table, ["audit", "verify", "c1", "--s"])
-    assert "--watch" in completion.candidates(table, ["status", "c1", "--w"])
-    script = completion.script("bash", cli.build_parser())
-    assert "complete -F _kubectl_tds kubectl-tds" in script
-    assert completion.script("zsh", cli.build_parser()).startswith("autoload -U +X bashcompinit")
 
 
 def test_a_failure_keeps_its_own_exit_status() -> None:

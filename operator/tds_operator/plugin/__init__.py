@@ -1,1 +1,3 @@
-"""`kubectl tds`: the parties' and the hub staff's command line, acting as the caller."""
+"""The operator's tools behind `kubectl tds` (propose, sign, status, why, usage, audit, keys,
+export), acting as the caller: `python -m tds_operator.plugin`, which the light plugin
+(`plugin/`) runs when the operator is installed beside it."""

@@ -1,5 +1,8 @@
 """`kubectl tds`: propose, sign, revoke and follow data contracts, explain jobs, verify ledgers.
 
+These are the operator's tools: the light `kubectl-tds` (plugin/, package kubectl_tds) runs them
+as `python -m tds_operator.plugin` when the operator's distribution is installed beside it.
+
 Every command acts with your own kubeconfig identity (like kubectl), so RBAC and the hub's
 admission rules decide what you may do; a refusal is shown with the hub's reason.
 """
@@ -12,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO, get_args
 
+from kubectl_tds.report import PARTIES
 from tds_operator.api.datacontract import Purpose
 from tds_operator.connection import (
     EXIT_CODES_HELP,
@@ -22,7 +26,7 @@ from tds_operator.connection import (
     connect,
     explain,
 )
-from tds_operator.plugin import commands, completion, evidence, exports, keys, report
+from tds_operator.plugin import commands, evidence, exports, keys, report
 from tds_operator.plugin.dispatch import UsageError, dispatch
 
 EPILOG = f"""examples:
@@ -33,13 +37,11 @@ EPILOG = f"""examples:
   kubectl tds consent sgcc-to-cmcc-load          # signs for the party whose space you own
   kubectl tds keys add sgcc --id laptop --public-key consent.pub.pem
   kubectl tds consent sgcc-to-cmcc-load --key consent.pem   # signed with your own key
-  kubectl tds status sgcc-to-cmcc-load --watch
   kubectl tds why forecaster -n tds-cmcc
   kubectl tds audit verify sgcc-to-cmcc-load
   kubectl tds audit checkpoint sgcc-to-cmcc-load > head.json
   kubectl tds audit verify sgcc-to-cmcc-load --since head.json
   kubectl tds usage sgcc-to-cmcc-load
-  source <(kubectl tds completion bash)
 
 {EXIT_CODES_HELP}"""
 
@@ -94,8 +96,6 @@ def build_parser() -> Parser:
     usage.add_argument(
         "contracts", nargs="*", metavar="CONTRACT", help="contracts (default: all, hub staff only)"
     )
-    shell = sub.add_parser("completion", help="print a shell completion script")
-    shell.add_argument("shell", choices=completion.SHELLS)
     for command in [*sub.choices.values(), *audit_sub.choices.values()]:
         command.epilog = EXIT_CODES_HELP
         command.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -112,7 +112,7 @@ def _consent_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> 
         signing.add_argument("contract", help="the DataContract's name")
         signing.add_argument(
             "--party",
-            choices=report.PARTIES,
+            choices=PARTIES,
             help="the side you sign for (default: the party whose space you own)",
         )
     sub.choices["consent"].add_argument(
@@ -126,16 +126,7 @@ def _consent_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> 
 
 
 def _contract_report_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
-    """status and why: what a contract and a job say of themselves."""
-    status = sub.add_parser(
-        "status",
-        parents=[flags],
-        help="phase, usage against budget, signatures, expiry and jobs of a contract",
-    )
-    status.add_argument("contract", help="the DataContract's name")
-    status.add_argument(
-        "-w", "--watch", action="store_true", help="then print each phase change as it happens"
-    )
+    """why: what a job says of itself (status is the light plugin's own)."""
     why = sub.add_parser(
         "why", parents=[flags], help="which term admitted, denied or stopped a TrainingJob"
     )
@@ -175,14 +166,15 @@ def _propose_parser(sub: argparse._SubParsersAction[Parser], flags: Parser) -> N
     )
 
 
-REQUIRED_TERMS = (
-    "provider",
-    "consumer",
-    "datasets",
-    "not_after",
-    "max_gpu_hours",
-    "max_concurrent_gpus",
-)
+REQUIRED_TERMS = {
+    "provider": "--provider",
+    "consumer": "--consumer",
+    "datasets": "--dataset",
+    "not_after": "--not-after",
+    "max_gpu_hours": "--max-gpu-hours",
+    "max_concurrent_gpus": "--max-concurrent-gpus",
+}
+"""The terms `propose` needs from flags, and the flag that gives each."""
 
 
 def proposal_of(args: argparse.Namespace) -> dict[str, object]:
@@ -193,7 +185,7 @@ def proposal_of(args: argparse.Namespace) -> dict[str, object]:
                 "kubectl tds propose: give either NAME with flags or -f FILE, not both"
             )
         return commands.load_manifest(args.filename)
-    missing = [f"--{term.replace('_', '-')}" for term in REQUIRED_TERMS if not getattr(args, term)]
+    missing = [REQUIRED_TERMS[term] for term in REQUIRED_TERMS if not getattr(args, term)]
     if not args.contract or missing:
         needed = ", ".join((["NAME"] if not args.contract else []) + missing)
         raise UsageError(f"kubectl tds propose: missing {needed} (or give -f FILE)")
@@ -244,9 +236,6 @@ def main(
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command == "completion":
-            print(completion.script(args.shell, parser), file=out)
-            return 0
         return asyncio.run(run(args, out))
     except UsageError as error:
         print(f"error: {error}", file=err)
@@ -259,11 +248,3 @@ def main(
     except Exception as error:  # a defect of the plugin: still one line, never a traceback
         print(f"error: kubectl tds failed unexpectedly ({type(error).__name__}: {error})", file=err)
         return EXIT_REFUSED
-
-
-def complete(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
-    """`kubectl_complete-tds`: kubectl (1.26 and later) runs it to complete `kubectl tds ...`."""
-    typed = list(sys.argv[1:] if argv is None else argv)
-    print("\n".join(completion.candidates(completion.words(build_parser()), typed)), file=out)
-    print(":4", file=out)  # cobra's ShellCompDirectiveNoFileComp: offer no file names
-    return 0

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import yaml
 
+from kubectl_tds.report import PARTIES
 from tds_operator import API_VERSION
-from tds_operator.api.dataspace import space_namespace
-from tds_operator.api.jobcontracts import contracts_of, first_contract_of
+from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.audit.chain import decode_entries
 from tds_operator.audit.store import AuditLedger
 from tds_operator.connection import (
@@ -30,11 +29,6 @@ from tds_operator.kube import Kube, KubeError
 from tds_operator.plugin import report
 
 CONTRACT = "DataContract"
-FINAL_PHASES = frozenset({"Expired", "Revoked", "Exhausted"})
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def read_contract(kube: Kube, name: str) -> dict[str, Any]:
@@ -85,7 +79,7 @@ async def caller_party(kube: Kube, contract: dict[str, Any], party: str | None) 
     if party:
         return party
     spaces: dict[str, dict[str, Any]] = {}
-    for side in report.PARTIES:
+    for side in PARTIES:
         space = str(((contract.get("spec") or {}).get(side) or {}).get("space") or "")
         try:
             body = await kube.get(API_VERSION, "DataSpace", space) if space else None
@@ -134,59 +128,6 @@ async def _patch(kube: Kube, name: str, patch: dict[str, Any]) -> None:
         raise explain(error, f"{CONTRACT} {name}") from None
 
 
-async def consumer_jobs(kube: Kube, contract: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The contract's jobs in the consumer's namespace; None if the caller may not list them."""
-    consumer = ((contract.get("spec") or {}).get("consumer") or {}).get("space") or ""
-    try:
-        jobs = await kube.list(API_VERSION, "TrainingJob", space_namespace(consumer))
-    except KubeError as error:
-        if error.status == 403:
-            return None
-        raise explain(error) from None
-    name = contract["metadata"]["name"]
-    return [job for job in jobs if name in contracts_of(job.get("spec") or {})]
-
-
-async def status(kube: Kube, name: str, watch: bool, out: TextIO) -> int:
-    """Print the contract's state; with `watch`, a line at every phase change after it."""
-    contract = await read_contract(kube, name)
-    jobs = await consumer_jobs(kube, contract)
-    print("\n".join(report.contract_status(contract, jobs, _now())), file=out, flush=True)
-    if not watch:
-        return EXIT_OK
-    return await _watch_phases(kube, contract, out)
-
-
-async def _watch_phases(kube: Kube, contract: dict[str, Any], out: TextIO) -> int:
-    """Stream phase changes until the contract ends (a final phase) or is deleted."""
-    name = contract["metadata"]["name"]
-    last = report.phase_line(contract)
-    version = contract["metadata"].get("resourceVersion", "")
-    while (contract.get("status") or {}).get("phase") not in FINAL_PHASES:
-        try:
-            async for kind, body in kube.watch(
-                API_VERSION, CONTRACT, name, resource_version=version
-            ):
-                if kind == "DELETED":
-                    print(f"{name}: deleted", file=out, flush=True)
-                    return EXIT_OK
-                if kind not in ("ADDED", "MODIFIED"):
-                    continue
-                contract, version = body, body["metadata"].get("resourceVersion", version)
-                line = report.phase_line(contract)
-                if line != last:
-                    print(f"{_now():%H:%M:%S} {line}", file=out, flush=True)
-                    last = line
-                if (contract.get("status") or {}).get("phase") in FINAL_PHASES:
-                    return EXIT_OK
-        except KubeError as error:
-            if error.status != 410:  # a watch too old for the server: start again from now
-                raise explain(error, f"{CONTRACT} {name}") from None
-            contract = await read_contract(kube, name)
-            version = contract["metadata"].get("resourceVersion", "")
-    return EXIT_OK
-
-
 async def why(kube: Kube, namespace: str, name: str, ledger_namespace: str, out: TextIO) -> int:
     """Which term admitted, denied or stopped a job: its conditions and the ledger's entries."""
     what = f"TrainingJob {name} in namespace {namespace}"
@@ -196,15 +137,26 @@ async def why(kube: Kube, namespace: str, name: str, ledger_namespace: str, out:
         raise explain(error, what) from None
     if job is None:
         raise Failure(f"{what} not found: check the name and -n/--namespace", EXIT_NOT_FOUND)
-    contract = first_contract_of(job.get("spec") or {})
-    entries: list[dict[str, Any]] | None
-    try:
-        data = await AuditLedger(kube, ledger_namespace).stored_data(contract)
-        entries = [entry.to_dict() for entry in decode_entries(data).entries]
-    except KubeError:
-        entries = None
-    print("\n".join(report.job_explanation(job, entries)), file=out)
+    names = contracts_of(job.get("spec") or {})
+    entries: list[dict[str, Any]] | None = []
+    for contract in names:
+        try:
+            data = await AuditLedger(kube, ledger_namespace).stored_data(contract)
+            entries = (entries or []) + [e.to_dict() for e in decode_entries(data).entries]
+        except KubeError:
+            entries = None
+            break
+    copies = {name: await _copy(kube, name, namespace) for name in names} if len(names) > 1 else {}
+    print("\n".join(report.job_explanation(job, entries, copies)), file=out)
     return EXIT_OK
+
+
+async def _copy(kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
+    """The party's own copy (`Contract`) of a contract in the job's namespace; None if unread."""
+    try:
+        return await kube.get(API_VERSION, "Contract", name, namespace)
+    except KubeError:
+        return None
 
 
 async def usage(kube: Kube, names: Sequence[str], out: TextIO) -> int:

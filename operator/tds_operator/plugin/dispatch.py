@@ -43,8 +43,6 @@ async def _contract_command(kube: Kube, args: argparse.Namespace, ledgers: str, 
             )
         case "revoke":
             return await commands.revoke(kube, args.contract, out)
-        case "status":
-            return await commands.status(kube, args.contract, args.watch, out)
         case "why":
             namespace = getattr(args, "namespace", None) or kube.namespace
             return await commands.why(kube, namespace, args.job, ledgers, out)

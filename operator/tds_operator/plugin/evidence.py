@@ -40,7 +40,7 @@ def add_audit_commands(
         "audit", parents=[flags], help="the contract's audit ledger"
     )
     audit_sub: argparse._SubParsersAction[Any] = audit.add_subparsers(
-        dest="audit_command", required=True, parser_class=type(flags)
+        dest="audit_command", required=True, metavar="COMMAND", parser_class=type(flags)
     )
     verify = audit_sub.add_parser(
         "verify", parents=[flags], help="recompute a contract's hash chain and check its head"

@@ -28,7 +28,7 @@ def add_export_commands(
         "export", parents=[flags], help="a contract or a model's provenance, in standard terms"
     )
     export_sub: argparse._SubParsersAction[Any] = export.add_subparsers(
-        dest="export_command", required=True, parser_class=type(flags)
+        dest="export_command", required=True, metavar="COMMAND", parser_class=type(flags)
     )
     odrl = export_sub.add_parser(
         "odrl", parents=[flags], help="the contract as an ODRL 2.2 Agreement (JSON-LD)"

@@ -34,7 +34,7 @@ def add_keys_commands(sub: argparse._SubParsersAction[Any], flags: argparse.Argu
         "keys", parents=[flags], help="the public keys your space's owners sign consents with"
     )
     keys_sub: argparse._SubParsersAction[Any] = keys.add_subparsers(
-        dest="keys_command", required=True, parser_class=type(flags)
+        dest="keys_command", required=True, metavar="COMMAND", parser_class=type(flags)
     )
     add = keys_sub.add_parser(
         "add", parents=[flags], help="register a public key on your DataSpace (owners only)"

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
+from kubectl_tds.render import columns
+from kubectl_tds.report import PARTIES, space_of
+from kubectl_tds.report import condition as condition_in
 from tds_operator import API_VERSION
-from tds_operator.api.rfc3339 import parse
 from tds_operator.api.subject import Subject
 from tds_operator.policy.identity import UserInfo, speaks_for
 
 Manifest = dict[str, Any]
-PARTIES = ("provider", "consumer")
 
 
 def proposal(
@@ -64,145 +64,68 @@ def parties_of(
     requester = UserInfo.from_admission(user)
     sides = []
     for party in PARTIES:
-        space = spaces.get(_space(contract, party)) or {}
+        space = spaces.get(space_of(contract, party)) or {}
         owners = [Subject.model_validate(o) for o in (space.get("spec") or {}).get("owners") or []]
         if speaks_for(owners, requester):
             sides.append(party)
     return sides
 
 
-def _space(contract: Manifest, party: str) -> str:
-    return str(((contract.get("spec") or {}).get(party) or {}).get("space") or "")
-
-
-def _condition(body: Manifest, type: str) -> Manifest:
-    for condition in (body.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == type:
-            return dict(condition)
-    return {}
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(abs(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    if days:
-        return f"{days}d{hours}h"
-    return f"{hours}h{rest // 60}m" if hours else f"{rest // 60}m{rest % 60}s"
-
-
-def expiry(not_after: str | None, now: datetime) -> str:
-    """`2027-03-15T00:00:00Z (in 105d0h)` or `(2h3m ago)`."""
-    if not not_after:
-        return "never"
-    instant = parse(not_after)
-    assert instant is not None
-    left = (instant - now).total_seconds()
-    return f"{not_after} ({'in ' + _duration(left) if left > 0 else _duration(left) + ' ago'})"
-
-
-def contract_status(
-    contract: Manifest, jobs: Sequence[Manifest] | None, now: datetime
+def job_explanation(
+    job: Manifest,
+    entries: Sequence[Mapping[str, Any]] | None,
+    copies: Mapping[str, Manifest | None] | None = None,
 ) -> list[str]:
-    """`kubectl tds status`: phase and why, usage against budget, signatures, expiry, jobs.
-
-    `jobs` is None when the caller may not list the consumer's jobs (the provider's owners)."""
-    spec, status = contract.get("spec") or {}, contract.get("status") or {}
-    active = _condition(contract, "Active")
-    usage, compute = status.get("usage") or {}, spec.get("compute") or {}
-    max_jobs = spec.get("maxJobs")
-    datasets = ", ".join((spec.get("provider") or {}).get("datasets") or [])
-    not_after = status.get("expiresAt") or (spec.get("validity") or {}).get("notAfter")
-    lines = [
-        f"DataContract {contract['metadata']['name']}: "
-        f"{_space(contract, 'provider')} -> {_space(contract, 'consumer')} "
-        f"({spec.get('purpose', '?')}; datasets {datasets})",
-        f"phase:      {status.get('phase') or 'Pending'}"
-        + (f" ({active.get('reason')}: {active.get('message')})" if active else ""),
-        f"GPU-hours:  {float(usage.get('gpuHours') or 0):.2f} of {compute.get('maxGpuHours', '?')}"
-        f" ({_percent(usage.get('gpuHours'), compute.get('maxGpuHours'))})",
-        f"jobs:       {usage.get('jobs') or 0} admitted"
-        + (f" of at most {max_jobs}" if max_jobs is not None else "")
-        + f"; at most {compute.get('maxConcurrentGpus', '?')} GPUs at a time",
-        f"expires:    {expiry(not_after, now)}",
-        "revoked:    yes" if spec.get("revoked") else "revoked:    no",
-    ]
-    signatures = status.get("signatures") or []
-    for party in PARTIES:
-        signed = [s for s in signatures if s.get("party") == party]
-        lines.append(
-            f"{party + ':':11} "
-            + (
-                f"signed by {signed[-1].get('user')} at {signed[-1].get('at')}"
-                if signed
-                else "not signed"
-            )
-        )
-    lines.append(f"audit:      {(status.get('audit') or {}).get('entries', 0)} ledger entries")
-    if jobs is None:
-        lines.append(
-            "jobs:       (the consumer's jobs are visible to the consumer's owners and members)"
-        )
-    else:
-        lines += [f"  {line}" for line in job_lines(jobs)] or ["  no jobs"]
-    return lines
-
-
-def _percent(used: Any, budget: Any) -> str:
-    try:
-        return f"{100 * float(used or 0) / float(budget):.0f}% used"
-    except (TypeError, ValueError, ZeroDivisionError):
-        return "budget unknown"
-
-
-def job_lines(jobs: Sequence[Manifest]) -> list[str]:
-    """One line per job: namespace/name, phase, GPUs, GPU-seconds."""
-    lines = []
-    for job in sorted(
-        jobs, key=lambda j: (j["metadata"].get("namespace", ""), j["metadata"]["name"])
-    ):
-        spec, status = job.get("spec") or {}, job.get("status") or {}
-        gpus = int(spec.get("workers") or 1) * int(spec.get("gpusPerWorker") or 0)
-        lines.append(
-            f"{job['metadata'].get('namespace')}/{job['metadata']['name']}: "
-            f"{status.get('phase') or 'Pending'}, {gpus} GPUs, "
-            f"{status.get('gpuSeconds') or 0} GPU-seconds"
-        )
-    return lines
-
-
-def phase_line(contract: Manifest) -> str:
-    """One line of `status --watch`: the phase and the reason of the Active condition."""
-    active = _condition(contract, "Active")
-    phase = (contract.get("status") or {}).get("phase") or "Pending"
-    return f"{contract['metadata']['name']}: {phase}" + (
-        f" ({active.get('reason')}: {active.get('message')})" if active else ""
-    )
-
-
-def job_explanation(job: Manifest, entries: Sequence[Mapping[str, Any]] | None) -> list[str]:
-    """`kubectl tds why`: the job's conditions (which term admitted, denied or stopped it) and
-    what the contract's ledger recorded about it; `entries` is None when the ledger is unread."""
-    status = job.get("status") or {}
+    """`kubectl tds why`: the job's conditions (which term admitted, denied or stopped it), for a
+    joint job each contract's state (from the party's `Contract` copies in `copies`), and what
+    the contracts' ledgers recorded about it; `entries` is None when a ledger is unread."""
+    status, spec = job.get("status") or {}, job.get("spec") or {}
     metadata = job["metadata"]
+    names = spec.get("contracts") or [spec.get("contract") or "?"]
+    under = f"DataContract {names[0]}" if len(names) == 1 else f"DataContracts {', '.join(names)}"
     lines = [
-        f"TrainingJob {metadata.get('namespace')}/{metadata['name']} under DataContract "
-        f"{(job.get('spec') or {}).get('contract')}: {status.get('phase') or 'Pending'}"
+        f"TrainingJob {metadata.get('namespace') or '?'}/{metadata['name']} under {under}: "
+        f"{status.get('phase') or 'Pending'}"
     ]
     for condition in status.get("conditions") or []:
         lines.append(
-            f"  {condition.get('type')}={condition.get('status')} {condition.get('reason')}: "
-            f"{condition.get('message')}"
+            f"  {condition.get('type')}={condition.get('status')} "
+            f"{condition.get('reason') or 'NoReason'}: {condition.get('message') or ''}".rstrip()
         )
+    if copies:
+        lines += ["contracts:", *[_contract_state(n, copies.get(n)) for n in names]]
+    for listed in status.get("contracts") or []:  # a joint job's per-contract status, if shown
+        lines.append(f"  {listed.get('name', '?')}: {_described(listed)}")
     if entries is None:
         return [*lines, "ledger: not readable with your credentials"]
     mine = [e for e in entries if (e.get("details") or {}).get("uid") == metadata.get("uid")]
     lines.append(f"ledger: {len(mine)} entries about this job")
     for entry in mine:
         details = entry.get("details") or {}
-        said = details.get("reason") or f"{details.get('gpuSeconds')} GPU-seconds"
-        lines.append(f"  #{entry.get('sequence')} {entry.get('at')} {entry.get('kind')}: {said}")
+        said = details.get("reason") or (
+            f"{details['gpuSeconds']} GPU-seconds" if details.get("gpuSeconds") is not None else ""
+        )
+        lines.append(
+            f"  #{entry.get('sequence', '?')} {entry.get('at') or '?'} {entry.get('kind') or '?'}: "
+            f"{said}".rstrip(": ")
+        )
     return lines
+
+
+def _contract_state(name: str, copy: Manifest | None) -> str:
+    """One contract of a joint job, as the party's own copy shows it."""
+    if copy is None:
+        return f"  {name}: no copy in this namespace readable with your credentials"
+    active = condition_in(copy, "Active")
+    phase = (copy.get("status") or {}).get("phase") or "Pending"
+    why = f" ({active.get('reason')}: {active.get('message')})" if active.get("reason") else ""
+    return f"  {name}: {phase}{why}"
+
+
+def _described(listed: Mapping[str, Any]) -> str:
+    """A status.contracts item: whatever of phase, reason and message it has."""
+    said = [str(listed[key]) for key in ("phase", "reason", "message") if listed.get(key)]
+    return " ".join(said) or "no state reported"
 
 
 def usage_lines(contracts: Sequence[Manifest], spaces: Mapping[str, Manifest]) -> list[str]:
@@ -215,7 +138,7 @@ def usage_lines(contracts: Sequence[Manifest], spaces: Mapping[str, Manifest]) -
         spec, status = contract.get("spec") or {}, contract.get("status") or {}
         usage = status.get("usage") or {}
         used = float(usage.get("gpuHours") or 0)
-        provider, consumer = (_organisation(spaces, _space(contract, p)) for p in PARTIES)
+        provider, consumer = (_organisation(spaces, space_of(contract, p)) for p in PARTIES)
         consumed[consumer] = consumed.get(consumer, 0.0) + used
         provided[provider] = provided.get(provider, 0.0) + used
         per_contract.append(
@@ -225,7 +148,7 @@ def usage_lines(contracts: Sequence[Manifest], spaces: Mapping[str, Manifest]) -
                 provider,
                 consumer,
                 f"{used:.2f}",
-                str((spec.get("compute") or {}).get("maxGpuHours")),
+                str((spec.get("compute") or {}).get("maxGpuHours") or "-"),
                 str(usage.get("jobs") or 0),
             ]
         )
@@ -238,17 +161,8 @@ def usage_lines(contracts: Sequence[Manifest], spaces: Mapping[str, Manifest]) -
                 f"{provided.get(organisation, 0.0):.2f}",
             ]
         )
-    return [*_columns(per_contract), "", *_columns(per_organisation)]
+    return [*columns(per_contract), "", *columns(per_organisation)]
 
 
 def _organisation(spaces: Mapping[str, Manifest], space: str) -> str:
     return str(((spaces.get(space) or {}).get("spec") or {}).get("organization") or space)
-
-
-def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
-    """Rows of cells, aligned like kubectl's tables."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]

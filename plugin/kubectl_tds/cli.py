@@ -1,0 +1,230 @@
+"""`kubectl tds`: a party's view of the trusted data space, and the operator's tools.
+
+Every command acts with your own kubeconfig identity through kubectl, so RBAC and the hub's
+admission rules decide what you may do; a refusal is shown with the hub's reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from kubectl_tds import completion, render, status, tools, verbs
+from kubectl_tds.failures import EXIT_CODES_HELP, EXIT_REFUSED, EXIT_USAGE, Failure, UsageError
+from kubectl_tds.kubectl import Connection
+
+EPILOG = f"""examples:
+  kubectl tds contracts                      # the contracts of your space (your namespace)
+  kubectl tds contracts -n tds-cmcc -o yaml
+  kubectl tds release approve forecaster-model -n tds-cmcc
+  kubectl tds release reject forecaster-model -n tds-cmcc
+  kubectl tds check                          # do the hub's webhooks answer?
+  kubectl tds version
+  kubectl tds status sgcc-to-cmcc-load --watch
+  kubectl tds why forecaster                 # in your kubeconfig's namespace
+  source <(kubectl tds completion bash)
+
+{EXIT_CODES_HELP}"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so the caller prints one line and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _connection_flags() -> Parser:
+    """kubectl's usual flags, accepted before or after the command."""
+    flags = Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    flags.add_argument("-n", "--namespace", help="the namespace (default: your kubeconfig's)")
+    flags.add_argument("--context", help="the kubeconfig context to use")
+    flags.add_argument("--kubeconfig", help="the kubeconfig file (default: $KUBECONFIG)")
+    flags.add_argument("--as", dest="as_user", metavar="USER", help="act as USER (impersonation)")
+    flags.add_argument(
+        "--as-group", dest="as_groups", metavar="GROUP", action="append", help="act in GROUP"
+    )
+    flags.add_argument(
+        "--ledger-namespace",
+        help="the operator's namespace, where ledgers are kept, for the operator's tools "
+        "(default: $TDS_NAMESPACE or tds-system)",
+    )
+    return flags
+
+
+def _output_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o", "--output", choices=render.FORMATS, help="print the objects as JSON or YAML"
+    )
+
+
+def build_parser() -> Parser:
+    """The whole command line of `kubectl tds`."""
+    flags = _connection_flags()
+    parser = Parser(
+        prog="kubectl tds",
+        description=__doc__,
+        epilog=EPILOG,
+        parents=[flags],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser
+    )
+    listed = sub.add_parser("contracts", parents=[flags], help="the contracts of your space")
+    _output_flag(listed)
+    version = sub.add_parser(
+        "version", parents=[flags], help="this plugin's and the operator's version"
+    )
+    version.add_argument(
+        "--operator-namespace",
+        default=os.environ.get("TDS_NAMESPACE", "tds-system"),
+        help="where the operator runs (default: $TDS_NAMESPACE or tds-system)",
+    )
+    _output_flag(version)
+    sub.add_parser("check", parents=[flags], help="whether the hub's admission webhook answers")
+    status = sub.add_parser(
+        "status",
+        parents=[flags],
+        help="phase, usage against budget, signatures, expiry and jobs of a contract",
+    )
+    status.add_argument("name", metavar="CONTRACT", help="the DataContract's name")
+    status.add_argument(
+        "-w", "--watch", action="store_true", help="then print each phase change as it happens"
+    )
+    _output_flag(status)
+    _release_parser(sub, flags)
+    for name, text in tools.OPERATOR_TOOLS.items():
+        tool = sub.add_parser(name, parents=[flags], help=text, add_help=False)
+        _tool_parser(tool, name, flags)
+    shell = sub.add_parser("completion", help="print a shell completion script")
+    shell.add_argument("shell", choices=completion.SHELLS)
+    for command in sub.choices.values():
+        command.epilog = EXIT_CODES_HELP
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+    return parser
+
+
+def _tool_parser(tool: argparse.ArgumentParser, name: str, flags: Parser) -> None:
+    """One of the operator's tools: named for help and completion, with what `-o` needs of it;
+    the rest of its command line is the tools' own to parse."""
+    if name == "why":
+        tool.add_argument("name", metavar="JOB")
+        _output_flag(tool)
+    elif name == "usage":
+        tool.add_argument("contracts", nargs="*", metavar="CONTRACT")
+        _output_flag(tool)
+    elif name in tools.NESTED:
+        nested = tool.add_subparsers(dest="nested", metavar="COMMAND", parser_class=Parser)
+        for child in tools.NESTED[name]:
+            command = nested.add_parser(child, parents=[flags], add_help=False)
+            if (name, child) == ("keys", "list"):
+                command.add_argument("space", metavar="SPACE")
+                _output_flag(command)
+            else:
+                command.add_argument("rest", nargs="...")
+    else:
+        tool.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+def _release_parser(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
+    release = sub.add_parser(
+        "release",
+        parents=[flags],
+        help="approve or reject a model release (an owner of the provider's space)",
+    )
+    decide = release.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=Parser)
+    for verb in render.DECISIONS:
+        review = decide.add_parser(
+            verb,
+            parents=[flags],
+            help=f"{verb} a ModelRelease awaiting your review",
+            description=f"{verb.capitalize()} a ModelRelease as an owner of the provider's space. "
+            "The release is in the consumer's namespace: give it with -n.",
+        )
+        review.add_argument("release", help="the ModelRelease's name")
+        if verb == "approve":
+            review.add_argument(
+                "--manifest-digest",
+                metavar="DIGEST",
+                help="approve only if the output's manifest has this digest (sha256:...); "
+                "default: the digest the release records",
+            )
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    """Carry out one of the plugin's own commands."""
+    connection = tools.connection_of(args)
+    output = getattr(args, "output", None)
+    match args.command:
+        case "contracts":
+            return verbs.contracts(connection, output, out)
+        case "version":
+            return verbs.version(connection, args.operator_namespace, output, out)
+        case "check":
+            return verbs.check(connection, out)
+        case "release":
+            digest = getattr(args, "manifest_digest", None)
+            return verbs.release(connection, args.verb, args.release, digest, out)
+        case "status" if not output:
+            return status.status(connection, args.name, args.watch, out)
+    if output:
+        return _printed(args, connection, output, out)
+    raise UsageError(f"kubectl tds: unknown command {args.command}")
+
+
+def _printed(args: argparse.Namespace, connection: Connection, output: str, out: TextIO) -> int:
+    """The reads printed as the API server holds them, with -o json|yaml."""
+    match args.command:
+        case "status":
+            return verbs.show(connection, "datacontracts.tds.io", [args.name], output, out)
+        case "why":
+            return verbs.show(connection, "trainingjobs.tds.io", [args.name], output, out)
+        case "usage":
+            return verbs.show(connection, "datacontracts.tds.io", args.contracts, output, out)
+        case "keys":
+            return verbs.keys(connection, args.space, output, out)
+    raise UsageError(f"kubectl tds {args.command}: -o is not one of its flags")
+
+
+def main(
+    argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    """The `kubectl-tds` entry point: one line on stderr and a documented exit status on failure."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        command = tools.command_of(argv)
+        parser = build_parser()
+        if command in tools.OPERATOR_TOOLS and not tools.printed_here(argv, command):
+            return tools.operator_tool(argv, command)
+        args = parser.parse_args(argv)
+        if args.command == "completion":
+            print(completion.script(args.shell, parser), file=out)
+            return 0
+        return run(args, out)
+    except UsageError as error:
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
+    except Failure as failure:
+        print(f"error: {failure.message}", file=err)
+        return failure.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # a defect of the plugin: still one line, never a traceback
+        print(f"error: kubectl tds failed unexpectedly ({type(error).__name__}: {error})", file=err)
+        return EXIT_REFUSED
+
+
+def complete(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    """`kubectl_complete-tds`: kubectl (1.26 and later) runs it to complete `kubectl tds ...`."""
+    typed = list(sys.argv[1:] if argv is None else argv)
+    try:
+        connection: Connection | None = tools.connection_of(tools.flag_values(typed))
+    except UsageError:
+        connection = None
+    print("\n".join(completion.candidates(build_parser(), typed, connection)), file=out)
+    print(":4", file=out)  # cobra's ShellCompDirectiveNoFileComp: offer no file names
+    return 0

@@ -1,0 +1,122 @@
+"""The operator's tools behind `kubectl tds`: which commands they are, and running them.
+
+The commands that need the ledger's and the signatures' code come with the operator's
+distribution (`python -m tds_operator.plugin`). `kubectl tds` runs them in a process of their own
+when the operator is installed beside it: the plugin imports nothing of the operator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+from kubectl_tds.failures import EXIT_USAGE, Failure, UsageError
+from kubectl_tds.kubectl import Connection, current_namespace
+
+OPERATOR_TOOLS: Final = {
+    "propose": "propose a DataContract, from flags or a file",
+    "consent": "consent to a contract for your side",
+    "withdraw": "withdraw your side's consent",
+    "revoke": "revoke a contract, for good",
+    "why": "which term admitted, denied or stopped a TrainingJob",
+    "usage": "GPU-hours per contract and per organisation",
+    "audit": "verify a contract's ledger, save and check its checkpoints",
+    "keys": "the public keys your space's owners sign consents with",
+    "export": "a contract or a model's provenance, in standard terms (ODRL, PROV)",
+}
+"""The commands that need the ledger's and the signatures' code, which comes with the operator's
+distribution: `kubectl tds` runs them with it when it is installed beside the plugin."""
+
+NESTED: Final = {
+    "audit": ("verify", "checkpoint", "keys"),
+    "keys": ("add", "list", "remove"),
+    "export": ("odrl", "prov"),
+}
+"""The operator's tools' own subcommands, named here for help and completion."""
+
+VALUE_FLAGS: Final = frozenset(
+    {"-n", "--namespace", "--context", "--kubeconfig", "--as", "--as-group", "-o", "--output"}
+    | {"--ledger-namespace", "--operator-namespace"}
+)
+
+
+def connection_of(args: argparse.Namespace) -> Connection:
+    """Who asks and where, from kubectl's flags."""
+    if getattr(args, "as_groups", None) and not getattr(args, "as_user", None):
+        raise UsageError("kubectl tds: --as-group needs --as (the user who is in those groups)")
+    return Connection(
+        kubeconfig=getattr(args, "kubeconfig", None),
+        context=getattr(args, "context", None),
+        namespace=getattr(args, "namespace", None),
+        user=getattr(args, "as_user", None),
+        groups=tuple(getattr(args, "as_groups", None) or ()),
+    )
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command word: the first word that is neither a flag nor a flag's value."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = word in VALUE_FLAGS
+        else:
+            return word
+    return None
+
+
+def flag_values(argv: Sequence[str]) -> argparse.Namespace:
+    """kubectl's connection flags in a command line that goes to the operator's tools."""
+    found: dict[str, list[str]] = {}
+    words = list(argv)
+    for at, word in enumerate(words):
+        flag, equals, value = word.partition("=")
+        if flag in VALUE_FLAGS:
+            if not equals:
+                value = words[at + 1] if at + 1 < len(words) else ""
+            found.setdefault(flag.lstrip("-"), []).append(value)
+
+    def last(*names: str) -> str | None:
+        values = [value for name in names for value in found.get(name, [])]
+        return values[-1] if values else None
+
+    return argparse.Namespace(
+        kubeconfig=last("kubeconfig"),
+        context=last("context"),
+        as_user=last("as"),
+        as_groups=found.get("as-group") or [],
+        namespace=last("namespace", "n"),
+    )
+
+
+def operator_tool(argv: Sequence[str], command: str) -> int:
+    """Run a command of the operator's tools, installed beside the plugin, as a process of its
+    own (the plugin imports nothing of the operator); `why` gets the kubeconfig's namespace."""
+    if importlib.util.find_spec("tds_operator") is None:
+        raise Failure(
+            f"kubectl tds {command} needs the operator's tools (the ledger and signature checks), "
+            "which are not installed here: pip install the operator's distribution (the "
+            "repository's root) into the same environment as kubectl-tds",
+            EXIT_USAGE,
+        )
+    argv = list(argv)
+    if command == "why" and not {"-n", "--namespace"} & flags_in(argv):
+        argv += ["--namespace", current_namespace(connection_of(flag_values(argv)))]
+    return subprocess.call([sys.executable, "-m", "tds_operator.plugin", *argv])
+
+
+def printed_here(argv: Sequence[str], command: str) -> bool:
+    """Whether the plugin prints this read itself: `why`, `usage` and `keys list`
+    with -o json|yaml (the object as the API server holds it)."""
+    if not {"-o", "--output"} & flags_in(argv):
+        return False
+    return command in ("why", "usage") or (command == "keys" and "list" in argv)
+
+
+def flags_in(argv: Sequence[str]) -> set[str]:
+    return {word.split("=")[0] for word in argv if word.startswith("-")}

@@ -13,8 +13,8 @@ admitting the joint room to the dataset pods. Both are controlled by that contra
 with it, so the contract's own reconcile takes them away the moment it is not Active, whatever
 the job does; the job's end takes them away too.
 
-The namespace and what is in it carry no owner reference (a namespaced TrainingJob cannot own
-them): they are known by their labels, the job's uid among them, which the orphan sweep reads.
+The namespace is controlled by the job's first contract (a namespaced TrainingJob cannot own
+it), what is in it by nobody: they are the job's by their labels, its uid among them.
 Pure.
 """
 
@@ -35,6 +35,7 @@ from tds_operator.desired.cleanroom import (
     WORKERS_POLICY,
     DatasetEndpoint,
     contract_owner,
+    joint_room_namespace,
 )
 from tds_operator.desired.grants import DATASET_READ_VERB, DATASET_RESOURCE, RBAC, granted_datasets
 from tds_operator.desired.isolation import (
@@ -55,7 +56,6 @@ from tds_operator.desired.labels import (
 )
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL, JOB_UID_LABEL
 
-JOINT_ROOM_PREFIX = "tds-jr-"
 JOINT_ROOM_LABEL = "tds.io/joint-room"
 """On the joint room and on every object made for it, also in the providers' namespaces."""
 JOINT_GRANT_PREFIX = "tds-joint-"
@@ -70,11 +70,6 @@ class JointPart:
     contract: DataContract
     provider: DataSpace
     endpoints: dict[str, DatasetEndpoint]
-
-
-def joint_room_namespace(job_uid: str) -> str:
-    """`tds-jr-<job uid>`: 43 characters for a Kubernetes uid, never more than 63."""
-    return f"{JOINT_ROOM_PREFIX}{job_uid}"[:63].rstrip("-")
 
 
 def joint_grant_name(job_uid: str) -> str:
@@ -154,15 +149,17 @@ def joint_room_children(job: TrainingJob, parts: Sequence[JointPart]) -> list[Ma
     policies (the providers' ingress among them), quota and defaults. The grants come apart
     (joint_grants): nothing may read a dataset before the room is sealed."""
     uid = job.metadata.uid or ""
+    first = contract_owner(parts[0].contract)
+    labels = joint_labels(job, **{CLEAN_ROOM_LABEL: "true", CONTRACT_LABEL: first.name})
     namespace: Manifest = {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": joint_room_namespace(uid),
-            "labels": {
-                **joint_labels(job, **{CLEAN_ROOM_LABEL: "true"}),
-                **RESTRICTED_POD_SECURITY,
-            },
+            "labels": {**labels, **RESTRICTED_POD_SECURITY},
+            # A namespaced TrainingJob cannot own it: its first contract does, as the operator's
+            # confinement wants of every namespace it makes (its deletion takes the room too).
+            "ownerReferences": first.metadata("")["ownerReferences"],
         },
     }
     account = {**_inside(job, "ServiceAccount", WORKER_SERVICE_ACCOUNT)}

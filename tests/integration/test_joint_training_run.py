@@ -73,6 +73,9 @@ def test_a_joint_job_runs_sealed_in_its_own_room_reading_each_contracts_datasets
     running = start(story, joint, run_for="60s")
     uid, name = running["metadata"]["uid"], running["metadata"]["name"]
     assert running["status"]["cleanRoom"] == room(uid)
+    assert running["status"]["contracts"] == [
+        {"name": contract, "phase": "Active"} for contract in joint.contracts
+    ]
     batch = batch_job(story, uid, name)
     assert batch is not None
     # The room has a clean room's seals: default-deny, no resolver, no RBAC for anyone.
@@ -154,6 +157,10 @@ def test_one_provider_revoking_stops_the_joint_job_and_the_other_contract_record
     assert f"DataContract {joint.contracts[0]}" in finished["message"]
     used = stopped["status"]["gpuSeconds"]
     assert used > 0
+    states = stopped["status"]["contracts"]
+    assert [s["name"] for s in states] == list(joint.contracts)
+    assert [s.get("stoppedJob") for s in states] == [True, None]
+    assert states[1]["phase"] == "Active"
     # The revoking provider's grant is gone; then, the job ended, the other's too, and the room.
     wait_until(
         lambda: not may_read(story, identity(uid), first, "records"),

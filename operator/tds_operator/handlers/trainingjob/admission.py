@@ -63,10 +63,8 @@ async def decide(
         ledger = None if recorded is None else recorded[name]
         case = await admission_case(op, job, contracts[name], ledger, kueue=kueue, name=name)
         items.append(ContractCase(case, contracts[name]))
-    # A joint job runs in a joint clean room of its own (desired/joint_room.py), in the
-    # operator's own queue; not yet through Kueue (no LocalQueue in a joint room).
-    runs_joint = not op.kueue
-    decision = decide_joint_admission(items, op.rules, waiting=waiting, runs_joint=runs_joint)
+    # A joint job runs in a clean room of its own (desired/joint_room.py).
+    decision = decide_joint_admission(items, op.rules, waiting=waiting)
     return decision, [item.case for item in items]
 
 

@@ -91,13 +91,19 @@ def count(job: TrainingJob, contracts: Mapping[str, Manifest | None], decision: 
 
 
 async def record(
-    op: Operator, job: TrainingJob, contracts: Mapping[str, Manifest | None], decision: Decision
+    op: Operator,
+    job: TrainingJob,
+    contracts: Mapping[str, Manifest | None],
+    decision: Decision,
+    every: Mapping[str, Manifest | None] | None = None,
 ) -> None:
-    """Record the job's admission (or denial) on each of its contracts' ledgers, and count it."""
+    """Record the job's admission (or denial) on each of `contracts`' ledgers (those not
+    recorded yet), and count it; a joint job's entry names every other contract of the job
+    (`every`, default `contracts`) and its provider space."""
     key = job_key(job.metadata.namespace or "", job.metadata.name or "")
     providers = {
         name: str((((live or {}).get("spec") or {}).get("provider") or {}).get("space") or "")
-        for name, live in contracts.items()
+        for name, live in (every or contracts).items()
     }
     for name in contracts:
         others = {n: p for n, p in providers.items() if n != name} if job.spec.joint else None

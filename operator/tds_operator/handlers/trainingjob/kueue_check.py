@@ -95,7 +95,7 @@ class ContractCheck:
                 self.op, job, contracts, recorded, waiting=waiting, kueue=True
             )
             if decision.allowed:
-                await admission.record(self.op, job, missing, decision)
+                await admission.record(self.op, job, missing, decision, contracts)
         for name in names:
             self.op.enqueue(DATA_CONTRACT, name)
         return decision

@@ -17,7 +17,7 @@ from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import (
     WORKER_SERVICE_ACCOUNT,
     DatasetEndpoint,
-    clean_room_namespace,
+    job_room,
 )
 from tds_operator.desired.grants import (
     dataset_token_mount,
@@ -56,6 +56,22 @@ operator's back (the Job controller at the deadline, the garbage collector, a pe
 terminated with its finish time, until the operator has metered it and removes the finalizer."""
 
 
+def room_of(job: TrainingJob) -> str:
+    """The namespace the job runs in: its contract's clean room, or a joint job's own room."""
+    return job_room(job.spec.contract_names, job.metadata.uid or "")
+
+
+CONTRACTS_ANNOTATION = "tds.io/contracts"
+"""On what a joint job's room holds for it: its contracts, comma-separated (a label holds one)."""
+
+
+def joint_annotations(job: TrainingJob) -> dict[str, dict[str, str]]:
+    """`{"annotations": {tds.io/contracts: ...}}` for a joint job's objects; empty otherwise."""
+    if not job.spec.joint:
+        return {}
+    return {"annotations": {CONTRACTS_ANNOTATION: ",".join(job.spec.contract_names)}}
+
+
 def training_labels(job: TrainingJob) -> dict[str, str]:
     """Labels tying clean-room objects to their TrainingJob and contract."""
     return managed_labels(
@@ -85,8 +101,9 @@ def rendezvous_service(job: TrainingJob) -> Manifest:
         "kind": "Service",
         "metadata": {
             "name": name,
-            "namespace": clean_room_namespace(job.spec.contract),
+            "namespace": room_of(job),
             "labels": training_labels(job),
+            **joint_annotations(job),
         },
         "spec": {
             "type": "ClusterIP",
@@ -124,13 +141,18 @@ def batch_job(
     without a resolver. `master_ip` is the rendezvous Service's cluster IP, `datasets` maps each
     dataset the job reads to its IP and port."""
     name = job.metadata.name or ""
-    namespace = clean_room_namespace(job.spec.contract)
+    namespace = room_of(job)
     spec = job.spec
     labels = training_labels(job)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            **joint_annotations(job),
+        },
         "spec": {
             "completionMode": "Indexed",
             "completions": spec.workers,
@@ -148,7 +170,8 @@ def _worker_container(job: TrainingJob, master_ip: str, datasets: Mapping[str, s
     spec = job.spec
     environment = [
         *rendezvous_environment(job, master_ip),
-        {"name": "TDS_CONTRACT", "value": spec.contract},
+        # A joint job's contracts, comma-separated, in the order it names them.
+        {"name": "TDS_CONTRACT", "value": ",".join(spec.contract_names)},
         {"name": "TDS_DATASET_ENDPOINTS", "value": dataset_endpoints_value(datasets)},
         *({"name": e.name, "value": e.value} for e in spec.env),
     ]
@@ -186,6 +209,7 @@ def _pod_template(job: TrainingJob, rules: HubRules, container: Manifest) -> Man
         "labels": {**simulation_labels, **training_labels(job)},
         "finalizers": [METERING_FINALIZER],
     }
+    pod_annotations = {**pod_annotations, **joint_annotations(job).get("annotations", {})}
     if pod_annotations:
         metadata["annotations"] = pod_annotations
     spec = {

@@ -23,12 +23,13 @@ from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.objects import ensure_finalizer, validation_message
 from tds_operator.handlers.trainingjob.end import delete, deny, stop_unless_done
+from tds_operator.handlers.trainingjob.joint_run import run_joint
 from tds_operator.handlers.trainingjob.orphans import of_name, sweep
 from tds_operator.handlers.trainingjob.output import keep_output
 from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.handlers.trainingjob.run import run
-from tds_operator.policy.job_run import JobInputs, RunStep, decide_run
+from tds_operator.policy.job_run import JobInputs, RunStep, contract_states, decide_run
 
 
 class Admission(Protocol):
@@ -62,6 +63,7 @@ class TrainingJobReconciler:
             await sweep(self.parts, of_name(namespace, name))
             return None
         report = JobReport(self.parts, inputs.body)
+        report.contracts(contract_states(inputs, step))
         wake = await self.act(step, inputs, report)
         await report.flush()
         return wake
@@ -79,8 +81,15 @@ class TrainingJobReconciler:
         inputs = JobInputs(body=body, job=job, invalid=invalid, contract=None)
         if not inputs.needs_contract or job is None:
             return inputs
-        contract = await kube.get(API_VERSION, DATA_CONTRACT, job.spec.contract)
-        return JobInputs(body=body, job=job, invalid=None, contract=contract)
+        # One read each: a joint job stops the moment any of its contracts stops it.
+        contracts = [
+            (name, await kube.get(API_VERSION, DATA_CONTRACT, name))
+            for name in job.spec.contract_names
+        ]
+        every = tuple(contracts) if job.spec.joint else ()
+        return JobInputs(
+            body=body, job=job, invalid=None, contract=contracts[0][1], contracts=every
+        )
 
     async def act(self, step: RunStep, inputs: JobInputs, report: JobReport) -> float | None:
         """Carry the step out; the seconds until the job wants to be looked at again."""
@@ -105,7 +114,10 @@ class TrainingJobReconciler:
             return None
         if step.kind == "stop":
             assert step.decision is not None
-            await stop_unless_done(parts, report, inputs.contract, step.decision)
+            stopping = dict(inputs.contracts).get(step.stopped_by or "", inputs.contract)
+            await stop_unless_done(parts, report, stopping, step.decision)
             return None
         assert inputs.contract is not None
+        if inputs.contracts:
+            return await run_joint(parts, report, job, inputs.contracts)
         return await run(parts, report, job, inputs.contract)

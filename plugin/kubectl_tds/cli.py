@@ -17,6 +17,12 @@ from kubectl_tds.failures import EXIT_CODES_HELP, EXIT_REFUSED, EXIT_USAGE, Fail
 from kubectl_tds.kubectl import Connection
 
 EPILOG = f"""examples:
+  kubectl tds propose sgcc-to-cmcc-load --provider sgcc --consumer cmcc \\
+      --dataset grid-load-2025 --not-after 2027-03-15T00:00:00Z \\
+      --max-gpu-hours 500 --max-concurrent-gpus 16 --approve
+  kubectl tds propose -f examples/02-datacontract.yaml
+  kubectl tds consent sgcc-to-cmcc-load      # signs for the party whose space you own
+  kubectl tds usage sgcc-to-cmcc-load
   kubectl tds contracts                      # the contracts of your space (your namespace)
   kubectl tds contracts -n tds-cmcc -o yaml
   kubectl tds release approve forecaster-model -n tds-cmcc

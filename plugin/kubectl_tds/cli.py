@@ -12,11 +12,17 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from kubectl_tds import completion, render, status, tools, verbs
+from kubectl_tds import completion, contract_cli, render, status, tools, verbs
 from kubectl_tds.failures import EXIT_CODES_HELP, EXIT_REFUSED, EXIT_USAGE, Failure, UsageError
 from kubectl_tds.kubectl import Connection
 
 EPILOG = f"""examples:
+  kubectl tds propose sgcc-to-cmcc-load --provider sgcc --consumer cmcc \\
+      --dataset grid-load-2025 --not-after 2027-03-15T00:00:00Z \\
+      --max-gpu-hours 500 --max-concurrent-gpus 16 --approve
+  kubectl tds propose -f examples/02-datacontract.yaml
+  kubectl tds consent sgcc-to-cmcc-load      # signs for the party whose space you own
+  kubectl tds usage sgcc-to-cmcc-load
   kubectl tds contracts                      # the contracts of your space (your namespace)
   kubectl tds contracts -n tds-cmcc -o yaml
   kubectl tds release approve forecaster-model -n tds-cmcc
@@ -97,6 +103,7 @@ def build_parser() -> Parser:
     )
     _output_flag(status)
     _release_parser(sub, flags)
+    contract_cli.add_contract_parsers(sub, flags)
     for name, text in tools.OPERATOR_TOOLS.items():
         tool = sub.add_parser(name, parents=[flags], help=text, add_help=False)
         _tool_parser(tool, name, flags)
@@ -113,9 +120,6 @@ def _tool_parser(tool: argparse.ArgumentParser, name: str, flags: Parser) -> Non
     the rest of its command line is the tools' own to parse."""
     if name == "why":
         tool.add_argument("name", metavar="JOB")
-        _output_flag(tool)
-    elif name == "usage":
-        tool.add_argument("contracts", nargs="*", metavar="CONTRACT")
         _output_flag(tool)
     elif name in tools.NESTED:
         nested = tool.add_subparsers(dest="nested", metavar="COMMAND", parser_class=Parser)
@@ -171,6 +175,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             return verbs.release(connection, args.verb, args.release, digest, out)
         case "status" if not output:
             return status.status(connection, args.name, args.watch, out)
+        case "propose" | "consent" | "withdraw" | "revoke":
+            return contract_cli.run(connection, args, out)
+        case "usage" if not output:
+            return contract_cli.run(connection, args, out)
     if output:
         return _printed(args, connection, output, out)
     raise UsageError(f"kubectl tds: unknown command {args.command}")
@@ -198,8 +206,8 @@ def main(
     try:
         command = tools.command_of(argv)
         parser = build_parser()
-        if command in tools.OPERATOR_TOOLS and not tools.printed_here(argv, command):
-            return tools.operator_tool(argv, command)
+        if tools.needs_operator(argv, command):
+            return tools.operator_tool(argv, str(command))
         args = parser.parse_args(argv)
         if args.command == "completion":
             print(completion.script(args.shell, parser), file=out)

@@ -1,8 +1,9 @@
 """The operator's tools behind `kubectl tds`: which commands they are, and running them.
 
-The commands that need the ledger's and the signatures' code come with the operator's
-distribution (`python -m tds_operator.plugin`). `kubectl tds` runs them in a process of their own
-when the operator is installed beside it: the plugin imports nothing of the operator.
+The commands that still need the ledger's and the signatures' code (why, audit, keys, export and
+consent --key) come with the operator's distribution (`python -m tds_operator.plugin`).
+`kubectl tds` runs them in a process of their own when the operator is installed beside it: the
+plugin imports nothing of the operator.
 """
 
 from __future__ import annotations
@@ -18,12 +19,7 @@ from kubectl_tds.failures import EXIT_USAGE, Failure, UsageError
 from kubectl_tds.kubectl import Connection, current_namespace
 
 OPERATOR_TOOLS: Final = {
-    "propose": "propose a DataContract, from flags or a file",
-    "consent": "consent to a contract for your side",
-    "withdraw": "withdraw your side's consent",
-    "revoke": "revoke a contract, for good",
     "why": "which term admitted, denied or stopped a TrainingJob",
-    "usage": "GPU-hours per contract and per organisation",
     "audit": "verify a contract's ledger, save and check its checkpoints",
     "keys": "the public keys your space's owners sign consents with",
     "export": "a contract or a model's provenance, in standard terms (ODRL, PROV)",
@@ -110,12 +106,20 @@ def operator_tool(argv: Sequence[str], command: str) -> int:
     return subprocess.call([sys.executable, "-m", "tds_operator.plugin", *argv])
 
 
+def needs_operator(argv: Sequence[str], command: str | None) -> bool:
+    """Whether the operator's tools carry out this command line: one of theirs, except the reads
+    the plugin prints itself, and `consent` signed with the caller's own key (--key)."""
+    if command == "consent":
+        return "--key" in flags_in(argv)
+    return command in OPERATOR_TOOLS and not printed_here(argv, command)
+
+
 def printed_here(argv: Sequence[str], command: str) -> bool:
-    """Whether the plugin prints this read itself: `why`, `usage` and `keys list`
-    with -o json|yaml (the object as the API server holds it)."""
+    """Whether the plugin prints this read itself: `why` and `keys list` with -o json|yaml (the
+    object as the API server holds it)."""
     if not {"-o", "--output"} & flags_in(argv):
         return False
-    return command in ("why", "usage") or (command == "keys" and "list" in argv)
+    return command == "why" or (command == "keys" and "list" in argv)
 
 
 def flags_in(argv: Sequence[str]) -> set[str]:

@@ -8,8 +8,10 @@ import json
 import subprocess
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bench.hubkit.hub import (
     CLUSTER_ADMIN,
@@ -23,11 +25,11 @@ from bench.hubkit.hub import (
     unique,
     unique_contract,
 )
-from bench.hubkit.manifests import training_job_body
+from bench.hubkit.manifests import contract_body, training_job_body
 from bench.hubkit.training import Story
 from bench.hubkit.waiting import wait_until
 from tds_operator.api.rfc3339 import format_seconds
-from tds_operator.connection import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED
+from tds_operator.connection import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 
 pytestmark = pytest.mark.integration
 
@@ -170,6 +172,26 @@ def test_each_party_verifies_its_own_ledger_and_nobody_else_reads_it(story: Stor
         )
     )
     assert "forbidden" in key
+
+
+def test_a_party_proposes_from_a_file_and_a_file_of_another_kind_is_refused(
+    story: Story, tmp_path: Path
+) -> None:
+    provider, consumer = story.space(), story.space()
+    name = unique_contract()
+    story.hub.contracts.append(name)
+    body = contract_body(name, provider, consumer)
+    wrong = tmp_path / "space.yaml"
+    wrong.write_text(yaml.safe_dump({**body, "kind": "DataSpace"}))
+    refused = tds(owner_of(provider), "propose", "-f", str(wrong))
+    assert (refused.returncode, refused.stdout) == (EXIT_USAGE, ""), refused
+    assert refused.stderr == "error: the file holds a DataSpace, not a DataContract\n"
+
+    right = tmp_path / "contract.yaml"
+    right.write_text(yaml.safe_dump(body))
+    proposed = tds(owner_of(provider), "propose", "-f", str(right))
+    assert (proposed.returncode, proposed.stdout) == (EXIT_OK, f"DataContract {name} proposed\n")
+    story.wait_contract(name, "Proposed")
 
 
 def test_usage_per_contract_and_organisation(story: Story) -> None:

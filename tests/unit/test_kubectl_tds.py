@@ -237,21 +237,27 @@ def test_completion_offers_commands_subcommands_and_flags() -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "here"),
+    ("argv", "theirs"),
     [
-        (["why", "j", "-o", "json"], True),
-        (["why", "j", "--output=yaml"], True),
-        (["usage", "a", "b", "-o", "yaml"], True),
-        (["keys", "list", "cmcc", "-o", "json"], True),
-        (["why", "j"], False),
-        (["keys", "add", "cmcc", "--id", "k", "--public-key", "k.pem"], False),
-        (["audit", "verify", "c", "-o", "json"], False),
+        (["why", "j", "-o", "json"], False),
+        (["why", "j", "--output=yaml"], False),
+        (["usage", "a", "b", "-o", "yaml"], False),
+        (["usage", "a"], False),
+        (["keys", "list", "cmcc", "-o", "json"], False),
+        (["propose", "-f", "c.yaml"], False),
+        (["consent", "c"], False),
+        (["withdraw", "c"], False),
+        (["revoke", "c"], False),
+        (["consent", "c", "--key", "me.pem"], True),
+        (["why", "j"], True),
+        (["keys", "add", "cmcc", "--id", "k", "--public-key", "k.pem"], True),
+        (["audit", "verify", "c", "-o", "json"], True),
     ],
 )
-def test_reads_of_the_operators_tools_print_json_or_yaml_here(argv: list[str], here: bool) -> None:
+def test_only_what_needs_the_operators_tools_runs_them(argv: list[str], theirs: bool) -> None:
     assert "status" not in tools.OPERATOR_TOOLS  # the plugin's own, -o included
-    assert tools.printed_here(argv, argv[0]) is here
-    if here:
+    assert tools.needs_operator(argv, argv[0]) is theirs
+    if {"-o", "--output"} & tools.flags_in(argv) and not theirs:
         parsed = cli.build_parser().parse_args(argv)
         assert parsed.output in render.FORMATS
 

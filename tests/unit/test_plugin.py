@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from typing import get_args
 
 import httpx
 import pytest
 
+from kubectl_tds import cli as light
+from kubectl_tds import contract_cli, terms
 from kubectl_tds import report as status_report
+from tds_operator.api.datacontract import Purpose
 from tds_operator.connection import (
     EXIT_NO_CLUSTER,
     EXIT_NOT_FOUND,
@@ -39,7 +43,7 @@ def test_kubectls_flags_are_taken_before_or_after_the_command() -> None:
     after = parser.parse_args(["why", "forecaster", "--namespace", "tds-cmcc", "--as", "bob"])
     assert (before.namespace, before.context, before.job) == ("tds-cmcc", "hub", "forecaster")
     assert (after.namespace, after.as_user) == ("tds-cmcc", "bob")
-    groups = parser.parse_args(["revoke", "c", "--as", "u", "--as-group", "a", "--as-group", "b"])
+    groups = parser.parse_args(["why", "j", "--as", "u", "--as-group", "a", "--as-group", "b"])
     assert cli.caller_of(groups) == Caller(user="u", groups=("a", "b"))
 
 
@@ -57,14 +61,15 @@ def test_kubectls_flags_are_taken_before_or_after_the_command() -> None:
     ],
 )
 def test_a_wrong_command_line_is_one_line_and_exit_2(argv: list[str]) -> None:
-    code, out, err = run(*argv)
+    out, err = io.StringIO(), io.StringIO()
+    code, out, err = light.main(argv, out, err), out.getvalue(), err.getvalue()
     assert (code, out) == (EXIT_USAGE, "")
     assert err.startswith("error: "), err
     assert err.count("\n") == 1, err
 
 
 def test_a_proposal_from_flags_names_every_term() -> None:
-    args = cli.build_parser().parse_args(
+    args = light.build_parser().parse_args(
         [
             "propose",
             "c1",
@@ -87,7 +92,7 @@ def test_a_proposal_from_flags_names_every_term() -> None:
             "--approve",
         ]
     )
-    assert cli.proposal_of(args) == {
+    assert contract_cli.proposal_of(args) == {
         "apiVersion": "tds.io/v1alpha1",
         "kind": "DataContract",
         "metadata": {"name": "c1"},
@@ -104,13 +109,13 @@ def test_a_proposal_from_flags_names_every_term() -> None:
 
 
 def test_consent_withdrawal_and_revocation_are_the_documented_patches() -> None:
-    assert report.consent_patch("consumer", True) == {
+    assert terms.consent_patch("consumer", True) == {
         "spec": {"consent": {"consumer": {"approved": True}}}
     }
-    assert report.consent_patch("provider", False) == {
+    assert terms.consent_patch("provider", False) == {
         "spec": {"consent": {"provider": {"approved": False}}}
     }
-    assert report.REVOCATION == {"spec": {"revoked": True}}
+    assert terms.REVOCATION == {"spec": {"revoked": True}}
 
 
 def test_the_caller_signs_for_the_party_whose_space_they_own() -> None:
@@ -119,11 +124,17 @@ def test_the_caller_signs_for_the_party_whose_space_they_own() -> None:
         "sgcc": {"spec": {"owners": [{"kind": "Group", "name": "sgcc-admins"}]}},
         "cmcc": {"spec": {"owners": [{"kind": "User", "name": "wang"}]}},
     }
-    assert report.parties_of(contract, spaces, {"username": "li", "groups": ["sgcc-admins"]}) == [
+    assert terms.parties_of(contract, spaces, {"username": "li", "groups": ["sgcc-admins"]}) == [
         "provider"
     ]
-    assert report.parties_of(contract, spaces, {"username": "wang"}) == ["consumer"]
-    assert report.parties_of(contract, spaces, {"username": "eve", "groups": ["x"]}) == []
+    assert terms.parties_of(contract, spaces, {"username": "wang"}) == ["consumer"]
+    assert terms.parties_of(contract, spaces, {"username": "eve", "groups": ["x"]}) == []
+    anonymous = {"username": "system:anonymous", "groups": ["sgcc-admins"]}
+    assert terms.parties_of(contract, spaces, anonymous) == []
+
+
+def test_the_purposes_propose_offers_are_the_contracts_own() -> None:
+    assert get_args(Purpose) == terms.PURPOSES
 
 
 WEBHOOK_DENIAL = (
@@ -190,7 +201,7 @@ def test_without_credentials_the_plugin_and_audit_verify_end_in_one_line(
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    code, out, err = run("usage", "c")
+    code, out, err = run("why", "j")
     assert (code, out) == (EXIT_NO_CLUSTER, "")
     assert err.startswith("error: no credentials for a cluster")
     assert err.count("\n") == 1
@@ -305,7 +316,7 @@ def test_reports_of_objects_missing_every_optional_field_print_no_none() -> None
     printed = [
         *status_report.contract_status(contract, [job], NOW),
         *report.job_explanation(job, [entry]),
-        *report.usage_lines([contract], {}),
+        *terms.usage_lines([contract], {}),
         status_report.phase_line(contract),
     ]
     assert not [line for line in printed if "None" in line], printed
@@ -324,7 +335,7 @@ def test_usage_sums_per_contract_and_per_organisation() -> None:
         }
 
     spaces = {s: {"spec": {"organization": s.upper()}} for s in ("a", "b", "c")}
-    lines = report.usage_lines([contract("x", "a", "b", 1.5), contract("y", "a", "c", 2)], spaces)
+    lines = terms.usage_lines([contract("x", "a", "b", 1.5), contract("y", "a", "c", 2)], spaces)
     assert lines[1].split() == ["x", "Active", "A", "B", "1.50", "10", "1"]
     totals = {line.split()[0]: line.split()[1:] for line in lines[5:]}
     assert totals == {"A": ["0.00", "3.50"], "B": ["1.50", "0.00"], "C": ["2.00", "0.00"]}

@@ -1,3 +1,3 @@
-"""The operator's tools behind `kubectl tds` (propose, sign, status, why, usage, audit, keys,
-export), acting as the caller: `python -m tds_operator.plugin`, which the light plugin
-(`plugin/`) runs when the operator is installed beside it."""
+"""The operator's tools behind `kubectl tds` (why, audit, consent --key, keys, export), acting
+as the caller: `python -m tds_operator.plugin`, which the light plugin (`plugin/`) runs when the
+operator is installed beside it."""

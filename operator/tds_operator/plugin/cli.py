@@ -1,7 +1,8 @@
-"""`kubectl tds`: propose, sign, revoke and follow data contracts, explain jobs, verify ledgers.
+"""`kubectl tds`: explain jobs, verify ledgers, sign consents with your own key, export.
 
 These are the operator's tools: the light `kubectl-tds` (plugin/, package kubectl_tds) runs them
-as `python -m tds_operator.plugin` when the operator's distribution is installed beside it.
+as `python -m tds_operator.plugin` when the operator's distribution is installed beside it; it
+proposes, signs without a key, withdraws, revokes and reports usage itself.
 
 Every command acts with your own kubeconfig identity (like kubectl), so RBAC and the hub's
 admission rules decide what you may do; a refusal is shown with the hub's reason.
@@ -13,10 +14,9 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from typing import TextIO, get_args
+from typing import TextIO
 
 from kubectl_tds.report import PARTIES
-from tds_operator.api.datacontract import Purpose
 from tds_operator.connection import (
     EXIT_CODES_HELP,
     EXIT_REFUSED,
@@ -26,22 +26,16 @@ from tds_operator.connection import (
     connect,
     explain,
 )
-from tds_operator.plugin import commands, evidence, exports, keys, report
+from tds_operator.plugin import evidence, exports, keys
 from tds_operator.plugin.dispatch import UsageError, dispatch
 
 EPILOG = f"""examples:
-  kubectl tds propose sgcc-to-cmcc-load --provider sgcc --consumer cmcc \\
-      --dataset grid-load-2025 --purpose model-training --not-after 2027-03-15T00:00:00Z \\
-      --max-gpu-hours 500 --max-concurrent-gpus 16 --approve
-  kubectl tds propose -f examples/02-datacontract.yaml
-  kubectl tds consent sgcc-to-cmcc-load          # signs for the party whose space you own
   kubectl tds keys add sgcc --id laptop --public-key consent.pub.pem
   kubectl tds consent sgcc-to-cmcc-load --key consent.pem   # signed with your own key
   kubectl tds why forecaster -n tds-cmcc
   kubectl tds audit verify sgcc-to-cmcc-load
   kubectl tds audit checkpoint sgcc-to-cmcc-load > head.json
   kubectl tds audit verify sgcc-to-cmcc-load --since head.json
-  kubectl tds usage sgcc-to-cmcc-load
 
 {EXIT_CODES_HELP}"""
 
@@ -84,18 +78,11 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=Parser
     )
-    _propose_parser(sub, flags)
     _consent_parsers(sub, flags)
     _contract_report_parsers(sub, flags)
     audit_sub = evidence.add_audit_commands(sub, flags)
     keys.add_keys_commands(sub, flags)
     exports.add_export_commands(sub, flags)
-    usage = sub.add_parser(
-        "usage", parents=[flags], help="GPU-hours per contract and per organisation"
-    )
-    usage.add_argument(
-        "contracts", nargs="*", metavar="CONTRACT", help="contracts (default: all, hub staff only)"
-    )
     for command in [*sub.choices.values(), *audit_sub.choices.values()]:
         command.epilog = EXIT_CODES_HELP
         command.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -103,26 +90,24 @@ def build_parser() -> Parser:
 
 
 def _consent_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
-    """consent, withdraw and revoke: what a party signs."""
-    for name, text in (
-        ("consent", "consent to a contract for your side (the terms as they stand)"),
-        ("withdraw", "withdraw your side's consent"),
-    ):
-        signing = sub.add_parser(name, parents=[flags], help=text, description=text)
-        signing.add_argument("contract", help="the DataContract's name")
-        signing.add_argument(
-            "--party",
-            choices=PARTIES,
-            help="the side you sign for (default: the party whose space you own)",
-        )
-    sub.choices["consent"].add_argument(
+    """consent --key: a consent signed with the caller's own key (the light plugin carries out
+    consent without a key, withdraw and revoke itself)."""
+    signing = sub.add_parser(
+        "consent", parents=[flags], help="consent to a contract for your side, with your key"
+    )
+    signing.add_argument("contract", help="the DataContract's name")
+    signing.add_argument(
+        "--party",
+        choices=PARTIES,
+        help="the side you sign for (default: the party whose space you own)",
+    )
+    signing.add_argument(
         "--key",
         metavar="FILE",
+        required=True,
         help="sign the consent with this PEM private key (registered with `keys add`); "
         "it never leaves your machine",
     )
-    revoke = sub.add_parser("revoke", parents=[flags], help="revoke a contract, for good")
-    revoke.add_argument("contract", help="the DataContract's name")
 
 
 def _contract_report_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
@@ -131,75 +116,6 @@ def _contract_report_parsers(sub: argparse._SubParsersAction[Parser], flags: Par
         "why", parents=[flags], help="which term admitted, denied or stopped a TrainingJob"
     )
     why.add_argument("job", help="the TrainingJob's name (its namespace with -n)")
-
-
-def _propose_parser(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
-    propose = sub.add_parser(
-        "propose",
-        parents=[flags],
-        help="propose a DataContract, from flags or a file",
-        description="Propose a contract as an owner of one party. Either -f FILE, or NAME "
-        "with the terms as flags.",
-    )
-    propose.add_argument("contract", nargs="?", help="the new contract's name")
-    propose.add_argument(
-        "-f", "--filename", help="a DataContract manifest (YAML or JSON; - reads stdin)"
-    )
-    propose.add_argument("--provider", help="the providing DataSpace")
-    propose.add_argument("--consumer", help="the consuming DataSpace")
-    propose.add_argument(
-        "--dataset", dest="datasets", action="append", help="a dataset of the provider (repeat)"
-    )
-    propose.add_argument(
-        "--purpose",
-        default="model-training",
-        choices=get_args(Purpose),
-        help="what the data may be used for (default: model-training)",
-    )
-    propose.add_argument("--not-before", help="start of validity, RFC 3339 (default: at once)")
-    propose.add_argument("--not-after", help="end of validity, RFC 3339, e.g. 2027-03-15T00:00:00Z")
-    propose.add_argument("--max-gpu-hours", type=float, help="GPU-hour budget of all jobs")
-    propose.add_argument("--max-concurrent-gpus", type=int, help="GPUs held at the same time")
-    propose.add_argument("--max-jobs", type=int, help="jobs that may be admitted in all")
-    propose.add_argument(
-        "--approve", action="store_true", help="consent for the provider at once (as its owner)"
-    )
-
-
-REQUIRED_TERMS = {
-    "provider": "--provider",
-    "consumer": "--consumer",
-    "datasets": "--dataset",
-    "not_after": "--not-after",
-    "max_gpu_hours": "--max-gpu-hours",
-    "max_concurrent_gpus": "--max-concurrent-gpus",
-}
-"""The terms `propose` needs from flags, and the flag that gives each."""
-
-
-def proposal_of(args: argparse.Namespace) -> dict[str, object]:
-    """The contract `propose` sends: the file's, or one made from the flags (all needed given)."""
-    if args.filename:
-        if args.contract:
-            raise UsageError(
-                "kubectl tds propose: give either NAME with flags or -f FILE, not both"
-            )
-        return commands.load_manifest(args.filename)
-    missing = [REQUIRED_TERMS[term] for term in REQUIRED_TERMS if not getattr(args, term)]
-    if not args.contract or missing:
-        needed = ", ".join((["NAME"] if not args.contract else []) + missing)
-        raise UsageError(f"kubectl tds propose: missing {needed} (or give -f FILE)")
-    return report.proposal(
-        args.contract,
-        args.provider,
-        args.consumer,
-        args.datasets,
-        args.purpose,
-        (args.not_before, args.not_after),
-        (args.max_gpu_hours, args.max_concurrent_gpus),
-        args.max_jobs,
-        args.approve,
-    )
 
 
 def caller_of(args: argparse.Namespace) -> Caller:
@@ -216,13 +132,11 @@ def caller_of(args: argparse.Namespace) -> Caller:
 
 async def run(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out one parsed command."""
-    if args.command == "propose":
-        manifest = proposal_of(args)
     if exports.offline(args):
         return await exports.run_export(None, args, "", out)
     kube = await connect(caller_of(args))
     try:
-        return await dispatch(kube, args, out, manifest if args.command == "propose" else {})
+        return await dispatch(kube, args, out)
     except Failure:
         raise
     except Exception as error:

@@ -1,4 +1,4 @@
-"""What each `kubectl tds` command does against the API server, as the caller.
+"""What the operator's tools behind `kubectl tds` read of contracts and jobs, as the caller.
 
 Every request carries the caller's own identity: RBAC and the hub's admission webhook decide as
 they do for kubectl, and their refusals reach the caller as one line (connection.explain).
@@ -6,13 +6,10 @@ they do for kubectl, and their refusals reach the caller as one line (connection
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
 from typing import Any, TextIO
 
-import yaml
-
 from kubectl_tds.report import PARTIES
+from kubectl_tds.terms import parties_of
 from tds_operator import API_VERSION
 from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.audit.chain import decode_entries
@@ -20,7 +17,6 @@ from tds_operator.audit.store import AuditLedger
 from tds_operator.connection import (
     EXIT_NOT_FOUND,
     EXIT_OK,
-    EXIT_REFUSED,
     EXIT_USAGE,
     Failure,
     explain,
@@ -43,37 +39,6 @@ async def read_contract(kube: Kube, name: str) -> dict[str, Any]:
     return body
 
 
-async def propose(kube: Kube, manifest: dict[str, Any], out: TextIO) -> int:
-    """Create the contract as the caller (the webhook checks they own a party)."""
-    name = (manifest.get("metadata") or {}).get("name") or "?"
-    if manifest.get("kind") != CONTRACT:
-        raise Failure(f"the file holds a {manifest.get('kind')}, not a {CONTRACT}", EXIT_USAGE)
-    manifest = {**manifest, "apiVersion": manifest.get("apiVersion") or API_VERSION}
-    try:
-        await kube.create(manifest)
-    except KubeError as error:
-        raise explain(error, f"{CONTRACT} {name}") from None
-    print(f"{CONTRACT} {name} proposed", file=out)
-    return EXIT_OK
-
-
-def load_manifest(path: str) -> dict[str, Any]:
-    """One YAML or JSON object from a file (`-` is standard input)."""
-    try:
-        if path == "-":
-            loaded = yaml.safe_load(sys.stdin)
-        else:
-            with open(path, encoding="utf-8") as handle:
-                loaded = yaml.safe_load(handle)
-    except OSError as error:
-        raise Failure(f"cannot read {path}: {error.strerror}", EXIT_USAGE) from None
-    except yaml.YAMLError as error:
-        raise Failure(f"{path} is not YAML: {error}", EXIT_USAGE) from None
-    if not isinstance(loaded, dict):
-        raise Failure(f"{path} does not hold one {CONTRACT} manifest", EXIT_USAGE)
-    return loaded
-
-
 async def caller_party(kube: Kube, contract: dict[str, Any], party: str | None) -> str:
     """The side the caller signs for: the one given, else the one whose space they own."""
     if party:
@@ -91,7 +56,7 @@ async def caller_party(kube: Kube, contract: dict[str, Any], party: str | None) 
         user = await kube.user_info()
     except KubeError as error:
         raise explain(error) from None
-    sides = report.parties_of(contract, spaces, user)
+    sides = parties_of(contract, spaces, user)
     if len(sides) == 1:
         return sides[0]
     name = contract["metadata"]["name"]
@@ -102,30 +67,6 @@ async def caller_party(kube: Kube, contract: dict[str, Any], party: str | None) 
             EXIT_USAGE,
         )
     raise Failure(f"you own both parties of {CONTRACT} {name}: pass --party", EXIT_USAGE)
-
-
-async def sign(kube: Kube, name: str, party: str | None, approved: bool, out: TextIO) -> int:
-    """Consent for (or withdraw) the caller's side, with the patch the docs document."""
-    contract = await read_contract(kube, name)
-    side = await caller_party(kube, contract, party)
-    await _patch(kube, name, report.consent_patch(side, approved))
-    verb = "consented" if approved else "withdrew consent"
-    print(f"{CONTRACT} {name}: {side} {verb}", file=out)
-    return EXIT_OK
-
-
-async def revoke(kube: Kube, name: str, out: TextIO) -> int:
-    """Revoke the contract for good."""
-    await _patch(kube, name, report.REVOCATION)
-    print(f"{CONTRACT} {name} revoked", file=out)
-    return EXIT_OK
-
-
-async def _patch(kube: Kube, name: str, patch: dict[str, Any]) -> None:
-    try:
-        await kube.merge_patch(API_VERSION, CONTRACT, name, patch)
-    except KubeError as error:
-        raise explain(error, f"{CONTRACT} {name}") from None
 
 
 async def why(kube: Kube, namespace: str, name: str, ledger_namespace: str, out: TextIO) -> int:
@@ -157,29 +98,3 @@ async def _copy(kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
         return await kube.get(API_VERSION, "Contract", name, namespace)
     except KubeError:
         return None
-
-
-async def usage(kube: Kube, names: Sequence[str], out: TextIO) -> int:
-    """GPU-hours per contract and per organisation: the contracts named, or all of them for a
-    caller who may list contracts (the hub's staff)."""
-    if names:
-        contracts = [await read_contract(kube, name) for name in names]
-    else:
-        try:
-            contracts = await kube.list(API_VERSION, CONTRACT)
-        except KubeError as error:
-            if error.status != 403:
-                raise explain(error) from None
-            raise Failure(
-                "only the hub's staff list every contract: name yours, "
-                "e.g. kubectl tds usage CONTRACT [CONTRACT...]",
-                EXIT_REFUSED,
-            ) from None
-    spaces = {}
-    try:
-        for space in await kube.list(API_VERSION, "DataSpace"):
-            spaces[space["metadata"]["name"]] = space
-    except KubeError:
-        spaces = {}  # organisations then show as space names
-    print("\n".join(report.usage_lines(contracts, spaces)), file=out)
-    return EXIT_OK

@@ -14,16 +14,12 @@ class UsageError(Exception):
     """The command line is wrong (argparse would otherwise exit on its own)."""
 
 
-async def dispatch(
-    kube: Kube, args: argparse.Namespace, out: TextIO, manifest: dict[str, object]
-) -> int:
+async def dispatch(kube: Kube, args: argparse.Namespace, out: TextIO) -> int:
     ledgers = getattr(args, "ledger_namespace", None) or os.environ.get(
         "TDS_NAMESPACE", "tds-system"
     )
     match args.command:
-        case "propose":
-            return await commands.propose(kube, dict(manifest), out)
-        case "consent" if args.key:
+        case "consent":
             return await keys.signed_consent(kube, args.contract, args.party, args.key, out)
         case "keys":
             return await keys.run_keys(kube, args, out)
@@ -35,17 +31,9 @@ async def dispatch(
 
 
 async def _contract_command(kube: Kube, args: argparse.Namespace, ledgers: str, out: TextIO) -> int:
-    """The commands on one contract or job, and usage."""
+    """The commands on one job."""
     match args.command:
-        case "consent" | "withdraw":
-            return await commands.sign(
-                kube, args.contract, args.party, args.command == "consent", out
-            )
-        case "revoke":
-            return await commands.revoke(kube, args.contract, out)
         case "why":
             namespace = getattr(args, "namespace", None) or kube.namespace
             return await commands.why(kube, namespace, args.job, ledgers, out)
-        case "usage":
-            return await commands.usage(kube, args.contracts, out)
     raise UsageError(f"kubectl tds: unknown command {args.command}")

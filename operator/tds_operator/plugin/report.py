@@ -5,70 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kubectl_tds.render import columns
-from kubectl_tds.report import PARTIES, space_of
 from kubectl_tds.report import condition as condition_in
-from tds_operator import API_VERSION
-from tds_operator.api.subject import Subject
-from tds_operator.policy.identity import UserInfo, speaks_for
 
 Manifest = dict[str, Any]
-
-
-def proposal(
-    name: str,
-    provider: str,
-    consumer: str,
-    datasets: Sequence[str],
-    purpose: str,
-    validity: tuple[str | None, str],
-    budget: tuple[float, int],
-    max_jobs: int | None = None,
-    approve: bool = False,
-) -> Manifest:
-    """A DataContract from `kubectl tds propose` flags; `approve` signs for the provider at once."""
-    not_before, not_after = validity
-    max_gpu_hours, max_concurrent_gpus = budget
-    spec: Manifest = {
-        "provider": {"space": provider, "datasets": list(datasets)},
-        "consumer": {"space": consumer},
-        "purpose": purpose,
-        "validity": {"notAfter": not_after, **({"notBefore": not_before} if not_before else {})},
-        "compute": {"maxGpuHours": max_gpu_hours, "maxConcurrentGpus": max_concurrent_gpus},
-    }
-    if max_jobs is not None:
-        spec["maxJobs"] = max_jobs
-    if approve:
-        spec["consent"] = {"provider": {"approved": True}}
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "DataContract",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
-
-
-def consent_patch(party: str, approved: bool) -> Manifest:
-    """The merge patch that consents for (or withdraws) one party, as the docs document."""
-    return {"spec": {"consent": {party: {"approved": approved}}}}
-
-
-REVOCATION: Manifest = {"spec": {"revoked": True}}
-"""The merge patch that revokes a contract, for good."""
-
-
-def parties_of(
-    contract: Manifest, spaces: Mapping[str, Manifest], user: Mapping[str, Any]
-) -> list[str]:
-    """The sides of the contract whose space the caller owns (by user name or group)."""
-    requester = UserInfo.from_admission(user)
-    sides = []
-    for party in PARTIES:
-        space = spaces.get(space_of(contract, party)) or {}
-        owners = [Subject.model_validate(o) for o in (space.get("spec") or {}).get("owners") or []]
-        if speaks_for(owners, requester):
-            sides.append(party)
-    return sides
 
 
 def job_explanation(
@@ -126,43 +65,3 @@ def _described(listed: Mapping[str, Any]) -> str:
     """A status.contracts item: whatever of phase, reason and message it has."""
     said = [str(listed[key]) for key in ("phase", "reason", "message") if listed.get(key)]
     return " ".join(said) or "no state reported"
-
-
-def usage_lines(contracts: Sequence[Manifest], spaces: Mapping[str, Manifest]) -> list[str]:
-    """`kubectl tds usage`: GPU-hours per contract against its budget, then per organisation
-    (consumed by its consumer spaces, provided by its provider spaces)."""
-    per_contract = [["CONTRACT", "PHASE", "PROVIDER", "CONSUMER", "GPU-HOURS", "BUDGET", "JOBS"]]
-    consumed: dict[str, float] = {}
-    provided: dict[str, float] = {}
-    for contract in sorted(contracts, key=lambda c: str(c["metadata"]["name"])):
-        spec, status = contract.get("spec") or {}, contract.get("status") or {}
-        usage = status.get("usage") or {}
-        used = float(usage.get("gpuHours") or 0)
-        provider, consumer = (_organisation(spaces, space_of(contract, p)) for p in PARTIES)
-        consumed[consumer] = consumed.get(consumer, 0.0) + used
-        provided[provider] = provided.get(provider, 0.0) + used
-        per_contract.append(
-            [
-                str(contract["metadata"]["name"]),
-                str(status.get("phase") or "Pending"),
-                provider,
-                consumer,
-                f"{used:.2f}",
-                str((spec.get("compute") or {}).get("maxGpuHours") or "-"),
-                str(usage.get("jobs") or 0),
-            ]
-        )
-    per_organisation = [["ORGANISATION", "CONSUMED GPU-HOURS", "PROVIDED GPU-HOURS"]]
-    for organisation in sorted(consumed.keys() | provided.keys()):
-        per_organisation.append(
-            [
-                organisation,
-                f"{consumed.get(organisation, 0.0):.2f}",
-                f"{provided.get(organisation, 0.0):.2f}",
-            ]
-        )
-    return [*columns(per_contract), "", *columns(per_organisation)]
-
-
-def _organisation(spaces: Mapping[str, Manifest], space: str) -> str:
-    return str(((spaces.get(space) or {}).get("spec") or {}).get("organization") or space)

@@ -15,13 +15,16 @@ from tds_operator.api.modelrelease import (
     Identity,
 )
 from tds_operator.api.subject import Subject
+from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.joint_releases import (
+    NOT_A_CONTRACT_OF_THE_JOB,
     ContractPart,
     ReleaseKeys,
+    admit_contract_review,
     decide_joint,
 )
 from tds_operator.policy.manifest import MANIFEST_MISMATCH
-from tds_operator.policy.outputs import EXPORT_DENIED
+from tds_operator.policy.outputs import EXPORT_DENIED, NOT_PROVIDER_OWNER, REVIEW_NOT_OPEN
 from tds_operator.policy.releases import ReleaseLedger, ReleaseSnapshot, decide_release
 from tds_operator.policy.reviews import review_seal
 
@@ -224,3 +227,29 @@ def test_the_release_plan_of_a_joint_job_reports_every_contract() -> None:
     )
     denied = replace(snapshot, parts=(part("grid", "denied"), part("weather")))
     assert decide_release(denied, KEY).phase == "Refused"
+
+
+def asking(space: str) -> UserInfo:
+    return UserInfo(f"{space}-owner", (f"{space}-admins",))
+
+
+def test_a_provider_adds_a_review_only_for_its_own_contract() -> None:
+    parts = [part("grid"), part("weather"), part("bank", "allowed")]
+    # grid's owner for weather's contract: refused, naming the contract.
+    refused = admit_contract_review(asking("grid"), "weather", parts, release_ended=False)
+    assert not refused.allowed
+    assert refused.reason == NOT_PROVIDER_OWNER
+    assert "weather" in refused.message
+    # Positive control: grid's owner for grid's contract, weather's for weather's.
+    assert admit_contract_review(asking("grid"), "grid", parts, release_ended=False).allowed
+    assert admit_contract_review(asking("weather"), "weather", parts, release_ended=False).allowed
+
+
+def test_a_review_names_a_contract_of_the_job_under_review_while_open() -> None:
+    parts = [part("grid"), part("weather"), part("bank", "allowed")]
+    unknown = admit_contract_review(asking("grid"), "someone-else", parts, release_ended=False)
+    assert unknown.reason == NOT_A_CONTRACT_OF_THE_JOB
+    allowed = admit_contract_review(asking("bank"), "bank", parts, release_ended=False)
+    assert allowed.reason == REVIEW_NOT_OPEN
+    ended = admit_contract_review(asking("grid"), "grid", parts, release_ended=True)
+    assert ended.reason == REVIEW_NOT_OPEN

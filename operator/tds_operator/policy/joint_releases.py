@@ -17,13 +17,20 @@ from tds_operator.api.modelrelease import ContractDecision, ContractReview, Revi
 from tds_operator.api.subject import Subject
 from tds_operator.api.terms import ModelExport
 from tds_operator.policy.decision import Decision
+from tds_operator.policy.identity import UserInfo
 from tds_operator.policy.manifest import MANIFEST_MISMATCH
-from tds_operator.policy.outputs import EXPORT_DENIED, ReleaseAction
+from tds_operator.policy.outputs import (
+    EXPORT_DENIED,
+    REVIEW_NOT_OPEN,
+    ReleaseAction,
+    admit_review,
+)
 from tds_operator.policy.reviews import review_counts
 
 JOINT_RELEASE_ALLOWED: Final = "JointReleaseAllowed"
 AWAITING_REVIEWS: Final = "AwaitingReview"
 REVIEW_REJECTED: Final = "ReviewRejected"
+NOT_A_CONTRACT_OF_THE_JOB: Final = "NotAContractOfTheJob"
 
 
 @dataclass(frozen=True)
@@ -161,3 +168,27 @@ def decide_joint(parts: Sequence[ContractPart], keys: ReleaseKeys) -> JointVerdi
         d.message for _, d in judged
     )
     return JointVerdict("release", Decision.allow(JOINT_RELEASE_ALLOWED, why), entries, to_record)
+
+
+def admit_contract_review(
+    requester: UserInfo, contract: str, parts: Sequence[ContractPart], release_ended: bool
+) -> Decision:
+    """A review added to spec.reviews: only for a contract of the job under review, only by an
+    owner of that contract's provider, only while the release is open."""
+    part = next((p for p in parts if p.contract == contract), None)
+    if part is None:
+        return Decision.deny(
+            NOT_A_CONTRACT_OF_THE_JOB,
+            f"spec.reviews: {contract or '<none>'} is not a contract of the release's job",
+        )
+    decision = admit_review(
+        requester, part.provider_owners, part.provider_space, part.clause, release_ended
+    )
+    if not decision.allowed:
+        return Decision.deny(decision.reason, f"contract {contract}: {decision.message}")
+    if part.clause != "review":
+        return Decision.deny(
+            REVIEW_NOT_OPEN,
+            f"contract {contract}'s outputs.modelExport is {part.clause}: it takes no review",
+        )
+    return decision

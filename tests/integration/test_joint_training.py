@@ -12,7 +12,7 @@ from bench.hubkit.hub import owner_of, space_namespace, unique
 from bench.hubkit.manifests import training_job_body
 from bench.hubkit.training import Story
 from bench.hubkit.waiting import wait_until
-from tests.integration.joint import ANY_PARTNER, joint_deal, joint_refusal
+from tests.integration.joint import ANY_PARTNER, joint_deal, joint_job, joint_refusal
 
 pytestmark = pytest.mark.integration
 
@@ -37,17 +37,26 @@ def test_a_provider_allowing_joint_training_only_with_another_is_respected(story
     assert joint.providers[1] in message
 
 
-def test_a_joint_job_every_contract_admits_is_refused_only_for_want_of_a_joint_clean_room(
+def test_a_joint_job_every_contract_admits_runs_and_each_ledger_records_it(
     story: Story,
 ) -> None:
     # Positive control of the refusals above: the first contract names the other provider, and
-    # both contracts admit the job; what stops it is that the operator runs no joint job.
+    # both contracts admit the job, which runs.
     joint = joint_deal(story, None, ANY_PARTNER, naming=True)
-    message = joint_refusal(story, joint, list(joint.contracts))
-    assert "JointRunUnavailable" in message
-    assert f"{joint.contracts[0]}, {joint.contracts[1]} each admit the job" in message
-    for contract in joint.contracts:
-        assert not [e for e in story.ledger(contract) if e["kind"] == "JobAdmitted"]
+    body = joint_job(joint.namespace, list(joint.contracts))
+    name = story.submit(owner_of(joint.consumer), body)
+    running = story.wait_job(joint.namespace, name, "Running", timeout=60)
+    for index, contract in enumerate(joint.contracts):
+        admitted = [
+            e
+            for e in story.ledger(contract)
+            if e["kind"] == "JobAdmitted" and e["details"]["uid"] == running["metadata"]["uid"]
+        ]
+        assert len(admitted) == 1
+        other = 1 - index
+        assert admitted[0]["details"]["combinedWith"] == [
+            {"contract": joint.contracts[other], "provider": joint.providers[other]}
+        ]
 
 
 def test_another_consumers_contract_is_answered_as_a_missing_one(story: Story) -> None:
@@ -59,8 +68,9 @@ def test_another_consumers_contract_is_answered_as_a_missing_one(story: Story) -
     assert "UnknownContract" in foreign
     assert foreign.replace(other.contracts[0], "X") == missing.replace(missing_name, "X")
     # Positive control: the other consumer's own contracts admit its joint job.
-    admitted = joint_refusal(story, other, list(other.contracts))
-    assert "JointRunUnavailable" in admitted
+    body = joint_job(other.namespace, list(other.contracts))
+    name = story.submit(owner_of(other.consumer), body)
+    story.wait_job(other.namespace, name, "Running", timeout=60)
 
 
 def test_each_party_sees_the_joint_training_term_in_its_copy(story: Story) -> None:

@@ -125,17 +125,38 @@ def phase_event(
     )
 
 
+COMBINED_WITH: Final = "combinedWith"
+"""Where a joint job's entries name the other contracts it trains under, each with the provider
+space it came from (their names alone: never their terms, usage or ledger)."""
+
+
+def _with_partners(details: dict[str, Any], combined: Mapping[str, str] | None) -> dict[str, Any]:
+    if combined:
+        details[COMBINED_WITH] = [
+            {"contract": name, "provider": combined[name]} for name in sorted(combined)
+        ]
+    return details
+
+
 def admission_event(
-    contract: str, uid: str, job: str, gpus: int, allowed: bool, reason: str, now: datetime
+    contract: str,
+    uid: str,
+    job: str,
+    gpus: int,
+    allowed: bool,
+    reason: str,
+    now: datetime,
+    combined: Mapping[str, str] | None = None,
 ) -> AuditEvent:
-    """The ledger entry of a job's admission (or denial) under the contract."""
+    """The ledger entry of a job's admission (or denial) under the contract; a joint job's
+    names the other contracts (`combined`: each with its provider space)."""
     return AuditEvent(
         id=job_entry_id(uid, "admitted" if allowed else "denied"),
         kind=JOB_ADMITTED if allowed else JOB_DENIED,
         contract=contract,
         actor=FIELD_MANAGER,
         at=now,
-        details={"uid": uid, "job": job, "reason": reason, "gpus": gpus},
+        details=_with_partners({"uid": uid, "job": job, "reason": reason, "gpus": gpus}, combined),
     )
 
 
@@ -154,16 +175,24 @@ def usage_event(
 
 
 def job_end_event(
-    contract: str, uid: str, phase: str, reason: str, used: int, now: datetime
+    contract: str,
+    uid: str,
+    phase: str,
+    reason: str,
+    used: int,
+    now: datetime,
+    *,
+    combined: Mapping[str, str] | None = None,
 ) -> AuditEvent:
-    """The ledger entry of a job's end: Succeeded, Failed or Stopped, with its final usage."""
+    """The ledger entry of a job's end: Succeeded, Failed or Stopped, with its final usage (a
+    joint job's, all of it, on each contract) and the other contracts it was combined with."""
     return AuditEvent(
         id=job_entry_id(uid, phase),
         kind=f"Job{phase}",
         contract=contract,
         actor=FIELD_MANAGER,
         at=now,
-        details={"uid": uid, "reason": reason, "gpuSeconds": used},
+        details=_with_partners({"uid": uid, "reason": reason, "gpuSeconds": used}, combined),
     )
 
 

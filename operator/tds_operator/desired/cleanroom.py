@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tds_operator.api.datacontract import DataContract
@@ -108,6 +108,23 @@ CLEAN_ROOM_PREFIX = "tds-cr-"
 def clean_room_namespace(contract: str) -> str:
     """The clean room's namespace: `tds-cr-<contract>`, shortened with a digest if too long."""
     return bounded_name(CLEAN_ROOM_PREFIX, contract)
+
+
+JOINT_ROOM_PREFIX = "tds-jr-"
+
+
+def joint_room_namespace(job_uid: str) -> str:
+    """A joint job's own clean room (desired/joint_room.py): `tds-jr-<job uid>`, 43 characters
+    for a Kubernetes uid, never more than 63."""
+    return f"{JOINT_ROOM_PREFIX}{job_uid}"[:63].rstrip("-")
+
+
+def job_room(contracts: Sequence[str], job_uid: str) -> str:
+    """Where a TrainingJob naming `contracts` runs: its contract's clean room, or, for a joint
+    job, its own joint room."""
+    if len(contracts) > 1:
+        return joint_room_namespace(job_uid)
+    return clean_room_namespace(contracts[0] if contracts else "")
 
 
 def provider_policy_name(contract: str) -> str:

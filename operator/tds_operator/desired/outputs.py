@@ -9,9 +9,13 @@ from tds_operator.api.resources import MODEL_RELEASES, Manifest
 from tds_operator.api.subject import Subject
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.admission import REVIEW_VERB
-from tds_operator.desired.cleanroom import clean_room_namespace
 from tds_operator.desired.labels import managed_labels
-from tds_operator.desired.trainingjob import NO_RESOLVER, TERMINATION_LOG, training_labels
+from tds_operator.desired.trainingjob import (
+    NO_RESOLVER,
+    TERMINATION_LOG,
+    room_of,
+    training_labels,
+)
 from tds_operator.policy.rules import HubRules
 
 OUTPUT_LABEL = "tds.io/output"
@@ -39,7 +43,7 @@ def output_claim(job: TrainingJob, rules: HubRules) -> Manifest | None:
         "kind": "PersistentVolumeClaim",
         "metadata": {
             "name": output_claim_name(job.metadata.name or ""),
-            "namespace": clean_room_namespace(job.spec.contract),
+            "namespace": room_of(job),
             "labels": {**training_labels(job), OUTPUT_LABEL: "true"},
         },
         "spec": {
@@ -75,7 +79,7 @@ def manifest_pod(job: TrainingJob, claim: str, image: str, gpu_toleration_key: s
         "kind": "Pod",
         "metadata": {
             "name": manifest_pod_name(job.metadata.name or ""),
-            "namespace": clean_room_namespace(job.spec.contract),
+            "namespace": room_of(job),
             "labels": {**training_labels(job), MANIFEST_LABEL: "true"},
         },
         "spec": {

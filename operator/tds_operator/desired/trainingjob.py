@@ -17,7 +17,7 @@ from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import (
     WORKER_SERVICE_ACCOUNT,
     DatasetEndpoint,
-    clean_room_namespace,
+    job_room,
 )
 from tds_operator.desired.grants import (
     dataset_token_mount,
@@ -56,6 +56,11 @@ operator's back (the Job controller at the deadline, the garbage collector, a pe
 terminated with its finish time, until the operator has metered it and removes the finalizer."""
 
 
+def room_of(job: TrainingJob) -> str:
+    """The namespace the job runs in: its contract's clean room, or a joint job's own room."""
+    return job_room(job.spec.contract_names, job.metadata.uid or "")
+
+
 def training_labels(job: TrainingJob) -> dict[str, str]:
     """Labels tying clean-room objects to their TrainingJob and contract."""
     return managed_labels(
@@ -85,7 +90,7 @@ def rendezvous_service(job: TrainingJob) -> Manifest:
         "kind": "Service",
         "metadata": {
             "name": name,
-            "namespace": clean_room_namespace(job.spec.contract),
+            "namespace": room_of(job),
             "labels": training_labels(job),
         },
         "spec": {
@@ -124,7 +129,7 @@ def batch_job(
     without a resolver. `master_ip` is the rendezvous Service's cluster IP, `datasets` maps each
     dataset the job reads to its IP and port."""
     name = job.metadata.name or ""
-    namespace = clean_room_namespace(job.spec.contract)
+    namespace = room_of(job)
     spec = job.spec
     labels = training_labels(job)
     return {
@@ -148,7 +153,8 @@ def _worker_container(job: TrainingJob, master_ip: str, datasets: Mapping[str, s
     spec = job.spec
     environment = [
         *rendezvous_environment(job, master_ip),
-        {"name": "TDS_CONTRACT", "value": spec.contract},
+        # A joint job's contracts, comma-separated, in the order it names them.
+        {"name": "TDS_CONTRACT", "value": ",".join(spec.contract_names)},
         {"name": "TDS_DATASET_ENDPOINTS", "value": dataset_endpoints_value(datasets)},
         *({"name": e.name, "value": e.value} for e in spec.env),
     ]

@@ -12,10 +12,10 @@ import asyncio
 from collections.abc import Mapping
 
 from tds_operator import API_VERSION
-from tds_operator.api.jobcontracts import contracts_of, first_contract_of
+from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.resources import TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob, of_contract
-from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip
+from tds_operator.desired.cleanroom import clean_room_namespace, cluster_ip, job_room
 from tds_operator.desired.labels import controlled_by
 from tds_operator.desired.outputs import MANIFEST_LABEL, output_claim_name, with_output_volume
 from tds_operator.desired.queues import queued_batch_job
@@ -32,10 +32,17 @@ from tds_operator.policy.rules import HubRules
 
 
 def batch_job_of(body: Manifest) -> tuple[str, str]:
-    """Name and namespace of a TrainingJob's batch Job and Service in the clean room (read from
-    the raw object, so that it works for a job whose spec no longer parses)."""
-    contract = first_contract_of(body.get("spec") or {})
-    return body["metadata"]["name"], clean_room_namespace(contract)
+    """Name and namespace of a TrainingJob's batch Job and Service in its clean room, a joint
+    job's own room (read from the raw object, so that it works for a job whose spec no longer
+    parses)."""
+    metadata = body["metadata"]
+    contracts = contracts_of(body.get("spec") or {})
+    return metadata["name"], job_room(contracts, metadata.get("uid") or "")
+
+
+def joint(body: Manifest) -> bool:
+    """Whether a TrainingJob (as read) names several contracts."""
+    return len(contracts_of(body.get("spec") or {})) > 1
 
 
 def made_for(live: Manifest | None, body: Manifest) -> bool:
@@ -78,8 +85,11 @@ class BatchRun:
         return live if made_for(live, body) else None
 
     async def clean_room_ready(self, body: Manifest, contract_uid: str) -> bool:
-        """Whether the contract's clean room exists and was made for this very contract."""
+        """Whether the contract's clean room exists and was made for this very contract (a
+        joint job's room: for this very job)."""
         live = await self.kube.get("v1", "Namespace", batch_job_of(body)[1])
+        if len(contracts_of(body.get("spec") or {})) > 1:
+            return made_for(live, body)
         return controlled_by(live, contract_uid)
 
     async def start(
@@ -130,15 +140,24 @@ class BatchRun:
         return found
 
     async def contract_jobs(self, contract: str) -> list[tuple[Manifest, list[Manifest]]]:
-        """Every live TrainingJob of the contract, each with its own worker pods."""
+        """Every live TrainingJob of the contract, each with its own worker pods (a joint
+        job's in its own room: each of its contracts is charged its full GPU-seconds)."""
         jobs = await self.contract_jobs_in_phase(contract)
-        return with_pods(jobs, await self.contract_pods(contract))
+        return with_pods(jobs, await self.contract_pods(contract, jobs))
 
-    async def contract_pods(self, contract: str) -> list[Manifest]:
-        """Every worker pod in the contract's clean room."""
-        return await self.kube.list(
-            "v1", "Pod", clean_room_namespace(contract), f"!{MANIFEST_LABEL}"
-        )
+    async def contract_pods(
+        self, contract: str, jobs: list[Manifest] | None = None
+    ) -> list[Manifest]:
+        """Every worker pod in the contract's clean room, and in the rooms of its joint `jobs`
+        (its live TrainingJobs, read now if not given)."""
+        if jobs is None:
+            jobs = await self.contract_jobs_in_phase(contract)
+        rooms = [clean_room_namespace(contract)]
+        rooms += sorted({batch_job_of(job)[1] for job in jobs if joint(job)})
+        pods = []
+        for room in rooms:
+            pods += await self.kube.list("v1", "Pod", room, f"!{MANIFEST_LABEL}")
+        return pods
 
     async def contract_jobs_in_phase(
         self, contract: str, phase: str | None = None

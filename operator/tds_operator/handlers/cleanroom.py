@@ -32,6 +32,7 @@ from tds_operator.desired.gateway import GATEWAY_LABEL, all_dataset_endpoints, g
 from tds_operator.desired.gateway_network import gateway_policies
 from tds_operator.desired.grants import RBAC, clean_room_access, grant_name, granted_datasets
 from tds_operator.desired.isolation import DNS_POLICY
+from tds_operator.desired.joint_room import JOINT_ROOM_LABEL
 from tds_operator.desired.labels import CONTRACT_LABEL, controlled_by
 from tds_operator.desired.outputs import OUTPUT_LABEL
 from tds_operator.handlers.objects import REJECTED_STATUSES
@@ -196,9 +197,18 @@ class CleanRoom:
             await self.kube.delete("v1", "Namespace", namespace, uid=live["metadata"]["uid"])
 
     async def _revoke_grant(self, contract: str, uid: str, provider_namespace: str) -> None:
-        """Take back the clean room's grant in the provider's namespace, binding first."""
+        """Take back the clean room's grant in the provider's namespace, binding first; then
+        every joint room's grant and ingress under this contract (desired/joint_room.py)."""
         for kind in ("RoleBinding", "Role"):
             await self._delete_own(RBAC, kind, grant_name(contract), uid, provider_namespace)
+        selector = f"{CONTRACT_LABEL}={contract},{JOINT_ROOM_LABEL}=true"
+        for api_version, kind in ((RBAC, "RoleBinding"), (RBAC, "Role"), NETWORK_POLICY):
+            for live in await self.kube.list(api_version, kind, provider_namespace, selector):
+                if controlled_by(live, uid):
+                    metadata = live["metadata"]
+                    await self.kube.delete(
+                        api_version, kind, metadata["name"], provider_namespace, uid=metadata["uid"]
+                    )
 
     async def _kill_gateway_pods(self, contract: str, uid: str, provider_namespace: str) -> None:
         """Stop the contract's gateways at once: the Deployment and its ReplicaSets go first (no

@@ -7,7 +7,7 @@ of a finished job), so that each lifecycle's code runs only where it applies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -53,7 +53,11 @@ class JobInputs:
     invalid: str | None
     """Why it does not parse, naming the field."""
     contract: dict[str, Any] | None
-    """Its DataContract as read (None: gone, or not read because the job needs no contract)."""
+    """Its DataContract as read (None: gone, or not read because the job needs no contract);
+    a joint job's first."""
+    contracts: tuple[tuple[str, dict[str, Any] | None], ...] = ()
+    """A joint job's every contract, by name, in the order it names them, as read (each None if
+    gone); empty for a job of one contract, or when not read."""
 
     @property
     def phase(self) -> str | None:
@@ -81,6 +85,8 @@ class RunStep:
 
     kind: RunStepKind
     decision: Decision | None = None
+    stopped_by: str | None = None
+    """The contract that stops the job (a stop), by name."""
 
 
 def _deleted(body: LiveObject) -> bool:
@@ -101,12 +107,26 @@ def decide_run(inputs: JobInputs, now: datetime) -> RunStep:
         return RunStep("finished")
     if inputs.phase in WAITING_PHASES:
         return RunStep("admit")
-    if not contract_lets_jobs_run(inputs.contract):
-        return RunStep("stop", stop_reason(inputs.contract))
-    expired = validity_passed(inputs.contract, now)
-    if expired is not None:
-        return RunStep("stop", expired)
+    first = inputs.job.spec.contract if inputs.job is not None else ""
+    for name, contract in inputs.contracts or ((first, inputs.contract),):
+        stop = _stopped(contract, now)
+        if stop is not None:
+            return RunStep("stop", named(name, stop) if inputs.contracts else stop, name)
     return RunStep("run")
+
+
+def _stopped(contract: dict[str, Any] | None, now: datetime) -> Decision | None:
+    """Why the contract stops its jobs at `now`, if it does."""
+    if not contract_lets_jobs_run(contract):
+        return stop_reason(contract)
+    return validity_passed(contract, now)
+
+
+def named(name: str, decision: Decision) -> Decision:
+    """A joint job's stop names the contract that stopped it."""
+    if f"DataContract {name}" in decision.message:
+        return decision
+    return Decision.deny(decision.reason, f"DataContract {name}: {decision.message}")
 
 
 MeterStepKind = Literal["finish", "exhausted", "yield", "stop_at", "report"]
@@ -167,3 +187,34 @@ def decide_metering(inputs: MeterInputs, now: datetime) -> MeterStep:
     left, gpus = budget.gpu_seconds_left, budget.gpus_running
     wake = next_metering(left, gpus, now, interval, lead=STOP_LEAD_SECONDS)
     return MeterStep("report", "Running", wake=wake + WAKE_MARGIN_SECONDS)
+
+
+METER_URGENCY: dict[MeterStepKind, int] = {
+    "finish": 0,
+    "exhausted": 1,
+    "yield": 2,
+    "stop_at": 3,
+    "report": 4,
+}
+
+
+def joint_metering(steps: list[tuple[str, MeterStep]]) -> tuple[str, MeterStep]:
+    """A joint job's metering step from each contract's (by name, in the job's order): the most
+    urgent wins, its decision naming the contract; of several stops at a budget's second, the
+    earliest; of several finishes, one that a contract ended (Stopped) before a plain one; a
+    report wakes at the soonest of every contract's wakes."""
+
+    def rank(item: tuple[int, tuple[str, MeterStep]]) -> tuple[int, int, float, int]:
+        index, (_, step) = item
+        ended_by_contract = 0 if step.phase == "Stopped" else 1
+        at = step.at.timestamp() if step.at is not None else 0.0
+        return (METER_URGENCY[step.kind], ended_by_contract, at, index)
+
+    _, (name, step) = min(enumerate(steps), key=rank)
+    by_contract = step.kind == "exhausted" or (step.kind == "finish" and step.phase == "Stopped")
+    if step.decision is not None and by_contract:
+        step = replace(step, decision=named(name, step.decision))
+    if step.kind == "report":
+        wakes = [s.wake for _, s in steps if s.wake is not None]
+        step = replace(step, wake=min(wakes) if wakes else None)
+    return name, step

@@ -97,15 +97,15 @@ JOINT_RUN_UNAVAILABLE = "JointRunUnavailable"
 
 
 def joint_run_unavailable(cases: Sequence[AdmissionInput]) -> Decision:
-    """The operator does not run joint jobs: none of its clean rooms reaches several providers'
-    gateways, each under that provider's own grant, for one job alone. A joint job that every
-    contract admits is refused here, after all of them have judged it."""
+    """The operator does not run joint jobs while its TrainingJobs queue in Kueue: a joint
+    job's own clean room has no Kueue LocalQueue. A joint job that every contract admits is
+    refused here, after all of them have judged it."""
     names = ", ".join(case.name for case in cases)
     return Decision.deny(
         JOINT_RUN_UNAVAILABLE,
         f"DataContracts {names} each admit the job and allow the combination, but this "
-        "operator does not run joint jobs: no clean room of it reaches several providers' "
-        "datasets for one job; train under one contract at a time",
+        "operator queues its jobs in Kueue, which does not run joint jobs yet; train under "
+        "one contract at a time",
     )
 
 
@@ -119,10 +119,10 @@ def decide_joint_admission(
     """Every contract's answer to the job (policy/job_admission.py), then the joint terms.
 
     A contract's permanent refusal comes first, in the order the job names them; then the joint
-    terms; then (unless `runs_joint`: the operator has a joint clean room to run it in) the
-    refusal to run a joint job; then a contract whose concurrency makes the job wait (the job
-    waits, holding nothing, until every contract has room). One contract: its own answer,
-    unchanged."""
+    terms; then (unless `runs_joint`: the operator runs joint jobs in its own queue, not
+    through Kueue) the refusal to run a joint job; then a contract whose concurrency makes the
+    job wait (the job waits, holding nothing, until every contract has room). One contract: its
+    own answer, unchanged."""
     if len(contracts) == 1:
         only = contracts[0]
         return decide_admission(only.case, only.live, rules, waiting=waiting)

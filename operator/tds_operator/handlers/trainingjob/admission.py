@@ -63,7 +63,10 @@ async def decide(
         ledger = None if recorded is None else recorded[name]
         case = await admission_case(op, job, contracts[name], ledger, kueue=kueue, name=name)
         items.append(ContractCase(case, contracts[name]))
-    decision = decide_joint_admission(items, op.rules, waiting=waiting)
+    # A joint job runs in a joint clean room of its own (desired/joint_room.py), in the
+    # operator's own queue; not yet through Kueue (no LocalQueue in a joint room).
+    runs_joint = not op.kueue
+    decision = decide_joint_admission(items, op.rules, waiting=waiting, runs_joint=runs_joint)
     return decision, [item.case for item in items]
 
 
@@ -94,7 +97,12 @@ async def record(
 ) -> None:
     """Record the job's admission (or denial) on each of its contracts' ledgers, and count it."""
     key = job_key(job.metadata.namespace or "", job.metadata.name or "")
+    providers = {
+        name: str((((live or {}).get("spec") or {}).get("provider") or {}).get("space") or "")
+        for name, live in contracts.items()
+    }
     for name in contracts:
+        others = {n: p for n, p in providers.items() if n != name} if job.spec.joint else None
         event = admission_event(
             name,
             job.metadata.uid or "",
@@ -103,6 +111,7 @@ async def record(
             decision.allowed,
             decision.reason,
             utcnow(),
+            others,
         )
         await op.ledger.record(name, [event])
     count(job, contracts, decision)

@@ -3,8 +3,11 @@ instant), finished on its own, or deleted; each end recorded on the ledger, then
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from pydantic import ValidationError
 
+from tds_operator import API_VERSION
 from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import (
@@ -18,6 +21,7 @@ from tds_operator.api.trainingjob import (
 from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.audit.events import job_end_event
 from tds_operator.handlers.context import utcnow
+from tds_operator.handlers.joint_room import close_joint_room
 from tds_operator.handlers.objects import remove_finalizer
 from tds_operator.handlers.trainingjob.metering import usage_entry
 from tds_operator.handlers.trainingjob.output import (
@@ -102,18 +106,8 @@ async def finish(
     if used is not None:
         # The status never goes down; the ledger records the same final figure.
         used = max(used, int(status.get("gpuSeconds") or 0))
-    contract = (body.get("spec") or {}).get("contract", "")
-    end = job_end_event(
-        contract, body["metadata"]["uid"], phase, decision.reason, used or 0, utcnow()
-    )
-
-    def final_events(recorded: list[AuditEntry]) -> list[AuditEvent]:
-        usage = None if used is None else usage_entry(body, used, recorded, final=True)
-        return [*([usage] if usage is not None else []), end]
-
-    # One append, from the ledger as it stands: the final usage and the end of the job,
-    # before the contract's admissions and denials waiting their turn at its ledger.
-    await parts.op.ledger.record_from(contract, final_events, urgent=True)
+    names = contracts_of(body.get("spec") or {})
+    await _record_end(parts, body, names, phase, decision, used)
     started = None if status.get("startTime") else started
     report.phase(
         phase, used=used, condition=(FINISHED, decision), completed=True, start_time=started
@@ -128,9 +122,73 @@ async def finish(
     if _has_output(body):
         # The output is listed into its manifest, then Quarantined (output.keep_output).
         report.wake(TRAINING_JOB, key_of(body))
-    report.wake(DATA_CONTRACT, contract)
-    # Its GPUs are free: the next queued job may fit.
-    report.wake_queue(contract)
+    if len(names) > 1:
+        # Every provider's grant to the joint room goes; the room too, unless an output waits.
+        await close_joint_room(parts.op, body, keep_room=_has_output(body))
+    for contract in names:
+        report.wake(DATA_CONTRACT, contract)
+        # Its GPUs are free: the next queued job may fit.
+        report.wake_queue(contract)
+
+
+async def _record_end(
+    parts: JobParts,
+    body: Manifest,
+    names: Sequence[str],
+    phase: TrainingJobPhase,
+    decision: Decision,
+    used: int | None,
+) -> None:
+    """One append to each contract's ledger, from the ledger as it stands: the final usage
+    and the end of the job, before the admissions and denials waiting their turn at it."""
+    partners = await combined_with(parts, names)
+    for contract in names:
+        # Each contract's ledger: the job's full figure (each is charged all of it), and the
+        # names of the contracts and provider spaces it was combined with, nothing more.
+        details = {key: value for key, value in partners.items() if key != contract}
+        end = job_end_event(
+            contract,
+            body["metadata"]["uid"],
+            phase,
+            decision.reason,
+            used or 0,
+            utcnow(),
+            combined=details or None,
+        )
+        await parts.op.ledger.record_from(
+            contract, _final_events(body, used, end, contract), urgent=True
+        )
+
+
+def _final_events(
+    body: Manifest, used: int | None, end: AuditEvent, contract: str
+) -> Callable[[list[AuditEntry]], list[AuditEvent]]:
+    """The final usage (if due) and the end of the job, from the contract's ledger as it
+    stands."""
+
+    def final_events(recorded: list[AuditEntry]) -> list[AuditEvent]:
+        final = True
+        usage = (
+            None
+            if used is None
+            else usage_entry(body, used, recorded, final=final, contract=contract)
+        )
+        return [*([usage] if usage is not None else []), end]
+
+    return final_events
+
+
+async def combined_with(parts: JobParts, names: Sequence[str]) -> dict[str, str]:
+    """A joint job's contracts, each by the provider space it came from (one read each; ""
+    for one gone): what each contract's ledger records of the others. Empty for one contract."""
+    if len(names) < 2:
+        return {}
+    partners = {}
+    for name in names:
+        contract = await parts.kube.get(API_VERSION, DATA_CONTRACT, name)
+        provider = (((contract or {}).get("spec") or {}).get("provider") or {}).get("space")
+        partners[name] = str(provider or "")
+    return partners
 
 
 def _has_output(body: Manifest) -> bool:
@@ -155,6 +213,8 @@ async def delete(parts: JobParts, report: JobReport) -> float | None:
         return DISCARD_RECHECK_SECONDS
     # Reported while the object is still there; its queue is woken once it is gone.
     await report.flush()
+    if len(contracts_of(body.get("spec") or {})) > 1:
+        await close_joint_room(parts.op, body)
     await remove_finalizer(parts.kube, body)
     for contract in contracts_of(body.get("spec") or {}):
         report.wake_queue(contract)

@@ -22,10 +22,16 @@ ContractJobs = list[tuple[Manifest, list[Manifest]]]
 
 
 def usage_entry(
-    body: Manifest, used: int, recorded: list[AuditEntry], *, final: bool
+    body: Manifest,
+    used: int,
+    recorded: list[AuditEntry],
+    *,
+    final: bool,
+    contract: str | None = None,
 ) -> AuditEvent | None:
-    """The ledger entry of the job's usage beyond what `recorded` holds, if one is due."""
-    contract, metadata = first_contract_of(body["spec"]), body["metadata"]
+    """The ledger entry of the job's usage beyond what `recorded` (the ledger of `contract`,
+    default its first) holds, if one is due."""
+    contract, metadata = contract or first_contract_of(body["spec"]), body["metadata"]
     already = usage_by_job(recorded).get(metadata["uid"], 0)
     if not usage_due(used, already, final=final):
         return None
@@ -34,13 +40,18 @@ def usage_entry(
 
 
 async def checkpoint(
-    parts: JobParts, body: Manifest, used: int, recorded: list[AuditEntry]
+    parts: JobParts,
+    body: Manifest,
+    used: int,
+    recorded: list[AuditEntry],
+    contract: str | None = None,
 ) -> None:
-    """Record usage in the ledger when it grew by a checkpoint's worth (`recorded`: the
-    ledger's entries as this pass read them)."""
-    event = usage_entry(body, used, recorded, final=False)
+    """Record usage in the ledger of `contract` (default the job's first) when it grew by a
+    checkpoint's worth (`recorded`: that ledger's entries as this pass read them)."""
+    contract = contract or first_contract_of(body["spec"])
+    event = usage_entry(body, used, recorded, final=False, contract=contract)
     if event is not None:
-        await parts.op.ledger.record(first_contract_of(body["spec"]), [event])
+        await parts.op.ledger.record(contract, [event])
 
 
 async def budget_of(

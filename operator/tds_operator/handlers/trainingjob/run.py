@@ -35,6 +35,7 @@ from tds_operator.policy.job_run import (
     MeterInputs,
     MeterStep,
     decide_metering,
+    named,
 )
 from tds_operator.policy.metering import LiveBudget, budget_exhausted, gpu_seconds, running_workers
 
@@ -174,6 +175,8 @@ async def stop_at_budget(
     jobs: ContractJobs,
     recorded: list[AuditEntry],
     end: datetime,
+    *,
+    name_contract: bool = False,
 ) -> float | None:
     """The contract's jobs reach the budget at the whole second `end`, less than
     STOP_LEAD_SECONDS away: with all else read already, wait for that second, read the
@@ -181,8 +184,9 @@ async def stop_at_budget(
     reach them within that second. Never sooner: pods deleted before it would meter less
     than the budget. (A sibling that ended meanwhile leaves budget: a metering pass follows.)"""
     await asyncio.sleep(max(0.0, (end - utcnow()).total_seconds()) + WAKE_MARGIN_SECONDS)
-    pods = await parts.batch_run.contract_pods(contract.metadata.name or "")
-    jobs = with_pods([job for job, _ in jobs], pods)
+    bodies = [job for job, _ in jobs]
+    pods = await parts.batch_run.contract_pods(contract.metadata.name or "", bodies)
+    jobs = with_pods(bodies, pods)
     budget = await budget_of(parts, contract, jobs, utcnow(), recorded)
     if not budget.used_up:
         return WAKE_MARGIN_SECONDS
@@ -190,6 +194,9 @@ async def stop_at_budget(
     own = [pods for job, pods in jobs if job["metadata"]["uid"] == uid]
     gpu_budget = contract.spec.compute.max_gpu_hours * 3600
     exhausted = budget_exhausted(gpu_budget, budget)
+    if name_contract:
+        # A joint job's stop names the contract whose budget ran out.
+        exhausted = named(contract.metadata.name or "", exhausted)
     await stop(parts, report, exhausted, pods=own[0] if own else None)
     wake_siblings(report, jobs)
     return None

@@ -23,6 +23,7 @@ from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.objects import ensure_finalizer, validation_message
 from tds_operator.handlers.trainingjob.end import delete, deny, stop_unless_done
+from tds_operator.handlers.trainingjob.joint_run import run_joint
 from tds_operator.handlers.trainingjob.orphans import of_name, sweep
 from tds_operator.handlers.trainingjob.output import keep_output
 from tds_operator.handlers.trainingjob.parts import JobParts
@@ -79,8 +80,15 @@ class TrainingJobReconciler:
         inputs = JobInputs(body=body, job=job, invalid=invalid, contract=None)
         if not inputs.needs_contract or job is None:
             return inputs
-        contract = await kube.get(API_VERSION, DATA_CONTRACT, job.spec.contract)
-        return JobInputs(body=body, job=job, invalid=None, contract=contract)
+        # One read each: a joint job stops the moment any of its contracts stops it.
+        contracts = [
+            (name, await kube.get(API_VERSION, DATA_CONTRACT, name))
+            for name in job.spec.contract_names
+        ]
+        every = tuple(contracts) if job.spec.joint else ()
+        return JobInputs(
+            body=body, job=job, invalid=None, contract=contracts[0][1], contracts=every
+        )
 
     async def act(self, step: RunStep, inputs: JobInputs, report: JobReport) -> float | None:
         """Carry the step out; the seconds until the job wants to be looked at again."""
@@ -105,7 +113,10 @@ class TrainingJobReconciler:
             return None
         if step.kind == "stop":
             assert step.decision is not None
-            await stop_unless_done(parts, report, inputs.contract, step.decision)
+            stopping = dict(inputs.contracts).get(step.stopped_by or "", inputs.contract)
+            await stop_unless_done(parts, report, stopping, step.decision)
             return None
         assert inputs.contract is not None
+        if inputs.contracts:
+            return await run_joint(parts, report, job, inputs.contracts)
         return await run(parts, report, job, inputs.contract)

@@ -109,7 +109,7 @@ class ReleaseReconciler:
             return None
         gathered = await self._gather(body, release)
         plan = decide_release(gathered.snapshot, self.op.signing_key)
-        if plan.record_request or plan.record_review:
+        if plan.record_request or plan.record_review or plan.record_reviews:
             gathered = await self._record(gathered, plan)
             # Two releases of one job reconciled at once: the ledger keeps the first request only.
             plan = decide_release(gathered.snapshot, self.op.signing_key)

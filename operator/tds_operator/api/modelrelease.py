@@ -202,8 +202,8 @@ class ModelReleaseStatus(ObservedStatus):
         None,
         max_length=MAX_JOINT_CONTRACTS,
         description="The output of a joint job: each contract's decision, in the order the "
-        "job names them. The release proceeds only when none is Denied, Refused or "
-        "AwaitingReview.",
+        "job names them. The output is released only when every one is Allowed or Approved; "
+        "one Denied or Refused refuses the release, one Rejected deletes the output.",
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["contract"],

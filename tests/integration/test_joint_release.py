@@ -10,9 +10,19 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
-from bench.hubkit.hub import audit_verify, owner_of, refusal, unique
+from bench.hubkit.hub import (
+    CLUSTER_ADMIN,
+    Person,
+    audit_verify,
+    operator_down,
+    owner_of,
+    refusal,
+    unique,
+)
 from bench.hubkit.manifests import Body, manifest_step_ended
+from bench.hubkit.processes import OperatorProcess
 from bench.hubkit.training import (
     RELEASES,
     Story,
@@ -91,6 +101,12 @@ def wait_phase(story: Story, joint: Joint, name: str, phase: str) -> Body:
         return body if (body.get("status") or {}).get("phase") == phase else None
 
     return wait_until(reached, timeout=30, what=f"ModelRelease {name} {phase}")
+
+
+def review_of(contract: str) -> str:
+    """The JSON patch adding an approval of `contract` to spec.reviews."""
+    review = {"contract": contract, "decision": "Approved"}
+    return json.dumps([{"op": "add", "path": "/spec/reviews/-", "value": review}])
 
 
 def add_review(
@@ -190,3 +206,50 @@ def test_a_denied_contract_refuses_the_release_naming_it(story: Story) -> None:
     name = ask(allowed, other_job)
     released = wait_phase(story, allowed, name, "Released")
     assert set(outcomes(released).values()) == {"Allowed"}
+
+
+def test_a_review_moved_to_another_contract_counts_for_nothing(
+    story: Story, operator: OperatorProcess, api_client: client.ApiClient
+) -> None:
+    # Someone who speaks for both providers: only the seal tells which contract they reviewed.
+    joint = joint_outputs(story, "review", "review")
+    first, second = joint.contracts
+    both = Person("owns-both", tuple(g for p in joint.providers for g in owner_of(p).groups))
+    job, _ = finished_joint_job(story, joint)
+    name = ask(joint, job)
+    wait_phase(story, joint, name, "AwaitingReview")
+    both.kubectl(
+        "patch", RELEASES, name, "-n", joint.namespace, "--type=json", "-p", review_of(first)
+    )
+    sealed = joint_release(story, joint, name)["spec"]["reviews"][0]
+    assert sealed["seal"].startswith("hmac-sha256:")
+    # Past the webhook (as anyone who may bypass it): the review sealed for the first contract,
+    # copied under the second.
+    moved = {**sealed, "contract": second}
+    patch = json.dumps([{"op": "add", "path": "/spec/reviews/-", "value": moved}])
+    with operator_down(operator, api_client):
+        CLUSTER_ADMIN.kubectl(
+            "patch", RELEASES, name, "-n", joint.namespace, "--type=json", "-p", patch
+        )
+    refused = wait_phase(story, joint, name, "Refused")
+    assert refused["status"]["conditions"][0]["reason"] == "ReviewNotSealed"
+    assert outcomes(refused) == {first: "Approved", second: "Refused"}
+    assert not claim_exists(story, joint, name)
+    for contract in joint.contracts:
+        assert "OutputReleased" not in {e["kind"] for e in story.hub.entries(contract)}
+    # Positive control: the same person reviews each contract through the webhook: released.
+    other_job, _ = finished_joint_job(story, joint)
+    other = ask(joint, other_job)
+    wait_phase(story, joint, other, "AwaitingReview")
+    for contract in joint.contracts:
+        both.kubectl(
+            "patch",
+            RELEASES,
+            other,
+            "-n",
+            joint.namespace,
+            "--type=json",
+            "-p",
+            review_of(contract),
+        )
+    wait_phase(story, joint, other, "Released")

@@ -52,35 +52,38 @@ def joint_outputs(story: Story, first: str, second: str) -> Joint:
     return Joint(consumer, providers, (contracts[0], contracts[1]))
 
 
-def finished_joint_job(story: Story, joint: Joint, *, listed: bool = True) -> tuple[str, Body]:
-    """A joint job with a 1Gi output run to its end, its manifest step ended (as hub staff, for
-    the kubelet) unless not `listed`; the TrainingJob once its output is Quarantined."""
+def finished_joint_job(story: Story, joint: Joint) -> tuple[str, Body]:
+    """A joint job with a 1Gi output run to its end, its manifest step (if the operator lists
+    the output) ended as hub staff, for the kubelet; the TrainingJob once its output is
+    Quarantined."""
     body = joint_job(joint.namespace, list(joint.contracts), run_for="1s", output={"size": "1Gi"})
     name = story.submit(owner_of(joint.consumer), body)
-    if listed:
-        with tempfile.TemporaryDirectory() as directory:
-            message = listed_manifest(output_files(Path(directory)))
+    with tempfile.TemporaryDirectory() as directory:
+        message = listed_manifest(output_files(Path(directory)))
 
-        def step() -> tuple[str, str] | None:
-            job = story.job(joint.namespace, name) or {}
-            room = (job.get("status") or {}).get("cleanRoom")
-            pod = story.hub.core.list_namespaced_pod(room).items if room else []
-            running = [
-                p
-                for p in pod
-                if p.metadata.name == f"{name}-manifest" and p.status.phase == "Running"
-            ]
-            return (room, running[0].metadata.name) if running else None
+    def state() -> str:
+        job = story.job(joint.namespace, name) or {}
+        return str(((job.get("status") or {}).get("output") or {}).get("state") or "")
 
-        room, pod = wait_until(step, timeout=60, what=f"the manifest step of {name} running")
+    def step() -> tuple[str, str] | None:
+        job = story.job(joint.namespace, name) or {}
+        room = (job.get("status") or {}).get("cleanRoom")
+        pods = story.hub.core.list_namespaced_pod(room).items if room else []
+        running = [
+            p for p in pods if p.metadata.name == f"{name}-manifest" and p.status.phase == "Running"
+        ]
+        if running:
+            return room, running[0].metadata.name
+        # An output the operator does not list (a contract denies its export) has no step.
+        return ("", "") if state() == "Quarantined" else None
+
+    room, pod = wait_until(step, timeout=60, what=f"the manifest step of {name} running")
+    if pod:
         story.hub.core.patch_namespaced_pod_status(pod, room, manifest_step_ended(message))
-
-    def quarantined() -> Body | None:
-        job = story.job(joint.namespace, name)
-        output = ((job or {}).get("status") or {}).get("output") or {}
-        return job if output.get("state") == "Quarantined" else None
-
-    return name, wait_until(quarantined, timeout=60, what=f"output of {name} Quarantined")
+    wait_until(lambda: state() == "Quarantined", timeout=60, what=f"output of {name} Quarantined")
+    job = story.job(joint.namespace, name)
+    assert job is not None
+    return name, job
 
 
 def ask(joint: Joint, job: str) -> str:

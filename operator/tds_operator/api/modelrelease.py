@@ -215,7 +215,9 @@ class ModelReleaseStatus(ObservedStatus):
         "the ledger recorded it before release: what a provider's approval binds to.",
     )
     clause: StrictStr | None = Field(
-        None, description="The contract's outputs.modelExport when the release was decided."
+        None,
+        description="The contract's outputs.modelExport when the release was decided (a "
+        "joint job's first contract's; each contract's is in contracts).",
     )
     claim: StrictStr | None = Field(
         None,

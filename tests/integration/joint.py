@@ -3,11 +3,14 @@ and its joint jobs."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from bench.hubkit.hub import owner_of, refusal, space_namespace, unique
-from bench.hubkit.manifests import Body, training_job_body
+from kubernetes import client
+
+from bench.hubkit.hub import Person, owner_of, refusal, space_namespace, unique
+from bench.hubkit.manifests import GROUP, VERSION, Body, training_job_body
 from bench.hubkit.training import Story
 
 ANY_PARTNER = {"allowed": True}
@@ -57,3 +60,17 @@ def joint_refusal(story: Story, joint: Joint, contracts: list[str]) -> str:
     message = refusal(lambda: story.submit(owner_of(joint.consumer), body))
     assert "denied the request" in message, message
     return message.split("denied the request", 1)[1]
+
+
+def strip_and_delete(by: Person, namespace: str, name: str) -> None:
+    """Hub staff strip a job's finalizer, then delete it at the version the strip made (the
+    operator may write it in between: the precondition then refuses, with 409)."""
+    strip = json.dumps([{"op": "remove", "path": "/metadata/finalizers"}])
+    version = by.kubectl(
+        "patch", "trainingjob", name, "-n", namespace, "--type=json", "-p", strip,
+        "-o", "jsonpath={.metadata.resourceVersion}",
+    )  # fmt: skip
+    options = client.V1DeleteOptions(preconditions=client.V1Preconditions(resource_version=version))
+    by.api().delete_namespaced_custom_object(
+        GROUP, VERSION, namespace, "trainingjobs", name, body=options
+    )

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from bench.hubkit.hub import OPERATOR_NAMESPACE, owner_of, refusal, space_namespace
+from bench.hubkit.hub import CLUSTER_ADMIN, OPERATOR_NAMESPACE, owner_of, refusal, space_namespace
 from bench.hubkit.manifests import GROUP, VERSION, Body, condition
 from bench.hubkit.training import REVOCATION_WATCH, STOP_LATENCY_TARGET, Story
 from bench.hubkit.waiting import wait_until
-from tests.integration.joint import ANY_PARTNER, Joint, joint_deal, joint_job
+from tests.integration.joint import ANY_PARTNER, Joint, joint_deal, joint_job, strip_and_delete
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +73,9 @@ def test_a_joint_job_runs_sealed_in_its_own_room_reading_each_contracts_datasets
     running = start(story, joint, run_for="60s")
     uid, name = running["metadata"]["uid"], running["metadata"]["name"]
     assert running["status"]["cleanRoom"] == room(uid)
+    assert running["status"]["contracts"] == [
+        {"name": contract, "phase": "Active"} for contract in joint.contracts
+    ]
     batch = batch_job(story, uid, name)
     assert batch is not None
     # The room has a clean room's seals: default-deny, no resolver, no RBAC for anyone.
@@ -154,6 +157,10 @@ def test_one_provider_revoking_stops_the_joint_job_and_the_other_contract_record
     assert f"DataContract {joint.contracts[0]}" in finished["message"]
     used = stopped["status"]["gpuSeconds"]
     assert used > 0
+    states = stopped["status"]["contracts"]
+    assert [s["name"] for s in states] == list(joint.contracts)
+    assert [s.get("stoppedJob") for s in states] == [True, None]
+    assert states[1]["phase"] == "Active"
     # The revoking provider's grant is gone; then, the job ended, the other's too, and the room.
     wait_until(
         lambda: not may_read(story, identity(uid), first, "records"),
@@ -245,3 +252,60 @@ def test_a_provider_reads_nothing_of_the_other_contract_through_the_joint_job(
             )
         )
         assert "forbidden" in refused.lower()
+
+
+def room_gone(story: Story, uid: str) -> bool:
+    """The room is gone, or going (the namespace controller takes a few seconds)."""
+    rooms = story.hub.core.list_namespace(field_selector=f"metadata.name={room(uid)}").items
+    return not rooms or rooms[0].metadata.deletion_timestamp is not None
+
+
+def test_a_deleted_joint_job_takes_its_room_and_every_grant_with_it(story: Story) -> None:
+    joint = joint_deal(story, ANY_PARTNER, ANY_PARTNER)
+    running = start(story, joint, run_for="60s")
+    uid, name = running["metadata"]["uid"], running["metadata"]["name"]
+    # Positive control: while it runs, its room is there and both providers grant it.
+    assert not room_gone(story, uid)
+    for provider in joint.providers:
+        assert may_read(story, identity(uid), space_namespace(provider), "records")
+    story.delete_job(joint.namespace, name)
+    wait_until(lambda: room_gone(story, uid), timeout=20, what="the joint room going")
+    for provider in joint.providers:
+        wait_until(
+            lambda p=provider: not may_read(story, identity(uid), space_namespace(p), "records"),
+            timeout=10,
+            what=f"{provider}'s grant gone",
+        )
+    for contract in joint.contracts:
+        kinds = [e["kind"] for e in entries_of(story, contract, uid)]
+        assert "JobStopped" in kinds, kinds
+
+
+def test_a_joint_job_let_go_by_hub_staff_is_swept_on_every_contract(story: Story) -> None:
+    joint = joint_deal(story, ANY_PARTNER, ANY_PARTNER)
+    running = start(story, joint, run_for="60s")
+    uid, name = running["metadata"]["uid"], running["metadata"]["name"]
+    assert batch_job(story, uid, name) is not None
+    for _ in range(10):
+        try:
+            strip_and_delete(CLUSTER_ADMIN, joint.namespace, name)
+            break
+        except client.ApiException as error:
+            if error.status != 409:
+                raise
+    assert story.job(joint.namespace, name) is None
+    # Nothing meters its workers any more: the sweep stops them, on every contract's record.
+    wait_until(lambda: batch_job(story, uid, name) is None, timeout=10, what="batch Job gone")
+    for contract in joint.contracts:
+        wait_until(
+            lambda c=contract: [
+                e
+                for e in entries_of(story, c, uid)
+                if e["kind"] == "JobStopped" and e["details"]["reason"] == "TrainingJobGone"
+            ],
+            timeout=10,
+            what=f"the stop on {contract}'s ledger",
+        )
+    wait_until(lambda: room_gone(story, uid), timeout=20, what="the joint room going")
+    for provider in joint.providers:
+        assert not may_read(story, identity(uid), space_namespace(provider), "records")

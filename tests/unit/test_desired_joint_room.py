@@ -21,7 +21,9 @@ from tds_operator.desired.joint_room import (
     joint_worker_identity,
 )
 from tds_operator.desired.labels import CONTRACT_LABEL, controlled_by
-from tds_operator.desired.trainingjob import JOB_UID_LABEL
+from tds_operator.desired.orphans import orphans_of
+from tds_operator.desired.trainingjob import JOB_UID_LABEL, rendezvous_service
+from tds_operator.handlers.batch_run import batch_job_of
 
 pytestmark = pytest.mark.unit
 JOB_UID = "0b7f6a52-6f0e-4c43-a0a5-3f7a1e1a9d10"
@@ -151,3 +153,18 @@ def test_a_job_reading_some_datasets_is_granted_those_alone() -> None:
     # A contract none of whose datasets the job reads grants nothing: no rule without names.
     grants = joint_grants(a_joint_job(datasets=["weather"]), parts)
     assert {g["metadata"]["namespace"] for g in grants} == {"tds-cma"}
+
+
+def test_what_a_gone_joint_job_left_in_its_room_is_found_with_every_contract() -> None:
+    job = a_joint_job()
+    service = rendezvous_service(job)
+    (orphan,) = orphans_of([service], [])
+    assert orphan.contracts == ("sgcc-to-cmcc", "cma-to-cmcc")
+    assert orphan.body()["spec"] == {"contracts": ["sgcc-to-cmcc", "cma-to-cmcc"]}
+    # Its room is where its stand-in's objects are looked for.
+    assert batch_job_of(orphan.body()) == ("forecast", joint_room_namespace(JOB_UID))
+    # Positive control above; the same labels and annotation outside the room count for nothing.
+    elsewhere = {**service, "metadata": {**service["metadata"], "namespace": "tds-cmcc"}}
+    assert orphans_of([elsewhere], []) == []
+    # A live job keeps what is its own.
+    assert orphans_of([service], [{"metadata": {"uid": JOB_UID}}]) == []

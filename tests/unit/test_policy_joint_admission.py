@@ -16,7 +16,6 @@ from tds_operator.api.terms import JointTraining
 from tds_operator.api.trainingjob import TrainingJob, TrainingJobSpec
 from tds_operator.policy.admissioncheck import gpus_admitted
 from tds_operator.policy.joint_admission import (
-    JOINT_RUN_UNAVAILABLE,
     ContractCase,
     decide_joint_admission,
 )
@@ -71,10 +70,9 @@ def cases(
     ]
 
 
-def decide(items: list[ContractCase], *, runs_joint: bool = True) -> tuple[bool, str, str]:
-    """The decision of an operator that runs joint jobs (the refusals come before that
-    matters), or of one that does not (`runs_joint` false: the operator's own)."""
-    decision = decide_joint_admission(items, RULES, waiting=False, runs_joint=runs_joint)
+def decide(items: list[ContractCase]) -> tuple[bool, str, str]:
+    """The decision on a joint job (or a job of one contract)."""
+    decision = decide_joint_admission(items, RULES, waiting=False)
     return decision.allowed, decision.reason, decision.message
 
 
@@ -144,7 +142,7 @@ def test_a_busy_contract_makes_the_job_wait_not_fail() -> None:
         live("sky", "sky", jointTraining=ANY),
         held=6,
     )
-    decision = decide_joint_admission(items, RULES, waiting=False, runs_joint=True)
+    decision = decide_joint_admission(items, RULES, waiting=False)
     assert must_wait(decision)
     assert decision.message.startswith("DataContract grid:")
 
@@ -176,13 +174,9 @@ def test_a_waiting_job_is_stopped_by_any_revoked_contract() -> None:
     assert "sky" in decision.message
 
 
-def test_the_operator_runs_no_joint_job_once_every_contract_admits_it() -> None:
-    grid, sky = live("grid", "grid", jointTraining=ANY), live("sky", "sky", jointTraining=ANY)
-    allowed, reason, message = decide(cases(grid, sky), runs_joint=False)
-    assert (allowed, reason) == (False, JOINT_RUN_UNAVAILABLE)
-    assert "grid, sky each admit the job" in message
-    # A contract's own refusal still speaks first.
-    refused = decide(cases(grid, live("sky", "sky")), runs_joint=False)
+def test_a_contracts_own_refusal_speaks_before_the_joint_terms() -> None:
+    grid = live("grid", "grid", jointTraining=ANY)
+    refused = decide(cases(grid, live("sky", "sky")))
     assert refused[:2] == (False, "JointTrainingNotAllowed")
     # A job of one contract is judged as it always was.
     single = decide_joint_admission(cases(grid, names=["grid"]), RULES, waiting=False)
@@ -214,7 +208,7 @@ def test_the_three_organisation_example_passes_every_term() -> None:
         )
         items.append(ContractCase(contract_case, body))
     decision = decide_joint_admission(items, RULES, waiting=False)
-    assert (decision.allowed, decision.reason) == (False, JOINT_RUN_UNAVAILABLE)
+    assert (decision.allowed, decision.reason) == (True, "Admitted")
     # sgcc's contract names cma alone: without cma's contract's provider, it refuses.
     narrowed = {"allowed": True, "with": ["someone-else"]}
     first = items[0].case

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, StrictStr, model_validator
 
 from tds_operator.api.common import KubeModel, ObjectName
 from tds_operator.api.validation import CelRule, cel_rules, unique, unique_values_rule
@@ -79,3 +79,18 @@ def contracts_of(spec: Mapping[str, Any]) -> tuple[str, ...]:
     if isinstance(spec.get("contracts"), list):
         return tuple(str(name) for name in spec["contracts"])
     return (str(spec["contract"]),) if spec.get("contract") else ()
+
+
+class JobContractStatus(KubeModel):
+    """One contract of a joint job, as the job's last reconcile read it."""
+
+    name: ObjectName = Field(description="The DataContract's name.")
+    phase: StrictStr = Field(
+        description="The contract's phase as the job last read it (Active while it lets the "
+        "job run; Suspended, Expired, Revoked or Exhausted once it stops it; Missing if it no "
+        "longer exists)."
+    )
+    stopped_job: StrictBool | None = Field(
+        None,
+        description="True for the contract that stopped the job (the Finished condition names it).",
+    )

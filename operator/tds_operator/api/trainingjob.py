@@ -16,7 +16,11 @@ from tds_operator.api.common import (
     Timestamp,
 )
 from tds_operator.api.datacontract import Purpose
-from tds_operator.api.jobcontracts import ONE_WAY_TO_NAME_CONTRACTS, NamesContracts
+from tds_operator.api.jobcontracts import (
+    ONE_WAY_TO_NAME_CONTRACTS,
+    JobContractStatus,
+    NamesContracts,
+)
 from tds_operator.api.output import OutputRequest, OutputStatus
 from tds_operator.api.validation import (
     DNS_1035_LABEL,
@@ -219,6 +223,11 @@ class TrainingJobStatus(ObservedStatus):
         None, description="Namespace of the clean room the job runs in."
     )
     output: OutputStatus | None = Field(None, description="The job's output volume.")
+    contracts: list[JobContractStatus] | None = Field(
+        None,
+        description="A joint job's contracts, in the order it names them, each with its phase "
+        "as last read; unset for a job of one contract.",
+    )
 
 
 class TrainingJob(CustomResource):

@@ -3,8 +3,8 @@ TrainingJobs that are gone (their finalizer removed by a path the operator did n
 
 An object belongs to the TrainingJob whose uid it is labelled with; one made before objects
 carried the uid belongs to the job of its namespace and name labels. Only objects in their
-contract's clean room count: nobody but the operator writes there, while labels elsewhere are
-anybody's to set.
+contract's clean room (a joint job's: in its own room, named after its uid) count: nobody but
+the operator writes there, while labels elsewhere are anybody's to set.
 """
 
 from __future__ import annotations
@@ -14,10 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from tds_operator.api.resources import Manifest
-from tds_operator.desired.cleanroom import clean_room_namespace
+from tds_operator.desired.cleanroom import clean_room_namespace, joint_room_namespace
 from tds_operator.desired.isolation import GPU_RESOURCE
 from tds_operator.desired.labels import CONTRACT_LABEL
-from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL, JOB_UID_LABEL
+from tds_operator.desired.trainingjob import (
+    CONTRACTS_ANNOTATION,
+    JOB_NAME_LABEL,
+    JOB_NAMESPACE_LABEL,
+    JOB_UID_LABEL,
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -29,13 +34,18 @@ class Orphan:
     namespace: str
     name: str
     uid: str
+    contracts: tuple[str, ...] = ()
+    """A joint job's contracts (its first is `contract`); empty for a job of one contract."""
 
     def body(self) -> Manifest:
         """A stand-in for the gone TrainingJob, enough to find and end what it left: the
         objects made for it (by uid; without one, by name, whatever their age)."""
+        spec: Manifest = (
+            {"contracts": list(self.contracts)} if self.contracts else {"contract": self.contract}
+        )
         return {
             "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
-            "spec": {"contract": self.contract},
+            "spec": spec,
         }
 
 
@@ -48,9 +58,15 @@ def owner_of(live: Mapping[str, Any]) -> Orphan | None:
     namespace, name = labels.get(JOB_NAMESPACE_LABEL), labels.get(JOB_NAME_LABEL)
     if not (contract and namespace and name):
         return None
+    uid = labels.get(JOB_UID_LABEL, "")
+    annotation = str((metadata.get("annotations") or {}).get(CONTRACTS_ANNOTATION) or "")
+    contracts = tuple(name for name in annotation.split(",") if name)
+    if len(contracts) > 1 and uid and metadata.get("namespace") == joint_room_namespace(uid):
+        # In a joint job's own room, which it names by its uid.
+        return Orphan(contracts[0], namespace, name, uid, contracts)
     if metadata.get("namespace") != clean_room_namespace(contract):
         return None
-    return Orphan(contract, namespace, name, labels.get(JOB_UID_LABEL, ""))
+    return Orphan(contract, namespace, name, uid)
 
 
 def orphans_of(

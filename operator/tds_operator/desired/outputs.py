@@ -13,6 +13,7 @@ from tds_operator.desired.labels import managed_labels
 from tds_operator.desired.trainingjob import (
     NO_RESOLVER,
     TERMINATION_LOG,
+    joint_annotations,
     room_of,
     training_labels,
 )
@@ -45,6 +46,7 @@ def output_claim(job: TrainingJob, rules: HubRules) -> Manifest | None:
             "name": output_claim_name(job.metadata.name or ""),
             "namespace": room_of(job),
             "labels": {**training_labels(job), OUTPUT_LABEL: "true"},
+            **joint_annotations(job),
         },
         "spec": {
             "storageClassName": rules.output_storage_class,
@@ -81,6 +83,7 @@ def manifest_pod(job: TrainingJob, claim: str, image: str, gpu_toleration_key: s
             "name": manifest_pod_name(job.metadata.name or ""),
             "namespace": room_of(job),
             "labels": {**training_labels(job), MANIFEST_LABEL: "true"},
+            **joint_annotations(job),
         },
         "spec": {
             "restartPolicy": "Never",

@@ -130,8 +130,14 @@ def gpu_borrowing_limit(queue: Manifest | None) -> int | None:
 
 def clean_room_queue(contract: str, consumer_space: str) -> Manifest:
     """The clean room's LocalQueue, onto its consumer organisation's ClusterQueue."""
+    return room_queue(clean_room_namespace(contract), consumer_space)
+
+
+def room_queue(namespace: str, consumer_space: str) -> Manifest:
+    """The LocalQueue of a clean room (a joint job's own among them), onto its consumer
+    organisation's ClusterQueue."""
     spec = {"clusterQueue": organisation_queue_name(consumer_space)}
-    return _kueue_object("LocalQueue", CLEAN_ROOM_QUEUE, spec, clean_room_namespace(contract))
+    return _kueue_object("LocalQueue", CLEAN_ROOM_QUEUE, spec, namespace)
 
 
 def contract_check_status(decision: Decision, now: str) -> Manifest:

@@ -61,6 +61,17 @@ def room_of(job: TrainingJob) -> str:
     return job_room(job.spec.contract_names, job.metadata.uid or "")
 
 
+CONTRACTS_ANNOTATION = "tds.io/contracts"
+"""On what a joint job's room holds for it: its contracts, comma-separated (a label holds one)."""
+
+
+def joint_annotations(job: TrainingJob) -> dict[str, dict[str, str]]:
+    """`{"annotations": {tds.io/contracts: ...}}` for a joint job's objects; empty otherwise."""
+    if not job.spec.joint:
+        return {}
+    return {"annotations": {CONTRACTS_ANNOTATION: ",".join(job.spec.contract_names)}}
+
+
 def training_labels(job: TrainingJob) -> dict[str, str]:
     """Labels tying clean-room objects to their TrainingJob and contract."""
     return managed_labels(
@@ -92,6 +103,7 @@ def rendezvous_service(job: TrainingJob) -> Manifest:
             "name": name,
             "namespace": room_of(job),
             "labels": training_labels(job),
+            **joint_annotations(job),
         },
         "spec": {
             "type": "ClusterIP",
@@ -135,7 +147,12 @@ def batch_job(
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            **joint_annotations(job),
+        },
         "spec": {
             "completionMode": "Indexed",
             "completions": spec.workers,
@@ -192,6 +209,7 @@ def _pod_template(job: TrainingJob, rules: HubRules, container: Manifest) -> Man
         "labels": {**simulation_labels, **training_labels(job)},
         "finalizers": [METERING_FINALIZER],
     }
+    pod_annotations = {**pod_annotations, **joint_annotations(job).get("annotations", {})}
     if pod_annotations:
         metadata["annotations"] = pod_annotations
     spec = {

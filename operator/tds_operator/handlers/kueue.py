@@ -17,26 +17,33 @@ import kopf
 from tds_operator import API_VERSION
 from tds_operator.api.compare import comparable, is_subset
 from tds_operator.api.datacontract import DataContract
-from tds_operator.api.dataspace import DataSpace
+from tds_operator.api.dataspace import DataSpace, space_namespace
+from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.resources import (
     DATA_CONTRACT,
     KUEUE,
     KUEUE_WORKLOAD_CRD,
+    TRAINING_JOB,
     Manifest,
 )
-from tds_operator.api.trainingjob import TrainingJob
+from tds_operator.api.trainingjob import FINISHED_PHASES, TrainingJob
 from tds_operator.config import KueueMode
-from tds_operator.desired.cleanroom import CLEAN_ROOM_PREFIX, clean_room_namespace
+from tds_operator.desired.cleanroom import (
+    CLEAN_ROOM_PREFIX,
+    JOINT_ROOM_PREFIX,
+    clean_room_namespace,
+    joint_room_namespace,
+)
 from tds_operator.desired.isolation import GPU_RESOURCE
 from tds_operator.desired.queues import (
     CONTRACT_CHECK,
-    clean_room_queue,
     contract_check,
     contract_check_active,
     gpu_borrowing_limit,
     gpu_flavor,
     organisation_queue,
     organisation_queue_name,
+    room_queue,
 )
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import data_space, known_contracts_of_space
@@ -83,9 +90,10 @@ async def ensure_pool(op: Operator) -> None:
         )
 
 
-async def ensure_queues(op: Operator, contract: DataContract) -> None:
+async def ensure_queues(op: Operator, contract: DataContract, room: str | None = None) -> None:
     """The pool, the consumer organisation's ClusterQueue (open to the clean rooms of all its
-    contracts) and the contract's LocalQueue in its clean room."""
+    contracts and the rooms of its joint jobs) and the LocalQueue in the contract's clean room
+    (in `room` instead, a joint job's own, if given)."""
     await ensure_pool(op)
     consumer = contract.spec.consumer.space
     space = await data_space(op, consumer)
@@ -96,8 +104,23 @@ async def ensure_queues(op: Operator, contract: DataContract) -> None:
         for other in await known_contracts_of_space(op, consumer)
         if ((other.get("spec") or {}).get("consumer") or {}).get("space") == consumer
     }
+    clean_rooms |= await joint_rooms_of(op, space_namespace(consumer))
+    if room is not None:
+        clean_rooms.add(room)
     await ensure_organisation_queue(op, space, clean_rooms)
-    await op.kube.ensure(clean_room_queue(contract.metadata.name or "", consumer))
+    await op.kube.ensure(
+        room_queue(room or clean_room_namespace(contract.metadata.name or ""), consumer)
+    )
+
+
+async def joint_rooms_of(op: Operator, namespace: str) -> set[str]:
+    """The rooms of the joint jobs in a consumer's namespace that have not finished."""
+    rooms = set()
+    for job in await op.kube.list(API_VERSION, TRAINING_JOB, namespace):
+        spec, status = job.get("spec") or {}, job.get("status") or {}
+        if len(contracts_of(spec)) > 1 and status.get("phase") not in FINISHED_PHASES:
+            rooms.add(joint_room_namespace(job["metadata"].get("uid") or ""))
+    return rooms
 
 
 async def ensure_organisation_queue(op: Operator, space: DataSpace, clean_rooms: set[str]) -> None:
@@ -143,6 +166,7 @@ async def why_queued(op: Operator, job: TrainingJob, workload: Manifest | None) 
 
 
 async def workload_changed(name: str, namespace: str | None, memo: Operator, **_: Any) -> None:
-    """A Kueue Workload changed: answer its contract check if it is a clean room's."""
-    if memo.kueue and (namespace or "").startswith(CLEAN_ROOM_PREFIX):
+    """A Kueue Workload changed: answer its contract check if it is a clean room's (a joint
+    job's own room among them)."""
+    if memo.kueue and (namespace or "").startswith((CLEAN_ROOM_PREFIX, JOINT_ROOM_PREFIX)):
         memo.enqueue(WORKLOAD, queue_key(namespace or "", name))

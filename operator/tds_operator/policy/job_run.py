@@ -218,3 +218,16 @@ def joint_metering(steps: list[tuple[str, MeterStep]]) -> tuple[str, MeterStep]:
         wakes = [s.wake for _, s in steps if s.wake is not None]
         step = replace(step, wake=min(wakes) if wakes else None)
     return name, step
+
+
+def contract_states(inputs: JobInputs, step: RunStep) -> list[dict[str, Any]]:
+    """A joint job's status.contracts: each contract's phase as read, and which stopped the
+    job (empty for a job of one contract)."""
+    states = []
+    for name, contract in inputs.contracts:
+        phase = ((contract or {}).get("status") or {}).get("phase") if contract else "Missing"
+        state: dict[str, Any] = {"name": name, "phase": str(phase or "Proposed")}
+        if step.kind == "stop" and step.stopped_by == name:
+            state["stoppedJob"] = True
+        states.append(state)
+    return states

@@ -93,36 +93,17 @@ def datasets_in_contracts(cases: Sequence[AdmissionInput]) -> Decision:
 JOINT_POLICIES = (distinct_providers, joint_training_allowed, datasets_in_contracts)
 
 
-JOINT_RUN_UNAVAILABLE = "JointRunUnavailable"
-
-
-def joint_run_unavailable(cases: Sequence[AdmissionInput]) -> Decision:
-    """The operator does not run joint jobs while its TrainingJobs queue in Kueue: a joint
-    job's own clean room has no Kueue LocalQueue. A joint job that every contract admits is
-    refused here, after all of them have judged it."""
-    names = ", ".join(case.name for case in cases)
-    return Decision.deny(
-        JOINT_RUN_UNAVAILABLE,
-        f"DataContracts {names} each admit the job and allow the combination, but this "
-        "operator queues its jobs in Kueue, which does not run joint jobs yet; train under "
-        "one contract at a time",
-    )
-
-
 def decide_joint_admission(
     contracts: Sequence[ContractCase],
     rules: HubRules,
     *,
     waiting: bool,
-    runs_joint: bool = False,
 ) -> Decision:
     """Every contract's answer to the job (policy/job_admission.py), then the joint terms.
 
     A contract's permanent refusal comes first, in the order the job names them; then the joint
-    terms; then (unless `runs_joint`: the operator runs joint jobs in its own queue, not
-    through Kueue) the refusal to run a joint job; then a contract whose concurrency makes the
-    job wait (the job waits, holding nothing, until every contract has room). One contract: its
-    own answer, unchanged."""
+    terms; then a contract whose concurrency makes the job wait (the job waits, holding
+    nothing, until every contract has room). One contract: its own answer, unchanged."""
     if len(contracts) == 1:
         only = contracts[0]
         return decide_admission(only.case, only.live, rules, waiting=waiting)
@@ -138,8 +119,6 @@ def decide_joint_admission(
         decision = policy(cases)
         if not decision.allowed:
             return decision
-    if not runs_joint:
-        return joint_run_unavailable(cases)
     for name, answer in answers:
         if must_wait(answer):
             return _of(name, answer)

@@ -63,10 +63,8 @@ async def decide(
         ledger = None if recorded is None else recorded[name]
         case = await admission_case(op, job, contracts[name], ledger, kueue=kueue, name=name)
         items.append(ContractCase(case, contracts[name]))
-    # A joint job runs in a joint clean room of its own (desired/joint_room.py), in the
-    # operator's own queue; not yet through Kueue (no LocalQueue in a joint room).
-    runs_joint = not op.kueue
-    decision = decide_joint_admission(items, op.rules, waiting=waiting, runs_joint=runs_joint)
+    # A joint job runs in a clean room of its own (desired/joint_room.py).
+    decision = decide_joint_admission(items, op.rules, waiting=waiting)
     return decision, [item.case for item in items]
 
 
@@ -93,13 +91,19 @@ def count(job: TrainingJob, contracts: Mapping[str, Manifest | None], decision: 
 
 
 async def record(
-    op: Operator, job: TrainingJob, contracts: Mapping[str, Manifest | None], decision: Decision
+    op: Operator,
+    job: TrainingJob,
+    contracts: Mapping[str, Manifest | None],
+    decision: Decision,
+    every: Mapping[str, Manifest | None] | None = None,
 ) -> None:
-    """Record the job's admission (or denial) on each of its contracts' ledgers, and count it."""
+    """Record the job's admission (or denial) on each of `contracts`' ledgers (those not
+    recorded yet), and count it; a joint job's entry names every other contract of the job
+    (`every`, default `contracts`) and its provider space."""
     key = job_key(job.metadata.namespace or "", job.metadata.name or "")
     providers = {
         name: str((((live or {}).get("spec") or {}).get("provider") or {}).get("space") or "")
-        for name, live in contracts.items()
+        for name, live in (every or contracts).items()
     }
     for name in contracts:
         others = {n: p for n, p in providers.items() if n != name} if job.spec.joint else None

@@ -8,6 +8,7 @@ answers for each contract and `joint_metering` picks the most urgent answer, nam
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from tds_operator.api.datacontract import DataContract
@@ -56,10 +57,17 @@ async def run_joint(
 
 
 async def start_joint(
-    parts: JobParts, report: JobReport, job: TrainingJob, contracts: list[DataContract]
+    parts: JobParts,
+    report: JobReport,
+    job: TrainingJob,
+    contracts: list[DataContract],
+    *,
+    prepare: Callable[[], Awaitable[None]] | None = None,
+    phase: TrainingJobPhase = "Admitted",
 ) -> Manifest | None:
-    """Start the workers once the joint room is sealed and every provider's grant written;
-    until then the job waits, Admitted, and its CleanRoomReady condition says why."""
+    """Start the workers once the joint room is sealed and every provider's grant written
+    (then `prepare`d: in Kueue, its LocalQueue); until then the job waits, in `phase`, and its
+    CleanRoomReady condition says why."""
     joint = await joint_parts(parts.op, contracts)
     datasets: dict[str, str] = {}
     if joint is None:
@@ -68,10 +76,12 @@ async def start_joint(
         decision, datasets = await open_joint_room(parts.op, job, report.body, joint)
     if decision.allowed:
         decision = await _leftovers(parts, report.body) or decision
-    report.condition(CLEAN_ROOM_READY, decision, "Admitted")
+    report.condition(CLEAN_ROOM_READY, decision, phase)
     if not decision.allowed:
-        report.phase("Admitted")
+        report.phase(phase, queue=decision if phase == "Queued" else None)
         return None
+    if prepare is not None:
+        await prepare()
     claim = await open_output(parts, report, job)
     now = utcnow()
     deadlines = []

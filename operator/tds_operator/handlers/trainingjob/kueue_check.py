@@ -16,10 +16,10 @@ from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.resources import DATA_CONTRACT, KUEUE, TRAINING_JOB, Manifest
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.audit.usage import admitted_jobs
-from tds_operator.desired.cleanroom import clean_room_namespace
 from tds_operator.desired.labels import MANAGED_BY
 from tds_operator.desired.queues import CONTRACT_CHECK, contract_check_status
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
+from tds_operator.handlers.batch_run import batch_job_of
 from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.kueue import WORKLOAD
 from tds_operator.handlers.queue import queue_key
@@ -95,7 +95,7 @@ class ContractCheck:
                 self.op, job, contracts, recorded, waiting=waiting, kueue=True
             )
             if decision.allowed:
-                await admission.record(self.op, job, missing, decision)
+                await admission.record(self.op, job, missing, decision, contracts)
         for name in names:
             self.op.enqueue(DATA_CONTRACT, name)
         return decision
@@ -118,6 +118,7 @@ class ContractCheck:
             if job_namespace and job_name:
                 body = await self.op.kube.get(API_VERSION, TRAINING_JOB, job_name, job_namespace)
                 names = contracts_of((body or {}).get("spec") or {})
-                if body is not None and names and clean_room_namespace(names[0]) == namespace:
+                # In the job's own clean room (a joint job's: the room named by its uid).
+                if body is not None and names and batch_job_of(body)[1] == namespace:
                     return body
         return None

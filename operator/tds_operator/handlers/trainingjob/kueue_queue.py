@@ -20,9 +20,11 @@ from tds_operator.api.resources import DATA_CONTRACT, KUEUE_VISIBILITY, PENDING_
 from tds_operator.api.trainingjob import ADMITTED, ADMITTED_REASON, CLEAN_ROOM_READY, TrainingJob
 from tds_operator.audit.usage import admitted_jobs
 from tds_operator.desired.queues import CLEAN_ROOM_QUEUE
+from tds_operator.handlers.batch_run import batch_job_of
 from tds_operator.handlers.kueue import ensure_queues, why_queued, workload_of_job
 from tds_operator.handlers.trainingjob import admission
 from tds_operator.handlers.trainingjob.end import deny
+from tds_operator.handlers.trainingjob.joint_run import start_joint
 from tds_operator.handlers.trainingjob.own_queue import QUEUE_RECHECK_SECONDS
 from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
@@ -71,6 +73,9 @@ class KueueQueue:
             await self._refuse(parts, report, job, contracts, decision)
             return None
         assert contract is not None
+        if job.spec.joint:
+            models = [DataContract.model_validate(c) for c in contracts.values() if c]
+            return await self._wait_joint(parts, report, job, models)
         return await self._wait(parts, report, job, DataContract.model_validate(contract))
 
     async def _refuse(
@@ -107,11 +112,36 @@ class KueueQueue:
             _, batch = await start(parts, report, job, contract)
             if batch is None:
                 return CLEAN_ROOM_RECHECK_SECONDS
+        return await self._queued(parts, report, job, batch)
+
+    async def _queued(
+        self, parts: JobParts, report: JobReport, job: TrainingJob, batch: Manifest
+    ) -> float | None:
+        """Report the job Queued, with why its Workload waits and its place in the queue."""
         workload = await workload_of_job(parts.kube, batch)
         why = await why_queued(parts.op, job, workload)
         position = await self._position(parts, workload)
         report.phase("Queued", queue=why, queue_position=position)
         return QUEUE_RECHECK_SECONDS
+
+    async def _wait_joint(
+        self, parts: JobParts, report: JobReport, job: TrainingJob, contracts: list[DataContract]
+    ) -> float | None:
+        """Queue a joint job's suspended batch Job once its own room is sealed and has its
+        LocalQueue (its ClusterQueue open to it); the job is Queued with why its Workload
+        waits."""
+        body = report.body
+        batch = await parts.batch_run.batch_job(body)
+        if batch is None:
+            room = batch_job_of(body)[1]
+
+            async def queues() -> None:
+                await ensure_queues(parts.op, contracts[0], room)
+
+            batch = await start_joint(parts, report, job, contracts, prepare=queues, phase="Queued")
+            if batch is None:
+                return CLEAN_ROOM_RECHECK_SECONDS
+        return await self._queued(parts, report, job, batch)
 
     async def _position(self, parts: JobParts, workload: Manifest | None) -> int | None:
         """The Workload's place in its clean room's LocalQueue (1 = next), from one read of

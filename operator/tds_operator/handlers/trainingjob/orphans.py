@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from tds_operator import API_VERSION
 from tds_operator.api.resources import DATA_CONTRACT, TRAINING_JOB, Manifest
@@ -29,6 +30,7 @@ from tds_operator.audit.usage import usage_by_job
 from tds_operator.desired.orphans import Orphan, gpus_per_worker, orphans_of
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.context import utcnow
+from tds_operator.handlers.joint_room import close_joint_room
 from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.policy.metering import gpu_seconds
 
@@ -99,17 +101,24 @@ async def end(parts: JobParts, orphan: Orphan) -> None:
     claim = await parts.outputs.claim(body)
     volume = ((claim or {}).get("spec") or {}).get("volumeName")
 
-    def events(recorded: list[AuditEntry]) -> list[AuditEvent]:
-        return orphan_events(orphan, recorded, used, bool(pods), claim)
-
     # On the record before anything is let go: the pods' metering finalizer holds their
-    # finish until then, and a failed append leaves everything for the next sweep.
-    await parts.op.ledger.record_from(orphan.contract, events, urgent=True)
+    # finish until then, and a failed append leaves everything for the next sweep. A joint
+    # job's on each contract's ledger: each is charged its full GPU-seconds.
+    for contract in orphan.contracts or (orphan.contract,):
+        each = replace(orphan, contract=contract)
+
+        def events(recorded: list[AuditEntry], each: Orphan = each) -> list[AuditEvent]:
+            return orphan_events(each, recorded, used, bool(pods), claim)
+
+        await parts.op.ledger.record_from(contract, events, urgent=True)
     if claim is not None:
         await parts.outputs.delete(body, volume)
     await batch_run.release_pods(body)
     await batch_run.remove_rendezvous(body)
-    parts.op.enqueue(DATA_CONTRACT, orphan.contract)
+    if orphan.contracts:
+        await close_joint_room(parts.op, body)
+    for contract in orphan.contracts or (orphan.contract,):
+        parts.op.enqueue(DATA_CONTRACT, contract)
 
 
 def orphan_events(

@@ -64,7 +64,7 @@ class OwnQueue:
                     # Written under the lock: the jobs created after it count it ahead.
                     await report.write()
                     return QUEUE_RECHECK_SECONDS
-                await admission.record(parts.op, job, missing, decision)
+                await admission.record(parts.op, job, missing, decision, contracts)
             if not decision.allowed:
                 deny(report, decision)
                 await report.write()

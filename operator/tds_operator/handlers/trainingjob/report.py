@@ -114,6 +114,11 @@ class JobReport:
             now=utcnow(),
         )
 
+    def contracts(self, states: list[dict[str, Any]]) -> None:
+        """Report a joint job's contracts' states, if they changed."""
+        if states and states != self._old.get("contracts"):
+            self._fields["contracts"] = states
+
     def output(self, output: OutputStatus) -> None:
         """Report the state of the job's output."""
         self._fields["output"] = output

@@ -29,7 +29,7 @@ from tds_operator.handlers.trainingjob.output import keep_output
 from tds_operator.handlers.trainingjob.parts import JobParts
 from tds_operator.handlers.trainingjob.report import JobReport
 from tds_operator.handlers.trainingjob.run import run
-from tds_operator.policy.job_run import JobInputs, RunStep, decide_run
+from tds_operator.policy.job_run import JobInputs, RunStep, contract_states, decide_run
 
 
 class Admission(Protocol):
@@ -63,6 +63,7 @@ class TrainingJobReconciler:
             await sweep(self.parts, of_name(namespace, name))
             return None
         report = JobReport(self.parts, inputs.body)
+        report.contracts(contract_states(inputs, step))
         wake = await self.act(step, inputs, report)
         await report.flush()
         return wake

@@ -201,3 +201,4 @@ tds() { printf '\033[2m$ kubectl tds %s\033[0m\n' "$*"; "$(dirname "$PYTHON")/ku
 tds status "$contract" "${cmcc_owner[@]}"
 tds audit verify "$contract" "${sgcc_owner[@]}"
 tds audit verify "$contract" "${cmcc_owner[@]}"
+. hack/demo-joint.sh

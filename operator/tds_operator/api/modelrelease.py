@@ -20,9 +20,12 @@ from tds_operator.api.common import (
     PrinterColumn,
     Timestamp,
 )
+from tds_operator.api.jobcontracts import MAX_JOINT_CONTRACTS
 from tds_operator.api.validation import DNS_SUBDOMAIN, CelRule, cel_rules, object_name_rule
 
 ReviewDecision = Literal["Approved", "Rejected"]
+ContractOutcome = Literal["Allowed", "Denied", "AwaitingReview", "Approved", "Rejected", "Refused"]
+"""What one contract of a joint job's release says of it."""
 ModelReleasePhase = Literal["AwaitingReview", "Releasing", "Released", "Rejected", "Refused"]
 """One-word summary of the release's conditions."""
 MAX_NAME_LENGTH = 63
@@ -42,6 +45,16 @@ REVIEW_IS_FINAL = CelRule(
     rule="!has(oldSelf.review) || (has(self.review) && self.review == oldSelf.review)",
     message="spec.review cannot change once given: a provider's decision is final",
     field_path=".review",
+    reason="FieldValueForbidden",
+)
+CONTRACT_REVIEW_IS_FINAL = CelRule(
+    rule="self == oldSelf",
+    message="a review in spec.reviews cannot change once given: a provider's decision is final",
+    reason="FieldValueForbidden",
+)
+REVIEWS_ARE_KEPT = CelRule(
+    rule="oldSelf.all(r, self.exists(s, s.contract == r.contract))",
+    message="a review in spec.reviews cannot be removed once given: a provider's decision is final",
     reason="FieldValueForbidden",
 )
 RELEASE_NAME = object_name_rule(
@@ -92,6 +105,32 @@ class Review(KubeModel):
     )
 
 
+class ContractReview(Review):
+    """The review of one contract's provider, for the output of a joint job."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(CONTRACT_REVIEW_IS_FINAL))
+
+    contract: ObjectName = Field(
+        description="The contract of the job this review is given under. Only an owner of "
+        "that contract's provider space may add it, once, and only while the contract's "
+        "outputs.modelExport is review (or the contract is no longer Active). The seal binds "
+        "it to this contract."
+    )
+
+
+ContractReviews = Annotated[
+    list[ContractReview],
+    Field(
+        max_length=MAX_JOINT_CONTRACTS,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["contract"],
+            **cel_rules(REVIEWS_ARE_KEPT),
+        },
+    ),
+]
+
+
 class ModelReleaseSpec(KubeModel):
     """Which finished job's output to release, and the provider's review of it."""
 
@@ -110,7 +149,37 @@ class ModelReleaseSpec(KubeModel):
     review: Review | None = Field(
         None,
         description="The provider's decision, when the contract's outputs.modelExport is "
-        "review (or the contract is no longer Active): kubectl patch by a provider owner.",
+        "review (or the contract is no longer Active): kubectl patch by a provider owner. "
+        "For the output of a job of one contract; a joint job's providers use reviews.",
+    )
+    reviews: ContractReviews | None = Field(
+        None,
+        description="The output of a joint job (spec.contracts): one review per contract whose "
+        "outputs.modelExport is review, each added by an owner of that contract's provider "
+        "(kubectl patch --type=json, op add, path /spec/reviews/-). Set to an empty list by the "
+        "admission webhook when a joint job's release is created. Nothing is released until "
+        "every such provider approved the same manifest (the release's "
+        "status.manifestDigest); one rejection deletes the output.",
+    )
+
+
+class ContractDecision(KubeModel):
+    """What one contract of the job says of the release."""
+
+    contract: ObjectName = Field(description="The contract.")
+    clause: StrictStr = Field(
+        description="Its outputs.modelExport as it applies now (review once it is no longer "
+        "Active)."
+    )
+    outcome: ContractOutcome = Field(
+        description="Allowed (the clause is allowed), Denied (denied: the release is refused), "
+        "AwaitingReview (no review from its provider yet), Approved or Rejected (its "
+        "provider's review), Refused (its review does not count: not sealed, from someone "
+        "who no longer speaks for the provider, or approving another manifest)."
+    )
+    reviewer: StrictStr | None = Field(None, description="Who reviewed, when someone did.")
+    manifest_digest: StrictStr | None = Field(
+        None, description="The manifest digest the review approved, when it approved one."
     )
 
 
@@ -126,14 +195,29 @@ class ModelReleaseStatus(ObservedStatus):
         description="AwaitingReview, Releasing, Released, Rejected or Refused; a summary of "
         "the conditions.",
     )
-    contract: StrictStr | None = Field(None, description="The contract the job ran under.")
+    contract: StrictStr | None = Field(
+        None, description="The contract the job ran under (a joint job's first contract)."
+    )
+    contracts: list[ContractDecision] | None = Field(
+        None,
+        max_length=MAX_JOINT_CONTRACTS,
+        description="The output of a joint job: each contract's decision, in the order the "
+        "job names them. The output is released only when every one is Allowed or Approved; "
+        "one Denied or Refused refuses the release, one Rejected deletes the output.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["contract"],
+        },
+    )
     manifest_digest: StrictStr | None = Field(
         None,
         description="Digest of the output's manifest (every file's path, size and sha256), as "
         "the ledger recorded it before release: what a provider's approval binds to.",
     )
     clause: StrictStr | None = Field(
-        None, description="The contract's outputs.modelExport when the release was decided."
+        None,
+        description="The contract's outputs.modelExport when the release was decided (a "
+        "joint job's first contract's; each contract's is in contracts).",
     )
     claim: StrictStr | None = Field(
         None,

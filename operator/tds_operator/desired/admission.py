@@ -82,6 +82,19 @@ _RELEASES = [
         "spec.review: only an owner of the provider space, given access to review this very "
         "release, may set it",
     ),
+    (
+        "request.operation != 'CREATE' || size(object.spec.?reviews.orValue([])) == 0",
+        "spec.reviews: a ModelRelease is asked for without reviews; the owners of the "
+        "providers add them later",
+    ),
+    (
+        "request.operation != 'UPDATE' || size(object.spec.?reviews.orValue([])) <= "
+        "size(oldObject.spec.?reviews.orValue([])) || authorizer.group('tds.io')"
+        ".resource('modelreleases').namespace(request.namespace).name(object.metadata.name)"
+        f".check('{REVIEW_VERB}').allowed()",
+        "spec.reviews: only an owner of a provider space, given access to review this very "
+        "release, may add a review",
+    ),
 ]
 
 # A TrainingJob's finalizer is what makes its deletion stop and meter its workers: stripped, the

@@ -1,7 +1,8 @@
-"""ModelRelease reconciler: the contract's outputs clause and the provider's sealed review decide;
-the output's volume moves into the consumer's namespace, or is deleted; every step on the ledger.
+"""ModelRelease reconciler: the contract's outputs clause and the provider's sealed review decide
+(for a joint job's output, every contract's clause and each reviewing provider's review); the
+output's volume moves into the consumer's namespace, or is deleted; every step on the ledger.
 
-gather (release_inputs, the ledger's record of the output: one snapshot) → decide
+gather (release_inputs, release_parts, the ledger's record of the output: one snapshot) → decide
 (policy/releases.py, pure) → record (the request, a review that counts) → act (OutputVolume: move
 or delete; the provider owners' access to review) → report (typed status, one Event on change).
 """
@@ -23,18 +24,14 @@ from tds_operator.api.modelrelease import (
     RELEASED,
     ModelRelease,
     ModelReleaseStatus,
-    ReviewDecision,
 )
 from tds_operator.api.resources import DATA_CONTRACT, MODEL_RELEASE, TRAINING_JOB, Manifest
-from tds_operator.audit.chain import AuditEntry, AuditEvent
+from tds_operator.audit.chain import AuditEvent
 from tds_operator.audit.events import (
     MANIFEST_FIELD,
     OUTPUT_DELETED,
-    OUTPUT_QUARANTINED,
     OUTPUT_RELEASED,
     RELEASE_REQUESTED,
-    REVIEW_APPROVED,
-    REVIEW_REJECTED,
     job_key,
     output_event,
     output_steps,
@@ -49,10 +46,17 @@ from tds_operator.handlers.objects import (
     write_status,
 )
 from tds_operator.handlers.outputs import OutputVolume
+from tds_operator.handlers.release_parts import (
+    JointContract,
+    joint_contracts,
+    joint_parts,
+    release_ledger,
+    review_event,
+    reviewing_providers,
+)
 from tds_operator.policy.conditions import set_decision, timestamp
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.releases import (
-    ReleaseLedger,
     ReleasePlan,
     ReleaseSnapshot,
     decide_release,
@@ -63,20 +67,6 @@ from tds_operator.policy.reports import release_events
 MOVE_RECHECK_SECONDS = 0.5
 FAILED_PHASES = frozenset({"Refused", "Rejected"})
 """Ends reported as a Warning."""
-REVIEW_KINDS: dict[ReviewDecision, str] = {"Approved": REVIEW_APPROVED, "Rejected": REVIEW_REJECTED}
-
-
-def release_ledger(steps: dict[str, AuditEntry]) -> ReleaseLedger:
-    """What the ledger's steps of a job's output say, as the pure decision reads it."""
-    requested, quarantined = steps.get(RELEASE_REQUESTED), steps.get(OUTPUT_QUARANTINED)
-    return ReleaseLedger(
-        requested_by=str(requested.details.get("releaseUid") or "") if requested else None,
-        requested_name=str(requested.details.get("release") or "") if requested else "",
-        quarantined=quarantined is not None,
-        manifest_digest=quarantined.details.get(MANIFEST_FIELD) if quarantined else None,
-        volume=str(quarantined.details.get("volume") or "") if quarantined else "",
-        reviews=frozenset(d for d, kind in REVIEW_KINDS.items() if kind in steps),
-    )
 
 
 @dataclass(frozen=True)
@@ -87,6 +77,13 @@ class Gathered:
     release: ModelRelease
     inputs: ReleaseInputs
     snapshot: ReleaseSnapshot
+    joint: tuple[JointContract, ...] = ()
+    """Every contract of a joint job; empty for a job of one contract."""
+
+    @property
+    def contracts(self) -> tuple[str, ...]:
+        """The ledgers the output's end is recorded on: every contract of the job."""
+        return tuple(c.name for c in self.joint) or (self.snapshot.contract,)
 
 
 class ReleaseReconciler:
@@ -112,7 +109,7 @@ class ReleaseReconciler:
             return None
         gathered = await self._gather(body, release)
         plan = decide_release(gathered.snapshot, self.op.signing_key)
-        if plan.record_request or plan.record_review:
+        if plan.record_request or plan.record_review or plan.record_reviews:
             gathered = await self._record(gathered, plan)
             # Two releases of one job reconciled at once: the ledger keeps the first request only.
             plan = decide_release(gathered.snapshot, self.op.signing_key)
@@ -142,7 +139,12 @@ class ReleaseReconciler:
             provider_space=(provider.metadata.name or "") if provider else "(none)",
             ledger=release_ledger(steps),
         )
-        return Gathered(body, release, inputs, snapshot)
+        joint = await joint_contracts(self.op, metadata["namespace"], job)
+        if joint and job_uid:
+            reviews = release.spec.reviews or []
+            parts = await joint_parts(self.op, joint, reviews, job_uid)
+            snapshot = replace(snapshot, parts=parts)
+        return Gathered(body, release, inputs, snapshot, joint)
 
     async def _record(self, gathered: Gathered, plan: ReleasePlan) -> Gathered:
         """The request, and a review that counts, each by whom the webhook said."""
@@ -159,17 +161,14 @@ class ReleaseReconciler:
             actor = requester.user if requester else ""
             events.append(output_event(contract, uid, RELEASE_REQUESTED, details, now, actor=actor))
         review = snapshot.review
-        if plan.record_review is not None and review is not None and review.reviewer is not None:
-            approved = plan.record_review == "Approved"
-            review_details: dict[str, Any] = {
-                "release": body["metadata"]["name"],
-                "groups": review.reviewer.groups,
-                **({MANIFEST_FIELD: review.manifest_digest} if approved else {}),
-            }
-            kind = REVIEW_KINDS[plan.record_review]
-            events.append(
-                output_event(contract, uid, kind, review_details, now, actor=review.reviewer.user)
-            )
+        if plan.record_review is not None and review is not None:
+            event = review_event(contract, uid, review, body["metadata"]["name"], now)
+            events.extend([event] if event else [])
+        for given in plan.record_reviews:
+            # Each provider's review on its own contract's ledger.
+            event = review_event(given.contract, uid, given, body["metadata"]["name"], now)
+            if event is not None:
+                await self.op.ledger.record(given.contract, [event])
         chain = await self.op.ledger.record(contract, events)
         ledger = release_ledger(output_steps(chain, uid))
         return replace(gathered, snapshot=replace(snapshot, ledger=ledger))
@@ -178,7 +177,7 @@ class ReleaseReconciler:
         body, inputs, ledger = gathered.body, gathered.inputs, gathered.snapshot.ledger
         job = inputs.job_body
         if plan.act == "open-review":
-            await self._open_review(body, inputs)
+            await self._open_review(body, gathered)
         if job is None or plan.act not in ("release", "delete"):
             await self._report(body, plan)
             return None
@@ -220,45 +219,46 @@ class ReleaseReconciler:
         return None
 
     async def _record_end(self, gathered: Gathered, kind: str, details: dict[str, Any]) -> None:
-        contract, job = gathered.snapshot.contract, gathered.inputs.job_body or {}
-        uid = job["metadata"]["uid"]
-        await self.op.ledger.record(
-            contract, [output_event(contract, uid, kind, details, utcnow())]
-        )
+        """On the ledger of every contract of the job: each provider's record shows where the
+        output of its data went."""
+        job = gathered.inputs.job_body or {}
+        uid, now = job["metadata"]["uid"], utcnow()
+        for contract in gathered.contracts:
+            await self.op.ledger.record(contract, [output_event(contract, uid, kind, details, now)])
+            self.op.enqueue(DATA_CONTRACT, contract)
         metadata = job["metadata"]
         self.op.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))
-        self.op.enqueue(DATA_CONTRACT, contract)
 
-    async def _open_review(self, body: Manifest, inputs: ReleaseInputs) -> None:
-        """Let the provider's owners reach this one release (the webhook checks who decides),
-        and tell them in their space's Events."""
-        if inputs.provider is None:
+    async def _open_review(self, body: Manifest, gathered: Gathered) -> None:
+        """Let the reviewing providers' owners reach this one release (the webhook checks who
+        decides, and for which contract), and tell them in their spaces' Events."""
+        providers = reviewing_providers(gathered.joint, gathered.snapshot.parts)
+        if not gathered.joint and gathered.inputs.provider is not None:
+            providers = [gathered.inputs.provider]
+        if not providers:
             return
         metadata = body["metadata"]
-        owners = list(inputs.provider.spec.owners)
+        owners = [owner for provider in providers for owner in provider.spec.owners]
         fresh = False
         for manifest in review_access(
             metadata["name"], metadata["uid"], metadata["namespace"], owners
         ):
             fresh = await self.kube.ensure(manifest) or fresh
-        if fresh:
-            notice = {
-                **body,
-                "metadata": {
-                    **metadata,
-                    "namespace": space_namespace(inputs.provider.metadata.name or ""),
-                },
-            }
-            await record_event(
-                self.kube,
-                notice,
-                reason="ReviewRequested",
-                message=(
-                    f"ModelRelease {metadata['namespace']}/{metadata['name']} waits for the "
-                    "review of an owner of this space: set its spec.review.decision to Approved "
-                    "or Rejected (kubectl patch modelrelease --type=merge)"
-                ),
+        how = (
+            "add a review of your contract to its spec.reviews (kubectl patch modelrelease "
+            "--type=json, op add, path /spec/reviews/-)"
+            if gathered.joint
+            else "set its spec.review.decision to Approved or Rejected (kubectl patch "
+            "modelrelease --type=merge)"
+        )
+        for provider in providers if fresh else []:
+            space = space_namespace(provider.metadata.name or "")
+            notice = {**body, "metadata": {**metadata, "namespace": space}}
+            message = (
+                f"ModelRelease {metadata['namespace']}/{metadata['name']} waits for the review "
+                f"of an owner of this space: {how}"
             )
+            await record_event(self.kube, notice, reason="ReviewRequested", message=message)
 
     async def _close_review(self, body: Manifest) -> None:
         metadata = body["metadata"]
@@ -291,6 +291,7 @@ class ReleaseReconciler:
             claim=report.claim,
             volume=report.volume,
             released_at=report.released_at,
+            contracts=list(report.contracts) if report.contracts is not None else None,
         )
         await write_status(self.kube, body, status)
         events = release_events(old, conditions, phase=plan.phase, failed=FAILED_PHASES)

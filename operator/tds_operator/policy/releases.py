@@ -1,6 +1,7 @@
 """The ModelRelease decision: from one snapshot of a release, its job, the contract's clause, the
 ledger's record of the output and the provider's review, what to record on the ledger, what to
-do with the output and what to report. Pure; the reconciler (handlers/releases.py) gathers the
+do with the output and what to report; a joint job's output by every contract
+(policy/joint_releases.py). Pure; the reconciler (handlers/releases.py) gathers the
 snapshot, records, acts and reports.
 """
 
@@ -9,11 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from tds_operator.api.modelrelease import ModelReleasePhase, Review, ReviewDecision
+from tds_operator.api.modelrelease import (
+    ContractDecision,
+    ContractReview,
+    ModelReleasePhase,
+    Review,
+    ReviewDecision,
+)
 from tds_operator.api.subject import Subject
 from tds_operator.api.terms import ModelExport
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.identity import UserInfo
+from tds_operator.policy.joint_releases import ContractPart, ReleaseKeys, decide_joint
 from tds_operator.policy.manifest import approval_binds_manifest
 from tds_operator.policy.outputs import (
     ALREADY_REQUESTED,
@@ -57,6 +65,9 @@ class ReleaseSnapshot:
     provider_owners: tuple[Subject, ...]
     provider_space: str
     ledger: ReleaseLedger = field(default_factory=ReleaseLedger)
+    """The ledger of the job's (first) contract, which records its output."""
+    parts: tuple[ContractPart, ...] = ()
+    """Every contract of a joint job, in the job's order; empty for a job of one contract."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class ReleaseReport:
     claim: str | None = None
     volume: str | None = None
     released_at: str | None = None
+    contracts: tuple[ContractDecision, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,8 @@ class ReleasePlan:
     act: Act = "none"
     record_request: bool = False
     record_review: ReviewDecision | None = None
+    record_reviews: tuple[ContractReview, ...] = ()
+    """A joint job's reviews to record, each on its own contract's ledger."""
     report: ReleaseReport = field(default_factory=ReleaseReport)
 
 
@@ -123,6 +137,8 @@ def decide_release(snapshot: ReleaseSnapshot, key: bytes) -> ReleasePlan:
     ledger = snapshot.ledger
     report = ReleaseReport(snapshot.contract, snapshot.clause, ledger.manifest_digest)
     record_request = ledger.requested_by is None
+    if snapshot.parts:
+        return _decide_joint(snapshot, key, report, record_request)
     review = snapshot.review
     counted: Review | None = None
     if review is not None and snapshot.clause == "review":
@@ -150,6 +166,34 @@ def decide_release(snapshot: ReleaseSnapshot, key: bytes) -> ReleasePlan:
         report=report,
     )
     return _planned(plan, action, decision, counted, ledger.manifest_digest)
+
+
+JOINT_PLANS: dict[ReleaseAction, tuple[ModelReleasePhase, Act]] = {
+    "wait": ("AwaitingReview", "open-review"),
+    "release": ("Releasing", "release"),
+    "delete": ("Rejected", "delete"),
+    "refuse": ("Refused", "none"),
+}
+
+
+def _decide_joint(
+    snapshot: ReleaseSnapshot, key: bytes, report: ReleaseReport, record_request: bool
+) -> ReleasePlan:
+    """A joint job's output: every contract's clause, and each review contract's approval of
+    the manifest the ledger recorded."""
+    keys = ReleaseKeys(
+        key, snapshot.release_uid, snapshot.job_uid or "", snapshot.ledger.manifest_digest
+    )
+    verdict = decide_joint(snapshot.parts, keys)
+    phase, act = JOINT_PLANS[verdict.action]
+    return ReleasePlan(
+        phase,
+        verdict.decision,
+        act=act,
+        record_request=record_request,
+        record_reviews=verdict.record_reviews,
+        report=replace(report, contracts=verdict.contracts),
+    )
 
 
 def _planned(

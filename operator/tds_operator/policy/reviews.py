@@ -2,7 +2,8 @@
 
 The admission webhook alone writes `spec.review.reviewer` and `spec.review.seal`: the seal is the
 operator's keyed digest over the decision, the approved manifest digest, the reviewer and the
-uids of the release and its job. A review written while the webhook was absent, copied from
+uids of the release and its job (and, for a joint job's review, the contract it is given under).
+A review written while the webhook was absent, copied from
 another release or job, or altered since, has no seal that verifies, so the reconciler does not
 act on it. A sealed review still counts only while its reviewer speaks for the provider.
 """
@@ -30,14 +31,17 @@ def _sealed_content(
     reviewer: Identity,
     release_uid: str,
     job_uid: str,
+    contract: str | None,
 ) -> dict[str, Any]:
-    return {
+    content = {
         "decision": decision,
         "manifestDigest": manifest_digest,
         "reviewer": {"user": reviewer.user, "groups": list(reviewer.groups)},
         "release": release_uid,
         "job": job_uid,
     }
+    # A joint job's review is sealed for its contract too: it cannot be moved to another one.
+    return content if contract is None else {**content, "contract": contract}
 
 
 def review_seal(
@@ -47,9 +51,10 @@ def review_seal(
     reviewer: Identity,
     release_uid: str,
     job_uid: str,
+    contract: str | None = None,
 ) -> str:
-    """The seal the webhook writes into a review it admits."""
-    content = _sealed_content(decision, manifest_digest, reviewer, release_uid, job_uid)
+    """The seal the webhook writes into a review it admits (of a joint job's `contract`)."""
+    content = _sealed_content(decision, manifest_digest, reviewer, release_uid, job_uid, contract)
     return keyed_digest(key, content)
 
 
@@ -67,15 +72,19 @@ def review_counts(
     job_uid: str,
     provider_owners: Iterable[Subject],
     provider_space: str,
+    contract: str | None = None,
 ) -> Decision:
     """Whether the operator may act on this review: sealed by its webhook for this very release
-    and job, by a reviewer who still speaks for the provider."""
+    and job (and contract, of a joint job), by a reviewer who still speaks for the provider."""
     reviewer = review.reviewer
-    sealed = reviewer is not None and keyed_digest_matches(
-        key,
-        _sealed_content(review.decision, review.manifest_digest, reviewer, release_uid, job_uid),
-        review.seal,
+    content = (
+        _sealed_content(
+            review.decision, review.manifest_digest, reviewer, release_uid, job_uid, contract
+        )
+        if reviewer is not None
+        else None
     )
+    sealed = content is not None and keyed_digest_matches(key, content, review.seal)
     if not sealed:
         return Decision.deny(
             REVIEW_NOT_SEALED,

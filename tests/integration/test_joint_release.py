@@ -198,14 +198,21 @@ def test_approvals_of_different_digests_release_nothing(story: Story) -> None:
 
 def test_a_denied_contract_refuses_the_release_naming_it(story: Story) -> None:
     joint = joint_outputs(story, "allowed", "denied")
-    job, _ = finished_joint_job(story, joint)
+    job, body = finished_joint_job(story, joint)
+    # Under the second contract's denied clause the output is never listed: no manifest's
+    # digest, file count or size reaches the consumer through the job's status.
+    output = body["status"]["output"]
+    assert output.get("manifestDigest") is None
+    assert output.get("manifestFiles") is None
+    assert "denied" in str(output.get("manifestMessage"))
     message = refusal(lambda: ask(joint, job))
     assert "ExportDenied" in message
     assert joint.contracts[1] in message
     assert joint.contracts[0] not in message
     # Positive control: the same contracts, neither denied, and the output leaves at once.
     allowed = joint_outputs(story, "allowed", "allowed")
-    other_job, _ = finished_joint_job(story, allowed)
+    other_job, other = finished_joint_job(story, allowed)
+    assert str(other["status"]["output"]["manifestDigest"]).startswith("sha256:")
     name = ask(allowed, other_job)
     released = wait_phase(story, allowed, name, "Released")
     assert set(outcomes(released).values()) == {"Allowed"}

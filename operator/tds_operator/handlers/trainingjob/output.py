@@ -103,7 +103,7 @@ async def _inventory(parts: JobParts, report: JobReport, job: TrainingJob) -> fl
     outcome: ManifestSummary | str | None
     if claim is None:
         outcome = "the output's claim is gone"
-    elif not lists_output(await _clause(parts, job)):
+    elif not all([lists_output(await _clause(parts, name)) for name in job.spec.contract_names]):
         outcome = UNLISTED_UNDER_DENIED
     elif not parts.op.rules.operator_image:
         outcome = "no operator image to run the manifest step (hub rule TDS_OPERATOR_IMAGE)"
@@ -135,9 +135,11 @@ async def _manifest_step(
     return writers_overdue(writers, parse(str(ended)) if ended else None, utcnow())
 
 
-async def _clause(parts: JobParts, job: TrainingJob) -> ModelExport | None:
-    """The contract's outputs.modelExport, None if the contract is gone or unreadable."""
-    body = await parts.kube.get(API_VERSION, DATA_CONTRACT, job.spec.contract)
+async def _clause(parts: JobParts, contract: str) -> ModelExport | None:
+    """A contract's outputs.modelExport, None if the contract is gone or unreadable. A joint
+    job's output is listed only if no contract of the job denies export: a manifest's figures
+    would otherwise reach the consumer against that contract's clause."""
+    body = await parts.kube.get(API_VERSION, DATA_CONTRACT, contract)
     try:
         return DataContract.model_validate(body).spec.outputs.model_export if body else None
     except ValidationError:

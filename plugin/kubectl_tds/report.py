@@ -103,7 +103,8 @@ def _percent(used: Any, budget: Any) -> str:
 
 
 def job_lines(jobs: Sequence[Manifest]) -> list[str]:
-    """One line per job: namespace/name, phase, GPUs, GPU-seconds."""
+    """One line per job: namespace/name, phase, GPUs, GPU-seconds, and a joint job's contracts
+    (each charged the job's full GPU-seconds)."""
     lines = []
     for job in sorted(
         jobs, key=lambda j: (j["metadata"].get("namespace", ""), j["metadata"]["name"])
@@ -114,6 +115,7 @@ def job_lines(jobs: Sequence[Manifest]) -> list[str]:
             f"{job['metadata'].get('namespace') or '?'}/{job['metadata']['name']}: "
             f"{status.get('phase') or 'Pending'}, {gpus} GPUs, "
             f"{status.get('gpuSeconds') or 0} GPU-seconds"
+            + (f", joint: {', '.join(spec['contracts'])}" if spec.get("contracts") else "")
         )
     return lines
 

@@ -243,6 +243,14 @@ def test_status_shows_phase_usage_signatures_expiry_and_jobs() -> None:
         assert expected in text
     hidden = "\n".join(status_report.contract_status(contract, None, NOW))
     assert "visible to the consumer's owners" in hidden
+    joint = {
+        "metadata": {"name": "jj", "namespace": "tds-cmcc"},
+        "spec": {"workers": 1, "gpusPerWorker": 2, "contracts": ["sgcc-c", "cma-c"]},
+        "status": {"phase": "Succeeded", "gpuSeconds": 30},
+    }
+    lines = status_report.contract_status(contract, [job, joint], NOW)
+    assert "  tds-cmcc/jj: Succeeded, 2 GPUs, 30 GPU-seconds, joint: sgcc-c, cma-c" in lines
+    assert "  tds-cmcc/j: Running, 8 GPUs, 60 GPU-seconds" in lines
 
 
 def test_why_names_the_term_and_the_ledgers_entries_about_the_job() -> None:

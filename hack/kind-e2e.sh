@@ -4,6 +4,8 @@
 # it. Everything is built on this machine (hack/kind/build.sh: Docker from Debian's packages, kind
 # and every image from Go modules and Debian packages); nothing is pulled from a registry.
 #   KIND_NODE_IMAGE    another kind node image (default: the one hack/kind/ builds)
+#   KIND_BUILT         set when hack/kind/build.sh has just run (make test runs it beforehand,
+#                      in the background): its check is not repeated; KIND_NODE_IMAGE is its output
 #   KIND_KEEP_CLUSTER  set to keep the cluster afterwards (its kubeconfig: $KIND_KUBECONFIG)
 #   TDS_E2E_IMAGE      tag of the operator image built from the Dockerfile (tds-operator:e2e)
 #   KIND_TESTS         the make targets run on the cluster: "e2e kind-tier" (default), or either
@@ -13,8 +15,12 @@ log_tag='e2e-kind'
 . "$(dirname "$0")/kind/lib.sh"
 cd "$repo_root"
 start=$SECONDS
-node=$(hack/kind/build.sh)
-node=${KIND_NODE_IMAGE:-$node}
+if [ -n "${KIND_BUILT:-}" ]; then
+  node=${KIND_NODE_IMAGE:?KIND_BUILT needs KIND_NODE_IMAGE, the node image hack/kind/build.sh built}
+else
+  node=$(hack/kind/build.sh)
+  node=${KIND_NODE_IMAGE:-$node}
+fi
 cluster=$(sed -n 's/^name: //p' kind-config.yaml)
 image=${TDS_E2E_IMAGE:-tds-operator:e2e}
 trainer=$(hack/kind/images.sh trainer-image-name)
@@ -30,7 +36,6 @@ if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
   kind delete cluster --name "$cluster"
 fi
 create() { kind create cluster --config kind-config.yaml --kubeconfig "$KUBECONFIG" --image "$node" --wait 300s; }
-step "kind cluster $cluster on $node" create
 cleanup() {
   if [ -n "${KIND_KEEP_CLUSTER:-}" ]; then
     log "keeping cluster $cluster (KUBECONFIG=$KUBECONFIG); kind delete cluster --name $cluster"
@@ -38,7 +43,11 @@ cleanup() {
     kind delete cluster --name "$cluster"
   fi
 }
+# The cluster goes however this ends: also when its creation fails halfway, or on a signal.
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+step "kind cluster $cluster on $node" create
 
 step "loading $image, $trainer and $proxy into the cluster" \
   kind load docker-image --name "$cluster" "$image" "$trainer" "$proxy"

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The cluster tiers of `make test`: integration on the local hub ($HUB_DIR) and e2e on a second
-# hub ($E2E_HUB_DIR), at the same time. The tiers share nothing but the machine, so running them
+# The cluster tiers of `make test`: integration on the local hub ($HUB_DIR) in one lane; in the
+# other, e2e on a second hub ($E2E_HUB_DIR), then the kind tier (tests/kind) on a kind cluster of
+# real containers (hack/kind-e2e.sh). The lanes share nothing but the machine, so running them
 # side by side takes about as long as the longer of the two instead of their sum. Each line of
-# output is tagged with its tier; both hubs are stopped at the end, whatever happened.
+# output is tagged with its tier; both hubs and the kind cluster are gone at the end, whatever
+# happened.
+#   TEST_KIND=1  adds the kind tier to the e2e lane (off by default: its 1 s and 2 s bounds are
+#                not met reliably on a loaded 2-core machine yet)
 set -euo pipefail
 log_tag=tiers
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/kind/lib.sh"  # hack/lib.sh, and kind on the PATH
 
 integration_hub=${HUB_DIR:-$repo_root/.hub}
 e2e_hub=${E2E_HUB_DIR:-$repo_root/.hub-e2e}
@@ -16,11 +20,20 @@ on_hub() { # HUB_DIR COMMAND...: run a command against one hub
   HUB_DIR=$hub KUBECONFIG=$hub/kubeconfig "$@"
 }
 
-stop_hubs() {
+kind_cluster=$(sed -n 's/^name: //p' "$repo_root/kind-config.yaml")
+kind_build=${KIND_BUILD_DIR:-$repo_root/.kind-build} # the kind build's node image, status, log
+stop_all() {
   on_hub "$integration_hub" "$repo_root/hack/hub/down.sh" || true
   on_hub "$e2e_hub" "$repo_root/hack/hub/down.sh" || true
+  # hack/kind-e2e.sh deletes its cluster as it exits; this is for a lane killed before that.
+  if [ "${TEST_KIND:-0}" != 0 ] && command -v kind >/dev/null &&
+    kind get clusters 2>/dev/null | grep -qx "$kind_cluster"; then
+    kind delete cluster --name "$kind_cluster" || true
+  fi
 }
-trap stop_hubs EXIT
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # The integration tier holds the operator to latencies (a revoked job stopped within 2 s), the e2e
 # tier holds it to no clock: e2e's hub, operator and tests run at a lower CPU priority (nice), so
@@ -31,6 +44,19 @@ E2E_NICENESS=${E2E_NICENESS:-10}
 # leaves Jobs that name no queue alone), then its Kueue tests. The first start builds the hub's
 # binaries, Kueue's among them, if they are not cached yet; the second reuses them.
 export HUB_KUEUE=1
+if [ "${TEST_KIND:-0}" != 0 ]; then
+  # What the kind tier needs (Docker, kind, the images: a check of about half a minute when
+  # cached, most of an hour on a fresh machine) builds in the background from now on, at the e2e
+  # lane's priority; the lane waits for it once e2e is done. The hub's binaries it reuses are
+  # built already (make test builds them first).
+  rm -rf "$kind_build" && mkdir -p "$kind_build"
+  (
+    status=0
+    nice -n "$E2E_NICENESS" "$repo_root/hack/kind/build.sh" >"$kind_build/node" \
+      2>"$kind_build/log" || status=$?
+    echo "$status" >"$kind_build/status"
+  ) &
+fi
 on_hub "$integration_hub" "$repo_root/hack/hub/up.sh"
 on_hub "$e2e_hub" nice -n "$E2E_NICENESS" "$repo_root/hack/hub/up.sh"
 
@@ -46,7 +72,40 @@ run_tier() { # TIER HUB_DIR [NICENESS]: `make TIER TIER-kueue` against one hub, 
 
 run_tier integration "$integration_hub" &
 integration_pid=$!
-run_tier e2e "$e2e_hub" "$E2E_NICENESS" &
+kind_tier() { # the kind tier on a new kind cluster, once the kind build is done; tagged [kind]
+  local status
+  if ! wait_for_file "$kind_build/status" || [ "$(cat "$kind_build/status")" != 0 ]; then
+    sed 's/^/[kind] /' "$kind_build/log" >&2
+    log "the kind build failed: no kind tier"
+    return 1
+  fi
+  sed -n 's/^/[kind] /; /built or cached in/p' "$kind_build/log" >&2
+  KIND_NODE_IMAGE=$(cat "$kind_build/node") KIND_BUILT=1 KIND_TESTS=kind-tier \
+    nice -n "$E2E_NICENESS" "$repo_root/hack/kind-e2e.sh" 2>&1 | sed -u "s/^/[kind] /"
+  status=${PIPESTATUS[0]}
+  log "kind finished with status $status after $((SECONDS - start))s"
+  return "$status"
+}
+
+wait_for_file() { # FILE: wait until it exists (at most two hours: a cold build is under one)
+  local deadline=$((SECONDS + 7200))
+  until [ -e "$1" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 5
+  done
+}
+
+e2e_lane() { # e2e and e2e-kueue on their hub, which then stops, and the kind tier
+  local status=0
+  run_tier e2e "$e2e_hub" "$E2E_NICENESS" || status=1
+  on_hub "$e2e_hub" "$repo_root/hack/hub/down.sh" || true
+  if [ "${TEST_KIND:-0}" != 0 ]; then
+    kind_tier || status=1
+  fi
+  return "$status"
+}
+
+e2e_lane &
 e2e_pid=$!
 integration=0 e2e=0
 wait "$integration_pid" || integration=$?

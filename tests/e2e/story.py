@@ -44,6 +44,15 @@ from tests.e2e.cluster import (
 from tests.e2e.gateway_read import GatewayRead, pods_run
 
 LEDGER_LABEL = "tds.io/audit-ledger"
+# The worker that stands in for a trainer on a real cluster: it waits, and ends at SIGTERM as a
+# training program does. A process that ignores SIGTERM (as `sleep` does as a container's PID 1)
+# runs on until the kubelet's SIGKILL, never sooner than 2 s after the SIGTERM whatever the pod's
+# grace period (the kubelet's minimum).
+STAND_IN_WORKER = [
+    "python3",
+    "-c",
+    "import os, signal\nsignal.signal(signal.SIGTERM, lambda *_: os._exit(143))\nsignal.pause()",
+]
 
 
 class StoryFailed(AssertionError):
@@ -101,7 +110,7 @@ class Story:
         annotations["hub.tds.io/run-for"] = "1h"
         if os.environ.get("TDS_E2E_TRAINING_IMAGE"):
             self.job["spec"].update(
-                image=os.environ["TDS_E2E_TRAINING_IMAGE"], command=["sleep", "3600"], args=[]
+                image=os.environ["TDS_E2E_TRAINING_IMAGE"], command=STAND_IN_WORKER, args=[]
             )
         now = datetime.now(UTC)
         # The example's dates are a real winter; the story runs today, inside its window.

@@ -29,13 +29,17 @@ REQUEST_TIMEOUT = 15.0
 
 
 def lease_holder() -> str:
-    lease = get("lease", f"{fullname()}-leader", NAMESPACE)
+    lease = get("lease", lease_name(), NAMESPACE)
     return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
 
 
-def lease_renewed_since(moment: float) -> str:
+def lease_name() -> str:
+    return f"{fullname()}-leader"
+
+
+def renewed_after(lease: Manifest, moment: float) -> str:
     """The Lease's holder if it renewed the Lease after `moment` (epoch seconds), else ''."""
-    spec = (get("lease", f"{fullname()}-leader", NAMESPACE) or {}).get("spec") or {}
+    spec = lease.get("spec") or {}
     renewed = spec.get("renewTime")
     if not renewed or not spec.get("holderIdentity"):
         return ""
@@ -70,13 +74,25 @@ def operator_pid(pod: Manifest) -> tuple[str, str]:
     return node, pid
 
 
-def kill_leader(pod: Manifest) -> float:
+def kill_leader(pod: Manifest) -> tuple[float, float]:
     """SIGKILL the operator process of `pod` from its node (a signal from outside the container's
-    pid namespace, which its PID 1 cannot ignore); when it was sent (epoch seconds)."""
+    pid namespace, which its PID 1 cannot ignore); when the command was started and when it had
+    killed the process (epoch seconds): `docker exec` takes up to a second on a loaded machine."""
     node, pid = operator_pid(pod)
-    at = time.time()
+    sent = time.time()
     node_exec(node, "kill", "-9", pid)
-    return at
+    return sent, time.time()
+
+
+# How the API server words a webhook it could not reach (as opposed to the webhook's answer).
+CONNECTION_FAILURES = ("connection refused", "connection reset", "EOF", "no route to host")
+# How much of a refusal's message is kept: enough for the API server's whole sentence.
+MESSAGE_KEPT = 2000
+
+
+def connection_failure(message: str) -> bool:
+    """Whether a refusal is the API server's failure to reach a webhook."""
+    return "failed calling webhook" in message and any(f in message for f in CONNECTION_FAILURES)
 
 
 @dataclass
@@ -119,7 +135,7 @@ def _dry_run_create(url: str, context: ssl.SSLContext, body: bytes, answers: Ans
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT, context=context) as reply:
             answers.add(at, reply.status, "")
     except urllib.error.HTTPError as error:
-        answers.add(at, error.code, error.read().decode(errors="replace")[:300])
+        answers.add(at, error.code, error.read().decode(errors="replace")[:MESSAGE_KEPT])
     except OSError as error:
         answers.add(at, 599, str(error))
 

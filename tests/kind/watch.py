@@ -1,0 +1,70 @@
+"""When an object changed, as the API server told its watchers, rather than as a poll saw it: a
+poll by `kubectl get` takes a few tenths of a second on a loaded machine (a few seconds when it
+reads several objects), which a bound of a few seconds cannot absorb. `kubectl get -w` in the
+background; each event stamped as it arrives."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.e2e.cluster import Manifest, kubeconfig, kubectl_binary
+
+
+@dataclass
+class Events:
+    """(arrived at, event type, object) of every event of one watched object."""
+
+    got: list[tuple[float, str, Manifest]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, at: float, kind: str, body: Manifest) -> None:
+        with self.lock:
+            self.got.append((at, kind, body))
+
+    def first(self, holds: Callable[[str, Manifest], bool], since: float = 0.0) -> float | None:
+        """When an event that arrived at `since` or later first showed `holds(type, object)`."""
+        with self.lock:
+            return next(
+                (at for at, kind, body in self.got if at >= since and holds(kind, body)), None
+            )
+
+
+def _read(stream: Any, events: Events) -> None:
+    decoder, buffer = json.JSONDecoder(), ""
+    for line in stream:
+        buffer += line
+        while buffer.strip():
+            try:
+                event, end = decoder.raw_decode(buffer.lstrip())
+            except json.JSONDecodeError:
+                break  # the rest of this event is still to come
+            events.add(time.time(), str(event.get("type", "")), event.get("object") or {})
+            buffer = buffer.lstrip()[end:]
+
+
+@contextmanager
+def watched(kind: str, name: str, namespace: str) -> Iterator[Events]:
+    """While open: every event of one object, from its state when the watch began."""
+    command = [kubectl_binary(), "--kubeconfig", kubeconfig(), "get", kind, name, "-n", namespace]
+    process = subprocess.Popen(
+        [*command, "--watch", "--output-watch-events", "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    events = Events()
+    reader = threading.Thread(target=_read, args=(process.stdout, events), daemon=True)
+    reader.start()
+    try:
+        yield events
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        reader.join(timeout=10)

@@ -43,7 +43,7 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def _connection_flags() -> Parser:
+def connection_flags() -> Parser:
     """kubectl's usual flags, accepted before or after the command."""
     flags = Parser(add_help=False, argument_default=argparse.SUPPRESS)
     flags.add_argument("-n", "--namespace", help="the namespace (default: your kubeconfig's)")
@@ -69,7 +69,7 @@ def _output_flag(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> Parser:
     """The whole command line of `kubectl tds`."""
-    flags = _connection_flags()
+    flags = connection_flags()
     parser = Parser(
         prog="kubectl tds",
         description=__doc__,

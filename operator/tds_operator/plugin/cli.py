@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from kubectl_tds.cli import Parser, connection_flags
 from kubectl_tds.report import PARTIES
 from tds_operator.connection import (
     EXIT_CODES_HELP,
@@ -40,34 +41,9 @@ EPILOG = f"""examples:
 {EXIT_CODES_HELP}"""
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so the caller prints one line and exits 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def _connection_flags() -> Parser:
-    """kubectl's usual flags, accepted before or after the command."""
-    flags = Parser(add_help=False, argument_default=argparse.SUPPRESS)
-    flags.add_argument("-n", "--namespace", help="namespace of a TrainingJob (why)")
-    flags.add_argument("--context", help="the kubeconfig context to use")
-    flags.add_argument("--kubeconfig", help="the kubeconfig file (default: $KUBECONFIG)")
-    flags.add_argument("--as", dest="as_user", metavar="USER", help="act as USER (impersonation)")
-    flags.add_argument(
-        "--as-group", dest="as_groups", metavar="GROUP", action="append", help="act in GROUP"
-    )
-    flags.add_argument(
-        "--ledger-namespace",
-        help="the operator's namespace, where ledgers are kept (default: $TDS_NAMESPACE or "
-        "tds-system)",
-    )
-    return flags
-
-
 def build_parser() -> Parser:
     """The whole command line of `kubectl tds`."""
-    flags = _connection_flags()
+    flags = connection_flags()
     parser = Parser(
         prog="kubectl tds",
         description=__doc__,

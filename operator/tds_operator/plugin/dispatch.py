@@ -6,12 +6,11 @@ import argparse
 import os
 from typing import TextIO
 
+from kubectl_tds.failures import UsageError
 from tds_operator.kube import Kube
 from tds_operator.plugin import commands, evidence, exports, keys
 
-
-class UsageError(Exception):
-    """The command line is wrong (argparse would otherwise exit on its own)."""
+__all__ = ["UsageError", "dispatch"]
 
 
 async def dispatch(kube: Kube, args: argparse.Namespace, out: TextIO) -> int:

@@ -56,6 +56,8 @@ VARIANTS = {
         "metrics.dashboard.enabled": "true",
         "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name": "monitoring",
     },
+    # The confinement's Kueue rules, rendered whether or not this cluster serves Kueue.
+    "kueue": {"kueue.enabled": "true"},
 }
 # Objects of APIs that only clusters with cert-manager or prometheus-operator serve.
 OPTIONAL_APIS = {"cert-manager.io/v1", "monitoring.coreos.com/v1"}

@@ -14,6 +14,7 @@ import copy
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,9 @@ from tests.e2e.cluster import (
 from tests.e2e.gateway_read import GatewayRead, pods_run
 
 LEDGER_LABEL = "tds.io/audit-ledger"
+# RBAC's refusals, and the confinement policy's (the API server answers those as invalid), in
+# the operator's log.
+FORBIDDEN = re.compile(r"forbidden|Not enough permissions|denied request", re.IGNORECASE)
 
 
 class StoryFailed(AssertionError):

@@ -14,6 +14,7 @@ import copy
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,10 @@ STAND_IN_WORKER = [
     "-c",
     "import os, signal\nsignal.signal(signal.SIGTERM, lambda *_: os._exit(143))\nsignal.pause()",
 ]
+
+# RBAC's refusals, and the confinement policy's (the API server answers those as invalid), in
+# the operator's log.
+FORBIDDEN = re.compile(r"forbidden|Not enough permissions|denied request", re.IGNORECASE)
 
 
 class StoryFailed(AssertionError):

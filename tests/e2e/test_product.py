@@ -39,7 +39,7 @@ from tests.e2e.release import (
     space_object_keys,
     wait_for_uninstall,
 )
-from tests.e2e.story import Story, StoryFailed, yaml_docs
+from tests.e2e.story import FORBIDDEN, Story, StoryFailed, yaml_docs
 
 pytestmark = pytest.mark.e2e
 
@@ -112,8 +112,6 @@ STEPS = [
     "provider_revokes",
     "everything_is_deleted",
 ]
-# RBAC's refusals, and the confinement policy's (the API server answers those as invalid).
-FORBIDDEN = re.compile(r"forbidden|Not enough permissions|denied request", re.IGNORECASE)
 # How long a step may take before a run without a rule counts as broken; the full-permission
 # story converges in a fraction of this on the local hub.
 REMOVED_RULE_TIMEOUT = 15.0

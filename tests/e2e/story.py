@@ -313,7 +313,8 @@ class Story:
         self.wait_gone("clusterrolebinding", f"tds-space-{self.consumer}-members")
 
     def provider_proposes(self) -> None:
-        """The provider's owner serves its dataset and proposes the contract, signing it."""
+        """The provider's owner serves its dataset and proposes the contract, signing it, by
+        applying a ContractProposal."""
         owner = self.owner(self.provider)
         gateway = {
             "apiVersion": "v1",
@@ -328,7 +329,24 @@ class Story:
         owner.kubectl("apply", "-f", "-", stdin=json.dumps(self.archive.claim()))
         if pods_run():
             self.archive.fill(owner)
-        owner.kubectl("create", "-f", "-", stdin=json.dumps(self.contract))
+        # Proposed declaratively, as a GitOps tool would: a ContractProposal applied in the
+        # provider's own namespace, relayed by the operator to the contract it names in status.
+        name, namespace = self.contract_name, f"tds-{self.provider}"
+        proposal = {
+            "apiVersion": "tds.io/v1alpha1",
+            "kind": "ContractProposal",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": self.contract["spec"],
+        }
+        owner.kubectl("apply", "-f", "-", stdin=json.dumps(proposal))
+        relayed = self.wait(
+            lambda: (
+                (get("contractproposal", name, namespace) or {}).get("status", {}).get("contract")
+            ),
+            "the proposal relayed to its contract",
+        )
+        self.contract["metadata"]["name"] = relayed
+        self.job["spec"]["contract"] = relayed
         body = self.wait_phase("Proposed")
         # Each party's owners reach the contract by name; nobody lists contracts.
         reference = f"datacontracts.tds.io/{self.contract_name}"

@@ -10,9 +10,9 @@ import pytest
 
 from bench.hubkit.waiting import wait_until
 from tds_operator.desired.cleanroom import WORKER_SERVICE_ACCOUNT
-from tests.e2e.cluster import Manifest, kubectl
+from tests.e2e.cluster import kubectl
 from tests.e2e.story import Story
-from tests.kind.watch import watched
+from tests.kind.watch import watched, worker_ended
 from tests.kind.wire import Prober, gateway_url, program, start_pod, token_pod
 
 pytestmark = pytest.mark.kind
@@ -26,14 +26,6 @@ class Revocation:
     at: float  # epoch seconds, when the provider's owner sent it
     reads: list[tuple[float, str]]  # (start, ok|refused) of the watcher's reads
     worker_ended: float  # epoch seconds, when the watch first showed the worker's container ended
-
-
-def worker_ended(event: str, pod: Manifest) -> bool:
-    """Whether a watch event of the worker's pod shows it gone or every container ended."""
-    if event == "DELETED":
-        return True
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return bool(statuses) and all("terminated" in s.get("state", {}) for s in statuses)
 
 
 def reads(namespace: str) -> list[tuple[float, str]]:

@@ -68,3 +68,11 @@ def watched(kind: str, name: str, namespace: str) -> Iterator[Events]:
         process.terminate()
         process.wait(timeout=10)
         reader.join(timeout=10)
+
+
+def worker_ended(event: str, pod: Manifest) -> bool:
+    """Whether a watch event of the worker's pod shows it gone or every container ended."""
+    if event == "DELETED":
+        return True
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return bool(statuses) and all("terminated" in s.get("state", {}) for s in statuses)

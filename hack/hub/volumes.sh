@@ -6,7 +6,7 @@
 # under HUB_OUTPUT_ROOT in /tmp: there the controller-manager's hostPath deleter erases a volume
 # whose reclaim policy is Delete once its claim is gone (it erases nothing outside /tmp).
 set -euo pipefail
-count=${HUB_OUTPUT_VOLUMES:-40}
+count=${HUB_OUTPUT_VOLUMES:-64}
 size=${HUB_OUTPUT_VOLUME_SIZE:-10Gi}
 root=${HUB_OUTPUT_ROOT:-/tmp/tds-hub-outputs}
 class=${HUB_OUTPUT_STORAGE_CLASS:-tds-output}

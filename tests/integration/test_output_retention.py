@@ -41,7 +41,13 @@ def test_an_unreleased_output_is_discarded_after_the_retention(story: Story) -> 
     wait_until(discarded, timeout=RETENTION_SECONDS + 20, what=f"output of {name} Discarded")
     claims = [c.metadata.name for c in core.list_namespaced_persistent_volume_claim(room).items]
     assert f"{name}-output" not in claims
-    assert volume not in [pv.metadata.name for pv in core.list_persistent_volume().items]
+    # Discarded is reported once the discard is recorded and the claim deleted; the volume goes
+    # when the controller-manager's PV controller next handles its released claim.
+    wait_until(
+        lambda: volume not in [pv.metadata.name for pv in core.list_persistent_volume().items],
+        timeout=60,
+        what=f"volume {volume} of the discarded output deleted",
+    )
     assert output_kinds(story, deal, job)[-1] == "OutputDeleted"
     deleted = [e for e in story.hub.entries(deal.contract) if e["kind"] == "OutputDeleted"]
     assert deleted[-1]["details"]["reason"] == "RetentionPassed"

@@ -26,10 +26,12 @@ from typing import Any
 
 from bench.hubkit.manifests import condition, manifest_step_ended, rfc3339
 from bench.hubkit.waiting import wait_until
+from tds_operator.desired.cleanroom import clean_room_namespace, provider_policy_name
 from tds_operator.desired.gateway import gateway_name
 from tds_operator.desired.grants import grant_name, worker_identity
 from tds_operator.output_manifest import manifest_entries
 from tds_operator.policy.manifest import termination_message
+from tds_operator.policy.proposals import contract_name as relayed_contract_name
 from tests.e2e.cluster import (
     NAMESPACE,
     CommandError,
@@ -158,7 +160,13 @@ class Story:
 
     @property
     def clean_room(self) -> str:
-        return f"tds-cr-{self.contract_name}"
+        return clean_room_namespace(self.contract_name)
+
+    @property
+    def provider_policy(self) -> str:
+        """The provider space's NetworkPolicy that admits the clean room (the operator shortens
+        both names with a digest when a long contract name would make them too long)."""
+        return provider_policy_name(self.contract_name)
 
     def owner(self, space: str) -> Person:
         """An owner of a space, as the example names them (a user, or someone in the group)."""
@@ -338,15 +346,19 @@ class Story:
             "metadata": {"name": name, "namespace": namespace},
             "spec": self.contract["spec"],
         }
-        owner.kubectl("apply", "-f", "-", stdin=json.dumps(proposal))
-        relayed = self.wait(
-            lambda: (
-                (get("contractproposal", name, namespace) or {}).get("status", {}).get("contract")
-            ),
-            "the proposal relayed to its contract",
-        )
+        # The contract's name is the proposal's, derived from the provider's space: known (and
+        # cleaned up) even if the walk breaks before the proposal's status says it.
+        relayed = relayed_contract_name(self.provider, name)
         self.contract["metadata"]["name"] = relayed
         self.job["spec"]["contract"] = relayed
+        owner.kubectl("apply", "-f", "-", stdin=json.dumps(proposal))
+        self.wait(
+            lambda: (
+                (get("contractproposal", name, namespace) or {}).get("status", {}).get("contract")
+                == relayed
+            ),
+            f"the proposal relayed to its contract {relayed}",
+        )
         body = self.wait_phase("Proposed")
         # Each party's owners reach the contract by name; nobody lists contracts.
         reference = f"datacontracts.tds.io/{self.contract_name}"
@@ -404,7 +416,7 @@ class Story:
         }, parties
         self.wait(lambda: get("namespace", self.clean_room), f"clean room {self.clean_room}")
         self.wait(
-            lambda: get("networkpolicy", f"tds-allow-{self.clean_room}", f"tds-{self.provider}"),
+            lambda: get("networkpolicy", self.provider_policy, f"tds-{self.provider}"),
             "the provider space to admit the clean room",
         )
         self.wait(self.ledger_pages, "the contract's audit ledger")
@@ -523,7 +535,7 @@ class Story:
         stopped = condition({"status": self.job_status()}, "Finished") or {}
         assert "Revoked" in stopped.get("message", ""), self.job_status().get("conditions")
         self.wait_gone("job", self.job["metadata"]["name"], self.clean_room)
-        self.wait_gone("networkpolicy", f"tds-allow-{self.clean_room}", f"tds-{self.provider}")
+        self.wait_gone("networkpolicy", self.provider_policy, f"tds-{self.provider}")
         self.dataset_access_is_taken_back()
         self.wait(
             lambda: (self.contract_body() or {})["status"]["audit"]["entries"] > entries,

@@ -21,8 +21,12 @@ COPY requirements.lock pyproject.toml README.md ./
 # The wheels directory, if the context has one (README.md only makes the copy never empty).
 COPY README.md wheel[s] ./wheels/
 COPY operator ./operator
-RUN /opt/venv/bin/pip install $PIP_INSTALL_OPTIONS --constraint requirements.lock . \
- && /opt/venv/bin/python -m tds_operator --help >/dev/null
+# The operator checks its ledgers with the kubectl plugin's own code (kubectl_tds: the decoding and
+# hash-chain rules every party verifies with), so the image installs that package too.
+COPY plugin ./plugin
+RUN /opt/venv/bin/pip install $PIP_INSTALL_OPTIONS --constraint requirements.lock . ./plugin \
+ && /opt/venv/bin/python -m tds_operator --help >/dev/null \
+ && /opt/venv/bin/python -c 'import tds_operator.audit.store'
 
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="tds-operator" \

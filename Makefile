@@ -23,7 +23,7 @@ help: ## Show this help.
 # A stamp, not $(BIN)/python: that is a symlink, and touching it touches the interpreter it points
 # at, which every virtualenv on the machine shares, so a changed lock file went unnoticed.
 # The kubectl plugin is a distribution of its own (plugin/); the venv installs it beside the
-# operator so that `kubectl-tds` runs both its own commands and the operator's tools.
+# operator, which verifies its ledgers with the plugin's code (as the operator's image does).
 $(VENV)/.installed: requirements.lock pyproject.toml plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

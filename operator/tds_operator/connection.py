@@ -16,39 +16,41 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 
 import httpx
 import kr8s
 
+from kubectl_tds.failures import (
+    EXIT_CODES_HELP,
+    EXIT_NO_CLUSTER,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    Failure,
+)
 from tds_operator.kube import Kube, KubeError
 
-EXIT_OK: Final = 0
-EXIT_REFUSED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_NO_CLUSTER: Final = 3
-EXIT_NOT_FOUND: Final = 4
-
-EXIT_CODES_HELP: Final = """exit status:
-  0  done (audit verify: the ledger is intact)
-  1  refused by RBAC or the hub's rules, or the ledger failed verification
-  2  the command line is wrong
-  3  no cluster: no kubeconfig or context, API server unreachable, credentials not accepted
-  4  not found: no such contract, job or space"""
+# The exit statuses and the failure that carries one are the plugin's (kubectl_tds.failures):
+# `kubectl tds` and `python -m tds_operator audit verify` end the same way.
+__all__ = [
+    "EXIT_CODES_HELP",
+    "EXIT_NOT_FOUND",
+    "EXIT_NO_CLUSTER",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "Caller",
+    "Failure",
+    "connect",
+    "explain",
+    "no_cluster",
+]
 
 _WEBHOOK_DENIAL = re.compile(r'admission webhook "[^"]+" denied the request: (?P<reason>.*)', re.S)
 _POLICY_DENIAL = re.compile(
     r"ValidatingAdmissionPolicy '(?P<policy>[^']+)'.*?denied request: (?P<reason>.*)", re.S
 )
-
-
-class Failure(Exception):
-    """What went wrong, said to the person who asked, with the exit status it ends with."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Final, TextIO
 
-from kubectl_tds import completion, contract_cli, render, status, tools, verbs
+from kubectl_tds import completion, contract_cli, render, status, stored, tools, verbs, why
 from kubectl_tds.failures import EXIT_CODES_HELP, EXIT_REFUSED, EXIT_USAGE, Failure, UsageError
 from kubectl_tds.kubectl import Connection
 
@@ -104,6 +104,7 @@ def build_parser() -> Parser:
     _output_flag(status)
     _release_parser(sub, flags)
     contract_cli.add_contract_parsers(sub, flags)
+    _why_parser(sub, flags)
     for name, text in tools.OPERATOR_TOOLS.items():
         tool = sub.add_parser(name, parents=[flags], help=text, add_help=False)
         _tool_parser(tool, name, flags)
@@ -118,10 +119,7 @@ def build_parser() -> Parser:
 def _tool_parser(tool: argparse.ArgumentParser, name: str, flags: Parser) -> None:
     """One of the operator's tools: named for help and completion, with what `-o` needs of it;
     the rest of its command line is the tools' own to parse."""
-    if name == "why":
-        tool.add_argument("name", metavar="JOB")
-        _output_flag(tool)
-    elif name in tools.NESTED:
+    if name in tools.NESTED:
         nested = tool.add_subparsers(dest="nested", metavar="COMMAND", parser_class=Parser)
         for child in tools.NESTED[name]:
             command = nested.add_parser(child, parents=[flags], add_help=False)
@@ -132,6 +130,16 @@ def _tool_parser(tool: argparse.ArgumentParser, name: str, flags: Parser) -> Non
                 command.add_argument("rest", nargs="...")
     else:
         tool.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+def _why_parser(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
+    explained = sub.add_parser(
+        "why", parents=[flags], help="which term admitted, denied or stopped a TrainingJob"
+    )
+    explained.add_argument(
+        "job", metavar="JOB", help="the TrainingJob's name (in your namespace, or -n)"
+    )
+    _output_flag(explained)
 
 
 def _release_parser(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
@@ -163,6 +171,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out one of the plugin's own commands."""
     connection = tools.connection_of(args)
     output = getattr(args, "output", None)
+    if output and args.command in PRINTED:
+        return _printed(args, connection, output, out)
     match args.command:
         case "contracts":
             return verbs.contracts(connection, output, out)
@@ -173,15 +183,18 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         case "release":
             digest = getattr(args, "manifest_digest", None)
             return verbs.release(connection, args.verb, args.release, digest, out)
-        case "status" if not output:
+        case "status":
             return status.status(connection, args.name, args.watch, out)
-        case "propose" | "consent" | "withdraw" | "revoke":
+        case "why":
+            ledgers = stored.ledger_namespace(getattr(args, "ledger_namespace", None))
+            return why.why(connection, args.job, ledgers, output, out)
+        case "propose" | "consent" | "withdraw" | "revoke" | "usage":
             return contract_cli.run(connection, args, out)
-        case "usage" if not output:
-            return contract_cli.run(connection, args, out)
-    if output:
-        return _printed(args, connection, output, out)
     raise UsageError(f"kubectl tds: unknown command {args.command}")
+
+
+PRINTED: Final = frozenset({"status", "usage", "keys"})
+"""The reads that -o json|yaml prints as the API server holds the objects."""
 
 
 def _printed(args: argparse.Namespace, connection: Connection, output: str, out: TextIO) -> int:
@@ -189,8 +202,6 @@ def _printed(args: argparse.Namespace, connection: Connection, output: str, out:
     match args.command:
         case "status":
             return verbs.show(connection, "datacontracts.tds.io", [args.name], output, out)
-        case "why":
-            return verbs.show(connection, "trainingjobs.tds.io", [args.name], output, out)
         case "usage":
             return verbs.show(connection, "datacontracts.tds.io", args.contracts, output, out)
         case "keys":

@@ -1,6 +1,7 @@
 """What went wrong, said to the person who asked, and the exit status it ends with.
 
-The exit statuses are the same as the operator's tools document (docs/reference/plugin.md).
+The operator's own command line (`python -m tds_operator audit verify`) ends with the same
+statuses, from this module (docs/reference/plugin.md).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ EXIT_NO_CLUSTER: Final = 3
 EXIT_NOT_FOUND: Final = 4
 
 EXIT_CODES_HELP: Final = """exit status:
-  0  done (check: the hub's webhooks answer)
-  1  refused by RBAC or the hub's rules, or a check failed
+  0  done (check: the hub's webhooks answer; audit verify: the ledger is intact)
+  1  refused by RBAC or the hub's rules, or a check or verification failed
   2  the command line is wrong
   3  no cluster: no kubeconfig or context, API server unreachable, credentials not accepted
   4  not found: no such contract, release, job or space"""

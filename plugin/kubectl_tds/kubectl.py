@@ -125,6 +125,14 @@ def current_namespace(connection: Connection) -> str:
         return "default"
 
 
+RBAC_REFUSAL: Final = "refused by the hub's access rules (RBAC)"
+
+
+def forbidden(failure: Failure) -> bool:
+    """Whether RBAC refused the request (not a missing object, nor a broken connection)."""
+    return failure.message.startswith(RBAC_REFUSAL)
+
+
 def refusal(stderr: str, what: str) -> Failure:
     """The one line a person can act on, from kubectl's error output."""
     said = [line for line in stderr.splitlines() if line.strip() and not _KLOG.match(line)]
@@ -145,7 +153,7 @@ def refusal(stderr: str, what: str) -> Failure:
         )
     if "(Forbidden)" in text:
         detail = text.split("(Forbidden):", 1)[-1].strip()
-        return Failure(f"refused by the hub's access rules (RBAC): {detail}", EXIT_REFUSED)
+        return Failure(f"{RBAC_REFUSAL}: {detail}", EXIT_REFUSED)
     if "(Unauthorized)" in text or "must be logged in" in text:
         return Failure(
             "the API server does not accept your credentials: log in again or pick another "

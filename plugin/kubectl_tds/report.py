@@ -1,7 +1,4 @@
-"""What `kubectl tds status` prints, from the contract and jobs it read: pure, no I/O.
-
-The operator's tools (`tds_operator.plugin.report`) print their reports with the same helpers.
-"""
+"""What `kubectl tds status` prints, from the contract and jobs it read: pure, no I/O."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The operator's tools behind `kubectl tds`: which commands they are, and running them.
 
-The commands that still need the ledger's and the signatures' code (why, audit, keys, export and
+The commands that still need the ledger's and the signatures' code (audit, keys, export and
 consent --key) come with the operator's distribution (`python -m tds_operator.plugin`).
 `kubectl tds` runs them in a process of their own when the operator is installed beside it: the
 plugin imports nothing of the operator.
@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from typing import Final
 
 from kubectl_tds.failures import EXIT_USAGE, Failure, UsageError
-from kubectl_tds.kubectl import Connection, current_namespace
+from kubectl_tds.kubectl import Connection
 
 OPERATOR_TOOLS: Final = {
-    "why": "which term admitted, denied or stopped a TrainingJob",
     "audit": "verify a contract's ledger, save and check its checkpoints",
     "keys": "the public keys your space's owners sign consents with",
     "export": "a contract or a model's provenance, in standard terms (ODRL, PROV)",
@@ -92,7 +91,7 @@ def flag_values(argv: Sequence[str]) -> argparse.Namespace:
 
 def operator_tool(argv: Sequence[str], command: str) -> int:
     """Run a command of the operator's tools, installed beside the plugin, as a process of its
-    own (the plugin imports nothing of the operator); `why` gets the kubeconfig's namespace."""
+    own (the plugin imports nothing of the operator)."""
     if importlib.util.find_spec("tds_operator") is None:
         raise Failure(
             f"kubectl tds {command} needs the operator's tools (the ledger and signature checks), "
@@ -101,8 +100,6 @@ def operator_tool(argv: Sequence[str], command: str) -> int:
             EXIT_USAGE,
         )
     argv = list(argv)
-    if command == "why" and not {"-n", "--namespace"} & flags_in(argv):
-        argv += ["--namespace", current_namespace(connection_of(flag_values(argv)))]
     return subprocess.call([sys.executable, "-m", "tds_operator.plugin", *argv])
 
 
@@ -115,11 +112,11 @@ def needs_operator(argv: Sequence[str], command: str | None) -> bool:
 
 
 def printed_here(argv: Sequence[str], command: str) -> bool:
-    """Whether the plugin prints this read itself: `why` and `keys list` with -o json|yaml (the
-    object as the API server holds it)."""
+    """Whether the plugin prints this read itself: `keys list` with -o json|yaml (the object as
+    the API server holds it)."""
     if not {"-o", "--output"} & flags_in(argv):
         return False
-    return command == "why" or (command == "keys" and "list" in argv)
+    return command == "keys" and "list" in argv
 
 
 def flags_in(argv: Sequence[str]) -> set[str]:

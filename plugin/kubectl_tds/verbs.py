@@ -120,16 +120,10 @@ def release(connection: Connection, verb: str, name: str, digest: str | None, ou
 
 
 def show(connection: Connection, kind: str, names: list[str], output: str, out: TextIO) -> int:
-    """`status|why|usage ... -o json|yaml`: the objects as the API server holds them. A job is
-    read in your namespace; contracts by name, or all of them (`usage` with no name: the hub's
-    staff)."""
-    if kind == "trainingjobs.tds.io":
-        namespace = current_namespace(connection)
-        what = f"TrainingJob {names[0]} in namespace {namespace}"
-        body = get_json(connection, [kind, *names, "-n", namespace], what)
-    else:
-        what = f"DataContract {names[0]}" if len(names) == 1 else "the DataContracts"
-        body = get_json(connection, [kind, *names], what)
+    """`status|usage ... -o json|yaml`: the contracts as the API server holds them, by name, or
+    all of them (`usage` with no name: the hub's staff)."""
+    what = f"DataContract {names[0]}" if len(names) == 1 else "the DataContracts"
+    body = get_json(connection, [kind, *names], what)
     print(render.formatted(body, output), file=out)
     return EXIT_OK
 

@@ -249,7 +249,7 @@ def test_completion_offers_commands_subcommands_and_flags() -> None:
         (["withdraw", "c"], False),
         (["revoke", "c"], False),
         (["consent", "c", "--key", "me.pem"], True),
-        (["why", "j"], True),
+        (["why", "j"], False),
         (["keys", "add", "cmcc", "--id", "k", "--public-key", "k.pem"], True),
         (["audit", "verify", "c", "-o", "json"], True),
     ],

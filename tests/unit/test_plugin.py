@@ -11,6 +11,7 @@ import pytest
 
 from kubectl_tds import cli as light
 from kubectl_tds import contract_cli, terms
+from kubectl_tds import explain as report
 from kubectl_tds import report as status_report
 from tds_operator.api.datacontract import Purpose
 from tds_operator.connection import (
@@ -24,7 +25,7 @@ from tds_operator.connection import (
     no_cluster,
 )
 from tds_operator.kube import KubeError
-from tds_operator.plugin import cli, report
+from tds_operator.plugin import cli
 
 pytestmark = pytest.mark.unit
 
@@ -39,12 +40,12 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 def test_kubectls_flags_are_taken_before_or_after_the_command() -> None:
     parser = cli.build_parser()
-    before = parser.parse_args(["-n", "tds-cmcc", "--context", "hub", "why", "forecaster"])
-    after = parser.parse_args(["why", "forecaster", "--namespace", "tds-cmcc", "--as", "bob"])
-    assert (before.namespace, before.context, before.job) == ("tds-cmcc", "hub", "forecaster")
+    before = parser.parse_args(["-n", "tds-cmcc", "--context", "hub", "consent", "c", "--key=k"])
+    after = parser.parse_args(["consent", "c", "--key=k", "--namespace", "tds-cmcc", "--as", "bob"])
+    assert (before.namespace, before.context, before.contract) == ("tds-cmcc", "hub", "c")
     assert (after.namespace, after.as_user) == ("tds-cmcc", "bob")
-    groups = parser.parse_args(["why", "j", "--as", "u", "--as-group", "a", "--as-group", "b"])
-    assert cli.caller_of(groups) == Caller(user="u", groups=("a", "b"))
+    groups = parser.parse_args(["consent", "c", "--key=k", "--as", "u", "--as-group", "a"])
+    assert cli.caller_of(groups) == Caller(user="u", groups=("a",))
 
 
 @pytest.mark.parametrize(
@@ -201,7 +202,7 @@ def test_without_credentials_the_plugin_and_audit_verify_end_in_one_line(
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    code, out, err = run("why", "j")
+    code, out, err = run("consent", "c", "--key", "k.pem")
     assert (code, out) == (EXIT_NO_CLUSTER, "")
     assert err.startswith("error: no credentials for a cluster")
     assert err.count("\n") == 1

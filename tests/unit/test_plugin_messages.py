@@ -23,7 +23,14 @@ SOURCES = [
 ]
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]*[a-z]")
 # kubectl's own flags, named where a message tells what the plugin passes to kubectl.
-KUBECTL_FLAGS = {"--dry-run", "--type", "--minify", "--help", "--output-watch-events"}
+KUBECTL_FLAGS = {
+    "--dry-run",
+    "--type",
+    "--minify",
+    "--help",
+    "--output-watch-events",
+    "--ignore-not-found",
+}
 
 
 def options(parser: argparse.ArgumentParser) -> set[str]:

@@ -8,6 +8,8 @@ from typing import Any, Self
 
 from pydantic import Field, StrictBool, StrictStr, model_validator
 
+# The plugin reads a job's contracts by the same rule (kubectl tds why).
+from kubectl_tds.explain import contracts_of as contracts_of
 from tds_operator.api.common import KubeModel, ObjectName
 from tds_operator.api.validation import CelRule, cel_rules, unique, unique_values_rule
 
@@ -72,13 +74,6 @@ def first_contract_of(spec: Mapping[str, Any]) -> str:
     """The first contract a TrainingJob manifest's spec names ("" if none)."""
     names = contracts_of(spec)
     return names[0] if names else ""
-
-
-def contracts_of(spec: Mapping[str, Any]) -> tuple[str, ...]:
-    """The contracts a TrainingJob manifest's spec names (`contract` or `contracts`)."""
-    if isinstance(spec.get("contracts"), list):
-        return tuple(str(name) for name in spec["contracts"])
-    return (str(spec["contract"]),) if spec.get("contract") else ()
 
 
 class JobContractStatus(KubeModel):

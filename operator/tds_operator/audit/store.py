@@ -14,10 +14,19 @@ the evidence of tampering stays as it was found.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kubectl_tds.pages import (
+    CONTRACT_LABEL,
+    CONTRACT_UID_LABEL,
+    LEDGER_LABEL,
+    ledgers_by_uid,
+    merged,
+    page_name,
+    page_selector,
+    readable_page_names,
+)
 from tds_operator import API_VERSION
 from tds_operator.api.resources import Manifest
 from tds_operator.audit.chain import (
@@ -28,49 +37,27 @@ from tds_operator.audit.chain import (
     decode_entries,
     encode_pages,
     extend,
-    page_of,
     trusted_entries,
     verify_before_append,
 )
-from tds_operator.desired.labels import (
-    CONTRACT_LABEL,
-    CONTRACT_UID_LABEL,
-    managed_labels,
-)
+from tds_operator.desired.labels import managed_labels
 from tds_operator.kube import Kube, KubeError
 from tds_operator.metrics import LEDGER_APPENDS, count_ledger_failure
 from tds_operator.turns import Turns
 
-LEDGER_LABEL = "tds.io/audit-ledger"
 CONFLICT_RETRIES = 5
 
-
-def page_name(contract: str, uid: str, page: int) -> str:
-    """The ConfigMap holding one page of one contract object's ledger."""
-    base = f"tds-audit-{contract}-{uid[:8]}"
-    if len(base) > 240:
-        digest = hashlib.sha256(contract.encode()).hexdigest()[:12]
-        base = f"tds-audit-{contract[:200]}-{digest}-{uid[:8]}"
-    return f"{base}-{page}"
-
-
-def readable_page_names(contract: Manifest) -> list[str]:
-    """The pages a party may read of a live contract's ledger, by name: every page its recorded
-    entries fill, and the next one (where entries beyond the recorded head would be)."""
-    uid = contract["metadata"].get("uid") or ""
-    audit = (contract.get("status") or {}).get("audit")
-    entries = audit.get("entries") if isinstance(audit, dict) else None
-    last = page_of(entries) if isinstance(entries, int) and entries > 0 else 0
-    return [page_name(contract["metadata"]["name"], uid, page) for page in range(last + 2)]
-
-
-def ledgers_by_uid(pages: Sequence[Manifest]) -> dict[str, dict[str, str]]:
-    """Stored entries of every contract object that had a ledger under one name, by uid."""
-    ledgers: dict[str, dict[str, str]] = {}
-    for page in pages:
-        uid = (page["metadata"].get("labels") or {}).get(CONTRACT_UID_LABEL, "")
-        ledgers.setdefault(uid, {}).update(page.get("data") or {})
-    return ledgers
+# The pages' names and labels are the plugin's (kubectl_tds.pages), which finds them by the same
+# rules; the handlers grant and watch them by these names.
+__all__ = [
+    "CONFLICT_RETRIES",
+    "LEDGER_LABEL",
+    "AuditLedger",
+    "LedgerBroken",
+    "ledgers_by_uid",
+    "page_name",
+    "readable_page_names",
+]
 
 
 class LedgerBroken(Exception):
@@ -96,10 +83,7 @@ class AuditLedger:
         self._turns: dict[str, Turns] = {}
 
     async def _pages(self, contract: str, uid: str | None = None) -> list[Manifest]:
-        selector = f"{LEDGER_LABEL}=true,{CONTRACT_LABEL}={contract}"
-        if uid is not None:
-            selector += f",{CONTRACT_UID_LABEL}={uid}"
-        return await self.kube.list("v1", "ConfigMap", self.namespace, selector)
+        return await self.kube.list("v1", "ConfigMap", self.namespace, page_selector(contract, uid))
 
     async def _pages_by_name(self, body: Manifest) -> list[Manifest]:
         """The pages a party's owners are granted by name (they may not list ConfigMaps)."""
@@ -133,9 +117,7 @@ class AuditLedger:
             if error.status != 403:
                 raise
             pages = await self._pages_by_name(body)
-        data: dict[str, str] = {}
-        for page in pages:
-            data.update(page.get("data") or {})
+        data = merged(pages)
         audit = (body.get("status") or {}).get("audit")
         recorded = audit.get("entries") if isinstance(audit, dict) else None
         return data, recorded if isinstance(recorded, int) else 0

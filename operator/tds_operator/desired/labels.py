@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubectl_tds.pages import CONTRACT_LABEL, CONTRACT_UID_LABEL
 from tds_operator import API_VERSION, FIELD_MANAGER
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 SPACE_LABEL = "tds.io/space"
-CONTRACT_LABEL = "tds.io/contract"
-CONTRACT_UID_LABEL = "tds.io/contract-uid"
+# The contract labels are the ledger pages' too, which the plugin finds by them.
+__all__ = ["CONTRACT_LABEL", "CONTRACT_UID_LABEL"]
 
 # Pod Security `restricted`, enforced and also warned about and audited, at the newest version.
 RESTRICTED_POD_SECURITY = {

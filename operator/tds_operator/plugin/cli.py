@@ -1,4 +1,4 @@
-"""`kubectl tds`: explain jobs, verify ledgers, sign consents with your own key, export.
+"""`kubectl tds`: verify ledgers, sign consents with your own key, export.
 
 These are the operator's tools: the light `kubectl-tds` (plugin/, package kubectl_tds) runs them
 as `python -m tds_operator.plugin` when the operator's distribution is installed beside it; it
@@ -33,7 +33,6 @@ from tds_operator.plugin.dispatch import UsageError, dispatch
 EPILOG = f"""examples:
   kubectl tds keys add sgcc --id laptop --public-key consent.pub.pem
   kubectl tds consent sgcc-to-cmcc-load --key consent.pem   # signed with your own key
-  kubectl tds why forecaster -n tds-cmcc
   kubectl tds audit verify sgcc-to-cmcc-load
   kubectl tds audit checkpoint sgcc-to-cmcc-load > head.json
   kubectl tds audit verify sgcc-to-cmcc-load --since head.json
@@ -55,7 +54,6 @@ def build_parser() -> Parser:
         dest="command", required=True, metavar="COMMAND", parser_class=Parser
     )
     _consent_parsers(sub, flags)
-    _contract_report_parsers(sub, flags)
     audit_sub = evidence.add_audit_commands(sub, flags)
     keys.add_keys_commands(sub, flags)
     exports.add_export_commands(sub, flags)
@@ -84,14 +82,6 @@ def _consent_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> 
         help="sign the consent with this PEM private key (registered with `keys add`); "
         "it never leaves your machine",
     )
-
-
-def _contract_report_parsers(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
-    """why: what a job says of itself (status is the light plugin's own)."""
-    why = sub.add_parser(
-        "why", parents=[flags], help="which term admitted, denied or stopped a TrainingJob"
-    )
-    why.add_argument("job", help="the TrainingJob's name (its namespace with -n)")
 
 
 def caller_of(args: argparse.Namespace) -> Caller:

@@ -6,23 +6,18 @@ they do for kubectl, and their refusals reach the caller as one line (connection
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import Any
 
 from kubectl_tds.report import PARTIES
 from kubectl_tds.terms import parties_of
 from tds_operator import API_VERSION
-from tds_operator.api.jobcontracts import contracts_of
-from tds_operator.audit.chain import decode_entries
-from tds_operator.audit.store import AuditLedger
 from tds_operator.connection import (
     EXIT_NOT_FOUND,
-    EXIT_OK,
     EXIT_USAGE,
     Failure,
     explain,
 )
 from tds_operator.kube import Kube, KubeError
-from tds_operator.plugin import report
 
 CONTRACT = "DataContract"
 
@@ -67,34 +62,3 @@ async def caller_party(kube: Kube, contract: dict[str, Any], party: str | None) 
             EXIT_USAGE,
         )
     raise Failure(f"you own both parties of {CONTRACT} {name}: pass --party", EXIT_USAGE)
-
-
-async def why(kube: Kube, namespace: str, name: str, ledger_namespace: str, out: TextIO) -> int:
-    """Which term admitted, denied or stopped a job: its conditions and the ledger's entries."""
-    what = f"TrainingJob {name} in namespace {namespace}"
-    try:
-        job = await kube.get(API_VERSION, "TrainingJob", name, namespace)
-    except KubeError as error:
-        raise explain(error, what) from None
-    if job is None:
-        raise Failure(f"{what} not found: check the name and -n/--namespace", EXIT_NOT_FOUND)
-    names = contracts_of(job.get("spec") or {})
-    entries: list[dict[str, Any]] | None = []
-    for contract in names:
-        try:
-            data = await AuditLedger(kube, ledger_namespace).stored_data(contract)
-            entries = (entries or []) + [e.to_dict() for e in decode_entries(data).entries]
-        except KubeError:
-            entries = None
-            break
-    copies = {name: await _copy(kube, name, namespace) for name in names} if len(names) > 1 else {}
-    print("\n".join(report.job_explanation(job, entries, copies)), file=out)
-    return EXIT_OK
-
-
-async def _copy(kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
-    """The party's own copy (`Contract`) of a contract in the job's namespace; None if unread."""
-    try:
-        return await kube.get(API_VERSION, "Contract", name, namespace)
-    except KubeError:
-        return None

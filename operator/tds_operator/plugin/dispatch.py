@@ -8,7 +8,7 @@ from typing import TextIO
 
 from kubectl_tds.failures import UsageError
 from tds_operator.kube import Kube
-from tds_operator.plugin import commands, evidence, exports, keys
+from tds_operator.plugin import evidence, exports, keys
 
 __all__ = ["UsageError", "dispatch"]
 
@@ -26,13 +26,4 @@ async def dispatch(kube: Kube, args: argparse.Namespace, out: TextIO) -> int:
             return await exports.run_export(kube, args, ledgers, out)
         case "audit":
             return await evidence.run_audit(kube, args, ledgers, out)
-    return await _contract_command(kube, args, ledgers, out)
-
-
-async def _contract_command(kube: Kube, args: argparse.Namespace, ledgers: str, out: TextIO) -> int:
-    """The commands on one job."""
-    match args.command:
-        case "why":
-            namespace = getattr(args, "namespace", None) or kube.namespace
-            return await commands.why(kube, namespace, args.job, ledgers, out)
     raise UsageError(f"kubectl tds: unknown command {args.command}")

@@ -1,4 +1,5 @@
-"""What `kubectl tds` prints and sends, built from the objects it read: pure, no I/O."""
+"""What `kubectl tds why` prints, from the job, its contracts' copies and the ledgers' entries
+it read: pure, no I/O."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ from typing import Any
 from kubectl_tds.report import condition as condition_in
 
 Manifest = dict[str, Any]
+
+
+def contracts_of(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The contracts a TrainingJob manifest's spec names (`contract` or `contracts`)."""
+    if isinstance(spec.get("contracts"), list):
+        return tuple(str(name) for name in spec["contracts"])
+    return (str(spec["contract"]),) if spec.get("contract") else ()
 
 
 def job_explanation(

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final, TextIO
 
-from kubectl_tds import completion, contract_cli, render, status, stored, tools, verbs, why
+from kubectl_tds import audit, completion, contract_cli, render, status, stored, tools, verbs, why
 from kubectl_tds.failures import EXIT_CODES_HELP, EXIT_REFUSED, EXIT_USAGE, Failure, UsageError
 from kubectl_tds.kubectl import Connection
 
@@ -31,6 +31,9 @@ EPILOG = f"""examples:
   kubectl tds version
   kubectl tds status sgcc-to-cmcc-load --watch
   kubectl tds why forecaster                 # in your kubeconfig's namespace
+  kubectl tds audit verify sgcc-to-cmcc-load
+  kubectl tds audit checkpoint sgcc-to-cmcc-load > head.json   # needs kubectl-tds[signing]
+  kubectl tds audit verify sgcc-to-cmcc-load --since head.json
   source <(kubectl tds completion bash)
 
 {EXIT_CODES_HELP}"""
@@ -105,12 +108,13 @@ def build_parser() -> Parser:
     _release_parser(sub, flags)
     contract_cli.add_contract_parsers(sub, flags)
     _why_parser(sub, flags)
+    audit_sub = audit.add_audit_parsers(sub, flags)
     for name, text in tools.OPERATOR_TOOLS.items():
         tool = sub.add_parser(name, parents=[flags], help=text, add_help=False)
         _tool_parser(tool, name, flags)
     shell = sub.add_parser("completion", help="print a shell completion script")
     shell.add_argument("shell", choices=completion.SHELLS)
-    for command in sub.choices.values():
+    for command in [*sub.choices.values(), *audit_sub.choices.values()]:
         command.epilog = EXIT_CODES_HELP
         command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
@@ -185,9 +189,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             return verbs.release(connection, args.verb, args.release, digest, out)
         case "status":
             return status.status(connection, args.name, args.watch, out)
-        case "why":
-            ledgers = stored.ledger_namespace(getattr(args, "ledger_namespace", None))
-            return why.why(connection, args.job, ledgers, output, out)
+        case "why" | "audit":
+            return _evidence(connection, args, output, out)
         case "propose" | "consent" | "withdraw" | "revoke" | "usage":
             return contract_cli.run(connection, args, out)
     raise UsageError(f"kubectl tds: unknown command {args.command}")
@@ -195,6 +198,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 PRINTED: Final = frozenset({"status", "usage", "keys"})
 """The reads that -o json|yaml prints as the API server holds the objects."""
+
+
+def _evidence(
+    connection: Connection, args: argparse.Namespace, output: str | None, out: TextIO
+) -> int:
+    """The commands that read the ledgers: why a job was admitted, the ledger's verdicts."""
+    if args.command == "audit":
+        return audit.run_audit(connection, args, out)
+    ledgers = stored.ledger_namespace(getattr(args, "ledger_namespace", None))
+    return why.why(connection, args.job, ledgers, output, out)
 
 
 def _printed(args: argparse.Namespace, connection: Connection, output: str, out: TextIO) -> int:

@@ -16,6 +16,9 @@ from typing import Any, Final
 
 from kubectl_tds.digest import MAC_PREFIX, canonical_json, keyed_digest_matches, sha256_digest
 
+CONSENT_KIND: Final = "Consent"
+"""The kind of the entries that record a party's consent (with its signature, when signed)."""
+
 GENESIS: Final = "sha256:" + "0" * 64
 """The `previous` of the first entry."""
 

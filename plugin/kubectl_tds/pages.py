@@ -1,5 +1,7 @@
 """Where a contract's ledger is stored: ConfigMaps `tds-audit-<contract>-<uid>-<page>` in the
-operator's namespace, labelled with the contract's name and uid, one page of entries each.
+operator's namespace, labelled with the contract's name and uid, one page of entries each; and
+where its signed checkpoints are published: `tds-checkpoint-<contract>` in each party's namespace,
+with the operator's public keys in `tds-audit-keys` beside the ledgers.
 
 Pure: names and labels. The operator writes the pages under these names and the plugin finds
 them by the same rules: by label, for whoever may list the ConfigMaps (the hub's staff), else by
@@ -17,6 +19,22 @@ from kubectl_tds.ledger import page_of
 LEDGER_LABEL: Final = "tds.io/audit-ledger"
 CONTRACT_LABEL: Final = "tds.io/contract"
 CONTRACT_UID_LABEL: Final = "tds.io/contract-uid"
+KEYS_CONFIGMAP: Final = "tds-audit-keys"
+"""In the operator's namespace: every public key that ever signed a checkpoint, by key id."""
+CHECKPOINT_FIELD: Final = "checkpoint.json"
+
+
+def space_namespace(space: str) -> str:
+    """The namespace of the DataSpace named `space`."""
+    return f"tds-{space}"
+
+
+def checkpoint_configmap(contract: str) -> str:
+    """The ConfigMap, in each party's namespace, holding the contract's latest checkpoint."""
+    name = f"tds-checkpoint-{contract}"
+    if len(name) > 253:
+        name = f"{name[:200]}-{hashlib.sha256(contract.encode()).hexdigest()[:12]}"
+    return name
 
 
 def page_name(contract: str, uid: str, page: int) -> str:

@@ -1,7 +1,7 @@
 """The operator's tools behind `kubectl tds`: which commands they are, and running them.
 
-The commands that still need the ledger's and the signatures' code (audit, keys, export and
-consent --key) come with the operator's distribution (`python -m tds_operator.plugin`).
+The commands that still need the ledger's and the signatures' code (keys, export and consent
+--key) come with the operator's distribution (`python -m tds_operator.plugin`).
 `kubectl tds` runs them in a process of their own when the operator is installed beside it: the
 plugin imports nothing of the operator.
 """
@@ -19,7 +19,6 @@ from kubectl_tds.failures import EXIT_USAGE, Failure, UsageError
 from kubectl_tds.kubectl import Connection
 
 OPERATOR_TOOLS: Final = {
-    "audit": "verify a contract's ledger, save and check its checkpoints",
     "keys": "the public keys your space's owners sign consents with",
     "export": "a contract or a model's provenance, in standard terms (ODRL, PROV)",
 }
@@ -27,7 +26,6 @@ OPERATOR_TOOLS: Final = {
 distribution: `kubectl tds` runs them with it when it is installed beside the plugin."""
 
 NESTED: Final = {
-    "audit": ("verify", "checkpoint", "keys"),
     "keys": ("add", "list", "remove"),
     "export": ("odrl", "prov"),
 }

@@ -6,6 +6,8 @@ from typing import Final, Literal, Self
 
 from pydantic import ConfigDict, Field, StrictInt, StrictStr, model_validator
 
+# The plugin finds a space's namespace by the same rule.
+from kubectl_tds.pages import space_namespace as space_namespace
 from tds_operator.api.common import (
     AGE_COLUMN,
     CustomResource,
@@ -269,11 +271,6 @@ class DataSpace(CustomResource):
     def namespace_name(self) -> str:
         """The namespace that holds the space: `tds-<name>`."""
         return space_namespace(self.metadata.name or "")
-
-
-def space_namespace(space: str) -> str:
-    """The namespace of the DataSpace named `space`."""
-    return f"tds-{space}"
 
 
 # Condition types of a DataSpace, and the reasons the operator reports on them.

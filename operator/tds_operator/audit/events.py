@@ -10,12 +10,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from kubectl_tds.ledger import CONSENT_KIND as CONSENT_KIND
 from tds_operator import FIELD_MANAGER
 from tds_operator.api.rfc3339 import parse
 from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.policy.signatures import CONSENT, REVOKE, WITHDRAW, action_of
 
-CONSENT_KIND: Final = "Consent"
 CONSENT_WITHDRAWN: Final = "ConsentWithdrawn"
 REVOKED: Final = "Revoked"
 PHASE_CHANGED: Final = "PhaseChanged"

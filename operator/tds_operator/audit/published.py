@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from datetime import datetime
 from typing import Any, Final
 
+from kubectl_tds.pages import CHECKPOINT_FIELD, KEYS_CONFIGMAP, checkpoint_configmap
 from tds_operator.api.dataspace import space_namespace
 from tds_operator.api.resources import Manifest
 from tds_operator.audit.chain import AuditEntry
@@ -24,17 +24,19 @@ from tds_operator.kube import Kube, KubeError
 
 logger = logging.getLogger(__name__)
 
-KEYS_CONFIGMAP: Final = "tds-audit-keys"
 CURRENT_KEY_ANNOTATION: Final = "tds.io/current-key"
-CHECKPOINT_FIELD: Final = "checkpoint.json"
 
-
-def checkpoint_configmap(contract: str) -> str:
-    """The ConfigMap, in each party's namespace, holding the contract's latest checkpoint."""
-    name = f"tds-checkpoint-{contract}"
-    if len(name) > 253:
-        name = f"{name[:200]}-{hashlib.sha256(contract.encode()).hexdigest()[:12]}"
-    return name
+# Where the keys and checkpoints are published is the plugin's to know too (kubectl_tds.pages).
+__all__ = [
+    "CHECKPOINT_FIELD",
+    "CURRENT_KEY_ANNOTATION",
+    "KEYS_CONFIGMAP",
+    "Checkpoints",
+    "checkpoint_configmap",
+    "checkpoint_manifest",
+    "read_checkpoint",
+    "read_published_keys",
+]
 
 
 def checkpoint_manifest(contract: str, namespace: str, document: Manifest) -> Manifest:

@@ -1,4 +1,4 @@
-"""`kubectl tds`: verify ledgers, sign consents with your own key, export.
+"""`kubectl tds`: sign consents with your own key, manage signing keys, export.
 
 These are the operator's tools: the light `kubectl-tds` (plugin/, package kubectl_tds) runs them
 as `python -m tds_operator.plugin` when the operator's distribution is installed beside it; it
@@ -27,15 +27,12 @@ from tds_operator.connection import (
     connect,
     explain,
 )
-from tds_operator.plugin import evidence, exports, keys
+from tds_operator.plugin import exports, keys
 from tds_operator.plugin.dispatch import UsageError, dispatch
 
 EPILOG = f"""examples:
   kubectl tds keys add sgcc --id laptop --public-key consent.pub.pem
   kubectl tds consent sgcc-to-cmcc-load --key consent.pem   # signed with your own key
-  kubectl tds audit verify sgcc-to-cmcc-load
-  kubectl tds audit checkpoint sgcc-to-cmcc-load > head.json
-  kubectl tds audit verify sgcc-to-cmcc-load --since head.json
 
 {EXIT_CODES_HELP}"""
 
@@ -54,10 +51,9 @@ def build_parser() -> Parser:
         dest="command", required=True, metavar="COMMAND", parser_class=Parser
     )
     _consent_parsers(sub, flags)
-    audit_sub = evidence.add_audit_commands(sub, flags)
     keys.add_keys_commands(sub, flags)
     exports.add_export_commands(sub, flags)
-    for command in [*sub.choices.values(), *audit_sub.choices.values()]:
+    for command in sub.choices.values():
         command.epilog = EXIT_CODES_HELP
         command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser

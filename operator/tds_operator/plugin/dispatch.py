@@ -8,7 +8,7 @@ from typing import TextIO
 
 from kubectl_tds.failures import UsageError
 from tds_operator.kube import Kube
-from tds_operator.plugin import evidence, exports, keys
+from tds_operator.plugin import exports, keys
 
 __all__ = ["UsageError", "dispatch"]
 
@@ -24,6 +24,4 @@ async def dispatch(kube: Kube, args: argparse.Namespace, out: TextIO) -> int:
             return await keys.run_keys(kube, args, out)
         case "export":
             return await exports.run_export(kube, args, ledgers, out)
-        case "audit":
-            return await evidence.run_audit(kube, args, ledgers, out)
     raise UsageError(f"kubectl tds: unknown command {args.command}")

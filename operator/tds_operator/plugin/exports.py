@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any, TextIO
 
+from kubectl_tds.evidence import load_json
 from tds_operator import API_VERSION
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.jobcontracts import first_contract_of
@@ -15,7 +16,6 @@ from tds_operator.audit.store import AuditLedger
 from tds_operator.connection import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Failure
 from tds_operator.kube import Kube, KubeError
 from tds_operator.plugin.commands import read_contract
-from tds_operator.plugin.evidence import load_json
 from tds_operator.plugin.odrl import odrl_agreement
 from tds_operator.plugin.prov import NoSuchJob, prov_document
 

@@ -8,77 +8,40 @@ signature useless on any other contract, the party on the other side, the digest
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
+from kubectl_tds.signing import (
+    CONSENT_DOMAIN,
+    PublicKey,
+    consent_message,
+    fingerprint,
+    load_public_key,
+    sign_consent,
+    signature_valid,
+    verify_recorded_consent,
+)
 from tds_operator.api.datacontract import DataContractSpec, Party
 from tds_operator.api.dataspace import DataSpaceSpec, SigningKey
 from tds_operator.policy.contract import PARTIES, spec_digest
 from tds_operator.policy.decision import Decision
-from tds_operator.policy.digest import canonical_json
 from tds_operator.policy.identity import UserInfo, speaks_for
 
-CONSENT_DOMAIN: Final = b"tds.io/consent/v1\n"
-PublicKey = Ed25519PublicKey | ec.EllipticCurvePublicKey
-
-
-def load_public_key(pem: str) -> PublicKey:
-    """An Ed25519 or ECDSA P-256 public key from PEM; ValueError says why not."""
-    try:
-        key = serialization.load_pem_public_key(pem.encode())
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"not a PEM public key ({error})") from None
-    if isinstance(key, Ed25519PublicKey):
-        return key
-    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
-        return key
-    raise ValueError("only Ed25519 and ECDSA P-256 keys are accepted")
-
-
-def fingerprint(pem: str) -> str:
-    """`sha256:<hex>` of the key's DER SubjectPublicKeyInfo."""
-    der = load_public_key(pem).public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "sha256:" + hashlib.sha256(der).hexdigest()
-
-
-def consent_message(contract: str, party: str, digest: str) -> bytes:
-    """What a party's key signs to consent to the terms of digest `digest` of `contract`."""
-    body = {"contract": contract, "party": party, "specDigest": digest}
-    return CONSENT_DOMAIN + canonical_json(body).encode("utf-8")
-
-
-def sign_consent(private_pem: bytes, message: bytes) -> str:
-    """Base64 of the signature of `message` with a PEM private key (Ed25519 or ECDSA P-256)."""
-    key = serialization.load_pem_private_key(private_pem, password=None)
-    if isinstance(key, Ed25519PrivateKey):
-        return base64.b64encode(key.sign(message)).decode()
-    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
-        return base64.b64encode(key.sign(message, ec.ECDSA(hashes.SHA256()))).decode()
-    raise ValueError("only Ed25519 and ECDSA P-256 private keys can sign a consent")
-
-
-def signature_valid(pem: str, message: bytes, signature: str) -> bool:
-    """Whether `signature` (base64) is the key's over `message`."""
-    try:
-        key = load_public_key(pem)
-        raw = base64.b64decode(signature, validate=True)
-        if isinstance(key, Ed25519PublicKey):
-            key.verify(raw, message)
-        else:
-            key.verify(raw, message, ec.ECDSA(hashes.SHA256()))
-    except (InvalidSignature, ValueError, binascii.Error):
-        return False
-    return True
+# Keys, messages and signatures are the plugin's (kubectl_tds.signing): a party signs and checks
+# with the very code the hub admits with.
+__all__ = [
+    "CONSENT_DOMAIN",
+    "PublicKey",
+    "admit_consent_signatures",
+    "admit_space_keys",
+    "consent_message",
+    "fingerprint",
+    "load_public_key",
+    "sign_consent",
+    "signature_valid",
+    "signed_stamp",
+    "verify_recorded_consent",
+]
 
 
 # --- Registering keys on a DataSpace -------------------------------------------------------------
@@ -249,20 +212,3 @@ def signed_stamp(
             "publicKey": key.public_key,
         },
     }
-
-
-def verify_recorded_consent(contract: str, details: Mapping[str, Any]) -> str | None:
-    """Why the signature a Consent ledger entry records does not verify (None if it does, or
-    if the entry records none)."""
-    signature = details.get("signature")
-    if signature is None:
-        return None
-    if not isinstance(signature, dict):
-        return "its signature is not an object"
-    message = consent_message(contract, str(details.get("party")), str(details.get("specDigest")))
-    if not signature_valid(str(signature.get("publicKey")), message, str(signature.get("value"))):
-        return (
-            f"the {details.get('party')}'s signature with key {signature.get('keyId')} does not "
-            f"verify over the terms {details.get('specDigest')}"
-        )
-    return None

@@ -3,86 +3,39 @@
 `checkpoint` saves the operator's signed checkpoint of a contract's ledger together with every
 entry up to it; `verify --since` proves, months later, that the ledger the hub shows then extends
 the saved one entry for entry; `keys` prints the operator's published public keys for pinning.
+The signatures are checked with the signing extra (kubectl_tds.signing), loaded here only.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any, TextIO
 
-from tds_operator import API_VERSION
-from tds_operator.api.datacontract import DataContract
-from tds_operator.api.dataspace import space_namespace
-from tds_operator.audit.chain import AuditEntry, decode_entries, verify_encoded
-from tds_operator.audit.checkpoint import (
-    CheckpointInvalid,
-    extends,
-    published_keys,
-    saved_entries,
-    verify_signature,
-)
-from tds_operator.audit.published import KEYS_CONFIGMAP, read_checkpoint, read_published_keys
-from tds_operator.audit.store import AuditLedger
-from tds_operator.connection import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Failure
-from tds_operator.kube import Kube, KubeError
-from tds_operator.plugin.commands import read_contract
-from tds_operator.plugin.verify import verify_ledger
+from kubectl_tds import extras, stored
+from kubectl_tds.checkpoints import CheckpointInvalid, extends, saved_entries
+from kubectl_tds.failures import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Failure
+from kubectl_tds.kubectl import Connection, get_json
+from kubectl_tds.ledger import AuditEntry, decode_entries, verify_encoded
+from kubectl_tds.pages import CHECKPOINT_FIELD, KEYS_CONFIGMAP, checkpoint_configmap
+from kubectl_tds.pages import space_namespace as namespace_of
+from kubectl_tds.report import PARTIES
 
 CONTRACT = "DataContract"
 
 
-def add_audit_commands(
-    sub: argparse._SubParsersAction[Any], flags: argparse.ArgumentParser
-) -> argparse._SubParsersAction[Any]:
-    """`audit verify|checkpoint|keys`, with kubectl's `flags` (their parser's class for all)."""
-    audit: argparse.ArgumentParser = sub.add_parser(
-        "audit", parents=[flags], help="the contract's audit ledger"
+def _published(connection: Connection, ledgers: str) -> dict[str, str]:
+    """The published keys' data (key id -> base64 public key); empty if none is published."""
+    what = f"ConfigMap {ledgers}/{KEYS_CONFIGMAP}"
+    found = get_json(
+        connection, ["configmap", KEYS_CONFIGMAP, "-n", ledgers, "--ignore-not-found"], what
     )
-    audit_sub: argparse._SubParsersAction[Any] = audit.add_subparsers(
-        dest="audit_command", required=True, metavar="COMMAND", parser_class=type(flags)
-    )
-    verify = audit_sub.add_parser(
-        "verify", parents=[flags], help="recompute a contract's hash chain and check its head"
-    )
-    verify.add_argument("contract", help="the DataContract's name")
-    verify.add_argument(
-        "--since",
-        metavar="FILE",
-        help="a checkpoint saved with `audit checkpoint`: prove the ledger extends it",
-    )
-    saved = audit_sub.add_parser(
-        "checkpoint",
-        parents=[flags],
-        help="print the operator's signed checkpoint of the ledger, with its entries (to save)",
-    )
-    saved.add_argument("contract", help="the DataContract's name")
-    for command in (verify, saved):
-        command.add_argument(
-            "--keys",
-            metavar="FILE",
-            help="trust only these keys (saved with `audit keys`), not the ones published now",
-        )
-    audit_sub.add_parser(
-        "keys", parents=[flags], help="print the operator's published checkpoint keys (to pin)"
-    )
-    return audit_sub
+    return dict(found.get("data") or {})
 
 
-async def run_audit(kube: Kube, args: argparse.Namespace, ledgers: str, out: TextIO) -> int:
-    """Carry out one `audit` command."""
-    match args.audit_command:
-        case "keys":
-            return await keys(kube, ledgers, out)
-        case "checkpoint":
-            return await checkpoint(kube, ledgers, args.contract, args.keys, out)
-    if args.since:
-        return await verify_since(kube, ledgers, args.contract, args.since, args.keys, out)
-    return await verify_ledger(kube, ledgers, args.contract, out)
-
-
-async def trusted_keys(kube: Kube, ledgers: str, pinned: str | None) -> dict[str, Any]:
+def trusted_keys(connection: Connection, ledgers: str, pinned: str | None) -> dict[str, Any]:
     """The keys checkpoints must be signed with: the pinned file's, else the published ones."""
+    from kubectl_tds.signing import published_keys
+
     if pinned:
         data = load_json(pinned)
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
@@ -91,11 +44,11 @@ async def trusted_keys(kube: Kube, ledgers: str, pinned: str | None) -> dict[str
             )
     else:
         try:
-            data = await read_published_keys(kube, ledgers)
-        except KubeError as error:
+            data = _published(connection, ledgers)
+        except Failure as failure:
             raise Failure(
                 f"cannot read the published keys (ConfigMap {ledgers}/{KEYS_CONFIGMAP}): "
-                f"{error.message}: pass --keys FILE with keys you saved",
+                f"{failure.message}: pass --keys FILE with keys you saved",
                 EXIT_REFUSED,
             ) from None
     try:
@@ -104,12 +57,15 @@ async def trusted_keys(kube: Kube, ledgers: str, pinned: str | None) -> dict[str
         raise Failure(str(error), EXIT_REFUSED) from None
 
 
-async def keys(kube: Kube, ledgers: str, out: TextIO) -> int:
+def keys(connection: Connection, ledgers: str, out: TextIO) -> int:
     """Print the published keys as JSON (key id -> base64 Ed25519 public key)."""
+    extras.require_signing("audit keys")
+    from kubectl_tds.signing import published_keys
+
     try:
-        data = await read_published_keys(kube, ledgers)
-    except KubeError as error:
-        message = f"cannot read ConfigMap {ledgers}/{KEYS_CONFIGMAP}: {error.message}"
+        data = _published(connection, ledgers)
+    except Failure as failure:
+        message = f"cannot read ConfigMap {ledgers}/{KEYS_CONFIGMAP}: {failure.message}"
         raise Failure(message, EXIT_REFUSED) from None
     if not data:
         raise Failure(f"no keys are published in {ledgers}/{KEYS_CONFIGMAP}", EXIT_NOT_FOUND)
@@ -121,17 +77,24 @@ async def keys(kube: Kube, ledgers: str, out: TextIO) -> int:
     return EXIT_OK
 
 
-async def _signed_checkpoint(kube: Kube, contract: DataContract) -> dict[str, Any]:
+def _signed_checkpoint(connection: Connection, contract: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint published in a party's namespace the caller may read."""
-    name = contract.metadata.name or ""
+    name = contract["metadata"]["name"]
     refused = ""
-    for space in (contract.spec.provider.space, contract.spec.consumer.space):
+    for party in PARTIES:
+        space = str(((contract.get("spec") or {}).get(party) or {}).get("space") or "")
+        namespace, configmap = namespace_of(space), checkpoint_configmap(name)
         try:
-            document = await read_checkpoint(kube, name, space_namespace(space))
-        except KubeError as error:
-            refused = error.message
+            found = get_json(
+                connection,
+                ["configmap", configmap, "-n", namespace, "--ignore-not-found"],
+                f"ConfigMap {namespace}/{configmap}",
+            )
+        except Failure as failure:
+            refused = failure.message
             continue
-        if document is not None:
+        document = json.loads((found.get("data") or {}).get(CHECKPOINT_FIELD) or "null")
+        if isinstance(document, dict):
             return document
     raise Failure(
         f"no signed checkpoint of {CONTRACT} {name} in its parties' namespaces"
@@ -140,16 +103,28 @@ async def _signed_checkpoint(kube: Kube, contract: DataContract) -> dict[str, An
     )
 
 
-async def checkpoint(kube: Kube, ledgers: str, name: str, pinned: str | None, out: TextIO) -> int:
+def read_contract(connection: Connection, name: str) -> dict[str, Any]:
+    """The contract, or Failure naming it."""
+    body = stored.contract(connection, name)
+    if body is None:
+        raise Failure(f"{CONTRACT} {name} not found: check the name", EXIT_NOT_FOUND)
+    return body
+
+
+def checkpoint(
+    connection: Connection, ledgers: str, name: str, pinned: str | None, out: TextIO
+) -> int:
     """Print the signed checkpoint with every entry up to it, once both verify."""
-    body = await read_contract(kube, name)
-    contract = DataContract.model_validate(body)
-    document = await _signed_checkpoint(kube, contract)
+    extras.require_signing("audit checkpoint")
+    from kubectl_tds.signing import verify_signature
+
+    body = read_contract(connection, name)
+    document = _signed_checkpoint(connection, body)
     try:
-        signed = verify_signature(document, await trusted_keys(kube, ledgers, pinned))
+        signed = verify_signature(document, trusted_keys(connection, ledgers, pinned))
     except CheckpointInvalid as error:
         raise Failure(f"{CONTRACT} {name}: {error}", EXIT_REFUSED) from None
-    data = await AuditLedger(kube, ledgers).stored_data(name)
+    data = stored.stored_data(connection, ledgers, body)
     audit = (body.get("status") or {}).get("audit") or {}
     intact = verify_encoded(data, audit.get("head"), audit.get("entries"))
     if not intact.ok:
@@ -169,16 +144,17 @@ async def checkpoint(kube: Kube, ledgers: str, name: str, pinned: str | None, ou
     return EXIT_OK
 
 
-async def _ledger_of(kube: Kube, ledgers: str, name: str, uid: str) -> tuple[list[AuditEntry], str]:
+def _ledger_of(
+    connection: Connection, ledgers: str, name: str, uid: str
+) -> tuple[list[AuditEntry], str]:
     """Today's entries of the contract object `uid`, and the verdict on them against its status."""
-    ledger = AuditLedger(kube, ledgers)
-    body = await kube.get(API_VERSION, CONTRACT, name)
+    body = stored.contract(connection, name)
     if body is not None and body["metadata"].get("uid") == uid:
         audit = (body.get("status") or {}).get("audit") or {}
-        data = await ledger.stored_data(name)
+        data = stored.stored_data(connection, ledgers, body)
         result = verify_encoded(data, audit.get("head"), audit.get("entries"))
     else:
-        data = (await ledger.all_ledgers(name)).get(uid) or {}
+        data = stored.all_ledgers(connection, ledgers, name).get(uid) or {}
         if not data:
             raise Failure(
                 f"the ledger of {CONTRACT} {name} (uid {uid}) that the checkpoint covers is gone: "
@@ -190,21 +166,24 @@ async def _ledger_of(kube: Kube, ledgers: str, name: str, uid: str) -> tuple[lis
     return decode_entries(data).entries, verdict + ("" if result.ok else result.message)
 
 
-async def verify_since(
-    kube: Kube, ledgers: str, name: str, since: str, pinned: str | None, out: TextIO
+def verify_since(
+    connection: Connection, ledgers: str, name: str, since: str, pinned: str | None, out: TextIO
 ) -> int:
     """Whether today's ledger extends the saved checkpoint; exit 1, naming the first entry that
     differs, if it does not."""
+    extras.require_signing("audit verify --since")
+    from kubectl_tds.signing import verify_signature
+
     document = load_json(since)
     try:
-        signed = verify_signature(document, await trusted_keys(kube, ledgers, pinned))
+        signed = verify_signature(document, trusted_keys(connection, ledgers, pinned))
         saved = saved_entries(document, signed)
     except CheckpointInvalid as error:
         raise Failure(f"{since}: {error}", EXIT_REFUSED) from None
     if signed["contract"] != name:
         message = f"{since} is a checkpoint of {CONTRACT} {signed['contract']}, not {name}"
         raise Failure(message, EXIT_USAGE)
-    today, verdict = await _ledger_of(kube, ledgers, name, signed["uid"])
+    today, verdict = _ledger_of(connection, ledgers, name, signed["uid"])
     result = extends(saved, today)
     what = f"{CONTRACT} {name}"
     if not result.ok:
@@ -224,6 +203,7 @@ async def verify_since(
 
 
 def load_json(path: str) -> Any:
+    """A JSON file the caller saved, or Failure saying why it cannot be read."""
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)

@@ -12,7 +12,18 @@ import sys
 from collections.abc import Sequence
 from typing import Final, TextIO
 
-from kubectl_tds import audit, completion, contract_cli, render, status, stored, tools, verbs, why
+from kubectl_tds import (
+    audit,
+    completion,
+    contract_cli,
+    keys,
+    render,
+    status,
+    stored,
+    tools,
+    verbs,
+    why,
+)
 from kubectl_tds.failures import EXIT_CODES_HELP, EXIT_REFUSED, EXIT_USAGE, Failure, UsageError
 from kubectl_tds.kubectl import Connection
 
@@ -109,6 +120,7 @@ def build_parser() -> Parser:
     contract_cli.add_contract_parsers(sub, flags)
     _why_parser(sub, flags)
     audit_sub = audit.add_audit_parsers(sub, flags)
+    keys.add_keys_parsers(sub, flags)
     for name, text in tools.OPERATOR_TOOLS.items():
         tool = sub.add_parser(name, parents=[flags], help=text, add_help=False)
         _tool_parser(tool, name, flags)
@@ -189,7 +201,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             return verbs.release(connection, args.verb, args.release, digest, out)
         case "status":
             return status.status(connection, args.name, args.watch, out)
-        case "why" | "audit":
+        case "why" | "audit" | "keys":
             return _evidence(connection, args, output, out)
         case "propose" | "consent" | "withdraw" | "revoke" | "usage":
             return contract_cli.run(connection, args, out)
@@ -203,9 +215,12 @@ PRINTED: Final = frozenset({"status", "usage", "keys"})
 def _evidence(
     connection: Connection, args: argparse.Namespace, output: str | None, out: TextIO
 ) -> int:
-    """The commands that read the ledgers: why a job was admitted, the ledger's verdicts."""
+    """The commands of the evidence: why a job was admitted, the ledger's verdicts, the keys
+    consents are signed with."""
     if args.command == "audit":
         return audit.run_audit(connection, args, out)
+    if args.command == "keys":
+        return keys.run_keys(connection, args, out)
     ledgers = stored.ledger_namespace(getattr(args, "ledger_namespace", None))
     return why.why(connection, args.job, ledgers, output, out)
 

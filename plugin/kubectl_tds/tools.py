@@ -1,9 +1,9 @@
 """The operator's tools behind `kubectl tds`: which commands they are, and running them.
 
-The commands that still need the ledger's and the signatures' code (keys, export and consent
---key) come with the operator's distribution (`python -m tds_operator.plugin`).
-`kubectl tds` runs them in a process of their own when the operator is installed beside it: the
-plugin imports nothing of the operator.
+The commands that still need the operator's code (export, and consent --key, which signs the
+digest of the terms as the operator's models normalise them) come with the operator's
+distribution (`python -m tds_operator.plugin`). `kubectl tds` runs them in a process of their own
+when the operator is installed beside it: the plugin imports nothing of the operator.
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from kubectl_tds.failures import EXIT_USAGE, Failure, UsageError
 from kubectl_tds.kubectl import Connection
 
 OPERATOR_TOOLS: Final = {
-    "keys": "the public keys your space's owners sign consents with",
     "export": "a contract or a model's provenance, in standard terms (ODRL, PROV)",
 }
-"""The commands that need the ledger's and the signatures' code, which comes with the operator's
-distribution: `kubectl tds` runs them with it when it is installed beside the plugin."""
+"""The commands that need the operator's code, which comes with the operator's distribution:
+`kubectl tds` runs them with it when it is installed beside the plugin."""
 
 NESTED: Final = {
-    "keys": ("add", "list", "remove"),
     "export": ("odrl", "prov"),
 }
 """The operator's tools' own subcommands, named here for help and completion."""
@@ -102,19 +100,11 @@ def operator_tool(argv: Sequence[str], command: str) -> int:
 
 
 def needs_operator(argv: Sequence[str], command: str | None) -> bool:
-    """Whether the operator's tools carry out this command line: one of theirs, except the reads
-    the plugin prints itself, and `consent` signed with the caller's own key (--key)."""
+    """Whether the operator's tools carry out this command line: one of theirs, and `consent`
+    signed with the caller's own key (--key)."""
     if command == "consent":
         return "--key" in flags_in(argv)
-    return command in OPERATOR_TOOLS and not printed_here(argv, command)
-
-
-def printed_here(argv: Sequence[str], command: str) -> bool:
-    """Whether the plugin prints this read itself: `keys list` with -o json|yaml (the object as
-    the API server holds it)."""
-    if not {"-o", "--output"} & flags_in(argv):
-        return False
-    return command == "keys" and "list" in argv
+    return command in OPERATOR_TOOLS
 
 
 def flags_in(argv: Sequence[str]) -> set[str]:

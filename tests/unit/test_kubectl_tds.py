@@ -250,7 +250,8 @@ def test_completion_offers_commands_subcommands_and_flags() -> None:
         (["revoke", "c"], False),
         (["consent", "c", "--key", "me.pem"], True),
         (["why", "j"], False),
-        (["keys", "add", "cmcc", "--id", "k", "--public-key", "k.pem"], True),
+        (["keys", "add", "cmcc", "--id", "k", "--public-key", "k.pem"], False),
+        (["export", "odrl", "c"], True),
         (["audit", "verify", "c"], False),
     ],
 )
@@ -285,6 +286,7 @@ def test_help_lists_every_command_and_exit_status(capsys: pytest.CaptureFixture[
         "completion",
         "why",
         "audit",
+        "keys",
         *tools.OPERATOR_TOOLS,
     ]:
         assert f"    {command}" in out, command

@@ -1,8 +1,8 @@
-"""`kubectl tds`: sign consents with your own key, manage signing keys, export.
+"""`kubectl tds`: sign consents with your own key, export contracts and provenance.
 
 These are the operator's tools: the light `kubectl-tds` (plugin/, package kubectl_tds) runs them
 as `python -m tds_operator.plugin` when the operator's distribution is installed beside it; it
-proposes, signs without a key, withdraws, revokes and reports usage itself.
+carries out every other command itself.
 
 Every command acts with your own kubeconfig identity (like kubectl), so RBAC and the hub's
 admission rules decide what you may do; a refusal is shown with the hub's reason.
@@ -27,11 +27,10 @@ from tds_operator.connection import (
     connect,
     explain,
 )
-from tds_operator.plugin import exports, keys
+from tds_operator.plugin import exports
 from tds_operator.plugin.dispatch import UsageError, dispatch
 
 EPILOG = f"""examples:
-  kubectl tds keys add sgcc --id laptop --public-key consent.pub.pem
   kubectl tds consent sgcc-to-cmcc-load --key consent.pem   # signed with your own key
 
 {EXIT_CODES_HELP}"""
@@ -51,7 +50,6 @@ def build_parser() -> Parser:
         dest="command", required=True, metavar="COMMAND", parser_class=Parser
     )
     _consent_parsers(sub, flags)
-    keys.add_keys_commands(sub, flags)
     exports.add_export_commands(sub, flags)
     for command in sub.choices.values():
         command.epilog = EXIT_CODES_HELP

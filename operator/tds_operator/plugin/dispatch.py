@@ -20,8 +20,6 @@ async def dispatch(kube: Kube, args: argparse.Namespace, out: TextIO) -> int:
     match args.command:
         case "consent":
             return await keys.signed_consent(kube, args.contract, args.party, args.key, out)
-        case "keys":
-            return await keys.run_keys(kube, args, out)
         case "export":
             return await exports.run_export(kube, args, ledgers, out)
     raise UsageError(f"kubectl tds: unknown command {args.command}")

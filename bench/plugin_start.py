@@ -55,6 +55,21 @@ def heaviest_imports(module: str, top: int = 5) -> list[tuple[int, str]]:
     return sorted(rows, reverse=True)[:top]
 
 
+def loaded_by_help(package: str) -> bool:
+    """Whether `kubectl-tds --help` loads `package` (cryptography is the signing extra's, for the
+    commands that check signatures only)."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "from kubectl_tds import cli\n"
+        "with contextlib.suppress(SystemExit): cli.main(['--help'], io.StringIO())\n"
+        f"print({package!r} in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() == "True"
+
+
 def summary(name: str, seconds: list[float]) -> str:
     ordered = sorted(seconds)
     p90 = ordered[max(0, round(0.9 * len(ordered)) - 1)]
@@ -90,6 +105,8 @@ def main() -> int:
     for module in ("kubectl_tds.cli", "tds_operator.plugin.cli"):
         heaviest = ", ".join(f"{name} {us / 1000:.0f} ms" for us, name in heaviest_imports(module))
         print(f"import {module}: {heaviest}")
+    for package in ("cryptography", "tds_operator"):
+        print(f"kubectl-tds --help loads {package}: {'yes' if loaded_by_help(package) else 'no'}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`kubectl tds`: a party's view of the trusted data space, and the operator's tools.
+"""`kubectl tds`: a party's view of the trusted data space and of its evidence.
 
 Every command acts with your own kubeconfig identity through kubectl, so RBAC and the hub's
 admission rules decide what you may do; a refusal is shown with the hub's reason.
@@ -47,6 +47,11 @@ EPILOG = f"""examples:
   kubectl tds audit verify sgcc-to-cmcc-load --since head.json
   source <(kubectl tds completion bash)
 
+needs more than the plugin:
+  signatures (audit checkpoint|keys, audit verify --since, keys add|list, and audit verify of
+    signed consents): pip install 'kubectl-tds[signing]'
+  consent --key and export: the operator's distribution installed beside the plugin
+
 {EXIT_CODES_HELP}"""
 
 
@@ -69,7 +74,7 @@ def connection_flags() -> Parser:
     )
     flags.add_argument(
         "--ledger-namespace",
-        help="the operator's namespace, where ledgers are kept, for the operator's tools "
+        help="the operator's namespace, where ledgers and checkpoint keys are kept "
         "(default: $TDS_NAMESPACE or tds-system)",
     )
     return flags

@@ -17,7 +17,7 @@ EXIT_NOT_FOUND: Final = 4
 EXIT_CODES_HELP: Final = """exit status:
   0  done (check: the hub's webhooks answer; audit verify: the ledger is intact)
   1  refused by RBAC or the hub's rules, or a check or verification failed
-  2  the command line is wrong
+  2  the command line is wrong, or what the command needs is not installed
   3  no cluster: no kubeconfig or context, API server unreachable, credentials not accepted
   4  not found: no such contract, release, job or space"""
 

@@ -16,6 +16,7 @@ from kubectl_tds import (
     audit,
     completion,
     contract_cli,
+    exports,
     keys,
     render,
     status,
@@ -45,12 +46,13 @@ EPILOG = f"""examples:
   kubectl tds audit verify sgcc-to-cmcc-load
   kubectl tds audit checkpoint sgcc-to-cmcc-load > head.json   # needs kubectl-tds[signing]
   kubectl tds audit verify sgcc-to-cmcc-load --since head.json
+  kubectl tds export odrl sgcc-to-cmcc-load   # ODRL 2.2 JSON-LD; export prov: PROV-JSON
   source <(kubectl tds completion bash)
 
 needs more than the plugin:
   signatures (audit checkpoint|keys, audit verify --since, keys add|list, and audit verify of
     signed consents): pip install 'kubectl-tds[signing]'
-  consent --key and export: the operator's distribution installed beside the plugin
+  consent --key: the operator's distribution installed beside the plugin
 
 {EXIT_CODES_HELP}"""
 
@@ -126,31 +128,13 @@ def build_parser() -> Parser:
     _why_parser(sub, flags)
     audit_sub = audit.add_audit_parsers(sub, flags)
     keys.add_keys_parsers(sub, flags)
-    for name, text in tools.OPERATOR_TOOLS.items():
-        tool = sub.add_parser(name, parents=[flags], help=text, add_help=False)
-        _tool_parser(tool, name, flags)
+    exports.add_export_parsers(sub, flags)
     shell = sub.add_parser("completion", help="print a shell completion script")
     shell.add_argument("shell", choices=completion.SHELLS)
     for command in [*sub.choices.values(), *audit_sub.choices.values()]:
         command.epilog = EXIT_CODES_HELP
         command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
-
-
-def _tool_parser(tool: argparse.ArgumentParser, name: str, flags: Parser) -> None:
-    """One of the operator's tools: named for help and completion, with what `-o` needs of it;
-    the rest of its command line is the tools' own to parse."""
-    if name in tools.NESTED:
-        nested = tool.add_subparsers(dest="nested", metavar="COMMAND", parser_class=Parser)
-        for child in tools.NESTED[name]:
-            command = nested.add_parser(child, parents=[flags], add_help=False)
-            if (name, child) == ("keys", "list"):
-                command.add_argument("space", metavar="SPACE")
-                _output_flag(command)
-            else:
-                command.add_argument("rest", nargs="...")
-    else:
-        tool.add_argument("rest", nargs=argparse.REMAINDER)
 
 
 def _why_parser(sub: argparse._SubParsersAction[Parser], flags: Parser) -> None:
@@ -206,7 +190,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             return verbs.release(connection, args.verb, args.release, digest, out)
         case "status":
             return status.status(connection, args.name, args.watch, out)
-        case "why" | "audit" | "keys":
+        case "why" | "audit" | "keys" | "export":
             return _evidence(connection, args, output, out)
         case "propose" | "consent" | "withdraw" | "revoke" | "usage":
             return contract_cli.run(connection, args, out)
@@ -221,11 +205,13 @@ def _evidence(
     connection: Connection, args: argparse.Namespace, output: str | None, out: TextIO
 ) -> int:
     """The commands of the evidence: why a job was admitted, the ledger's verdicts, the keys
-    consents are signed with."""
+    consents are signed with, the exports in standard terms."""
     if args.command == "audit":
         return audit.run_audit(connection, args, out)
     if args.command == "keys":
         return keys.run_keys(connection, args, out)
+    if args.command == "export":
+        return exports.run_export(connection, args, out)
     ledgers = stored.ledger_namespace(getattr(args, "ledger_namespace", None))
     return why.why(connection, args.job, ledgers, output, out)
 

@@ -1,9 +1,9 @@
-"""The operator's tools behind `kubectl tds`: which commands they are, and running them.
+"""The operator's tool behind `kubectl tds consent --key`: when it runs, and running it.
 
-The commands that still need the operator's code (export, and consent --key, which signs the
-digest of the terms as the operator's models normalise them) come with the operator's
-distribution (`python -m tds_operator.plugin`). `kubectl tds` runs them in a process of their own
-when the operator is installed beside it: the plugin imports nothing of the operator.
+Consent signed with your own key signs the digest of the contract's terms as the operator's API
+models normalise them, so it still comes with the operator's distribution (`python -m
+tds_operator.plugin`). `kubectl tds` runs it in a process of its own when the operator is
+installed beside it: the plugin imports nothing of the operator.
 """
 
 from __future__ import annotations
@@ -17,17 +17,6 @@ from typing import Final
 
 from kubectl_tds.failures import EXIT_USAGE, Failure, UsageError
 from kubectl_tds.kubectl import Connection
-
-OPERATOR_TOOLS: Final = {
-    "export": "a contract or a model's provenance, in standard terms (ODRL, PROV)",
-}
-"""The commands that need the operator's code, which comes with the operator's distribution:
-`kubectl tds` runs them with it when it is installed beside the plugin."""
-
-NESTED: Final = {
-    "export": ("odrl", "prov"),
-}
-"""The operator's tools' own subcommands, named here for help and completion."""
 
 VALUE_FLAGS: Final = frozenset(
     {"-n", "--namespace", "--context", "--kubeconfig", "--as", "--as-group", "-o", "--output"}
@@ -100,11 +89,9 @@ def operator_tool(argv: Sequence[str], command: str) -> int:
 
 
 def needs_operator(argv: Sequence[str], command: str | None) -> bool:
-    """Whether the operator's tools carry out this command line: one of theirs, and `consent`
-    signed with the caller's own key (--key)."""
-    if command == "consent":
-        return "--key" in flags_in(argv)
-    return command in OPERATOR_TOOLS
+    """Whether the operator's tool carries out this command line: `consent` signed with the
+    caller's own key (--key)."""
+    return command == "consent" and "--key" in flags_in(argv)
 
 
 def flags_in(argv: Sequence[str]) -> set[str]:

@@ -35,9 +35,9 @@ from bench.hubkit.hub import (
 from bench.hubkit.manifests import contract_body, proposal_body
 from bench.hubkit.processes import OperatorProcess
 from bench.hubkit.waiting import wait_until
+from kubectl_tds.odrl import ODRL
 from tds_operator.api.datacontract import DataContractSpec
 from tds_operator.connection import EXIT_OK, EXIT_REFUSED
-from tds_operator.plugin.odrl import ODRL
 from tds_operator.policy.consent_keys import consent_message, sign_consent
 from tds_operator.policy.contract import spec_digest
 from tds_operator.policy.proposals import contract_name

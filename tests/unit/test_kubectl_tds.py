@@ -251,12 +251,11 @@ def test_completion_offers_commands_subcommands_and_flags() -> None:
         (["consent", "c", "--key", "me.pem"], True),
         (["why", "j"], False),
         (["keys", "add", "cmcc", "--id", "k", "--public-key", "k.pem"], False),
-        (["export", "odrl", "c"], True),
+        (["export", "odrl", "c"], False),
         (["audit", "verify", "c"], False),
     ],
 )
 def test_only_what_needs_the_operators_tools_runs_them(argv: list[str], theirs: bool) -> None:
-    assert "status" not in tools.OPERATOR_TOOLS  # the plugin's own, -o included
     assert tools.needs_operator(argv, argv[0]) is theirs
     if {"-o", "--output"} & tools.flags_in(argv) and not theirs:
         parsed = cli.build_parser().parse_args(argv)
@@ -267,9 +266,9 @@ def test_the_operators_tools_are_not_faked_where_they_are_not_installed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(tools.importlib.util, "find_spec", lambda name: None)
-    code, out, err = run("export", "odrl", "c")
+    code, out, err = run("consent", "c", "--key", "me.pem")
     assert (code, out) == (EXIT_USAGE, "")
-    assert err.startswith("error: kubectl tds export needs the operator's tools")
+    assert err.startswith("error: kubectl tds consent needs the operator's tools")
     assert err.count("\n") == 1
 
 
@@ -287,7 +286,7 @@ def test_help_lists_every_command_and_exit_status(capsys: pytest.CaptureFixture[
         "why",
         "audit",
         "keys",
-        *tools.OPERATOR_TOOLS,
+        "export",
     ]:
         assert f"    {command}" in out, command
     assert "exit status:" in out

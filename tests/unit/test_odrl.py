@@ -10,8 +10,8 @@ import pytest
 from pyld import jsonld
 
 from bench.hubkit.manifests import contract_spec
+from kubectl_tds.odrl import ODRL, PROFILE, odrl_agreement
 from tds_operator.api.datacontract import DataContract
-from tds_operator.plugin.odrl import ODRL, PROFILE, odrl_agreement
 
 pytestmark = pytest.mark.unit
 
@@ -22,8 +22,9 @@ def no_network(url: str, options: Any = None) -> Any:
     raise AssertionError(f"the export made the processor fetch {url}")
 
 
-def contract(**terms: Any) -> DataContract:
-    spec = contract_spec(**terms).model_dump(mode="json", by_alias=True)
+def contract(**terms: Any) -> dict[str, Any]:
+    """The contract as the API server holds it (validated by the API's model first)."""
+    spec = contract_spec(**terms).model_dump(mode="json", by_alias=True, exclude_none=True)
     return DataContract.model_validate(
         {
             "apiVersion": "tds.io/v1alpha1",
@@ -31,7 +32,7 @@ def contract(**terms: Any) -> DataContract:
             "metadata": {"name": "sgcc-to-cmcc", "uid": "6f1c2d3e-0000-4000-8000-000000000001"},
             "spec": spec,
         }
-    )
+    ).model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def expand(document: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from prov.model import ProvDocument
 
+from kubectl_tds import cli
+from kubectl_tds.prov import NoSuchJob, prov_document
 from tds_operator.audit.chain import AuditEntry, AuditEvent, extend
 from tds_operator.audit.checkpoint import private_key, sign_checkpoint
 from tds_operator.audit.events import (
@@ -27,8 +29,6 @@ from tds_operator.audit.events import (
     stamp_events,
     usage_event,
 )
-from tds_operator.plugin import cli
-from tds_operator.plugin.prov import NoSuchJob, prov_document
 
 pytestmark = pytest.mark.unit
 

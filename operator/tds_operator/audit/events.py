@@ -10,19 +10,30 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from kubectl_tds.ledger import CONSENT_KIND as CONSENT_KIND
+from kubectl_tds import kinds
+from kubectl_tds.ledger import CONSENT_KIND
 from tds_operator import FIELD_MANAGER
 from tds_operator.api.rfc3339 import parse
 from tds_operator.audit.chain import AuditEntry, AuditEvent
 from tds_operator.policy.signatures import CONSENT, REVOKE, WITHDRAW, action_of
 
+# The kinds a party reads back are the plugin's (kubectl_tds.kinds); the reconcilers name them here.
+DATASET_ACCESS_GRANTED: Final = kinds.DATASET_ACCESS_GRANTED
+JOB_ADMITTED: Final = kinds.JOB_ADMITTED
+MANIFEST_BYTES_FIELD: Final = kinds.MANIFEST_BYTES_FIELD
+MANIFEST_FIELD: Final = kinds.MANIFEST_FIELD
+MANIFEST_FILES_FIELD: Final = kinds.MANIFEST_FILES_FIELD
+OUTPUT_QUARANTINED: Final = kinds.OUTPUT_QUARANTINED
+OUTPUT_RELEASED: Final = kinds.OUTPUT_RELEASED
+REVIEW_APPROVED: Final = kinds.REVIEW_APPROVED
+REVIEW_REJECTED: Final = kinds.REVIEW_REJECTED
+USAGE_METERED: Final = kinds.USAGE_METERED
+output_steps = kinds.output_steps
+
 CONSENT_WITHDRAWN: Final = "ConsentWithdrawn"
 REVOKED: Final = "Revoked"
 PHASE_CHANGED: Final = "PhaseChanged"
-JOB_ADMITTED: Final = "JobAdmitted"
 JOB_DENIED: Final = "JobDenied"
-USAGE_METERED: Final = "UsageMetered"
-DATASET_ACCESS_GRANTED: Final = "DatasetAccessGranted"
 DATASET_ACCESS_REVOKED: Final = "DatasetAccessRevoked"
 
 
@@ -197,18 +208,8 @@ def job_end_event(
 
 
 OUTPUT_CREATED: Final = "OutputCreated"
-OUTPUT_QUARANTINED: Final = "OutputQuarantined"
 RELEASE_REQUESTED: Final = "ReleaseRequested"
-REVIEW_APPROVED: Final = "ReviewApproved"
-REVIEW_REJECTED: Final = "ReviewRejected"
-OUTPUT_RELEASED: Final = "OutputReleased"
 OUTPUT_DELETED: Final = "OutputDeleted"
-MANIFEST_FIELD: Final = "manifestDigest"
-"""Where an output's manifest digest (file names, sizes, sha256) goes in its Quarantined entry
-(made in the clean room by the operator's own image) and in the ReviewApproved entry that binds
-to it; null where no manifest could be made."""
-MANIFEST_FILES_FIELD: Final = "manifestFiles"
-MANIFEST_BYTES_FIELD: Final = "manifestBytes"
 MANIFEST_MESSAGE_FIELD: Final = "manifestMessage"
 """Why an output has no manifest, in its Quarantined entry."""
 
@@ -231,15 +232,6 @@ def output_event(
         at=now,
         details={"uid": job_uid, **details},
     )
-
-
-def output_steps(chain: Sequence[AuditEntry], job_uid: str) -> dict[str, AuditEntry]:
-    """The recorded steps of a job's output, by kind."""
-    return {
-        entry.kind: entry
-        for entry in chain
-        if entry.id.startswith(f"output/{job_uid}/") and entry.details.get("uid") == job_uid
-    }
 
 
 def recorded_output_state(

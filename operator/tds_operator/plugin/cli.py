@@ -1,4 +1,4 @@
-"""`kubectl tds`: sign consents with your own key, export contracts and provenance.
+"""`kubectl tds consent --key`: consent signed with your own key.
 
 These are the operator's tools: the light `kubectl-tds` (plugin/, package kubectl_tds) runs them
 as `python -m tds_operator.plugin` when the operator's distribution is installed beside it; it
@@ -27,7 +27,6 @@ from tds_operator.connection import (
     connect,
     explain,
 )
-from tds_operator.plugin import exports
 from tds_operator.plugin.dispatch import UsageError, dispatch
 
 EPILOG = f"""examples:
@@ -50,7 +49,6 @@ def build_parser() -> Parser:
         dest="command", required=True, metavar="COMMAND", parser_class=Parser
     )
     _consent_parsers(sub, flags)
-    exports.add_export_commands(sub, flags)
     for command in sub.choices.values():
         command.epilog = EXIT_CODES_HELP
         command.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -92,8 +90,6 @@ def caller_of(args: argparse.Namespace) -> Caller:
 
 async def run(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out one parsed command."""
-    if exports.offline(args):
-        return await exports.run_export(None, args, "", out)
     kube = await connect(caller_of(args))
     try:
         return await dispatch(kube, args, out)

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from tds_operator.audit.chain import AuditEntry
-from tds_operator.audit.events import (
-    CONSENT_KIND,
+from kubectl_tds.kinds import (
     DATASET_ACCESS_GRANTED,
     JOB_ADMITTED,
     MANIFEST_BYTES_FIELD,
@@ -25,6 +23,7 @@ from tds_operator.audit.events import (
     USAGE_METERED,
     output_steps,
 )
+from kubectl_tds.ledger import CONSENT_KIND, AuditEntry
 
 NAMESPACE: Final = "https://tds.io/ns/prov/"
 JOB_ENDS: Final = ("JobSucceeded", "JobFailed", "JobStopped")

@@ -1,4 +1,5 @@
-"""A DataContract as an ODRL 2.2 Agreement in JSON-LD (pure: the contract in, a document out).
+"""A DataContract as an ODRL 2.2 Agreement in JSON-LD (pure: the manifest as the API server
+holds it in, a document out; the terms' defaults are the API's own).
 
 The context is inline, so that any JSON-LD processor expands the document without fetching
 anything. Terms ODRL's core vocabulary has (purpose, dateTime, count) use it; the others (GPU
@@ -9,10 +10,8 @@ mapping.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
-
-from tds_operator.api.datacontract import DataContract
-from tds_operator.api.rfc3339 import format_seconds
 
 ODRL: Final = "http://www.w3.org/ns/odrl/2/"
 PROFILE: Final = "https://tds.io/ns/odrl/"
@@ -59,6 +58,12 @@ def models_iri(contract: str) -> str:
     return f"urn:tds:contract:{contract}:models"
 
 
+def format_seconds(text: str) -> str:
+    """An RFC 3339 time in whole seconds, in UTC (`2027-03-01T00:00:00Z`)."""
+    at = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def _typed(value: Any, datatype: str) -> dict[str, Any]:
     return {"@value": value, "@type": f"xsd:{datatype}"}
 
@@ -67,39 +72,43 @@ def _constraint(left: str, operator: str, right: Any) -> dict[str, Any]:
     return {"leftOperand": left, "operator": operator, "rightOperand": right}
 
 
-def _use_constraints(contract: DataContract) -> list[dict[str, Any]]:
-    spec = contract.spec
-    constraints = [_constraint("purpose", "eq", f"tds:{spec.purpose}")]
-    if spec.validity.not_before is not None:
-        start = format_seconds(spec.validity.not_before)
+def _use_constraints(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    purpose = spec.get("purpose") or "model-training"
+    constraints = [_constraint("purpose", "eq", f"tds:{purpose}")]
+    validity, compute = spec.get("validity") or {}, spec.get("compute") or {}
+    if validity.get("notBefore"):
+        start = format_seconds(validity["notBefore"])
         constraints.append(_constraint("dateTime", "gteq", _typed(start, "dateTime")))
-    end = format_seconds(spec.validity.not_after)
+    end = format_seconds(validity["notAfter"])
     constraints.append(_constraint("dateTime", "lt", _typed(end, "dateTime")))
-    budget = spec.compute.max_gpu_hours
+    budget = float(compute["maxGpuHours"])
     constraints.append(_constraint("tds:gpuHours", "lteq", _typed(budget, "decimal")))
-    gpus = spec.compute.max_concurrent_gpus
+    gpus = int(compute["maxConcurrentGpus"])
     constraints.append(_constraint("tds:concurrentGpus", "lteq", _typed(gpus, "integer")))
-    if spec.max_jobs is not None:
-        constraints.append(_constraint("count", "lteq", _typed(spec.max_jobs, "integer")))
+    if spec.get("maxJobs") is not None:
+        constraints.append(_constraint("count", "lteq", _typed(spec["maxJobs"], "integer")))
     destinations = [
-        f"{rule.cidr}:{port}" for rule in spec.egress for port in sorted(map(str, rule.ports))
+        f"{rule['cidr']}:{port}"
+        for rule in spec.get("egress") or []
+        for port in sorted(map(str, rule.get("ports") or []))
     ]
     constraints.append(_constraint("tds:egressDestination", "isAnyOf", {"@list": destinations}))
-    joint = spec.joint_training
-    allowed = bool(joint and joint.allowed)
+    joint = spec.get("jointTraining") or {}
+    allowed = bool(joint.get("allowed"))
     constraints.append(_constraint("tds:jointTraining", "eq", _typed(allowed, "boolean")))
-    if joint and allowed and joint.with_:
-        partners = [{"@id": space_iri(space)} for space in joint.with_]
+    if allowed and joint.get("with"):
+        partners = [{"@id": space_iri(space)} for space in joint["with"]]
         constraints.append(_constraint("tds:jointTrainingPartner", "isAnyOf", {"@list": partners}))
     return constraints
 
 
-def odrl_agreement(contract: DataContract) -> dict[str, Any]:
+def odrl_agreement(contract: dict[str, Any]) -> dict[str, Any]:
     """The contract's terms as an ODRL 2.2 Agreement (JSON-LD, inline context)."""
-    spec, name = contract.spec, contract.metadata.name or ""
-    provider, consumer = spec.provider.space, spec.consumer.space
+    spec, metadata = contract.get("spec") or {}, contract.get("metadata") or {}
+    name = str(metadata.get("name") or "")
+    provider, consumer = spec["provider"]["space"], spec["consumer"]["space"]
     parties = {"assigner": space_iri(provider), "assignee": space_iri(consumer)}
-    datasets = [dataset_iri(provider, dataset) for dataset in spec.provider.datasets]
+    datasets = [dataset_iri(provider, dataset) for dataset in spec["provider"]["datasets"]]
     models = models_iri(name)
     rules: dict[str, list[dict[str, Any]]] = {
         "permission": [
@@ -108,7 +117,7 @@ def odrl_agreement(contract: DataContract) -> dict[str, Any]:
                 **parties,
                 "target": datasets,
                 "action": "use",
-                "constraint": _use_constraints(contract),
+                "constraint": _use_constraints(spec),
             }
         ],
         # The data itself never leaves the clean room, whatever else the terms say.
@@ -116,7 +125,7 @@ def odrl_agreement(contract: DataContract) -> dict[str, Any]:
             {"type": "Prohibition", **parties, "target": datasets, "action": "distribute"}
         ],
     }
-    export = spec.outputs.model_export
+    export = (spec.get("outputs") or {}).get("modelExport") or "review"
     if export == "denied":
         rules["prohibition"].append(
             {"type": "Prohibition", **parties, "target": [models], "action": "distribute"}
@@ -135,7 +144,7 @@ def odrl_agreement(contract: DataContract) -> dict[str, Any]:
     return {
         "@context": CONTEXT,
         "type": "Agreement",
-        "uid": f"urn:uuid:{uid}" if (uid := contract.metadata.uid) else f"urn:tds:contract:{name}",
+        "uid": f"urn:uuid:{uid}" if (uid := metadata.get("uid")) else f"urn:tds:contract:{name}",
         "title": name,
         "profile": PROFILE,
         **parties,

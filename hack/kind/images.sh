@@ -145,7 +145,7 @@ print(*project["build-system"]["requires"], *project["project"]["dependencies"],
     mv "$wheels.tmp" "$wheels"
   fi
   ctx=$(mktemp -d)
-  cp -r "$repo_root"/{Dockerfile,.dockerignore,operator,pyproject.toml,requirements.lock,README.md} "$ctx/"
+  cp -r "$repo_root"/{Dockerfile,.dockerignore,operator,plugin,pyproject.toml,requirements.lock,README.md} "$ctx/"
   cp -r "$wheels" "$ctx/wheels"
   quiet docker build -t "$tag" --build-arg "BASE_IMAGE=$P/python:$DEBIAN_SUITE" \
     --build-arg "PIP_INSTALL_OPTIONS=--no-index --find-links=wheels" "$ctx" || { rm -rf "$ctx"; return 1; }

@@ -79,9 +79,10 @@ def operator_tool(argv: Sequence[str], command: str) -> int:
     own (the plugin imports nothing of the operator)."""
     if importlib.util.find_spec("tds_operator") is None:
         raise Failure(
-            f"kubectl tds {command} needs the operator's tools (the ledger and signature checks), "
-            "which are not installed here: pip install the operator's distribution (the "
-            "repository's root) into the same environment as kubectl-tds",
+            f"kubectl tds {command} --key needs the operator's tools (it signs the terms' digest "
+            "as the operator's models compute it), which are not installed here: pip install "
+            "the operator's distribution (the repository's root) into the same environment as "
+            "kubectl-tds, or consent without --key",
             EXIT_USAGE,
         )
     argv = list(argv)

@@ -268,7 +268,7 @@ def test_the_operators_tools_are_not_faked_where_they_are_not_installed(
     monkeypatch.setattr(tools.importlib.util, "find_spec", lambda name: None)
     code, out, err = run("consent", "c", "--key", "me.pem")
     assert (code, out) == (EXIT_USAGE, "")
-    assert err.startswith("error: kubectl tds consent needs the operator's tools")
+    assert err.startswith("error: kubectl tds consent --key needs the operator's tools")
     assert err.count("\n") == 1
 
 

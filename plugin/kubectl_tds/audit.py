@@ -9,7 +9,7 @@ checks it with (kubectl_tds.ledger).
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from typing import TextIO
 
 from kubectl_tds import evidence, stored
 from kubectl_tds.failures import EXIT_NOT_FOUND, Failure
@@ -17,43 +17,6 @@ from kubectl_tds.kubectl import Connection
 from kubectl_tds.verdicts import ledger_verdict
 
 CONTRACT = "DataContract"
-
-
-def add_audit_parsers(
-    sub: argparse._SubParsersAction[Any], flags: argparse.ArgumentParser
-) -> argparse._SubParsersAction[Any]:
-    """`audit verify|checkpoint|keys`, with kubectl's `flags` (their parser's class for all)."""
-    audit: argparse.ArgumentParser = sub.add_parser(
-        "audit", parents=[flags], help="verify a contract's ledger, save and check its checkpoints"
-    )
-    audit_sub: argparse._SubParsersAction[Any] = audit.add_subparsers(
-        dest="audit_command", required=True, metavar="COMMAND", parser_class=type(flags)
-    )
-    verify = audit_sub.add_parser(
-        "verify", parents=[flags], help="recompute a contract's hash chain and check its head"
-    )
-    verify.add_argument("contract", help="the DataContract's name")
-    verify.add_argument(
-        "--since",
-        metavar="FILE",
-        help="a checkpoint saved with `audit checkpoint`: prove the ledger extends it",
-    )
-    saved = audit_sub.add_parser(
-        "checkpoint",
-        parents=[flags],
-        help="print the operator's signed checkpoint of the ledger, with its entries (to save)",
-    )
-    saved.add_argument("contract", help="the DataContract's name")
-    for command in (verify, saved):
-        command.add_argument(
-            "--keys",
-            metavar="FILE",
-            help="trust only these keys (saved with `audit keys`), not the ones published now",
-        )
-    audit_sub.add_parser(
-        "keys", parents=[flags], help="print the operator's published checkpoint keys (to pin)"
-    )
-    return audit_sub
 
 
 def run_audit(connection: Connection, args: argparse.Namespace, out: TextIO) -> int:

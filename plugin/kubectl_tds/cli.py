@@ -12,19 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final, TextIO
 
-from kubectl_tds import (
-    audit,
-    completion,
-    contract_cli,
-    exports,
-    keys,
-    render,
-    status,
-    stored,
-    tools,
-    verbs,
-    why,
-)
+from kubectl_tds import completion, contract_cli, evidence_cli, render, status, tools, verbs
 from kubectl_tds.failures import EXIT_CODES_HELP, EXIT_REFUSED, EXIT_USAGE, Failure, UsageError
 from kubectl_tds.kubectl import Connection
 
@@ -126,9 +114,9 @@ def build_parser() -> Parser:
     _release_parser(sub, flags)
     contract_cli.add_contract_parsers(sub, flags)
     _why_parser(sub, flags)
-    audit_sub = audit.add_audit_parsers(sub, flags)
-    keys.add_keys_parsers(sub, flags)
-    exports.add_export_parsers(sub, flags)
+    audit_sub = evidence_cli.add_audit_parsers(sub, flags)
+    evidence_cli.add_keys_parsers(sub, flags)
+    evidence_cli.add_export_parsers(sub, flags)
     shell = sub.add_parser("completion", help="print a shell completion script")
     shell.add_argument("shell", choices=completion.SHELLS)
     for command in [*sub.choices.values(), *audit_sub.choices.values()]:
@@ -205,13 +193,21 @@ def _evidence(
     connection: Connection, args: argparse.Namespace, output: str | None, out: TextIO
 ) -> int:
     """The commands of the evidence: why a job was admitted, the ledger's verdicts, the keys
-    consents are signed with, the exports in standard terms."""
+    consents are signed with, the exports in standard terms (loaded only when one runs)."""
     if args.command == "audit":
+        from kubectl_tds import audit
+
         return audit.run_audit(connection, args, out)
     if args.command == "keys":
+        from kubectl_tds import keys
+
         return keys.run_keys(connection, args, out)
     if args.command == "export":
+        from kubectl_tds import exports
+
         return exports.run_export(connection, args, out)
+    from kubectl_tds import stored, why
+
     ledgers = stored.ledger_namespace(getattr(args, "ledger_namespace", None))
     return why.why(connection, args.job, ledgers, output, out)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, TextIO
+from typing import TextIO
 
 from kubectl_tds import stored
 from kubectl_tds.checkpoints import CheckpointInvalid, checkpoint_of, saved_entries
@@ -16,36 +16,6 @@ from kubectl_tds.kubectl import Connection, current_namespace, get_json
 from kubectl_tds.ledger import AuditEntry, decode_entries, verify_encoded
 from kubectl_tds.odrl import odrl_agreement
 from kubectl_tds.prov import NoSuchJob, prov_document
-
-
-def add_export_parsers(
-    sub: argparse._SubParsersAction[Any], flags: argparse.ArgumentParser
-) -> None:
-    """`export odrl CONTRACT` and `export prov JOB|modelrelease/NAME [--from FILE]`."""
-    export: argparse.ArgumentParser = sub.add_parser(
-        "export", parents=[flags], help="a contract or a model's provenance, in standard terms"
-    )
-    export_sub: argparse._SubParsersAction[Any] = export.add_subparsers(
-        dest="export_command", required=True, metavar="COMMAND", parser_class=type(flags)
-    )
-    odrl = export_sub.add_parser(
-        "odrl", parents=[flags], help="the contract as an ODRL 2.2 Agreement (JSON-LD)"
-    )
-    odrl.add_argument("contract", help="the DataContract's name")
-    prov = export_sub.add_parser(
-        "prov", parents=[flags], help="how a model came to be, as W3C PROV-JSON, from the ledger"
-    )
-    prov.add_argument(
-        "job",
-        help="a TrainingJob's name (in your namespace, or -n), modelrelease/NAME, or with --from "
-        "the job's uid",
-    )
-    prov.add_argument(
-        "--from",
-        dest="saved",
-        metavar="FILE",
-        help="offline: the entries of a checkpoint saved with `audit checkpoint`",
-    )
 
 
 def run_export(connection: Connection, args: argparse.Namespace, out: TextIO) -> int:

@@ -12,42 +12,13 @@ import argparse
 import json
 from typing import Any, TextIO
 
-from kubectl_tds import extras, render
+from kubectl_tds import extras
 from kubectl_tds.contracts import user_info
 from kubectl_tds.failures import EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, Failure
 from kubectl_tds.kubectl import Connection, get_json, run
 
 SPACE = "DataSpace"
 SPACES = "dataspaces.tds.io"
-
-
-def add_keys_parsers(sub: argparse._SubParsersAction[Any], flags: argparse.ArgumentParser) -> None:
-    """`keys add SPACE --id ID --public-key FILE`, `keys list SPACE`, `keys remove SPACE --id
-    ID`, with kubectl's `flags` (their parser's class for all)."""
-    keys: argparse.ArgumentParser = sub.add_parser(
-        "keys", parents=[flags], help="the public keys your space's owners sign consents with"
-    )
-    keys_sub: argparse._SubParsersAction[Any] = keys.add_subparsers(
-        dest="keys_command", required=True, metavar="COMMAND", parser_class=type(flags)
-    )
-    add = keys_sub.add_parser(
-        "add", parents=[flags], help="register a public key on your DataSpace (owners only)"
-    )
-    add.add_argument("space", help="your DataSpace")
-    add.add_argument("--id", required=True, help="the key's name in the space, e.g. laptop-2026")
-    add.add_argument(
-        "--public-key", required=True, metavar="FILE", help="PEM public key (Ed25519 or P-256)"
-    )
-    listed = keys_sub.add_parser("list", parents=[flags], help="a space's registered keys")
-    listed.add_argument("space", help="the DataSpace")
-    listed.add_argument(
-        "-o", "--output", choices=render.FORMATS, help="print the keys as JSON or YAML"
-    )
-    remove = keys_sub.add_parser(
-        "remove", parents=[flags], help="unregister a key of your DataSpace (owners only)"
-    )
-    remove.add_argument("space", help="your DataSpace")
-    remove.add_argument("--id", required=True, help="the key's name in the space")
 
 
 def read_space(connection: Connection, name: str) -> dict[str, Any]:

@@ -35,12 +35,19 @@ if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
   log "deleting the kind cluster $cluster left by an earlier run"
   kind delete cluster --name "$cluster"
 fi
-create() { kind create cluster --config kind-config.yaml --kubeconfig "$KUBECONFIG" --image "$node" --wait 300s; }
+# The nodes' shared volume directory (kind-config.yaml's extraMounts, relative to the repository's
+# root): made empty for each cluster, removed with it.
+storage=.kind-build/storage
+create() {
+  rm -rf "$storage" && mkdir -p "$storage"
+  kind create cluster --config kind-config.yaml --kubeconfig "$KUBECONFIG" --image "$node" --wait 300s
+}
 cleanup() {
   if [ -n "${KIND_KEEP_CLUSTER:-}" ]; then
     log "keeping cluster $cluster (KUBECONFIG=$KUBECONFIG); kind delete cluster --name $cluster"
   else
     kind delete cluster --name "$cluster"
+    rm -rf "$storage"
   fi
 }
 # The cluster goes however this ends: also when its creation fails halfway, or on a signal.

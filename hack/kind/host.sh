@@ -42,7 +42,15 @@ if ! docker info >/dev/null 2>&1; then
     log "this host's capability bounding set is not full: Docker's containers run through runc-bounded"
   fi
   log "Docker is not running: starting dockerd in the background (its log: $KIND_CACHE/dockerd.log)"
-  nohup dockerd "${args[@]}" >"$KIND_CACHE/dockerd.log" 2>&1 &
+  # It outlives this run: it keeps none of the descriptors this script inherited, such as a lock
+  # its caller holds (`flock LOCK make e2e-kind` would otherwise hold LOCK as long as dockerd runs).
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+    done
+    exec nohup dockerd "${args[@]}" >"$KIND_CACHE/dockerd.log" 2>&1 </dev/null
+  ) &
   for _ in $(seq 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1

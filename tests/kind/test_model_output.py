@@ -109,13 +109,6 @@ def test_no_pod_of_the_consumer_mounts_the_output_before_release(
     ), reference
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 2026-12-06: the released volume is kind's local-path storage, bound to the "
-    "GPU node the worker wrote it on, and no pod of a space may tolerate the GPU pool's taint "
-    "(the spaces' admission policy): the consumer's pod is never scheduled. Outputs on storage "
-    "that is not node-bound (a shared-filesystem class) would let it mount the claim",
-)
 def test_after_approval_the_consumer_reads_the_model_the_manifest_lists(
     story: Story, trained: Trained
 ) -> None:

@@ -26,6 +26,7 @@ class Revocation:
     at: float  # epoch seconds, when the provider's owner sent it
     reads: list[tuple[float, str]]  # (start, ok|refused) of the watcher's reads
     worker_ended: float  # epoch seconds, when the watch first showed the worker's container ended
+    worker_deleted: float | None  # when it first showed the worker's pod deleted (terminating)
 
 
 def reads(namespace: str) -> list[tuple[float, str]]:
@@ -71,8 +72,25 @@ def revocation(story: Story, worker: Prober) -> Revocation:
             interval=0.05,
             what="the worker's container to end",
         )
+        deleted = events.first(lambda _, pod: bool(pod["metadata"].get("deletionTimestamp")), at)
     time.sleep(READS_REFUSED_WITHIN + 2)
-    return Revocation(at, reads(story.clean_room), ended)
+    revocation = Revocation(at, reads(story.clean_room), ended, deleted)
+    print(figures(revocation))  # shown with -rP: the bounds' margins, run by run
+    return revocation
+
+
+def figures(revocation: Revocation) -> str:
+    """The last read served and the first refused after the revocation, and the worker's end,
+    in seconds after it."""
+    after = [(start - revocation.at, o) for start, o in revocation.reads if start >= revocation.at]
+    served = [t for t, o in after if o == "ok"]
+    refused = [t for t, o in after if o == "refused"]
+    return (
+        f"revocation figures: last read served {max(served, default=float('nan')):.3f}s, "
+        f"first refused {min(refused, default=float('nan')):.3f}s, "
+        f"worker deleted {(revocation.worker_deleted or float('nan')) - revocation.at:.3f}s, "
+        f"worker ended {revocation.worker_ended - revocation.at:.3f}s after"
+    )
 
 
 def test_a_clean_room_read_is_refused_within_1_s_of_revocation(revocation: Revocation) -> None:

@@ -8,6 +8,7 @@ it writes into, deletes from, or removes them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from tds_operator.api.datacontract import (
@@ -38,6 +39,7 @@ from tds_operator.desired.outputs import OUTPUT_LABEL
 from tds_operator.handlers.objects import REJECTED_STATUSES
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.decision import Decision
+from tds_operator.policy.enforcement import revoked
 from tds_operator.policy.outputs import clean_room_may_be_removed
 from tds_operator.policy.rules import HubRules
 
@@ -196,6 +198,25 @@ class CleanRoom:
         if removable and not live["metadata"].get("deletionTimestamp"):
             await self.kube.delete("v1", "Namespace", namespace, uid=live["metadata"]["uid"])
 
+    async def cut_off_if_revoked(self, body: Manifest) -> None:
+        """A contract revoked and not yet reported so: its gateways' pods are killed and the
+        clean room's way to them closed side by side, before its reconcile gathers anything
+        (which then closes the rest, as for any contract that is not Active)."""
+        if not revoked(body) or (body.get("status") or {}).get("phase") == "Revoked":
+            return
+        name, uid = body["metadata"]["name"], body["metadata"].get("uid", "")
+        provider = ((body.get("spec") or {}).get("provider") or {}).get("space")
+        cuts = [self._close_way_to_datasets(name, uid)]
+        if provider:
+            cuts.append(self._kill_gateway_pods(name, uid, space_namespace(provider)))
+        await asyncio.gather(*cuts)
+
+    async def _close_way_to_datasets(self, contract: str, uid: str) -> None:
+        """The clean room's egress to its datasets removed, if the room is this contract's."""
+        room = clean_room_namespace(contract)
+        if controlled_by(await self.kube.get("v1", "Namespace", room), uid):
+            await self.kube.delete(*NETWORK_POLICY, DATASETS_POLICY, room)
+
     async def _revoke_grant(self, contract: str, uid: str, provider_namespace: str) -> None:
         """Take back the clean room's grant in the provider's namespace, binding first; then
         every joint room's grant and ingress under this contract (desired/joint_room.py)."""
@@ -223,28 +244,27 @@ class CleanRoom:
             # What to kill is read first: the Deployment's deletion lets the garbage collector
             # take its ReplicaSets away (and their pods, gracefully).
             pods_of = f"{GATEWAY_LABEL}={name}"
-            sets = [
-                r
-                for r in await self.kube.list("apps/v1", "ReplicaSet", provider_namespace, pods_of)
-                if controlled_by(r, owner)
+            all_sets, pods = await asyncio.gather(
+                self.kube.list("apps/v1", "ReplicaSet", provider_namespace, pods_of),
+                self.kube.list("v1", "Pod", provider_namespace, pods_of),
+            )
+            sets = [r for r in all_sets if controlled_by(r, owner)]
+            doomed = [
+                p["metadata"]["name"]
+                for p in pods
+                if any(controlled_by(p, r["metadata"]["uid"]) for r in sets)
             ]
-            pods = await self.kube.list("v1", "Pod", provider_namespace, pods_of)
+            # Then in that order, so that no pod is made again; the pods side by side.
             await self.kube.delete("apps/v1", "Deployment", name, provider_namespace, uid=owner)
-            for replica_set in sets:
-                metadata = replica_set["metadata"]
+            for meta in (r["metadata"] for r in sets):
                 await self.kube.delete(
-                    "apps/v1",
-                    "ReplicaSet",
-                    metadata["name"],
-                    provider_namespace,
-                    uid=metadata["uid"],
+                    "apps/v1", "ReplicaSet", meta["name"], provider_namespace, uid=meta["uid"]
                 )
-            for pod in pods:
-                if any(controlled_by(pod, r["metadata"]["uid"]) for r in sets):
-                    metadata = pod["metadata"]
-                    await self.kube.delete(
-                        "v1", "Pod", metadata["name"], provider_namespace, grace_seconds=0
-                    )
+            kill = (
+                self.kube.delete("v1", "Pod", n, provider_namespace, grace_seconds=0)
+                for n in doomed
+            )
+            await asyncio.gather(*kill)
 
     async def _remove_gateways(self, contract: str, uid: str, provider_namespace: str) -> None:
         """Remove the contract's dataset gateways: no contract, no gateway."""

@@ -150,6 +150,7 @@ class ContractReconciler:
         if body["metadata"].get("deletionTimestamp"):
             await self._let_go(name, body)
             return None
+        await self.clean_room.cut_off_if_revoked(body)  # access first, before the gather
         await ensure_finalizer(self.kube, body)
         try:
             contract = DataContract.model_validate(body)

@@ -179,7 +179,7 @@ def joint_room_children(job: TrainingJob, parts: Sequence[JointPart]) -> list[Ma
     return [namespace, account, *joint_room_policies(job, parts), quota, defaults]
 
 
-def _provider_metadata(job: TrainingJob, contract: DataContract, name: str) -> Manifest:
+def provider_metadata(job: TrainingJob, contract: DataContract, name: str) -> Manifest:
     """Metadata of an object in a provider's namespace: controlled by the contract (so it goes
     with the contract), labelled with it (so its reconcile finds it) and with the job."""
     owner = contract_owner(contract)
@@ -198,7 +198,7 @@ def provider_ingress(job: TrainingJob, part: JointPart) -> Manifest | None:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _provider_metadata(
+        "metadata": provider_metadata(
             job, part.contract, joint_ingress_name(job.metadata.uid or "")
         ),
         "spec": {
@@ -235,7 +235,7 @@ def joint_grant(job: TrainingJob, part: JointPart) -> list[Manifest]:
     role = {
         "apiVersion": RBAC,
         "kind": "Role",
-        "metadata": _provider_metadata(job, part.contract, name),
+        "metadata": provider_metadata(job, part.contract, name),
         "rules": [
             {
                 "apiGroups": [GROUP],
@@ -248,7 +248,7 @@ def joint_grant(job: TrainingJob, part: JointPart) -> list[Manifest]:
     binding = {
         "apiVersion": RBAC,
         "kind": "RoleBinding",
-        "metadata": _provider_metadata(job, part.contract, name),
+        "metadata": provider_metadata(job, part.contract, name),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": [
             {

@@ -54,7 +54,12 @@ from tds_operator.desired.labels import (
     RESTRICTED_POD_SECURITY,
     managed_labels,
 )
-from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL, JOB_UID_LABEL
+from tds_operator.desired.trainingjob import (
+    JOB_NAME_LABEL,
+    JOB_NAMESPACE_LABEL,
+    JOB_UID_LABEL,
+    joint_annotations,
+)
 
 JOINT_ROOM_LABEL = "tds.io/joint-room"
 """On the joint room and on every object made for it, also in the providers' namespaces."""
@@ -157,6 +162,8 @@ def joint_room_children(job: TrainingJob, parts: Sequence[JointPart]) -> list[Ma
         "metadata": {
             "name": joint_room_namespace(uid),
             "labels": {**labels, **RESTRICTED_POD_SECURITY},
+            # Its contracts, so that the orphan sweep finds an emptied room's job by them.
+            **joint_annotations(job),
             # A namespaced TrainingJob cannot own it: its first contract does, as the operator's
             # confinement wants of every namespace it makes (its deletion takes the room too).
             "ownerReferences": first.metadata("")["ownerReferences"],

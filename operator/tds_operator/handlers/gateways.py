@@ -7,6 +7,7 @@ whose controller `ours` accepts.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from tds_operator.api.resources import Manifest
@@ -27,30 +28,48 @@ Ours = Callable[[Manifest], bool]
 
 
 async def kill_gateway_pods(kube: Kube, namespace: str | None, selector: str, ours: Ours) -> None:
-    """Stop the gateways at once (in `namespace`, or in any): the Deployment and its ReplicaSets
-    go first (no pod is made again), then their pods are deleted with no grace period (the
-    kubelet kills the containers as soon as it sees it)."""
-    for deployment in await kube.list("apps/v1", "Deployment", namespace, selector):
-        if not ours(deployment):
-            continue
-        metadata = deployment["metadata"]
-        name, owner, where = metadata["name"], metadata["uid"], metadata["namespace"]
-        # What to kill is read first: the Deployment's deletion lets the garbage collector
-        # take its ReplicaSets away (and their pods, gracefully).
-        pods_of = f"{GATEWAY_LABEL}={name}"
-        sets = [
-            r
-            for r in await kube.list("apps/v1", "ReplicaSet", where, pods_of)
-            if controlled_by(r, owner)
-        ]
-        pods = await kube.list("v1", "Pod", where, pods_of)
-        await kube.delete("apps/v1", "Deployment", name, where, uid=owner)
-        for replica_set in sets:
-            each = replica_set["metadata"]
-            await kube.delete("apps/v1", "ReplicaSet", each["name"], where, uid=each["uid"])
-        for pod in pods:
-            if any(controlled_by(pod, r["metadata"]["uid"]) for r in sets):
-                await kube.delete("v1", "Pod", pod["metadata"]["name"], where, grace_seconds=0)
+    """Stop the gateways at once (in `namespace`, or in any), all together (a contract's own
+    and its joint rooms' go in one step): each Deployment and its ReplicaSets go first (no pod
+    is made again), then their pods are deleted with no grace period (the kubelet kills the
+    containers as soon as it sees it)."""
+    deployments = [
+        d for d in await kube.list("apps/v1", "Deployment", namespace, selector) if ours(d)
+    ]
+    # What to kill is read first: a Deployment's deletion lets the garbage collector take its
+    # ReplicaSets away (and their pods, gracefully).
+    found = await asyncio.gather(*(_parts_of(kube, d) for d in deployments))
+    # The Deployments first, then their ReplicaSets: no ReplicaSet is made again.
+    await asyncio.gather(*(_delete(kube, "apps/v1", "Deployment", d) for d in deployments))
+    sets = [r for replica_sets, _ in found for r in replica_sets]
+    await asyncio.gather(*(_delete(kube, "apps/v1", "ReplicaSet", r) for r in sets))
+    await asyncio.gather(
+        *(
+            kube.delete(
+                "v1", "Pod", p["metadata"]["name"], p["metadata"]["namespace"], grace_seconds=0
+            )
+            for _, pods in found
+            for p in pods
+        )
+    )
+
+
+async def _delete(kube: Kube, api_version: str, kind: str, live: Manifest) -> None:
+    metadata = live["metadata"]
+    await kube.delete(
+        api_version, kind, metadata["name"], metadata["namespace"], uid=metadata["uid"]
+    )
+
+
+async def _parts_of(kube: Kube, deployment: Manifest) -> tuple[list[Manifest], list[Manifest]]:
+    """A gateway Deployment's ReplicaSets, and their pods."""
+    metadata = deployment["metadata"]
+    where, pods_of = metadata["namespace"], f"{GATEWAY_LABEL}={metadata['name']}"
+    replica_sets, pods = await asyncio.gather(
+        kube.list("apps/v1", "ReplicaSet", where, pods_of), kube.list("v1", "Pod", where, pods_of)
+    )
+    sets = [r for r in replica_sets if controlled_by(r, metadata["uid"])]
+    owned = [p for p in pods if any(controlled_by(p, r["metadata"]["uid"]) for r in sets)]
+    return sets, owned
 
 
 async def remove_gateways(kube: Kube, namespace: str | None, selector: str, ours: Ours) -> None:

@@ -74,3 +74,40 @@ def strip_and_delete(by: Person, namespace: str, name: str) -> None:
     by.api().delete_namespaced_custom_object(
         GROUP, VERSION, namespace, "trainingjobs", name, body=options
     )
+
+
+WORKER = "tds-worker"
+
+
+def room(uid: str) -> str:
+    return f"tds-jr-{uid}"
+
+
+def identity(uid: str) -> str:
+    return f"system:serviceaccount:{room(uid)}:{WORKER}"
+
+
+def may_read(story: Story, user: str, namespace: str, dataset: str) -> bool:
+    """What the API server answers a gateway asking whether `user` may read `dataset`."""
+    review = client.AuthorizationV1Api(story.hub.core.api_client).create_subject_access_review(
+        client.V1SubjectAccessReview(
+            spec=client.V1SubjectAccessReviewSpec(
+                user=user,
+                groups=["system:serviceaccounts", "system:authenticated"],
+                resource_attributes=client.V1ResourceAttributes(
+                    namespace=namespace,
+                    group="tds.io",
+                    resource="datasets",
+                    name=dataset,
+                    verb="get",
+                ),
+            )
+        )
+    )
+    return bool(review.status.allowed)
+
+
+def room_gone(story: Story, uid: str) -> bool:
+    """The room is gone, or going (the namespace controller takes a few seconds)."""
+    rooms = story.hub.core.list_namespace(field_selector=f"metadata.name={room(uid)}").items
+    return not rooms or rooms[0].metadata.deletion_timestamp is not None

@@ -167,11 +167,16 @@ def test_two_review_providers_one_approval_releases_nothing(story: Story) -> Non
         second: owner_of(joint.providers[1]).user,
     }
     assert claim_exists(story, joint, name)
-    # Each review on its own contract's ledger; the release on both.
+    # Each review on its own contract's ledger; every other step of the output on both, the
+    # same manifest quarantined on each.
+    digest = released["status"]["manifestDigest"]
     for contract, provider in zip(joint.contracts, joint.providers, strict=True):
         kinds = {e["kind"]: e for e in story.hub.entries(contract)}
         assert kinds["ReviewApproved"]["actor"] == owner_of(provider).user
-        assert "OutputReleased" in kinds
+        for step in ("OutputCreated", "OutputQuarantined", "ReleaseRequested", "OutputReleased"):
+            assert step in kinds, f"{step} not on {contract}'s ledger"
+        assert kinds["OutputQuarantined"]["details"]["manifestDigest"] == digest
+        assert kinds["ReleaseRequested"]["details"]["release"] == f"{joint.namespace}/{name}"
         assert audit_verify(contract).returncode == 0
 
 

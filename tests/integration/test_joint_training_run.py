@@ -14,40 +14,22 @@ from bench.hubkit.hub import CLUSTER_ADMIN, OPERATOR_NAMESPACE, owner_of, refusa
 from bench.hubkit.manifests import GROUP, VERSION, Body, condition
 from bench.hubkit.training import REVOCATION_WATCH, STOP_LATENCY_TARGET, Story
 from bench.hubkit.waiting import wait_until
-from tests.integration.joint import ANY_PARTNER, Joint, joint_deal, joint_job, strip_and_delete
+from tests.integration.joint import (
+    ANY_PARTNER,
+    WORKER,
+    Joint,
+    identity,
+    joint_deal,
+    joint_job,
+    may_read,
+    room,
+    room_gone,
+    strip_and_delete,
+)
 
 pytestmark = pytest.mark.integration
 
-WORKER = "tds-worker"
 CONTRACTS = "datacontracts"
-
-
-def room(uid: str) -> str:
-    return f"tds-jr-{uid}"
-
-
-def identity(uid: str) -> str:
-    return f"system:serviceaccount:{room(uid)}:{WORKER}"
-
-
-def may_read(story: Story, user: str, namespace: str, dataset: str) -> bool:
-    """What the API server answers a gateway asking whether `user` may read `dataset`."""
-    review = client.AuthorizationV1Api(story.hub.core.api_client).create_subject_access_review(
-        client.V1SubjectAccessReview(
-            spec=client.V1SubjectAccessReviewSpec(
-                user=user,
-                groups=["system:serviceaccounts", "system:authenticated"],
-                resource_attributes=client.V1ResourceAttributes(
-                    namespace=namespace,
-                    group="tds.io",
-                    resource="datasets",
-                    name=dataset,
-                    verb="get",
-                ),
-            )
-        )
-    )
-    return bool(review.status.allowed)
 
 
 def start(story: Story, joint: Joint, **spec: Any) -> Body:
@@ -252,12 +234,6 @@ def test_a_provider_reads_nothing_of_the_other_contract_through_the_joint_job(
             )
         )
         assert "forbidden" in refused.lower()
-
-
-def room_gone(story: Story, uid: str) -> bool:
-    """The room is gone, or going (the namespace controller takes a few seconds)."""
-    rooms = story.hub.core.list_namespace(field_selector=f"metadata.name={room(uid)}").items
-    return not rooms or rooms[0].metadata.deletion_timestamp is not None
 
 
 def test_a_deleted_joint_job_takes_its_room_and_every_grant_with_it(story: Story) -> None:

@@ -20,8 +20,13 @@ from datetime import UTC, datetime, timedelta
 
 from bench.hubkit.manifests import rfc3339
 from bench.hubkit.waiting import wait_until
-from tds_operator.desired.cleanroom import WORKER_SERVICE_ACCOUNT, clean_room_namespace
+from tds_operator.desired.cleanroom import (
+    JOINT_ROOM_PREFIX,
+    WORKER_SERVICE_ACCOUNT,
+    clean_room_namespace,
+)
 from tds_operator.desired.gateway import gateway_name
+from tds_operator.desired.joint_gateway import joint_gateway_name
 from tests.e2e.cluster import Manifest, get, items, kubeconfig, kubectl, kubectl_binary
 from tests.e2e.story import STAND_IN_WORKER, Story
 from tests.kind.wire import image, program, restricted_pod, start_pod, token_pod
@@ -50,6 +55,17 @@ class Provider:
         name = gateway_name(contract["metadata"]["uid"], self.dataset)
         service = get("service", name, self.namespace)
         assert service is not None, f"no gateway of {self.contract} for {self.dataset}"
+        return f"https://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/f"
+
+    def joint_gateway_url(self, room: str) -> str:
+        """The URL of the provider's file through the joint job's own gateway (the job of the
+        joint `room`, `tds-jr-<job uid>`)."""
+        contract = get("datacontract", self.contract)
+        assert contract is not None, f"DataContract {self.contract}"
+        uid = room.removeprefix(JOINT_ROOM_PREFIX)
+        name = joint_gateway_name(uid, contract["metadata"]["uid"], self.dataset)
+        service = get("service", name, self.namespace)
+        assert service is not None, f"no joint gateway of {self.contract} for {self.dataset}"
         return f"https://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/f"
 
 

@@ -2,13 +2,14 @@
 provider's gateway and nothing else (no other contract's gateway, no resolver, no API server),
 the consumer's pods and another contract's worker are refused the joint contracts' datasets, and
 one provider's revocation ends its reads and the joint worker but not the other's contract. The
-joint worker's reads through its providers' gateways are a strict expected failure: the gateways
-serve their contract's own clean room alone. Each seal beside its positive control
+joint worker reads each provider's file through the gateway the operator runs for the job in that
+provider's namespace, which serves the joint room alone. Each seal beside its positive control
 (tests/kind/joint.py sets the deal up)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 
@@ -66,24 +67,42 @@ def test_each_contracts_own_worker_reads_its_providers_bytes(deal: JointDeal) ->
         assert read == digest(provider.file), f"{provider.contract}'s own worker: {read}"
 
 
-# Found by this tier: a volume dataset's gateway serves its contract's own clean-room worker alone,
-# by a static rule of its proxy (desired/gateway.py); any other identity, the joint room's worker
-# included, is asked of the API server, which the gateway's account may not ask: HTTP 500. The room
-# reaches the gateway (the connection opens) but reads nothing. Strict: it fails once fixed.
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a dataset gateway serves its contract's own clean room alone, not a joint room",
-)
-def test_the_joint_worker_reads_each_provider_through_that_providers_gateway(
+def handed(deal: JointDeal, provider: Provider) -> str:
+    """The URL of the provider's file at the address the joint worker was handed for it
+    (`TDS_DATASET_ENDPOINTS`, keyed `<provider space>/<dataset>`)."""
+    pod = get("pod", deal.worker, deal.room)
+    assert pod is not None, f"the joint worker {deal.worker}"
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0].get("env") or []}
+    endpoint = json.loads(env["TDS_DATASET_ENDPOINTS"])[f"{provider.space}/{provider.dataset}"]
+    return f"https://{endpoint['address']}/f"
+
+
+def test_the_joint_worker_reads_each_provider_through_the_jobs_own_gateway(
     deal: JointDeal, joint_worker: Prober
 ) -> None:
+    """Through the gateway the operator runs for the job in each provider's namespace, at the
+    address the worker was handed: the exact bytes each provider wrote."""
     for provider in (deal.a, deal.b):
-        address = provider.gateway_url().split("/")[2]
-        host, port = address.rsplit(":", 1)
-        assert joint_worker.tcp(host, int(port)) == "open", f"the room cannot reach {address}"
-        read = joint_worker.fetch(provider.gateway_url(), DATASET_TOKEN_PATH)
+        url = handed(deal, provider)
+        assert url == provider.joint_gateway_url(deal.room), f"{provider.space}: handed {url}"
+        read = joint_worker.fetch(url, DATASET_TOKEN_PATH)
         assert read == digest(provider.file), f"the joint worker through {provider.space}: {read}"
+
+
+def test_the_joint_gateway_serves_the_joint_room_alone(
+    deal: JointDeal, joint_worker: Prober
+) -> None:
+    """The contract's own clean-room worker, which its contract's gateway serves, is refused at
+    the job's gateway (its room does not even reach it), and the joint worker at the contract's
+    gateway; each reads at its own (positive controls)."""
+    for provider in (deal.a, deal.b):
+        own, joint = provider.gateway_url(), provider.joint_gateway_url(deal.room)
+        assert joint_worker.fetch(joint, DATASET_TOKEN_PATH) == digest(provider.file)
+        assert own_reader(provider).fetch(own, TOKEN) == digest(provider.file)
+        refused = own_reader(provider).fetch(joint, TOKEN)
+        assert refused.startswith("refused"), f"the contract's worker read {joint}: {refused}"
+        refused = joint_worker.fetch(own, DATASET_TOKEN_PATH)
+        assert refused.startswith("refused"), f"the joint worker read {own}: {refused}"
 
 
 def test_the_joint_worker_is_refused_a_dataset_of_a_its_contract_does_not_grant(
@@ -95,7 +114,7 @@ def test_the_joint_worker_is_refused_a_dataset_of_a_its_contract_does_not_grant(
     other = gateway_url(story)
     allowed = worker.fetch(other, DATASET_TOKEN_PATH)
     assert allowed == digest(PROVIDERS_FILE), f"positive control: the story's worker: {allowed}"
-    own = deal.a.gateway_url().split("/")[2].rsplit(":", 1)
+    own = deal.a.joint_gateway_url(deal.room).split("/")[2].rsplit(":", 1)
     assert joint_worker.tcp(own[0], int(own[1])) == "open", "positive control: A's joint gateway"
     host, port = other.split("/")[2].rsplit(":", 1)
     sealed = joint_worker.tcp(host, int(port))

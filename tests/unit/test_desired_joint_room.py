@@ -168,3 +168,19 @@ def test_what_a_gone_joint_job_left_in_its_room_is_found_with_every_contract() -
     assert orphans_of([elsewhere], []) == []
     # A live job keeps what is its own.
     assert orphans_of([service], [{"metadata": {"uid": JOB_UID}}]) == []
+
+
+def test_a_gone_joint_jobs_emptied_room_is_found_by_its_namespace_alone() -> None:
+    """A room with no worker, Service or claim left (the job waited for an address, or its
+    output went) is found by its namespace: it names the job and every contract."""
+    room = joint_room_children(a_joint_job(), PARTS)[0]
+    (orphan,) = orphans_of([room], [])
+    assert orphan.uid == JOB_UID
+    assert orphan.contracts == ("sgcc-to-cmcc", "cma-to-cmcc")
+    assert orphans_of([room], [{"metadata": {"uid": JOB_UID}}]) == [], "a live job's room"
+    # The same labels on a namespace the first contract does not control, or of another name,
+    # count for nothing.
+    stranger = {**room, "metadata": {**room["metadata"], "ownerReferences": []}}
+    assert orphans_of([stranger], []) == []
+    renamed = {**room, "metadata": {**room["metadata"], "name": "tds-jr-elsewhere"}}
+    assert orphans_of([renamed], []) == []

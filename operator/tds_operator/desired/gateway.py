@@ -8,19 +8,20 @@ contract's clean-room workers alone, by a rule in its own configuration: it asks
 no SubjectAccessReview (whose answers it would keep for five minutes). Access ends with the
 gateway: when the contract stops being Active its pod is deleted at once, with no grace period,
 before the grant and everything else (handlers/cleanroom.py). One gateway per contract and
-dataset, named after the contract's uid: it is the contract's, and goes with its grant.
+dataset, named after the contract's uid: it is the contract's, and goes with its grant. A joint
+job's room is served by gateways of its own, built here too (desired/joint_gateway.py).
 
 Only the proxy holds an API token (its own account, bound to `tds-dataset-gateway`: TokenReviews
 and nothing else, so a token the provider mints for it asks the API server nothing about other
 pairs); the file server has none. Both run under the restricted Pod Security profile with
-read-only root filesystems. How the proxy reaches the API server through the provider's
-default-deny: desired/gateway_network.py.
+read-only root filesystems (desired/gateway_pod.py). How the proxy reaches the API server
+through the provider's default-deny: desired/gateway_network.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from tds_operator import GROUP
 from tds_operator.api.datacontract import DataContract
@@ -33,10 +34,10 @@ from tds_operator.desired.cleanroom import (
     dataset_endpoint,
     dataset_endpoints,
 )
+from tds_operator.desired.gateway_pod import GATEWAY_PORT, PROXY_CONFIG_ANNOTATION, gateway_pod
 from tds_operator.desired.grants import (
     DATASET_READ_VERB,
     DATASET_RESOURCE,
-    DATASETS_AUDIENCE,
     granted_datasets,
     worker_identity,
 )
@@ -45,16 +46,6 @@ from tds_operator.policy.rules import HubRules
 
 GATEWAY_PREFIX = "tds-gw-"
 GATEWAY_LABEL = "tds.io/dataset-gateway"
-GATEWAY_PORT = 8443
-"""Where kube-rbac-proxy listens (TLS), the port clean-room pods connect to."""
-FILES_PORT = 8080
-"""Where the file server listens, on the pod's loopback only."""
-DATA_MOUNT = "/data"
-PROXY_CONFIG_MOUNT = "/etc/kube-rbac-proxy"
-API_TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-PROXY_CONFIG_ANNOTATION = "tds.io/kube-rbac-proxy-config"
-"""The proxy's configuration, on its own pod: projected into a file, so no ConfigMap is needed."""
-RUN_AS = 65532
 
 
 def gateway_name(contract_uid: str, dataset: str) -> str:
@@ -95,10 +86,11 @@ def all_dataset_endpoints(
     return endpoints
 
 
-def proxy_config(namespace: str, dataset: str, contract: str) -> str:
-    """kube-rbac-proxy's configuration: each request is a `get` on this dataset, allowed to the
-    contract's clean-room workers alone, by the proxy itself (static authorization). Anything
-    else would be asked of the API server, which the gateway's account may not ask: refused."""
+def proxy_config(namespace: str, dataset: str, identity: str) -> str:
+    """kube-rbac-proxy's configuration: each request is a `get` on this dataset, allowed to
+    `identity` alone (a clean room's or a joint room's workers), by the proxy itself (static
+    authorization). Anything else would be asked of the API server, which the gateway's account
+    may not ask: refused."""
     return (
         "authorization:\n"
         "  resourceAttributes:\n"
@@ -107,7 +99,7 @@ def proxy_config(namespace: str, dataset: str, contract: str) -> str:
         f"    resource: {DATASET_RESOURCE}\n"
         f"    name: {dataset}\n"
         "  static:\n"
-        f"  - user: {{name: {worker_identity(contract)}}}\n"
+        f"  - user: {{name: {identity}}}\n"
         "    resourceRequest: true\n"
         f"    verb: {DATASET_READ_VERB}\n"
         f"    namespace: {namespace}\n"
@@ -123,150 +115,83 @@ def gateway_metadata(contract: DataContract, name: str, namespace: str | None) -
     return metadata
 
 
-def _restricted(read_only: bool = True) -> Manifest:
-    return {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": read_only,
-        "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
-
-
-def _files_container(image: str, volume: VolumeSource) -> Manifest:
-    directory = f"{DATA_MOUNT}/{volume.sub_path}" if volume.sub_path else DATA_MOUNT
-    return {
-        "name": "files",
-        "image": image,
-        "command": ["python", "-m", "http.server", str(FILES_PORT)],
-        "args": ["--bind", "127.0.0.1", "--directory", directory],
-        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
-        "securityContext": _restricted(),
-        "volumeMounts": [{"name": "data", "mountPath": DATA_MOUNT, "readOnly": True}],
-    }
-
-
-def _proxy_container(image: str) -> Manifest:
-    return {
-        "name": "kube-rbac-proxy",
-        "image": image,
-        "args": [
-            f"--secure-listen-address=0.0.0.0:{GATEWAY_PORT}",
-            f"--upstream=http://127.0.0.1:{FILES_PORT}/",
-            f"--config-file={PROXY_CONFIG_MOUNT}/config.yaml",
-            f"--auth-token-audiences={DATASETS_AUDIENCE}",
-        ],
-        "ports": [{"name": "https", "containerPort": GATEWAY_PORT, "protocol": "TCP"}],
-        "securityContext": _restricted(),
-        "volumeMounts": [
-            {"name": "config", "mountPath": PROXY_CONFIG_MOUNT, "readOnly": True},
-            {"name": "api-token", "mountPath": API_TOKEN_MOUNT, "readOnly": True},
-        ],
-    }
-
-
-def _volumes(volume: VolumeSource) -> list[Manifest]:
-    """The claim read-only, the proxy's configuration, and the proxy's own API token."""
-    annotation = f"metadata.annotations['{PROXY_CONFIG_ANNOTATION}']"
-    config = {"path": "config.yaml", "fieldRef": {"fieldPath": annotation}}
-    api_token = [
-        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
-        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-        {
-            "downwardAPI": {
-                "items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]
-            }
-        },
-    ]
-    return [
-        {
-            "name": "data",
-            "persistentVolumeClaim": {"claimName": volume.claim_name, "readOnly": True},
-        },
-        {"name": "config", "projected": {"sources": [{"downwardAPI": {"items": [config]}}]}},
-        {"name": "api-token", "projected": {"sources": api_token}},
-    ]
-
-
 def gateway_deployment(
-    contract: DataContract, dataset: str, volume: VolumeSource, rules: HubRules
+    metadata: Manifest, dataset: str, volume: VolumeSource, identity: str, rules: HubRules
 ) -> Manifest:
-    """One pod: the file server on the read-only claim, kube-rbac-proxy in front."""
-    name = gateway_name(contract.metadata.uid or "", dataset)
-    labels = gateway_pod_labels(contract, dataset)
-    namespace = space_namespace(contract.spec.provider.space)
-    pod = {
-        "serviceAccountName": name,
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [
-            _files_container(rules.gateway_file_server_image, volume),
-            _proxy_container(rules.gateway_proxy_image),
-        ],
-        "volumes": _volumes(volume),
-    }
+    """One pod: the file server on the read-only claim, kube-rbac-proxy in front, serving
+    `identity` alone; named, placed and owned by `metadata`."""
+    name, namespace = metadata["name"], metadata["namespace"]
+    labels = {GATEWAY_LABEL: name}
+    config = proxy_config(namespace, dataset, identity)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": gateway_metadata(contract, name, namespace),
+        "metadata": metadata,
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {
-                        PROXY_CONFIG_ANNOTATION: proxy_config(
-                            namespace, dataset, contract.metadata.name or ""
-                        )
-                    },
-                },
-                "spec": pod,
+                "metadata": {"labels": labels, "annotations": {PROXY_CONFIG_ANNOTATION: config}},
+                "spec": gateway_pod(name, volume, rules),
             },
         },
     }
 
 
+def gateway_set(
+    name: str,
+    namespace: str,
+    metadata: Callable[[str | None], Manifest],
+    served: tuple[str, VolumeSource, str],
+    rules: HubRules,
+) -> list[Manifest]:
+    """One gateway `name` in `namespace` serving `served` (its dataset, the dataset's volume, and
+    the one identity it serves): its account and the account's right to ask the API server, the
+    Deployment and its Service. `metadata(namespace)` names, labels and owns each object (None:
+    the cluster-scoped binding), GATEWAY_LABEL with the gateway's name among its labels."""
+    dataset, volume, identity = served
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": metadata(namespace),
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": metadata(None),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": GATEWAY_ROLE,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+        gateway_deployment(metadata(namespace), dataset, volume, identity, rules),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata(namespace),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {GATEWAY_LABEL: name},
+                "ports": [{"name": "https", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT}],
+            },
+        },
+    ]
+
+
 def gateway_objects(contract: DataContract, provider: DataSpace, rules: HubRules) -> list[Manifest]:
-    """Each volume dataset's gateway: its account and the account's right to ask the API
-    server, the Deployment and its Service."""
+    """Each volume dataset's gateway, serving the contract's clean-room workers alone."""
     namespace = space_namespace(contract.spec.provider.space)
+    identity = worker_identity(contract.metadata.name or "")
     objects: list[Manifest] = []
     for dataset, volume in sorted(volume_datasets(contract, provider).items()):
         name = gateway_name(contract.metadata.uid or "", dataset)
-        objects += [
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": gateway_metadata(contract, name, namespace),
-                "automountServiceAccountToken": False,
-            },
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": gateway_metadata(contract, name, None),
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": GATEWAY_ROLE,
-                },
-                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-            },
-            gateway_deployment(contract, dataset, volume, rules),
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": gateway_metadata(contract, name, namespace),
-                "spec": {
-                    "type": "ClusterIP",
-                    "selector": gateway_pod_labels(contract, dataset),
-                    "ports": [{"name": "https", "port": GATEWAY_PORT, "targetPort": GATEWAY_PORT}],
-                },
-            },
-        ]
+
+        def metadata(where: str | None, name: str = name) -> Manifest:
+            return gateway_metadata(contract, name, where)
+
+        objects += gateway_set(name, namespace, metadata, (dataset, volume, identity), rules)
     return objects

@@ -17,9 +17,9 @@ from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.resources import Manifest
 from tds_operator.desired.gateway import (
+    GATEWAY_LABEL,
     gateway_metadata,
     gateway_name,
-    gateway_pod_labels,
     volume_datasets,
 )
 
@@ -58,27 +58,35 @@ def api_server_egress(endpoint_slice: Manifest | None) -> list[Manifest]:
     ]
 
 
+def gateway_policy(metadata: Manifest, api_server: list[Manifest]) -> Manifest:
+    """The policy of the gateway `metadata` names (and owns): its pod, selected by its
+    GATEWAY_LABEL, may reach the API server (`api_server`, from api_server_egress), nothing
+    else by this policy."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata,
+        "spec": {
+            "podSelector": {"matchLabels": {GATEWAY_LABEL: metadata["name"]}},
+            "policyTypes": ["Egress"],
+            "egress": api_server,
+        },
+    }
+
+
 def gateway_policies(
     contract: DataContract, provider: DataSpace, api_server: list[Manifest]
 ) -> list[Manifest]:
-    """One policy per volume dataset's gateway: its pod may reach the API server (`api_server`,
-    from api_server_egress), nothing else by this policy. None without `api_server`."""
+    """One policy per volume dataset's gateway (gateway_policy). None without `api_server`."""
     if not api_server:
         return []
     namespace = space_namespace(contract.spec.provider.space)
-    policies = []
-    for dataset in sorted(volume_datasets(contract, provider)):
-        name = gateway_name(contract.metadata.uid or "", dataset)
-        policies.append(
-            {
-                "apiVersion": "networking.k8s.io/v1",
-                "kind": "NetworkPolicy",
-                "metadata": gateway_metadata(contract, name, namespace),
-                "spec": {
-                    "podSelector": {"matchLabels": gateway_pod_labels(contract, dataset)},
-                    "policyTypes": ["Egress"],
-                    "egress": api_server,
-                },
-            }
+    return [
+        gateway_policy(
+            gateway_metadata(
+                contract, gateway_name(contract.metadata.uid or "", dataset), namespace
+            ),
+            api_server,
         )
-    return policies
+        for dataset in sorted(volume_datasets(contract, provider))
+    ]

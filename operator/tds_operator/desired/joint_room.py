@@ -54,7 +54,12 @@ from tds_operator.desired.labels import (
     RESTRICTED_POD_SECURITY,
     managed_labels,
 )
-from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL, JOB_UID_LABEL
+from tds_operator.desired.trainingjob import (
+    JOB_NAME_LABEL,
+    JOB_NAMESPACE_LABEL,
+    JOB_UID_LABEL,
+    joint_annotations,
+)
 
 JOINT_ROOM_LABEL = "tds.io/joint-room"
 """On the joint room and on every object made for it, also in the providers' namespaces."""
@@ -157,6 +162,8 @@ def joint_room_children(job: TrainingJob, parts: Sequence[JointPart]) -> list[Ma
         "metadata": {
             "name": joint_room_namespace(uid),
             "labels": {**labels, **RESTRICTED_POD_SECURITY},
+            # Its contracts, so that the orphan sweep finds an emptied room's job by them.
+            **joint_annotations(job),
             # A namespaced TrainingJob cannot own it: its first contract does, as the operator's
             # confinement wants of every namespace it makes (its deletion takes the room too).
             "ownerReferences": first.metadata("")["ownerReferences"],
@@ -179,7 +186,7 @@ def joint_room_children(job: TrainingJob, parts: Sequence[JointPart]) -> list[Ma
     return [namespace, account, *joint_room_policies(job, parts), quota, defaults]
 
 
-def _provider_metadata(job: TrainingJob, contract: DataContract, name: str) -> Manifest:
+def provider_metadata(job: TrainingJob, contract: DataContract, name: str) -> Manifest:
     """Metadata of an object in a provider's namespace: controlled by the contract (so it goes
     with the contract), labelled with it (so its reconcile finds it) and with the job."""
     owner = contract_owner(contract)
@@ -198,7 +205,7 @@ def provider_ingress(job: TrainingJob, part: JointPart) -> Manifest | None:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _provider_metadata(
+        "metadata": provider_metadata(
             job, part.contract, joint_ingress_name(job.metadata.uid or "")
         ),
         "spec": {
@@ -235,7 +242,7 @@ def joint_grant(job: TrainingJob, part: JointPart) -> list[Manifest]:
     role = {
         "apiVersion": RBAC,
         "kind": "Role",
-        "metadata": _provider_metadata(job, part.contract, name),
+        "metadata": provider_metadata(job, part.contract, name),
         "rules": [
             {
                 "apiGroups": [GROUP],
@@ -248,7 +255,7 @@ def joint_grant(job: TrainingJob, part: JointPart) -> list[Manifest]:
     binding = {
         "apiVersion": RBAC,
         "kind": "RoleBinding",
-        "metadata": _provider_metadata(job, part.contract, name),
+        "metadata": provider_metadata(job, part.contract, name),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": [
             {

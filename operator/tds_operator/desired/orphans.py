@@ -4,7 +4,8 @@ TrainingJobs that are gone (their finalizer removed by a path the operator did n
 An object belongs to the TrainingJob whose uid it is labelled with; one made before objects
 carried the uid belongs to the job of its namespace and name labels. Only objects in their
 contract's clean room (a joint job's: in its own room, named after its uid) count: nobody but
-the operator writes there, while labels elsewhere are anybody's to set.
+the operator writes there, while labels elsewhere are anybody's to set. A joint room emptied of
+them (its job waited for a dataset's address, or its output went) is found by its namespace.
 """
 
 from __future__ import annotations
@@ -61,12 +62,26 @@ def owner_of(live: Mapping[str, Any]) -> Orphan | None:
     uid = labels.get(JOB_UID_LABEL, "")
     annotation = str((metadata.get("annotations") or {}).get(CONTRACTS_ANNOTATION) or "")
     contracts = tuple(name for name in annotation.split(",") if name)
-    if len(contracts) > 1 and uid and metadata.get("namespace") == joint_room_namespace(uid):
-        # In a joint job's own room, which it names by its uid.
+    if len(contracts) > 1 and uid and _of_room(metadata, uid, contracts[0]):
+        # In a joint job's own room, which it names by its uid, or that room itself.
         return Orphan(contracts[0], namespace, name, uid, contracts)
     if metadata.get("namespace") != clean_room_namespace(contract):
         return None
     return Orphan(contract, namespace, name, uid)
+
+
+def _of_room(metadata: Mapping[str, Any], uid: str, first: str) -> bool:
+    """Whether an object lies in the joint room named by `uid`, or is that room's namespace,
+    controlled by the job's first contract (an emptied room holds nothing else to find)."""
+    room = joint_room_namespace(uid)
+    if metadata.get("namespace") == room:
+        return True
+    controllers = [r for r in metadata.get("ownerReferences") or [] if r.get("controller")]
+    return (
+        "namespace" not in metadata
+        and metadata.get("name") == room
+        and [(r.get("kind"), r.get("name")) for r in controllers] == [("DataContract", first)]
+    )
 
 
 def orphans_of(

@@ -36,6 +36,7 @@ from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.joint_room import JOINT_ROOM_LABEL
 from tds_operator.desired.labels import CONTRACT_LABEL, controlled_by
 from tds_operator.desired.outputs import OUTPUT_LABEL
+from tds_operator.handlers.gateways import kill_gateway_pods, remove_gateways
 from tds_operator.handlers.objects import REJECTED_STATUSES
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.decision import Decision
@@ -45,14 +46,6 @@ from tds_operator.policy.rules import HubRules
 
 logger = logging.getLogger(__name__)
 NETWORK_POLICY = ("networking.k8s.io/v1", "NetworkPolicy")
-GATEWAY_KINDS = (
-    ("v1", "Service", True),
-    ("networking.k8s.io/v1", "NetworkPolicy", True),
-    ("apps/v1", "Deployment", True),
-    (RBAC, "ClusterRoleBinding", False),
-    ("v1", "ServiceAccount", True),
-)
-"""What a dataset gateway consists of, in the order it is taken down (and if namespaced)."""
 
 
 class CleanRoom:
@@ -174,9 +167,15 @@ class CleanRoom:
             # The gateways' pods first, killed at once: their proxies keep answers for minutes,
             # so access ends with the pod. Then the grant, and the rest of the gateways.
             provider_namespace = space_namespace(provider)
-            await self._kill_gateway_pods(contract, uid, provider_namespace)
+            # Its joint rooms' gateways are the contract's too, and go with its own.
+            gateways = f"{CONTRACT_LABEL}={contract},{GATEWAY_LABEL}"
+
+            def ours(live: Manifest) -> bool:
+                return controlled_by(live, uid)
+
+            await kill_gateway_pods(self.kube, provider_namespace, gateways, ours)
             await self._revoke_grant(contract, uid, provider_namespace)
-            await self._remove_gateways(contract, uid, provider_namespace)
+            await remove_gateways(self.kube, provider_namespace, gateways, ours)
             await self._delete_own(
                 *NETWORK_POLICY, provider_policy_name(contract), uid, provider_namespace
             )
@@ -208,7 +207,16 @@ class CleanRoom:
         provider = ((body.get("spec") or {}).get("provider") or {}).get("space")
         cuts = [self._close_way_to_datasets(name, uid)]
         if provider:
-            cuts.append(self._kill_gateway_pods(name, uid, space_namespace(provider)))
+            # Its joint rooms' gateways are the contract's too, and go with its own.
+            gateways = f"{CONTRACT_LABEL}={name},{GATEWAY_LABEL}"
+            cuts.append(
+                kill_gateway_pods(
+                    self.kube,
+                    space_namespace(provider),
+                    gateways,
+                    lambda live: controlled_by(live, uid),
+                )
+            )
         await asyncio.gather(*cuts)
 
     async def _close_way_to_datasets(self, contract: str, uid: str) -> None:
@@ -229,53 +237,6 @@ class CleanRoom:
                     metadata = live["metadata"]
                     await self.kube.delete(
                         api_version, kind, metadata["name"], provider_namespace, uid=metadata["uid"]
-                    )
-
-    async def _kill_gateway_pods(self, contract: str, uid: str, provider_namespace: str) -> None:
-        """Stop the contract's gateways at once: the Deployment and its ReplicaSets go first (no
-        pod is made again), then their pods are deleted with no grace period (the kubelet kills
-        the containers as soon as it sees it)."""
-        selector = f"{CONTRACT_LABEL}={contract},{GATEWAY_LABEL}"
-        deployments = await self.kube.list("apps/v1", "Deployment", provider_namespace, selector)
-        for deployment in deployments:
-            if not controlled_by(deployment, uid):
-                continue
-            name, owner = deployment["metadata"]["name"], deployment["metadata"]["uid"]
-            # What to kill is read first: the Deployment's deletion lets the garbage collector
-            # take its ReplicaSets away (and their pods, gracefully).
-            pods_of = f"{GATEWAY_LABEL}={name}"
-            all_sets, pods = await asyncio.gather(
-                self.kube.list("apps/v1", "ReplicaSet", provider_namespace, pods_of),
-                self.kube.list("v1", "Pod", provider_namespace, pods_of),
-            )
-            sets = [r for r in all_sets if controlled_by(r, owner)]
-            doomed = [
-                p["metadata"]["name"]
-                for p in pods
-                if any(controlled_by(p, r["metadata"]["uid"]) for r in sets)
-            ]
-            # Then in that order, so that no pod is made again; the pods side by side.
-            await self.kube.delete("apps/v1", "Deployment", name, provider_namespace, uid=owner)
-            for meta in (r["metadata"] for r in sets):
-                await self.kube.delete(
-                    "apps/v1", "ReplicaSet", meta["name"], provider_namespace, uid=meta["uid"]
-                )
-            kill = (
-                self.kube.delete("v1", "Pod", n, provider_namespace, grace_seconds=0)
-                for n in doomed
-            )
-            await asyncio.gather(*kill)
-
-    async def _remove_gateways(self, contract: str, uid: str, provider_namespace: str) -> None:
-        """Remove the contract's dataset gateways: no contract, no gateway."""
-        selector = f"{CONTRACT_LABEL}={contract},{GATEWAY_LABEL}"
-        for api_version, kind, namespace in GATEWAY_KINDS:
-            where = provider_namespace if namespace else None
-            for live in await self.kube.list(api_version, kind, where, selector):
-                if controlled_by(live, uid):
-                    metadata = live["metadata"]
-                    await self.kube.delete(
-                        api_version, kind, metadata["name"], where, uid=metadata["uid"]
                     )
 
     async def _delete_own(

@@ -14,12 +14,15 @@ import asyncio
 
 from tds_operator.api.compare import is_subset
 from tds_operator.api.datacontract import DataContract
+from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.jobcontracts import contracts_of
 from tds_operator.api.resources import Manifest
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.cleanroom import joint_room_namespace
-from tds_operator.desired.gateway import all_dataset_endpoints
+from tds_operator.desired.gateway import GATEWAY_LABEL
+from tds_operator.desired.gateway_network import api_server_egress
 from tds_operator.desired.grants import RBAC
+from tds_operator.desired.joint_gateway import joint_endpoints, joint_gateway_names, joint_gateways
 from tds_operator.desired.joint_room import (
     JOINT_ROOM_LABEL,
     JointPart,
@@ -30,7 +33,8 @@ from tds_operator.desired.joint_room import (
 from tds_operator.desired.trainingjob import JOB_UID_LABEL, dataset_addresses
 from tds_operator.handlers.batch_run import made_for
 from tds_operator.handlers.context import Operator
-from tds_operator.handlers.gather import data_space, dataset_services
+from tds_operator.handlers.gateways import kill_gateway_pods, remove_gateways
+from tds_operator.handlers.gather import api_server_slice, data_space, dataset_services
 from tds_operator.kube import KubeError
 from tds_operator.policy.decision import Decision
 from tds_operator.policy.sealing import CleanRoomObservation, clean_room_sealed
@@ -41,19 +45,30 @@ PROVIDER_SIDE = ((RBAC, "RoleBinding"), (RBAC, "Role"), NETWORK_POLICY)
 JOINT_ROOM_OPEN = "JointRoomOpen"
 
 
-async def joint_parts(op: Operator, contracts: list[DataContract]) -> list[JointPart] | None:
-    """Each contract with its provider and where the joint room reaches its datasets; None if
-    a provider's space is gone (or does not parse)."""
+async def joint_parts(
+    op: Operator, job: TrainingJob, contracts: list[DataContract]
+) -> list[JointPart] | None:
+    """Each contract with its provider and where the joint room reaches its datasets (a volume
+    dataset at the job's own gateway); None if a provider's space is gone (or does not parse)."""
     parts = []
     for contract in contracts:
         provider = await data_space(op, contract.spec.provider.space)
         if provider is None:
             return None
-        services = await dataset_services(op, contract, provider)
-        parts.append(
-            JointPart(contract, provider, all_dataset_endpoints(contract, provider, services))
-        )
+        parts.append(await _reached(op, job, contract, provider))
     return parts
+
+
+async def _reached(
+    op: Operator, job: TrainingJob, contract: DataContract, provider: DataSpace
+) -> JointPart:
+    """The contract with where the room reaches its datasets, their Services read now: the
+    provider's own, and the job's gateways'."""
+    services = await dataset_services(op, contract, provider)
+    namespace = space_namespace(contract.spec.provider.space)
+    for dataset, name in joint_gateway_names(job, contract, provider).items():
+        services[dataset] = await op.kube.get("v1", "Service", name, namespace)
+    return JointPart(contract, provider, joint_endpoints(job, contract, provider, services))
 
 
 def _opened() -> Decision:
@@ -63,8 +78,9 @@ def _opened() -> Decision:
 async def open_joint_room(
     op: Operator, job: TrainingJob, body: Manifest, parts: list[JointPart]
 ) -> tuple[Decision, dict[str, str]]:
-    """Claim and write the joint room, read its seals back, then write the providers' grants:
-    the CleanRoomReady decision, and the address of each dataset the job reads."""
+    """Claim and write the joint room, read its seals back, then write the providers' grants
+    and the job's dataset gateways: the CleanRoomReady decision, and the address of each
+    dataset the job reads."""
     children = joint_room_children(job, parts)
     room = children[0]["metadata"]["name"]
     live = await op.kube.get("v1", "Namespace", room)
@@ -80,19 +96,42 @@ async def open_joint_room(
         return clean_room_sealed(_opened(), observed), {}
     for child in children[1:]:
         await op.kube.ensure(child)
-    observation, datasets = await _observe(op, job, parts, room)
-    decision = clean_room_sealed(_opened(), observation)
-    if decision.allowed:
-        # Only now, the room sealed: each provider's grant to it.
+    missing, altered = await _policies_observed(op, job, parts)
+    if not missing and not altered:
+        # Only now, the room sealed: each provider's grant to it, and the job's gateways (whose
+        # Services give the addresses of its volume datasets).
         for grant in joint_grants(job, parts):
             await op.kube.ensure(grant)
+        api_server = await _api_server(op, job, parts)
+        for part in parts:
+            for gateway in joint_gateways(job, part.contract, part.provider, op.rules, api_server):
+                await op.kube.ensure(gateway)
+        parts = [await _reached(op, job, part.contract, part.provider) for part in parts]
+    datasets = _addresses(job, parts)
+    observation = CleanRoomObservation(
+        namespace=room,
+        namespace_exists=True,
+        policies_missing=missing,
+        policies_altered=altered,
+        datasets_without_address=[d for d, address in datasets.items() if address is None],
+    )
+    decision = clean_room_sealed(_opened(), observation)
     return decision, {name: address for name, address in datasets.items() if address}
 
 
-async def _observe(
-    op: Operator, job: TrainingJob, parts: list[JointPart], room: str
-) -> tuple[CleanRoomObservation, dict[str, str | None]]:
-    """Read back every policy that seals the joint room, as a clean room's are."""
+async def _api_server(op: Operator, job: TrainingJob, parts: list[JointPart]) -> list[Manifest]:
+    """The egress rules to the API server the job's gateways ask (none without gateways)."""
+    for part in parts:
+        if joint_gateway_names(job, part.contract, part.provider):
+            return api_server_egress(await api_server_slice(op, part.contract, part.provider))
+    return []
+
+
+async def _policies_observed(
+    op: Operator, job: TrainingJob, parts: list[JointPart]
+) -> tuple[list[str], list[str]]:
+    """Read back every policy that seals the joint room, as a clean room's are: those missing,
+    those altered."""
     policies = joint_room_policies(job, parts)
     found = await asyncio.gather(
         *(
@@ -107,20 +146,18 @@ async def _observe(
             missing.append(where)
         elif not is_subset(policy["spec"], live.get("spec")):
             altered.append(where)
+    return missing, altered
+
+
+def _addresses(job: TrainingJob, parts: list[JointPart]) -> dict[str, str | None]:
+    """Each dataset the job reads, keyed `<provider>/<dataset>` (two providers may each name a
+    dataset alike), by its address (None if it has none yet)."""
     datasets: dict[str, str | None] = {}
     for part in parts:
-        # Two providers may each name a dataset alike: a joint job's are `<provider>/<dataset>`.
         provider = part.contract.spec.provider.space
         for name, address in dataset_addresses(job, part.contract, part.endpoints).items():
             datasets[f"{provider}/{name}"] = address
-    observation = CleanRoomObservation(
-        namespace=room,
-        namespace_exists=True,
-        policies_missing=missing,
-        policies_altered=altered,
-        datasets_without_address=[d for d, address in datasets.items() if address is None],
-    )
-    return observation, datasets
+    return datasets
 
 
 async def close_joint_room(op: Operator, body: Manifest, *, keep_room: bool = False) -> None:
@@ -133,14 +170,21 @@ async def close_joint_room(op: Operator, body: Manifest, *, keep_room: bool = Fa
         return
     names = set(contracts_of(body.get("spec") or {}))
     selector = f"{JOINT_ROOM_LABEL}=true,{JOB_UID_LABEL}={uid}"
+    gateways = f"{selector},{GATEWAY_LABEL}"
+
+    def ours(live: Manifest) -> bool:
+        return _of_contracts(live["metadata"], names)
+
+    await kill_gateway_pods(op.kube, None, gateways, ours)
     for api_version, kind in PROVIDER_SIDE:
         for live in await op.kube.list(api_version, kind, None, selector):
             metadata = live["metadata"]
-            if not _of_contracts(metadata, names):
+            if not ours(live) or GATEWAY_LABEL in metadata.get("labels", {}):
                 continue
             await op.kube.delete(
                 api_version, kind, metadata["name"], metadata["namespace"], uid=metadata["uid"]
             )
+    await remove_gateways(op.kube, None, gateways, ours)
     if keep_room:
         return
     room = joint_room_namespace(uid)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tds_operator import API_VERSION
+from tds_operator import API_VERSION, FIELD_MANAGER
 from tds_operator.api.datacontract import DataContract
 from tds_operator.api.dataspace import DataSpace, space_namespace
 from tds_operator.api.jobcontracts import contracts_of
@@ -29,7 +29,7 @@ from tds_operator.audit.events import (
     output_event,
     output_steps,
 )
-from tds_operator.handlers.context import Operator
+from tds_operator.handlers.context import Operator, utcnow
 from tds_operator.handlers.gather import data_space
 from tds_operator.policy.joint_releases import ContractPart
 from tds_operator.policy.outputs import effective_clause
@@ -141,3 +141,19 @@ def review_event(
     }
     kind = REVIEW_KINDS[review.decision]
     return output_event(contract, job_uid, kind, details, now, actor=review.reviewer.user)
+
+
+async def record_on(
+    op: Operator,
+    contracts: Sequence[str],
+    uid: str,
+    kind: str,
+    details: Mapping[str, Any],
+    actor: str = FIELD_MANAGER,
+) -> None:
+    """One step of a job's output on each of these contracts' ledgers, in their order, all at
+    the same instant."""
+    now = utcnow()
+    for contract in contracts:
+        event = output_event(contract, uid, kind, details, now, actor=actor)
+        await op.ledger.record(contract, [event])

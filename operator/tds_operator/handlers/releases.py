@@ -50,6 +50,7 @@ from tds_operator.handlers.release_parts import (
     JointContract,
     joint_contracts,
     joint_parts,
+    record_on,
     release_ledger,
     review_event,
     reviewing_providers,
@@ -147,7 +148,7 @@ class ReleaseReconciler:
         return Gathered(body, release, inputs, snapshot, joint)
 
     async def _record(self, gathered: Gathered, plan: ReleasePlan) -> Gathered:
-        """The request, and a review that counts, each by whom the webhook said."""
+        """The request (on every contract's ledger), a counting review, by whom the webhook said."""
         snapshot, body = gathered.snapshot, gathered.body
         contract, uid, now = snapshot.contract, snapshot.job_uid or "", utcnow()
         events: list[AuditEvent] = []
@@ -159,6 +160,7 @@ class ReleaseReconciler:
                 "groups": requester.groups if requester else [],
             }
             actor = requester.user if requester else ""
+            await record_on(self.op, gathered.contracts[1:], uid, RELEASE_REQUESTED, details, actor)
             events.append(output_event(contract, uid, RELEASE_REQUESTED, details, now, actor=actor))
         review = snapshot.review
         if plan.record_review is not None and review is not None:
@@ -219,12 +221,10 @@ class ReleaseReconciler:
         return None
 
     async def _record_end(self, gathered: Gathered, kind: str, details: dict[str, Any]) -> None:
-        """On the ledger of every contract of the job: each provider's record shows where the
-        output of its data went."""
+        """On every contract's ledger: each provider's record shows where its data's output went."""
         job = gathered.inputs.job_body or {}
-        uid, now = job["metadata"]["uid"], utcnow()
+        await record_on(self.op, gathered.contracts, job["metadata"]["uid"], kind, details)
         for contract in gathered.contracts:
-            await self.op.ledger.record(contract, [output_event(contract, uid, kind, details, now)])
             self.op.enqueue(DATA_CONTRACT, contract)
         metadata = job["metadata"]
         self.op.enqueue(TRAINING_JOB, job_key(metadata["namespace"], metadata["name"]))

@@ -68,7 +68,7 @@ async def start_joint(
     """Start the workers once the joint room is sealed and every provider's grant written
     (then `prepare`d: in Kueue, its LocalQueue); until then the job waits, in `phase`, and its
     CleanRoomReady condition says why."""
-    joint = await joint_parts(parts.op, contracts)
+    joint = await joint_parts(parts.op, job, contracts)
     datasets: dict[str, str] = {}
     if joint is None:
         decision = Decision.deny(CLEAN_ROOM_NOT_READY, "a provider's DataSpace is missing")

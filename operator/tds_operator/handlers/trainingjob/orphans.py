@@ -27,6 +27,7 @@ from tds_operator.audit.events import (
     usage_event,
 )
 from tds_operator.audit.usage import usage_by_job
+from tds_operator.desired.joint_room import JOINT_ROOM_LABEL
 from tds_operator.desired.orphans import Orphan, gpus_per_worker, orphans_of
 from tds_operator.desired.trainingjob import JOB_NAME_LABEL, JOB_NAMESPACE_LABEL
 from tds_operator.handlers.context import utcnow
@@ -76,6 +77,9 @@ async def sweep(parts: JobParts, selector: str | None = None) -> list[Orphan]:
     objects: list[Manifest] = []
     for api_version, kind in WORKLOADS:
         objects.extend(await kube.list(api_version, kind, None, labels))
+    # A joint room with none of them left: its namespace alone says whose it is.
+    rooms = await kube.list("v1", "Namespace", None, f"{JOINT_ROOM_LABEL}=true,{labels}")
+    objects.extend(r for r in rooms if not r["metadata"].get("deletionTimestamp"))
     if not objects:
         return []
     # Listed after the objects: a job created meanwhile is live, never taken for gone.

@@ -4,7 +4,9 @@ then discarded; every step on the ledger."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -16,7 +18,7 @@ from tds_operator.api.resources import DATA_CONTRACT, Manifest
 from tds_operator.api.rfc3339 import parse
 from tds_operator.api.terms import ModelExport
 from tds_operator.api.trainingjob import TrainingJob
-from tds_operator.audit.chain import AuditEntry, AuditEvent
+from tds_operator.audit.chain import AuditEntry
 from tds_operator.audit.events import (
     MANIFEST_BYTES_FIELD,
     MANIFEST_FIELD,
@@ -55,11 +57,21 @@ async def open_output(parts: JobParts, report: JobReport, job: TrainingJob) -> s
         return None
     name = str(live["metadata"]["name"])
     details = {"claim": name, "size": job.spec.output.size if job.spec.output else None}
-    uid = report.body["metadata"]["uid"]
-    event = output_event(job.spec.contract, uid, OUTPUT_CREATED, details, utcnow())
-    await parts.op.ledger.record(job.spec.contract, [event])
+    await record_output(parts, job, report.body["metadata"]["uid"], OUTPUT_CREATED, details)
     report_output(report, job, "Writable")
     return name
+
+
+async def record_output(
+    parts: JobParts, job: TrainingJob, uid: str, kind: str, details: Mapping[str, Any]
+) -> None:
+    """A step of the job's output on every contract's ledger (each provider's record shows what
+    became of its data's output), the first's last: its record is the one the next step reads,
+    so a step it shows is on every other (an entry's id makes a repeat a no-op)."""
+    now = utcnow()
+    first, *others = job.spec.contract_names
+    for contract in [*others, first]:
+        await parts.op.ledger.record(contract, [output_event(contract, uid, kind, details, now)])
 
 
 async def keep_output(parts: JobParts, report: JobReport, job: TrainingJob) -> float | None:
@@ -112,8 +124,8 @@ async def _inventory(parts: JobParts, report: JobReport, job: TrainingJob) -> fl
         if outcome is None:
             report_output(report, job, "Inventorying")
             return MANIFEST_RECHECK_SECONDS
-    event = _quarantine_event(parts, body, job, claim, outcome)
-    await parts.op.ledger.record(job.spec.contract, [event])
+    details = _quarantine_details(parts, body, job, claim, outcome)
+    await record_output(parts, job, body["metadata"]["uid"], OUTPUT_QUARANTINED, details)
     await parts.outputs.remove_manifest_pod(body)
     return None
 
@@ -146,18 +158,18 @@ async def _clause(parts: JobParts, contract: str) -> ModelExport | None:
         return None
 
 
-def _quarantine_event(
+def _quarantine_details(
     parts: JobParts,
     body: Manifest,
     job: TrainingJob,
     claim: Manifest | None,
     manifest: ManifestSummary | str,
-) -> AuditEvent:
-    """The ledger entry of a finished job's output, held in the clean room, with its
+) -> dict[str, Any]:
+    """The ledger entry's details of a finished job's output, held in the clean room, with its
     manifest (or why it has none)."""
     until = quarantine_ends(utcnow(), parts.op.rules)
     listed = manifest if isinstance(manifest, ManifestSummary) else None
-    details = {
+    return {
         "job": job_key(body["metadata"]["namespace"], body["metadata"]["name"]),
         "claim": (claim or {}).get("metadata", {}).get("name"),
         "volume": ((claim or {}).get("spec") or {}).get("volumeName"),
@@ -167,9 +179,6 @@ def _quarantine_event(
         MANIFEST_BYTES_FIELD: listed.bytes if listed else None,
         MANIFEST_MESSAGE_FIELD: None if listed else str(manifest),
     }
-    return output_event(
-        job.spec.contract, body["metadata"]["uid"], OUTPUT_QUARANTINED, details, utcnow()
-    )
 
 
 async def discard_output(parts: JobParts, report: JobReport, reason: str) -> bool:

@@ -76,3 +76,46 @@ def worker_ended(event: str, pod: Manifest) -> bool:
         return True
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return bool(statuses) and all("terminated" in s.get("state", {}) for s in statuses)
+
+
+@contextmanager
+def exits_on(node: str) -> Iterator[Events]:
+    """While open: containerd's task exits on one kind node (`ctr events`, topic `/tasks/exit`),
+    each stamped as it arrives, with its container id as the event's object. The exit is the
+    process's own end as its runtime saw it; the pod's status reports it only at the kubelet's
+    next look at its containers (up to a second later)."""
+    process = subprocess.Popen(
+        ["docker", "exec", node, "ctr", "--namespace", "k8s.io", "events"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    events = Events()
+
+    def read() -> None:
+        for line in process.stdout or ():
+            head, brace, payload = line.partition("{")
+            if "/tasks/exit" in head and brace:
+                try:
+                    body = json.loads(brace + payload)
+                except json.JSONDecodeError:
+                    continue
+                # A container's own process is the task whose id is the container's; an exec
+                # in it (a probe, `kubectl exec`) ends under an id of its own.
+                if body.get("id") and body.get("id") == body.get("container_id"):
+                    events.add(time.time(), "exit", {"id": body["id"]})
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield events
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        reader.join(timeout=10)
+
+
+def container_ids(pod: Manifest) -> set[str]:
+    """The runtime's ids of a pod's containers (`containerd://<id>` in its status)."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return {s["containerID"].partition("://")[2] for s in statuses if s.get("containerID")}

@@ -258,14 +258,7 @@ def reader(name: str, namespace: str, *args: str) -> None:
         if get("serviceaccount", WORKER_SERVICE_ACCOUNT, namespace)
         else "default"
     )
-    pod = token_pod(name, namespace, command, service_account=account)
-    # Small requests: the tier's pods share one CPU node, which the defaults of the clean rooms'
-    # LimitRanges (100m each) fill up by the time the tier's last modules run.
-    pod["spec"]["containers"][0]["resources"] = {
-        "requests": {"cpu": "10m", "memory": "32Mi"},
-        "limits": {"cpu": "500m", "memory": "128Mi"},
-    }
-    start_pod(pod)
+    start_pod(token_pod(name, namespace, command, service_account=account))
 
 
 @dataclass

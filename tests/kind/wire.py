@@ -40,6 +40,15 @@ def image() -> str:
     return os.environ["TDS_E2E_TRAINING_IMAGE"]
 
 
+# Small requests: the tier's pods share one CPU node (2 CPUs on a 2-core machine), which the
+# defaults of the spaces' and clean rooms' LimitRanges (100m a container) fill up by the time the
+# tier's last modules run; the gateways the operator makes take 200m each.
+PROBE_RESOURCES = {
+    "requests": {"cpu": "10m", "memory": "32Mi"},
+    "limits": {"cpu": "500m", "memory": "128Mi"},
+}
+
+
 def restricted_pod(
     name: str,
     namespace: str,
@@ -71,6 +80,7 @@ def restricted_pod(
                     "image": image(),
                     "imagePullPolicy": "Never",
                     "command": command,
+                    "resources": PROBE_RESOURCES,
                     "securityContext": {
                         "allowPrivilegeEscalation": False,
                         "readOnlyRootFilesystem": True,

@@ -22,7 +22,7 @@ from tests.e2e.cluster import get
 from tests.e2e.gateway_read import MARKER
 from tests.e2e.story import Story
 from tests.kind.joint import JointDeal, Provider, followed, joint_deal, reader
-from tests.kind.watch import watched, worker_ended
+from tests.kind.watch import container_ids, exits_on, last_exit, watched, worker_ended
 from tests.kind.wire import Prober, gateway_url
 
 pytestmark = pytest.mark.kind
@@ -169,10 +169,14 @@ def test_a_revocation_by_a_ends_as_reads_and_the_joint_worker_but_not_bs_contrac
     a_room, b_room = (clean_room_namespace(p.contract) for p in (deal.a, deal.b))
     reader("watch-a", a_room, "watch", a_url, TOKEN)
     reader("watch-b", b_room, "watch", b_url, TOKEN)
+    pod = get("pod", deal.worker, deal.room)
+    assert pod, f"the joint worker {deal.worker} is gone before the revocation"
+    ids = container_ids(pod)
     with (
         followed("watch-a", a_room) as a_reads,
         followed("watch-b", b_room) as b_reads,
         watched("pod", deal.worker, deal.room) as events,
+        exits_on(pod["spec"]["nodeName"]) as exits,
     ):
         wait_until(
             lambda: (
@@ -184,6 +188,7 @@ def test_a_revocation_by_a_ends_as_reads_and_the_joint_worker_but_not_bs_contrac
         )
         wait_until(lambda: events.got, timeout=30, what="the watch on the joint worker")
         assert not events.first(worker_ended), "positive control: the joint worker ended before"
+        assert last_exit(exits.got, ids) is None, "positive control: its process ended before"
         at = time.time()
         story.owner(deal.a.space).kubectl(
             "patch", "datacontract", deal.a.contract, "--type=merge", "-p",
@@ -193,11 +198,16 @@ def test_a_revocation_by_a_ends_as_reads_and_the_joint_worker_but_not_bs_contrac
             lambda: events.first(worker_ended, since=at), timeout=60, interval=0.05,
             what="the joint worker's container to end",
         )  # fmt: skip
+        exited = last_exit(exits.got, ids)
         time.sleep(READS_REFUSED_WITHIN + 2)
     a_after = [(round(s - at, 3), o) for s, o in a_reads.outcomes() if s >= at]
     b_after = [(round(s - at, 3), o) for s, o in b_reads.outcomes() if s >= at]
-    took = ended - at
-    print(f"\nA revoked: A's reads {a_after}\nB's reads {b_after}\njoint worker ended {took:.2f}s")
+    assert exited is not None, "containerd reported no end of the joint worker's process"
+    took = exited - at
+    print(
+        f"\nA revoked: A's reads {a_after}\nB's reads {b_after}\n"
+        f"joint worker's process ended {took:.2f}s, its pod reported so {ended - at:.2f}s after"
+    )
     late_a = [(s, o) for s, o in a_after if s >= READS_REFUSED_WITHIN]
     assert late_a, "no read of A after the revocation"
     assert all(o == "refused" for _, o in late_a), f"A read after {READS_REFUSED_WITHIN}s: {late_a}"
@@ -205,4 +215,4 @@ def test_a_revocation_by_a_ends_as_reads_and_the_joint_worker_but_not_bs_contrac
     assert {o for _, o in b_after} == {"ok"}, (
         f"B's contract was touched by A's revocation: {b_after}"
     )
-    assert took <= WORKER_ENDED_WITHIN, f"the joint worker's container ended {took:.2f}s after"
+    assert took <= WORKER_ENDED_WITHIN, f"the joint worker's process ended {took:.2f}s after"

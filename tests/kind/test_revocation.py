@@ -13,7 +13,7 @@ from bench.hubkit.waiting import wait_until
 from tds_operator.desired.cleanroom import WORKER_SERVICE_ACCOUNT
 from tests.e2e.cluster import kubectl
 from tests.e2e.story import Story
-from tests.kind.watch import container_ids, exits_on, watched, worker_ended
+from tests.kind.watch import container_ids, exits_on, last_exit, watched, worker_ended
 from tests.kind.wire import Prober, gateway_url, program, start_pod, token_pod
 
 pytestmark = pytest.mark.kind
@@ -85,12 +85,6 @@ def revocation(story: Story, worker: Prober) -> Revocation:
     revocation = Revocation(at, reads(story.clean_room), ended, exited, deleted)
     print(figures(revocation))  # shown with -rP: the bounds' margins, run by run
     return revocation
-
-
-def last_exit(exits: list[tuple[float, str, dict[str, str]]], ids: set[str]) -> float | None:
-    """When the last of these containers' processes ended, if every one did."""
-    ended = {body["id"]: at for at, _, body in exits if body["id"] in ids}
-    return max(ended.values()) if ended.keys() == ids else None
 
 
 def figures(revocation: Revocation) -> str:

@@ -119,3 +119,9 @@ def container_ids(pod: Manifest) -> set[str]:
     """The runtime's ids of a pod's containers (`containerd://<id>` in its status)."""
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return {s["containerID"].partition("://")[2] for s in statuses if s.get("containerID")}
+
+
+def last_exit(exits: list[tuple[float, str, Manifest]], ids: set[str]) -> float | None:
+    """When the last of these containers' processes ended (as `exits_on` saw), if every one did."""
+    ended = {body["id"]: at for at, _, body in exits if body["id"] in ids}
+    return max(ended.values()) if ended and ended.keys() == ids else None

@@ -11,12 +11,11 @@ provider B is the story's weather service, whose `station-observations-2025` nee
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bench.hubkit.manifests import rfc3339
 from bench.hubkit.waiting import wait_until
@@ -29,6 +28,7 @@ from tds_operator.desired.gateway import gateway_name
 from tds_operator.desired.joint_gateway import joint_gateway_name
 from tests.e2e.cluster import Manifest, get, items, kubeconfig, kubectl, kubectl_binary
 from tests.e2e.story import STAND_IN_WORKER, Story
+from tests.kind.watch import streamed
 from tests.kind.wire import image, program, restricted_pod, start_pod, token_pod
 
 A_DATASET, A_CLAIM = "grid-load-2023", "grid-load-2023-archive"
@@ -275,23 +275,13 @@ class Followed:
 @contextmanager
 def followed(pod: str, namespace: str) -> Iterator[Followed]:
     command = [kubectl_binary(), "--kubeconfig", kubeconfig(), "logs", "-f", pod, "-n", namespace]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
     found = Followed()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            start, _, outcome = line.strip().partition(" ")
-            if outcome in ("ok", "refused"):
-                found.lines.append((float(start), outcome))
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
-    try:
+    with streamed(command, _follow, found):
         yield found
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        thread.join(timeout=10)
+
+
+def _follow(stream: Any, found: Followed) -> None:
+    for line in stream:
+        start, _, outcome = line.strip().partition(" ")
+        if outcome in ("ok", "refused"):
+            found.lines.append((float(start), outcome))

@@ -50,24 +50,28 @@ def _read(stream: Any, events: Events) -> None:
 
 
 @contextmanager
-def watched(kind: str, name: str, namespace: str) -> Iterator[Events]:
-    """While open: every event of one object, from its state when the watch began."""
-    command = [kubectl_binary(), "--kubeconfig", kubeconfig(), "get", kind, name, "-n", namespace]
+def streamed(command: list[str], read: Callable[[Any, Any], None], into: Any) -> Iterator[None]:
+    """While open: `command` runs in the background, `read(its stdout, into)` in a thread."""
     process = subprocess.Popen(
-        [*command, "--watch", "--output-watch-events", "-o", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
-    events = Events()
-    reader = threading.Thread(target=_read, args=(process.stdout, events), daemon=True)
+    reader = threading.Thread(target=read, args=(process.stdout, into), daemon=True)
     reader.start()
     try:
-        yield events
+        yield
     finally:
         process.terminate()
         process.wait(timeout=10)
         reader.join(timeout=10)
+
+
+@contextmanager
+def watched(kind: str, name: str, namespace: str) -> Iterator[Events]:
+    """While open: every event of one object, from its state when the watch began."""
+    command = [kubectl_binary(), "--kubeconfig", kubeconfig(), "get", kind, name, "-n", namespace]
+    events = Events()
+    with streamed([*command, "--watch", "--output-watch-events", "-o", "json"], _read, events):
+        yield events
 
 
 def worker_ended(event: str, pod: Manifest) -> bool:
@@ -84,35 +88,25 @@ def exits_on(node: str) -> Iterator[Events]:
     each stamped as it arrives, with its container id as the event's object. The exit is the
     process's own end as its runtime saw it; the pod's status reports it only at the kubelet's
     next look at its containers (up to a second later)."""
-    process = subprocess.Popen(
-        ["docker", "exec", node, "ctr", "--namespace", "k8s.io", "events"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
     events = Events()
-
-    def read() -> None:
-        for line in process.stdout or ():
-            head, brace, payload = line.partition("{")
-            if "/tasks/exit" in head and brace:
-                try:
-                    body = json.loads(brace + payload)
-                except json.JSONDecodeError:
-                    continue
-                # A container's own process is the task whose id is the container's; an exec
-                # in it (a probe, `kubectl exec`) ends under an id of its own.
-                if body.get("id") and body.get("id") == body.get("container_id"):
-                    events.add(time.time(), "exit", {"id": body["id"]})
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
+    with streamed(
+        ["docker", "exec", node, "ctr", "--namespace", "k8s.io", "events"], _exits, events
+    ):
         yield events
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        reader.join(timeout=10)
+
+
+def _exits(stream: Any, events: Events) -> None:
+    for line in stream:
+        head, brace, payload = line.partition("{")
+        if "/tasks/exit" in head and brace:
+            try:
+                body = json.loads(brace + payload)
+            except json.JSONDecodeError:
+                continue
+            # A container's own process is the task whose id is the container's; an exec in it
+            # (a probe, `kubectl exec`) ends under an id of its own.
+            if body.get("id") and body.get("id") == body.get("container_id"):
+                events.add(time.time(), "exit", {"id": body["id"]})
 
 
 def container_ids(pod: Manifest) -> set[str]:

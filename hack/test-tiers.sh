@@ -6,7 +6,7 @@
 # output is tagged with its tier; both hubs and the kind cluster are gone at the end, whatever
 # happened.
 #   TEST_KIND=1  adds the kind tier to the e2e lane (off by default: a cold kind build does not fit
-#                CI's limit, and the joint checks' 1 s bound is not met reliably under load yet)
+#                CI's limit, and its 1 s revocation bound is missed with the hub tiers beside it)
 set -euo pipefail
 log_tag=tiers
 . "$(dirname "$0")/kind/lib.sh"  # hack/lib.sh, and kind on the PATH

@@ -38,9 +38,11 @@ def pending_workloads_path(deal: Deal) -> str:
 
 
 def test_queued_jobs_show_their_places_in_creation_order_and_move_up(story: Story) -> None:
-    # Each job takes all 16 GPUs of the pool: one runs, the others wait in Kueue.
+    # Each job takes all 16 GPUs of the pool: one runs, the others wait in Kueue. The first runs
+    # long enough for both others to be queued and their places read (a look every 10 s) on a
+    # loaded machine: with 30 s it sometimes ended first, and the places were never seen together.
     deal = story.deal(compute={"maxGpuHours": 10, "maxConcurrentGpus": 16})
-    (first,) = submit(story, deal, 1, run_for="30s")
+    (first,) = submit(story, deal, 1, run_for="60s")
     story.wait_job(deal.namespace, first, "Running", timeout=30)
     (second,) = submit(story, deal, 1, run_for="60s")
     queued(story, deal, second)

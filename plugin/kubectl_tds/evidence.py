@@ -124,9 +124,7 @@ def checkpoint(
         signed = verify_signature(document, trusted_keys(connection, ledgers, pinned))
     except CheckpointInvalid as error:
         raise Failure(f"{CONTRACT} {name}: {error}", EXIT_REFUSED) from None
-    data = stored.stored_data(connection, ledgers, body)
-    audit = (body.get("status") or {}).get("audit") or {}
-    intact = verify_encoded(data, audit.get("head"), audit.get("entries"))
+    data, intact = stored.checked_data(connection, ledgers, body)
     if not intact.ok:
         raise Failure(
             f"{CONTRACT} {name}: the ledger fails verification at entry "
@@ -150,9 +148,7 @@ def _ledger_of(
     """Today's entries of the contract object `uid`, and the verdict on them against its status."""
     body = stored.contract(connection, name)
     if body is not None and body["metadata"].get("uid") == uid:
-        audit = (body.get("status") or {}).get("audit") or {}
-        data = stored.stored_data(connection, ledgers, body)
-        result = verify_encoded(data, audit.get("head"), audit.get("entries"))
+        data, result = stored.checked_data(connection, ledgers, body)
     else:
         data = stored.all_ledgers(connection, ledgers, name).get(uid) or {}
         if not data:

@@ -13,7 +13,7 @@ from kubectl_tds.evidence import load_json, read_contract
 from kubectl_tds.explain import contracts_of
 from kubectl_tds.failures import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, Failure
 from kubectl_tds.kubectl import Connection, current_namespace, get_json
-from kubectl_tds.ledger import AuditEntry, decode_entries, verify_encoded
+from kubectl_tds.ledger import AuditEntry, decode_entries
 from kubectl_tds.odrl import odrl_agreement
 from kubectl_tds.prov import NoSuchJob, prov_document
 
@@ -78,9 +78,7 @@ def _job_of(connection: Connection, job: str, namespace: str) -> tuple[str, str]
 def _verified_entries(connection: Connection, ledgers: str, contract: str) -> list[AuditEntry]:
     """The contract's entries, once its ledger verifies against its status."""
     body = read_contract(connection, contract)
-    data = stored.stored_data(connection, ledgers, body)
-    audit = (body.get("status") or {}).get("audit") or {}
-    result = verify_encoded(data, audit.get("head"), audit.get("entries"))
+    data, result = stored.checked_data(connection, ledgers, body)
     if not result.ok:
         raise Failure(
             f"the ledger of DataContract {contract} fails verification at entry "

@@ -12,6 +12,7 @@ from typing import Any
 
 from kubectl_tds.failures import Failure
 from kubectl_tds.kubectl import Connection, forbidden, get_json
+from kubectl_tds.ledger import VerifyResult, verify_encoded
 from kubectl_tds.pages import ledgers_by_uid, merged, page_selector, readable_page_names
 
 CONTRACTS = "datacontracts.tds.io"
@@ -55,6 +56,16 @@ def stored_data(connection: Connection, ledgers: str, body: Manifest) -> dict[st
         if found:
             pages.append(found)
     return merged(pages)
+
+
+def checked_data(
+    connection: Connection, ledgers: str, body: Manifest
+) -> tuple[dict[str, str], VerifyResult]:
+    """The contract's stored ledger, and its verification against the head and the number of
+    entries its status reports."""
+    audit = (body.get("status") or {}).get("audit") or {}
+    data = stored_data(connection, ledgers, body)
+    return data, verify_encoded(data, audit.get("head"), audit.get("entries"))
 
 
 def all_ledgers(connection: Connection, ledgers: str, name: str) -> dict[str, dict[str, str]]:

@@ -28,7 +28,9 @@ build_base() {
   # A failed bootstrap may have left the kernel's filesystems mounted in the root.
   umount -R "$root/proc" "$root/sys" 2>/dev/null || true
   rm -rf "$root"
-  quiet debootstrap --variant=minbase "$DEBIAN_SUITE" "$root" "$DEBIAN_MIRROR"
+  local mirror
+  mirror=$(debian_mirror) || { log "no Debian mirror: set DEBIAN_MIRROR (none in this machine's apt sources)"; return 1; }
+  quiet debootstrap --variant=minbase "$DEBIAN_SUITE" "$root" "$mirror"
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   tar -C "$root" -c . | quiet docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \

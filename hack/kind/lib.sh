@@ -37,6 +37,20 @@ quiet() {
   if ! out=$("$@" 2>&1); then printf '%s\n' "$out" >&2; return 1; fi
 }
 
+# The Debian mirror images are bootstrapped from: DEBIAN_MIRROR, or the first archive (not the
+# security archive) this machine's apt sources name (APT_ETC, default /etc/apt), one-line or
+# deb822.
+debian_mirror() {
+  local found etc=${APT_ETC:-/etc/apt}
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  found=$({
+    awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' \
+      "$etc/sources.list" "$etc"/sources.list.d/*.list 2>/dev/null || true
+    sed -n 's/^URIs:[[:space:]]*//p' "$etc"/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n' || true
+  } | grep -v -- '-security' | head -n 1)
+  [ -n "$found" ] && echo "$found"
+}
+
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # A short digest of files and strings: tags of images built from this repository's files change

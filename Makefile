@@ -160,6 +160,10 @@ bench-hub: venv ## A Chengdu-sized hub under steady training on a fresh hub (BEN
 bench-stop: venv ## Revocation -> Stopped on the hub (HUB_DIR; with Kueue unless HUB_KUEUE=0): a job alone and one with two queued behind it, ROUNDS= (10) of each.
 	HUB_DIR=$(HUB_DIR) KUBECONFIG=$(HUB_DIR)/kubeconfig $(BIN)/python -m bench.stop_latency --rounds $(or $(ROUNDS),10)
 
+.PHONY: bench-kind-weight
+bench-kind-weight: venv ## The kind tier's revocation figures with and without its cluster's raised CPU weight, under HOGS= (6) busy processes, ROUNDS= (3); on the cluster KIND_KEEP_CLUSTER=1 make e2e-kind kept.
+	hack/kind/with-env.sh $(BIN)/python -m bench.kind_cpu_weight --rounds $(or $(ROUNDS),3) --hogs $(or $(HOGS),6)
+
 .PHONY: chaos
 chaos: venv ## Chaos campaign on the hub (KILLS=50 DURATION=600 CHURN=3 SPACES=6 SEED=...; docs/performance/reliability.md).
 	HUB_DIR=$(HUB_DIR) $(BIN)/python -m bench.chaos

@@ -36,7 +36,7 @@ from tds_operator.desired.isolation import DNS_POLICY
 from tds_operator.desired.joint_room import JOINT_ROOM_LABEL
 from tds_operator.desired.labels import CONTRACT_LABEL, controlled_by
 from tds_operator.desired.outputs import OUTPUT_LABEL
-from tds_operator.handlers.gateways import kill_gateway_pods, remove_gateways
+from tds_operator.handlers.gateways import Ours, kill_gateway_pods, remove_gateways
 from tds_operator.handlers.objects import REJECTED_STATUSES
 from tds_operator.kube import Kube, KubeError
 from tds_operator.policy.decision import Decision
@@ -198,26 +198,50 @@ class CleanRoom:
             await self.kube.delete("v1", "Namespace", namespace, uid=live["metadata"]["uid"])
 
     async def cut_off_if_revoked(self, body: Manifest) -> None:
-        """A contract revoked and not yet reported so: its gateways' pods are killed and the
-        clean room's way to them closed side by side, before its reconcile gathers anything
-        (which then closes the rest, as for any contract that is not Active)."""
+        """A contract revoked and not yet reported so: its gateways' pods are killed, and the
+        clean room's and its joint rooms' ways to them closed, side by side, before its
+        reconcile gathers anything (which then closes the rest, as for any contract that is not
+        Active)."""
         if not revoked(body) or (body.get("status") or {}).get("phase") == "Revoked":
             return
         name, uid = body["metadata"]["name"], body["metadata"].get("uid", "")
         provider = ((body.get("spec") or {}).get("provider") or {}).get("space")
         cuts = [self._close_way_to_datasets(name, uid)]
         if provider:
-            # Its joint rooms' gateways are the contract's too, and go with its own.
+
+            def ours(live: Manifest) -> bool:
+                return controlled_by(live, uid)
+
+            namespace = space_namespace(provider)
+            # Its joint rooms' gateways are the contract's too, and go with its own; so do the
+            # policies admitting its joint rooms into the provider's namespace (a pod's kill
+            # takes the kubelet's next look at its pods, a policy's removal does not).
             gateways = f"{CONTRACT_LABEL}={name},{GATEWAY_LABEL}"
-            cuts.append(
-                kill_gateway_pods(
-                    self.kube,
-                    space_namespace(provider),
-                    gateways,
-                    lambda live: controlled_by(live, uid),
-                )
-            )
+            joint_ingress = f"{CONTRACT_LABEL}={name},{JOINT_ROOM_LABEL}=true"
+            cuts.append(kill_gateway_pods(self.kube, namespace, gateways, ours))
+            cuts.append(self._delete_all(NETWORK_POLICY, namespace, joint_ingress, ours))
         await asyncio.gather(*cuts)
+
+    async def _delete_all(
+        self, kind: tuple[str, str], namespace: str, selector: str, ours: Ours
+    ) -> None:
+        """Delete, together, the objects of `kind` matching `selector` that `ours` accepts."""
+        api_version, kind_name = kind
+        found = [
+            o for o in await self.kube.list(api_version, kind_name, namespace, selector) if ours(o)
+        ]
+        await asyncio.gather(
+            *(
+                self.kube.delete(
+                    api_version,
+                    kind_name,
+                    o["metadata"]["name"],
+                    namespace,
+                    uid=o["metadata"]["uid"],
+                )
+                for o in found
+            )
+        )
 
     async def _close_way_to_datasets(self, contract: str, uid: str) -> None:
         """The clean room's egress to its datasets removed, if the room is this contract's."""

@@ -255,13 +255,10 @@ class CleanRoom:
         for kind in ("RoleBinding", "Role"):
             await self._delete_own(RBAC, kind, grant_name(contract), uid, provider_namespace)
         selector = f"{CONTRACT_LABEL}={contract},{JOINT_ROOM_LABEL}=true"
-        for api_version, kind in ((RBAC, "RoleBinding"), (RBAC, "Role"), NETWORK_POLICY):
-            for live in await self.kube.list(api_version, kind, provider_namespace, selector):
-                if controlled_by(live, uid):
-                    metadata = live["metadata"]
-                    await self.kube.delete(
-                        api_version, kind, metadata["name"], provider_namespace, uid=metadata["uid"]
-                    )
+        for joint_kind in ((RBAC, "RoleBinding"), (RBAC, "Role"), NETWORK_POLICY):
+            await self._delete_all(
+                joint_kind, provider_namespace, selector, lambda live: controlled_by(live, uid)
+            )
 
     async def _delete_own(
         self, api_version: str, kind: str, name: str, uid: str, namespace: str

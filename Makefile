@@ -121,7 +121,7 @@ chart-lint: ## helm lint, the chart's CRDs are crds/, checkov on what the chart 
 	hack/chart-lint.sh
 
 .PHONY: test
-test: ## Everything CI runs: lint, CRDs fresh, unit, alert rules, then integration and e2e (each also with Kueue) side by side on two hubs (TEST_KIND=1: and the kind tier after e2e).
+test: ## Everything CI runs: lint, CRDs fresh, unit, alert rules, then integration and e2e (each also with Kueue) side by side on two hubs, then the kind tier (TEST_KIND=0: without it).
 	@# The binaries the tiers need (a cold build on a fresh machine) build while the checks run.
 	hack/hub/build.sh etcd kwok helm kubernetes kueue promtool & build=$$!; \
 	checks=0; $(MAKE) lint check-crds unit || checks=$$?; \

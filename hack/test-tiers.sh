@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The cluster tiers of `make test`: integration on the local hub ($HUB_DIR) in one lane; in the
-# other, e2e on a second hub ($E2E_HUB_DIR), then the kind tier (tests/kind) on a kind cluster of
-# real containers (hack/kind-e2e.sh). The lanes share nothing but the machine, so running them
-# side by side takes about as long as the longer of the two instead of their sum. Each line of
-# output is tagged with its tier; both hubs and the kind cluster are gone at the end, whatever
-# happened.
-#   TEST_KIND=1  adds the kind tier to the e2e lane (off by default: a cold kind build does not fit
-#                CI's limit, and its 1 s revocation bound is missed with the hub tiers beside it)
+# The cluster tiers of `make test`, in two lanes that share nothing but the machine, so that
+# running them side by side takes about as long as the longer of the two instead of their sum:
+#   - integration on the local hub ($HUB_DIR);
+#   - e2e and e2e-kueue on a second hub ($E2E_HUB_DIR), then integration-kueue on that same hub,
+#     which then stops, then the kind tier (tests/kind) on a kind cluster of real containers
+#     (hack/kind-e2e.sh).
+# Each line of output is tagged with its tier; both hubs and the kind cluster are gone at the end,
+# whatever happened.
+#   TEST_KIND=0  leaves the kind tier out (it is on by default; its images build in the
+#                background from the tiers' start, cached per version under ~/.cache/tds-hub/kind)
 set -euo pipefail
 log_tag=tiers
 . "$(dirname "$0")/kind/lib.sh"  # hack/lib.sh, and kind on the PATH
@@ -20,13 +22,14 @@ on_hub() { # HUB_DIR COMMAND...: run a command against one hub
   HUB_DIR=$hub KUBECONFIG=$hub/kubeconfig "$@"
 }
 
+TEST_KIND=${TEST_KIND:-1}
 kind_cluster=$(sed -n 's/^name: //p' "$repo_root/kind-config.yaml")
 kind_build=${KIND_BUILD_DIR:-$repo_root/.kind-build} # the kind build's node image, status, log
 stop_all() {
   on_hub "$integration_hub" "$repo_root/hack/hub/down.sh" || true
   on_hub "$e2e_hub" "$repo_root/hack/hub/down.sh" || true
   # hack/kind-e2e.sh deletes its cluster as it exits; this is for a lane killed before that.
-  if [ "${TEST_KIND:-0}" != 0 ] && command -v kind >/dev/null &&
+  if [ "$TEST_KIND" != 0 ] && command -v kind >/dev/null &&
     kind get clusters 2>/dev/null | grep -qx "$kind_cluster"; then
     kind delete cluster --name "$kind_cluster" || true
   fi
@@ -44,7 +47,7 @@ E2E_NICENESS=${E2E_NICENESS:-10}
 # leaves Jobs that name no queue alone), then its Kueue tests. The first start builds the hub's
 # binaries, Kueue's among them, if they are not cached yet; the second reuses them.
 export HUB_KUEUE=1
-if [ "${TEST_KIND:-0}" != 0 ]; then
+if [ "$TEST_KIND" != 0 ]; then
   # What the kind tier needs (Docker, kind, the images: a check of about half a minute when
   # cached, most of an hour on a fresh machine) builds in the background from now on, at the e2e
   # lane's priority; the lane waits for it once e2e is done. The hub's binaries it reuses are
@@ -61,19 +64,21 @@ fi
 # controllers, kwok, Kueue) runs in a session of its own, and where the kernel groups processes by
 # session (autogroups, kernel.sched_autogroup_enabled) a process's niceness only weighs it against
 # its own session; each session weighs as much as any other. So the e2e hub's sessions are given
-# the niceness themselves (/proc/PID/autogroup).
-lower_hub_priority() { # HUB_DIR: the hub's processes' sessions to E2E_NICENESS, where there are any
-  local pid ours
+# the niceness themselves (/proc/PID/autogroup), and given 0 back when integration-kueue, which
+# holds latencies, runs on that hub.
+set_hub_priority() { # HUB_DIR NICENESS: the hub's processes and their sessions to NICENESS
+  local hub=$1 niceness=$2 pid ours
   ours=$(cut -d' ' -f1 /proc/$$/autogroup 2>/dev/null) || return 0
-  for pid in $(pgrep -f -- "$1/" || true); do
+  for pid in $(pgrep -f -- "$hub/" || true); do
     # Never this run's own session (make test's tiers share it).
     [ "$(cut -d' ' -f1 "/proc/$pid/autogroup" 2>/dev/null)" != "$ours" ] || continue
-    echo "$E2E_NICENESS" >"/proc/$pid/autogroup" 2>/dev/null || true
+    echo "$niceness" >"/proc/$pid/autogroup" 2>/dev/null || true
+    renice -n "$niceness" -p "$pid" >/dev/null 2>&1 || true
   done
 }
 on_hub "$integration_hub" "$repo_root/hack/hub/up.sh"
 on_hub "$e2e_hub" nice -n "$E2E_NICENESS" "$repo_root/hack/hub/up.sh"
-lower_hub_priority "$e2e_hub"
+set_hub_priority "$e2e_hub" "$E2E_NICENESS"
 
 start=$SECONDS
 # Each tier's output is also kept whole in .test-logs/, and what failed is recalled at the end
@@ -81,16 +86,17 @@ start=$SECONDS
 # would otherwise be thousands of lines above the end.
 logs=$repo_root/.test-logs
 rm -rf "$logs" && mkdir -p "$logs"
-run_tier() { # TIER HUB_DIR [NICENESS]: `make TIER TIER-kueue` against one hub, its lines tagged
-  local tier=$1 hub=$2 niceness=${3:-0} status
-  on_hub "$hub" nice -n "$niceness" make --no-print-directory --keep-going -C "$repo_root" "$tier" "$tier-kueue" 2>&1 |
-    sed -u "s/^/[$tier] /" | tee "$logs/$tier.log"
+run_tier() { # TAG HUB_DIR NICENESS TARGET...: make's TARGETs against one hub, lines tagged [TAG]
+  local tag=$1 hub=$2 niceness=$3 status
+  shift 3
+  on_hub "$hub" nice -n "$niceness" make --no-print-directory --keep-going -C "$repo_root" "$@" 2>&1 |
+    sed -u "s/^/[$tag] /" | tee "$logs/$tag.log"
   status=${PIPESTATUS[0]}
-  log "$tier finished with status $status after $((SECONDS - start))s"
+  log "$tag finished with status $status after $((SECONDS - start))s"
   return "$status"
 }
 
-run_tier integration "$integration_hub" &
+run_tier integration "$integration_hub" 0 integration &
 integration_pid=$!
 kind_tier() { # the kind tier on a new kind cluster, once the kind build is done; tagged [kind]
   local status
@@ -117,11 +123,17 @@ wait_for_file() { # FILE: wait until it exists (at most two hours: a cold build 
   done
 }
 
-e2e_lane() { # e2e and e2e-kueue on their hub, which then stops, and the kind tier
+# integration is the longer tier: integration-kueue (latency checks, hence not niced) follows
+# e2e-kueue on the e2e hub, whose sessions get niceness 0 back first. The e2e tiers leave that hub
+# as they found it (each uninstalls its release), and integration-kueue's modules make their own
+# spaces, queues and flavours.
+e2e_lane() { # e2e, e2e-kueue, then integration-kueue on the e2e hub, which then stops; the kind tier
   local status=0
-  run_tier e2e "$e2e_hub" "$E2E_NICENESS" || status=1
+  run_tier e2e "$e2e_hub" "$E2E_NICENESS" e2e e2e-kueue || status=1
+  set_hub_priority "$e2e_hub" 0
+  run_tier integration-kueue "$e2e_hub" 0 integration-kueue || status=1
   on_hub "$e2e_hub" "$repo_root/hack/hub/down.sh" || true
-  if [ "${TEST_KIND:-0}" != 0 ]; then
+  if [ "$TEST_KIND" != 0 ]; then
     kind_tier || status=1
   fi
   return "$status"
@@ -136,7 +148,7 @@ recap() { # what each tier's pytest said failed, and how each ended
   local file
   for file in "$logs"/*.log; do
     [ -e "$file" ] || continue
-    grep -E '^\[[a-z0-9]+\] (FAILED|ERROR) |^\[[a-z0-9]+\] =+ .*(passed|failed|error).* =+$' "$file" || true
+    grep -E '^\[[a-z0-9-]+\] (FAILED|ERROR) |^\[[a-z0-9-]+\] =+ .*(passed|failed|error).* =+$' "$file" || true
   done
 }
 log "recap of the tiers (whole outputs in .test-logs/):"

@@ -34,6 +34,7 @@ go_build() {
   local work
   work=$HUB_CACHE_DIR/work/kind-$(basename "$out")
   wrapper_module "$work"
+  [ -z "${ALIGN_K8S:-}" ] || align_with_kubernetes "$work"
   for p in "${pkgs[@]}"; do (cd "$work" && quiet go get -tool "$p@$version"); done
   if [ -n "${KIND_BINS_DOWNLOAD_ONLY:-}" ]; then (cd "$work" && quiet go mod download); return; fi
   rm -rf "$out.tmp"; mkdir -p "$out.tmp"
@@ -67,20 +68,39 @@ k8s_ldflags() {
   echo "$flags"
 }
 
-# kubelet, kubeadm and kube-proxy of the hub's Kubernetes version. Its staging modules
-# (k8s.io/<x>) are published as v0.<minor>.<patch>: the wrapper replaces each with its tag, as the
-# hub's build does, so both builds share the Go build cache.
+# The replaces that pin every staging module of the hub's Kubernetes version (k8s.io/<x>, published
+# as v0.<minor>.<patch>) to its tag, as the hub's build does.
+kubernetes_replaces() {
+  local gomod minor=${K8S_VERSION#v1.} m
+  gomod=$(cd "$1" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$gomod" |
+    while read -r m; do echo "-replace=$m=$m@v0.$minor"; done
+}
+
+# A wrapper module that requires the hub's Kubernetes version with its staging modules pinned: what
+# it builds then uses the Kubernetes libraries (client-go, apiserver, api, ...) and their
+# dependencies at the versions the hub's own binaries were built with (where the component does
+# not need newer ones), so the Go build cache already holds them compiled. The components built so
+# (kube-rbac-proxy, kube-router, local-path-provisioner, CoreDNS) are mostly those libraries: a
+# fresh machine compiles each only once. As a distribution builds every program against one
+# version of each library.
+align_with_kubernetes() {
+  local work=$1
+  local -a replaces
+  mapfile -t replaces < <(kubernetes_replaces "$work")
+  (cd "$work" && go mod edit "${replaces[@]}" && quiet go get "k8s.io/kubernetes@$K8S_VERSION")
+}
+
+# kubelet, kubeadm and kube-proxy of the hub's Kubernetes version, in a module aligned as the hub's
+# build is, so both builds share the Go build cache.
 build_kubernetes() {
   local out=$KIND_CACHE/kubernetes-node-$K8S_VERSION cmds=(kubelet kubeadm kube-proxy)
   if all_present "$out" "${cmds[@]}"; then return; fi
-  local work=$HUB_CACHE_DIR/work/kind-kubernetes-node-$K8S_VERSION gomod minor=${K8S_VERSION#v1.}
+  local work=$HUB_CACHE_DIR/work/kind-kubernetes-node-$K8S_VERSION c packages=()
   wrapper_module "$work"
-  gomod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  local m args=() c packages=()
-  while read -r m; do
-    args+=("-replace=$m=$m@v0.$minor")
-  done < <(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$gomod")
-  (cd "$work" && go mod edit "${args[@]}")
+  local -a replaces
+  mapfile -t replaces < <(kubernetes_replaces "$work")
+  (cd "$work" && go mod edit "${replaces[@]}")
   for c in "${cmds[@]}"; do
     (cd "$work" && quiet go get -tool "k8s.io/kubernetes/cmd/$c@$K8S_VERSION")
     packages+=("k8s.io/kubernetes/cmd/$c")
@@ -124,24 +144,39 @@ build_etcd() {
   go_build "$KIND_CACHE/etcd-$KUBEADM_ETCD_VERSION" "$KUBEADM_ETCD_VERSION" go.etcd.io/etcd/server/v3
 }
 
+# CoreDNS with the plugins of hack/kind/coredns/main.go (a main of this repository's own, built in
+# the wrapper module in place of CoreDNS's, which imports every plugin).
 build_coredns() {
-  go_build "$KIND_CACHE/coredns-$KUBEADM_COREDNS_VERSION" "$KUBEADM_COREDNS_VERSION" github.com/coredns/coredns
+  local out=$KIND_COREDNS_DIR
+  if all_present "$out" coredns; then return; fi
+  local work=$HUB_CACHE_DIR/work/kind-coredns p imports=()
+  wrapper_module "$work"
+  align_with_kubernetes "$work"
+  cp "$kind_here/coredns/main.go" "$work/"
+  while read -r p; do
+    imports+=("$p@$KUBEADM_COREDNS_VERSION")
+  done < <(sed -n 's#^[[:space:]]*\(_ \)\?"\(github.com/coredns/coredns/[^"]*\)"$#\2#p' "$work/main.go")
+  (cd "$work" && quiet go get "${imports[@]}")
+  if [ -n "${KIND_BINS_DOWNLOAD_ONLY:-}" ]; then (cd "$work" && quiet go mod download); return; fi
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  env -C "$work" CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp/coredns" .
+  rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
 build_kube_router() {
   local m=github.com/cloudnativelabs/kube-router/v2
-  go_build "$KIND_CACHE/kube-router-$KUBE_ROUTER_VERSION" "$KUBE_ROUTER_VERSION" "$m/cmd/kube-router" \
+  ALIGN_K8S=1 go_build "$KIND_ROUTER_DIR" "$KUBE_ROUTER_VERSION" "$m/cmd/kube-router" \
     "-X $m/pkg/version.Version=$KUBE_ROUTER_VERSION"
 }
 
 build_rbac_proxy() {
-  go_build "$KIND_CACHE/kube-rbac-proxy-$KUBE_RBAC_PROXY_VERSION" "$KUBE_RBAC_PROXY_VERSION" \
+  ALIGN_K8S=1 go_build "$KIND_RBAC_PROXY_DIR" "$KUBE_RBAC_PROXY_VERSION" \
     github.com/brancz/kube-rbac-proxy/cmd/kube-rbac-proxy
 }
 
 build_local_path() {
-  go_build "$KIND_CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION" \
-    "$LOCAL_PATH_PROVISIONER_VERSION" github.com/rancher/local-path-provisioner
+  ALIGN_K8S=1 go_build "$KIND_LOCAL_PATH_DIR" "$LOCAL_PATH_PROVISIONER_VERSION" \
+    github.com/rancher/local-path-provisioner
 }
 
 # The pod sandbox's process: this repository's own few lines of C (hack/kind/pause.c), static.

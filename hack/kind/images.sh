@@ -54,12 +54,21 @@ build_debian_images() {
   debian_image python python3 python3-venv python-is-python3 python3-numpy wget ca-certificates
 }
 
+# Whether the image TAG exists and was made from this BINARY (its label tds.binary, the binary's
+# digest): an image named by its upstream version is made again when the binary is built anew.
+image_of_binary() {
+  local tag=$1 binary=$2
+  [ "$(docker image inspect -f '{{index .Config.Labels "tds.binary"}}' "$tag" 2>/dev/null)" = \
+    "$(sha256sum "$binary" | cut -c1-12)" ]
+}
+
 # An image of one static binary: binary_image TAG BINARY [PATH_IN_IMAGE] [FROM]
 binary_image() {
   local tag=$1 binary=$2 path=${3:-/usr/local/bin/$(basename "$2")} from=${4:-scratch}
-  image_exists "$tag" && return
+  image_of_binary "$tag" "$binary" && return
   build "$tag" "$binary" <<DOCKERFILE
 FROM $from
+LABEL tds.binary=$(sha256sum "$binary" | cut -c1-12)
 COPY $(basename "$binary") $path
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ENTRYPOINT ["$path"]
@@ -76,7 +85,7 @@ build_control_plane() {
     /usr/local/bin/kube-proxy "$P/netbase:$DEBIAN_SUITE"
   binary_image "registry.k8s.io/etcd:$KUBEADM_ETCD_TAG" "$KIND_CACHE/etcd-$KUBEADM_ETCD_VERSION/etcd"
   binary_image "registry.k8s.io/coredns/coredns:$KUBEADM_COREDNS_VERSION" \
-    "$KIND_CACHE/coredns-$KUBEADM_COREDNS_VERSION/coredns" /coredns
+    "$KIND_COREDNS_DIR/coredns" /coredns
   binary_image "registry.k8s.io/pause:$KUBEADM_PAUSE_TAG" "$KIND_CACHE/pause-current/pause" /pause
 }
 
@@ -94,10 +103,10 @@ COPY kubectl tds-kind-net /usr/local/bin/
 ENTRYPOINT ["/usr/local/bin/tds-kind-net"]
 DOCKERFILE
   fi
-  binary_image "$(router_image)" "$KIND_CACHE/kube-router-$KUBE_ROUTER_VERSION/kube-router" \
+  binary_image "$(router_image)" "$KIND_ROUTER_DIR/kube-router" \
     /usr/local/bin/kube-router "$P/netbase:$DEBIAN_SUITE"
   binary_image "$(provisioner_image)" \
-    "$KIND_CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION/local-path-provisioner"
+    "$KIND_LOCAL_PATH_DIR/local-path-provisioner"
 }
 
 # The images the tests run besides the operator's: the chart's gateway proxy, named as the chart
@@ -108,9 +117,10 @@ trainer_image() { echo "$P/trainer:$(inputs_digest "$kind_here/images/trainer" "
 build_workloads() {
   local proxy trainer
   proxy=$(proxy_image)
-  if ! image_exists "$proxy"; then
-    build "$proxy" "$KIND_CACHE/kube-rbac-proxy-$KUBE_RBAC_PROXY_VERSION/kube-rbac-proxy" <<DOCKERFILE
+  if ! image_of_binary "$proxy" "$KIND_RBAC_PROXY_DIR/kube-rbac-proxy"; then
+    build "$proxy" "$KIND_RBAC_PROXY_DIR/kube-rbac-proxy" <<DOCKERFILE
 FROM scratch
+LABEL tds.binary=$(sha256sum "$KIND_RBAC_PROXY_DIR/kube-rbac-proxy" | cut -c1-12)
 COPY kube-rbac-proxy /usr/local/bin/kube-rbac-proxy
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/kube-rbac-proxy"]

@@ -61,3 +61,10 @@ inputs_digest() {
     if [ -e "$item" ]; then find "$item" -type f -print0 | sort -z | xargs -0 sha256sum; else printf '%s\n' "$item"; fi
   done | sha256sum | cut -c1-12
 }
+
+# Where bins.sh puts the binaries it builds against the hub's Kubernetes libraries (see
+# align_with_kubernetes there), which images.sh packs: per their own version and the hub's.
+KIND_COREDNS_DIR=$KIND_CACHE/coredns-$KUBEADM_COREDNS_VERSION-k8s$K8S_VERSION-$(inputs_digest "$kind_here/coredns")
+KIND_ROUTER_DIR=$KIND_CACHE/kube-router-$KUBE_ROUTER_VERSION-k8s$K8S_VERSION
+KIND_RBAC_PROXY_DIR=$KIND_CACHE/kube-rbac-proxy-$KUBE_RBAC_PROXY_VERSION-k8s$K8S_VERSION
+KIND_LOCAL_PATH_DIR=$KIND_CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION-k8s$K8S_VERSION

@@ -54,11 +54,18 @@ debian_mirror() {
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # A short digest of files and strings: tags of images built from this repository's files change
-# when their inputs do.
+# when their inputs do, and only then: a directory's files are named relative to it, so every clone
+# of the repository (CI's are fresh) gives the same digest and reuses what another built.
 inputs_digest() {
   local item
   for item in "$@"; do
-    if [ -e "$item" ]; then find "$item" -type f -print0 | sort -z | xargs -0 sha256sum; else printf '%s\n' "$item"; fi
+    if [ -d "$item" ]; then
+      (cd "$item" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    elif [ -e "$item" ]; then
+      sha256sum <"$item"
+    else
+      printf '%s\n' "$item"
+    fi
   done | sha256sum | cut -c1-12
 }
 

@@ -1,5 +1,7 @@
-"""The kind build bootstraps its Debian images from the machine's own Debian mirror, as its apt
-sources name it (hack/kind/lib.sh `debian_mirror`): no mirror is written into the project."""
+"""The kind build's helpers on this machine (hack/kind/lib.sh): its Debian images come from the
+machine's own Debian mirror, as its apt sources name it (`debian_mirror`: no mirror is written
+into the project), and what it builds is named by a digest of its inputs that every clone shares
+(`inputs_digest`)."""
 
 from __future__ import annotations
 
@@ -53,3 +55,30 @@ def test_debian_mirror_overrides_the_sources_and_none_at_all_fails(tmp_path: Pat
     none = mirror(empty)
     assert none.returncode != 0
     assert none.stdout == ""
+
+
+def digest(*items: Path | str) -> str:
+    result = subprocess.run(
+        ["bash", "-c", f'. {LIB} && inputs_digest "$@"', "digest", *map(str, items)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_an_inputs_digest_is_the_same_in_every_clone_and_moves_with_a_files_content(
+    tmp_path: Path,
+) -> None:
+    """Images and cached binaries are named by the digest of their inputs: a fresh clone
+    elsewhere (as CI's are) must find what another clone built, and an edit must not."""
+    clones = [tmp_path / "one" / "images", tmp_path / "elsewhere" / "two" / "images"]
+    for clone in clones:
+        (clone / "trainer").mkdir(parents=True)
+        (clone / "trainer" / "train.py").write_text("print('fit')\n")
+        (clone / "pause.c").write_text("int main(void) { return 0; }\n")
+    first, second = (digest(c / "trainer", c / "pause.c", "bookworm") for c in clones)
+    assert first == second
+    (clones[1] / "trainer" / "train.py").write_text("print('fit twice')\n")
+    assert digest(clones[1] / "trainer", clones[1] / "pause.c", "bookworm") != first
+    assert digest(clones[0] / "trainer", clones[0] / "pause.c", "trixie") != first

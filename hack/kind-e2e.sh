@@ -9,6 +9,8 @@
 #   KIND_KEEP_CLUSTER  set to keep the cluster afterwards (its kubeconfig: $KIND_KUBECONFIG)
 #   TDS_E2E_IMAGE      tag of the operator image built from the Dockerfile (tds-operator:e2e)
 #   KIND_TESTS         the make targets run on the cluster: "e2e kind-tier" (default), or either
+#   KIND_TESTS_WAIT_FOR  a file: the tests start once it exists (at most two hours), the cluster
+#                      being made and loaded meanwhile (make test makes it while the hub tiers end)
 # shellcheck disable=SC2329 # create and cleanup are called by step and trap
 set -euo pipefail
 log_tag='e2e-kind'
@@ -72,6 +74,14 @@ for node_name in $(kubectl get nodes -l hub.tds.io/pool=gpu -o name); do
     {"op": "add", "path": "/status/allocatable/nvidia.com~1gpu", "value": "16"}]' >/dev/null
 done
 
+if [ -n "${KIND_TESTS_WAIT_FOR:-}" ] && [ ! -e "$KIND_TESTS_WAIT_FOR" ]; then
+  log "the cluster is ready; the tests wait for $KIND_TESTS_WAIT_FOR"
+  deadline=$((SECONDS + 7200))
+  until [ -e "$KIND_TESTS_WAIT_FOR" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { log "$KIND_TESTS_WAIT_FOR never came"; exit 1; }
+    sleep 2
+  done
+fi
 status=0
 for tests in ${KIND_TESTS:-e2e kind-tier}; do
   log "running the $tests tests with the operator in the cluster"

@@ -652,8 +652,16 @@ class Story:
         """Remove whatever a walk left, as the platform team, finalizers included; with `wait`,
         until its namespaces are gone too (a walk with a suffix of its own need not wait)."""
         job = self.job["metadata"]
+        # The provider's proposals first: one left would be relayed into a contract again once the
+        # operator can (a walk broken by a missing right, restored after it), which no one deletes.
+        provider_namespace = f"tds-{self.provider}"
+        proposals = [
+            ("contractproposal", p["metadata"]["name"], provider_namespace)
+            for p in items("contractproposal", provider_namespace)
+        ]
         # In this order: a space cannot be deleted while a live contract names it (webhook).
         for kind, name, namespace in [
+            *proposals,
             ("trainingjob", job["name"], job["namespace"]),
             ("datacontract", self.contract_name, None),
             *(("dataspace", d["metadata"]["name"], None) for d in self.spaces),
@@ -666,6 +674,13 @@ class Story:
                 interval=1,
                 what=f"{kind} {name} to be gone",
             )
+        # A relay under way as its proposal went may have made the contract after its turn.
+        wait_until(
+            lambda: _force_delete("datacontract", self.contract_name, None),
+            timeout=60,
+            interval=1,
+            what=f"datacontract {self.contract_name} to be gone",
+        )
         namespaces = [f"tds-{d['metadata']['name']}" for d in self.spaces] + [self.clean_room]
         for namespace in namespaces:
             kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")

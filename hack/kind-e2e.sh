@@ -76,11 +76,7 @@ done
 
 if [ -n "${KIND_TESTS_WAIT_FOR:-}" ] && [ ! -e "$KIND_TESTS_WAIT_FOR" ]; then
   log "the cluster is ready; the tests wait for $KIND_TESTS_WAIT_FOR"
-  deadline=$((SECONDS + 7200))
-  until [ -e "$KIND_TESTS_WAIT_FOR" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || { log "$KIND_TESTS_WAIT_FOR never came"; exit 1; }
-    sleep 2
-  done
+  wait_for_file "$KIND_TESTS_WAIT_FOR" || { log "$KIND_TESTS_WAIT_FOR never came"; exit 1; }
 fi
 status=0
 for tests in ${KIND_TESTS:-e2e kind-tier}; do

@@ -117,14 +117,6 @@ kind_tier() { # the kind tier on a new kind cluster, once the kind build is done
   return "$status"
 }
 
-wait_for_file() { # FILE: wait until it exists (at most two hours: a cold build is under one)
-  local deadline=$((SECONDS + 7200))
-  until [ -e "$1" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 5
-  done
-}
-
 # integration is the longer tier: integration-kueue (latency checks, hence not niced) follows
 # e2e-kueue on the e2e hub, whose sessions get niceness 0 back first. The e2e tiers leave that hub
 # as they found it (each uninstalls its release), and integration-kueue's modules make their own

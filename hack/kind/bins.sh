@@ -91,16 +91,14 @@ align_with_kubernetes() {
   (cd "$work" && go mod edit "${replaces[@]}" && quiet go get "k8s.io/kubernetes@$K8S_VERSION")
 }
 
-# kubelet, kubeadm and kube-proxy of the hub's Kubernetes version, in a module aligned as the hub's
-# build is, so both builds share the Go build cache.
+# kubelet, kubeadm and kube-proxy of the hub's Kubernetes version, in an aligned module, so they
+# share the Go build cache with the hub's build.
 build_kubernetes() {
   local out=$KIND_CACHE/kubernetes-node-$K8S_VERSION cmds=(kubelet kubeadm kube-proxy)
   if all_present "$out" "${cmds[@]}"; then return; fi
   local work=$HUB_CACHE_DIR/work/kind-kubernetes-node-$K8S_VERSION c packages=()
   wrapper_module "$work"
-  local -a replaces
-  mapfile -t replaces < <(kubernetes_replaces "$work")
-  (cd "$work" && go mod edit "${replaces[@]}")
+  align_with_kubernetes "$work"
   for c in "${cmds[@]}"; do
     (cd "$work" && quiet go get -tool "k8s.io/kubernetes/cmd/$c@$K8S_VERSION")
     packages+=("k8s.io/kubernetes/cmd/$c")

@@ -54,12 +54,15 @@ build_debian_images() {
   debian_image python python3 python3-venv python-is-python3 python3-numpy wget ca-certificates
 }
 
-# Whether the image TAG exists and was made from this BINARY (its label tds.binary, the binary's
-# digest): an image named by its upstream version is made again when the binary is built anew.
+# A binary's digest, which the images made from it carry (label tds.binary).
+binary_digest() { sha256sum "$1" | cut -c1-12; }
+
+# Whether the image TAG exists and was made from this BINARY (its label tds.binary): an image
+# named by its upstream version is made again when the binary is built anew.
 image_of_binary() {
   local tag=$1 binary=$2
   [ "$(docker image inspect -f '{{index .Config.Labels "tds.binary"}}' "$tag" 2>/dev/null)" = \
-    "$(sha256sum "$binary" | cut -c1-12)" ]
+    "$(binary_digest "$binary")" ]
 }
 
 # An image of one static binary: binary_image TAG BINARY [PATH_IN_IMAGE] [FROM]
@@ -68,7 +71,7 @@ binary_image() {
   image_of_binary "$tag" "$binary" && return
   build "$tag" "$binary" <<DOCKERFILE
 FROM $from
-LABEL tds.binary=$(sha256sum "$binary" | cut -c1-12)
+LABEL tds.binary=$(binary_digest "$binary")
 COPY $(basename "$binary") $path
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ENTRYPOINT ["$path"]
@@ -120,7 +123,7 @@ build_workloads() {
   if ! image_of_binary "$proxy" "$KIND_RBAC_PROXY_DIR/kube-rbac-proxy"; then
     build "$proxy" "$KIND_RBAC_PROXY_DIR/kube-rbac-proxy" <<DOCKERFILE
 FROM scratch
-LABEL tds.binary=$(sha256sum "$KIND_RBAC_PROXY_DIR/kube-rbac-proxy" | cut -c1-12)
+LABEL tds.binary=$(binary_digest "$KIND_RBAC_PROXY_DIR/kube-rbac-proxy")
 COPY kube-rbac-proxy /usr/local/bin/kube-rbac-proxy
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/kube-rbac-proxy"]

@@ -53,6 +53,15 @@ debian_mirror() {
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# Waits until FILE exists, at most two hours (a cold kind build is well under one); fails after.
+wait_for_file() {
+  local deadline=$((SECONDS + 7200))
+  until [ -e "$1" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 2
+  done
+}
+
 # A short digest of files and strings: tags of images built from this repository's files change
 # when their inputs do, and only then: a directory's files are named relative to it, so every clone
 # of the repository (CI's are fresh) gives the same digest and reuses what another built.

@@ -144,10 +144,13 @@ wait "$integration_pid" || integration=$?
 on_hub "$integration_hub" "$repo_root/hack/hub/down.sh" || true
 [ "$TEST_KIND" = 0 ] || touch "$kind_tests_go"
 wait "$e2e_pid" || e2e=$?
-recap() { # what each tier's pytest said failed, and how each ended
+recap() { # what each tier's pytest said failed and why, and how each ended
   local file
   for file in "$logs"/*.log; do
     [ -e "$file" ] || continue
+    # Why: the failures' assertion lines (E) and what the operator warned of meanwhile
+    # (operator|, tests/conftest.py), the first 40 of them.
+    grep -E '^\[[a-z0-9-]+\] (E   |operator\| )' "$file" | head -n 40 | cut -c1-400 || true
     grep -E '^\[[a-z0-9-]+\] (FAILED|ERROR) |^\[[a-z0-9-]+\] =+ .*(passed|failed|error).* =+$' "$file" || true
   done
 }

@@ -4,6 +4,7 @@ local port; shared by the integration and e2e tiers."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,6 +31,9 @@ OPERATOR_IMAGE = "tds-operator:dev"
 
 class OperatorProcess:
     """Starts, stops and restarts the operator, and reads its metrics."""
+
+    logs: ClassVar[set[Path]] = set()
+    """The log of every operator process started in this test session (read on a failure)."""
 
     def __init__(
         self,
@@ -65,6 +70,7 @@ class OperatorProcess:
             "TDS_KUEUE": "off",
             **self.extra_env,
         }
+        OperatorProcess.logs.add(self.log_path)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tds_operator", *(["--verbose"] if self.verbose else [])],
@@ -132,3 +138,25 @@ class OperatorProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+LOG_PROBLEM = re.compile(r" (WARNING|ERROR|CRITICAL) |^[A-Za-z_.]*(Error|Exception)\b")
+
+
+def log_sizes() -> dict[Path, int]:
+    """How far each operator log of the session goes now."""
+    return {path: path.stat().st_size for path in OperatorProcess.logs if path.exists()}
+
+
+def problems_since(sizes: dict[Path, int], limit: int = 20) -> list[str]:
+    """The warnings, errors and exception lines each operator logged since `sizes` (the last
+    `limit`): what a failed test's report shows of the operator, whose logs CI does not keep."""
+    lines: list[str] = []
+    for path in sorted(OperatorProcess.logs):
+        if not path.exists():
+            continue
+        with path.open("rb") as log:
+            log.seek(sizes.get(path, 0))
+            text = log.read().decode(errors="replace")
+        lines += [line for line in text.splitlines() if LOG_PROBLEM.search(line)]
+    return lines[-limit:]

@@ -172,20 +172,25 @@ class Story:
     def wait_job(
         self, namespace: str, name: str, *phases: str, timeout: float = 60, interval: float = 0.2
     ) -> Body:
-        """The TrainingJob once its phase is one of `phases`."""
+        """The TrainingJob once its phase is one of `phases`. A timeout names the phases seen on
+        the way (None: no status yet), so that a job that went past `phases` tells from one that
+        never got there."""
+        seen: list[str | None] = []
 
         def reached() -> Body | None:
             body = self.job(namespace, name)
-            if body is not None and (body.get("status") or {}).get("phase") in phases:
-                return body
-            return None
+            phase = None if body is None else (body.get("status") or {}).get("phase")
+            if not seen or seen[-1] != phase:
+                seen.append(phase)
+            return body if body is not None and phase in phases else None
 
-        return wait_until(
-            reached,
-            timeout=timeout,
-            interval=interval,
-            what=f"TrainingJob {name} {'/'.join(phases)}",
-        )
+        try:
+            return wait_until(reached, timeout=timeout, interval=interval)
+        except AssertionError:
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for TrainingJob {name} {'/'.join(phases)}; "
+                f"phases seen: {' -> '.join(str(phase) for phase in seen)}"
+            ) from None
 
     def delete_job(self, namespace: str, name: str) -> None:
         self.hub.delete(JOBS, name, namespace)

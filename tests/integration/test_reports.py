@@ -193,7 +193,12 @@ def test_a_missing_dataset_service_is_told_to_the_provider_and_the_clean_room_is
         what="the Warning in the provider's namespace",
     )
     assert "records-gateway" in warned[0]["message"]
-    assert (story.job(deal.namespace, name) or {})["status"]["phase"] != "Running"
+    # The job waits, Admitted, and says why (its status may come after the contract's Warning:
+    # the contract and the job are reconciled apart).
+    waiting = story.wait_job(deal.namespace, name, "Admitted", timeout=20)
+    held = condition(waiting, "CleanRoomReady") or {}
+    assert held.get("status") == "False", held
+    assert "dataset records has no Service" in held.get("message", ""), held
 
     # The provider puts the Service back: the contract sees it by itself, and the job runs.
     story.hub.core.create_namespaced_service(namespace, gateway("records"))

@@ -11,6 +11,8 @@
 
 ARG BASE_IMAGE=python:3.11.14-slim-bookworm
 FROM ${BASE_IMAGE} AS build
+# Marks what a build without BuildKit keeps of this stage, for pruning (make e2e-kind does).
+LABEL tds.stage=build
 ARG PIP_INSTALL_OPTIONS=""
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src

@@ -167,6 +167,25 @@ print(*project["build-system"]["requires"], *project["project"]["dependencies"],
   rm -rf "$ctx"
 }
 
+# Images of earlier inputs, made over a day ago: the other tags of the digest-tagged images (node,
+# net, trainer; each node image is 1.5 GB), and the operator images and their build stages that
+# later builds left untagged. A day, so that another checkout's current images stay; an image a
+# container still runs stays too (docker refuses). prune_superseded CURRENT_TAG...
+prune_superseded() {
+  local current=" $* " cutoff ref repo label
+  cutoff=$(date -u -d '1 day ago' +%s)
+  for repo in node net trainer; do
+    while read -r ref; do
+      case $current in *" $ref "*) continue ;; esac
+      [ "$(date -u -d "$(docker image inspect -f '{{.Created}}' "$ref")" +%s)" -lt "$cutoff" ] || continue
+      if docker rmi "$ref" >/dev/null 2>&1; then log "removed $ref, superseded"; fi
+    done < <(docker image ls --format '{{.Repository}}:{{.Tag}}' "$P/$repo")
+  done
+  for label in org.opencontainers.image.title=tds-operator tds.stage=build; do
+    docker image prune -f --filter "label=$label" --filter until=24h >/dev/null
+  done
+}
+
 # Every image a new cluster needs before anything can be loaded into it.
 preloaded_images() {
   local c
@@ -267,12 +286,14 @@ case $what in
     step "workload images (gateway proxy, trainer)" build_workloads
     node=$(node_image)
     step "node image $node" build_node "$node"
+    prune_superseded "$node" "$(net_image)" "$(trainer_image)"
     echo "$node"
     ;;
   control-plane) step "control-plane images" build_control_plane ;;
   operator) step "operator image $2" build_operator "$2" ;;
+  prune) prune_superseded "$(node_image)" "$(net_image)" "$(trainer_image)" ;;
   node-image-name) node_image ;;
   trainer-image-name) trainer_image ;;
   proxy-image-name) proxy_image ;;
-  *) log "usage: images.sh [all|base|control-plane|operator TAG|node-image-name|trainer-image-name|proxy-image-name]"; exit 2 ;;
+  *) log "usage: images.sh [all|base|control-plane|operator TAG|prune|node-image-name|trainer-image-name|proxy-image-name]"; exit 2 ;;
 esac

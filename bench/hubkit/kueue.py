@@ -8,8 +8,10 @@ from typing import Any
 from bench.hubkit.hub import clean_room, get_or_none, owner_of, unique
 from bench.hubkit.manifests import Body, condition, training_job_body
 from bench.hubkit.training import Deal, Story
+from bench.hubkit.waiting import wait_until
 
 KUEUE, VERSION = "kueue.x-k8s.io", "v1beta2"
+GPU = "nvidia.com/gpu"
 WAITING_REASONS = {"ContractConcurrency", "OrganisationQuota", "HubCapacity"}
 
 
@@ -67,3 +69,38 @@ def cluster_queue(story: Story, space: str) -> Body | None:
         )
     )
     return found
+
+
+def pool_shares(story: Story) -> dict[str, int]:
+    """The guaranteed GPUs of each organisation's queue in the pool's cohort."""
+    queues = story.hub.custom.list_cluster_custom_object(KUEUE, VERSION, "clusterqueues")
+    return {
+        queue["metadata"]["name"]: sum(
+            int(quota["nominalQuota"])
+            for group in queue["spec"]["resourceGroups"]
+            for flavor in group["flavors"]
+            for quota in flavor["resources"]
+            if quota["name"] == GPU
+        )
+        for queue in queues["items"]
+        if queue["spec"].get("cohortName") == "tds-gpu-pool"
+    }
+
+
+def wait_for_pool(story: Story, gpus: int, timeout: float = 60) -> None:
+    """Until the pool's cohort holds `gpus` GPUs (the hub's 16, for a test whose organisations
+    guarantee them all): a queue of an earlier test not gone yet adds its share, and Kueue would
+    then reserve more GPUs than the hub's nodes have."""
+    seen: dict[str, int] = {}
+
+    def pooled() -> bool:
+        seen.clear()
+        seen.update(pool_shares(story))
+        return sum(seen.values()) == gpus
+
+    try:
+        wait_until(pooled, timeout=timeout)
+    except AssertionError:
+        raise AssertionError(
+            f"the GPU pool's queues did not come to {gpus} GPUs in {timeout}s: {seen}"
+        ) from None

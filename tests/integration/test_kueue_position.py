@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import pytest
 
 from bench.hubkit.hub import Person, clean_room, kubectl, member_of, owner_of, refusal
-from bench.hubkit.kueue import admitted, cluster_queue, queued, submit, workloads
+from bench.hubkit.kueue import admitted, cluster_queue, queued, submit, wait_for_pool, workloads
 from bench.hubkit.processes import OperatorProcess
 from bench.hubkit.training import Deal, Story
 from bench.hubkit.waiting import wait_until
@@ -32,6 +32,21 @@ def position(story: Story, deal: Deal, name: str) -> int | None:
     return found
 
 
+class PlacesSeen:
+    """The queuePosition of some jobs, and each different set of them seen (with when)."""
+
+    def __init__(self, story: Story, deal: Deal, names: tuple[str, ...]) -> None:
+        self.story, self.deal, self.names = story, deal, names
+        self.started = time.monotonic()
+        self.seen: list[tuple[float, tuple[int | None, ...]]] = []
+
+    def now(self) -> tuple[int | None, ...]:
+        places = tuple(position(self.story, self.deal, name) for name in self.names)
+        if not self.seen or self.seen[-1][1] != places:
+            self.seen.append((round(time.monotonic() - self.started, 1), places))
+        return places
+
+
 def pending_workloads_path(deal: Deal) -> str:
     room = clean_room(deal.contract)
     return f"{VISIBILITY}/namespaces/{room}/localqueues/tds-jobs/pendingworkloads"
@@ -43,17 +58,25 @@ def test_queued_jobs_show_their_places_in_creation_order_and_move_up(story: Stor
     # loaded machine: with 30 s it sometimes ended first, and with 60 s the places were once not
     # both seen within 60 s on a quiet machine (CI): 150 s, and two minutes to see them.
     deal = story.deal(compute={"maxGpuHours": 10, "maxConcurrentGpus": 16})
+    # The pool is the hub's 16 GPUs, all this organisation's: with the queue of an earlier test
+    # still there, Kueue would reserve GPUs for the second job too (the contract check then
+    # gives them back, and again), and it would have no place in the queue while they are held.
+    wait_for_pool(story, 16)
     (first,) = submit(story, deal, 1, run_for="150s")
     story.wait_job(deal.namespace, first, "Running", timeout=30)
     (second,) = submit(story, deal, 1, run_for="60s")
     queued(story, deal, second)
     (third,) = submit(story, deal, 1, run_for="60s")
     queued(story, deal, third)
-    wait_until(
-        lambda: (position(story, deal, second), position(story, deal, third)) == (1, 2),
-        timeout=120,
-        what="the queued jobs at places 1 and 2, in the order they were created",
-    )
+    places = PlacesSeen(story, deal, (second, third))
+    try:
+        wait_until(lambda: places.now() == (1, 2), timeout=120)
+    except AssertionError:
+        raise AssertionError(
+            "timed out after 120s waiting for the queued jobs at places 1 and 2, in the order "
+            f"they were created; places seen: {places.seen}; Kueue's queue now: "
+            f"{kubectl('get', '--raw', pending_workloads_path(deal))}"
+        ) from None
     assert position(story, deal, first) is None
     # The first ends: Kueue admits the second, the third moves up to 1.
     story.wait_job(deal.namespace, second, "Admitted", "Running", timeout=180)

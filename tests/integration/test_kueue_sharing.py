@@ -11,15 +11,20 @@ import time
 import pytest
 
 from bench.hubkit.hub import owner_of, refusal
-from bench.hubkit.kueue import KUEUE, VERSION, cluster_queue, running_gpus, submit, workloads
+from bench.hubkit.kueue import (
+    GPU,
+    cluster_queue,
+    running_gpus,
+    submit,
+    wait_for_pool,
+    workloads,
+)
 from bench.hubkit.manifests import Body, condition
 from bench.hubkit.processes import OperatorProcess
 from bench.hubkit.training import Deal, Story
 from bench.hubkit.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
-
-GPU = "nvidia.com/gpu"
 
 
 def with_rules(operator: OperatorProcess, **rules: str) -> None:
@@ -106,20 +111,6 @@ def test_a_borrowing_limit_keeps_a_job_waiting_while_the_pool_has_idle_gpus(
     )
 
 
-def pool_gpus(story: Story) -> int:
-    """The GPUs of the pool's cohort: the guaranteed shares of every organisation's queue."""
-    queues = story.hub.custom.list_cluster_custom_object(KUEUE, VERSION, "clusterqueues")
-    return sum(
-        int(quota["nominalQuota"])
-        for queue in queues["items"]
-        if queue["spec"].get("cohortName") == "tds-gpu-pool"
-        for group in queue["spec"]["resourceGroups"]
-        for flavor in group["flavors"]
-        for quota in flavor["resources"]
-        if quota["name"] == GPU
-    )
-
-
 def reserved(workload: Body) -> bool:
     """Whether Kueue holds the pool's GPUs for the Workload (admitted, or its check pending)."""
     listed = (workload.get("status") or {}).get("conditions") or []
@@ -136,7 +127,7 @@ def test_two_organisations_share_the_idle_gpus_by_weight(
     with_rules(operator, FAIR_SHARING_WEIGHTS=f"{heavy.consumer}=2,{light.consumer}=1")
     queue_shares(story, heavy.consumer, ("2", None))
     # The pool is the hub's 16 GPUs, all the lender's (no queue of an earlier test is left).
-    wait_until(lambda: pool_gpus(story) == 16, timeout=60, what="a pool of the hub's 16 GPUs")
+    wait_for_pool(story, 16)
     # The lender's eight 2-GPU jobs hold the whole pool while both borrowers queue eight 2-GPU
     # jobs each; then they end one by one, 3 s apart. Kueue admits one job of each organisation
     # at a time: as GPUs free one job's worth at a time, each goes to the organisation whose

@@ -59,8 +59,8 @@ def test_queued_jobs_show_their_places_in_creation_order_and_move_up(story: Stor
     # both seen within 60 s on a quiet machine (CI): 150 s, and two minutes to see them.
     deal = story.deal(compute={"maxGpuHours": 10, "maxConcurrentGpus": 16})
     # The pool is the hub's 16 GPUs, all this organisation's: with the queue of an earlier test
-    # still there, Kueue would reserve GPUs for the second job too (the contract check then
-    # gives them back, and again), and it would have no place in the queue while they are held.
+    # still there it holds more than the nodes have, and Kueue reserves GPUs for the queued jobs
+    # too (which the contract check hands back): not the queue this test is about.
     wait_for_pool(story, 16)
     (first,) = submit(story, deal, 1, run_for="150s")
     story.wait_job(deal.namespace, first, "Running", timeout=30)

@@ -4,6 +4,7 @@ local port; shared by the integration and e2e tiers."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -16,13 +17,37 @@ from typing import ClassVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+# Ports are chosen from here up to the kernel's ephemeral range.
+PORTS_FROM = 20000
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of ports for outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as probe:
+    """A TCP port on 127.0.0.1 nobody listens on right now, below the kernel's ephemeral range:
+    a port of that range, free when looked at, can be taken by any outgoing connection before
+    the process it is meant for binds it (an operator's webhook server once failed to start so,
+    `address already in use`, while two hubs and a kind cluster ran)."""
+    low, _ = ephemeral_ports()
+    candidates = list(range(PORTS_FROM, low)) if low > PORTS_FROM + 1000 else []
+    for port in random.sample(candidates, min(len(candidates), 200)):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as probe:  # a machine whose ephemeral range starts low
         probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        chosen: int = probe.getsockname()[1]
+        return chosen
 
 
 OPERATOR_IMAGE = "tds-operator:dev"

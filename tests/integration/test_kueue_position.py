@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import pytest
 
@@ -47,6 +48,21 @@ class PlacesSeen:
         return places
 
 
+def workload_made(story: Story, deal: Deal, job: str) -> float:
+    """When Kueue made the Workload of a job's batch Job (epoch seconds, whole: the API server's
+    creationTimestamp)."""
+
+    def made() -> str | None:
+        for workload in workloads(story, deal.contract):
+            owners = workload["metadata"].get("ownerReferences") or []
+            if any(owner.get("name") == job for owner in owners):
+                return str(workload["metadata"]["creationTimestamp"])
+        return None
+
+    stamp = wait_until(made, timeout=30, what=f"the Workload of {job}")
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def pending_workloads_path(deal: Deal) -> str:
     room = clean_room(deal.contract)
     return f"{VISIBILITY}/namespaces/{room}/localqueues/tds-jobs/pendingworkloads"
@@ -66,6 +82,11 @@ def test_queued_jobs_show_their_places_in_creation_order_and_move_up(story: Stor
     story.wait_job(deal.namespace, first, "Running", timeout=30)
     (second,) = submit(story, deal, 1, run_for="60s")
     queued(story, deal, second)
+    # Kueue orders a queue's workloads of one priority by when they were made, to the second: two
+    # made within one second come in either order (CI once saw the third job ahead, both made at
+    # 10:45:40). The third is made a second after the second's Workload.
+    made = workload_made(story, deal, second)
+    time.sleep(max(0.0, made + 1.05 - time.time()))
     (third,) = submit(story, deal, 1, run_for="60s")
     queued(story, deal, third)
     places = PlacesSeen(story, deal, (second, third))

@@ -8,7 +8,7 @@ from typing import Any
 from bench.hubkit.hub import clean_room, get_or_none, owner_of, unique
 from bench.hubkit.manifests import Body, condition, training_job_body
 from bench.hubkit.training import Deal, Story
-from bench.hubkit.waiting import wait_until
+from bench.hubkit.waiting import wait_for
 
 KUEUE, VERSION = "kueue.x-k8s.io", "v1beta2"
 GPU = "nvidia.com/gpu"
@@ -91,16 +91,9 @@ def wait_for_pool(story: Story, gpus: int, timeout: float = 60) -> None:
     """Until the pool's cohort holds `gpus` GPUs (the hub's 16, for a test whose organisations
     guarantee them all): a queue of an earlier test not gone yet adds its share, and Kueue would
     then reserve more GPUs than the hub's nodes have."""
-    seen: dict[str, int] = {}
-
-    def pooled() -> bool:
-        seen.clear()
-        seen.update(pool_shares(story))
-        return sum(seen.values()) == gpus
-
-    try:
-        wait_until(pooled, timeout=timeout)
-    except AssertionError:
-        raise AssertionError(
-            f"the GPU pool's queues did not come to {gpus} GPUs in {timeout}s: {seen}"
-        ) from None
+    wait_for(
+        lambda: pool_shares(story),
+        lambda shares: sum(shares.values()) == gpus,
+        timeout=timeout,
+        what=f"the GPU pool's queues to come to {gpus} GPUs",
+    )

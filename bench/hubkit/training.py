@@ -40,7 +40,7 @@ from bench.hubkit.manifests import (
     manifest_step_ended,
     training_job_body,
 )
-from bench.hubkit.waiting import wait_until
+from bench.hubkit.waiting import wait_for, wait_until
 from tds_operator.output_manifest import manifest_entries
 from tds_operator.policy.manifest import termination_message
 
@@ -172,25 +172,22 @@ class Story:
     def wait_job(
         self, namespace: str, name: str, *phases: str, timeout: float = 60, interval: float = 0.2
     ) -> Body:
-        """The TrainingJob once its phase is one of `phases`. A timeout names the phases seen on
-        the way (None: no status yet), so that a job that went past `phases` tells from one that
-        never got there."""
-        seen: list[str | None] = []
+        """The TrainingJob once its phase is one of `phases` (a timeout names the phases seen on
+        the way; None: no status yet)."""
 
-        def reached() -> Body | None:
-            body = self.job(namespace, name)
-            phase = None if body is None else (body.get("status") or {}).get("phase")
-            if not seen or seen[-1] != phase:
-                seen.append(phase)
-            return body if body is not None and phase in phases else None
+        def phase(body: Body | None) -> str | None:
+            return None if body is None else (body.get("status") or {}).get("phase")
 
-        try:
-            return wait_until(reached, timeout=timeout, interval=interval)
-        except AssertionError:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting for TrainingJob {name} {'/'.join(phases)}; "
-                f"phases seen: {' -> '.join(str(phase) for phase in seen)}"
-            ) from None
+        found = wait_for(
+            lambda: self.job(namespace, name),
+            lambda body: body is not None and phase(body) in phases,
+            timeout=timeout,
+            interval=interval,
+            what=f"TrainingJob {name} {'/'.join(phases)}",
+            shown=phase,
+        )
+        assert found is not None
+        return found
 
     def delete_job(self, namespace: str, name: str) -> None:
         self.hub.delete(JOBS, name, namespace)

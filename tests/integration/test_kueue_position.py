@@ -18,7 +18,7 @@ from bench.hubkit.hub import Person, clean_room, kubectl, member_of, owner_of, r
 from bench.hubkit.kueue import admitted, cluster_queue, queued, submit, wait_for_pool, workloads
 from bench.hubkit.processes import OperatorProcess
 from bench.hubkit.training import Deal, Story
-from bench.hubkit.waiting import wait_until
+from bench.hubkit.waiting import wait_for, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 
@@ -31,21 +31,6 @@ def position(story: Story, deal: Deal, name: str) -> int | None:
     status = (story.job(deal.namespace, name) or {}).get("status") or {}
     found: int | None = status.get("queuePosition")
     return found
-
-
-class PlacesSeen:
-    """The queuePosition of some jobs, and each different set of them seen (with when)."""
-
-    def __init__(self, story: Story, deal: Deal, names: tuple[str, ...]) -> None:
-        self.story, self.deal, self.names = story, deal, names
-        self.started = time.monotonic()
-        self.seen: list[tuple[float, tuple[int | None, ...]]] = []
-
-    def now(self) -> tuple[int | None, ...]:
-        places = tuple(position(self.story, self.deal, name) for name in self.names)
-        if not self.seen or self.seen[-1][1] != places:
-            self.seen.append((round(time.monotonic() - self.started, 1), places))
-        return places
 
 
 def workload_made(story: Story, deal: Deal, job: str) -> float:
@@ -89,15 +74,16 @@ def test_queued_jobs_show_their_places_in_creation_order_and_move_up(story: Stor
     time.sleep(max(0.0, made + 1.05 - time.time()))
     (third,) = submit(story, deal, 1, run_for="60s")
     queued(story, deal, third)
-    places = PlacesSeen(story, deal, (second, third))
     try:
-        wait_until(lambda: places.now() == (1, 2), timeout=120)
-    except AssertionError:
-        raise AssertionError(
-            "timed out after 120s waiting for the queued jobs at places 1 and 2, in the order "
-            f"they were created; places seen: {places.seen}; Kueue's queue now: "
-            f"{kubectl('get', '--raw', pending_workloads_path(deal))}"
-        ) from None
+        wait_for(
+            lambda: (position(story, deal, second), position(story, deal, third)),
+            lambda places: places == (1, 2),
+            timeout=120,
+            what="the queued jobs at places 1 and 2, in the order they were created",
+        )
+    except AssertionError as error:
+        queue = kubectl("get", "--raw", pending_workloads_path(deal))
+        raise AssertionError(f"{error}; Kueue's queue now: {queue}") from None
     assert position(story, deal, first) is None
     # The first ends: Kueue admits the second, the third moves up to 1.
     story.wait_job(deal.namespace, second, "Admitted", "Running", timeout=180)

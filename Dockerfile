@@ -7,6 +7,7 @@
 # PIP_INSTALL_OPTIONS adds options to the install, e.g. "--no-index --find-links=wheels" to install
 # from the wheels in a wheels/ directory of the build context (one is copied when present) where
 # no package index can be reached.
+# checkov:skip=CKV_DOCKER_7: The base is the build argument BASE_IMAGE, whose default is an exact Python release; checkov reads the FROM line before substituting it.
 # checkov:skip=CKV_DOCKER_2: Kubernetes probes the operator's /healthz (the chart's livenessProbe); Docker's HEALTHCHECK is ignored there.
 
 ARG BASE_IMAGE=python:3.11.14-slim-bookworm

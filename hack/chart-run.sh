@@ -22,12 +22,12 @@ export KUBECONFIG=${KUBECONFIG:-$HUB_KUBECONFIG}
 
 # The operator container of the Deployment among the YAML documents on stdin: what the chart sets
 # for it. A pod's own settings (its address, ports, certificate directory and name) are left out:
-# a process on this machine sets its own.
+# a process on this machine sets its own; and its role: it is one process of both roles.
 read_deployment() {
   "$python" -c '
 import json, sys, yaml
 LOCAL = {"TDS_METRICS_PORT", "TDS_LIVENESS_ENDPOINT", "TDS_WEBHOOK_ADDRESS", "TDS_WEBHOOK_PORT",
-         "TDS_WEBHOOK_CERT_DIR", "TDS_REPLICA_NAME"}
+         "TDS_WEBHOOK_CERT_DIR", "TDS_REPLICA_NAME", "TDS_ROLE"}
 docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
 docs = [i for d in docs for i in (d.get("items") or [d])]
 (deployment,) = [d for d in docs if d.get("kind") == "Deployment"]

@@ -12,6 +12,8 @@ from typing import Literal
 from tds_operator.policy.rules import HubRules
 
 WebhookMode = Literal["local", "cluster"]
+Role = Literal["all", "controller", "webhooks"]
+ROLES: tuple[Role, ...] = ("all", "controller", "webhooks")
 KueueMode = Literal["auto", "on", "off"]
 KUEUE_MODES: tuple[KueueMode, ...] = ("auto", "on", "off")
 
@@ -30,10 +32,15 @@ class OperatorConfig:
     webhook_host: str | None
     webhook_cert_dir: Path | None
     leader_lease: str
-    """The Lease (in `namespace`) whose holder reconciles; every replica serves webhooks."""
+    """The Lease (in `namespace`) whose holder reconciles."""
     replica: str
     """This replica's name as the Lease's holderIdentity: the pod's name, else host and pid."""
     hub_rules: HubRules
+    role: Role = "all"
+    """What this process does: `controller` takes part in the leader election and reconciles
+    while it leads; `webhooks` serves the admission webhooks only; `all` (a local run) both.
+    The chart runs the two roles in two containers of each pod, so that the death of a
+    reconciling process never takes an admission webhook with it."""
     kueue: KueueMode = "auto"
     """Whether TrainingJobs queue in Kueue: `on`, `off`, or `auto` (when the cluster serves
     Kueue's Workload CRD, workloads.kueue.x-k8s.io, at startup)."""
@@ -57,6 +64,9 @@ class OperatorConfig:
         if mode not in ("local", "cluster"):
             raise ValueError(f"TDS_WEBHOOK_MODE must be local or cluster, not {mode!r}")
         cert_dir = env.get("TDS_WEBHOOK_CERT_DIR")
+        role = env.get("TDS_ROLE") or "all"
+        if role not in ROLES:
+            raise ValueError(f"TDS_ROLE must be all, controller or webhooks, not {role!r}")
         kueue = env.get("TDS_KUEUE", "auto")
         if kueue not in KUEUE_MODES:
             raise ValueError(
@@ -78,6 +88,7 @@ class OperatorConfig:
             leader_lease=env.get("TDS_LEADER_LEASE", "tds-operator-leader"),
             replica=env.get("TDS_REPLICA_NAME") or f"{socket.gethostname()}-{os.getpid()}",
             hub_rules=HubRules.from_environment(env),
+            role=role,
             kueue=kueue,
             space_workers=_positive(env, "TDS_SPACE_WORKERS", 4),
             requests_in_flight=_positive(env, "TDS_API_REQUESTS_IN_FLIGHT", 16),

@@ -48,8 +48,8 @@ QUEUE_RETRIES = Counter(
 
 LEADER = Gauge(
     "tds_leader",
-    "1 while this replica holds the leader Lease and reconciles, 0 while it stands by "
-    "(every replica serves the admission webhooks).",
+    "1 while this process holds the leader Lease and reconciles, 0 otherwise: a standby, "
+    "or a process that serves the admission webhooks only (TDS_ROLE=webhooks).",
 )
 
 # --- Admission webhooks -----------------------------------------------------------------------

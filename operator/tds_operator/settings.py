@@ -17,6 +17,7 @@ class Setting(NamedTuple):
 
 OPERATOR_SETTINGS = (
     Setting("TDS_NAMESPACE", "tds-system", "the operator's namespace: ledgers, signing key, Lease"),
+    Setting("TDS_ROLE", "all", "controller (reconciles), webhooks (admission only) or all"),
     Setting("TDS_KUEUE", "auto", "TrainingJobs wait in Kueue: auto, on or off"),
     Setting("TDS_SPACE_WORKERS", "4", "DataSpaces reconciled at once"),
     Setting("TDS_API_REQUESTS_IN_FLIGHT", "16", "reconcilers' requests open at once"),

@@ -34,6 +34,8 @@ LOCAL_SETTINGS = {
     "TDS_WEBHOOK_CERT_DIR",
     # The pod's name (a fieldRef); a local run names itself by host and pid.
     "TDS_REPLICA_NAME",
+    # The pod's two processes (controller and webhooks) are one local process (role all).
+    "TDS_ROLE",
 }
 
 

@@ -53,15 +53,17 @@ RECOMMENDED_LABELS = (
 )
 
 
-def container(objects: list[Manifest]) -> Manifest:
+def container(objects: list[Manifest], name: str = "operator") -> Manifest:
+    """The Deployment's container `name`: `operator` (reconciles) or `webhooks`."""
     deployment = find(objects, "Deployment")
-    found: Manifest = deployment["spec"]["template"]["spec"]["containers"][0]
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    found: Manifest = next(c for c in containers if c["name"] == name)
     return found
 
 
-def environment(objects: list[Manifest]) -> dict[str, str]:
-    """The operator's plain environment (not what the kubelet fills in, such as the pod's name)."""
-    return {e["name"]: e["value"] for e in container(objects)["env"] if "value" in e}
+def environment(objects: list[Manifest], name: str = "operator") -> dict[str, str]:
+    """A container's plain environment (not what the kubelet fills in, such as the pod's name)."""
+    return {e["name"]: e["value"] for e in container(objects, name)["env"] if "value" in e}
 
 
 def test_the_charts_crds_are_the_generated_ones() -> None:
@@ -143,7 +145,13 @@ def test_metrics_may_be_narrowed_to_prometheus_alone() -> None:
     objects = render_chart(values_file={"networkPolicy": {"metricsFrom": [monitoring]}})
     ingress = find(objects, "NetworkPolicy", fullname())["spec"]["ingress"]
     by_port = {port["port"]: rule.get("from") for rule in ingress for port in rule["ports"]}
-    assert by_port == {"webhook": None, "health": None, "metrics": [monitoring]}
+    assert by_port == {
+        "webhook": None,
+        "health": None,
+        "webhook-health": None,
+        "metrics": [monitoring],
+        "webhook-metrics": [monitoring],
+    }
     default = find(render_chart(), "NetworkPolicy", fullname())["spec"]["ingress"]
     assert all("from" not in rule for rule in default)
 
@@ -272,24 +280,58 @@ def test_the_deployment_is_restricted_and_probed() -> None:
     pod = find(objects, "Deployment")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    main = container(objects)
-    security = main["securityContext"]
-    assert security["readOnlyRootFilesystem"] is True
-    assert security["allowPrivilegeEscalation"] is False
-    assert security["capabilities"] == {"drop": ["ALL"]}
-    assert security["runAsNonRoot"] is True
-    ports = {p["name"]: p["containerPort"] for p in main["ports"]}
-    env = environment(objects)
-    assert env["TDS_LIVENESS_ENDPOINT"] == f"http://0.0.0.0:{ports['health']}/healthz"
-    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert int(env["TDS_METRICS_PORT"]) == ports["metrics"]
-    assert int(env["TDS_WEBHOOK_PORT"]) == ports["webhook"]
+    assert [c["name"] for c in pod["containers"]] == ["operator", "webhooks"]
+    for main in pod["containers"]:
+        security = main["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True, main["name"]
+        assert security["allowPrivilegeEscalation"] is False, main["name"]
+        assert security["capabilities"] == {"drop": ["ALL"]}, main["name"]
+        assert security["runAsNonRoot"] is True, main["name"]
+    operator, webhooks = container(objects), container(objects, "webhooks")
+    for main, health, metrics_port in (
+        (operator, "health", "metrics"),
+        (webhooks, "webhook-health", "webhook-metrics"),
+    ):
+        ports = {p["name"]: p["containerPort"] for p in main["ports"]}
+        env = environment(objects, main["name"])
+        assert env["TDS_LIVENESS_ENDPOINT"] == f"http://0.0.0.0:{ports[health]}/healthz"
+        assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": health}
+        assert int(env["TDS_METRICS_PORT"]) == ports[metrics_port]
+    # Only the webhooks container listens for admission requests, and only it is probed for
+    # readiness: the Service's endpoints are the webhook servers.
+    assert "webhook" not in {p["name"] for p in operator["ports"]}
+    assert "readinessProbe" not in operator
+    assert webhooks["readinessProbe"] == {"tcpSocket": {"port": "webhook"}, "periodSeconds": 5}
+    env = environment(objects, "webhooks")
+    webhook_port = next(p["containerPort"] for p in webhooks["ports"] if p["name"] == "webhook")
+    assert int(env["TDS_WEBHOOK_PORT"]) == webhook_port
     metrics = find(objects, "Service", f"{fullname()}-metrics")
-    assert metrics["spec"]["ports"][0]["targetPort"] == "metrics"
+    assert [p["targetPort"] for p in metrics["spec"]["ports"]] == ["metrics", "webhook-metrics"]
     webhook_service = find(objects, "Service", f"{fullname()}-webhook")
     assert webhook_service["spec"]["ports"][0]["targetPort"] == "webhook"
-    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    mounts = {m["name"]: m["mountPath"] for m in webhooks["volumeMounts"]}
     assert env["TDS_WEBHOOK_CERT_DIR"] == mounts["webhook-tls"]
+    assert "webhook-tls" not in {m["name"] for m in operator["volumeMounts"]}
+
+
+def test_each_replica_runs_a_controller_and_a_webhook_server_judging_by_the_same_rules() -> None:
+    """The two processes of a pod differ in their role and ports alone: the webhooks judge by
+    the hub rules the reconcilers enforce."""
+    values = {"hubRules": {"maxContractDays": 30, "suspendedSpaces": ["acme"]}}
+    objects = render_chart(values_file=values)
+    operator = OperatorConfig.from_environment(environment(objects))
+    webhooks = OperatorConfig.from_environment(environment(objects, "webhooks"))
+    assert (operator.role, webhooks.role) == ("controller", "webhooks")
+    assert operator.hub_rules == webhooks.hub_rules
+    assert webhooks.hub_rules.max_contract_days == 30
+    assert {operator.metrics_port, webhooks.metrics_port} == {9090, 9091}
+    shared = set(environment(objects)) & set(environment(objects, "webhooks"))
+    differ = {
+        name
+        for name in shared
+        if environment(objects)[name] != environment(objects, "webhooks")[name]
+    }
+    assert differ == {"TDS_ROLE", "TDS_METRICS_PORT", "TDS_LIVENESS_ENDPOINT"}
 
 
 def test_two_replicas_serve_webhooks_and_elect_their_reconciler_by_a_lease() -> None:
@@ -330,8 +372,9 @@ def test_the_charts_configuration_is_what_the_operator_reads() -> None:
     defaults = render_chart()
     config = OperatorConfig.from_environment(environment(defaults))
     assert config.namespace == NAMESPACE
-    assert config.webhook_mode == "cluster"
-    assert config.webhook_address == "0.0.0.0"
+    served = OperatorConfig.from_environment(environment(defaults, "webhooks"))
+    assert served.webhook_mode == "cluster"
+    assert served.webhook_address == "0.0.0.0"
     assert (config.space_workers, config.requests_in_flight) == (
         OperatorConfig.space_workers,
         OperatorConfig.requests_in_flight,
@@ -541,7 +584,9 @@ def test_chart_run_prints_the_settings_the_chart_gives_the_operator() -> None:
     assert settings["TDS_MAX_CONTRACT_DAYS"] == "90"
     assert settings["TDS_KUEUE"] == "off"
     assert settings["TDS_WEBHOOK_MODE"] == "cluster"
-    assert not {"TDS_WEBHOOK_PORT", "TDS_METRICS_PORT", "TDS_REPLICA_NAME"} & set(settings)
+    # A pod's own settings, and its role: a local run is one process of both roles.
+    own = {"TDS_WEBHOOK_PORT", "TDS_METRICS_PORT", "TDS_REPLICA_NAME", "TDS_ROLE"}
+    assert not own & set(settings)
     assert "# ServiceAccount: tds-operator" in printed
 
 

@@ -54,31 +54,34 @@ def node_exec(node: str, *command: str) -> str:
     ).stdout.strip()
 
 
-def operator_pid(pod: Manifest) -> tuple[str, str]:
-    """(node, pid on that node) of the operator container of `pod`."""
+def container_pid(pod: Manifest, container_name: str) -> tuple[str, str]:
+    """(node, pid on that node) of the process of `pod`'s container `container_name`."""
     node, name = pod["spec"]["nodeName"], pod["metadata"]["name"]
     sandbox = node_exec(
         node, "crictl", "pods", "--name", f"^{name}$", "--namespace", NAMESPACE, "-q"
     )
     assert sandbox, f"no pod sandbox of {name} on {node}"
     assert "\n" not in sandbox, f"pod sandbox of {name} on {node}: {sandbox!r}"
-    container = node_exec(node, "crictl", "ps", "--pod", sandbox, "--name", "operator", "-q")
-    assert container, f"no operator container of {name}"
-    assert "\n" not in container, f"operator container of {name}: {container!r}"
+    container = node_exec(
+        node, "crictl", "ps", "--pod", sandbox, "--name", f"^{container_name}$", "-q"
+    )
+    assert container, f"no {container_name} container of {name}"
+    assert "\n" not in container, f"{container_name} container of {name}: {container!r}"
     template = "{{.info.pid}}"
     pid = node_exec(
         node, "crictl", "inspect", "-o", "go-template", "--template", template, container
     )
-    assert pid.isdigit(), f"the operator's pid on {node}: {pid!r}"
-    assert pid != "1", f"the operator's pid on {node}: {pid!r}"
+    assert pid.isdigit(), f"the {container_name} pid on {node}: {pid!r}"
+    assert pid != "1", f"the {container_name} pid on {node}: {pid!r}"
     return node, pid
 
 
-def kill_leader(pod: Manifest) -> tuple[float, float]:
-    """SIGKILL the operator process of `pod` from its node (a signal from outside the container's
-    pid namespace, which its PID 1 cannot ignore); when the command was started and when it had
-    killed the process (epoch seconds): `docker exec` takes up to a second on a loaded machine."""
-    node, pid = operator_pid(pod)
+def kill_process(pod: Manifest, container_name: str) -> tuple[float, float]:
+    """SIGKILL the process of `pod`'s container `container_name` from its node (a signal from
+    outside the container's pid namespace, which its PID 1 cannot ignore); when the command was
+    started and when it had killed the process (epoch seconds): `docker exec` takes up to a
+    second on a loaded machine."""
+    node, pid = container_pid(pod, container_name)
     sent = time.time()
     node_exec(node, "kill", "-9", pid)
     return sent, time.time()
@@ -138,6 +141,17 @@ def _dry_run_create(url: str, context: ssl.SSLContext, body: bytes, answers: Ans
         answers.add(at, error.code, error.read().decode(errors="replace")[:MESSAGE_KEPT])
     except OSError as error:
         answers.add(at, 599, str(error))
+
+
+def dry_run(space: Manifest) -> tuple[int, str]:
+    """One server-side dry-run create of `space`, sent as admission_requests sends them: the
+    HTTP status and the refusal's message ('' when created)."""
+    server, context = _admin()
+    answers = Answers()
+    url = f"{server}/apis/tds.io/v1alpha1/dataspaces?dryRun=All"
+    _dry_run_create(url, context, json.dumps(space).encode(), answers)
+    [(_, status, message)] = answers.got
+    return status, message
 
 
 @contextmanager

@@ -1,9 +1,15 @@
-"""The operator running in the cluster fails over (3e): its leader's process is killed (SIGKILL,
-from its node); a live process leads again (the standby, or the killed pod's restarted container,
-which is the same candidate: a replica's identity is its pod's name, and a container restarts only
-once its predecessor is dead); admission requests sent every 100 ms across the kill are refused
-only while the dead replica is still behind the webhooks' Service, and only by a failed connection;
-a revocation sent during the failover stops its job within the bound the Lease's settings give."""
+"""The operator running in the cluster fails over (3e). Each replica's pod runs two processes of
+the one image: `operator` (the controller: it reconciles while it holds the Lease) and `webhooks`
+(the admission webhooks). The leader's controller process is killed (SIGKILL, from its node); a
+live process leads again (the standby, or the killed pod's restarted container, which is the same
+candidate: a replica's identity is its pod's name, and a container restarts only once its
+predecessor is dead); admission requests sent every 100 ms across the kill are all answered, and
+a request the webhooks refuse is refused by their decision meanwhile (the positive control: the
+probe records refusals, and a webhook judged); a revocation sent during the failover is admitted
+at once and stops its job within the bound the Lease's settings give. Then a webhook server is
+killed the same way: requests are refused only while its pod is still behind the webhooks'
+Service, and only as a failed connection (the API server does not try another endpoint).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ from dataclasses import dataclass
 from functools import partial
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bench.hubkit.waiting import wait_until
 from tds_operator.desired.cleanroom import clean_room_namespace
@@ -24,7 +32,8 @@ from tests.kind.failover import (
     Answers,
     admission_requests,
     connection_failure,
-    kill_leader,
+    dry_run,
+    kill_process,
     lease_holder,
     lease_name,
     renewed_after,
@@ -40,12 +49,14 @@ JOB = "failover-job"
 # contract's job; on a loaded 2-core machine that took up to 4 s (bench/results): 6 s allowed.
 TAKEOVER_WITHIN = LEASE_DURATION_SECONDS + 2 * RENEW_INTERVAL_SECONDS
 JOB_STOPPED_WITHIN = TAKEOVER_WITHIN + 6.0
-# The kubelet reports the killed container within a second or two (its PLEG relists every
-# second), and its endpoint then leaves the webhooks' Service: with a loaded machine's margin.
+# The kubelet reports a killed container within a second or two (its PLEG relists every second),
+# and its pod's endpoint then leaves the webhooks' Service: with a loaded machine's margin.
 DEAD_ENDPOINT_WITHIN = 10.0
-# How long the requests go on after the kill: past the Lease's expiry, the killed container's
-# restart and its return behind the Service.
+# How long the requests go on after the leader's kill: past the Lease's expiry and the killed
+# container's restart.
 REQUESTS_AFTER_KILL = 25.0
+# And after a webhook server's kill: past its restart and its return behind the Service.
+REQUESTS_AFTER_WEBHOOK_KILL = 20.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class Failover:
     at: float  # when the SIGKILL was sent (epoch seconds): the bounds count from here
     revoked_at: float  # when the provider's owner first sent the revocation
     revocation_refusals: list[str]  # the API server's answers to the attempts it refused
+    control: tuple[float, int, str]  # (sent at, status, message) of the request to be refused
     holder: str  # the Lease's holder afterwards
     holder_at: float  # when the watch first showed the Lease renewed after the kill (or 0)
     stopped_at: float  # when the watch first showed the job Stopped (or 0)
@@ -126,10 +138,12 @@ def fail_over(story: Story, name: str, job: Manifest) -> Failover:
         wait_until(lambda: job_events.got and lease_events.got, timeout=30, what="the watches")
         assert not job_events.first(is_stopped), "positive control: the job stopped before"
         time.sleep(3)
-        at, dead = kill_leader(next(p for p in replicas if p["metadata"]["name"] == killed))
+        leader = next(p for p in replicas if p["metadata"]["name"] == killed)
+        at, dead = kill_process(leader, "operator")
         time.sleep(0.2)
         revoked_at = time.time()
         refusals = revoke(story, name)
+        control = (time.time(), *dry_run(unowned_keys(space)))
         time.sleep(max(0.0, at + REQUESTS_AFTER_KILL - time.time()))
     # A renewal written after the process was dead is a live process's.
     holder_at = lease_events.first(lambda _, lease: bool(renewed_after(lease, dead)), since=dead)
@@ -147,11 +161,22 @@ def fail_over(story: Story, name: str, job: Manifest) -> Failover:
         at,
         revoked_at,
         refusals,
+        control,
         lease_holder(),
         holder_at or 0.0,
         stopped_at or 0.0,
         answers,
     )
+
+
+def unowned_keys(space: Manifest) -> Manifest:
+    """`space` registering a signing key as someone who is not its owner: the webhooks refuse
+    it (NotSpaceOwner, or SigningKeyNotYours), past the CRD's schema."""
+    public = Ed25519PrivateKey.generate().public_key()
+    pem = public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    key = {"id": "control", "publicKey": pem, "addedBy": "not-an-owner@example.org"}
+    spec = {**space["spec"], "signingKeys": [key]}
+    return {**space, "metadata": {"name": "failover-control"}, "spec": spec}
 
 
 @pytest.fixture(scope="module")
@@ -188,15 +213,9 @@ def test_a_live_process_leads_again_when_the_leaders_process_is_killed(
     assert failover.holder, "the Lease has no holder"
 
 
-def test_admission_requests_are_refused_only_until_the_dead_replica_leaves_the_service(
-    failover: Failover,
-) -> None:
-    """Not met: "no admission request refused across the kill". The API server calls a webhook
-    through its Service's endpoints and does not try another one when a connection is refused;
-    until the kubelet reports the killed container (its PLEG looks every second) and the endpoint
-    goes, a request may reach the dead replica. What the design does hold: such refusals are
-    connection failures (never a decision of the webhook), they end within DEAD_ENDPOINT_WITHIN,
-    and every request after that is answered."""
+def test_no_admission_request_is_refused_across_the_leaders_kill(failover: Failover) -> None:
+    """The webhooks are served by another process of each pod than the one reconciling: the
+    leader's death takes none of them with it."""
     answers = failover.answers.got
     before = [a for a in answers if a[0] < failover.at]
     after = [a for a in answers if a[0] >= failover.at]
@@ -204,14 +223,16 @@ def test_admission_requests_are_refused_only_until_the_dead_replica_leaves_the_s
     assert all(a[1] == 201 for a in before), f"positive control: {before[:3]}"
     assert len(after) >= REQUESTS_AFTER_KILL / 0.1 * 0.8, f"only {len(after)} requests sent"
     refused = [(round(a[0] - failover.at, 2), a[1], a[2]) for a in failover.answers.refused()]
-    late = [r for r in refused if r[0] > DEAD_ENDPOINT_WITHIN]
-    assert not late, f"{len(late)} refused later than {DEAD_ENDPOINT_WITHIN}s: {late[:3]}"
-    decided = [r for r in refused if not connection_failure(r[2])]
-    assert not decided, f"refused for another reason than the dead replica: {decided[:3]}"
-    # The revocation is an admission request too (the contract-consent webhook judges it); it
-    # was sent 0.2 s after the kill, and again every 0.1 s while refused.
-    others = [r for r in failover.revocation_refusals if not connection_failure(r)]
-    assert not others, f"the revocation refused for another reason: {others[:1]}"
+    assert not refused, f"{len(refused)} of {len(after)} refused after the kill: {refused[:3]}"
+    # The revocation is an admission request too (the contract-consent webhook judges it).
+    assert not failover.revocation_refusals, failover.revocation_refusals[:1]
+    # Positive control: during the failover, the same probe records a refusal, and it is a
+    # webhook's decision (so a webhook judged; the requests above were not let through unjudged).
+    sent, status, message = failover.control
+    assert sent - failover.at < REQUESTS_AFTER_KILL, "the control was sent after the window"
+    assert status == 403, f"the control was not refused: {status} {message[:300]}"
+    assert "denied the request" in message, message[:300]
+    assert "NotSpaceOwner" in message or "SigningKeyNotYours" in message, message[:300]
 
 
 def test_a_revocation_during_the_failover_stops_its_job_within_the_takeover_bound(
@@ -226,3 +247,61 @@ def test_a_revocation_during_the_failover_stops_its_job_within_the_takeover_boun
     )
     batch = get("job", JOB, failover.room)
     assert batch is None or batch["metadata"].get("deletionTimestamp"), "its batch Job runs on"
+
+
+@dataclass(frozen=True)
+class WebhookKill:
+    killed: str  # the pod whose webhook server's process was killed
+    at: float  # when the SIGKILL was sent (epoch seconds)
+    answers: Answers
+
+
+def all_ready() -> bool:
+    pods = items("pod", NAMESPACE, "app.kubernetes.io/name=tds-operator")
+    return len(pods) == 2 and all(
+        any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"])
+        for p in pods
+        if p.get("status", {}).get("conditions")
+    )
+
+
+@pytest.fixture(scope="module")
+def webhook_kill(story: Story, failover: Failover) -> WebhookKill:
+    """After the failover (one kill at a time), with both replicas ready again: a webhook
+    server's process killed amid admission requests."""
+    wait_until(all_ready, timeout=90, interval=1, what="both replicas Ready again")
+    pod = items("pod", NAMESPACE, "app.kubernetes.io/name=tds-operator")[0]
+    space = {**story.spaces[0], "metadata": {"name": "failover-probe"}}
+    with admission_requests(space) as answers:
+        time.sleep(3)
+        at, _ = kill_process(pod, "webhooks")
+        time.sleep(REQUESTS_AFTER_WEBHOOK_KILL)
+    return WebhookKill(pod["metadata"]["name"], at, answers)
+
+
+def test_a_killed_webhook_server_is_refused_only_until_its_pod_leaves_the_service(
+    webhook_kill: WebhookKill,
+) -> None:
+    """Not retried by the API server: until the kubelet reports the killed container (its PLEG
+    looks every second) and the pod's endpoint goes, a request may reach the dead server. What
+    holds: such refusals are connection failures (never a decision of a webhook), they end
+    within DEAD_ENDPOINT_WITHIN, and every request after that is answered."""
+    pod = get("pod", webhook_kill.killed, NAMESPACE)
+    assert pod is not None, f"{webhook_kill.killed} is gone: the kill was not a process kill"
+    status = next(s for s in pod["status"]["containerStatuses"] if s["name"] == "webhooks")
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    assert last.get("exitCode") == 137, f"the webhook server was not killed: {status}"
+    answers = webhook_kill.answers.got
+    before = [a for a in answers if a[0] < webhook_kill.at]
+    after = [a for a in answers if a[0] >= webhook_kill.at]
+    assert before, "positive control: no request sent before the kill"
+    assert all(a[1] == 201 for a in before), f"positive control: {before[:3]}"
+    assert len(after) >= REQUESTS_AFTER_WEBHOOK_KILL / 0.1 * 0.8, f"only {len(after)} sent"
+    refused = [
+        (round(a[0] - webhook_kill.at, 2), a[1], a[2]) for a in webhook_kill.answers.refused()
+    ]
+    late = [r for r in refused if r[0] > DEAD_ENDPOINT_WITHIN]
+    assert not late, f"{len(late)} refused later than {DEAD_ENDPOINT_WITHIN}s: {late[:3]}"
+    decided = [r for r in refused if not connection_failure(r[2])]
+    assert not decided, f"refused for another reason than the dead server: {decided[:3]}"
+    print(f"webhook server killed: {len(refused)} of {len(after)} dry-runs after it refused")

@@ -164,3 +164,84 @@ app.kubernetes.io/component: space-access
 app.kubernetes.io/part-of: trusted-data-space
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
+
+{{- /* The environment both containers of a pod share: the hub rules and the operator's settings
+(the webhooks judge by the same rules as the reconcilers). */ -}}
+{{- define "tds-operator.sharedEnv" -}}
+{{- $rules := .Values.hubRules }}
+- name: TDS_NAMESPACE
+  value: {{ .Release.Namespace }}
+- name: TDS_WEBHOOK_MODE
+  value: cluster
+- name: TDS_SPACE_WORKERS
+  value: {{ int64 .Values.throughput.spaceWorkers | quote }}
+- name: TDS_API_REQUESTS_IN_FLIGHT
+  value: {{ int64 .Values.throughput.apiRequestsInFlight | quote }}
+- name: TDS_MAX_CONTRACT_DAYS
+  value: {{ int64 $rules.maxContractDays | quote }}
+- name: TDS_GPU_NODE_SELECTOR
+  value: {{ include "tds-operator.labelList" $rules.gpuNodeSelector | quote }}
+- name: TDS_GPU_TOLERATION_KEY
+  value: {{ $rules.gpuTolerationKey | quote }}
+- name: TDS_MAX_GPU_HOURS_PER_CONTRACT
+  value: {{ with $rules.maxGpuHoursPerContract }}{{ toString . | quote }}{{ else }}""{{ end }}
+- name: TDS_MAX_CONCURRENT_GPUS_PER_CONTRACT
+  value: {{ with $rules.maxConcurrentGpusPerContract }}{{ int64 . | quote }}{{ else }}""{{ end }}
+- name: TDS_SUSPENDED_SPACES
+  value: {{ join "," $rules.suspendedSpaces | quote }}
+- name: TDS_SCRATCH_SIZE_LIMIT
+  value: {{ $rules.scratchSizeLimit | quote }}
+- name: TDS_OUTPUT_MAX_SIZE
+  value: {{ $rules.outputMaxSize | quote }}
+- name: TDS_OUTPUT_STORAGE_CLASS
+  value: {{ $rules.outputStorageClass | quote }}
+- name: TDS_OPERATOR_IMAGE
+  value: {{ include "tds-operator.image" . | quote }}
+- name: TDS_OUTPUT_RETENTION
+  value: {{ $rules.outputRetention | quote }}
+- name: TDS_GATEWAY_FILE_SERVER_IMAGE
+  value: {{ $rules.gatewayFileServerImage | default (include "tds-operator.image" .) | quote }}
+- name: TDS_GATEWAY_PROXY_IMAGE
+  value: {{ $rules.gatewayProxyImage | quote }}
+- name: TDS_SIMULATION_HUB
+  value: {{ $rules.simulationHub | toString | quote }}
+- name: TDS_POD_CIDRS
+  value: {{ join "," ($rules.podCidrs | default list) | quote }}
+- name: TDS_SERVICE_CIDRS
+  value: {{ join "," ($rules.serviceCidrs | default list) | quote }}
+- name: TDS_API_SERVER_CIDRS
+  value: {{ join "," ($rules.apiServerCidrs | default list) | quote }}
+- name: TDS_ALLOW_ANY_EGRESS_DESTINATION
+  value: {{ $rules.allowAnyEgressDestination | default false | quote }}
+- name: TDS_REQUIRE_SIGNED_CONSENT
+  value: {{ $rules.requireSignedConsent | default false | quote }}
+- name: TDS_FAIR_SHARING_WEIGHT
+  value: {{ int64 $rules.fairSharingWeight | quote }}
+- name: TDS_FAIR_SHARING_WEIGHTS
+  value: {{ include "tds-operator.numberList" $rules.fairSharingWeights | quote }}
+- name: TDS_GPU_BORROWING_LIMIT
+  value: {{ if kindIs "invalid" $rules.gpuBorrowingLimit }}""{{ else }}{{ include "tds-operator.number" $rules.gpuBorrowingLimit | quote }}{{ end }}
+- name: TDS_GPU_BORROWING_LIMITS
+  value: {{ include "tds-operator.numberList" $rules.gpuBorrowingLimits | quote }}
+- name: TDS_KUEUE
+  value: {{ ternary "on" "off" (eq (include "tds-operator.kueue" .) "true") | quote }}
+- name: PYTHONUNBUFFERED
+  value: "1"
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- /* The securityContext of both containers. */ -}}
+{{- define "tds-operator.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}

@@ -89,6 +89,11 @@ class Operator:
         self._checkpoints = Checkpoints(kube, self.config.namespace, checkpoint_key)
 
     @property
+    def connected(self) -> bool:
+        """Whether startup has connected (a stop before that has nothing to stop)."""
+        return self._kube is not None
+
+    @property
     def kube(self) -> Kube:
         """The API connection; there is none before startup has connected."""
         if self._kube is None:

@@ -1,12 +1,12 @@
 """Which replica reconciles: the decisions of leader election over a Lease. Pure.
 
-Every replica serves the admission webhooks; exactly one, the holder of a coordination.k8s.io
-Lease, reconciles. The holder renews the Lease every RENEW_INTERVAL_SECONDS. Another replica takes
-it once it has seen the same record unchanged for the lease's whole duration by its own clock
-(replicas never compare clocks, only what they saw and when). The holder stops reconciling once
-it has not renewed for LEASE_DURATION_SECONDS - STEP_DOWN_MARGIN_SECONDS since it sent its last
-successful renewal: before any other replica may take over, since the others count from a later
-instant (when they saw that renewal).
+Exactly one replica, the holder of a coordination.k8s.io Lease, reconciles (the admission
+webhooks are served apart, by every replica: TDS_ROLE). The holder renews the Lease every
+RENEW_INTERVAL_SECONDS. Another replica takes it once it has seen the same record unchanged for
+the lease's whole duration by its own clock (replicas never compare clocks, only what they saw
+and when). The holder stops reconciling once it has not renewed for LEASE_DURATION_SECONDS -
+STEP_DOWN_MARGIN_SECONDS since it sent its last successful renewal: before any other replica may
+take over, since the others count from a later instant (when they saw that renewal).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Leader election over a coordination.k8s.io Lease: one replica reconciles, every one serves
-the webhooks.
+"""Leader election over a coordination.k8s.io Lease: one replica reconciles (the webhooks are
+served apart from it: TDS_ROLE).
 
 kopf's peering does not elect: it pauses operators of a lower priority while one of a higher
 priority runs (and freezes all of them when priorities tie), through kopf's own peering CRDs. So
@@ -126,7 +126,7 @@ class LeaderElector:
             logger.info("leader election: %s leads: it reconciles", self.identity)
             await self._lead()
         else:
-            logger.warning("leader election: %s stands by: it only serves webhooks", self.identity)
+            logger.warning("leader election: %s stands by: it does not reconcile", self.identity)
             await self._stand_by()
 
     async def release(self) -> None:

@@ -9,9 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import kopf
@@ -24,7 +21,7 @@ from tds_operator.api.resources import (
     MODEL_RELEASE,
     TRAINING_JOB,
 )
-from tds_operator.config import KueueMode, OperatorConfig
+from tds_operator.config import KueueMode, OperatorConfig, Role
 from tds_operator.connection import EXIT_CODES_HELP, Caller
 from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
@@ -43,7 +40,6 @@ from tds_operator.handlers.trainingjob.kueue_queue import KueueQueue
 from tds_operator.handlers.trainingjob.own_queue import OwnQueue
 from tds_operator.handlers.trainingjob.spine import TrainingJobReconciler
 from tds_operator.kube import Kube
-from tds_operator.process.certs import serving_certificate
 from tds_operator.process.election import LeaderElector
 from tds_operator.process.install import ensure_installed, ensure_namespace
 from tds_operator.process.local_webhooks import LocalWebhooks
@@ -58,43 +54,10 @@ from tds_operator.process.takeover import (
     stop_sweeping,
     take_the_lead,
 )
+from tds_operator.process.webhook_server import webhook_server
 from tds_operator.settings import settings_help
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LocalWebhookAddress:
-    """Where a local run serves its webhooks, and the CA its certificate chains to."""
-
-    base_url: str
-    ca_pem: bytes
-
-
-def webhook_server(config: OperatorConfig) -> tuple[kopf.WebhookServer, LocalWebhookAddress | None]:
-    """The admission webhook server: a certificate of our own locally (and where the webhook
-    configuration must point to reach it), the chart's in a cluster."""
-    if config.webhook_mode == "cluster":
-        cert_dir = config.webhook_cert_dir or Path("/etc/tds-operator/webhook")
-        server = kopf.WebhookServer(
-            addr=config.webhook_address,
-            port=config.webhook_port,
-            certfile=str(cert_dir / "tls.crt"),
-            pkeyfile=str(cert_dir / "tls.key"),
-        )
-        return server, None
-    cert_dir = config.webhook_cert_dir or Path(tempfile.mkdtemp(prefix="tds-webhook-"))
-    host = config.webhook_host or config.webhook_address
-    certificate = serving_certificate(cert_dir, [host, "localhost"])
-    server = kopf.WebhookServer(
-        addr=config.webhook_address,
-        port=config.webhook_port,
-        host=host,
-        certfile=str(certificate.certfile),
-        pkeyfile=str(certificate.pkeyfile),
-        cadata=certificate.ca_pem,
-    )
-    return server, LocalWebhookAddress(f"https://{host}:{config.webhook_port}", certificate.ca_pem)
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -140,15 +103,19 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     settings.watching.client_timeout = 330
 
     config = memo.config
-    settings.admission.server, local_address = webhook_server(config)
-    if config.webhook_mode == "local":
-        settings.admission.managed = WEBHOOK_CONFIGURATION
+    local_address = None
+    if config.role != "controller":
+        settings.admission.server, local_address = webhook_server(config)
+        if config.webhook_mode == "local":
+            settings.admission.managed = WEBHOOK_CONFIGURATION
 
     kube = await Kube.connect_reconcilers(config.kubeconfig, config.requests_in_flight)
     # The webhook lets only the operator itself change a contract's reserved metadata.
     memo.identity = await kube.whoami()
-    logger.info("%s runs as %s", FIELD_MANAGER, memo.identity)
-    await ensure_installed(kube, [*space_roles(), *space_admission_policies(config.hub_rules)])
+    logger.info("%s runs as %s (role %s)", FIELD_MANAGER, memo.identity, config.role)
+    if config.role != "webhooks":
+        await ensure_installed(kube, [*space_roles(), *space_admission_policies(config.hub_rules)])
+    # Where the signing key is (a local run makes both; the chart made them in a cluster).
     await ensure_namespace(kube, config.namespace)
     try:
         signing_key = await ensure_signing_key(kube, config.namespace)
@@ -156,6 +123,30 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     except SigningKeyUnusable as error:
         raise kopf.PermanentError(str(error)) from None
     memo.connect(kube, signing_key, checkpoint_key)
+    if config.role != "webhooks":
+        await _start_controller(memo, kube)
+    if local_address is not None:
+        keeper = LocalWebhooks(kube, local_address.base_url, local_address.ca_pem)
+        _background.add(asyncio.create_task(keeper.run(), name="local-webhooks"))
+    metrics.serve(config.metrics_port)
+    logger.info(
+        "%s started (%s); metrics on port %s",
+        FIELD_MANAGER,
+        ROLE_DOES[config.role],
+        config.metrics_port,
+    )
+
+
+ROLE_DOES = {
+    "all": "it serves the webhooks and reconciles while it leads",
+    "controller": "it reconciles while it leads; another process serves the webhooks",
+    "webhooks": "it serves the webhooks only",
+}
+
+
+async def _start_controller(memo: Operator, kube: Kube) -> None:
+    """The reconcilers' queues, the leader election, the indexes and the child watches."""
+    config = memo.config
     await memo.checkpoints.publish_key()
     await _start_queues(memo, kube)
     # The queues fill from the watches on every replica; only the leader's run them.
@@ -173,11 +164,6 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     child_watches = ChildWatches(memo, await Kube.connect_apart(config.kubeconfig))
     _background.add(asyncio.create_task(child_watches.run(), name="child-watches"))
     _background.add(asyncio.create_task(memo.elector.run(), name="leader-election"))
-    if local_address is not None:
-        keeper = LocalWebhooks(kube, local_address.base_url, local_address.ca_pem)
-        _background.add(asyncio.create_task(keeper.run(), name="local-webhooks"))
-    metrics.serve(config.metrics_port)
-    logger.info("%s started; metrics on port %s", FIELD_MANAGER, config.metrics_port)
 
 
 _background: set[asyncio.Task[None]] = set()
@@ -195,7 +181,7 @@ async def lead(memo: Operator) -> None:
 async def stop(memo: Operator, **_: Any) -> None:
     """Stop the reconcilers; a local run also removes the webhook configuration it managed,
     so that the API stays writable after the operator is gone."""
-    if not memo.queues:
+    if not memo.connected:
         return
     stop_sweeping()
     for task in _background:
@@ -205,22 +191,25 @@ async def stop(memo: Operator, **_: Any) -> None:
         await memo.elector.release()
     for queue in memo.queues.values():
         await queue.stop()
-    if memo.config.webhook_mode == "local":
+    if memo.config.webhook_mode == "local" and memo.config.role != "controller":
         for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
             await memo.kube.delete("admissionregistration.k8s.io/v1", kind, WEBHOOK_CONFIGURATION)
     await memo.kube.close()
 
 
-def operator_registry(kueue: KueueMode = "auto") -> kopf.OperatorRegistry:
-    """Every handler of the operator, registered explicitly: login, lifecycle, watches (Kueue's
-    Workloads too unless `kueue` is off), webhooks."""
+def operator_registry(kueue: KueueMode = "auto", role: Role = "all") -> kopf.OperatorRegistry:
+    """Every handler of the operator's `role`, registered explicitly: login, lifecycle, watches
+    (Kueue's Workloads too unless `kueue` is off) unless it serves webhooks only, webhooks unless
+    it is the controller only."""
     registry = kopf.OperatorRegistry()
     # The kubeconfig, or the pod's ServiceAccount in a cluster: what kopf's default registry does.
     kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.startup(registry=registry)(start)
     kopf.on.cleanup(registry=registry)(stop)
-    watches.register(registry, kueue=kueue != "off")
-    webhooks.register(registry)
+    if role != "webhooks":
+        watches.register(registry, kueue=kueue != "off")
+    if role != "controller":
+        webhooks.register(registry)
     return registry
 
 
@@ -228,7 +217,7 @@ def run(config: OperatorConfig) -> None:
     """Run the operator until interrupted."""
     asyncio.run(
         kopf.operator(
-            registry=operator_registry(config.kueue),
+            registry=operator_registry(config.kueue, config.role),
             clusterwide=True,
             standalone=True,
             liveness_endpoint=config.liveness_endpoint,

@@ -112,6 +112,17 @@ class Answers:
     def refused(self) -> list[tuple[float, int, str]]:
         return sorted(a for a in self.got if a[1] >= 300)
 
+    def refused_after(self, at: float, window: float) -> tuple[int, list[tuple[float, int, str]]]:
+        """How many requests were sent in the `window` seconds from `at` (a kill), and the
+        refused ones as (seconds after `at`, status, message), once the positive controls hold:
+        requests were sent before `at` and all answered, and 80 % of one every INTERVAL after."""
+        before = [a for a in self.got if a[0] < at]
+        after = [a for a in self.got if a[0] >= at]
+        assert before, "positive control: no request sent before the kill"
+        assert all(a[1] == 201 for a in before), f"positive control: {before[:3]}"
+        assert len(after) >= window / INTERVAL * 0.8, f"only {len(after)} requests sent"
+        return len(after), [(round(a[0] - at, 2), a[1], a[2]) for a in self.refused() if a[0] >= at]
+
 
 def _admin() -> tuple[str, ssl.SSLContext]:
     """The API server's URL and a TLS context with the kubeconfig's client certificate."""

@@ -132,10 +132,13 @@ def test_the_prometheus_rule_and_dashboard_are_the_repositorys_files() -> None:
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     board = json.loads(dashboard["data"]["tds-operator.json"])
     assert board == json.loads((CHART / "dashboards" / "tds-operator.json").read_text())
-    (endpoint,) = find(objects, "ServiceMonitor", fullname())["spec"]["endpoints"]
-    assert {"action": "replace", "targetLabel": "job", "replacement": "tds-operator"} in endpoint[
-        "relabelings"
-    ]
+    # Both containers' metrics (the controller's, the webhook server's), under the job name the
+    # alerting rules select.
+    endpoints = find(objects, "ServiceMonitor", fullname())["spec"]["endpoints"]
+    assert [e["port"] for e in endpoints] == ["metrics", "webhook-metrics"]
+    for endpoint in endpoints:
+        relabel = {"action": "replace", "targetLabel": "job", "replacement": "tds-operator"}
+        assert relabel in endpoint["relabelings"], endpoint
 
 
 def test_metrics_may_be_narrowed_to_prometheus_alone() -> None:

@@ -222,10 +222,19 @@ class InClusterOperator:
         """Nothing to do: uninstalling the chart removes the Deployment."""
 
     def log(self) -> str:
-        """The current pod's log, and its previous container's if it restarted."""
-        deployment = f"deployment/{fullname()}"
-        current = kubectl("logs", deployment, "-n", NAMESPACE, "--tail=-1", check=False)
-        previous = kubectl(
-            "logs", deployment, "-n", NAMESPACE, "--tail=-1", "--previous", check=False
-        )
-        return previous + current
+        """The log of every replica's two processes (the controller's and the webhook server's:
+        what the one process of a local run logs), and their previous containers' if they
+        restarted. `kubectl logs deployment/...` would show one pod's, which need not be the
+        leader's."""
+        selector = ",".join(f"{k}={v}" for k, v in self.selector().items())
+        command = ["logs", "-l", selector, "-n", NAMESPACE, "--all-containers", "--prefix"]
+        command += ["--tail=-1", "--max-log-requests=20"]
+        previous = kubectl(*command, "--previous", check=False)
+        return previous + kubectl(*command, check=False)
+
+    @staticmethod
+    def selector() -> dict[str, str]:
+        deployment = get("deployment", fullname(), NAMESPACE)
+        assert deployment is not None, f"the chart's Deployment {fullname()} is missing"
+        labels: dict[str, str] = deployment["spec"]["selector"]["matchLabels"]
+        return labels

@@ -196,6 +196,10 @@ def kept_by_design(key: ObjectKey) -> bool:
     if (kind, name) in space_object_keys():
         # What live spaces bind and rely on (helm.sh/resource-policy: keep).
         return True
+    if kind == "PersistentVolume":
+        # The stories' outputs: the parties' data, which the operator keeps (Retain) past their
+        # claims; made by a provisioner for the stories' claims (on kind), never by the chart.
+        return True
     if namespace != NAMESPACE and not (kind == "Namespace" and name == NAMESPACE):
         return False
     if kind == "ConfigMap" and name.startswith("tds-audit-"):

@@ -322,18 +322,15 @@ def test_each_replica_runs_a_controller_and_a_webhook_server_judging_by_the_same
     the hub rules the reconcilers enforce."""
     values = {"hubRules": {"maxContractDays": 30, "suspendedSpaces": ["acme"]}}
     objects = render_chart(values_file=values)
-    operator = OperatorConfig.from_environment(environment(objects))
-    webhooks = OperatorConfig.from_environment(environment(objects, "webhooks"))
+    controller_env, webhooks_env = environment(objects), environment(objects, "webhooks")
+    operator = OperatorConfig.from_environment(controller_env)
+    webhooks = OperatorConfig.from_environment(webhooks_env)
     assert (operator.role, webhooks.role) == ("controller", "webhooks")
     assert operator.hub_rules == webhooks.hub_rules
     assert webhooks.hub_rules.max_contract_days == 30
     assert {operator.metrics_port, webhooks.metrics_port} == {9090, 9091}
-    shared = set(environment(objects)) & set(environment(objects, "webhooks"))
-    differ = {
-        name
-        for name in shared
-        if environment(objects)[name] != environment(objects, "webhooks")[name]
-    }
+    shared = set(controller_env) & set(webhooks_env)
+    differ = {name for name in shared if controller_env[name] != webhooks_env[name]}
     assert differ == {"TDS_ROLE", "TDS_METRICS_PORT", "TDS_LIVENESS_ENDPOINT"}
 
 

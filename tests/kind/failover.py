@@ -154,13 +154,31 @@ def _dry_run_create(url: str, context: ssl.SSLContext, body: bytes, answers: Ans
         answers.add(at, 599, str(error))
 
 
+def killed_container(pod_name: str, container_name: str) -> Manifest:
+    """The status of the container `container_name` of the operator's pod `pod_name`, once a
+    process of it was killed: the pod must still be there (a process kill, not a pod's)."""
+    pod = get("pod", pod_name, NAMESPACE)
+    assert pod is not None, f"{pod_name} is gone: the kill was not a process kill"
+    statuses = pod["status"]["containerStatuses"]
+    status: Manifest = next(s for s in statuses if s["name"] == container_name)
+    return status
+
+
+def killed_by_sigkill(status: Manifest) -> bool:
+    """Whether a container's previous process ended with SIGKILL's exit code."""
+    return ((status.get("lastState") or {}).get("terminated") or {}).get("exitCode") == 137
+
+
+def _dry_run_url(server: str) -> str:
+    return f"{server}/apis/tds.io/v1alpha1/dataspaces?dryRun=All"
+
+
 def dry_run(space: Manifest) -> tuple[int, str]:
     """One server-side dry-run create of `space`, sent as admission_requests sends them: the
     HTTP status and the refusal's message ('' when created)."""
     server, context = _admin()
     answers = Answers()
-    url = f"{server}/apis/tds.io/v1alpha1/dataspaces?dryRun=All"
-    _dry_run_create(url, context, json.dumps(space).encode(), answers)
+    _dry_run_create(_dry_run_url(server), context, json.dumps(space).encode(), answers)
     [(_, status, message)] = answers.got
     return status, message
 
@@ -170,7 +188,7 @@ def admission_requests(space: Manifest) -> Iterator[Answers]:
     """While open: a server-side dry-run create of `space` (a DataSpace, which both a mutating and
     a validating webhook judge) every INTERVAL seconds, each on its own thread."""
     server, context = _admin()
-    url = f"{server}/apis/tds.io/v1alpha1/dataspaces?dryRun=All"
+    url = _dry_run_url(server)
     body = json.dumps(space).encode()
     answers, stop = Answers(), threading.Event()
 

@@ -34,6 +34,8 @@ from tests.kind.failover import (
     connection_failure,
     dry_run,
     kill_process,
+    killed_by_sigkill,
+    killed_container,
     lease_holder,
     lease_name,
     renewed_after,
@@ -202,11 +204,8 @@ def failover(story: Story) -> Iterator[Failover]:
 def test_a_live_process_leads_again_when_the_leaders_process_is_killed(
     failover: Failover,
 ) -> None:
-    pod = get("pod", failover.killed, NAMESPACE)
-    assert pod is not None, "the killed replica's pod is gone: the kill was not a process kill"
-    status = next(s for s in pod["status"]["containerStatuses"] if s["name"] == "operator")
-    last = (status.get("lastState") or {}).get("terminated") or {}
-    assert last.get("exitCode") == 137, f"the leader's process was not killed: {status}"
+    status = killed_container(failover.killed, "operator")
+    assert killed_by_sigkill(status), f"the leader's process was not killed: {status}"
     # The killed process renews nothing: a renewal after the kill is a live process's, the
     # standby's or the restarted container's (the same candidate, by its pod's name).
     assert failover.holder_at, f"nobody renewed the Lease after {failover.killed} was killed"
@@ -222,8 +221,8 @@ def test_no_admission_request_is_refused_across_the_leaders_kill(failover: Failo
     assert not failover.revocation_refusals, failover.revocation_refusals[:1]
     # Positive control: during the failover, the same probe records a refusal, and it is a
     # webhook's decision (so a webhook judged; the requests above were not let through unjudged).
-    sent, status, message = failover.control
-    assert sent - failover.at < REQUESTS_AFTER_KILL, "the control was sent after the window"
+    control_sent, status, message = failover.control
+    assert control_sent - failover.at < REQUESTS_AFTER_KILL, "the control was sent too late"
     assert status == 403, f"the control was not refused: {status} {message[:300]}"
     assert "denied the request" in message, message[:300]
     assert "NotSpaceOwner" in message or "SigningKeyNotYours" in message, message[:300]
@@ -251,11 +250,14 @@ class WebhookKill:
 
 
 def all_ready() -> bool:
+    """Both replicas' pods Ready (a pod with no conditions yet is not)."""
     pods = items("pod", NAMESPACE, "app.kubernetes.io/name=tds-operator")
     return len(pods) == 2 and all(
-        any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"])
+        any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (p.get("status") or {}).get("conditions") or []
+        )
         for p in pods
-        if p.get("status", {}).get("conditions")
     )
 
 
@@ -280,11 +282,8 @@ def test_a_killed_webhook_server_is_refused_only_until_its_pod_leaves_the_servic
     looks every second) and the pod's endpoint goes, a request may reach the dead server. What
     holds: such refusals are connection failures (never a decision of a webhook), they end
     within DEAD_ENDPOINT_WITHIN, and every request after that is answered."""
-    pod = get("pod", webhook_kill.killed, NAMESPACE)
-    assert pod is not None, f"{webhook_kill.killed} is gone: the kill was not a process kill"
-    status = next(s for s in pod["status"]["containerStatuses"] if s["name"] == "webhooks")
-    last = (status.get("lastState") or {}).get("terminated") or {}
-    assert last.get("exitCode") == 137, f"the webhook server was not killed: {status}"
+    status = killed_container(webhook_kill.killed, "webhooks")
+    assert killed_by_sigkill(status), f"the webhook server was not killed: {status}"
     sent, refused = webhook_kill.answers.refused_after(webhook_kill.at, REQUESTS_AFTER_WEBHOOK_KILL)
     late = [r for r in refused if r[0] > DEAD_ENDPOINT_WITHIN]
     assert not late, f"{len(late)} refused later than {DEAD_ENDPOINT_WITHIN}s: {late[:3]}"

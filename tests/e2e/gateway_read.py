@@ -54,6 +54,9 @@ def _restricted_pod(name: str, namespace: str, spec: Manifest) -> Manifest:
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "restartPolicy": "Never",
+            # A shell as the container's first process ignores SIGTERM: without this, a reader
+            # left running held its clean room's deletion for the default 30 s.
+            "terminationGracePeriodSeconds": 1,
             "securityContext": {
                 "runAsUser": 65532,
                 "runAsGroup": 65532,

@@ -110,6 +110,7 @@ STEPS = [
     "consumer_consents",
     "consumer_trains",
     "provider_revokes",
+    "consumer_takes_the_model",
     "everything_is_deleted",
 ]
 # How long a step may take before a run without a rule counts as broken; the full-permission

@@ -92,13 +92,16 @@ unit: venv ## Unit tests of the pure logic (no cluster).
 rules-test: ## promtool: check and unit-test the alerting rules (tests/alerts), parse the dashboard queries.
 	hack/promtool.sh
 
+# The integration modules a run collects (make test runs some of them on its second hub).
+INTEGRATION_TESTS ?= tests/integration
+
 .PHONY: integration
 integration: venv ## Integration tests against the local hub (make hub-up first), Kueue's left out.
-	$(PYTEST) -m "integration and not kueue" tests/integration $(PYTEST_FLAGS)
+	$(PYTEST) -m "integration and not kueue" $(INTEGRATION_TESTS) $(PYTEST_FLAGS)
 
 .PHONY: integration-kueue
 integration-kueue: venv ## Integration tests of Kueue on the hub (HUB_KUEUE=1 make hub-up first).
-	$(PYTEST) -m "integration and kueue" tests/integration $(PYTEST_FLAGS)
+	$(PYTEST) -m "integration and kueue" $(INTEGRATION_TESTS) $(PYTEST_FLAGS)
 
 .PHONY: e2e
 e2e: venv ## End-to-end: install the chart on KUBECONFIG (default: the hub), walk the story, uninstall.

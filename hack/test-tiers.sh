@@ -2,10 +2,11 @@
 # The cluster tiers of `make test`, in two lanes that share nothing but the machine, so that
 # running them side by side takes about as long as the longer of the two instead of their sum:
 #   - integration on the local hub ($HUB_DIR);
-#   - e2e and e2e-kueue on a second hub ($E2E_HUB_DIR), then integration-kueue on that same hub,
-#     which then stops, then the kind tier (tests/kind) on a kind cluster of real containers
-#     (hack/kind-e2e.sh): its cluster is made at once, its tests wait until the integration tier
-#     is done and its hub stopped, so that they run alone.
+#   - e2e and e2e-kueue on a second hub ($E2E_HUB_DIR), then integration-kueue and a few
+#     integration modules ($moved_modules) on that same hub, which then stops, then the kind tier
+#     (tests/kind) on a kind cluster of real containers (hack/kind-e2e.sh): its cluster is made at
+#     once, its tests wait until the integration tier is done and its hub stopped, so that they
+#     run alone.
 # Each line of output is tagged with its tier; both hubs and the kind cluster are gone at the end,
 # whatever happened.
 #   TEST_KIND=0  leaves the kind tier out (it is on by default; its images build in the
@@ -98,7 +99,13 @@ run_tier() { # TAG HUB_DIR NICENESS TARGET...: make's TARGETs against one hub, l
   return "$status"
 }
 
-run_tier integration "$integration_hub" 0 integration &
+# The integration modules the e2e lane runs instead, after integration-kueue: with them there, both
+# lanes end at about the same time (the integration tier alone ended about 6 minutes after the e2e
+# lane, bench/results/2026-12-07-test-lanes.md). Joint training's own modules, about 3 minutes.
+moved_modules="tests/integration/test_joint_release.py tests/integration/test_joint_training_run.py"
+ignored=
+for module in $moved_modules; do ignored="$ignored --ignore=$module"; done
+run_tier integration "$integration_hub" 0 integration PYTEST_FLAGS="${PYTEST_FLAGS:-}$ignored" &
 integration_pid=$!
 kind_tier() { # the kind tier on a new kind cluster, once the kind build is done; tagged [kind]
   local status
@@ -121,11 +128,12 @@ kind_tier() { # the kind tier on a new kind cluster, once the kind build is done
 # e2e-kueue on the e2e hub, whose sessions get niceness 0 back first. The e2e tiers leave that hub
 # as they found it (each uninstalls its release), and integration-kueue's modules make their own
 # spaces, queues and flavours.
-e2e_lane() { # e2e, e2e-kueue, then integration-kueue on the e2e hub, which then stops
+e2e_lane() { # e2e, e2e-kueue, integration-kueue, the moved modules on the e2e hub, which then stops
   local status=0
   run_tier e2e "$e2e_hub" "$E2E_NICENESS" e2e e2e-kueue || status=1
   set_hub_priority "$e2e_hub" 0
   run_tier integration-kueue "$e2e_hub" 0 integration-kueue || status=1
+  run_tier integration-moved "$e2e_hub" 0 integration INTEGRATION_TESTS="$moved_modules" || status=1
   on_hub "$e2e_hub" "$repo_root/hack/hub/down.sh" || true
   if [ "$TEST_KIND" != 0 ]; then
     kind_tier || status=1

@@ -51,6 +51,16 @@ class OperatorConfig:
     (TDS_API_REQUESTS_IN_FLIGHT): enough for one space's children to go at once beside the
     other workers' requests, not so many that the API server serves people's requests later."""
 
+    @property
+    def reconciles(self) -> bool:
+        """Whether this process takes part in the election and reconciles while it leads."""
+        return self.role != "webhooks"
+
+    @property
+    def serves_webhooks(self) -> bool:
+        """Whether this process serves the admission webhooks."""
+        return self.role != "controller"
+
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
         """Read TDS_* variables (and KUBECONFIG), with defaults for a local run.

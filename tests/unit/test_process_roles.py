@@ -41,3 +41,12 @@ def test_the_controller_serves_no_webhook_and_the_webhook_server_watches_nothing
     assert watching, "positive control: a process of both roles watches"
     assert handler_ids("controller") == (set(), watching)
     assert handler_ids("webhooks") == (admission, set())
+
+
+@pytest.mark.parametrize(
+    ("role", "reconciles", "serves_webhooks"),
+    [("all", True, True), ("controller", True, False), ("webhooks", False, True)],
+)
+def test_what_each_role_does(role: str, reconciles: bool, serves_webhooks: bool) -> None:
+    config = OperatorConfig.from_environment({"TDS_ROLE": role})
+    assert (config.reconciles, config.serves_webhooks) == (reconciles, serves_webhooks)

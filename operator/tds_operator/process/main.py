@@ -104,7 +104,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
 
     config = memo.config
     local_address = None
-    if config.role != "controller":
+    if config.serves_webhooks:
         settings.admission.server, local_address = webhook_server(config)
         if config.webhook_mode == "local":
             settings.admission.managed = WEBHOOK_CONFIGURATION
@@ -113,7 +113,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     # The webhook lets only the operator itself change a contract's reserved metadata.
     memo.identity = await kube.whoami()
     logger.info("%s runs as %s (role %s)", FIELD_MANAGER, memo.identity, config.role)
-    if config.role != "webhooks":
+    if config.reconciles:
         await ensure_installed(kube, [*space_roles(), *space_admission_policies(config.hub_rules)])
     # Where the signing key is (a local run makes both; the chart made them in a cluster).
     await ensure_namespace(kube, config.namespace)
@@ -123,7 +123,7 @@ async def start(settings: kopf.OperatorSettings, memo: Operator, **_: Any) -> No
     except SigningKeyUnusable as error:
         raise kopf.PermanentError(str(error)) from None
     memo.connect(kube, signing_key, checkpoint_key)
-    if config.role != "webhooks":
+    if config.reconciles:
         await _start_controller(memo, kube)
     if local_address is not None:
         keeper = LocalWebhooks(kube, local_address.base_url, local_address.ca_pem)
@@ -191,7 +191,7 @@ async def stop(memo: Operator, **_: Any) -> None:
         await memo.elector.release()
     for queue in memo.queues.values():
         await queue.stop()
-    if memo.config.webhook_mode == "local" and memo.config.role != "controller":
+    if memo.config.webhook_mode == "local" and memo.config.serves_webhooks:
         for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
             await memo.kube.delete("admissionregistration.k8s.io/v1", kind, WEBHOOK_CONFIGURATION)
     await memo.kube.close()

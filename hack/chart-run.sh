@@ -26,8 +26,7 @@ export KUBECONFIG=${KUBECONFIG:-$HUB_KUBECONFIG}
 read_deployment() {
   "$python" -c '
 import json, sys, yaml
-LOCAL = {"TDS_METRICS_PORT", "TDS_LIVENESS_ENDPOINT", "TDS_WEBHOOK_ADDRESS", "TDS_WEBHOOK_PORT",
-         "TDS_WEBHOOK_CERT_DIR", "TDS_REPLICA_NAME", "TDS_ROLE"}
+from tds_operator.config import POD_LOCAL_SETTINGS as LOCAL
 docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
 docs = [i for d in docs for i in (d.get("items") or [d])]
 (deployment,) = [d for d in docs if d.get("kind") == "Deployment"]

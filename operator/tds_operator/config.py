@@ -14,6 +14,21 @@ from tds_operator.policy.rules import HubRules
 WebhookMode = Literal["local", "cluster"]
 Role = Literal["all", "controller", "webhooks"]
 ROLES: tuple[Role, ...] = ("all", "controller", "webhooks")
+# The settings that describe a pod rather than the hub's configuration: its ports, address,
+# certificate directory, its name (a fieldRef), and its role (the pod's two processes are one
+# process of role `all` outside a cluster). A run of the chart's settings on a machine
+# (hack/chart-run.sh, the e2e suite's ServiceAccount run) leaves them out and sets its own.
+POD_LOCAL_SETTINGS = frozenset(
+    {
+        "TDS_METRICS_PORT",
+        "TDS_LIVENESS_ENDPOINT",
+        "TDS_WEBHOOK_ADDRESS",
+        "TDS_WEBHOOK_PORT",
+        "TDS_WEBHOOK_CERT_DIR",
+        "TDS_REPLICA_NAME",
+        "TDS_ROLE",
+    }
+)
 KueueMode = Literal["auto", "on", "off"]
 KUEUE_MODES: tuple[KueueMode, ...] = ("auto", "on", "off")
 

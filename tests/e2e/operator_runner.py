@@ -23,20 +23,8 @@ from typing import Protocol
 import yaml
 
 from bench.hubkit.processes import free_port
+from tds_operator.config import POD_LOCAL_SETTINGS
 from tests.e2e.cluster import NAMESPACE, fullname, get, kubeconfig, kubectl
-
-# The chart sets these for a pod; a process on this machine needs its own.
-LOCAL_SETTINGS = {
-    "TDS_METRICS_PORT",
-    "TDS_LIVENESS_ENDPOINT",
-    "TDS_WEBHOOK_ADDRESS",
-    "TDS_WEBHOOK_PORT",
-    "TDS_WEBHOOK_CERT_DIR",
-    # The pod's name (a fieldRef); a local run names itself by host and pid.
-    "TDS_REPLICA_NAME",
-    # The pod's two processes (controller and webhooks) are one local process (role all).
-    "TDS_ROLE",
-}
 
 
 class OperatorDidNotStart(AssertionError):
@@ -106,7 +94,7 @@ class ServiceAccountOperator:
         self.service_account = pod["serviceAccountName"]
         self.args = list(container.get("args") or [])
         for entry in container.get("env") or []:
-            if entry["name"] in LOCAL_SETTINGS:
+            if entry["name"] in POD_LOCAL_SETTINGS:
                 continue
             assert "valueFrom" not in entry, f"env {entry['name']} is not a plain value"
             # The API server stores an empty value as no value at all.

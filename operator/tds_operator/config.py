@@ -14,6 +14,18 @@ from tds_operator.policy.rules import HubRules
 WebhookMode = Literal["local", "cluster"]
 Role = Literal["all", "controller", "webhooks"]
 ROLES: tuple[Role, ...] = ("all", "controller", "webhooks")
+
+
+def role_reconciles(role: Role) -> bool:
+    """Whether a process of `role` takes part in the election and reconciles while it leads."""
+    return role != "webhooks"
+
+
+def role_serves_webhooks(role: Role) -> bool:
+    """Whether a process of `role` serves the admission webhooks."""
+    return role != "controller"
+
+
 # The settings that describe a pod rather than the hub's configuration: its ports, address,
 # certificate directory, its name (a fieldRef), and its role (the pod's two processes are one
 # process of role `all` outside a cluster). A run of the chart's settings on a machine
@@ -69,12 +81,12 @@ class OperatorConfig:
     @property
     def reconciles(self) -> bool:
         """Whether this process takes part in the election and reconciles while it leads."""
-        return self.role != "webhooks"
+        return role_reconciles(self.role)
 
     @property
     def serves_webhooks(self) -> bool:
         """Whether this process serves the admission webhooks."""
-        return self.role != "controller"
+        return role_serves_webhooks(self.role)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:

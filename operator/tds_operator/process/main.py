@@ -21,7 +21,13 @@ from tds_operator.api.resources import (
     MODEL_RELEASE,
     TRAINING_JOB,
 )
-from tds_operator.config import KueueMode, OperatorConfig, Role
+from tds_operator.config import (
+    KueueMode,
+    OperatorConfig,
+    Role,
+    role_reconciles,
+    role_serves_webhooks,
+)
 from tds_operator.connection import EXIT_CODES_HELP, Caller
 from tds_operator.desired.admission import space_admission_policies
 from tds_operator.desired.rbac import space_roles
@@ -206,9 +212,9 @@ def operator_registry(kueue: KueueMode = "auto", role: Role = "all") -> kopf.Ope
     kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.startup(registry=registry)(start)
     kopf.on.cleanup(registry=registry)(stop)
-    if role != "webhooks":
+    if role_reconciles(role):
         watches.register(registry, kueue=kueue != "off")
-    if role != "controller":
+    if role_serves_webhooks(role):
         webhooks.register(registry)
     return registry
 

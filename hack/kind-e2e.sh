@@ -9,8 +9,9 @@
 #   KIND_KEEP_CLUSTER  set to keep the cluster afterwards (its kubeconfig: $KIND_KUBECONFIG)
 #   TDS_E2E_IMAGE      tag of the operator image built from the Dockerfile (tds-operator:e2e)
 #   KIND_TESTS         the make targets run on the cluster: "e2e kind-tier" (default), or either
-#   KIND_TESTS_WAIT_FOR  a file: the tests start once it exists (at most two hours), the cluster
-#                      being made and loaded meanwhile (make test makes it while the hub tiers end)
+#   KIND_TESTS_WAIT_FOR  files, separated by spaces: the tests start once all exist (at most two
+#                      hours each), the cluster being made and loaded meanwhile (make test makes it
+#                      while the hub tiers end)
 # shellcheck disable=SC2329 # create and cleanup are called by step and trap
 set -euo pipefail
 log_tag='e2e-kind'
@@ -58,9 +59,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 step "kind cluster $cluster on $node" create
-# The cluster's containers outweigh the rest of the machine for the CPU (the hub tiers run beside
-# it in make test): its tests' bounds measure the operator, not the queue for a core.
-hack/kind/cpu-weight.sh raise "$cluster"
 
 step "loading $image, $trainer and $proxy into the cluster" \
   kind load docker-image --name "$cluster" "$image" "$trainer" "$proxy"
@@ -74,10 +72,15 @@ for node_name in $(kubectl get nodes -l hub.tds.io/pool=gpu -o name); do
     {"op": "add", "path": "/status/allocatable/nvidia.com~1gpu", "value": "16"}]' >/dev/null
 done
 
-if [ -n "${KIND_TESTS_WAIT_FOR:-}" ] && [ ! -e "$KIND_TESTS_WAIT_FOR" ]; then
-  log "the cluster is ready; the tests wait for $KIND_TESTS_WAIT_FOR"
-  wait_for_file "$KIND_TESTS_WAIT_FOR" || { log "$KIND_TESTS_WAIT_FOR never came"; exit 1; }
-fi
+for file in ${KIND_TESTS_WAIT_FOR:-}; do
+  [ ! -e "$file" ] || continue
+  log "the cluster is ready; the tests wait for $file"
+  wait_for_file "$file" || { log "$file never came"; exit 1; }
+done
+# The cluster's containers outweigh the rest of the machine for the CPU while its tests run:
+# their bounds measure the operator, not the queue for a core. Raised only now, so that making and
+# loading the cluster take no more than their share from the hub tiers that may still run beside.
+hack/kind/cpu-weight.sh raise "$cluster"
 status=0
 for tests in ${KIND_TESTS:-e2e kind-tier}; do
   log "running the $tests tests with the operator in the cluster"

@@ -12,6 +12,7 @@ from tds_operator.desired.outputs import (
     manifest_pod,
     output_claim,
     released_claim,
+    reservation_seen,
     review_access,
     review_role_name,
     with_output_volume,
@@ -110,3 +111,22 @@ def test_the_manifest_step_may_run_where_the_workers_wrote_the_output() -> None:
         "resources" not in c or "nvidia.com/gpu" not in str(c["resources"])
         for c in spec["containers"]
     )
+
+
+def volume(claim_ref: dict[str, str] | None, phase: str) -> dict[str, object]:
+    return {"spec": {"claimRef": claim_ref} if claim_ref else {}, "status": {"phase": phase}}
+
+
+def test_the_released_claim_is_made_only_once_the_binder_has_seen_the_volume_reserved() -> None:
+    ours = {"namespace": "tds-cmcc", "name": "model"}
+    assert reservation_seen(volume(ours, "Available"), "tds-cmcc", "model")
+    # Reserved, but the binder has not marked it so yet (still Released, or Bound to the
+    # clean room's claim it held): a claim made now could be bound to another volume.
+    assert not reservation_seen(volume(ours, "Released"), "tds-cmcc", "model")
+    assert not reservation_seen(volume(ours, "Bound"), "tds-cmcc", "model")
+    assert not reservation_seen(volume(ours, ""), "tds-cmcc", "model")
+    # Available, but not for this claim.
+    room = {"namespace": "tds-room-deal", "name": "train-output"}
+    assert not reservation_seen(volume(room, "Available"), "tds-cmcc", "model")
+    assert not reservation_seen(volume(None, "Available"), "tds-cmcc", "model")
+    assert not reservation_seen(volume(ours, "Available"), "tds-other", "model")

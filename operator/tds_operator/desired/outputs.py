@@ -155,6 +155,17 @@ def released_claim(name: str, namespace: str, size: str, storage_class: str) -> 
     }
 
 
+def reservation_seen(volume: Manifest, namespace: str, claim: str) -> bool:
+    """Whether the volume binder has seen `volume` reserved for the claim `namespace/claim`: its
+    claimRef names the claim and the binder has since marked it Available, which it does only
+    once its own cache holds the reservation. A claim made before that is matched against a
+    cache that does not know it: the binder may bind it to any other Available volume of its
+    class (a pool's, or one provisioned for it), and the released model would not be in it."""
+    ref = (volume.get("spec") or {}).get("claimRef") or {}
+    reserved = (ref.get("namespace"), ref.get("name")) == (namespace, claim)
+    return reserved and (volume.get("status") or {}).get("phase") == "Available"
+
+
 def review_role_name(release_uid: str) -> str:
     """The Role and RoleBinding that let the provider's owners review one release, named after
     its uid: a name cut to 63 characters could be another release's."""

@@ -16,6 +16,7 @@ from tds_operator.desired.outputs import (
     output_claim,
     output_claim_name,
     released_claim,
+    reservation_seen,
 )
 from tds_operator.handlers.batch_run import batch_job_of, made_for
 from tds_operator.kube import Kube, KubeError
@@ -132,11 +133,13 @@ class OutputVolume:
         if claims_volume(live, room, room_claim):
             reference = {"namespace": namespace, "name": claim, "uid": None}
             patch = {"spec": {"claimRef": {**reference, "resourceVersion": None}}}
-            await self.kube.merge_patch(*PV, volume, patch)
+            live = await self.kube.merge_patch(*PV, volume, patch)
         elif not claims_volume(live, namespace, claim):
             raise KubeError(409, "VolumeTaken", f"PersistentVolume {volume} is bound elsewhere")
         existing = await self.kube.get(*PVC, claim, namespace)
         if existing is None:
+            if not reservation_seen(live, namespace, claim):
+                return None  # the binder has yet to see the volume reserved: call again
             desired = released_claim(claim, namespace, size, self.rules.output_storage_class)
             existing = await self.kube.create(desired)
         if (existing.get("spec") or {}).get("volumeName") not in (None, volume):

@@ -122,7 +122,16 @@ class JointStory(Story):
             )
         for doc in self.contracts:
             name = doc["metadata"]["name"]
-            self.owner(doc["spec"]["consumer"]["space"]).kubectl(
+            consumer = doc["spec"]["consumer"]["space"]
+            # The consumer's owners reach a new contract once the operator has granted it to them
+            # (their space's role names it) and the API server has seen the grant.
+            self.wait(
+                lambda name=name, s=consumer: self.owner(s).can(
+                    "patch", f"datacontracts.tds.io/{name}", f"tds-{s}"
+                ),
+                f"{consumer}'s owners to reach {name}",
+            )
+            self.owner(consumer).kubectl(
                 "patch", "datacontract", name, "--type=merge", "-p", CONSENT
             )
             self.wait(

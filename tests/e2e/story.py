@@ -482,8 +482,16 @@ class Story:
         assert batch["spec"]["parallelism"] == self.job["spec"]["workers"], batch["spec"]
         if kueue_mode():
             self.admitted_by_kueue(batch)
-        pods = items("pod", self.clean_room, f"job-name={name}")
-        assert len(pods) == self.job["spec"]["workers"], [p["metadata"]["name"] for p in pods]
+        # The job is Running once one worker runs: the others may still be being placed.
+        workers = self.job["spec"]["workers"]
+
+        def placed() -> list[Manifest] | None:
+            pods = items("pod", self.clean_room, f"job-name={name}")
+            scheduled = [p for p in pods if p["spec"].get("nodeName")]
+            return pods if len(scheduled) >= workers else None
+
+        pods = self.wait(placed, f"TrainingJob {name}'s {workers} workers placed")
+        assert len(pods) == workers, [p["metadata"]["name"] for p in pods]
         for pod in pods:
             node = get("node", pod["spec"]["nodeName"])
             assert node is not None

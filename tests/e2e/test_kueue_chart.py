@@ -14,7 +14,16 @@ from functools import partial
 
 import pytest
 
-from tests.e2e.cluster import NAMESPACE, Manifest, fullname, get, kubectl, kueue_mode
+from bench.hubkit.waiting import wait_until
+from tests.e2e.cluster import (
+    NAMESPACE,
+    CommandError,
+    Manifest,
+    fullname,
+    get,
+    kubectl,
+    kueue_mode,
+)
 from tests.e2e.confinement import POLICY, Scratch, Token
 from tests.e2e.release import Release
 from tests.e2e.story import refused
@@ -200,7 +209,17 @@ def test_it_reads_the_pending_workloads_of_the_clean_rooms_queues_only(
     scratch.append(("localqueue.kueue.x-k8s.io", "tds-jobs", clean_room))
     kubectl("apply", "-f", "-", stdin=json.dumps(local_queue(clean_room)))
     queues = f"{VISIBILITY}/namespaces/{clean_room}/localqueues"
-    summary = json.loads(token.kubectl("get", "--raw", f"{queues}/tds-jobs/pendingworkloads"))
+
+    def pending() -> Manifest | None:
+        try:
+            return json.loads(token.kubectl("get", "--raw", f"{queues}/tds-jobs/pendingworkloads"))
+        except CommandError as error:
+            # Kueue answers from its own queues, which learn of a new LocalQueue by its watch.
+            if "NotFound" in str(error) or "not found" in str(error):
+                return None
+            raise
+
+    summary = wait_until(pending, timeout=30, what="the LocalQueue tds-jobs known to Kueue")
     assert summary["kind"] == "PendingWorkloadsSummary", summary
     refused(
         lambda: token.kubectl("get", "--raw", f"{queues}/mallory/pendingworkloads"),

@@ -28,6 +28,7 @@ from bench.hubkit.hub import (
     unique_contract,
 )
 from bench.hubkit.manifests import contract_body, training_job_body
+from bench.hubkit.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -105,8 +106,17 @@ def test_a_third_party_gets_one_answer_whether_a_contract_exists_or_not(
     # Positive controls: the parties are told what they may know.
     shown = json.loads(owner_of(consumer).kubectl("get", "datacontract", proposed, "-o", "json"))
     assert shown["status"]["phase"] == "Proposed"
-    copy = owner_of(provider).kubectl("get", "contract", active, "-n", space_namespace(provider))
-    assert "Active" in copy
+    # The party's copy is written just after the contract's status.
+    wait_until(
+        lambda: (
+            "Active"
+            in owner_of(provider).kubectl(
+                "get", "contract", active, "-n", space_namespace(provider)
+            )
+        ),
+        timeout=10,
+        what=f"{provider}'s copy of {active} Active",
+    )
     not_active = answer(probes(owner_of(consumer), space_namespace(consumer))["job"], proposed)
     assert "ContractNotActive" in not_active
     assert "Proposed" in not_active

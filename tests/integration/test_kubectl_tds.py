@@ -30,6 +30,7 @@ from bench.hubkit.training import (
     release,
     wait_release,
 )
+from bench.hubkit.waiting import wait_until
 from kubectl_tds.failures import EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED
 
 pytestmark = pytest.mark.integration
@@ -64,11 +65,16 @@ def test_a_party_lists_its_contracts_and_asks_why_in_its_own_namespace(
     consumer, bystander = owner_of(deal.consumer), owner_of(story.space())
     mine = kubeconfig_in(tmp_path, deal.namespace)
 
-    listed = as_party(mine, consumer, "contracts")
-    assert listed.returncode == EXIT_OK, listed.stderr
-    row = next(
-        line.split() for line in listed.stdout.splitlines() if line.startswith(deal.contract)
-    )
+    # The parties' copies of a contract are written just after its status: the deal is Active
+    # before its copies say so.
+    def listed_active() -> tuple[subprocess.CompletedProcess[str], list[str]] | None:
+        listed = as_party(mine, consumer, "contracts")
+        assert listed.returncode == EXIT_OK, listed.stderr
+        rows = [line.split() for line in listed.stdout.splitlines()]
+        row = next((r for r in rows if r and r[0] == deal.contract), None)
+        return (listed, row) if row and "Active" in row else None
+
+    listed, row = wait_until(listed_active, timeout=10, what=f"{deal.contract} listed Active")
     assert row[1:4] == ["consumer", deal.provider, "Active"], listed.stdout
     assert "None" not in listed.stdout
     as_json = as_party(mine, consumer, "contracts", "-o", "json")

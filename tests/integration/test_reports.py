@@ -55,6 +55,19 @@ def columns(
     }
 
 
+def described_events(person: Person, resource: str, name: str, namespace: str, *shown: str) -> str:
+    """The Events `kubectl describe` shows `person` for an object, once all of `shown` are there:
+    they are posted just after the status that ended it."""
+
+    def events() -> str | None:
+        described = person.kubectl("describe", resource, name, "-n", namespace)
+        listed = described.split("Events:", 1)[1]
+        return listed if all(text in listed for text in shown) else None
+
+    found: str = wait_until(events, timeout=10, what=f"{resource} {name}'s Events {shown}")
+    return found
+
+
 def running_job(story: Story, deal: Deal) -> str:
     name = unique("j")
     body = training_job_body(name, deal.namespace, deal.contract, gpus_per_worker=1, run_for="600s")
@@ -86,10 +99,7 @@ def test_kubectl_waits_for_a_stopped_jobs_end_and_shows_why_and_its_gpu_hours(st
     assert re.fullmatch(r"\d+(\.\d{1,2})?", shown["GPU-HOURS"]), shown
 
     # The consumer reads the job's Events where `kubectl describe` looks for them.
-    described = consumer.kubectl("describe", "trainingjob", name, "-n", deal.namespace)
-    events = described.split("Events:", 1)[1]
-    assert "Revoked" in events, described
-    assert "Stopped:" in events, described
+    described_events(consumer, "trainingjob", name, deal.namespace, "Revoked", "Stopped:")
 
 
 def test_kubectl_waits_for_a_succeeded_job_too(story: Story) -> None:
@@ -118,9 +128,7 @@ def test_kubectl_waits_for_a_releases_end_approved_or_rejected(story: Story) -> 
     body = wait_release(story, deal, name, "Rejected")
     ended = condition(body, "Ended") or {}
     assert (ended.get("status"), ended.get("reason")) == ("True", "ReviewRejected"), ended
-    events = consumer.kubectl("describe", RELEASES, name, "-n", deal.namespace).split("Events:")[1]
-    assert "Rejected:" in events, events
-    assert "Warning" in events, events
+    described_events(consumer, RELEASES, name, deal.namespace, "Rejected:", "Warning")
 
 
 def test_the_contracts_gpu_hours_are_printed_rounded(story: Story) -> None:

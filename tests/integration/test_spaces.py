@@ -91,10 +91,16 @@ def test_a_new_space_becomes_ready_with_every_child(
     quota = client.CoreV1Api(api_client).read_namespaced_resource_quota("tds-quota", namespace)
     assert quota.spec.hard["requests.nvidia.com/gpu"] == "8"
     assert quota.spec.hard["requests.cpu"] == "16"
-    events = client.CoreV1Api(api_client).list_namespaced_event(
-        namespace, field_selector=f"involvedObject.name={name}"
-    )
-    assert "Provisioned" in {e.reason for e in events.items}
+
+    # The Event is posted beside the status, so it may come just after Ready.
+    def reasons() -> set[str] | None:
+        events = client.CoreV1Api(api_client).list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}"
+        )
+        found = {e.reason for e in events.items}
+        return found if "Provisioned" in found else None
+
+    wait_until(reasons, timeout=10, what=f"DataSpace {name}'s Provisioned Event")
 
 
 def test_access_is_confined_to_each_participants_own_space(

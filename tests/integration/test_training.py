@@ -84,7 +84,12 @@ def test_a_two_worker_job_runs_across_two_gpu_nodes_and_is_metered(
     assert running["status"]["cleanRoom"] == clean_room(deal.contract)
     assert (condition(running, "Admitted") or {}).get("status") == "True"
 
-    pods = story.pods(deal.contract, name)
+    # The job is Running once one worker runs: the other may still be being placed.
+    def placed() -> list[client.V1Pod] | None:
+        pods = story.pods(deal.contract, name)
+        return pods if len(pods) == 2 and all(p.status.pod_ip for p in pods) else None
+
+    pods = wait_until(placed, timeout=30, what=f"{name}'s two workers placed")
     assert [completion_index(p) for p in pods] == [0, 1]
     nodes = [p.spec.node_name for p in pods]
     assert len(set(nodes)) == 2, f"workers share a node: {nodes}"

@@ -56,7 +56,14 @@ def trained(story: Story) -> Trained:
         "apply", "-f", "-", stdin=json.dumps(training_job(story, JOB))
     )
 
+    # The manifest step's pod, as last seen ended: the operator deletes it as it records the
+    # output Quarantined, so it is watched while the output is inventoried, not read after.
+    ended_step: dict[str, Manifest] = {}
+
     def quarantined() -> Manifest | None:
+        pod = get("pod", manifest_pod_name(JOB), story.clean_room)
+        if terminated(pod, "manifest"):
+            ended_step["pod"] = pod or {}
         body = get("trainingjob", JOB, namespace)
         status = (body or {}).get("status") or {}
         if status.get("phase") in ("Failed", "Stopped"):
@@ -64,8 +71,10 @@ def trained(story: Story) -> Trained:
             raise AssertionError(f"the training ended {status['phase']}: {logs}")
         return body if (status.get("output") or {}).get("state") == "Quarantined" else None
 
-    job: Manifest = wait_until(quarantined, timeout=300, interval=1, what="the output Quarantined")
-    step = get("pod", manifest_pod_name(JOB), story.clean_room)
+    job: Manifest = wait_until(
+        quarantined, timeout=300, interval=0.5, what="the output Quarantined"
+    )
+    step = ended_step.get("pod") or get("pod", manifest_pod_name(JOB), story.clean_room)
     ended = terminated(step, "manifest")
     assert ended.get("containerID"), f"the manifest step ran in no container: {step}"
     assert ended.get("exitCode") == 0, f"the manifest step failed: {ended}"

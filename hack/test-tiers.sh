@@ -92,11 +92,12 @@ start=$SECONDS
 logs=$repo_root/.test-logs
 rm -rf "$logs" && mkdir -p "$logs"
 run_tier() { # TAG HUB_DIR NICENESS TARGET...: make's TARGETs against one hub, lines tagged [TAG]
-  local tag=$1 hub=$2 niceness=$3 status
+  local tag=$1 hub=$2 niceness=$3 status=0
   shift 3
+  # `|| status=$?`, not PIPESTATUS after it: run in the background, a failed pipeline would end
+  # the function (errexit) before it says how the tier ended.
   on_hub "$hub" nice -n "$niceness" make --no-print-directory --keep-going -C "$repo_root" "$@" 2>&1 |
-    sed -u "s/^/[$tag] /" | tee "$logs/$tag.log"
-  status=${PIPESTATUS[0]}
+    sed -u "s/^/[$tag] /" | tee "$logs/$tag.log" || status=$?
   log "$tag finished with status $status after $((SECONDS - start))s"
   return "$status"
 }
@@ -110,7 +111,7 @@ for module in $moved_modules; do ignored="$ignored --ignore=$module"; done
 run_tier integration "$integration_hub" 0 integration PYTEST_FLAGS="${PYTEST_FLAGS:-}$ignored" &
 integration_pid=$!
 kind_tier() { # the kind tier on a new kind cluster, once the kind build is done; tagged [kind]
-  local status
+  local status=0
   if ! wait_for_file "$kind_build/status" || [ "$(cat "$kind_build/status")" != 0 ]; then
     sed 's/^/[kind] /' "$kind_build/log" >&2
     log "the kind build failed: no kind tier"
@@ -120,8 +121,8 @@ kind_tier() { # the kind tier on a new kind cluster, once the kind build is done
   # Not niced, unlike e2e: the kind tier holds the operator to latencies too (hack/kind-e2e.sh
   # raises its cluster's CPU weight, hack/kind/cpu-weight.sh, for whatever else runs).
   KIND_NODE_IMAGE=$(cat "$kind_build/node") KIND_BUILT=1 KIND_TESTS=kind-tier \
-    KIND_TESTS_WAIT_FOR=$kind_tests_go "$repo_root/hack/kind-e2e.sh" 2>&1 | sed -u "s/^/[kind] /" | tee "$logs/kind.log"
-  status=${PIPESTATUS[0]}
+    KIND_TESTS_WAIT_FOR=$kind_tests_go "$repo_root/hack/kind-e2e.sh" 2>&1 |
+    sed -u "s/^/[kind] /" | tee "$logs/kind.log" || status=$?
   log "kind finished with status $status after $((SECONDS - start))s"
   return "$status"
 }

@@ -155,15 +155,20 @@ def released_claim(name: str, namespace: str, size: str, storage_class: str) -> 
     }
 
 
+def claims_volume(volume: Manifest | None, namespace: str, name: str) -> bool:
+    """Whether a PersistentVolume is (or was last) bound, or is reserved, to that claim."""
+    ref = ((volume or {}).get("spec") or {}).get("claimRef") or {}
+    return ref.get("namespace") == namespace and ref.get("name") == name
+
+
 def reservation_seen(volume: Manifest, namespace: str, claim: str) -> bool:
     """Whether the volume binder has seen `volume` reserved for the claim `namespace/claim`: its
     claimRef names the claim and the binder has since marked it Available, which it does only
     once its own cache holds the reservation. A claim made before that is matched against a
     cache that does not know it: the binder may bind it to any other Available volume of its
     class (a pool's, or one provisioned for it), and the released model would not be in it."""
-    ref = (volume.get("spec") or {}).get("claimRef") or {}
-    reserved = (ref.get("namespace"), ref.get("name")) == (namespace, claim)
-    return reserved and (volume.get("status") or {}).get("phase") == "Available"
+    available = (volume.get("status") or {}).get("phase") == "Available"
+    return available and claims_volume(volume, namespace, claim)
 
 
 def review_role_name(release_uid: str) -> str:

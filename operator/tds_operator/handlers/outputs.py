@@ -11,6 +11,7 @@ from tds_operator.api.resources import Manifest
 from tds_operator.api.trainingjob import TrainingJob
 from tds_operator.desired.outputs import (
     MANIFEST_LABEL,
+    claims_volume,
     manifest_pod,
     manifest_pod_name,
     output_claim,
@@ -29,12 +30,6 @@ DISCARDED_LABEL = "tds.io/output-discarded"
 """On the volume of an output being erased: its storage deletes it, or, if that fails, the
 operator deletes its object (every discard path, and the sweep of the clean rooms)."""
 PV = ("v1", "PersistentVolume")
-
-
-def claims_volume(volume: Manifest | None, namespace: str, name: str) -> bool:
-    """Whether a PersistentVolume is (or was last) bound to that claim."""
-    ref = ((volume or {}).get("spec") or {}).get("claimRef") or {}
-    return ref.get("namespace") == namespace and ref.get("name") == name
 
 
 class OutputVolume:
